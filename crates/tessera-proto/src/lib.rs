@@ -1,0 +1,103 @@
+//! Wire types shared by every side of a Tessera deployment.
+//!
+//! The server, the resource-server verifier and the client library all speak the same JSON: the
+//! RFC 6749 §5.1 token response, the §5.2 error body and the RFC 9068 access-token claims. They
+//! live here, in a crate with no dependencies beyond `serde`, so that a verifier or a client never
+//! pulls in the server to agree on a field name.
+#![deny(missing_docs)]
+
+use serde::{Deserialize, Serialize};
+
+/// The `typ` header value of a JWT access token (RFC 9068 §2.1).
+pub const ACCESS_TOKEN_TYP: &str = "at+jwt";
+
+/// A successful token response (RFC 6749 §5.1).
+///
+/// ```
+/// let body = r#"{"access_token":"a.b.c","token_type":"Bearer","expires_in":3600,"scope":"x y"}"#;
+/// let response: tessera_proto::TokenResponse = serde_json::from_str(body).unwrap();
+/// assert_eq!(response.expires_in, Some(3600));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TokenResponse {
+    /// The access token: a signed JWT.
+    pub access_token: String,
+    /// Always `Bearer` (RFC 6750).
+    pub token_type: String,
+    /// Lifetime of the token in seconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_in: Option<u64>,
+    /// The granted scopes, space-delimited (RFC 6749 §3.3).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
+}
+
+/// The body of an OAuth error response (RFC 6749 §5.2).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorResponse {
+    /// The error code, for example `invalid_client`.
+    pub error: String,
+    /// A human-readable description: printable ASCII without `"` or `\`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_description: Option<String>,
+    /// A page that explains the error.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_uri: Option<String>,
+}
+
+/// An audience claim: one string or an array of strings (RFC 7519 §4.1.3).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Audience {
+    /// A single audience, serialized as a string.
+    One(String),
+    /// Several audiences, serialized as an array.
+    Many(Vec<String>),
+}
+
+impl Audience {
+    /// Whether `value` is one of the audiences.
+    ///
+    /// ```
+    /// use tessera_proto::Audience;
+    /// assert!(Audience::One("https://api".into()).contains("https://api"));
+    /// assert!(!Audience::Many(vec!["a".into()]).contains("b"));
+    /// ```
+    pub fn contains(&self, value: &str) -> bool {
+        match self {
+            Audience::One(one) => one == value,
+            Audience::Many(many) => many.iter().any(|a| a == value),
+        }
+    }
+
+    /// The audiences as a slice-like iterator.
+    pub fn iter(&self) -> impl Iterator<Item = &str> {
+        let items: &[String] = match self {
+            Audience::One(one) => std::slice::from_ref(one),
+            Audience::Many(many) => many,
+        };
+        items.iter().map(String::as_str)
+    }
+}
+
+/// The claims of a Tessera access token (RFC 9068 §2.2).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccessTokenClaims {
+    /// The issuer identifier of the server that minted the token.
+    pub iss: String,
+    /// The subject: for client credentials, the client id.
+    pub sub: String,
+    /// The resource server(s) the token is meant for.
+    pub aud: Audience,
+    /// Expiry, seconds since the Unix epoch.
+    pub exp: u64,
+    /// Issue time, seconds since the Unix epoch.
+    pub iat: u64,
+    /// A unique identifier of this token.
+    pub jti: String,
+    /// The client the token was issued to.
+    pub client_id: String,
+    /// The granted scopes, space-delimited.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
+}

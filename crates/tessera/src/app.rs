@@ -1,0 +1,20 @@
+//! The state a node serves from: settings, store, and the caches kept fresh from the store.
+
+use crate::clients::Registry;
+use crate::config::Settings;
+use crate::keys::KeyRing;
+use crate::store::Store;
+
+/// Everything a request handler may need, passed explicitly (no globals).
+pub struct App {
+    /// Validated settings.
+    pub settings: Settings,
+    /// The store.
+    pub store: Store,
+    /// Cached clients.
+    pub registry: Registry,
+    /// Current signing keys.
+    pub keys: KeyRing,
+    /// Metadata documents, serialized once at start.
+    pub metadata: crate::http::discovery::Metadata,
+}

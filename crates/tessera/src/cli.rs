@@ -1,0 +1,466 @@
+//! The `tessera` command line: `serve`, and the admin commands that work on the same store.
+
+use std::io::{BufRead, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::parser::ValueSource;
+use clap::{ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand};
+
+use crate::admin::{self, ClientUpdate, NewClient};
+use crate::config::{Overrides, Settings};
+use crate::store::{ClientRecord, Store};
+
+/// Tessera: an OAuth 2.0 authorization server for machine-to-machine access tokens.
+#[derive(Debug, Parser)]
+#[command(name = "tessera", version, about)]
+pub struct Cli {
+    /// Settings file (TOML).
+    #[arg(long, global = true, env = "TESSERA_CONFIG", value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Store URL: sqlite:PATH (default sqlite:./tessera-data/tessera.db) or postgres://...
+    #[arg(
+        long,
+        global = true,
+        env = "TESSERA_DATABASE_URL",
+        value_name = "URL",
+        hide_env_values = true
+    )]
+    database: Option<String>,
+    /// `serve` options, also accepted without the `serve` command.
+    #[command(flatten)]
+    serve: ServeArgs,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the server (the default when no command is given).
+    Serve(ServeArgs),
+    /// Manage clients.
+    #[command(subcommand)]
+    Client(ClientCommand),
+}
+
+#[derive(Debug, Default, Args)]
+struct ServeArgs {
+    /// Address to listen on [default: 127.0.0.1:8080].
+    #[arg(long, env = "TESSERA_LISTEN", value_name = "ADDR")]
+    listen: Option<String>,
+    /// Issuer identifier, the `iss` of every token [default: http://127.0.0.1:8080].
+    #[arg(long, env = "TESSERA_ISSUER", value_name = "URL")]
+    issuer: Option<String>,
+    /// Create and print a quickstart client on an empty store [default: true].
+    #[arg(long, env = "TESSERA_BOOTSTRAP", value_name = "BOOL")]
+    bootstrap: Option<String>,
+    /// Extra paths serving the token endpoint, comma-separated (e.g. /connect/token).
+    #[arg(long, env = "TESSERA_TOKEN_ENDPOINT_ALIASES", value_name = "PATHS")]
+    token_endpoint_aliases: Option<String>,
+    /// Algorithm of a newly created signing key: ES256, RS256 or EdDSA [default: ES256].
+    #[arg(long, env = "TESSERA_SIGNING_ALG", value_name = "ALG")]
+    signing_alg: Option<String>,
+    /// File holding the key that encrypts signing keys at rest [default: beside the SQLite file].
+    #[arg(long, env = "TESSERA_MASTER_KEY_FILE", value_name = "FILE")]
+    master_key_file: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+enum ClientCommand {
+    /// Register a client and print its id and secret (the secret is shown this once).
+    Create {
+        /// A human name.
+        #[arg(long)]
+        name: String,
+        /// Allowed scopes, space-separated.
+        #[arg(long, default_value = "")]
+        scope: String,
+        /// Allowed audience (absolute URI); repeat for several; the first is the default.
+        #[arg(long = "audience", value_name = "URI")]
+        audiences: Vec<String>,
+        /// Token lifetime in seconds [default: 3600].
+        #[arg(long, value_name = "SECONDS")]
+        token_ttl: Option<u32>,
+        /// Import an existing secret instead of generating one (stored with Argon2id).
+        #[arg(long, conflicts_with = "secret_stdin", hide_env_values = true)]
+        secret: Option<String>,
+        /// Read the secret to import from the first line of standard input.
+        #[arg(long)]
+        secret_stdin: bool,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List clients.
+    List {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show one client (never its secret).
+    Show {
+        /// Client id.
+        id: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Change a client's name, scopes, audiences or token lifetime.
+    Update {
+        /// Client id.
+        id: String,
+        /// New name.
+        #[arg(long)]
+        name: Option<String>,
+        /// New scopes, space-separated (replaces the old ones).
+        #[arg(long)]
+        scope: Option<String>,
+        /// New audiences (replace the old ones); repeat for several.
+        #[arg(long = "audience", value_name = "URI")]
+        audiences: Vec<String>,
+        /// Remove every audience.
+        #[arg(long, conflicts_with = "audiences")]
+        clear_audiences: bool,
+        /// New token lifetime in seconds.
+        #[arg(long, value_name = "SECONDS")]
+        token_ttl: Option<u32>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Stop a client from getting tokens.
+    Disable {
+        /// Client id.
+        id: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Let a disabled client get tokens again.
+    Enable {
+        /// Client id.
+        id: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Delete a client and its secrets.
+    Delete {
+        /// Client id.
+        id: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn source(matches: &ArgMatches, id: &str, flag: &str, env: &str) -> String {
+    match matches.value_source(id) {
+        Some(ValueSource::EnvVariable) => env.to_string(),
+        _ => flag.to_string(),
+    }
+}
+
+fn overrides(cli: &Cli, top: &ArgMatches, serve: Option<(&ServeArgs, &ArgMatches)>) -> Overrides {
+    let with = |v: &Option<String>, m: &ArgMatches, id: &str, flag: &str, env: &str| {
+        v.clone().map(|v| (v, source(m, id, flag, env)))
+    };
+    let mut o = Overrides {
+        database: with(
+            &cli.database,
+            top,
+            "database",
+            "--database",
+            "TESSERA_DATABASE_URL",
+        ),
+        ..Default::default()
+    };
+    if let Some((s, m)) = serve {
+        o.listen = with(&s.listen, m, "listen", "--listen", "TESSERA_LISTEN");
+        o.issuer = with(&s.issuer, m, "issuer", "--issuer", "TESSERA_ISSUER");
+        o.bootstrap = with(&s.bootstrap, m, "bootstrap", "--bootstrap", "TESSERA_BOOTSTRAP");
+        o.token_endpoint_aliases = with(
+            &s.token_endpoint_aliases,
+            m,
+            "token_endpoint_aliases",
+            "--token-endpoint-aliases",
+            "TESSERA_TOKEN_ENDPOINT_ALIASES",
+        );
+        o.signing_alg = with(
+            &s.signing_alg,
+            m,
+            "signing_alg",
+            "--signing-alg",
+            "TESSERA_SIGNING_ALG",
+        );
+        o.master_key_file = with(
+            &s.master_key_file,
+            m,
+            "master_key_file",
+            "--master-key-file",
+            "TESSERA_MASTER_KEY_FILE",
+        );
+    }
+    o
+}
+
+fn init_logging(default: &str) {
+    let filter = std::env::var("TESSERA_LOG")
+        .or_else(|_| std::env::var("RUST_LOG"))
+        .unwrap_or_else(|_| default.to_string());
+    let filter = tracing_subscriber::EnvFilter::try_new(&filter)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_target(false)
+        .try_init();
+}
+
+/// Runs the command line and returns the process exit code.
+pub fn main() -> ExitCode {
+    let matches = Cli::command().get_matches();
+    let cli = match Cli::from_arg_matches(&matches) {
+        Ok(cli) => cli,
+        Err(e) => e.exit(),
+    };
+    let (serve, sub_matches) = match (&cli.command, matches.subcommand()) {
+        (Some(Command::Serve(s)), Some((_, m))) => (Some(s), m.clone()),
+        (None, _) => (Some(&cli.serve), matches.clone()),
+        (_, Some((_, m))) => (None, m.clone()),
+        (_, None) => (None, matches.clone()),
+    };
+    let over = overrides(&cli, &matches, serve.map(|s| (s, &sub_matches)));
+    let settings = match Settings::load(cli.config.as_deref(), &over) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("tessera: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let result = match cli.command {
+        None | Some(Command::Serve(_)) => {
+            init_logging("info");
+            run_serve(settings)
+        }
+        Some(Command::Client(cmd)) => {
+            init_logging("warn");
+            run_client(settings, cmd)
+        }
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("tessera: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run_serve(settings: Settings) -> anyhow::Result<ExitCode> {
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    runtime.block_on(async {
+        let running = crate::server::start(settings).await?;
+        wait_for_signal().await;
+        tracing::info!("shutting down");
+        running.shutdown().await;
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+fn fmt_time(t: i64) -> String {
+    humantime::format_rfc3339_seconds(std::time::UNIX_EPOCH + std::time::Duration::from_secs(t.max(0) as u64))
+        .to_string()
+}
+
+fn print_client(c: &ClientRecord, out: &mut impl Write) -> std::io::Result<()> {
+    writeln!(out, "client_id:  {}", c.id)?;
+    writeln!(out, "name:       {}", c.name)?;
+    writeln!(out, "enabled:    {}", c.enabled)?;
+    writeln!(out, "scope:      {}", c.scopes.join(" "))?;
+    writeln!(
+        out,
+        "audiences:  {}",
+        if c.audiences.is_empty() {
+            "(issuer)".to_string()
+        } else {
+            c.audiences.join(" ")
+        }
+    )?;
+    writeln!(out, "token_ttl:  {}s", c.token_ttl)?;
+    writeln!(out, "created_at: {}", fmt_time(c.created_at))?;
+    writeln!(out, "updated_at: {}", fmt_time(c.updated_at))?;
+    for s in &c.secrets {
+        let kind = match s.kind {
+            crate::store::SecretKind::Sha256 => "generated",
+            crate::store::SecretKind::Argon2id => "imported",
+        };
+        let expiry = s
+            .expires_at
+            .map(|e| format!(", expires {}", fmt_time(e)))
+            .unwrap_or_default();
+        writeln!(
+            out,
+            "secret:     {} ({kind}, created {}{expiry})",
+            s.id,
+            fmt_time(s.created_at)
+        )?;
+    }
+    Ok(())
+}
+
+fn emit_client(c: &ClientRecord, json: bool) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    if json {
+        writeln!(out, "{}", admin::client_json(c))?;
+    } else {
+        print_client(c, &mut out)?;
+    }
+    Ok(())
+}
+
+fn run_client(settings: Settings, cmd: ClientCommand) -> anyhow::Result<ExitCode> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        let store = Store::open(&settings.database).await?;
+        let result = client_command(&store, cmd).await;
+        store.close().await;
+        result
+    })
+}
+
+async fn client_command(store: &Store, cmd: ClientCommand) -> anyhow::Result<ExitCode> {
+    match cmd {
+        ClientCommand::Create {
+            name,
+            scope,
+            audiences,
+            token_ttl,
+            secret,
+            secret_stdin,
+            json,
+        } => {
+            let secret = if secret_stdin {
+                let mut line = String::new();
+                std::io::stdin().lock().read_line(&mut line)?;
+                Some(line.trim_end_matches(['\r', '\n']).to_string())
+            } else {
+                secret
+            };
+            let created = admin::create_client(
+                store,
+                NewClient {
+                    name,
+                    scope,
+                    audiences,
+                    token_ttl,
+                    secret,
+                },
+            )
+            .await?;
+            let mut out = std::io::stdout().lock();
+            if json {
+                let body =
+                    serde_json::json!({"client_id": created.client.id, "client_secret": created.secret});
+                writeln!(out, "{body}")?;
+            } else {
+                writeln!(out, "client_id:     {}", created.client.id)?;
+                writeln!(out, "client_secret: {}", created.secret)?;
+                writeln!(out, "Store the secret now: Tessera keeps only a hash of it.")?;
+            }
+        }
+        ClientCommand::List { json } => {
+            let clients = store.clients().await?;
+            let mut out = std::io::stdout().lock();
+            if json {
+                let list: Vec<_> = clients.iter().map(admin::client_json).collect();
+                writeln!(out, "{}", serde_json::Value::from(list))?;
+            } else {
+                writeln!(
+                    out,
+                    "{:<36}  {:<8}  {:<24}  SCOPE",
+                    "CLIENT_ID", "ENABLED", "NAME"
+                )?;
+                for c in &clients {
+                    writeln!(
+                        out,
+                        "{:<36}  {:<8}  {:<24}  {}",
+                        c.id,
+                        c.enabled,
+                        c.name,
+                        c.scopes.join(" ")
+                    )?;
+                }
+            }
+        }
+        ClientCommand::Show { id, json } => emit_client(&admin::get_client(store, &id).await?, json)?,
+        ClientCommand::Update {
+            id,
+            name,
+            scope,
+            audiences,
+            clear_audiences,
+            token_ttl,
+            json,
+        } => {
+            let audiences = if clear_audiences {
+                Some(Vec::new())
+            } else {
+                (!audiences.is_empty()).then_some(audiences)
+            };
+            let update = ClientUpdate {
+                name,
+                scope,
+                audiences,
+                token_ttl,
+                enabled: None,
+            };
+            emit_client(&admin::update_client(store, &id, update).await?, json)?
+        }
+        ClientCommand::Disable { id, json } => set_enabled(store, &id, false, json).await?,
+        ClientCommand::Enable { id, json } => set_enabled(store, &id, true, json).await?,
+        ClientCommand::Delete { id, json } => {
+            admin::delete_client(store, &id).await?;
+            let mut out = std::io::stdout().lock();
+            if json {
+                writeln!(out, "{}", serde_json::json!({"client_id": id, "deleted": true}))?;
+            } else {
+                writeln!(out, "deleted client {id}")?;
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn set_enabled(store: &Store, id: &str, enabled: bool, json: bool) -> anyhow::Result<()> {
+    let update = ClientUpdate {
+        enabled: Some(enabled),
+        ..Default::default()
+    };
+    emit_client(&admin::update_client(store, id, update).await?, json)
+}

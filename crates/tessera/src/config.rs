@@ -1,0 +1,343 @@
+//! One typed configuration, assembled in layers: defaults < file (TOML) < environment
+//! (`TESSERA_*`) < command-line flags.
+//!
+//! Flags and environment variables arrive together through clap (each flag names its variable),
+//! so the layering here is: start from the defaults, apply the file, then apply whatever clap
+//! found. Every value is validated once, here; a wrong value stops start-up with one line that
+//! names the setting, where it came from and what is wrong with it.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::keys::Alg;
+
+/// The default listen address.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+/// The default issuer identifier.
+pub const DEFAULT_ISSUER: &str = "http://127.0.0.1:8080";
+/// The default database: an embedded SQLite file under `./tessera-data/`.
+pub const DEFAULT_DATABASE: &str = "sqlite:./tessera-data/tessera.db";
+
+/// A configuration error: one line, naming the setting and its source.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct ConfigError(pub String);
+
+/// Where the database lives.
+#[derive(Clone, PartialEq, Eq)]
+pub enum DatabaseUrl {
+    /// An SQLite file.
+    Sqlite {
+        /// The URL as given (sqlx understands it).
+        url: String,
+        /// The file's path.
+        path: PathBuf,
+    },
+    /// A PostgreSQL server.
+    Postgres(String),
+}
+
+impl std::fmt::Debug for DatabaseUrl {
+    // A PostgreSQL URL may carry a password: never print it.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            DatabaseUrl::Sqlite { url, .. } => write!(f, "{url}"),
+            DatabaseUrl::Postgres(_) => write!(f, "postgres://<redacted>"),
+        }
+    }
+}
+
+impl DatabaseUrl {
+    /// Parses a `sqlite:` or `postgres:` URL.
+    pub fn parse(value: &str) -> Result<Self, String> {
+        if let Some(rest) = value.strip_prefix("sqlite:") {
+            let rest = rest.strip_prefix("//").unwrap_or(rest);
+            let path = rest.split('?').next().unwrap_or_default();
+            if path.is_empty() || path == ":memory:" {
+                return Err("an sqlite: URL needs a file path, e.g. sqlite:./tessera-data/tessera.db".into());
+            }
+            Ok(DatabaseUrl::Sqlite {
+                url: format!("sqlite:{rest}"),
+                path: PathBuf::from(path),
+            })
+        } else if value.starts_with("postgres:") || value.starts_with("postgresql:") {
+            Ok(DatabaseUrl::Postgres(value.to_string()))
+        } else {
+            Err("expected a sqlite: or postgres: URL".into())
+        }
+    }
+}
+
+/// The settings file, as written by an operator. Every field is optional; unknown fields are an
+/// error so that a typo does not silently fall back to a default.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    listen: Option<String>,
+    issuer: Option<String>,
+    database: Option<String>,
+    bootstrap: Option<bool>,
+    token_endpoint_aliases: Option<Vec<String>>,
+    signing_alg: Option<String>,
+    master_key_file: Option<String>,
+    jwks_max_age: Option<u64>,
+    max_body_bytes: Option<usize>,
+    request_timeout: Option<u64>,
+}
+
+/// Values found on the command line or in the environment, each with the name of its source.
+#[derive(Debug, Default, Clone)]
+pub struct Overrides {
+    /// `(value, source)` pairs; `source` is e.g. `--listen` or `TESSERA_LISTEN`.
+    pub listen: Option<(String, String)>,
+    /// The issuer identifier.
+    pub issuer: Option<(String, String)>,
+    /// The database URL.
+    pub database: Option<(String, String)>,
+    /// Whether to create the quickstart client on an empty store.
+    pub bootstrap: Option<(String, String)>,
+    /// Comma-separated extra paths for the token endpoint.
+    pub token_endpoint_aliases: Option<(String, String)>,
+    /// The algorithm of a newly created signing key.
+    pub signing_alg: Option<(String, String)>,
+    /// Where the key-encryption key lives.
+    pub master_key_file: Option<(String, String)>,
+}
+
+/// The validated settings of a Tessera node.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Address to listen on.
+    pub listen: SocketAddr,
+    /// Issuer identifier (`iss`), without a trailing slash.
+    pub issuer: String,
+    /// The store.
+    pub database: DatabaseUrl,
+    /// Create the quickstart client on a fresh store.
+    pub bootstrap: bool,
+    /// Extra paths that serve the token endpoint.
+    pub token_endpoint_aliases: Vec<String>,
+    /// Algorithm for signing keys created by this node.
+    pub signing_alg: Alg,
+    /// File holding the key that encrypts private signing keys at rest.
+    pub master_key_file: PathBuf,
+    /// `Cache-Control: max-age` of the JWKS.
+    pub jwks_max_age: Duration,
+    /// Largest request body accepted.
+    pub max_body_bytes: usize,
+    /// Longest a request may take, reading included.
+    pub request_timeout: Duration,
+}
+
+impl Settings {
+    /// Builds settings from an optional config file and the command-line/environment overrides.
+    pub fn load(config_file: Option<&Path>, overrides: &Overrides) -> Result<Self, ConfigError> {
+        let file = match config_file {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .map_err(|e| ConfigError(format!("cannot read config file {}: {e}", path.display())))?;
+                toml::from_str::<FileConfig>(&text).map_err(|e| {
+                    let msg = e.message().replace('\n', " ");
+                    ConfigError(format!("invalid config file {}: {msg}", path.display()))
+                })?
+            }
+            None => FileConfig::default(),
+        };
+        let file_src = |key: &str| match config_file {
+            Some(p) => format!("{key} in {}", p.display()),
+            None => key.to_string(),
+        };
+
+        // Pick the highest layer that has a value, remembering where it came from.
+        fn pick<T: Clone>(
+            over: &Option<(String, String)>,
+            file: Option<T>,
+            file_src: String,
+            convert: impl Fn(T) -> String,
+        ) -> Option<(String, String)> {
+            over.clone().or_else(|| file.map(|v| (convert(v), file_src)))
+        }
+
+        let listen = match pick(&overrides.listen, file.listen, file_src("listen"), |v| v) {
+            Some((v, src)) => v
+                .parse::<SocketAddr>()
+                .map_err(|e| bad("listen address", &v, &src, &e.to_string()))?,
+            None => DEFAULT_LISTEN
+                .parse()
+                .map_err(|_| ConfigError("bad default".into()))?,
+        };
+        let issuer = match pick(&overrides.issuer, file.issuer, file_src("issuer"), |v| v) {
+            Some((v, src)) => validate_issuer(&v).map_err(|e| bad("issuer", &v, &src, &e))?,
+            None => DEFAULT_ISSUER.to_string(),
+        };
+        let database = match pick(&overrides.database, file.database, file_src("database"), |v| v) {
+            Some((v, src)) => DatabaseUrl::parse(&v).map_err(|e| {
+                // Never echo a database URL: it may hold a password.
+                ConfigError(format!("invalid database URL (from {src}): {e}"))
+            })?,
+            None => DatabaseUrl::parse(DEFAULT_DATABASE).map_err(ConfigError)?,
+        };
+        let bootstrap = match pick(&overrides.bootstrap, file.bootstrap, file_src("bootstrap"), |v| {
+            v.to_string()
+        }) {
+            Some((v, src)) => {
+                parse_bool(&v).ok_or_else(|| bad("bootstrap", &v, &src, "expected true or false"))?
+            }
+            None => true,
+        };
+        let token_endpoint_aliases = match pick(
+            &overrides.token_endpoint_aliases,
+            file.token_endpoint_aliases,
+            file_src("token_endpoint_aliases"),
+            |v| v.join(","),
+        ) {
+            Some((v, src)) => parse_aliases(&v).map_err(|e| bad("token endpoint alias", &v, &src, &e))?,
+            None => Vec::new(),
+        };
+        let signing_alg = match pick(
+            &overrides.signing_alg,
+            file.signing_alg,
+            file_src("signing_alg"),
+            |v| v,
+        ) {
+            Some((v, src)) => v
+                .parse::<Alg>()
+                .map_err(|e| bad("signing algorithm", &v, &src, &e))?,
+            None => Alg::ES256,
+        };
+        let master_key_file = match pick(
+            &overrides.master_key_file,
+            file.master_key_file,
+            file_src("master_key_file"),
+            |v| v,
+        ) {
+            Some((v, _)) => PathBuf::from(v),
+            None => match &database {
+                DatabaseUrl::Sqlite { path, .. } => path
+                    .parent()
+                    .map(|p| p.join("master.key"))
+                    .unwrap_or_else(|| PathBuf::from("master.key")),
+                DatabaseUrl::Postgres(_) => PathBuf::from("./tessera-data/master.key"),
+            },
+        };
+        let jwks_max_age = Duration::from_secs(file.jwks_max_age.unwrap_or(300));
+        let max_body_bytes = file.max_body_bytes.unwrap_or(8 * 1024);
+        if max_body_bytes == 0 {
+            return Err(ConfigError("max_body_bytes must be at least 1".into()));
+        }
+        let request_timeout = Duration::from_secs(file.request_timeout.unwrap_or(10).max(1));
+        Ok(Settings {
+            listen,
+            issuer,
+            database,
+            bootstrap,
+            token_endpoint_aliases,
+            signing_alg,
+            master_key_file,
+            jwks_max_age,
+            max_body_bytes,
+            request_timeout,
+        })
+    }
+
+    /// The token endpoint URL as advertised in metadata.
+    pub fn endpoint(&self, path: &str) -> String {
+        format!("{}{}", self.issuer, path)
+    }
+}
+
+fn bad(what: &str, value: &str, source: &str, why: &str) -> ConfigError {
+    let why = why.replace('\n', " ");
+    ConfigError(format!("invalid {what} {value:?} (from {source}): {why}"))
+}
+
+fn parse_bool(v: &str) -> Option<bool> {
+    match v.trim().to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" | "on" => Some(true),
+        "false" | "0" | "no" | "off" => Some(false),
+        _ => None,
+    }
+}
+
+/// An issuer is an `https` URL (or `http`, for development) with no query or fragment
+/// (RFC 8414 §2). A trailing slash is dropped so that endpoint URLs join cleanly.
+fn validate_issuer(v: &str) -> Result<String, String> {
+    let rest = v
+        .strip_prefix("https://")
+        .or_else(|| v.strip_prefix("http://"))
+        .ok_or("must start with https:// (or http:// for development)")?;
+    if rest.is_empty() || rest.starts_with('/') {
+        return Err("has no host".into());
+    }
+    if v.contains('?') || v.contains('#') {
+        return Err("must not contain a query or fragment".into());
+    }
+    if v.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err("must not contain whitespace".into());
+    }
+    Ok(v.trim_end_matches('/').to_string())
+}
+
+fn parse_aliases(v: &str) -> Result<Vec<String>, String> {
+    let mut out = Vec::new();
+    for alias in v.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        if !alias.starts_with('/') || alias.contains(['?', '#', '{', '}', '*', ' ']) || alias.len() > 200 {
+            return Err(format!(
+                "{alias:?} must be a plain absolute path like /connect/token"
+            ));
+        }
+        if alias.starts_with("/.well-known/")
+            || alias.starts_with("/oauth2/")
+            || alias == "/healthz"
+            || alias == "/readyz"
+        {
+            return Err(format!("{alias:?} collides with a built-in path"));
+        }
+        if !out.iter().any(|a: &String| a == alias) {
+            out.push(alias.to_string());
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn issuer_rules() {
+        assert_eq!(
+            validate_issuer("https://auth.example/").as_deref(),
+            Ok("https://auth.example")
+        );
+        assert!(validate_issuer("auth.example").is_err());
+        assert!(validate_issuer("https://a/?x=1").is_err());
+        assert!(validate_issuer("https://a/#f").is_err());
+    }
+
+    #[test]
+    fn database_urls() {
+        assert!(matches!(
+            DatabaseUrl::parse("sqlite:./x.db"),
+            Ok(DatabaseUrl::Sqlite { .. })
+        ));
+        assert!(matches!(
+            DatabaseUrl::parse("sqlite:///tmp/x.db"),
+            Ok(DatabaseUrl::Sqlite { .. })
+        ));
+        assert!(DatabaseUrl::parse("mysql://x").is_err());
+        assert!(DatabaseUrl::parse("sqlite::memory:").is_err());
+        let pg = DatabaseUrl::parse("postgres://u:hunter2@h/db").map(|d| format!("{d:?}"));
+        assert_eq!(pg.as_deref(), Ok("postgres://<redacted>"));
+    }
+
+    #[test]
+    fn aliases() {
+        assert_eq!(parse_aliases("/connect/token, /x").map(|v| v.len()), Ok(2));
+        assert!(parse_aliases("connect/token").is_err());
+        assert!(parse_aliases("/oauth2/token").is_err());
+    }
+}

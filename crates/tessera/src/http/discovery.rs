@@ -1,0 +1,110 @@
+//! Discovery: RFC 8414 authorization-server metadata, the OpenID Connect discovery document, and
+//! the JWKS (RFC 7517).
+
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::http::{HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+use crate::app::App;
+use crate::config::Settings;
+
+/// Path of the token endpoint.
+pub const TOKEN_PATH: &str = "/oauth2/token";
+/// Path of the JWKS.
+pub const JWKS_PATH: &str = "/.well-known/jwks.json";
+/// RFC 8414 well-known suffix.
+pub const OAUTH_METADATA: &str = "/.well-known/oauth-authorization-server";
+/// OpenID Connect discovery suffix.
+pub const OPENID_METADATA: &str = "/.well-known/openid-configuration";
+
+/// Serialized metadata documents.
+pub struct Metadata {
+    oauth: Arc<str>,
+    openid: Arc<str>,
+}
+
+impl Metadata {
+    /// Builds both documents from the settings.
+    pub fn new(settings: &Settings) -> Self {
+        let algs = ["ES256", "RS256", "EdDSA"];
+        let mut doc = json!({
+            "issuer": settings.issuer,
+            "token_endpoint": settings.endpoint(TOKEN_PATH),
+            "jwks_uri": settings.endpoint(JWKS_PATH),
+            "grant_types_supported": ["client_credentials"],
+            "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+            // No authorization endpoint: no response type is supported, but the member is REQUIRED.
+            "response_types_supported": [],
+            "response_modes_supported": [],
+        });
+        let oauth = doc.to_string();
+        doc["subject_types_supported"] = json!(["public"]);
+        doc["id_token_signing_alg_values_supported"] = json!(algs);
+        doc["claims_supported"] = json!(["iss", "sub", "aud", "exp", "iat", "jti", "client_id", "scope"]);
+        Metadata {
+            oauth: oauth.into(),
+            openid: doc.to_string().into(),
+        }
+    }
+
+    /// Path at which RFC 8414 metadata is served for an issuer with a path component (§3.1).
+    pub fn path_inserted(settings: &Settings, suffix: &str) -> Option<String> {
+        let rest = settings.issuer.split_once("://").map(|(_, r)| r)?;
+        let path = rest.find('/').map(|i| &rest[i..])?;
+        (!path.is_empty() && path != "/").then(|| format!("{suffix}{path}"))
+    }
+}
+
+fn json_response(body: Arc<str>, cache: &str) -> Response {
+    let mut r = Response::new(axum::body::Body::from(body.as_bytes().to_vec()));
+    let h = r.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    if let Ok(v) = HeaderValue::from_str(cache) {
+        h.insert(header::CACHE_CONTROL, v);
+    }
+    r
+}
+
+/// `GET /.well-known/oauth-authorization-server`.
+pub async fn oauth_metadata(State(app): State<Arc<App>>) -> Response {
+    json_response(app.metadata.oauth.clone(), "public, max-age=3600")
+}
+
+/// `GET /.well-known/openid-configuration`.
+pub async fn openid_metadata(State(app): State<Arc<App>>) -> Response {
+    json_response(app.metadata.openid.clone(), "public, max-age=3600")
+}
+
+/// `GET /.well-known/jwks.json`: public keys only, with a cache lifetime that key rotation
+/// respects (a new key is published at least this long before it signs).
+pub async fn jwks(State(app): State<Arc<App>>) -> Response {
+    let keys = app.keys.get();
+    let cache = format!("public, max-age={}", app.settings.jwks_max_age.as_secs());
+    let mut r = json_response(keys.jwks_json.clone(), &cache);
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/jwk-set+json"),
+    );
+    r
+}
+
+/// `GET /healthz`: the process is up.
+pub async fn healthz() -> impl IntoResponse {
+    axum::Json(json!({"status": "ok"}))
+}
+
+/// `GET /readyz`: the store answers and a signing key is loaded.
+pub async fn readyz(State(app): State<Arc<App>>) -> Response {
+    if app.store.ping().await {
+        axum::Json(json!({"status": "ready"})).into_response()
+    } else {
+        (
+            axum::http::StatusCode::SERVICE_UNAVAILABLE,
+            axum::Json(json!({"status": "store unavailable"})),
+        )
+            .into_response()
+    }
+}

@@ -1,0 +1,24 @@
+//! Tessera, an OAuth 2.0 authorization server for machine-to-machine access tokens.
+//!
+//! The crate is the server: a library (so tests and embedders can start a node in-process) and
+//! the `tessera` binary. Modules follow the domain:
+//!
+//! - [`oauth`]: the token endpoint, client authentication, the RFC 6749 error type.
+//! - [`clients`]: the client registry, secrets and the in-memory cache used on the hot path.
+//! - [`keys`]: signing keys, their encryption at rest, the JWKS and the signer.
+//! - [`store`]: persistence (SQLite, embedded).
+//! - [`http`]: router, limits, discovery, health.
+//! - [`config`]: one typed configuration, layered defaults < file < environment < flags.
+//! - [`admin`]: the administrative operations the CLI (and later the admin API) share.
+#![deny(missing_docs)]
+
+pub mod admin;
+pub mod app;
+pub mod cli;
+pub mod clients;
+pub mod config;
+pub mod http;
+pub mod keys;
+pub mod oauth;
+pub mod server;
+pub mod store;

@@ -1,0 +1,115 @@
+//! Strict `application/x-www-form-urlencoded` decoding.
+//!
+//! Lenient decoders pass malformed percent-escapes through or replace invalid UTF-8; an auth
+//! server must not guess what a client meant, so here either the whole body decodes or the
+//! request is refused.
+
+/// Decodes one form component: `+` is a space, `%XX` a byte; the result must be UTF-8.
+pub fn decode_component(input: &str) -> Option<String> {
+    let bytes = input.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' => {
+                let hex = bytes.get(i + 1..i + 3)?;
+                let hi = (hex[0] as char).to_digit(16)?;
+                let lo = (hex[1] as char).to_digit(16)?;
+                out.push((hi * 16 + lo) as u8);
+                i += 2;
+            }
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8(out).ok()
+}
+
+/// A decoded form: name/value pairs in order.
+#[derive(Debug, Default)]
+pub struct Form {
+    pairs: Vec<(String, String)>,
+}
+
+/// Why a form was refused.
+#[derive(Debug, PartialEq, Eq)]
+pub enum FormError {
+    /// Bad percent-encoding or UTF-8.
+    Malformed,
+    /// A parameter that must appear once appeared more often.
+    Repeated(String),
+    /// Too many parameters.
+    TooMany,
+}
+
+/// Parameters that may legitimately repeat (RFC 8707 `resource`).
+const MULTI: &[&str] = &["resource"];
+const MAX_PAIRS: usize = 64;
+
+impl Form {
+    /// Parses `body`, refusing malformed encodings and repeated parameters (RFC 6749 §3.2).
+    pub fn parse(body: &[u8]) -> Result<Form, FormError> {
+        let text = std::str::from_utf8(body).map_err(|_| FormError::Malformed)?;
+        let mut pairs: Vec<(String, String)> = Vec::new();
+        for part in text.split('&').filter(|p| !p.is_empty()) {
+            let (name, value) = part.split_once('=').unwrap_or((part, ""));
+            let name = decode_component(name).ok_or(FormError::Malformed)?;
+            let value = decode_component(value).ok_or(FormError::Malformed)?;
+            if !MULTI.contains(&name.as_str()) && pairs.iter().any(|(n, _)| *n == name) {
+                return Err(FormError::Repeated(name));
+            }
+            if pairs.len() >= MAX_PAIRS {
+                return Err(FormError::TooMany);
+            }
+            pairs.push((name, value));
+        }
+        Ok(Form { pairs })
+    }
+
+    /// The value of a single-valued parameter; an empty value counts as absent (RFC 6749 §3.2).
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.pairs
+            .iter()
+            .find(|(n, v)| n == name && !v.is_empty())
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// Every non-empty value of a parameter.
+    pub fn all<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+        self.pairs
+            .iter()
+            .filter(move |(n, v)| n == name && !v.is_empty())
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decodes_strictly() {
+        assert_eq!(decode_component("a+b%3A%2b").as_deref(), Some("a b:+"));
+        assert_eq!(decode_component("%"), None);
+        assert_eq!(decode_component("%4"), None);
+        assert_eq!(decode_component("%zz"), None);
+        assert_eq!(decode_component("%ff"), None, "not UTF-8");
+    }
+
+    #[test]
+    fn repeats_and_empties() {
+        let f = Form::parse(b"a=1&b=&resource=x&resource=y").unwrap();
+        assert_eq!(f.get("a"), Some("1"));
+        assert_eq!(f.get("b"), None);
+        assert_eq!(f.all("resource").count(), 2);
+        assert_eq!(
+            Form::parse(b"a=1&a=2").err(),
+            Some(FormError::Repeated("a".into()))
+        );
+        assert_eq!(
+            Form::parse(b"a=1&a=").err(),
+            Some(FormError::Repeated("a".into()))
+        );
+    }
+}

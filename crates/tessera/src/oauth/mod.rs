@@ -1,0 +1,152 @@
+//! OAuth 2.0 protocol: the token endpoint, client authentication and the RFC 6749 error type.
+
+pub mod client_auth;
+pub mod form;
+pub mod scope;
+pub mod token;
+
+use std::borrow::Cow;
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+
+/// `WWW-Authenticate` challenge sent with every 401 from the token endpoint.
+pub const BASIC_CHALLENGE: &str = r#"Basic realm="tessera", charset="UTF-8""#;
+
+/// An OAuth error as the client sees it. The description is public; anything private goes to the
+/// log before the error is built, never into it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OAuthError {
+    /// RFC 6749 §5.2: "The request is missing a required parameter, includes an unsupported
+    /// parameter value (other than grant type), repeats a parameter, includes multiple credentials,
+    /// utilizes more than one mechanism for authenticating the client, or is otherwise malformed."
+    InvalidRequest(Cow<'static, str>),
+    /// RFC 6749 §5.2: "Client authentication failed (e.g., unknown client, no client authentication
+    /// included, or unsupported authentication method)."
+    InvalidClient(Cow<'static, str>),
+    /// RFC 6749 §5.2: "The authorization grant type is not supported by the authorization server."
+    UnsupportedGrantType(Cow<'static, str>),
+    /// RFC 6749 §5.2: "The authenticated client is not authorized to use this authorization grant
+    /// type."
+    UnauthorizedClient(Cow<'static, str>),
+    /// RFC 6749 §5.2: "The requested scope is invalid, unknown, malformed, or exceeds the scope
+    /// granted by the resource owner."
+    InvalidScope(Cow<'static, str>),
+    /// RFC 8707 §2: "The requested resource is invalid, missing, unknown, or malformed."
+    InvalidTarget(Cow<'static, str>),
+    /// The request used a method the endpoint does not serve (HTTP 405).
+    MethodNotAllowed,
+    /// Something failed inside the server; the reference points at the log line with the detail.
+    ServerError {
+        /// Correlation id, also logged.
+        reference: String,
+    },
+}
+
+impl OAuthError {
+    /// The RFC error code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            OAuthError::InvalidRequest(_) | OAuthError::MethodNotAllowed => "invalid_request",
+            OAuthError::InvalidClient(_) => "invalid_client",
+            OAuthError::UnsupportedGrantType(_) => "unsupported_grant_type",
+            OAuthError::UnauthorizedClient(_) => "unauthorized_client",
+            OAuthError::InvalidScope(_) => "invalid_scope",
+            OAuthError::InvalidTarget(_) => "invalid_target",
+            OAuthError::ServerError { .. } => "server_error",
+        }
+    }
+
+    /// The HTTP status, chosen here and nowhere else.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            OAuthError::InvalidRequest(_)
+            | OAuthError::UnsupportedGrantType(_)
+            | OAuthError::UnauthorizedClient(_)
+            | OAuthError::InvalidScope(_)
+            | OAuthError::InvalidTarget(_) => StatusCode::BAD_REQUEST,
+            OAuthError::InvalidClient(_) => StatusCode::UNAUTHORIZED,
+            OAuthError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            OAuthError::ServerError { .. } => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn description(&self) -> Cow<'_, str> {
+        match self {
+            OAuthError::InvalidRequest(d)
+            | OAuthError::InvalidClient(d)
+            | OAuthError::UnsupportedGrantType(d)
+            | OAuthError::UnauthorizedClient(d)
+            | OAuthError::InvalidScope(d)
+            | OAuthError::InvalidTarget(d) => Cow::Borrowed(d.as_ref()),
+            OAuthError::MethodNotAllowed => Cow::Borrowed("this endpoint accepts POST only"),
+            OAuthError::ServerError { reference } => {
+                Cow::Owned(format!("internal error, reference {reference}"))
+            }
+        }
+    }
+
+    /// A server error, logged under a fresh reference that the client also sees.
+    pub fn internal(detail: &dyn std::fmt::Display) -> Self {
+        let reference = uuid::Uuid::new_v4().simple().to_string();
+        tracing::error!(reference = %reference, error = %detail, "internal error");
+        OAuthError::ServerError { reference }
+    }
+}
+
+/// Keeps a description within RFC 6749's `error_description` alphabet: printable ASCII without
+/// `"` and `\`.
+fn sanitize(description: &str) -> String {
+    description
+        .chars()
+        .map(|c| match c {
+            '"' | '\\' => '\'',
+            ' '..='~' => c,
+            _ => '?',
+        })
+        .collect()
+}
+
+/// Headers every token-endpoint answer carries (RFC 6749 §5.1).
+pub fn no_store(response: &mut Response) {
+    let h = response.headers_mut();
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+}
+
+impl IntoResponse for OAuthError {
+    fn into_response(self) -> Response {
+        let body = tessera_proto::ErrorResponse {
+            error: self.code().to_string(),
+            error_description: Some(sanitize(&self.description())),
+            error_uri: None,
+        };
+        let mut response = (self.status(), axum::Json(body)).into_response();
+        no_store(&mut response);
+        match self {
+            OAuthError::InvalidClient(_) => {
+                response.headers_mut().insert(
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static(BASIC_CHALLENGE),
+                );
+            }
+            OAuthError::MethodNotAllowed => {
+                response
+                    .headers_mut()
+                    .insert(header::ALLOW, HeaderValue::from_static("POST"));
+            }
+            _ => {}
+        }
+        response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn descriptions_stay_in_the_rfc_alphabet() {
+        assert_eq!(sanitize(r#"a"b\c é"#), "a'b'c ?");
+    }
+}

@@ -1,0 +1,242 @@
+//! The token endpoint (RFC 6749 §3.2) and the client credentials grant (§4.4).
+//!
+//! The hot path reads only memory: the client comes from the registry cache, the key from the key
+//! ring. Nothing is written to the store for an issued token.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::{Body, Bytes};
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use rand::RngCore;
+use tessera_proto::{AccessTokenClaims, Audience, TokenResponse};
+
+use super::OAuthError;
+use super::client_auth::credentials;
+use super::form::{Form, FormError};
+use super::scope::parse_scope;
+use crate::admin::is_absolute_uri;
+use crate::app::App;
+use crate::clients::CachedClient;
+
+/// `POST /oauth2/token`.
+pub async fn token(State(app): State<Arc<App>>, headers: HeaderMap, body: Body) -> Response {
+    match handle(&app, &headers, body).await {
+        Ok(response) => response,
+        Err(e) => e.into_response(),
+    }
+}
+
+/// Any other method on the token endpoint.
+pub async fn method_not_allowed() -> Response {
+    OAuthError::MethodNotAllowed.into_response()
+}
+
+fn is_form_content_type(headers: &HeaderMap) -> bool {
+    let Some(value) = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()) else {
+        return false;
+    };
+    let mut parts = value.split(';');
+    let media = parts.next().unwrap_or_default().trim();
+    if !media.eq_ignore_ascii_case("application/x-www-form-urlencoded") {
+        return false;
+    }
+    parts.all(|p| match p.split_once('=') {
+        Some((k, v)) if k.trim().eq_ignore_ascii_case("charset") => {
+            v.trim().trim_matches('"').eq_ignore_ascii_case("utf-8")
+        }
+        Some(_) => true,
+        None => p.trim().is_empty(),
+    })
+}
+
+/// Reads the body within the size limit and the request deadline.
+pub async fn read_body(body: Body, limit: usize, timeout: Duration) -> Result<Bytes, OAuthError> {
+    match tokio::time::timeout(timeout, axum::body::to_bytes(body, limit)).await {
+        Ok(Ok(bytes)) => Ok(bytes),
+        Ok(Err(_)) => Err(OAuthError::InvalidRequest(
+            format!("request body unreadable or larger than {limit} bytes").into(),
+        )),
+        Err(_) => Err(OAuthError::InvalidRequest(
+            "request body not received in time".into(),
+        )),
+    }
+}
+
+/// Parses a form body, mapping failures to `invalid_request`.
+pub fn parse_form(bytes: &[u8]) -> Result<Form, OAuthError> {
+    Form::parse(bytes).map_err(|e| match e {
+        FormError::Malformed => OAuthError::InvalidRequest("malformed form encoding".into()),
+        FormError::Repeated(name) => {
+            let name = if name.len() > 64 {
+                "a parameter".to_string()
+            } else {
+                name
+            };
+            OAuthError::InvalidRequest(format!("parameter {name} repeated").into())
+        }
+        FormError::TooMany => OAuthError::InvalidRequest("too many parameters".into()),
+    })
+}
+
+async fn handle(app: &App, headers: &HeaderMap, body: Body) -> Result<Response, OAuthError> {
+    if !is_form_content_type(headers) {
+        return Err(OAuthError::InvalidRequest(
+            "Content-Type must be application/x-www-form-urlencoded".into(),
+        ));
+    }
+    let bytes = read_body(body, app.settings.max_body_bytes, app.settings.request_timeout).await?;
+    let form = parse_form(&bytes)?;
+    let creds = credentials(headers, &form)?;
+    let Some(grant_type) = form.get("grant_type") else {
+        return Err(OAuthError::InvalidRequest("grant_type is required".into()));
+    };
+    let client = match app.registry.authenticate(&creds.client_id, &creds.secret).await {
+        Ok(client) => client,
+        Err(why) => {
+            tracing::info!(client_id = %printable(&creds.client_id), method = ?creds.method, reason = why.as_str(), "client authentication failed");
+            return Err(OAuthError::InvalidClient("client authentication failed".into()));
+        }
+    };
+    if grant_type != "client_credentials" {
+        return Err(OAuthError::UnsupportedGrantType(
+            "only client_credentials is supported".into(),
+        ));
+    }
+    let scope = grant_scope(&client, form.get("scope"))?;
+    let audience = grant_audience(app, &client, &form)?;
+    let response = mint(app, &client, scope, audience)?;
+    tracing::debug!(client_id = %client.record.id, method = ?creds.method, "token issued");
+    Ok(response)
+}
+
+/// Keeps untrusted text out of log lines' structure: printable ASCII, bounded length.
+fn printable(s: &str) -> String {
+    s.chars()
+        .take(64)
+        .map(|c| if c.is_ascii_graphic() { c } else { '?' })
+        .collect()
+}
+
+/// The scope to grant: as asked, if every token is allowed; all allowed scopes when none is asked.
+fn grant_scope(client: &CachedClient, requested: Option<&str>) -> Result<Option<String>, OAuthError> {
+    let Some(requested) = requested else {
+        return Ok((!client.all_scopes.is_empty()).then(|| client.all_scopes.clone()));
+    };
+    let tokens = parse_scope(requested).map_err(|_| {
+        OAuthError::InvalidScope("scope is not a space-delimited list of scope tokens".into())
+    })?;
+    for t in &tokens {
+        if !client.record.scopes.iter().any(|s| s == t) {
+            let t = if t.len() > 64 { "requested" } else { t.as_str() };
+            return Err(OAuthError::InvalidScope(
+                format!("scope {t} is not allowed for this client").into(),
+            ));
+        }
+    }
+    Ok(Some(tokens.join(" ")))
+}
+
+/// The audience: the requested `resource`s (RFC 8707), each one the client may ask for; without
+/// any, the client's default audience, or the issuer for a client that has none.
+fn grant_audience(app: &App, client: &CachedClient, form: &Form) -> Result<Audience, OAuthError> {
+    let mut wanted: Vec<String> = Vec::new();
+    for r in form.all("resource") {
+        if !is_absolute_uri(r) {
+            return Err(OAuthError::InvalidTarget(
+                "resource must be an absolute URI without a fragment".into(),
+            ));
+        }
+        if !client.record.audiences.iter().any(|a| a == r) {
+            return Err(OAuthError::InvalidTarget(
+                "resource is not allowed for this client".into(),
+            ));
+        }
+        if !wanted.iter().any(|w| w == r) {
+            wanted.push(r.to_string());
+        }
+    }
+    Ok(match wanted.len() {
+        0 => Audience::One(
+            client
+                .record
+                .audiences
+                .first()
+                .cloned()
+                .unwrap_or_else(|| app.settings.issuer.clone()),
+        ),
+        1 => Audience::One(wanted.remove(0)),
+        _ => Audience::Many(wanted),
+    })
+}
+
+fn new_jti() -> String {
+    let mut bytes = [0u8; 16];
+    rand::rng().fill_bytes(&mut bytes);
+    URL_SAFE_NO_PAD.encode(bytes)
+}
+
+fn mint(
+    app: &App,
+    client: &CachedClient,
+    scope: Option<String>,
+    aud: Audience,
+) -> Result<Response, OAuthError> {
+    let ttl = u64::from(client.record.token_ttl);
+    let iat = crate::store::now().max(0) as u64;
+    let claims = AccessTokenClaims {
+        iss: app.settings.issuer.clone(),
+        sub: client.record.id.clone(),
+        aud,
+        exp: iat + ttl,
+        iat,
+        jti: new_jti(),
+        client_id: client.record.id.clone(),
+        scope,
+    };
+    let claims_json = serde_json::to_vec(&claims).map_err(|e| OAuthError::internal(&e))?;
+    let keys = app.keys.get();
+    let access_token = keys
+        .current
+        .sign_jwt(&claims_json)
+        .map_err(|e| OAuthError::internal(&e))?;
+    let body = TokenResponse {
+        access_token,
+        token_type: "Bearer".into(),
+        expires_in: Some(ttl),
+        scope: claims.scope,
+    };
+    let json = serde_json::to_vec(&body).map_err(|e| OAuthError::internal(&e))?;
+    let mut response = Response::new(Body::from(json));
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    super::no_store(&mut response);
+    Ok(response)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn content_types() {
+        let mut h = HeaderMap::new();
+        assert!(!is_form_content_type(&h));
+        for (v, ok) in [
+            ("application/x-www-form-urlencoded", true),
+            ("application/x-www-form-urlencoded; charset=UTF-8", true),
+            ("Application/X-WWW-Form-Urlencoded;charset=\"utf-8\"", true),
+            ("application/x-www-form-urlencoded; charset=latin1", false),
+            ("application/json", false),
+            ("multipart/form-data", false),
+        ] {
+            h.insert(header::CONTENT_TYPE, HeaderValue::from_static(v));
+            assert_eq!(is_form_content_type(&h), ok, "{v}");
+        }
+    }
+}

@@ -1,0 +1,286 @@
+//! The admin CLI on the same store as a running server, and the server's logs.
+
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::kit::{Process, basic, cli, cli_json, db_url, encode_form};
+
+async fn token_status(
+    http: &reqwest::Client,
+    base: &str,
+    id: &str,
+    secret: &str,
+    scope: Option<&str>,
+) -> (u16, Value) {
+    let mut form = vec![("grant_type", "client_credentials")];
+    if let Some(s) = scope {
+        form.push(("scope", s));
+    }
+    let r = http
+        .post(format!("{base}/oauth2/token"))
+        .header("authorization", basic(id, secret))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(encode_form(&form))
+        .send()
+        .await
+        .unwrap();
+    (r.status().as_u16(), r.json().await.unwrap())
+}
+
+/// The promise: a CLI change reaches a running server within 2 seconds.
+const PROPAGATION: Duration = Duration::from_secs(2);
+
+async fn within_bound<F, Fut>(check: F) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    crate::kit::eventually(PROPAGATION, check).await
+}
+
+#[tokio::test]
+async fn cli_manages_clients_and_a_running_server_follows_without_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let db = db_url(d);
+    let server = Process::spawn(
+        d,
+        &["serve", "--database", &db],
+        &[("TESSERA_BOOTSTRAP", "false")],
+        "server",
+    )
+    .await;
+    let http = reqwest::Client::new();
+    let base = server.base.clone();
+
+    // create --json prints exactly {"client_id", "client_secret"} and nothing else on stdout.
+    let (code, out, _) = cli(
+        d,
+        &[
+            "client",
+            "create",
+            "--name",
+            "billing",
+            "--scope",
+            "read write",
+            "--json",
+        ],
+    );
+    assert_eq!(code, 0);
+    assert_eq!(out.lines().count(), 1, "{out}");
+    let created: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(created.as_object().unwrap().len(), 2);
+    let id = created["client_id"].as_str().unwrap().to_string();
+    let secret = created["client_secret"].as_str().unwrap().to_string();
+
+    // create -> token, on the server that was already running.
+    assert!(within_bound(|| async { token_status(&http, &base, &id, &secret, None).await.0 == 200 }).await);
+    let (_, body) = token_status(&http, &base, &id, &secret, None).await;
+    assert_eq!(body["scope"], "read write");
+
+    // list and show (never a secret or a hash).
+    let list = cli_json(d, &["client", "list", "--json"]);
+    assert!(
+        list.as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["client_id"] == id.as_str())
+    );
+    let show = cli_json(d, &["client", "show", &id, "--json"]);
+    assert_eq!(show["name"], "billing");
+    assert_eq!(show["enabled"], true);
+    assert_eq!(show["token_ttl"], 3600);
+    assert_eq!(show["secrets"].as_array().unwrap().len(), 1);
+    let (_, human, _) = cli(d, &["client", "show", &id]);
+    for text in [show.to_string(), list.to_string(), human] {
+        assert!(!text.contains(&secret), "secret shown");
+        assert!(
+            !text.contains("$argon2") && !text.contains("hash"),
+            "hash shown: {text}"
+        );
+    }
+
+    // update: scopes, audiences, ttl, name; the server follows.
+    let updated = cli_json(
+        d,
+        &[
+            "client",
+            "update",
+            &id,
+            "--scope",
+            "read",
+            "--audience",
+            "https://api.example.com",
+            "--token-ttl",
+            "600",
+            "--name",
+            "billing-v2",
+            "--json",
+        ],
+    );
+    assert_eq!(updated["scope"], "read");
+    assert_eq!(
+        updated["audiences"],
+        serde_json::json!(["https://api.example.com"])
+    );
+    assert_eq!(updated["token_ttl"], 600);
+    assert_eq!(updated["name"], "billing-v2");
+    assert!(
+        within_bound(|| async {
+            token_status(&http, &base, &id, &secret, None).await.1["expires_in"] == 600
+        })
+        .await
+    );
+    let (status, body) = token_status(&http, &base, &id, &secret, Some("write")).await;
+    assert_eq!((status, body["error"].as_str()), (400, Some("invalid_scope")));
+
+    // disable -> 401, enable -> 200, while the server keeps running.
+    assert_eq!(
+        cli_json(d, &["client", "disable", &id, "--json"])["enabled"],
+        false
+    );
+    assert!(within_bound(|| async { token_status(&http, &base, &id, &secret, None).await.0 == 401 }).await);
+    assert_eq!(cli_json(d, &["client", "enable", &id, "--json"])["enabled"], true);
+    assert!(within_bound(|| async { token_status(&http, &base, &id, &secret, None).await.0 == 200 }).await);
+
+    // An imported secret (for teams migrating from another vendor).
+    let imported = "vendor-secret:with+odd%chars";
+    let created = cli_json(
+        d,
+        &[
+            "client", "create", "--name", "migrated", "--scope", "x", "--secret", imported, "--json",
+        ],
+    );
+    assert_eq!(created["client_secret"], imported);
+    let mid = created["client_id"].as_str().unwrap().to_string();
+    assert!(within_bound(|| async { token_status(&http, &base, &mid, imported, None).await.0 == 200 }).await);
+    assert_eq!(
+        cli_json(d, &["client", "show", &mid, "--json"])["secrets"][0]["kind"],
+        "imported"
+    );
+
+    // delete -> 401.
+    assert_eq!(cli_json(d, &["client", "delete", &id, "--json"])["deleted"], true);
+    assert!(within_bound(|| async { token_status(&http, &base, &id, &secret, None).await.0 == 401 }).await);
+    let (code, out, err) = cli(d, &["client", "show", &id]);
+    assert_ne!(code, 0);
+    assert!(out.is_empty());
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+
+    // Invalid input is refused with one line and changes nothing.
+    let before = cli_json(d, &["client", "list", "--json"]);
+    for args in [
+        &["client", "create", "--name", "x", "--scope", "bad\"scope"][..],
+        &["client", "create", "--name", "x", "--audience", "not-a-uri"],
+        &["client", "create", "--name", "x", "--token-ttl", "0"],
+        &["client", "create", "--name", "x", "--secret", "short"],
+        &["client", "update", &mid, "--token-ttl", "999999999"],
+    ] {
+        let (code, _, err) = cli(d, args);
+        assert_ne!(code, 0, "{args:?}");
+        assert_eq!(err.trim().lines().count(), 1, "{args:?}: {err}");
+    }
+    assert_eq!(cli_json(d, &["client", "list", "--json"]), before);
+    drop(server);
+}
+
+#[tokio::test]
+async fn logs_of_a_whole_session_contain_no_secret_or_token() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let db = db_url(d);
+    // Most verbose logging, bootstrap on: its one-time display goes to stdout only.
+    let mut server = Process::spawn(
+        d,
+        &["serve", "--database", &db],
+        &[("TESSERA_LOG", "trace")],
+        "log",
+    )
+    .await;
+    let http = reqwest::Client::new();
+    let base = server.base.clone();
+    let mut secrets = Vec::new();
+    let mut tokens = Vec::new();
+
+    let (q_id, q_secret) = parse_quickstart(&server.stdout());
+    secrets.push(q_secret.clone());
+    let created = cli_json(d, &["client", "create", "--name", "a", "--scope", "s", "--json"]);
+    let id = created["client_id"].as_str().unwrap().to_string();
+    secrets.push(created["client_secret"].as_str().unwrap().to_string());
+    let imported = "imported-secret-for-log-test";
+    secrets.push(imported.to_string());
+    let created = cli_json(
+        d,
+        &["client", "create", "--name", "b", "--secret", imported, "--json"],
+    );
+    let imp_id = created["client_id"].as_str().unwrap().to_string();
+    assert!(
+        within_bound(|| async { token_status(&http, &base, &imp_id, imported, None).await.0 == 200 }).await
+    );
+    for (cid, sec) in [(&q_id, &q_secret), (&id, &secrets[1]), (&imp_id, &secrets[2])] {
+        let (status, body) = token_status(&http, &base, cid, sec, None).await;
+        assert_eq!(status, 200);
+        tokens.push(body["access_token"].as_str().unwrap().to_string());
+    }
+    // Failures log too: their secrets must not appear either.
+    let wrong = "wrong-secret-that-must-not-be-logged";
+    secrets.push(wrong.to_string());
+    assert_eq!(token_status(&http, &base, &id, wrong, None).await.0, 401);
+    let body = encode_form(&[
+        ("grant_type", "client_credentials"),
+        ("client_id", &id),
+        ("client_secret", wrong),
+    ]);
+    let r = http
+        .post(format!("{base}/oauth2/token"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    let _ = cli(d, &["client", "disable", &id]);
+    server.stop();
+
+    let master_key = std::fs::read_to_string(d.join("master.key")).unwrap();
+    let log = server.stderr();
+    assert!(log.contains("tessera listening"), "no log captured: {log}");
+    assert!(
+        log.contains("client authentication failed"),
+        "failures are logged"
+    );
+    for secret in &secrets {
+        assert!(!log.contains(secret.as_str()), "secret in log");
+    }
+    for token in &tokens {
+        assert!(!log.contains(token.as_str()), "token in log");
+        // Not even the signature part of it.
+        assert!(
+            !log.contains(token.rsplit('.').next().unwrap()),
+            "token signature in log"
+        );
+    }
+    assert!(!log.contains(master_key.trim()), "master key in log");
+    // stdout holds the one-time quickstart display, and nothing else secret.
+    let out = server.stdout();
+    assert_eq!(
+        out.matches(&q_secret).count(),
+        2,
+        "quickstart secret shown once (id/secret line and curl)"
+    );
+    for secret in &secrets[1..] {
+        assert!(!out.contains(secret.as_str()));
+    }
+}
+
+/// Reads the quickstart client's id and secret from the first start's output.
+pub fn parse_quickstart(stdout: &str) -> (String, String) {
+    let field = |name: &str| {
+        stdout
+            .lines()
+            .find_map(|l| l.trim().strip_prefix(name).map(|v| v.trim().to_string()))
+            .unwrap_or_else(|| panic!("no {name} in: {stdout}"))
+    };
+    (field("client_id:"), field("client_secret:"))
+}

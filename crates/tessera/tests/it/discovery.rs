@@ -1,0 +1,112 @@
+//! Discovery (RFC 8414, OpenID Connect discovery), the JWKS (RFC 7517) and health endpoints.
+
+use serde_json::Value;
+
+use crate::kit::{self, Opts};
+
+#[tokio::test]
+async fn authorization_server_metadata_has_every_required_field() {
+    let s = kit::start(Opts::default()).await;
+    let r = s
+        .http
+        .get(s.url("/.well-known/oauth-authorization-server"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["content-type"], "application/json");
+    let m: Value = r.json().await.unwrap();
+    // RFC 8414 §3.3: issuer equals the URL the metadata was fetched from, minus the well-known part.
+    assert_eq!(m["issuer"], s.base.as_str());
+    assert_eq!(m["token_endpoint"], s.url("/oauth2/token"));
+    assert_eq!(m["jwks_uri"], s.url("/.well-known/jwks.json"));
+    assert!(
+        m["response_types_supported"].is_array(),
+        "REQUIRED by RFC 8414 §2"
+    );
+    assert_eq!(
+        m["grant_types_supported"],
+        serde_json::json!(["client_credentials"])
+    );
+    assert_eq!(
+        m["token_endpoint_auth_methods_supported"],
+        serde_json::json!(["client_secret_basic", "client_secret_post"])
+    );
+    // The advertised endpoints work.
+    assert_eq!(
+        s.http
+            .get(m["jwks_uri"].as_str().unwrap())
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    assert_eq!(
+        s.http
+            .get(m["token_endpoint"].as_str().unwrap())
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        405
+    );
+}
+
+#[tokio::test]
+async fn openid_configuration_adds_what_oidc_discovery_requires() {
+    let s = kit::start(Opts::default()).await;
+    let m = s.get_json("/.well-known/openid-configuration").await;
+    assert_eq!(m["issuer"], s.base.as_str());
+    assert_eq!(m["token_endpoint"], s.url("/oauth2/token"));
+    assert_eq!(m["jwks_uri"], s.url("/.well-known/jwks.json"));
+    assert!(m["response_types_supported"].is_array());
+    assert_eq!(m["subject_types_supported"], serde_json::json!(["public"]));
+    let algs = m["id_token_signing_alg_values_supported"].as_array().unwrap();
+    assert!(
+        algs.iter().any(|a| a == "RS256"),
+        "OIDC discovery: RS256 MUST be listed"
+    );
+}
+
+#[tokio::test]
+async fn jwks_lists_public_keys_only_with_a_cache_lifetime() {
+    for (alg, kty) in [("ES256", "EC"), ("RS256", "RSA"), ("EdDSA", "OKP")] {
+        let s = kit::start(Opts {
+            alg: Some(alg),
+            ..Default::default()
+        })
+        .await;
+        let r = s.http.get(s.url("/.well-known/jwks.json")).send().await.unwrap();
+        assert_eq!(r.status(), 200);
+        assert_eq!(r.headers()["cache-control"], "public, max-age=300");
+        let jwks: Value = r.json().await.unwrap();
+        let keys = jwks["keys"].as_array().unwrap();
+        assert_eq!(keys.len(), 1);
+        let k = &keys[0];
+        assert_eq!(k["kty"], kty);
+        assert_eq!(k["alg"], alg);
+        assert_eq!(k["use"], "sig");
+        assert!(k["kid"].as_str().is_some_and(|kid| !kid.is_empty()));
+        for private in ["d", "p", "q", "dp", "dq", "qi", "k"] {
+            assert!(
+                k.get(private).is_none(),
+                "{alg}: private member {private} published"
+            );
+        }
+        match kty {
+            "EC" => assert!(k["crv"] == "P-256" && k["x"].is_string() && k["y"].is_string()),
+            "RSA" => assert!(k["n"].is_string() && k["e"] == "AQAB"),
+            _ => assert!(k["crv"] == "Ed25519" && k["x"].is_string()),
+        }
+    }
+}
+
+#[tokio::test]
+async fn health_and_readiness() {
+    let s = kit::start(Opts::default()).await;
+    assert_eq!(s.get_json("/healthz").await["status"], "ok");
+    assert_eq!(s.get_json("/readyz").await["status"], "ready");
+    let r = s.http.get(s.url("/nope")).send().await.unwrap();
+    assert_eq!(r.status(), 404);
+}

@@ -1,0 +1,336 @@
+//! The test kit: start Tessera (in-process or as the real binary) and talk to it.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use base64::Engine;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use tempfile::TempDir;
+use tessera::admin::{NewClient, create_client};
+use tessera::config::{Overrides, Settings};
+use tessera::server::{Running, start_with_listener};
+
+/// Options for an in-process server.
+#[derive(Default, Clone)]
+pub struct Opts {
+    pub alg: Option<&'static str>,
+    pub aliases: Option<&'static str>,
+}
+
+/// A server running in this process.
+pub struct Server {
+    pub running: Option<Running>,
+    pub base: String,
+    pub dir: TempDir,
+    pub http: reqwest::Client,
+    opts: Opts,
+}
+
+fn src(v: &str) -> Option<(String, String)> {
+    Some((v.to_string(), "test".to_string()))
+}
+
+pub fn db_url(dir: &Path) -> String {
+    format!("sqlite:{}/tessera.db", dir.display())
+}
+
+pub async fn start(opts: Opts) -> Server {
+    start_in(tempfile::tempdir().unwrap(), opts).await
+}
+
+pub async fn start_in(dir: TempDir, opts: Opts) -> Server {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let over = Overrides {
+        listen: src("127.0.0.1:0"),
+        issuer: src(&base),
+        database: src(&db_url(dir.path())),
+        bootstrap: src("false"),
+        token_endpoint_aliases: opts.aliases.and_then(src),
+        signing_alg: opts.alg.and_then(src),
+        master_key_file: None,
+    };
+    let settings = Settings::load(None, &over).unwrap();
+    let running = start_with_listener(settings, Some(listener)).await.unwrap();
+    Server {
+        running: Some(running),
+        base,
+        dir,
+        http: reqwest::Client::new(),
+        opts,
+    }
+}
+
+impl Server {
+    pub fn app(&self) -> &tessera::app::App {
+        &self.running.as_ref().unwrap().app
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    /// Stops the server and starts a new one on the same store (on a new port).
+    pub async fn restart(mut self) -> Server {
+        self.running.take().unwrap().shutdown().await;
+        start_in(self.dir, self.opts).await
+    }
+
+    /// Registers a client through the admin operations and makes the registry see it now.
+    pub async fn client_with(&self, new: NewClient) -> (String, String) {
+        let created = create_client(&self.app().store, new).await.unwrap();
+        self.app()
+            .registry
+            .upsert(&created.client.id, Some(created.client.clone()));
+        (created.client.id.clone(), created.secret.clone())
+    }
+
+    pub async fn client(&self, scope: &str, audiences: &[&str]) -> (String, String) {
+        self.client_with(NewClient {
+            name: "test client".into(),
+            scope: scope.into(),
+            audiences: audiences.iter().map(|a| a.to_string()).collect(),
+            ..Default::default()
+        })
+        .await
+    }
+
+    /// POSTs a form to the token endpoint with Basic credentials.
+    pub async fn token_basic(&self, id: &str, secret: &str, form: &[(&str, &str)]) -> reqwest::Response {
+        self.http
+            .post(self.url("/oauth2/token"))
+            .header("authorization", basic(id, secret))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(encode_form(form))
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// POSTs a raw body with the given headers to a path.
+    pub async fn post_raw(
+        &self,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: impl Into<reqwest::Body>,
+    ) -> reqwest::Response {
+        let mut req = self.http.post(self.url(path));
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        req.body(body).send().await.unwrap()
+    }
+
+    pub async fn get_json(&self, path: &str) -> serde_json::Value {
+        let r = self.http.get(self.url(path)).send().await.unwrap();
+        assert_eq!(r.status(), 200, "GET {path}");
+        r.json().await.unwrap()
+    }
+}
+
+/// `application/x-www-form-urlencoded` of pairs.
+pub fn encode_form(pairs: &[(&str, &str)]) -> String {
+    let mut s = form_urlencoded::Serializer::new(String::new());
+    for (k, v) in pairs {
+        s.append_pair(k, v);
+    }
+    s.finish()
+}
+
+/// RFC 6749 §2.3.1 Basic credentials: form-encode id and secret, then base64.
+pub fn basic(id: &str, secret: &str) -> String {
+    let enc = |s: &str| form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
+    format!(
+        "Basic {}",
+        STANDARD.encode(format!("{}:{}", enc(id), enc(secret)))
+    )
+}
+
+/// Decodes a JWT's header and claims without verifying (for assertions on content).
+pub fn decode_unverified(jwt: &str) -> (serde_json::Value, serde_json::Value) {
+    let mut parts = jwt.split('.');
+    let header = URL_SAFE_NO_PAD.decode(parts.next().unwrap()).unwrap();
+    let claims = URL_SAFE_NO_PAD.decode(parts.next().unwrap()).unwrap();
+    (
+        serde_json::from_slice(&header).unwrap(),
+        serde_json::from_slice(&claims).unwrap(),
+    )
+}
+
+/// Verifies `jwt` the way a resource server would, with an independent JWT library: keys from
+/// the JWKS over HTTP, then signature, `typ`, `iss`, `aud` and `exp`.
+pub async fn verify_as_resource_server(
+    http: &reqwest::Client,
+    jwks_url: &str,
+    jwt: &str,
+    issuer: &str,
+    audience: &str,
+) -> Result<serde_json::Value, String> {
+    use jsonwebtoken::{DecodingKey, Validation, decode, decode_header, jwk::JwkSet};
+    let jwks: JwkSet = http.get(jwks_url).send().await.unwrap().json().await.unwrap();
+    let header = decode_header(jwt).map_err(|e| e.to_string())?;
+    if header.typ.as_deref() != Some("at+jwt") {
+        return Err(format!("typ is {:?}", header.typ));
+    }
+    let kid = header.kid.clone().ok_or("no kid")?;
+    let jwk = jwks.find(&kid).ok_or("unknown kid")?;
+    let key = DecodingKey::from_jwk(jwk).map_err(|e| e.to_string())?;
+    let mut validation = Validation::new(header.alg);
+    validation.set_issuer(&[issuer]);
+    validation.set_audience(&[audience]);
+    validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
+    validation.leeway = 0;
+    decode::<serde_json::Value>(jwt, &key, &validation)
+        .map(|d| d.claims)
+        .map_err(|e| e.to_string())
+}
+
+/// Polls `check` until it returns true or `limit` passes; returns whether it did.
+pub async fn eventually<F, Fut>(limit: Duration, mut check: F) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let start = Instant::now();
+    loop {
+        if check().await {
+            return true;
+        }
+        if start.elapsed() > limit {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+pub fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_tessera")
+}
+
+/// A `tessera` command with a clean environment (no stray `TESSERA_*` from the caller).
+pub fn tessera_cmd(cwd: &Path) -> Command {
+    let mut cmd = Command::new(bin());
+    cmd.env_clear().current_dir(cwd);
+    if let Ok(path) = std::env::var("PATH") {
+        cmd.env("PATH", path);
+    }
+    cmd
+}
+
+/// Runs the CLI and returns (status, stdout, stderr).
+pub fn cli(dir: &Path, args: &[&str]) -> (i32, String, String) {
+    let out = tessera_cmd(dir)
+        .args(args)
+        .arg("--database")
+        .arg(db_url(dir))
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8(out.stdout).unwrap(),
+        String::from_utf8(out.stderr).unwrap(),
+    )
+}
+
+/// Runs the CLI, expects success and parses stdout as JSON.
+pub fn cli_json(dir: &Path, args: &[&str]) -> serde_json::Value {
+    let (code, out, err) = cli(dir, args);
+    assert_eq!(code, 0, "tessera {args:?} failed: {err}");
+    serde_json::from_str(&out)
+        .unwrap_or_else(|e| panic!("stdout of {args:?} is not one JSON value ({e}): {out}"))
+}
+
+/// A free loopback port (bound then released).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// The real `tessera serve` binary, its output going to files.
+pub struct Process {
+    pub child: Child,
+    pub base: String,
+    pub stdout: PathBuf,
+    pub stderr: PathBuf,
+}
+
+impl Process {
+    /// Starts `tessera` in `cwd` with `args` and `env`, and waits until it answers `/healthz`.
+    pub async fn spawn(cwd: &Path, args: &[&str], env: &[(&str, &str)], tag: &str) -> Process {
+        let port = free_port();
+        let base = format!("http://127.0.0.1:{port}");
+        let stdout = cwd.join(format!("{tag}.stdout"));
+        let stderr = cwd.join(format!("{tag}.stderr"));
+        let mut cmd = tessera_cmd(cwd);
+        cmd.args(args)
+            .args(["--listen", &format!("127.0.0.1:{port}"), "--issuer", &base])
+            .stdin(Stdio::null())
+            .stdout(std::fs::File::create(&stdout).unwrap())
+            .stderr(std::fs::File::create(&stderr).unwrap());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let child = cmd.spawn().unwrap();
+        let mut p = Process {
+            child,
+            base,
+            stdout,
+            stderr,
+        };
+        let http = reqwest::Client::new();
+        let url = format!("{}/healthz", p.base);
+        let up = eventually(Duration::from_secs(30), || {
+            let http = http.clone();
+            let url = url.clone();
+            async move { http.get(&url).send().await.is_ok_and(|r| r.status() == 200) }
+        })
+        .await;
+        if !up {
+            let _ = p.child.kill();
+            panic!(
+                "tessera did not start: {}",
+                std::fs::read_to_string(&p.stderr).unwrap_or_default()
+            );
+        }
+        assert!(p.child.try_wait().unwrap().is_none());
+        p
+    }
+
+    /// Stops the server with SIGTERM and waits for it.
+    pub fn stop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            if self.child.try_wait().unwrap().is_some() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    pub fn stdout(&self) -> String {
+        std::fs::read_to_string(&self.stdout).unwrap()
+    }
+
+    pub fn stderr(&self) -> String {
+        std::fs::read_to_string(&self.stderr).unwrap()
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
