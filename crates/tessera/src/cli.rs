@@ -372,6 +372,16 @@ async fn client_command(store: &Store, cmd: ClientCommand) -> anyhow::Result<Exi
             } else {
                 secret
             };
+            if secret
+                .as_deref()
+                .is_some_and(|s| s.contains(['%', '+']) || !s.is_ascii())
+            {
+                eprintln!(
+                    "tessera: note: this secret holds '%', '+' or non-ASCII characters; clients must \
+                     form-urlencode it inside Basic credentials (RFC 6749 §2.3.1), which some \
+                     libraries skip: client_secret_post avoids the question"
+                );
+            }
             let created = admin::create_client(
                 store,
                 NewClient {

@@ -1,6 +1,11 @@
 //! Integration tests: one binary (each `tests/*.rs` is a link step), real servers on ephemeral
 //! loopback ports, real SQLite files, real HTTP.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::type_complexity)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::type_complexity
+)]
 
 mod kit;
 
