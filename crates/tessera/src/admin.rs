@@ -24,8 +24,8 @@ pub enum AdminError {
     Store(#[from] StoreError),
 }
 
-/// What a new client looks like.
-#[derive(Debug, Default, Clone)]
+/// What a new client looks like. (No `Debug`: it may hold a secret.)
+#[derive(Default, Clone)]
 pub struct NewClient {
     /// Its name.
     pub name: String,
@@ -190,36 +190,33 @@ pub async fn create_client(store: &Store, new: NewClient) -> Result<Created, Adm
     Ok(created)
 }
 
-/// Applies `update` to client `id`.
+/// Applies `update` to client `id`, atomically.
 pub async fn update_client(
     store: &Store,
     id: &str,
     update: ClientUpdate,
 ) -> Result<ClientRecord, AdminError> {
-    let mut client = store
-        .client(id)
-        .await?
-        .ok_or_else(|| AdminError::NotFound(id.to_string()))?;
-    if let Some(name) = update.name {
-        client.name = validate_name(&name)?;
-    }
-    if let Some(scope) = update.scope {
-        client.scopes = validate_scopes(&scope)?;
-    }
-    if let Some(audiences) = update.audiences {
-        client.audiences = validate_audiences(&audiences)?;
-    }
-    if let Some(ttl) = update.token_ttl {
-        client.token_ttl = validate_ttl(ttl)?;
-    }
-    if let Some(enabled) = update.enabled {
-        client.enabled = enabled;
-    }
-    client.updated_at = now();
-    if !store.update_client(&client).await? {
-        return Err(AdminError::NotFound(id.to_string()));
-    }
-    Ok(client)
+    let changed = store
+        .modify_client(id, |client| {
+            if let Some(name) = update.name {
+                client.name = validate_name(&name)?;
+            }
+            if let Some(scope) = update.scope {
+                client.scopes = validate_scopes(&scope)?;
+            }
+            if let Some(audiences) = update.audiences {
+                client.audiences = validate_audiences(&audiences)?;
+            }
+            if let Some(ttl) = update.token_ttl {
+                client.token_ttl = validate_ttl(ttl)?;
+            }
+            if let Some(enabled) = update.enabled {
+                client.enabled = enabled;
+            }
+            Ok::<(), AdminError>(())
+        })
+        .await?;
+    changed.ok_or_else(|| AdminError::NotFound(id.to_string()))
 }
 
 /// Deletes client `id`.

@@ -12,7 +12,8 @@ use crate::config::{Overrides, Settings};
 use crate::store::{ClientRecord, Store};
 
 /// Tessera: an OAuth 2.0 authorization server for machine-to-machine access tokens.
-#[derive(Debug, Parser)]
+/// No `Debug`: arguments may hold a secret or a database password.
+#[derive(Parser)]
 #[command(name = "tessera", version, about)]
 pub struct Cli {
     /// Settings file (TOML).
@@ -34,7 +35,7 @@ pub struct Cli {
     command: Option<Command>,
 }
 
-#[derive(Debug, Subcommand)]
+#[derive(Subcommand)]
 enum Command {
     /// Run the server (the default when no command is given).
     Serve(ServeArgs),
@@ -43,7 +44,7 @@ enum Command {
     Client(ClientCommand),
 }
 
-#[derive(Debug, Default, Args)]
+#[derive(Default, Args)]
 struct ServeArgs {
     /// Address to listen on [default: 127.0.0.1:8080].
     #[arg(long, env = "TESSERA_LISTEN", value_name = "ADDR")]
@@ -65,7 +66,7 @@ struct ServeArgs {
     master_key_file: Option<String>,
 }
 
-#[derive(Debug, Subcommand)]
+#[derive(Subcommand)]
 enum ClientCommand {
     /// Register a client and print its id and secret (the secret is shown this once).
     Create {
@@ -347,7 +348,7 @@ fn run_client(settings: Settings, cmd: ClientCommand) -> anyhow::Result<ExitCode
         .enable_all()
         .build()?;
     runtime.block_on(async {
-        let store = Store::open(&settings.database).await?;
+        let store = Store::open(&settings.database, false).await?;
         let result = client_command(&store, cmd).await;
         store.close().await;
         result

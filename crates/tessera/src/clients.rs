@@ -162,7 +162,7 @@ pub struct Registry {
     /// Keys the MAC under which verified Argon2id secrets are remembered; fresh per process.
     mac_key: hmac::Key,
     /// Bounds concurrent Argon2id verifications so a flood of guesses cannot eat every core.
-    argon2_permits: tokio::sync::Semaphore,
+    argon2_permits: Arc<tokio::sync::Semaphore>,
 }
 
 impl Default for Registry {
@@ -182,15 +182,23 @@ impl Registry {
         Registry {
             clients: RwLock::new(HashMap::new()),
             mac_key: hmac::Key::new(hmac::HMAC_SHA256, &key),
-            argon2_permits: tokio::sync::Semaphore::new(parallel),
+            argon2_permits: Arc::new(tokio::sync::Semaphore::new(parallel)),
         }
     }
 
-    /// Replaces the whole registry.
+    /// Replaces the whole registry. Clients whose record did not change keep their cache entry
+    /// (and with it their remembered Argon2id verification).
     pub fn replace_all(&self, records: Vec<ClientRecord>) {
+        let old = match self.clients.read() {
+            Ok(g) => g.clone(),
+            Err(p) => p.into_inner().clone(),
+        };
         let map: HashMap<_, _> = records
             .into_iter()
-            .map(|r| (r.id.clone(), Arc::new(CachedClient::new(r))))
+            .map(|r| match old.get(&r.id) {
+                Some(cached) if cached.record == r => (r.id.clone(), cached.clone()),
+                _ => (r.id.clone(), Arc::new(CachedClient::new(r))),
+            })
             .collect();
         match self.clients.write() {
             Ok(mut g) => *g = map,
@@ -296,14 +304,20 @@ impl Registry {
             let Some(CachedSecret::Argon2 { phc, verified, .. }) = client.secrets.get(i) else {
                 continue;
             };
-            let Ok(_permit) = self.argon2_permits.acquire().await else {
+            // The permit moves into the blocking task: if the request is dropped (the client hung
+            // up), the hash still holds its permit until it finishes, so hanging up cannot be
+            // used to run more Argon2id computations at once than there are cores.
+            let Ok(permit) = self.argon2_permits.clone().acquire_owned().await else {
                 return false;
             };
             let phc_owned = phc.clone();
             let secret_owned = secret.to_owned();
-            let ok = tokio::task::spawn_blocking(move || verify_phc(&phc_owned, &secret_owned))
-                .await
-                .unwrap_or(false);
+            let ok = tokio::task::spawn_blocking(move || {
+                let _permit = permit;
+                verify_phc(&phc_owned, &secret_owned)
+            })
+            .await
+            .unwrap_or(false);
             if ok {
                 let mut m = [0u8; 32];
                 m.copy_from_slice(mac.as_ref());

@@ -73,7 +73,7 @@ impl DatabaseUrl {
 
 /// The settings file, as written by an operator. Every field is optional; unknown fields are an
 /// error so that a typo does not silently fall back to a default.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FileConfig {
     listen: Option<String>,
@@ -89,7 +89,8 @@ pub struct FileConfig {
 }
 
 /// Values found on the command line or in the environment, each with the name of its source.
-#[derive(Debug, Default, Clone)]
+/// (No `Debug`: the database URL may hold a password.)
+#[derive(Default, Clone)]
 pub struct Overrides {
     /// `(value, source)` pairs; `source` is e.g. `--listen` or `TESSERA_LISTEN`.
     pub listen: Option<(String, String)>,
@@ -243,6 +244,14 @@ impl Settings {
         })
     }
 
+    /// The path part of the issuer (`/tenant` in `https://host/tenant`), if it has one.
+    pub fn issuer_path(&self) -> Option<&str> {
+        let rest = self.issuer.split_once("://").map(|(_, r)| r)?;
+        rest.find('/')
+            .map(|i| &rest[i..])
+            .filter(|p| !p.is_empty() && *p != "/")
+    }
+
     /// The token endpoint URL as advertised in metadata.
     pub fn endpoint(&self, path: &str) -> String {
         format!("{}{}", self.issuer, path)
@@ -262,21 +271,46 @@ fn parse_bool(v: &str) -> Option<bool> {
     }
 }
 
-/// An issuer is an `https` URL (or `http`, for development) with no query or fragment
-/// (RFC 8414 §2). A trailing slash is dropped so that endpoint URLs join cleanly.
+/// An issuer is an `https` URL with no query or fragment (RFC 8414 §2); plain `http` is accepted
+/// for loopback hosts only, for development. A trailing slash is dropped so that endpoint URLs
+/// join cleanly, and the path may hold only unreserved characters and `/`.
 fn validate_issuer(v: &str) -> Result<String, String> {
-    let rest = v
-        .strip_prefix("https://")
-        .or_else(|| v.strip_prefix("http://"))
-        .ok_or("must start with https:// (or http:// for development)")?;
-    if rest.is_empty() || rest.starts_with('/') {
-        return Err("has no host".into());
-    }
-    if v.contains('?') || v.contains('#') {
+    let (https, rest) = if let Some(rest) = v.strip_prefix("https://") {
+        (true, rest)
+    } else if let Some(rest) = v.strip_prefix("http://") {
+        (false, rest)
+    } else {
+        return Err("must start with https:// (or http:// on a loopback host, for development)".into());
+    };
+    if v.contains(['?', '#']) {
         return Err("must not contain a query or fragment".into());
     }
-    if v.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        return Err("must not contain whitespace".into());
+    let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    if authority.is_empty()
+        || authority.contains('@')
+        || authority.chars().any(|c| c.is_whitespace() || c.is_control())
+    {
+        return Err("has no valid host".into());
+    }
+    let host = if authority.starts_with('[') {
+        authority
+            .split(']')
+            .next()
+            .map(|h| format!("{h}]"))
+            .unwrap_or_default()
+    } else {
+        authority.split(':').next().unwrap_or_default().to_string()
+    };
+    let loopback = host == "localhost" || host == "[::1]" || host.starts_with("127.");
+    if !https && !loopback {
+        return Err("must use https:// (http:// is allowed on a loopback host only)".into());
+    }
+    if !path
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b"-._~/".contains(&b))
+        || path.contains("//")
+    {
+        return Err("path may hold only letters, digits, '-', '.', '_', '~' and single '/'".into());
     }
     Ok(v.trim_end_matches('/').to_string())
 }
@@ -316,6 +350,14 @@ mod tests {
         assert!(validate_issuer("auth.example").is_err());
         assert!(validate_issuer("https://a/?x=1").is_err());
         assert!(validate_issuer("https://a/#f").is_err());
+        assert!(
+            validate_issuer("http://auth.example").is_err(),
+            "http off loopback"
+        );
+        assert!(validate_issuer("http://127.0.0.1:8080").is_ok());
+        assert!(validate_issuer("http://localhost:8080/").is_ok());
+        assert!(validate_issuer("https://a/{*x}").is_err());
+        assert!(validate_issuer("https://a/tenant-1/").is_ok());
     }
 
     #[test]

@@ -142,9 +142,12 @@ pub async fn start_with_listener(
     settings: Settings,
     listener: Option<std::net::TcpListener>,
 ) -> anyhow::Result<Running> {
-    let store = Store::open(&settings.database).await?;
+    let store = Store::open(&settings.database, true).await?;
     let master = MasterKey::load_or_create(&settings.master_key_file)?;
     ensure_key(&store, &master, &settings).await?;
+    // The change sequence is read before anything is loaded, so nothing changed in between is
+    // missed: at worst it is applied twice.
+    let seq = store.change_seq().await?;
     let key_set = load_keys(&store, &master).await?;
     if settings.bootstrap {
         if let Some(q) = bootstrap(&store).await? {
@@ -152,7 +155,6 @@ pub async fn start_with_listener(
         }
     }
     let registry = Registry::new();
-    let seq = store.change_seq().await?;
     registry.replace_all(store.clients().await?);
     let listener = match listener {
         Some(l) => {
@@ -173,6 +175,7 @@ pub async fn start_with_listener(
     let server = tokio::spawn(crate::http::serve(
         listener,
         crate::http::router(app.clone()),
+        app.settings.request_timeout,
         rx.clone(),
     ));
     let refresher = tokio::spawn(refresh_loop(app.clone(), master, seq, rx));
@@ -188,24 +191,29 @@ pub async fn start_with_listener(
 /// Keeps the caches fresh: polls the change log, reloads what changed, and now and then reloads
 /// everything.
 async fn refresh_loop(app: Arc<App>, master: MasterKey, mut seq: i64, mut shutdown: watch::Receiver<bool>) {
+    use tokio::time::Instant;
     let mut tick = tokio::time::interval(CHANGE_POLL);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut last_full = tokio::time::Instant::now();
-    let mut last_prune = tokio::time::Instant::now();
+    let mut next_full = Instant::now() + FULL_REFRESH;
+    let mut next_prune = Instant::now() + Duration::from_secs(3600);
     loop {
         tokio::select! {
             _ = tick.tick() => {}
             _ = shutdown.changed() => return,
         }
-        if let Err(e) = refresh_once(&app, &master, &mut seq, last_full.elapsed() >= FULL_REFRESH).await {
-            tracing::warn!(error = %e, "cache refresh failed; serving from cache");
-            continue;
+        if Instant::now() >= next_full {
+            next_full = match full_refresh(&app, &master, &mut seq).await {
+                Ok(()) => Instant::now() + FULL_REFRESH,
+                Err(e) => {
+                    tracing::warn!(error = %e, "full cache refresh failed; serving from cache");
+                    Instant::now() + Duration::from_secs(30)
+                }
+            };
+        } else if let Err(e) = apply_changes(&app, &master, &mut seq).await {
+            tracing::warn!(error = %e, "reading the change log failed; serving from cache");
         }
-        if last_full.elapsed() >= FULL_REFRESH {
-            last_full = tokio::time::Instant::now();
-        }
-        if last_prune.elapsed() >= Duration::from_secs(3600) {
-            last_prune = tokio::time::Instant::now();
+        if Instant::now() >= next_prune {
+            next_prune = Instant::now() + Duration::from_secs(3600);
             if let Err(e) = app.store.prune_changes(Duration::from_secs(86_400)).await {
                 tracing::warn!(error = %e, "pruning the change log failed");
             }
@@ -213,20 +221,36 @@ async fn refresh_loop(app: Arc<App>, master: MasterKey, mut seq: i64, mut shutdo
     }
 }
 
-async fn refresh_once(app: &App, master: &MasterKey, seq: &mut i64, full: bool) -> anyhow::Result<()> {
-    if full {
-        let new_seq = app.store.change_seq().await?;
-        app.registry.replace_all(app.store.clients().await?);
-        app.keys.replace(load_keys(&app.store, master).await?);
-        *seq = new_seq;
-        return Ok(());
-    }
+async fn full_refresh(app: &App, master: &MasterKey, seq: &mut i64) -> anyhow::Result<()> {
+    // Read the sequence first: a change that lands during the reload is then applied again by
+    // the next poll rather than missed.
+    let new_seq = app.store.change_seq().await?;
+    let clients = app.store.clients().await?;
+    let keys = load_keys(&app.store, master).await?;
+    app.registry.replace_all(clients);
+    app.keys.replace(keys);
+    *seq = new_seq;
+    Ok(())
+}
+
+async fn apply_changes(app: &App, master: &MasterKey, seq: &mut i64) -> anyhow::Result<()> {
     let batch = app.store.changes_since(*seq).await?;
     for id in &batch.clients {
-        app.registry.upsert(id, app.store.client(id).await?);
+        match app.store.client(id).await {
+            Ok(record) => app.registry.upsert(id, record),
+            Err(e) => {
+                // Fail closed: a client we cannot read is not served from a stale entry (it may
+                // just have been disabled). The next full refresh brings it back.
+                tracing::warn!(client_id = %id, error = %e, "cannot reload client; dropping it from the cache");
+                app.registry.upsert(id, None);
+            }
+        }
     }
     if batch.keys {
-        app.keys.replace(load_keys(&app.store, master).await?);
+        match load_keys(&app.store, master).await {
+            Ok(keys) => app.keys.replace(keys),
+            Err(e) => tracing::warn!(error = %e, "cannot reload signing keys; keeping the current ones"),
+        }
     }
     if !batch.clients.is_empty() || batch.keys {
         tracing::info!(

@@ -148,8 +148,10 @@ pub fn now() -> i64 {
 }
 
 impl Store {
-    /// Opens (creating if needed) and migrates the store.
-    pub async fn open(url: &DatabaseUrl) -> Result<Self, StoreError> {
+    /// Opens and migrates the store. With `create`, a missing database is created; without it
+    /// (the admin CLI), a missing database is an error, so that running the CLI from another
+    /// directory cannot silently start an empty store the server never sees.
+    pub async fn open(url: &DatabaseUrl, create: bool) -> Result<Self, StoreError> {
         let (url, path) = match url {
             DatabaseUrl::Sqlite { url, path } => (url, path),
             DatabaseUrl::Postgres(_) => {
@@ -158,12 +160,18 @@ impl Store {
                 ));
             }
         };
+        if !create && !path.exists() {
+            return Err(StoreError::Io(format!(
+                "no Tessera store at {}; start the server once, or pass --database",
+                path.display()
+            )));
+        }
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir)
                 .map_err(|e| StoreError::Io(format!("cannot create {}: {e}", dir.display())))?;
         }
         let options = SqliteConnectOptions::from_str(url)?
-            .create_if_missing(true)
+            .create_if_missing(create)
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(Duration::from_secs(10))
@@ -178,7 +186,7 @@ impl Store {
     }
 
     async fn migrate(&self) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         sqlx::query("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)")
             .execute(&mut *tx)
             .await?;
@@ -198,6 +206,13 @@ impl Store {
         }
         tx.commit().await?;
         Ok(())
+    }
+
+    /// Starts a write transaction. `BEGIN IMMEDIATE` takes the write lock up front, so a
+    /// transaction that reads before it writes waits (busy timeout) for another writer instead of
+    /// failing when it tries to upgrade its lock.
+    async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>, StoreError> {
+        Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?)
     }
 
     /// Whether the database answers.
@@ -220,7 +235,7 @@ impl Store {
         client: &ClientRecord,
         once_meta: Option<&str>,
     ) -> Result<bool, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         if let Some(key) = once_meta {
             let inserted = sqlx::query("INSERT OR IGNORE INTO meta (key, value) VALUES (?, ?)")
                 .bind(key)
@@ -253,10 +268,21 @@ impl Store {
         Ok(true)
     }
 
-    /// Replaces a client's mutable fields. Returns false when it does not exist.
-    pub async fn update_client(&self, client: &ClientRecord) -> Result<bool, StoreError> {
-        let mut tx = self.pool.begin().await?;
-        let done = sqlx::query(
+    /// Reads client `id`, lets `change` edit it, and writes it back, all in one write
+    /// transaction so that concurrent edits cannot lose each other. Returns `None` when the
+    /// client does not exist.
+    pub async fn modify_client<E: From<StoreError>>(
+        &self,
+        id: &str,
+        change: impl FnOnce(&mut ClientRecord) -> Result<(), E>,
+    ) -> Result<Option<ClientRecord>, E> {
+        let mut tx = self.begin_write().await?;
+        let Some(mut client) = load_client(&mut tx, id).await? else {
+            return Ok(None);
+        };
+        change(&mut client)?;
+        client.updated_at = now();
+        sqlx::query(
             "UPDATE clients SET name = ?, scopes = ?, audiences = ?, token_ttl = ?, enabled = ?, updated_at = ? \
              WHERE id = ?",
         )
@@ -268,18 +294,16 @@ impl Store {
         .bind(client.updated_at)
         .bind(&client.id)
         .execute(&mut *tx)
-        .await?;
-        if done.rows_affected() == 0 {
-            return Ok(false);
-        }
+        .await
+        .map_err(StoreError::from)?;
         record_change(&mut tx, "client", &client.id).await?;
-        tx.commit().await?;
-        Ok(true)
+        tx.commit().await.map_err(StoreError::from)?;
+        Ok(Some(client))
     }
 
     /// Deletes a client and its secrets. Returns false when it did not exist.
     pub async fn delete_client(&self, id: &str) -> Result<bool, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let done = sqlx::query("DELETE FROM clients WHERE id = ?")
             .bind(id)
             .execute(&mut *tx)
@@ -294,18 +318,8 @@ impl Store {
 
     /// One client with its secrets.
     pub async fn client(&self, id: &str) -> Result<Option<ClientRecord>, StoreError> {
-        let row = sqlx::query("SELECT * FROM clients WHERE id = ?")
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?;
-        let Some(row) = row else { return Ok(None) };
-        let mut client = client_from_row(&row)?;
-        let rows = sqlx::query("SELECT * FROM client_secrets WHERE client_id = ? ORDER BY created_at, id")
-            .bind(id)
-            .fetch_all(&self.pool)
-            .await?;
-        client.secrets = rows.iter().map(secret_from_row).collect::<Result<_, _>>()?;
-        Ok(Some(client))
+        let mut conn = self.pool.acquire().await?;
+        load_client(&mut conn, id).await
     }
 
     /// Every client, ordered by creation time.
@@ -334,7 +348,7 @@ impl Store {
     /// Inserts a signing key, unless a non-retired key already exists and `only_if_none` is set.
     /// Returns whether the key was inserted.
     pub async fn insert_key(&self, key: &KeyRecord, only_if_none: bool) -> Result<bool, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         if only_if_none {
             let live: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM signing_keys WHERE retired_at IS NULL")
                 .fetch_one(&mut *tx)
@@ -430,6 +444,24 @@ impl Store {
     pub async fn close(&self) {
         self.pool.close().await
     }
+}
+
+async fn load_client(
+    conn: &mut sqlx::SqliteConnection,
+    id: &str,
+) -> Result<Option<ClientRecord>, StoreError> {
+    let row = sqlx::query("SELECT * FROM clients WHERE id = ?")
+        .bind(id)
+        .fetch_optional(&mut *conn)
+        .await?;
+    let Some(row) = row else { return Ok(None) };
+    let mut client = client_from_row(&row)?;
+    let rows = sqlx::query("SELECT * FROM client_secrets WHERE client_id = ? ORDER BY created_at, id")
+        .bind(id)
+        .fetch_all(&mut *conn)
+        .await?;
+    client.secrets = rows.iter().map(secret_from_row).collect::<Result<_, _>>()?;
+    Ok(Some(client))
 }
 
 async fn insert_secret(

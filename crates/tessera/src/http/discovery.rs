@@ -13,6 +13,9 @@ use crate::config::Settings;
 
 /// Path of the token endpoint.
 pub const TOKEN_PATH: &str = "/oauth2/token";
+/// Path of the authorization endpoint, which exists only to say that no response type is
+/// supported: OpenID Connect discovery requires the member.
+pub const AUTHORIZE_PATH: &str = "/oauth2/authorize";
 /// Path of the JWKS.
 pub const JWKS_PATH: &str = "/.well-known/jwks.json";
 /// RFC 8414 well-known suffix.
@@ -41,6 +44,9 @@ impl Metadata {
             "response_modes_supported": [],
         });
         let oauth = doc.to_string();
+        // OpenID Connect Discovery REQUIRES these; RFC 8414 does not (no grant here uses the
+        // authorization endpoint), so they appear in the OIDC document only.
+        doc["authorization_endpoint"] = json!(settings.endpoint(AUTHORIZE_PATH));
         doc["subject_types_supported"] = json!(["public"]);
         doc["id_token_signing_alg_values_supported"] = json!(algs);
         doc["claims_supported"] = json!(["iss", "sub", "aud", "exp", "iat", "jti", "client_id", "scope"]);
@@ -48,13 +54,6 @@ impl Metadata {
             oauth: oauth.into(),
             openid: doc.to_string().into(),
         }
-    }
-
-    /// Path at which RFC 8414 metadata is served for an issuer with a path component (§3.1).
-    pub fn path_inserted(settings: &Settings, suffix: &str) -> Option<String> {
-        let rest = settings.issuer.split_once("://").map(|(_, r)| r)?;
-        let path = rest.find('/').map(|i| &rest[i..])?;
-        (!path.is_empty() && path != "/").then(|| format!("{suffix}{path}"))
     }
 }
 
@@ -88,6 +87,20 @@ pub async fn jwks(State(app): State<Arc<App>>) -> Response {
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/jwk-set+json"),
     );
+    r
+}
+
+/// `/oauth2/authorize`: Tessera serves machine clients only, so every response type is refused
+/// (RFC 6749 §4.1.2.1 `unsupported_response_type`). Without a registered redirect URI there is
+/// nowhere to redirect to, so the error is the response itself.
+pub async fn authorize() -> Response {
+    let body = json!({
+        "error": "unsupported_response_type",
+        "error_description": "this server issues tokens to machine clients only (client_credentials)",
+    });
+    let mut r = (axum::http::StatusCode::BAD_REQUEST, axum::Json(body)).into_response();
+    r.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     r
 }
 

@@ -9,17 +9,15 @@ use std::time::Duration;
 use axum::Router;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{any, get, post};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use crate::app::App;
 use crate::oauth::token;
-use discovery::{JWKS_PATH, Metadata, OAUTH_METADATA, OPENID_METADATA, TOKEN_PATH};
+use discovery::{AUTHORIZE_PATH, JWKS_PATH, OAUTH_METADATA, OPENID_METADATA, TOKEN_PATH};
 
-/// How long a client may take to send its request headers.
-const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 /// Most connections served at once; more wait in the kernel's backlog.
 const MAX_CONNECTIONS: usize = 10_000;
 
@@ -31,26 +29,31 @@ async fn not_found() -> Response {
         .into_response()
 }
 
-/// Builds the router.
+/// Builds the router. When the issuer has a path (`https://host/tenant`), every route is served
+/// both at the root and under that path, so the advertised endpoint URLs work with or without a
+/// proxy that strips the prefix; RFC 8414 metadata is also served path-inserted (§3.1).
 pub fn router(app: Arc<App>) -> Router {
     let token_route = || post(token::token).fallback(token::method_not_allowed);
-    let mut router = Router::new()
+    let mut routes = Router::new()
         .route(TOKEN_PATH, token_route())
+        .route(AUTHORIZE_PATH, any(discovery::authorize))
         .route(JWKS_PATH, get(discovery::jwks))
         .route(OAUTH_METADATA, get(discovery::oauth_metadata))
         .route(OPENID_METADATA, get(discovery::openid_metadata))
         .route("/healthz", get(discovery::healthz))
         .route("/readyz", get(discovery::readyz));
     for alias in &app.settings.token_endpoint_aliases {
-        router = router.route(alias, token_route());
+        routes = routes.route(alias, token_route());
     }
-    if let Some(p) = Metadata::path_inserted(&app.settings, OAUTH_METADATA) {
-        router = router.route(&p, get(discovery::oauth_metadata));
+    let mut router = routes.clone();
+    if let Some(path) = app.settings.issuer_path() {
+        router = router
+            .nest(path, routes)
+            .route(&format!("{OAUTH_METADATA}{path}"), get(discovery::oauth_metadata));
     }
-    if let Some(p) = Metadata::path_inserted(&app.settings, "") {
-        router = router.route(&format!("{p}{OPENID_METADATA}"), get(discovery::openid_metadata));
-    }
-    let timeout = app.settings.request_timeout;
+    // Handlers bound their own body reads by `request_timeout`; this is the backstop for anything
+    // else that hangs.
+    let timeout = app.settings.request_timeout * 2;
     router
         .fallback(not_found)
         .layer(tower_http::timeout::TimeoutLayer::with_status_code(
@@ -61,7 +64,13 @@ pub fn router(app: Arc<App>) -> Router {
 }
 
 /// Serves `router` on `listener` until `shutdown` turns true, then drains open connections.
-pub async fn serve(listener: TcpListener, router: Router, mut shutdown: watch::Receiver<bool>) {
+/// A client that takes longer than `header_timeout` to send its request headers is disconnected.
+pub async fn serve(
+    listener: TcpListener,
+    router: Router,
+    header_timeout: Duration,
+    mut shutdown: watch::Receiver<bool>,
+) {
     let permits = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
     let (drain_tx, drain_rx) = watch::channel(false);
     loop {
@@ -88,7 +97,7 @@ pub async fn serve(listener: TcpListener, router: Router, mut shutdown: watch::R
             let _permit = permit;
             let conn = hyper::server::conn::http1::Builder::new()
                 .timer(TokioTimer::new())
-                .header_read_timeout(HEADER_READ_TIMEOUT)
+                .header_read_timeout(header_timeout)
                 .max_buf_size(64 * 1024)
                 .serve_connection(TokioIo::new(stream), service);
             tokio::pin!(conn);

@@ -27,7 +27,8 @@ pub fn decode_component(input: &str) -> Option<String> {
 }
 
 /// A decoded form: name/value pairs in order.
-#[derive(Debug, Default)]
+/// Its `Debug` shows parameter names only: values include secrets.
+#[derive(Default)]
 pub struct Form {
     pairs: Vec<(String, String)>,
 }
@@ -47,6 +48,12 @@ pub enum FormError {
 const MULTI: &[&str] = &["resource"];
 const MAX_PAIRS: usize = 64;
 
+impl std::fmt::Debug for Form {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.pairs.iter().map(|(n, _)| n)).finish()
+    }
+}
+
 impl Form {
     /// Parses `body`, refusing malformed encodings and repeated parameters (RFC 6749 §3.2).
     pub fn parse(body: &[u8]) -> Result<Form, FormError> {
@@ -56,6 +63,10 @@ impl Form {
             let (name, value) = part.split_once('=').unwrap_or((part, ""));
             let name = decode_component(name).ok_or(FormError::Malformed)?;
             let value = decode_component(value).ok_or(FormError::Malformed)?;
+            // A parameter without a value is treated as omitted (RFC 6749 §3.2).
+            if value.is_empty() {
+                continue;
+            }
             if !MULTI.contains(&name.as_str()) && pairs.iter().any(|(n, _)| *n == name) {
                 return Err(FormError::Repeated(name));
             }
@@ -107,9 +118,7 @@ mod tests {
             Form::parse(b"a=1&a=2").err(),
             Some(FormError::Repeated("a".into()))
         );
-        assert_eq!(
-            Form::parse(b"a=1&a=").err(),
-            Some(FormError::Repeated("a".into()))
-        );
+        // A parameter without a value is omitted, so it does not count as a repeat.
+        assert_eq!(Form::parse(b"a=1&a=").unwrap().get("a"), Some("1"));
     }
 }

@@ -21,7 +21,7 @@ use super::form::{Form, FormError};
 use super::scope::parse_scope;
 use crate::admin::is_absolute_uri;
 use crate::app::App;
-use crate::clients::CachedClient;
+use crate::clients::{AuthFailure, CachedClient};
 
 /// `POST /oauth2/token`.
 pub async fn token(State(app): State<Arc<App>>, headers: HeaderMap, body: Body) -> Response {
@@ -98,7 +98,7 @@ async fn handle(app: &App, headers: &HeaderMap, body: Body) -> Result<Response, 
     let client = match app.registry.authenticate(&creds.client_id, &creds.secret).await {
         Ok(client) => client,
         Err(why) => {
-            tracing::info!(client_id = %printable(&creds.client_id), method = ?creds.method, reason = why.as_str(), "client authentication failed");
+            tracing::info!(client = %log_id(&creds.client_id, why), method = ?creds.method, reason = why.as_str(), "client authentication failed");
             return Err(OAuthError::InvalidClient("client authentication failed".into()));
         }
     };
@@ -114,12 +114,17 @@ async fn handle(app: &App, headers: &HeaderMap, body: Body) -> Result<Response, 
     Ok(response)
 }
 
-/// Keeps untrusted text out of log lines' structure: printable ASCII, bounded length.
-fn printable(s: &str) -> String {
-    s.chars()
-        .take(64)
-        .map(|c| if c.is_ascii_graphic() { c } else { '?' })
-        .collect()
+/// How a presented client id appears in the log. A registered id is public (it is in every token
+/// the client holds); an unknown one may be a secret pasted in the wrong field, so only a short
+/// digest of it is logged, enough to correlate repeated attempts.
+pub fn log_id(client_id: &str, why: AuthFailure) -> String {
+    if why == AuthFailure::UnknownClient {
+        let d = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, client_id.as_bytes());
+        let hex: String = d.as_ref().iter().take(6).map(|b| format!("{b:02x}")).collect();
+        format!("unknown:{hex}")
+    } else {
+        client_id.to_string()
+    }
 }
 
 /// The scope to grant: as asked, if every token is allowed; all allowed scopes when none is asked.

@@ -110,3 +110,64 @@ async fn health_and_readiness() {
     let r = s.http.get(s.url("/nope")).send().await.unwrap();
     assert_eq!(r.status(), 404);
 }
+
+#[tokio::test]
+async fn an_issuer_with_a_path_advertises_endpoints_that_work() {
+    let s = kit::start(Opts {
+        issuer_path: Some("/tenant"),
+        ..Default::default()
+    })
+    .await;
+    let issuer = s.url("/tenant");
+    // RFC 8414 §3.1: the well-known part is inserted before the issuer's path.
+    let m = s.get_json("/.well-known/oauth-authorization-server/tenant").await;
+    assert_eq!(m["issuer"], issuer.as_str());
+    assert_eq!(m["token_endpoint"], format!("{issuer}/oauth2/token"));
+    // OpenID Connect appends the well-known part to the issuer.
+    let oidc = s.get_json("/tenant/.well-known/openid-configuration").await;
+    assert_eq!(oidc["issuer"], issuer.as_str());
+    let jwks: Value = s
+        .http
+        .get(m["jwks_uri"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(jwks["keys"].as_array().unwrap().len(), 1);
+    let (id, secret) = s.client("a", &[]).await;
+    let r = s
+        .http
+        .post(m["token_endpoint"].as_str().unwrap())
+        .basic_auth(&id, Some(&secret))
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let body: Value = r.json().await.unwrap();
+    let claims = kit::decode_unverified(body["access_token"].as_str().unwrap()).1;
+    assert_eq!(claims["iss"], issuer.as_str());
+}
+
+#[tokio::test]
+async fn the_authorization_endpoint_refuses_every_response_type() {
+    let s = kit::start(Opts::default()).await;
+    let m = s.get_json("/.well-known/openid-configuration").await;
+    let url = m["authorization_endpoint"].as_str().unwrap();
+    let r = s
+        .http
+        .get(format!("{url}?response_type=code&client_id=x"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["error"], "unsupported_response_type");
+    let rfc8414 = s.get_json("/.well-known/oauth-authorization-server").await;
+    assert!(
+        rfc8414.get("authorization_endpoint").is_none(),
+        "no grant here uses it"
+    );
+}

@@ -226,3 +226,14 @@ fn a_wrong_value_stops_start_up_with_one_clear_line() {
     }
     assert!(!d.join("tessera-data").exists(), "a failed start created state");
 }
+
+#[test]
+fn the_cli_does_not_create_a_store_the_server_would_never_see() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = tessera_cmd(dir.path()).args(["client", "list"]).output().unwrap();
+    assert_ne!(out.status.code(), Some(0));
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+    assert!(err.contains("no Tessera store"), "{err}");
+    assert!(!dir.path().join("tessera-data").exists());
+}

@@ -16,6 +16,8 @@ use tessera::server::{Running, start_with_listener};
 pub struct Opts {
     pub alg: Option<&'static str>,
     pub aliases: Option<&'static str>,
+    pub request_timeout: Option<Duration>,
+    pub issuer_path: Option<&'static str>,
 }
 
 /// A server running in this process.
@@ -44,14 +46,17 @@ pub async fn start_in(dir: TempDir, opts: Opts) -> Server {
     let base = format!("http://{}", listener.local_addr().unwrap());
     let over = Overrides {
         listen: src("127.0.0.1:0"),
-        issuer: src(&base),
+        issuer: src(&format!("{base}{}", opts.issuer_path.unwrap_or_default())),
         database: src(&db_url(dir.path())),
         bootstrap: src("false"),
         token_endpoint_aliases: opts.aliases.and_then(src),
         signing_alg: opts.alg.and_then(src),
         master_key_file: None,
     };
-    let settings = Settings::load(None, &over).unwrap();
+    let mut settings = Settings::load(None, &over).unwrap();
+    if let Some(t) = opts.request_timeout {
+        settings.request_timeout = t;
+    }
     let running = start_with_listener(settings, Some(listener)).await.unwrap();
     Server {
         running: Some(running),
