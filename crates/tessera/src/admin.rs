@@ -3,7 +3,56 @@
 
 use crate::clients::{generate_client_id, generate_secret, new_secret_record};
 use crate::oauth::scope::is_scope_token;
-use crate::store::{ClientRecord, SecretKind, Store, StoreError, now};
+use crate::store::{AuditEntry, ClientRecord, SecretKind, Store, StoreError, now};
+
+/// The scope that lets a client's tokens call the admin API.
+pub const ADMIN_SCOPE: &str = "tessera:admin";
+
+/// Who performs an administrative operation, and from where. Recorded with every change.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Actor {
+    /// `cli:USER`, `client:ID` or `tessera`.
+    pub id: String,
+    /// Host (CLI) or peer address (API).
+    pub source: String,
+}
+
+impl Actor {
+    /// The operator at this machine's command line.
+    pub fn cli() -> Self {
+        let user = std::env::var("USER")
+            .or_else(|_| std::env::var("LOGNAME"))
+            .unwrap_or_else(|_| "unknown".into());
+        let host = std::fs::read_to_string("/etc/hostname")
+            .map(|h| h.trim().to_string())
+            .ok()
+            .filter(|h| !h.is_empty())
+            .unwrap_or_else(|| "localhost".into());
+        Actor {
+            id: format!("cli:{user}"),
+            source: format!("cli@{host}"),
+        }
+    }
+
+    /// The server itself (bootstrap, scheduled rotation).
+    pub fn server() -> Self {
+        Actor {
+            id: "tessera".into(),
+            source: "server".into(),
+        }
+    }
+
+    /// An audit entry for `action` on `target`.
+    pub fn entry(&self, action: &str, target: &str, details: serde_json::Value) -> AuditEntry {
+        AuditEntry {
+            actor: self.id.clone(),
+            source: self.source.clone(),
+            action: action.into(),
+            target: target.into(),
+            details,
+        }
+    }
+}
 
 /// Longest token lifetime a client may have: one day.
 pub const MAX_TOKEN_TTL: u32 = 86_400;
@@ -37,6 +86,10 @@ pub struct NewClient {
     pub token_ttl: Option<u32>,
     /// A secret to import instead of generating one.
     pub secret: Option<String>,
+    /// Grant the admin scope (`tessera:admin`).
+    pub admin: bool,
+    /// Allow introspecting other clients' tokens (for resource servers).
+    pub introspect: bool,
 }
 
 /// Changes to a client; `None` leaves a field as it is.
@@ -50,8 +103,10 @@ pub struct ClientUpdate {
     pub audiences: Option<Vec<String>>,
     /// New token lifetime.
     pub token_ttl: Option<u32>,
-    /// Enable or disable.
+    /// Enable or disable. Disabling also revokes every token the client holds.
     pub enabled: Option<bool>,
+    /// Allow or forbid introspecting other clients' tokens.
+    pub introspect: Option<bool>,
 }
 
 /// A created client and the only copy of its secret that will ever exist outside its owner.
@@ -152,7 +207,10 @@ fn validate_imported_secret(secret: &str) -> Result<(), AdminError> {
 /// Builds a client (validated, secret hashed) without storing it.
 pub fn build_client(new: NewClient) -> Result<Created, AdminError> {
     let name = validate_name(&new.name)?;
-    let scopes = validate_scopes(&new.scope)?;
+    let mut scopes = validate_scopes(&new.scope)?;
+    if new.admin && !scopes.iter().any(|s| s == ADMIN_SCOPE) {
+        scopes.push(ADMIN_SCOPE.to_string());
+    }
     let audiences = validate_audiences(&new.audiences)?;
     let token_ttl = validate_ttl(new.token_ttl.unwrap_or(DEFAULT_TOKEN_TTL))?;
     let (secret, kind) = match new.secret {
@@ -177,6 +235,8 @@ pub fn build_client(new: NewClient) -> Result<Created, AdminError> {
             enabled: true,
             created_at: t,
             updated_at: t,
+            can_introspect: new.introspect,
+            tokens_revoked_before: 0,
             secrets: vec![record],
         },
         secret,
@@ -184,20 +244,51 @@ pub fn build_client(new: NewClient) -> Result<Created, AdminError> {
 }
 
 /// Creates a client. The returned secret is the one and only copy.
-pub async fn create_client(store: &Store, new: NewClient) -> Result<Created, AdminError> {
+pub async fn create_client(store: &Store, actor: &Actor, new: NewClient) -> Result<Created, AdminError> {
     let created = build_client(new)?;
-    store.insert_client(&created.client, None).await?;
+    let c = &created.client;
+    let details = serde_json::json!({
+        "name": c.name, "scope": c.scopes.join(" "), "audiences": c.audiences, "token_ttl": c.token_ttl,
+        "can_introspect": c.can_introspect,
+        "secret": if c.secrets.first().is_some_and(|s| s.kind == SecretKind::Argon2id) { "imported" } else { "generated" },
+    });
+    store
+        .insert_client(c, None, &actor.entry("client.create", &c.id, details))
+        .await?;
     Ok(created)
 }
 
 /// Applies `update` to client `id`, atomically.
 pub async fn update_client(
     store: &Store,
+    actor: &Actor,
     id: &str,
     update: ClientUpdate,
 ) -> Result<ClientRecord, AdminError> {
+    let action = match update.enabled {
+        Some(true) => "client.enable",
+        Some(false) => "client.disable",
+        None => "client.update",
+    };
+    let mut details = serde_json::Map::new();
+    if let Some(n) = &update.name {
+        details.insert("name".into(), n.clone().into());
+    }
+    if let Some(s) = &update.scope {
+        details.insert("scope".into(), s.clone().into());
+    }
+    if let Some(a) = &update.audiences {
+        details.insert("audiences".into(), a.clone().into());
+    }
+    if let Some(t) = update.token_ttl {
+        details.insert("token_ttl".into(), t.into());
+    }
+    if let Some(i) = update.introspect {
+        details.insert("can_introspect".into(), i.into());
+    }
+    let entry = actor.entry(action, id, details.into());
     let changed = store
-        .modify_client(id, |client| {
+        .modify_client(id, &entry, |client| {
             if let Some(name) = update.name {
                 client.name = validate_name(&name)?;
             }
@@ -210,7 +301,13 @@ pub async fn update_client(
             if let Some(ttl) = update.token_ttl {
                 client.token_ttl = validate_ttl(ttl)?;
             }
+            if let Some(introspect) = update.introspect {
+                client.can_introspect = introspect;
+            }
             if let Some(enabled) = update.enabled {
+                if client.enabled && !enabled {
+                    client.tokens_revoked_before = now();
+                }
                 client.enabled = enabled;
             }
             Ok::<(), AdminError>(())
@@ -219,9 +316,49 @@ pub async fn update_client(
     changed.ok_or_else(|| AdminError::NotFound(id.to_string()))
 }
 
+/// Revokes every token client `id` holds now (tokens issued later are not affected).
+pub async fn revoke_tokens(store: &Store, actor: &Actor, id: &str) -> Result<ClientRecord, AdminError> {
+    let entry = actor.entry("client.revoke_tokens", id, serde_json::json!({}));
+    let changed = store
+        .modify_client(id, &entry, |client| {
+            client.tokens_revoked_before = now();
+            Ok::<(), AdminError>(())
+        })
+        .await?;
+    changed.ok_or_else(|| AdminError::NotFound(id.to_string()))
+}
+
+/// Gives client `id` a new generated secret; its other secrets keep working for `grace`.
+pub async fn rotate_secret(
+    store: &Store,
+    actor: &Actor,
+    id: &str,
+    grace: std::time::Duration,
+) -> Result<Created, AdminError> {
+    if grace.as_secs() > 30 * 86_400 {
+        return Err(AdminError::Invalid("grace must be at most 30 days".into()));
+    }
+    let secret = generate_secret().map_err(|e| AdminError::Invalid(e.into()))?;
+    let record = new_secret_record(&secret, SecretKind::Sha256).map_err(AdminError::Invalid)?;
+    let expire = now() + grace.as_secs() as i64;
+    let entry = actor.entry(
+        "client.rotate_secret",
+        id,
+        serde_json::json!({"new_secret_id": record.id, "previous_expire_at": expire}),
+    );
+    let client = store
+        .rotate_secret(id, &record, expire, &entry)
+        .await?
+        .ok_or_else(|| AdminError::NotFound(id.to_string()))?;
+    Ok(Created { client, secret })
+}
+
 /// Deletes client `id`.
-pub async fn delete_client(store: &Store, id: &str) -> Result<(), AdminError> {
-    if store.delete_client(id).await? {
+pub async fn delete_client(store: &Store, actor: &Actor, id: &str) -> Result<(), AdminError> {
+    if store
+        .delete_client(id, &actor.entry("client.delete", id, serde_json::json!({})))
+        .await?
+    {
         Ok(())
     } else {
         Err(AdminError::NotFound(id.to_string()))
@@ -236,6 +373,19 @@ pub async fn get_client(store: &Store, id: &str) -> Result<ClientRecord, AdminEr
         .ok_or_else(|| AdminError::NotFound(id.to_string()))
 }
 
+/// The JSON view of an audit event.
+pub fn audit_json(e: &crate::store::AuditEvent) -> serde_json::Value {
+    serde_json::json!({
+        "id": e.id,
+        "at": e.at,
+        "actor": e.entry.actor,
+        "source": e.entry.source,
+        "action": e.entry.action,
+        "target": e.entry.target,
+        "details": e.entry.details,
+    })
+}
+
 /// The JSON view of a client: everything but secret values and hashes.
 pub fn client_json(c: &ClientRecord) -> serde_json::Value {
     serde_json::json!({
@@ -245,6 +395,8 @@ pub fn client_json(c: &ClientRecord) -> serde_json::Value {
         "audiences": c.audiences,
         "token_ttl": c.token_ttl,
         "enabled": c.enabled,
+        "can_introspect": c.can_introspect,
+        "tokens_revoked_before": c.tokens_revoked_before,
         "created_at": c.created_at,
         "updated_at": c.updated_at,
         "secrets": c.secrets.iter().map(|s| serde_json::json!({

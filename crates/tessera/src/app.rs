@@ -15,6 +15,8 @@ pub struct App {
     pub registry: Registry,
     /// Current signing keys.
     pub keys: KeyRing,
+    /// Revoked token ids.
+    pub revocations: crate::revocations::Revocations,
     /// Metadata documents, serialized once at start.
     pub metadata: crate::http::discovery::Metadata,
 }

@@ -7,8 +7,10 @@ use std::process::ExitCode;
 use clap::parser::ValueSource;
 use clap::{ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 
-use crate::admin::{self, ClientUpdate, NewClient};
+use crate::admin::{self, Actor, ClientUpdate, NewClient};
 use crate::config::{Overrides, Settings};
+use crate::keys::MasterKey;
+use crate::signing;
 use crate::store::{ClientRecord, Store};
 
 /// Tessera: an OAuth 2.0 authorization server for machine-to-machine access tokens.
@@ -42,6 +44,48 @@ enum Command {
     /// Manage clients.
     #[command(subcommand)]
     Client(ClientCommand),
+    /// Manage signing keys.
+    #[command(subcommand)]
+    Key(KeyCommand),
+    /// Read the audit trail of administrative changes.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+}
+
+#[derive(Subcommand)]
+enum KeyCommand {
+    /// List signing keys and their state (pending, active, retiring, retired).
+    List {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Create a new signing key: published now, signing after one JWKS cache lifetime; the old
+    /// key retires once every token it signed has expired.
+    Rotate {
+        /// Algorithm of the new key: ES256, RS256 or EdDSA [default: the configured one].
+        #[arg(long)]
+        alg: Option<String>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// List audit events, oldest first.
+    List {
+        /// Only events since this long ago (e.g. 24h) or since this time (RFC 3339).
+        #[arg(long)]
+        since: Option<String>,
+        /// At most this many events.
+        #[arg(long, default_value_t = 1000)]
+        limit: u32,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Default, Args)]
@@ -64,6 +108,9 @@ struct ServeArgs {
     /// File holding the key that encrypts signing keys at rest [default: beside the SQLite file].
     #[arg(long, env = "TESSERA_MASTER_KEY_FILE", value_name = "FILE")]
     master_key_file: Option<String>,
+    /// How often signing keys rotate, e.g. 90d or 12h; `off` to rotate by hand only [default: 90d].
+    #[arg(long, env = "TESSERA_KEY_ROTATION_INTERVAL", value_name = "DURATION")]
+    key_rotation_interval: Option<String>,
 }
 
 #[derive(Subcommand)]
@@ -88,6 +135,12 @@ enum ClientCommand {
         /// Read the secret to import from the first line of standard input.
         #[arg(long)]
         secret_stdin: bool,
+        /// Add the `tessera:admin` scope, for calling the admin API.
+        #[arg(long)]
+        admin: bool,
+        /// Allow this client (a resource server) to introspect other clients' tokens.
+        #[arg(long)]
+        introspect: bool,
         /// Print JSON.
         #[arg(long)]
         json: bool,
@@ -122,6 +175,9 @@ enum ClientCommand {
         /// Remove every audience.
         #[arg(long, conflicts_with = "audiences")]
         clear_audiences: bool,
+        /// Allow (true) or forbid (false) introspecting other clients' tokens.
+        #[arg(long, value_name = "BOOL")]
+        introspect: Option<bool>,
         /// New token lifetime in seconds.
         #[arg(long, value_name = "SECONDS")]
         token_ttl: Option<u32>,
@@ -139,6 +195,25 @@ enum ClientCommand {
     },
     /// Let a disabled client get tokens again.
     Enable {
+        /// Client id.
+        id: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Give a client a new secret; the old one keeps working for the grace period.
+    RotateSecret {
+        /// Client id.
+        id: String,
+        /// How long the previous secret keeps working, e.g. 24h, 30m, 0s.
+        #[arg(long, default_value = "24h")]
+        grace: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke every token the client holds now.
+    RevokeTokens {
         /// Client id.
         id: String,
         /// Print JSON.
@@ -201,6 +276,13 @@ fn overrides(cli: &Cli, top: &ArgMatches, serve: Option<(&ServeArgs, &ArgMatches
             "--master-key-file",
             "TESSERA_MASTER_KEY_FILE",
         );
+        o.key_rotation_interval = with(
+            &s.key_rotation_interval,
+            m,
+            "key_rotation_interval",
+            "--key-rotation-interval",
+            "TESSERA_KEY_ROTATION_INTERVAL",
+        );
     }
     o
 }
@@ -229,8 +311,9 @@ pub fn main() -> ExitCode {
     let (serve, sub_matches) = match (&cli.command, matches.subcommand()) {
         (Some(Command::Serve(s)), Some((_, m))) => (Some(s), m.clone()),
         (None, _) => (Some(&cli.serve), matches.clone()),
-        (_, Some((_, m))) => (None, m.clone()),
-        (_, None) => (None, matches.clone()),
+        // Admin commands read the same settings (master key file, signing algorithm) from the
+        // top-level options and the environment.
+        _ => (Some(&cli.serve), matches.clone()),
     };
     let over = overrides(&cli, &matches, serve.map(|s| (s, &sub_matches)));
     let settings = match Settings::load(cli.config.as_deref(), &over) {
@@ -245,9 +328,9 @@ pub fn main() -> ExitCode {
             init_logging("info");
             run_serve(settings)
         }
-        Some(Command::Client(cmd)) => {
+        Some(cmd) => {
             init_logging("warn");
-            run_client(settings, cmd)
+            run_admin(settings, cmd)
         }
     };
     match result {
@@ -343,19 +426,135 @@ fn emit_client(c: &ClientRecord, json: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn run_client(settings: Settings, cmd: ClientCommand) -> anyhow::Result<ExitCode> {
+fn run_admin(settings: Settings, cmd: Command) -> anyhow::Result<ExitCode> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
     runtime.block_on(async {
         let store = Store::open(&settings.database, false).await?;
-        let result = client_command(&store, cmd).await;
+        let actor = Actor::cli();
+        let result = match cmd {
+            Command::Client(c) => client_command(&store, &actor, c).await,
+            Command::Key(k) => key_command(&store, &actor, &settings, k).await,
+            Command::Audit(a) => audit_command(&store, a).await,
+            Command::Serve(_) => Ok(ExitCode::SUCCESS),
+        };
         store.close().await;
         result
     })
 }
 
-async fn client_command(store: &Store, cmd: ClientCommand) -> anyhow::Result<ExitCode> {
+fn print_json(value: &serde_json::Value) -> anyhow::Result<()> {
+    writeln!(std::io::stdout().lock(), "{value}")?;
+    Ok(())
+}
+
+async fn key_command(
+    store: &Store,
+    actor: &Actor,
+    settings: &Settings,
+    cmd: KeyCommand,
+) -> anyhow::Result<ExitCode> {
+    let t = crate::store::now();
+    match cmd {
+        KeyCommand::List { json } => {
+            let keys = store.all_keys().await?;
+            if json {
+                print_json(
+                    &keys
+                        .iter()
+                        .map(|k| signing::key_json(k, t))
+                        .collect::<Vec<_>>()
+                        .into(),
+                )?;
+            } else {
+                let mut out = std::io::stdout().lock();
+                writeln!(
+                    out,
+                    "{:<43}  {:<6}  {:<8}  {:<20}  RETIRES",
+                    "KID", "ALG", "STATE", "ACTIVATES"
+                )?;
+                for k in &keys {
+                    let j = signing::key_json(k, t);
+                    let retires = k.retired_at.map(fmt_time).unwrap_or_else(|| "-".into());
+                    writeln!(
+                        out,
+                        "{:<43}  {:<6}  {:<8}  {:<20}  {retires}",
+                        k.kid,
+                        k.alg,
+                        j["state"].as_str().unwrap_or_default(),
+                        fmt_time(k.activates_at)
+                    )?;
+                }
+            }
+        }
+        KeyCommand::Rotate { alg, json } => {
+            let alg = match alg {
+                Some(a) => a
+                    .parse()
+                    .map_err(|e: String| anyhow::anyhow!("invalid --alg {a:?}: {e}"))?,
+                None => settings.signing_alg,
+            };
+            let master = MasterKey::load(&settings.master_key_file)?;
+            let r = signing::rotate(store, &master, actor, alg, settings.jwks_max_age, None)
+                .await?
+                .ok_or_else(|| anyhow::anyhow!("rotation did not happen"))?;
+            if json {
+                print_json(&serde_json::json!({
+                    "kid": r.kid, "alg": r.alg.as_str(), "activates_at": r.activates_at,
+                    "previous_retire_at": r.previous_retire_at,
+                }))?;
+            } else {
+                println!(
+                    "new key {} ({}) is published now and signs from {}; the previous key retires at {}",
+                    r.kid,
+                    r.alg.as_str(),
+                    fmt_time(r.activates_at),
+                    fmt_time(r.previous_retire_at)
+                );
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn parse_since(since: &str) -> anyhow::Result<i64> {
+    if let Ok(d) = humantime::parse_duration(since) {
+        return Ok(crate::store::now() - d.as_secs() as i64);
+    }
+    let t = humantime::parse_rfc3339_weak(since).map_err(|_| {
+        anyhow::anyhow!("--since {since:?}: expected a duration (24h) or a time (2026-01-31T12:00:00Z)")
+    })?;
+    Ok(t.duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0))
+}
+
+async fn audit_command(store: &Store, cmd: AuditCommand) -> anyhow::Result<ExitCode> {
+    let AuditCommand::List { since, limit, json } = cmd;
+    let since = since.as_deref().map(parse_since).transpose()?.unwrap_or(0);
+    let events = store.audit_events(since, 0, limit).await?;
+    if json {
+        print_json(&events.iter().map(admin::audit_json).collect::<Vec<_>>().into())?;
+    } else {
+        let mut out = std::io::stdout().lock();
+        for e in &events {
+            writeln!(
+                out,
+                "{}  {:<22}  {:<20}  {:<24}  {}  {}",
+                fmt_time(e.at),
+                e.entry.action,
+                e.entry.actor,
+                e.entry.source,
+                e.entry.target,
+                e.entry.details
+            )?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn client_command(store: &Store, actor: &Actor, cmd: ClientCommand) -> anyhow::Result<ExitCode> {
     match cmd {
         ClientCommand::Create {
             name,
@@ -364,6 +563,8 @@ async fn client_command(store: &Store, cmd: ClientCommand) -> anyhow::Result<Exi
             token_ttl,
             secret,
             secret_stdin,
+            admin,
+            introspect,
             json,
         } => {
             let secret = if secret_stdin {
@@ -385,12 +586,15 @@ async fn client_command(store: &Store, cmd: ClientCommand) -> anyhow::Result<Exi
             }
             let created = admin::create_client(
                 store,
+                actor,
                 NewClient {
                     name,
                     scope,
                     audiences,
                     token_ttl,
                     secret,
+                    admin,
+                    introspect,
                 },
             )
             .await?;
@@ -437,6 +641,7 @@ async fn client_command(store: &Store, cmd: ClientCommand) -> anyhow::Result<Exi
             audiences,
             clear_audiences,
             token_ttl,
+            introspect,
             json,
         } => {
             let audiences = if clear_audiences {
@@ -450,13 +655,47 @@ async fn client_command(store: &Store, cmd: ClientCommand) -> anyhow::Result<Exi
                 audiences,
                 token_ttl,
                 enabled: None,
+                introspect,
             };
-            emit_client(&admin::update_client(store, &id, update).await?, json)?
+            emit_client(&admin::update_client(store, actor, &id, update).await?, json)?
         }
-        ClientCommand::Disable { id, json } => set_enabled(store, &id, false, json).await?,
-        ClientCommand::Enable { id, json } => set_enabled(store, &id, true, json).await?,
+        ClientCommand::Disable { id, json } => set_enabled(store, actor, &id, false, json).await?,
+        ClientCommand::Enable { id, json } => set_enabled(store, actor, &id, true, json).await?,
+        ClientCommand::RotateSecret { id, grace, json } => {
+            let grace = humantime::parse_duration(&grace)
+                .map_err(|e| anyhow::anyhow!("invalid --grace {grace:?}: {e}"))?;
+            let rotated = admin::rotate_secret(store, actor, &id, grace).await?;
+            let expire = crate::store::now() + grace.as_secs() as i64;
+            if json {
+                print_json(&serde_json::json!({
+                    "client_id": rotated.client.id, "client_secret": rotated.secret,
+                    "previous_secrets_expire_at": expire,
+                }))?;
+            } else {
+                println!("client_id:     {}", rotated.client.id);
+                println!("client_secret: {}", rotated.secret);
+                println!(
+                    "The previous secret works until {}. Store the new one now: Tessera keeps only a hash of it.",
+                    fmt_time(expire)
+                );
+            }
+        }
+        ClientCommand::RevokeTokens { id, json } => {
+            let c = admin::revoke_tokens(store, actor, &id).await?;
+            if json {
+                print_json(
+                    &serde_json::json!({"client_id": c.id, "tokens_revoked_before": c.tokens_revoked_before}),
+                )?;
+            } else {
+                println!(
+                    "revoked every token of client {} issued until {}",
+                    c.id,
+                    fmt_time(c.tokens_revoked_before)
+                );
+            }
+        }
         ClientCommand::Delete { id, json } => {
-            admin::delete_client(store, &id).await?;
+            admin::delete_client(store, actor, &id).await?;
             let mut out = std::io::stdout().lock();
             if json {
                 writeln!(out, "{}", serde_json::json!({"client_id": id, "deleted": true}))?;
@@ -468,10 +707,16 @@ async fn client_command(store: &Store, cmd: ClientCommand) -> anyhow::Result<Exi
     Ok(ExitCode::SUCCESS)
 }
 
-async fn set_enabled(store: &Store, id: &str, enabled: bool, json: bool) -> anyhow::Result<()> {
+async fn set_enabled(
+    store: &Store,
+    actor: &Actor,
+    id: &str,
+    enabled: bool,
+    json: bool,
+) -> anyhow::Result<()> {
     let update = ClientUpdate {
         enabled: Some(enabled),
         ..Default::default()
     };
-    emit_client(&admin::update_client(store, id, update).await?, json)
+    emit_client(&admin::update_client(store, actor, id, update).await?, json)
 }

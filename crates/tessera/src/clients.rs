@@ -235,7 +235,8 @@ impl Registry {
         self.len() == 0
     }
 
-    fn get(&self, id: &str) -> Option<Arc<CachedClient>> {
+    /// The cached client `id`.
+    pub fn get(&self, id: &str) -> Option<Arc<CachedClient>> {
         match self.clients.read() {
             Ok(g) => g.get(id).cloned(),
             Err(p) => p.into_inner().get(id).cloned(),
@@ -356,6 +357,8 @@ mod tests {
             enabled,
             created_at: 0,
             updated_at: 0,
+            can_introspect: false,
+            tokens_revoked_before: 0,
             secrets: vec![new_secret_record(secret, kind).unwrap()],
         }
     }

@@ -86,6 +86,7 @@ pub struct FileConfig {
     jwks_max_age: Option<u64>,
     max_body_bytes: Option<usize>,
     request_timeout: Option<u64>,
+    key_rotation_interval: Option<String>,
 }
 
 /// Values found on the command line or in the environment, each with the name of its source.
@@ -106,6 +107,8 @@ pub struct Overrides {
     pub signing_alg: Option<(String, String)>,
     /// Where the key-encryption key lives.
     pub master_key_file: Option<(String, String)>,
+    /// How often signing keys rotate (`90d`, `12h`, or `off`).
+    pub key_rotation_interval: Option<(String, String)>,
 }
 
 /// The validated settings of a Tessera node.
@@ -131,6 +134,8 @@ pub struct Settings {
     pub max_body_bytes: usize,
     /// Longest a request may take, reading included.
     pub request_timeout: Duration,
+    /// Scheduled signing-key rotation, if on.
+    pub key_rotation_interval: Option<Duration>,
 }
 
 impl Settings {
@@ -224,6 +229,26 @@ impl Settings {
                 DatabaseUrl::Postgres(_) => PathBuf::from("./tessera-data/master.key"),
             },
         };
+        let key_rotation_interval = match pick(
+            &overrides.key_rotation_interval,
+            file.key_rotation_interval,
+            file_src("key_rotation_interval"),
+            |v| v,
+        ) {
+            Some((v, src)) if v.trim() == "off" => {
+                let _ = src;
+                None
+            }
+            Some((v, src)) => {
+                let d = humantime::parse_duration(v.trim())
+                    .map_err(|e| bad("key rotation interval", &v, &src, &e.to_string()))?;
+                if d < Duration::from_secs(1) {
+                    return Err(bad("key rotation interval", &v, &src, "must be at least 1s"));
+                }
+                Some(d)
+            }
+            None => Some(Duration::from_secs(90 * 86_400)),
+        };
         let jwks_max_age = Duration::from_secs(file.jwks_max_age.unwrap_or(300));
         let max_body_bytes = file.max_body_bytes.unwrap_or(8 * 1024);
         if max_body_bytes == 0 {
@@ -241,6 +266,7 @@ impl Settings {
             jwks_max_age,
             max_body_bytes,
             request_timeout,
+            key_rotation_interval,
         })
     }
 

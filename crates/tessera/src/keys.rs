@@ -298,6 +298,19 @@ impl MasterKey {
         Self::from_bytes(&bytes).ok_or_else(|| err("must hold 32 bytes, base64-encoded".into()))
     }
 
+    /// Reads an existing master key from `path`.
+    pub fn load(path: &Path) -> Result<Self, KeyError> {
+        let err = |why: String| KeyError::MasterKey {
+            path: path.display().to_string(),
+            why,
+        };
+        let text = std::fs::read_to_string(path).map_err(|e| err(e.to_string()))?;
+        let bytes = STANDARD
+            .decode(text.trim())
+            .map_err(|_| err("is not base64".into()))?;
+        Self::from_bytes(&bytes).ok_or_else(|| err("must hold 32 bytes, base64-encoded".into()))
+    }
+
     /// A master key from raw bytes (32 of them).
     pub fn from_bytes(bytes: &[u8]) -> Option<Self> {
         if bytes.len() != 32 {
@@ -362,12 +375,74 @@ fn write_private(path: &Path, data: &[u8]) -> std::io::Result<()> {
     std::fs::write(path, data)
 }
 
+/// A public key that checks signatures of tokens this server issued.
+pub struct Verifier {
+    alg: Alg,
+    key: VerifyKey,
+}
+
+enum VerifyKey {
+    Ec(Vec<u8>),
+    Rsa { n: Vec<u8>, e: Vec<u8> },
+    Ed(Vec<u8>),
+}
+
+impl Verifier {
+    /// Builds a verifier from one of our public JWKs; returns its `kid` too.
+    pub fn from_jwk(jwk: &serde_json::Value) -> Option<(String, Verifier)> {
+        let field = |k: &str| jwk[k].as_str().and_then(|v| URL_SAFE_NO_PAD.decode(v).ok());
+        let alg: Alg = jwk["alg"].as_str()?.parse().ok()?;
+        let key = match alg {
+            Alg::ES256 => {
+                let mut point = vec![4u8];
+                point.extend(field("x")?);
+                point.extend(field("y")?);
+                VerifyKey::Ec(point)
+            }
+            Alg::RS256 => VerifyKey::Rsa {
+                n: field("n")?,
+                e: field("e")?,
+            },
+            Alg::EdDSA => VerifyKey::Ed(field("x")?),
+        };
+        Some((jwk["kid"].as_str()?.to_string(), Verifier { alg, key }))
+    }
+
+    /// The algorithm this key verifies.
+    pub fn alg(&self) -> Alg {
+        self.alg
+    }
+
+    /// Whether `signature` is this key's signature of `message`.
+    pub fn verify(&self, message: &[u8], signature: &[u8]) -> bool {
+        use aws_lc_rs::signature::{
+            ECDSA_P256_SHA256_FIXED, ED25519, RSA_PKCS1_2048_8192_SHA256, RsaPublicKeyComponents,
+            UnparsedPublicKey,
+        };
+        match &self.key {
+            VerifyKey::Ec(point) => UnparsedPublicKey::new(&ECDSA_P256_SHA256_FIXED, point)
+                .verify(message, signature)
+                .is_ok(),
+            VerifyKey::Rsa { n, e } => RsaPublicKeyComponents { n, e }
+                .verify(&RSA_PKCS1_2048_8192_SHA256, message, signature)
+                .is_ok(),
+            VerifyKey::Ed(x) => UnparsedPublicKey::new(&ED25519, x)
+                .verify(message, signature)
+                .is_ok(),
+        }
+    }
+}
+
 /// What a node currently signs with and publishes.
 pub struct KeySet {
     /// The key that signs new tokens.
     pub current: Arc<Signer>,
     /// The JWKS document, serialized once.
     pub jwks_json: Arc<str>,
+    /// Every published key, by `kid`, for checking tokens this server issued.
+    pub verifiers: std::collections::HashMap<String, Verifier>,
+    /// When the set must be rebuilt even without a store change (a key activates or retires).
+    pub next_change_at: Option<i64>,
 }
 
 /// The node's view of the signing keys, swapped whole when keys change.

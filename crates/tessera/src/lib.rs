@@ -6,6 +6,8 @@
 //! - [`oauth`]: the token endpoint, client authentication, the RFC 6749 error type.
 //! - [`clients`]: the client registry, secrets and the in-memory cache used on the hot path.
 //! - [`keys`]: signing keys, their encryption at rest, the JWKS and the signer.
+//! - [`signing`]: the life of signing keys: first key, rotation, the key set a node serves.
+//! - [`revocations`]: the node's cache of revoked token ids.
 //! - [`store`]: persistence (SQLite, embedded).
 //! - [`http`]: router, limits, discovery, health.
 //! - [`config`]: one typed configuration, layered defaults < file < environment < flags.
@@ -20,5 +22,7 @@ pub mod config;
 pub mod http;
 pub mod keys;
 pub mod oauth;
+pub mod revocations;
 pub mod server;
+pub mod signing;
 pub mod store;

@@ -8,13 +8,14 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use crate::admin::{NewClient, build_client};
+use crate::admin::{Actor, NewClient, build_client};
 use crate::app::App;
 use crate::clients::Registry;
 use crate::config::Settings;
 use crate::http::discovery::{Metadata, TOKEN_PATH};
-use crate::keys::{self, KeyRing, KeySet, MasterKey, Signer};
-use crate::store::{KeyRecord, Store, now};
+use crate::keys::{KeyRing, MasterKey};
+use crate::signing::{ensure_first_key, load_key_set, rotate_if_due};
+use crate::store::{Store, now};
 
 /// How often a node asks the store what changed.
 pub const CHANGE_POLL: Duration = Duration::from_millis(500);
@@ -52,55 +53,6 @@ pub struct Quickstart {
     pub client_secret: String,
 }
 
-/// Loads the live keys, decrypts them and builds the key set.
-async fn load_keys(store: &Store, master: &MasterKey) -> anyhow::Result<KeySet> {
-    let records = store.live_keys().await?;
-    let t = now();
-    let mut jwks = Vec::with_capacity(records.len());
-    let mut current: Option<(&KeyRecord, Signer)> = None;
-    for r in &records {
-        jwks.push(serde_json::from_str::<serde_json::Value>(&r.public_jwk)?);
-        // The newest key that is already active signs.
-        if r.activates_at <= t
-            && current
-                .as_ref()
-                .is_none_or(|(c, _)| c.activates_at <= r.activates_at)
-        {
-            let alg = r.alg.parse().map_err(|e: String| anyhow::anyhow!(e))?;
-            let pkcs8 = master.open(&r.kid, &r.sealed_private_key)?;
-            current = Some((r, Signer::new(&r.kid, alg, &pkcs8)?));
-        }
-    }
-    let (_, signer) = current.ok_or_else(|| anyhow::anyhow!("no active signing key"))?;
-    Ok(KeySet {
-        current: Arc::new(signer),
-        jwks_json: keys::jwks_json(&jwks).into(),
-    })
-}
-
-/// Creates the first signing key if the store has none.
-async fn ensure_key(store: &Store, master: &MasterKey, settings: &Settings) -> anyhow::Result<()> {
-    if !store.live_keys().await?.is_empty() {
-        return Ok(());
-    }
-    let alg = settings.signing_alg;
-    let generated = tokio::task::spawn_blocking(move || keys::generate(alg)).await??;
-    let t = now();
-    let record = KeyRecord {
-        kid: generated.kid.clone(),
-        alg: alg.as_str().to_string(),
-        sealed_private_key: master.seal(&generated.kid, &generated.pkcs8)?,
-        public_jwk: generated.public_jwk.to_string(),
-        created_at: t,
-        activates_at: t,
-        retired_at: None,
-    };
-    if store.insert_key(&record, true).await? {
-        tracing::info!(kid = %record.kid, alg = alg.as_str(), "created signing key");
-    }
-    Ok(())
-}
-
 /// Creates the quickstart client on a store that never had one.
 async fn bootstrap(store: &Store) -> anyhow::Result<Option<Quickstart>> {
     if store.meta(BOOTSTRAP_META).await?.is_some() || !store.clients().await?.is_empty() {
@@ -111,7 +63,15 @@ async fn bootstrap(store: &Store) -> anyhow::Result<Option<Quickstart>> {
         scope: "demo:read demo:write".into(),
         ..Default::default()
     })?;
-    if !store.insert_client(&created.client, Some(BOOTSTRAP_META)).await? {
+    let audit = Actor::server().entry(
+        "client.create",
+        &created.client.id,
+        serde_json::json!({"name": "quickstart"}),
+    );
+    if !store
+        .insert_client(&created.client, Some(BOOTSTRAP_META), &audit)
+        .await?
+    {
         return Ok(None);
     }
     Ok(Some(Quickstart {
@@ -144,11 +104,11 @@ pub async fn start_with_listener(
 ) -> anyhow::Result<Running> {
     let store = Store::open(&settings.database, true).await?;
     let master = MasterKey::load_or_create(&settings.master_key_file)?;
-    ensure_key(&store, &master, &settings).await?;
+    ensure_first_key(&store, &master, settings.signing_alg).await?;
     // The change sequence is read before anything is loaded, so nothing changed in between is
     // missed: at worst it is applied twice.
     let seq = store.change_seq().await?;
-    let key_set = load_keys(&store, &master).await?;
+    let key_set = load_key_set(&store, &master, now()).await?;
     if settings.bootstrap {
         if let Some(q) = bootstrap(&store).await? {
             print_quickstart(&q, &settings);
@@ -156,6 +116,8 @@ pub async fn start_with_listener(
     }
     let registry = Registry::new();
     registry.replace_all(store.clients().await?);
+    let revocations = crate::revocations::Revocations::default();
+    revocations.replace_all(store.revoked_tokens(None).await?);
     let listener = match listener {
         Some(l) => {
             l.set_nonblocking(true)?;
@@ -170,6 +132,7 @@ pub async fn start_with_listener(
         store,
         registry,
         keys: KeyRing::new(key_set),
+        revocations,
     });
     let (shutdown, rx) = watch::channel(false);
     let server = tokio::spawn(crate::http::serve(
@@ -189,13 +152,15 @@ pub async fn start_with_listener(
 }
 
 /// Keeps the caches fresh: polls the change log, reloads what changed, and now and then reloads
-/// everything.
+/// everything. Also rebuilds the key set when a key activates or retires, rotates keys on
+/// schedule, and prunes what has expired.
 async fn refresh_loop(app: Arc<App>, master: MasterKey, mut seq: i64, mut shutdown: watch::Receiver<bool>) {
     use tokio::time::Instant;
     let mut tick = tokio::time::interval(CHANGE_POLL);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut next_full = Instant::now() + FULL_REFRESH;
-    let mut next_prune = Instant::now() + Duration::from_secs(3600);
+    let mut next_housekeeping = Instant::now();
+    let mut next_rotation_check = Instant::now();
     loop {
         tokio::select! {
             _ = tick.tick() => {}
@@ -212,11 +177,48 @@ async fn refresh_loop(app: Arc<App>, master: MasterKey, mut seq: i64, mut shutdo
         } else if let Err(e) = apply_changes(&app, &master, &mut seq).await {
             tracing::warn!(error = %e, "reading the change log failed; serving from cache");
         }
-        if Instant::now() >= next_prune {
-            next_prune = Instant::now() + Duration::from_secs(3600);
-            if let Err(e) = app.store.prune_changes(Duration::from_secs(86_400)).await {
-                tracing::warn!(error = %e, "pruning the change log failed");
+        // A pending key activates, or an old one retires, without any store change.
+        if app.keys.get().next_change_at.is_some_and(|t| t <= now()) {
+            match load_key_set(&app.store, &master, now()).await {
+                Ok(set) => {
+                    tracing::info!(kid = %set.current.kid(), "signing key set changed on schedule");
+                    app.keys.replace(set);
+                }
+                Err(e) => tracing::warn!(error = %e, "cannot rebuild the key set"),
             }
+        }
+        if let Some(interval) = app.settings.key_rotation_interval {
+            if Instant::now() >= next_rotation_check {
+                next_rotation_check =
+                    Instant::now() + (interval / 2).clamp(CHANGE_POLL, Duration::from_secs(5));
+                let s = &app.settings;
+                if let Err(e) =
+                    rotate_if_due(&app.store, &master, s.signing_alg, interval, s.jwks_max_age).await
+                {
+                    tracing::warn!(error = %e, "scheduled key rotation failed");
+                }
+            }
+        }
+        if Instant::now() >= next_housekeeping {
+            next_housekeeping = Instant::now() + HOUSEKEEPING;
+            housekeeping(&app).await;
+        }
+    }
+}
+
+/// How often a node prunes expired state.
+const HOUSEKEEPING: Duration = Duration::from_secs(60);
+
+async fn housekeeping(app: &App) {
+    app.revocations.prune(now());
+    let results = [
+        app.store.prune_changes(Duration::from_secs(86_400)).await,
+        app.store.prune_revocations().await,
+        app.store.prune_retired_keys(Duration::from_secs(86_400)).await,
+    ];
+    for r in results {
+        if let Err(e) = r {
+            tracing::warn!(error = %e, "pruning expired state failed");
         }
     }
 }
@@ -226,9 +228,11 @@ async fn full_refresh(app: &App, master: &MasterKey, seq: &mut i64) -> anyhow::R
     // the next poll rather than missed.
     let new_seq = app.store.change_seq().await?;
     let clients = app.store.clients().await?;
-    let keys = load_keys(&app.store, master).await?;
+    let keys = load_key_set(&app.store, master, now()).await?;
+    let revoked = app.store.revoked_tokens(None).await?;
     app.registry.replace_all(clients);
     app.keys.replace(keys);
+    app.revocations.replace_all(revoked);
     *seq = new_seq;
     Ok(())
 }
@@ -246,16 +250,21 @@ async fn apply_changes(app: &App, master: &MasterKey, seq: &mut i64) -> anyhow::
             }
         }
     }
+    if !batch.revocations.is_empty() {
+        app.revocations
+            .extend(app.store.revoked_tokens(Some(&batch.revocations)).await?);
+    }
     if batch.keys {
-        match load_keys(&app.store, master).await {
+        match load_key_set(&app.store, master, now()).await {
             Ok(keys) => app.keys.replace(keys),
             Err(e) => tracing::warn!(error = %e, "cannot reload signing keys; keeping the current ones"),
         }
     }
-    if !batch.clients.is_empty() || batch.keys {
+    if !batch.clients.is_empty() || batch.keys || !batch.revocations.is_empty() {
         tracing::info!(
             clients = batch.clients.len(),
             keys = batch.keys,
+            revocations = batch.revocations.len(),
             "applied store changes"
         );
     }

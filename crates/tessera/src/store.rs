@@ -91,6 +91,10 @@ pub struct ClientRecord {
     pub created_at: i64,
     /// Last change.
     pub updated_at: i64,
+    /// May introspect other clients' tokens.
+    pub can_introspect: bool,
+    /// Tokens issued at or before this time are revoked (0: none).
+    pub tokens_revoked_before: i64,
     /// Its secrets.
     pub secrets: Vec<SecretRecord>,
 }
@@ -110,7 +114,7 @@ pub struct KeyRecord {
     pub created_at: i64,
     /// From when it may sign.
     pub activates_at: i64,
-    /// When it was retired, if it was.
+    /// When it leaves the JWKS (it stops signing when a newer key activates), if scheduled.
     pub retired_at: Option<i64>,
 }
 
@@ -123,9 +127,40 @@ pub struct ChangeBatch {
     pub clients: Vec<String>,
     /// Whether any signing key changed.
     pub keys: bool,
+    /// Token ids revoked.
+    pub revocations: Vec<String>,
 }
 
-const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../migrations/sqlite/0001_init.sql"))];
+/// Who made an administrative change, from where, and what it was. Never holds a secret.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditEntry {
+    /// Who: `cli:USER`, `client:ID` (admin API) or `tessera` (the server itself).
+    pub actor: String,
+    /// From where: a host for the CLI, a peer address for the API.
+    pub source: String,
+    /// What, e.g. `client.create`.
+    pub action: String,
+    /// On what: a client id or a key id.
+    pub target: String,
+    /// Details (JSON object).
+    pub details: serde_json::Value,
+}
+
+/// A stored audit event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditEvent {
+    /// Sequence number.
+    pub id: i64,
+    /// When.
+    pub at: i64,
+    /// The entry.
+    pub entry: AuditEntry,
+}
+
+const MIGRATIONS: &[(i64, &str)] = &[
+    (1, include_str!("../migrations/sqlite/0001_init.sql")),
+    (2, include_str!("../migrations/sqlite/0002_lifecycle.sql")),
+];
 
 /// The store.
 #[derive(Clone)]
@@ -228,12 +263,14 @@ impl Store {
             .await?)
     }
 
-    /// Inserts a client with its first secret. Returns false if `set_meta` was given and that meta
-    /// key already existed (so a racing node created it first); nothing is written then.
+    /// Inserts a client with its first secret. With `once_meta`, the insert happens only if that
+    /// meta key did not exist yet (so of two racing nodes, one creates the client); returns
+    /// whether the client was inserted.
     pub async fn insert_client(
         &self,
         client: &ClientRecord,
         once_meta: Option<&str>,
+        audit: &AuditEntry,
     ) -> Result<bool, StoreError> {
         let mut tx = self.begin_write().await?;
         if let Some(key) = once_meta {
@@ -247,8 +284,8 @@ impl Store {
             }
         }
         sqlx::query(
-            "INSERT INTO clients (id, name, scopes, audiences, token_ttl, enabled, created_at, updated_at) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO clients (id, name, scopes, audiences, token_ttl, enabled, created_at, updated_at, \
+             can_introspect, tokens_revoked_before) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(&client.id)
         .bind(&client.name)
@@ -258,12 +295,15 @@ impl Store {
         .bind(client.enabled)
         .bind(client.created_at)
         .bind(client.updated_at)
+        .bind(client.can_introspect)
+        .bind(client.tokens_revoked_before)
         .execute(&mut *tx)
         .await?;
         for secret in &client.secrets {
             insert_secret(&mut tx, &client.id, secret).await?;
         }
         record_change(&mut tx, "client", &client.id).await?;
+        record_audit(&mut tx, audit).await?;
         tx.commit().await?;
         Ok(true)
     }
@@ -274,6 +314,7 @@ impl Store {
     pub async fn modify_client<E: From<StoreError>>(
         &self,
         id: &str,
+        audit: &AuditEntry,
         change: impl FnOnce(&mut ClientRecord) -> Result<(), E>,
     ) -> Result<Option<ClientRecord>, E> {
         let mut tx = self.begin_write().await?;
@@ -283,8 +324,8 @@ impl Store {
         change(&mut client)?;
         client.updated_at = now();
         sqlx::query(
-            "UPDATE clients SET name = ?, scopes = ?, audiences = ?, token_ttl = ?, enabled = ?, updated_at = ? \
-             WHERE id = ?",
+            "UPDATE clients SET name = ?, scopes = ?, audiences = ?, token_ttl = ?, enabled = ?, updated_at = ?, \
+             can_introspect = ?, tokens_revoked_before = ? WHERE id = ?",
         )
         .bind(&client.name)
         .bind(client.scopes.join(" "))
@@ -292,17 +333,63 @@ impl Store {
         .bind(client.token_ttl as i64)
         .bind(client.enabled)
         .bind(client.updated_at)
+        .bind(client.can_introspect)
+        .bind(client.tokens_revoked_before)
         .bind(&client.id)
         .execute(&mut *tx)
         .await
         .map_err(StoreError::from)?;
         record_change(&mut tx, "client", &client.id).await?;
+        record_audit(&mut tx, audit).await?;
         tx.commit().await.map_err(StoreError::from)?;
         Ok(Some(client))
     }
 
+    /// Adds `secret` to client `id` and makes every other secret expire at `others_expire_at`
+    /// (unless it expires sooner); secrets already expired are dropped. Returns the client, or
+    /// `None` when it does not exist.
+    pub async fn rotate_secret(
+        &self,
+        id: &str,
+        secret: &SecretRecord,
+        others_expire_at: i64,
+        audit: &AuditEntry,
+    ) -> Result<Option<ClientRecord>, StoreError> {
+        let mut tx = self.begin_write().await?;
+        if load_client(&mut tx, id).await?.is_none() {
+            return Ok(None);
+        }
+        let t = now();
+        sqlx::query(
+            "DELETE FROM client_secrets WHERE client_id = ? AND expires_at IS NOT NULL AND expires_at <= ?",
+        )
+        .bind(id)
+        .bind(t)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "UPDATE client_secrets SET expires_at = ? WHERE client_id = ? AND (expires_at IS NULL OR expires_at > ?)",
+        )
+        .bind(others_expire_at)
+        .bind(id)
+        .bind(others_expire_at)
+        .execute(&mut *tx)
+        .await?;
+        insert_secret(&mut tx, id, secret).await?;
+        sqlx::query("UPDATE clients SET updated_at = ? WHERE id = ?")
+            .bind(t)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        record_change(&mut tx, "client", id).await?;
+        record_audit(&mut tx, audit).await?;
+        let client = load_client(&mut tx, id).await?;
+        tx.commit().await?;
+        Ok(client)
+    }
+
     /// Deletes a client and its secrets. Returns false when it did not exist.
-    pub async fn delete_client(&self, id: &str) -> Result<bool, StoreError> {
+    pub async fn delete_client(&self, id: &str, audit: &AuditEntry) -> Result<bool, StoreError> {
         let mut tx = self.begin_write().await?;
         let done = sqlx::query("DELETE FROM clients WHERE id = ?")
             .bind(id)
@@ -312,6 +399,7 @@ impl Store {
             return Ok(false);
         }
         record_change(&mut tx, "client", id).await?;
+        record_audit(&mut tx, audit).await?;
         tx.commit().await?;
         Ok(true)
     }
@@ -327,70 +415,228 @@ impl Store {
         let rows = sqlx::query("SELECT * FROM clients ORDER BY created_at, id")
             .fetch_all(&self.pool)
             .await?;
-        let mut clients: Vec<ClientRecord> = rows.iter().map(client_from_row).collect::<Result<_, _>>()?;
-        let by_id: std::collections::HashMap<String, usize> = clients
-            .iter()
-            .enumerate()
-            .map(|(i, c)| (c.id.clone(), i))
-            .collect();
-        let rows = sqlx::query("SELECT * FROM client_secrets ORDER BY created_at, id")
+        let secrets = sqlx::query("SELECT * FROM client_secrets ORDER BY created_at, id")
             .fetch_all(&self.pool)
             .await?;
+        with_secrets(&rows, &secrets)
+    }
+
+    /// A page of clients ordered by id, starting after `after`.
+    pub async fn clients_page(
+        &self,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<ClientRecord>, StoreError> {
+        let rows = sqlx::query("SELECT * FROM clients WHERE id > ? ORDER BY id LIMIT ?")
+            .bind(after.unwrap_or(""))
+            .bind(limit as i64)
+            .fetch_all(&self.pool)
+            .await?;
+        let mut clients = Vec::with_capacity(rows.len());
         for row in &rows {
-            let client_id: String = row.try_get("client_id")?;
-            if let Some(&i) = by_id.get(&client_id) {
-                clients[i].secrets.push(secret_from_row(row)?);
-            }
+            let id: String = row.try_get("id")?;
+            let secrets =
+                sqlx::query("SELECT * FROM client_secrets WHERE client_id = ? ORDER BY created_at, id")
+                    .bind(&id)
+                    .fetch_all(&self.pool)
+                    .await?;
+            clients.extend(with_secrets(std::slice::from_ref(row), &secrets)?);
         }
         Ok(clients)
     }
 
-    /// Inserts a signing key, unless a non-retired key already exists and `only_if_none` is set.
-    /// Returns whether the key was inserted.
-    pub async fn insert_key(&self, key: &KeyRecord, only_if_none: bool) -> Result<bool, StoreError> {
-        let mut tx = self.begin_write().await?;
-        if only_if_none {
-            let live: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM signing_keys WHERE retired_at IS NULL")
-                .fetch_one(&mut *tx)
-                .await?;
-            if live > 0 {
-                return Ok(false);
-            }
-        }
-        sqlx::query(
-            "INSERT INTO signing_keys (kid, alg, private_key, public_jwk, created_at, activates_at, retired_at) \
-             VALUES (?, ?, ?, ?, ?, ?, ?)",
+    /// The longest token lifetime any client has.
+    pub async fn max_token_ttl(&self) -> Result<i64, StoreError> {
+        Ok(
+            sqlx::query_scalar("SELECT COALESCE(MAX(token_ttl), 0) FROM clients")
+                .fetch_one(&self.pool)
+                .await?,
         )
-        .bind(&key.kid)
-        .bind(&key.alg)
-        .bind(&key.sealed_private_key)
-        .bind(&key.public_jwk)
-        .bind(key.created_at)
-        .bind(key.activates_at)
-        .bind(key.retired_at)
-        .execute(&mut *tx)
+    }
+
+    /// Inserts a signing key when the store has no live key (first start). Returns whether it did.
+    pub async fn insert_first_key(&self, key: &KeyRecord, audit: &AuditEntry) -> Result<bool, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let live: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM signing_keys WHERE retired_at IS NULL OR retired_at > ?",
+        )
+        .bind(now())
+        .fetch_one(&mut *tx)
         .await?;
-        record_change(&mut tx, "key", &key.kid).await?;
+        if live > 0 {
+            return Ok(false);
+        }
+        insert_key(&mut tx, key).await?;
+        record_audit(&mut tx, audit).await?;
         tx.commit().await?;
         Ok(true)
     }
 
-    /// All signing keys that are not retired, oldest first.
-    pub async fn live_keys(&self) -> Result<Vec<KeyRecord>, StoreError> {
-        let rows =
-            sqlx::query("SELECT * FROM signing_keys WHERE retired_at IS NULL ORDER BY activates_at, kid")
-                .fetch_all(&self.pool)
+    /// Adds `key` (which activates later) and schedules every key without a retirement time to
+    /// leave the JWKS at `retire_others_at`. With `unless_newer_than`, nothing happens when a key
+    /// created after that time exists already (another node rotated first). Returns whether the
+    /// key was added.
+    pub async fn rotate_key(
+        &self,
+        key: &KeyRecord,
+        retire_others_at: i64,
+        unless_newer_than: Option<i64>,
+        audit: &AuditEntry,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.begin_write().await?;
+        if let Some(t) = unless_newer_than {
+            let newer: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM signing_keys WHERE created_at > ?")
+                .bind(t)
+                .fetch_one(&mut *tx)
                 .await?;
+            if newer > 0 {
+                return Ok(false);
+            }
+        }
+        sqlx::query("UPDATE signing_keys SET retired_at = ? WHERE retired_at IS NULL")
+            .bind(retire_others_at)
+            .execute(&mut *tx)
+            .await?;
+        insert_key(&mut tx, key).await?;
+        record_audit(&mut tx, audit).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    /// Signing keys still published at `at`, oldest first.
+    pub async fn live_keys(&self, at: i64) -> Result<Vec<KeyRecord>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT * FROM signing_keys WHERE retired_at IS NULL OR retired_at > ? ORDER BY activates_at, created_at, kid",
+        )
+        .bind(at)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(key_from_row).collect()
+    }
+
+    /// Every signing key, retired ones included, oldest first.
+    pub async fn all_keys(&self) -> Result<Vec<KeyRecord>, StoreError> {
+        let rows = sqlx::query("SELECT * FROM signing_keys ORDER BY activates_at, created_at, kid")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(key_from_row).collect()
+    }
+
+    /// Deletes keys retired for longer than `age`, private parts and all.
+    pub async fn prune_retired_keys(&self, age: Duration) -> Result<u64, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let cutoff = now() - age.as_secs() as i64;
+        let rows =
+            sqlx::query("SELECT kid FROM signing_keys WHERE retired_at IS NOT NULL AND retired_at <= ?")
+                .bind(cutoff)
+                .fetch_all(&mut *tx)
+                .await?;
+        for row in &rows {
+            let kid: String = row.try_get("kid")?;
+            sqlx::query("DELETE FROM signing_keys WHERE kid = ?")
+                .bind(&kid)
+                .execute(&mut *tx)
+                .await?;
+            record_change(&mut tx, "key", &kid).await?;
+        }
+        tx.commit().await?;
+        Ok(rows.len() as u64)
+    }
+
+    /// Records a revoked token id until `expires_at`. Idempotent.
+    pub async fn revoke_token(&self, jti: &str, client_id: &str, expires_at: i64) -> Result<(), StoreError> {
+        let mut tx = self.begin_write().await?;
+        let done = sqlx::query(
+            "INSERT OR IGNORE INTO revoked_tokens (jti, client_id, expires_at, revoked_at) VALUES (?, ?, ?, ?)",
+        )
+        .bind(jti)
+        .bind(client_id)
+        .bind(expires_at)
+        .bind(now())
+        .execute(&mut *tx)
+        .await?;
+        if done.rows_affected() > 0 {
+            record_change(&mut tx, "revocation", jti).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Revoked token ids that have not expired yet, with their expiry. With `only`, just those.
+    pub async fn revoked_tokens(&self, only: Option<&[String]>) -> Result<Vec<(String, i64)>, StoreError> {
+        let t = now();
+        let mut out = Vec::new();
+        match only {
+            None => {
+                let rows = sqlx::query("SELECT jti, expires_at FROM revoked_tokens WHERE expires_at > ?")
+                    .bind(t)
+                    .fetch_all(&self.pool)
+                    .await?;
+                for r in &rows {
+                    out.push((r.try_get("jti")?, r.try_get("expires_at")?));
+                }
+            }
+            Some(ids) => {
+                for jti in ids {
+                    let row =
+                        sqlx::query("SELECT expires_at FROM revoked_tokens WHERE jti = ? AND expires_at > ?")
+                            .bind(jti)
+                            .bind(t)
+                            .fetch_optional(&self.pool)
+                            .await?;
+                    if let Some(r) = row {
+                        out.push((jti.clone(), r.try_get("expires_at")?));
+                    }
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Forgets revocations of tokens that have expired anyway.
+    pub async fn prune_revocations(&self) -> Result<u64, StoreError> {
+        let done = sqlx::query("DELETE FROM revoked_tokens WHERE expires_at <= ?")
+            .bind(now())
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected())
+    }
+
+    /// Records an audit entry on its own (for changes that have no other write).
+    pub async fn audit(&self, entry: &AuditEntry) -> Result<(), StoreError> {
+        let mut tx = self.begin_write().await?;
+        record_audit(&mut tx, entry).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Audit events at or after `since`, oldest first, at most `limit`, after event id `after`.
+    pub async fn audit_events(
+        &self,
+        since: i64,
+        after: i64,
+        limit: u32,
+    ) -> Result<Vec<AuditEvent>, StoreError> {
+        let rows = sqlx::query("SELECT * FROM audit_events WHERE at >= ? AND id > ? ORDER BY id LIMIT ?")
+            .bind(since)
+            .bind(after)
+            .bind(limit as i64)
+            .fetch_all(&self.pool)
+            .await?;
         rows.iter()
             .map(|r| {
-                Ok(KeyRecord {
-                    kid: r.try_get("kid")?,
-                    alg: r.try_get("alg")?,
-                    sealed_private_key: r.try_get("private_key")?,
-                    public_jwk: r.try_get("public_jwk")?,
-                    created_at: r.try_get("created_at")?,
-                    activates_at: r.try_get("activates_at")?,
-                    retired_at: r.try_get("retired_at")?,
+                let details: String = r.try_get("details")?;
+                Ok(AuditEvent {
+                    id: r.try_get("id")?,
+                    at: r.try_get("at")?,
+                    entry: AuditEntry {
+                        actor: r.try_get("actor")?,
+                        source: r.try_get("source")?,
+                        action: r.try_get("action")?,
+                        target: r.try_get("target")?,
+                        details: serde_json::from_str(&details)
+                            .map_err(|e| StoreError::Corrupt(e.to_string()))?,
+                    },
                 })
             })
             .collect()
@@ -424,6 +670,7 @@ impl Store {
                         batch.clients.push(id)
                     }
                 }
+                "revocation" => batch.revocations.push(id),
                 _ => batch.keys = true,
             }
         }
@@ -495,6 +742,72 @@ async fn record_change(
     Ok(())
 }
 
+async fn insert_key(tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>, key: &KeyRecord) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO signing_keys (kid, alg, private_key, public_jwk, created_at, activates_at, retired_at) \
+         VALUES (?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(&key.kid)
+    .bind(&key.alg)
+    .bind(&key.sealed_private_key)
+    .bind(&key.public_jwk)
+    .bind(key.created_at)
+    .bind(key.activates_at)
+    .bind(key.retired_at)
+    .execute(&mut **tx)
+    .await?;
+    record_change(tx, "key", &key.kid).await
+}
+
+async fn record_audit(
+    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+    e: &AuditEntry,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO audit_events (at, actor, source, action, target, details) VALUES (?, ?, ?, ?, ?, ?)",
+    )
+    .bind(now())
+    .bind(&e.actor)
+    .bind(&e.source)
+    .bind(&e.action)
+    .bind(&e.target)
+    .bind(e.details.to_string())
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+fn key_from_row(r: &sqlx::sqlite::SqliteRow) -> Result<KeyRecord, StoreError> {
+    Ok(KeyRecord {
+        kid: r.try_get("kid")?,
+        alg: r.try_get("alg")?,
+        sealed_private_key: r.try_get("private_key")?,
+        public_jwk: r.try_get("public_jwk")?,
+        created_at: r.try_get("created_at")?,
+        activates_at: r.try_get("activates_at")?,
+        retired_at: r.try_get("retired_at")?,
+    })
+}
+
+fn with_secrets(
+    rows: &[sqlx::sqlite::SqliteRow],
+    secrets: &[sqlx::sqlite::SqliteRow],
+) -> Result<Vec<ClientRecord>, StoreError> {
+    let mut clients: Vec<ClientRecord> = rows.iter().map(client_from_row).collect::<Result<_, _>>()?;
+    let by_id: std::collections::HashMap<String, usize> = clients
+        .iter()
+        .enumerate()
+        .map(|(i, c)| (c.id.clone(), i))
+        .collect();
+    for row in secrets {
+        let client_id: String = row.try_get("client_id")?;
+        if let Some(&i) = by_id.get(&client_id) {
+            clients[i].secrets.push(secret_from_row(row)?);
+        }
+    }
+    Ok(clients)
+}
+
 fn audiences_json(audiences: &[String]) -> String {
     serde_json::Value::from(audiences.to_vec()).to_string()
 }
@@ -516,6 +829,8 @@ fn client_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<ClientRecord, StoreE
         enabled: row.try_get("enabled")?,
         created_at: row.try_get("created_at")?,
         updated_at: row.try_get("updated_at")?,
+        can_introspect: row.try_get("can_introspect")?,
+        tokens_revoked_before: row.try_get("tokens_revoked_before")?,
         secrets: Vec::new(),
     })
 }

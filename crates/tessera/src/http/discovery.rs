@@ -16,6 +16,10 @@ pub const TOKEN_PATH: &str = "/oauth2/token";
 /// Path of the authorization endpoint, which exists only to say that no response type is
 /// supported: OpenID Connect discovery requires the member.
 pub const AUTHORIZE_PATH: &str = "/oauth2/authorize";
+/// Path of the introspection endpoint (RFC 7662).
+pub const INTROSPECT_PATH: &str = "/oauth2/introspect";
+/// Path of the revocation endpoint (RFC 7009).
+pub const REVOKE_PATH: &str = "/oauth2/revoke";
 /// Path of the JWKS.
 pub const JWKS_PATH: &str = "/.well-known/jwks.json";
 /// RFC 8414 well-known suffix.
@@ -39,6 +43,10 @@ impl Metadata {
             "jwks_uri": settings.endpoint(JWKS_PATH),
             "grant_types_supported": ["client_credentials"],
             "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+            "introspection_endpoint": settings.endpoint(INTROSPECT_PATH),
+            "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+            "revocation_endpoint": settings.endpoint(REVOKE_PATH),
+            "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
             // No authorization endpoint: no response type is supported, but the member is REQUIRED.
             "response_types_supported": [],
             "response_modes_supported": [],

@@ -15,8 +15,10 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use crate::app::App;
-use crate::oauth::token;
-use discovery::{AUTHORIZE_PATH, JWKS_PATH, OAUTH_METADATA, OPENID_METADATA, TOKEN_PATH};
+use crate::oauth::{introspect, revoke, token};
+use discovery::{
+    AUTHORIZE_PATH, INTROSPECT_PATH, JWKS_PATH, OAUTH_METADATA, OPENID_METADATA, REVOKE_PATH, TOKEN_PATH,
+};
 
 /// Most connections served at once; more wait in the kernel's backlog.
 const MAX_CONNECTIONS: usize = 10_000;
@@ -37,6 +39,14 @@ pub fn router(app: Arc<App>) -> Router {
     let mut routes = Router::new()
         .route(TOKEN_PATH, token_route())
         .route(AUTHORIZE_PATH, any(discovery::authorize))
+        .route(
+            INTROSPECT_PATH,
+            post(introspect::introspect).fallback(token::method_not_allowed),
+        )
+        .route(
+            REVOKE_PATH,
+            post(revoke::revoke).fallback(token::method_not_allowed),
+        )
         .route(JWKS_PATH, get(discovery::jwks))
         .route(OAUTH_METADATA, get(discovery::oauth_metadata))
         .route(OPENID_METADATA, get(discovery::openid_metadata))

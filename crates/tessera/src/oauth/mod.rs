@@ -2,8 +2,11 @@
 
 pub mod client_auth;
 pub mod form;
+pub mod introspect;
+pub mod revoke;
 pub mod scope;
 pub mod token;
+pub mod validate;
 
 use std::borrow::Cow;
 

@@ -16,7 +16,7 @@ use rand::RngCore;
 use tessera_proto::{AccessTokenClaims, Audience, TokenResponse};
 
 use super::OAuthError;
-use super::client_auth::credentials;
+use super::client_auth::{Credentials, credentials};
 use super::form::{Form, FormError};
 use super::scope::parse_scope;
 use crate::admin::is_absolute_uri;
@@ -83,25 +83,36 @@ pub fn parse_form(bytes: &[u8]) -> Result<Form, OAuthError> {
     })
 }
 
-async fn handle(app: &App, headers: &HeaderMap, body: Body) -> Result<Response, OAuthError> {
+/// Reads an `application/x-www-form-urlencoded` request body strictly, within the size limit
+/// and the request deadline.
+pub async fn read_form(app: &App, headers: &HeaderMap, body: Body) -> Result<Form, OAuthError> {
     if !is_form_content_type(headers) {
         return Err(OAuthError::InvalidRequest(
             "Content-Type must be application/x-www-form-urlencoded".into(),
         ));
     }
     let bytes = read_body(body, app.settings.max_body_bytes, app.settings.request_timeout).await?;
-    let form = parse_form(&bytes)?;
+    parse_form(&bytes)
+}
+
+/// Authenticates the client that sent `creds`; every failure is the same `invalid_client`.
+pub async fn authenticate(app: &App, creds: &Credentials) -> Result<Arc<CachedClient>, OAuthError> {
+    match app.registry.authenticate(&creds.client_id, &creds.secret).await {
+        Ok(client) => Ok(client),
+        Err(why) => {
+            tracing::info!(client = %log_id(&creds.client_id, why), method = ?creds.method, reason = why.as_str(), "client authentication failed");
+            Err(OAuthError::InvalidClient("client authentication failed".into()))
+        }
+    }
+}
+
+async fn handle(app: &App, headers: &HeaderMap, body: Body) -> Result<Response, OAuthError> {
+    let form = read_form(app, headers, body).await?;
     let creds = credentials(headers, &form)?;
     let Some(grant_type) = form.get("grant_type") else {
         return Err(OAuthError::InvalidRequest("grant_type is required".into()));
     };
-    let client = match app.registry.authenticate(&creds.client_id, &creds.secret).await {
-        Ok(client) => client,
-        Err(why) => {
-            tracing::info!(client = %log_id(&creds.client_id, why), method = ?creds.method, reason = why.as_str(), "client authentication failed");
-            return Err(OAuthError::InvalidClient("client authentication failed".into()));
-        }
-    };
+    let client = authenticate(app, &creds).await?;
     if grant_type != "client_credentials" {
         return Err(OAuthError::UnsupportedGrantType(
             "only client_credentials is supported".into(),
@@ -192,7 +203,11 @@ fn mint(
     aud: Audience,
 ) -> Result<Response, OAuthError> {
     let ttl = u64::from(client.record.token_ttl);
-    let iat = crate::store::now().max(0) as u64;
+    // Tokens issued at or before `tokens_revoked_before` count as revoked. A token minted in the
+    // same second as a revocation is newer than it, so it is dated one second later.
+    let iat = crate::store::now()
+        .max(client.record.tokens_revoked_before + 1)
+        .max(0) as u64;
     let claims = AccessTokenClaims {
         iss: app.settings.issuer.clone(),
         sub: client.record.id.clone(),

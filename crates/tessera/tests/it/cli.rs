@@ -284,3 +284,152 @@ pub fn parse_quickstart(stdout: &str) -> (String, String) {
     };
     (field("client_id:"), field("client_secret:"))
 }
+
+#[tokio::test]
+async fn cli_rotates_secrets_and_keys_revokes_tokens_and_keeps_an_audit_trail() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let db = db_url(d);
+    let server = Process::spawn(
+        d,
+        &["serve", "--database", &db],
+        &[("TESSERA_BOOTSTRAP", "false")],
+        "ops",
+    )
+    .await;
+    let http = reqwest::Client::new();
+    let base = server.base.clone();
+    let created = cli_json(
+        d,
+        &["client", "create", "--name", "svc", "--scope", "read", "--json"],
+    );
+    let id = created["client_id"].as_str().unwrap().to_string();
+    let old = created["client_secret"].as_str().unwrap().to_string();
+    let rs = cli_json(d, &["client", "create", "--name", "rs", "--introspect", "--json"]);
+    let (rs_id, rs_secret) = (
+        rs["client_id"].as_str().unwrap().to_string(),
+        rs["client_secret"].as_str().unwrap().to_string(),
+    );
+    assert_eq!(
+        cli_json(d, &["client", "show", &rs_id, "--json"])["can_introspect"],
+        true
+    );
+
+    // rotate-secret: both work during the grace period; show lists both, values never.
+    let rotated = cli_json(d, &["client", "rotate-secret", &id, "--grace", "1h", "--json"]);
+    let new = rotated["client_secret"].as_str().unwrap().to_string();
+    assert!(within_bound(|| async { token_status(&http, &base, &id, &new, None).await.0 == 200 }).await);
+    assert_eq!(token_status(&http, &base, &id, &old, None).await.0, 200);
+    let shown = cli_json(d, &["client", "show", &id, "--json"]);
+    assert_eq!(shown["secrets"].as_array().unwrap().len(), 2);
+    assert!(!shown.to_string().contains(&new));
+    // A zero grace ends the old secrets at once.
+    let newer = cli_json(d, &["client", "rotate-secret", &id, "--grace", "0s", "--json"]);
+    let newer = newer["client_secret"].as_str().unwrap().to_string();
+    assert!(within_bound(|| async { token_status(&http, &base, &id, &new, None).await.0 == 401 }).await);
+    assert_eq!(token_status(&http, &base, &id, &newer, None).await.0, 200);
+
+    // revoke-tokens: a token held before is inactive afterwards.
+    let (_, body) = token_status(&http, &base, &id, &newer, None).await;
+    let held = body["access_token"].as_str().unwrap().to_string();
+    let introspect = |token: String| {
+        let http = http.clone();
+        let url = format!("{base}/oauth2/introspect");
+        let auth = basic(&rs_id, &rs_secret);
+        async move {
+            let r = http
+                .post(url)
+                .header("authorization", auth)
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(encode_form(&[("token", &token)]))
+                .send()
+                .await
+                .unwrap();
+            r.json::<Value>().await.unwrap()["active"] == true
+        }
+    };
+    assert!(introspect(held.clone()).await);
+    cli_json(d, &["client", "revoke-tokens", &id, "--json"]);
+    assert!(
+        within_bound(|| {
+            let active = introspect(held.clone());
+            async move { !active.await }
+        })
+        .await,
+        "revoked token still active"
+    );
+
+    // key rotate / key list.
+    let before = cli_json(d, &["key", "list", "--json"]);
+    assert_eq!(before.as_array().unwrap().len(), 1);
+    assert_eq!(before[0]["state"], "active");
+    let rotation = cli_json(d, &["key", "rotate", "--alg", "EdDSA", "--json"]);
+    assert_eq!(rotation["alg"], "EdDSA");
+    let keys = cli_json(d, &["key", "list", "--json"]);
+    let states: Vec<&str> = keys
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["state"].as_str().unwrap())
+        .collect();
+    assert!(
+        states.contains(&"pending") && states.contains(&"retiring"),
+        "{keys}"
+    );
+    let kid = rotation["kid"].as_str().unwrap().to_string();
+    assert!(
+        within_bound(|| async {
+            let jwks: Value = http
+                .get(format!("{base}/.well-known/jwks.json"))
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            jwks["keys"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|k| k["kid"] == kid.as_str())
+        })
+        .await,
+        "new key published at once"
+    );
+
+    // The audit trail has every change, who made it and from where, and no secret.
+    let audit = cli_json(d, &["audit", "list", "--json"]);
+    let actions: Vec<&str> = audit
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    for want in [
+        "key.create",
+        "client.create",
+        "client.rotate_secret",
+        "client.revoke_tokens",
+        "key.rotate",
+    ] {
+        assert!(actions.contains(&want), "{want} missing from {actions:?}");
+    }
+    let e = audit
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["action"] == "client.rotate_secret")
+        .unwrap();
+    assert!(e["actor"].as_str().unwrap().starts_with("cli:"));
+    assert!(e["source"].as_str().unwrap().starts_with("cli@"));
+    assert_eq!(e["target"], id.as_str());
+    assert!(e["at"].is_i64());
+    for secret in [&old, &new, &newer, &rs_secret] {
+        assert!(!audit.to_string().contains(secret.as_str()), "secret in audit");
+    }
+    let recent = cli_json(d, &["audit", "list", "--since", "1h", "--json"]);
+    assert_eq!(recent.as_array().unwrap().len(), audit.as_array().unwrap().len());
+    let none = cli_json(d, &["audit", "list", "--since", "2999-01-01T00:00:00Z", "--json"]);
+    assert_eq!(none, serde_json::json!([]));
+    drop(server);
+}

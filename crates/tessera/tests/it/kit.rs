@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use tempfile::TempDir;
-use tessera::admin::{NewClient, create_client};
+use tessera::admin::{Actor, NewClient, create_client};
 use tessera::config::{Overrides, Settings};
 use tessera::server::{Running, start_with_listener};
 
@@ -18,6 +18,8 @@ pub struct Opts {
     pub aliases: Option<&'static str>,
     pub request_timeout: Option<Duration>,
     pub issuer_path: Option<&'static str>,
+    pub jwks_max_age: Option<Duration>,
+    pub key_rotation_interval: Option<Duration>,
 }
 
 /// A server running in this process.
@@ -52,11 +54,16 @@ pub async fn start_in(dir: TempDir, opts: Opts) -> Server {
         token_endpoint_aliases: opts.aliases.and_then(src),
         signing_alg: opts.alg.and_then(src),
         master_key_file: None,
+        key_rotation_interval: None,
     };
     let mut settings = Settings::load(None, &over).unwrap();
     if let Some(t) = opts.request_timeout {
         settings.request_timeout = t;
     }
+    if let Some(t) = opts.jwks_max_age {
+        settings.jwks_max_age = t;
+    }
+    settings.key_rotation_interval = opts.key_rotation_interval;
     let running = start_with_listener(settings, Some(listener)).await.unwrap();
     Server {
         running: Some(running),
@@ -84,7 +91,9 @@ impl Server {
 
     /// Registers a client through the admin operations and makes the registry see it now.
     pub async fn client_with(&self, new: NewClient) -> (String, String) {
-        let created = create_client(&self.app().store, new).await.unwrap();
+        let created = create_client(&self.app().store, &Actor::cli(), new)
+            .await
+            .unwrap();
         self.app()
             .registry
             .upsert(&created.client.id, Some(created.client.clone()));
@@ -111,6 +120,44 @@ impl Server {
             .send()
             .await
             .unwrap()
+    }
+
+    /// A token for the client (all its scopes).
+    pub async fn token(&self, id: &str, secret: &str) -> String {
+        let r = self
+            .token_basic(id, secret, &[("grant_type", "client_credentials")])
+            .await;
+        assert_eq!(r.status(), 200);
+        let body: serde_json::Value = r.json().await.unwrap();
+        body["access_token"].as_str().unwrap().to_string()
+    }
+
+    /// POSTs a form to `path` with Basic credentials.
+    pub async fn post_form(
+        &self,
+        path: &str,
+        id: &str,
+        secret: &str,
+        form: &[(&str, &str)],
+    ) -> reqwest::Response {
+        self.http
+            .post(self.url(path))
+            .header("authorization", basic(id, secret))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(encode_form(form))
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// Introspects `token` as client `id`; expects 200 and returns the body.
+    pub async fn introspect(&self, id: &str, secret: &str, token: &str) -> serde_json::Value {
+        let r = self
+            .post_form("/oauth2/introspect", id, secret, &[("token", token)])
+            .await;
+        assert_eq!(r.status(), 200);
+        assert_eq!(r.headers()["cache-control"], "no-store");
+        r.json().await.unwrap()
     }
 
     /// POSTs a raw body with the given headers to a path.

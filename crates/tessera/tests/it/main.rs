@@ -12,5 +12,6 @@ mod kit;
 mod cli;
 mod discovery;
 mod first_run;
+mod lifecycle;
 mod secrets;
 mod token;

@@ -287,7 +287,7 @@ async fn authentication_failures_are_invalid_client_401() {
         enabled: Some(false),
         ..Default::default()
     };
-    let record = tessera::admin::update_client(&s.app().store, &id, disable)
+    let record = tessera::admin::update_client(&s.app().store, &tessera::admin::Actor::cli(), &id, disable)
         .await
         .unwrap();
     s.app().registry.upsert(&id, Some(record));

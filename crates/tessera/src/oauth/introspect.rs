@@ -1,0 +1,70 @@
+//! Token introspection (RFC 7662).
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+use super::OAuthError;
+use super::client_auth::credentials;
+use super::token::{authenticate, read_form};
+use super::validate::check;
+use crate::app::App;
+
+/// `POST /oauth2/introspect`. The caller authenticates as a client; it may introspect its own
+/// tokens, and any token when an operator allowed it (`--introspect`). Everything else, and every
+/// token that is not active, is exactly `{"active": false}` (RFC 7662 §2.2).
+pub async fn introspect(State(app): State<Arc<App>>, headers: HeaderMap, body: Body) -> Response {
+    match handle(&app, &headers, body).await {
+        Ok(r) => r,
+        Err(e) => e.into_response(),
+    }
+}
+
+fn json_no_store(value: serde_json::Value) -> Response {
+    let mut r = axum::Json(value).into_response();
+    super::no_store(&mut r);
+    r.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    r
+}
+
+async fn handle(app: &App, headers: &HeaderMap, body: Body) -> Result<Response, OAuthError> {
+    let form = read_form(app, headers, body).await?;
+    let creds = credentials(headers, &form)?;
+    let Some(token) = form.get("token") else {
+        return Err(OAuthError::InvalidRequest("token is required".into()));
+    };
+    let caller = authenticate(app, &creds).await?;
+    // token_type_hint is accepted; every kind of token is searched anyway (§2.1).
+    let active = match check(app, token, crate::store::now()) {
+        Ok(active) => active,
+        Err(why) => {
+            tracing::debug!(caller = %caller.record.id, reason = ?why, "introspected an inactive token");
+            return Ok(json_no_store(json!({"active": false})));
+        }
+    };
+    if active.claims.client_id != caller.record.id && !caller.record.can_introspect {
+        tracing::info!(caller = %caller.record.id, "introspection of another client's token refused");
+        return Ok(json_no_store(json!({"active": false})));
+    }
+    let c = active.claims;
+    let mut body = json!({
+        "active": true,
+        "client_id": c.client_id,
+        "sub": c.sub,
+        "aud": c.aud,
+        "iss": c.iss,
+        "exp": c.exp,
+        "iat": c.iat,
+        "jti": c.jti,
+        "token_type": "Bearer",
+    });
+    if let Some(scope) = c.scope {
+        body["scope"] = scope.into();
+    }
+    Ok(json_no_store(body))
+}

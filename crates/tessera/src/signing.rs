@@ -1,0 +1,177 @@
+//! The life of signing keys: the first key, rotation (manual and scheduled), and the key set a
+//! node builds from the store.
+//!
+//! Rotation never breaks a token: a new key is published at least one JWKS cache lifetime before
+//! it signs anything, so every verifier has it by the time a token carries its `kid`; the keys it
+//! replaces stay published until every token they could have signed has expired (the longest
+//! client token lifetime after the new key takes over, plus one cache lifetime), then retire.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::admin::{Actor, MAX_TOKEN_TTL};
+use crate::keys::{self, Alg, KeySet, MasterKey, Signer, Verifier};
+use crate::store::{KeyRecord, Store, now};
+
+/// Builds the key set published and used at time `at`.
+pub async fn load_key_set(store: &Store, master: &MasterKey, at: i64) -> anyhow::Result<KeySet> {
+    let records = store.live_keys(at).await?;
+    let mut jwks = Vec::with_capacity(records.len());
+    let mut verifiers = HashMap::new();
+    let mut next_change_at: Option<i64> = None;
+    let mut soonest = |t: i64| {
+        if t > at && next_change_at.is_none_or(|n| t < n) {
+            next_change_at = Some(t);
+        }
+    };
+    let mut current: Option<&KeyRecord> = None;
+    for r in &records {
+        let jwk: serde_json::Value = serde_json::from_str(&r.public_jwk)?;
+        if let Some((kid, v)) = Verifier::from_jwk(&jwk) {
+            verifiers.insert(kid, v);
+        }
+        jwks.push(jwk);
+        soonest(r.activates_at);
+        if let Some(t) = r.retired_at {
+            soonest(t);
+        }
+        // The newest key that is already active signs.
+        if r.activates_at <= at
+            && current.is_none_or(|c| (c.activates_at, c.created_at) <= (r.activates_at, r.created_at))
+        {
+            current = Some(r);
+        }
+    }
+    let r = current.ok_or_else(|| anyhow::anyhow!("no active signing key"))?;
+    let alg: Alg = r.alg.parse().map_err(|e: String| anyhow::anyhow!(e))?;
+    let pkcs8 = master.open(&r.kid, &r.sealed_private_key)?;
+    let signer = Signer::new(&r.kid, alg, &pkcs8)?;
+    Ok(KeySet {
+        current: Arc::new(signer),
+        jwks_json: keys::jwks_json(&jwks).into(),
+        verifiers,
+        next_change_at,
+    })
+}
+
+async fn new_record(master: &MasterKey, alg: Alg, activates_at: i64) -> anyhow::Result<KeyRecord> {
+    let generated = tokio::task::spawn_blocking(move || keys::generate(alg)).await??;
+    Ok(KeyRecord {
+        kid: generated.kid.clone(),
+        alg: alg.as_str().to_string(),
+        sealed_private_key: master.seal(&generated.kid, &generated.pkcs8)?,
+        public_jwk: generated.public_jwk.to_string(),
+        created_at: now(),
+        activates_at,
+        retired_at: None,
+    })
+}
+
+/// Creates the first signing key if the store has none.
+pub async fn ensure_first_key(store: &Store, master: &MasterKey, alg: Alg) -> anyhow::Result<()> {
+    if !store.live_keys(now()).await?.is_empty() {
+        return Ok(());
+    }
+    let record = new_record(master, alg, now()).await?;
+    let audit = Actor::server().entry(
+        "key.create",
+        &record.kid,
+        serde_json::json!({"alg": alg.as_str()}),
+    );
+    if store.insert_first_key(&record, &audit).await? {
+        tracing::info!(kid = %record.kid, alg = alg.as_str(), "created signing key");
+    }
+    Ok(())
+}
+
+/// What a rotation did.
+#[derive(Debug, Clone)]
+pub struct Rotation {
+    /// The new key.
+    pub kid: String,
+    /// Its algorithm.
+    pub alg: Alg,
+    /// When it starts signing.
+    pub activates_at: i64,
+    /// When the keys it replaces leave the JWKS.
+    pub previous_retire_at: i64,
+}
+
+/// Rotates the signing key: the new key signs from `now + jwks_max_age` (plus two seconds of
+/// margin for polling and rounding); the old ones retire
+/// after the longest token lifetime plus another cache lifetime. With `unless_newer_than`,
+/// nothing happens if a key created after that time exists (another node rotated first).
+pub async fn rotate(
+    store: &Store,
+    master: &MasterKey,
+    actor: &Actor,
+    alg: Alg,
+    jwks_max_age: Duration,
+    unless_newer_than: Option<i64>,
+) -> anyhow::Result<Option<Rotation>> {
+    let ahead = jwks_max_age.as_secs() as i64;
+    // Times are whole seconds and nodes learn of the new key by polling: the extra two seconds
+    // make sure every node has published the key for a full cache lifetime before it signs.
+    let record = new_record(master, alg, now() + ahead + 2).await?;
+    let longest = store.max_token_ttl().await?.clamp(0, i64::from(MAX_TOKEN_TTL));
+    let retire_at = record.activates_at + longest + ahead;
+    let audit = actor.entry(
+        "key.rotate",
+        &record.kid,
+        serde_json::json!({"alg": alg.as_str(), "activates_at": record.activates_at, "previous_retire_at": retire_at}),
+    );
+    if !store
+        .rotate_key(&record, retire_at, unless_newer_than, &audit)
+        .await?
+    {
+        return Ok(None);
+    }
+    tracing::info!(kid = %record.kid, alg = alg.as_str(), activates_at = record.activates_at, "rotated signing key");
+    Ok(Some(Rotation {
+        kid: record.kid,
+        alg,
+        activates_at: record.activates_at,
+        previous_retire_at: retire_at,
+    }))
+}
+
+/// Rotates when the newest key is older than `interval` (scheduled rotation). Safe to call from
+/// every node: only one of them rotates.
+pub async fn rotate_if_due(
+    store: &Store,
+    master: &MasterKey,
+    alg: Alg,
+    interval: Duration,
+    jwks_max_age: Duration,
+) -> anyhow::Result<Option<Rotation>> {
+    let newest = store
+        .all_keys()
+        .await?
+        .iter()
+        .map(|k| k.created_at)
+        .max()
+        .unwrap_or(0);
+    if now() < newest + interval.as_secs() as i64 {
+        return Ok(None);
+    }
+    rotate(store, master, &Actor::server(), alg, jwks_max_age, Some(newest)).await
+}
+
+/// The JSON view of a key.
+pub fn key_json(k: &KeyRecord, at: i64) -> serde_json::Value {
+    let state = match k.retired_at {
+        Some(r) if r <= at => "retired",
+        _ if k.activates_at > at => "pending",
+        Some(_) => "retiring",
+        None => "active",
+    };
+    serde_json::json!({
+        "kid": k.kid,
+        "alg": k.alg,
+        "state": state,
+        "created_at": k.created_at,
+        "activates_at": k.activates_at,
+        "retires_at": k.retired_at,
+    })
+}
