@@ -15,6 +15,8 @@ pub struct App {
     pub registry: Registry,
     /// Current signing keys.
     pub keys: KeyRing,
+    /// The key that seals signing keys at rest (for rotation through the admin API).
+    pub master: crate::keys::MasterKey,
     /// Revoked token ids.
     pub revocations: crate::revocations::Revocations,
     /// Metadata documents, serialized once at start.

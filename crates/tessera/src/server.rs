@@ -133,6 +133,7 @@ pub async fn start_with_listener(
         registry,
         keys: KeyRing::new(key_set),
         revocations,
+        master,
     });
     let (shutdown, rx) = watch::channel(false);
     let server = tokio::spawn(crate::http::serve(
@@ -141,7 +142,7 @@ pub async fn start_with_listener(
         app.settings.request_timeout,
         rx.clone(),
     ));
-    let refresher = tokio::spawn(refresh_loop(app.clone(), master, seq, rx));
+    let refresher = tokio::spawn(refresh_loop(app.clone(), seq, rx));
     tracing::info!(%addr, issuer = %app.settings.issuer, clients = app.registry.len(), "tessera listening");
     Ok(Running {
         addr,
@@ -154,7 +155,8 @@ pub async fn start_with_listener(
 /// Keeps the caches fresh: polls the change log, reloads what changed, and now and then reloads
 /// everything. Also rebuilds the key set when a key activates or retires, rotates keys on
 /// schedule, and prunes what has expired.
-async fn refresh_loop(app: Arc<App>, master: MasterKey, mut seq: i64, mut shutdown: watch::Receiver<bool>) {
+async fn refresh_loop(app: Arc<App>, mut seq: i64, mut shutdown: watch::Receiver<bool>) {
+    let master = &app.master;
     use tokio::time::Instant;
     let mut tick = tokio::time::interval(CHANGE_POLL);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -167,19 +169,19 @@ async fn refresh_loop(app: Arc<App>, master: MasterKey, mut seq: i64, mut shutdo
             _ = shutdown.changed() => return,
         }
         if Instant::now() >= next_full {
-            next_full = match full_refresh(&app, &master, &mut seq).await {
+            next_full = match full_refresh(&app, master, &mut seq).await {
                 Ok(()) => Instant::now() + FULL_REFRESH,
                 Err(e) => {
                     tracing::warn!(error = %e, "full cache refresh failed; serving from cache");
                     Instant::now() + Duration::from_secs(30)
                 }
             };
-        } else if let Err(e) = apply_changes(&app, &master, &mut seq).await {
+        } else if let Err(e) = apply_changes(&app, master, &mut seq).await {
             tracing::warn!(error = %e, "reading the change log failed; serving from cache");
         }
         // A pending key activates, or an old one retires, without any store change.
         if app.keys.get().next_change_at.is_some_and(|t| t <= now()) {
-            match load_key_set(&app.store, &master, now()).await {
+            match load_key_set(&app.store, master, now()).await {
                 Ok(set) => {
                     tracing::info!(kid = %set.current.kid(), "signing key set changed on schedule");
                     app.keys.replace(set);
@@ -193,7 +195,7 @@ async fn refresh_loop(app: Arc<App>, master: MasterKey, mut seq: i64, mut shutdo
                     Instant::now() + (interval / 2).clamp(CHANGE_POLL, Duration::from_secs(5));
                 let s = &app.settings;
                 if let Err(e) =
-                    rotate_if_due(&app.store, &master, s.signing_alg, interval, s.jwks_max_age).await
+                    rotate_if_due(&app.store, master, s.signing_alg, interval, s.jwks_max_age).await
                 {
                     tracing::warn!(error = %e, "scheduled key rotation failed");
                 }

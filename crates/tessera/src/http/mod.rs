@@ -1,5 +1,6 @@
 //! HTTP: the router, its limits, and a server loop that times out slow clients.
 
+pub mod admin;
 pub mod discovery;
 
 use std::net::SocketAddr;
@@ -55,6 +56,7 @@ pub fn router(app: Arc<App>) -> Router {
     for alias in &app.settings.token_endpoint_aliases {
         routes = routes.route(alias, token_route());
     }
+    let routes = routes.merge(admin::router(app.clone()));
     let mut router = routes.clone();
     if let Some(path) = app.settings.issuer_path() {
         router = router
@@ -101,7 +103,12 @@ pub async fn serve(
             _ = shutdown.changed() => break,
         };
         let _ = stream.set_nodelay(true);
-        let service = hyper_util::service::TowerToHyperService::new(router.clone());
+        // The peer address travels with each request (the admin API audits it).
+        let router = router.clone();
+        let service = hyper::service::service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
+            req.extensions_mut().insert(axum::extract::ConnectInfo(peer));
+            tower::ServiceExt::oneshot(router.clone(), req)
+        });
         let mut drain = drain_rx.clone();
         tokio::spawn(async move {
             let _permit = permit;

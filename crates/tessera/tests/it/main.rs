@@ -9,6 +9,7 @@
 
 mod kit;
 
+mod admin_api;
 mod cli;
 mod discovery;
 mod first_run;

@@ -1,0 +1,513 @@
+//! The admin API under `/admin/v1`, protected by Tessera's own tokens: a bearer token carrying
+//! the `tessera:admin` scope. Every handler calls the same operations as the CLI
+//! ([`crate::admin`], [`crate::signing`]), so validation, hashing and auditing have one
+//! implementation. Errors are JSON with a stable `error` code.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{ConnectInfo, Path, Query, Request, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{MethodRouter, delete, get, patch, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::admin::{self, ADMIN_SCOPE, Actor, AdminError, ClientUpdate, NewClient};
+use crate::app::App;
+use crate::oauth::validate::check;
+use crate::signing;
+
+/// The OpenAPI 3 document describing this API.
+pub const OPENAPI: &str = include_str!("openapi.json");
+
+type Make = fn() -> MethodRouter<Arc<App>>;
+
+/// Every admin route: method, path, handler. The router is built from this table and the
+/// OpenAPI document is tested against it, so neither can drift from the other.
+pub const ROUTES: &[(&str, &str, Make)] = &[
+    ("GET", "/admin/v1/clients", || get(list_clients)),
+    ("POST", "/admin/v1/clients", || post(create_client)),
+    ("GET", "/admin/v1/clients/{id}", || get(get_client)),
+    ("PATCH", "/admin/v1/clients/{id}", || patch(update_client)),
+    ("DELETE", "/admin/v1/clients/{id}", || delete(delete_client)),
+    ("POST", "/admin/v1/clients/{id}/disable", || post(disable_client)),
+    ("POST", "/admin/v1/clients/{id}/enable", || post(enable_client)),
+    ("POST", "/admin/v1/clients/{id}/rotate-secret", || {
+        post(rotate_secret)
+    }),
+    ("POST", "/admin/v1/clients/{id}/revoke-tokens", || {
+        post(revoke_tokens)
+    }),
+    ("GET", "/admin/v1/keys", || get(list_keys)),
+    ("POST", "/admin/v1/keys/rotate", || post(rotate_key)),
+    ("GET", "/admin/v1/audit", || get(list_audit)),
+];
+
+/// Path of the OpenAPI document (public, like any API description).
+pub const OPENAPI_PATH: &str = "/admin/v1/openapi.json";
+
+/// The admin router (state still to be provided).
+pub fn router(app: Arc<App>) -> Router<Arc<App>> {
+    let mut protected = Router::new();
+    for (_, path, make) in ROUTES {
+        protected = protected.route(path, make());
+    }
+    let protected = protected
+        .route_layer(axum::middleware::from_fn_with_state(app, require_admin))
+        .layer(axum::extract::DefaultBodyLimit::max(64 * 1024));
+    Router::new().route(OPENAPI_PATH, get(openapi)).merge(protected)
+}
+
+async fn openapi() -> Response {
+    let mut r = OPENAPI.into_response();
+    r.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    r
+}
+
+/// An admin API error: `{"error": code, "message": text}`.
+fn error(status: StatusCode, code: &'static str, message: &str) -> Response {
+    (status, Json(json!({"error": code, "message": message}))).into_response()
+}
+
+fn bearer_error(status: StatusCode, code: &'static str, challenge: &'static str, message: &str) -> Response {
+    let mut r = error(status, code, message);
+    r.headers_mut()
+        .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static(challenge));
+    r
+}
+
+impl IntoResponse for AdminError {
+    fn into_response(self) -> Response {
+        match &self {
+            AdminError::Invalid(m) => error(StatusCode::BAD_REQUEST, "invalid_input", m),
+            AdminError::NotFound(_) => error(StatusCode::NOT_FOUND, "not_found", &self.to_string()),
+            AdminError::Store(e) => {
+                let reference = uuid::Uuid::new_v4().simple().to_string();
+                tracing::error!(reference = %reference, error = %e, "admin API store error");
+                error(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal",
+                    &format!("internal error, reference {reference}"),
+                )
+            }
+        }
+    }
+}
+
+fn internal(e: &dyn std::fmt::Display) -> Response {
+    AdminError::Store(crate::store::StoreError::Io(e.to_string())).into_response()
+}
+
+/// The authenticated caller, put in the request by [`require_admin`].
+#[derive(Clone)]
+struct Caller(Actor);
+
+/// RFC 6750: the token comes from the `Authorization: Bearer` header only (never the query), is
+/// checked like any token this server issued, and must carry `tessera:admin`.
+async fn require_admin(State(app): State<Arc<App>>, mut req: Request, next: Next) -> Response {
+    const REALM: &str = r#"Bearer realm="tessera-admin""#;
+    const INVALID: &str = r#"Bearer realm="tessera-admin", error="invalid_token""#;
+    const INSUFFICIENT: &str =
+        r#"Bearer realm="tessera-admin", error="insufficient_scope", scope="tessera:admin""#;
+    const MALFORMED: &str = r#"Bearer realm="tessera-admin", error="invalid_request""#;
+    let headers: &HeaderMap = req.headers();
+    let mut values = headers.get_all(header::AUTHORIZATION).iter();
+    let (Some(value), None) = (values.next(), values.next()) else {
+        if headers.get_all(header::AUTHORIZATION).iter().count() > 1 {
+            return bearer_error(
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+                MALFORMED,
+                "more than one Authorization header",
+            );
+        }
+        return bearer_error(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            REALM,
+            "a bearer token is required",
+        );
+    };
+    let Some((scheme, token)) = value.to_str().ok().and_then(|v| v.split_once(' ')) else {
+        return bearer_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            MALFORMED,
+            "malformed Authorization header",
+        );
+    };
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return bearer_error(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            REALM,
+            "a bearer token is required",
+        );
+    }
+    let token = token.trim();
+    if token.is_empty() || token.contains(' ') {
+        return bearer_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            MALFORMED,
+            "malformed bearer token",
+        );
+    }
+    let active = match check(&app, token, crate::store::now()) {
+        Ok(a) => a,
+        Err(why) => {
+            tracing::info!(reason = ?why, "admin API: token refused");
+            return bearer_error(
+                StatusCode::UNAUTHORIZED,
+                "invalid_token",
+                INVALID,
+                "the token is invalid, expired or revoked",
+            );
+        }
+    };
+    let scopes = active.claims.scope.as_deref().unwrap_or_default();
+    if !scopes.split(' ').any(|s| s == ADMIN_SCOPE) {
+        return bearer_error(
+            StatusCode::FORBIDDEN,
+            "insufficient_scope",
+            INSUFFICIENT,
+            "the token lacks the tessera:admin scope",
+        );
+    }
+    let peer = req
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip().to_string())
+        .unwrap_or_else(|| "unknown".into());
+    let actor = Actor {
+        id: format!("client:{}", active.claims.client_id),
+        source: peer,
+    };
+    req.extensions_mut().insert(Caller(actor));
+    next.run(req).await
+}
+
+fn caller(req_ext: &axum::http::Extensions) -> Actor {
+    req_ext
+        .get::<Caller>()
+        .map(|c| c.0.clone())
+        .unwrap_or_else(Actor::server)
+}
+
+/// A request the API could not read: 400 `invalid_request`.
+struct BadRequest(String);
+
+impl IntoResponse for BadRequest {
+    fn into_response(self) -> Response {
+        error(StatusCode::BAD_REQUEST, "invalid_request", &self.0)
+    }
+}
+
+fn body<T>(payload: Result<Json<T>, JsonRejection>) -> Result<T, BadRequest> {
+    payload.map(|Json(v)| v).map_err(|e| BadRequest(e.body_text()))
+}
+
+fn query<T>(q: Result<Query<T>, axum::extract::rejection::QueryRejection>) -> Result<T, BadRequest> {
+    q.map(|Query(v)| v).map_err(|e| BadRequest(e.body_text()))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Page {
+    limit: Option<u32>,
+    after: Option<String>,
+}
+
+async fn list_clients(
+    State(app): State<Arc<App>>,
+    q: Result<Query<Page>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    let page = match query(q) {
+        Ok(p) => p,
+        Err(r) => return r.into_response(),
+    };
+    let limit = page.limit.unwrap_or(100);
+    if !(1..=1000).contains(&limit) {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "invalid_input",
+            "limit must be 1 to 1000",
+        );
+    }
+    match app.store.clients_page(page.after.as_deref(), limit).await {
+        Ok(clients) => {
+            let next = (clients.len() == limit as usize)
+                .then(|| clients.last().map(|c| c.id.clone()))
+                .flatten();
+            Json(json!({"clients": clients.iter().map(admin::client_json).collect::<Vec<_>>(), "next_after": next}))
+                .into_response()
+        }
+        Err(e) => AdminError::from(e).into_response(),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CreateClient {
+    name: String,
+    #[serde(default)]
+    scope: String,
+    #[serde(default)]
+    audiences: Vec<String>,
+    token_ttl: Option<u32>,
+    secret: Option<String>,
+    #[serde(default)]
+    admin: bool,
+    #[serde(default)]
+    introspect: bool,
+}
+
+async fn create_client(
+    State(app): State<Arc<App>>,
+    ext: axum::http::Extensions,
+    payload: Result<Json<CreateClient>, JsonRejection>,
+) -> Response {
+    let c = match body(payload) {
+        Ok(c) => c,
+        Err(r) => return r.into_response(),
+    };
+    let new = NewClient {
+        name: c.name,
+        scope: c.scope,
+        audiences: c.audiences,
+        token_ttl: c.token_ttl,
+        secret: c.secret,
+        admin: c.admin,
+        introspect: c.introspect,
+    };
+    match admin::create_client(&app.store, &caller(&ext), new).await {
+        Ok(created) => (
+            StatusCode::CREATED,
+            Json(json!({"client": admin::client_json(&created.client), "client_secret": created.secret})),
+        )
+            .into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn get_client(State(app): State<Arc<App>>, Path(id): Path<String>) -> Response {
+    match admin::get_client(&app.store, &id).await {
+        Ok(c) => Json(admin::client_json(&c)).into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PatchClient {
+    name: Option<String>,
+    scope: Option<String>,
+    audiences: Option<Vec<String>>,
+    token_ttl: Option<u32>,
+    introspect: Option<bool>,
+}
+
+async fn apply(app: &App, actor: &Actor, id: &str, update: ClientUpdate) -> Response {
+    match admin::update_client(&app.store, actor, id, update).await {
+        Ok(c) => Json(admin::client_json(&c)).into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn update_client(
+    State(app): State<Arc<App>>,
+    ext: axum::http::Extensions,
+    Path(id): Path<String>,
+    payload: Result<Json<PatchClient>, JsonRejection>,
+) -> Response {
+    let p = match body(payload) {
+        Ok(p) => p,
+        Err(r) => return r.into_response(),
+    };
+    let update = ClientUpdate {
+        name: p.name,
+        scope: p.scope,
+        audiences: p.audiences,
+        token_ttl: p.token_ttl,
+        enabled: None,
+        introspect: p.introspect,
+    };
+    apply(&app, &caller(&ext), &id, update).await
+}
+
+async fn disable_client(
+    State(app): State<Arc<App>>,
+    ext: axum::http::Extensions,
+    Path(id): Path<String>,
+) -> Response {
+    apply(
+        &app,
+        &caller(&ext),
+        &id,
+        ClientUpdate {
+            enabled: Some(false),
+            ..Default::default()
+        },
+    )
+    .await
+}
+
+async fn enable_client(
+    State(app): State<Arc<App>>,
+    ext: axum::http::Extensions,
+    Path(id): Path<String>,
+) -> Response {
+    apply(
+        &app,
+        &caller(&ext),
+        &id,
+        ClientUpdate {
+            enabled: Some(true),
+            ..Default::default()
+        },
+    )
+    .await
+}
+
+async fn delete_client(
+    State(app): State<Arc<App>>,
+    ext: axum::http::Extensions,
+    Path(id): Path<String>,
+) -> Response {
+    match admin::delete_client(&app.store, &caller(&ext), &id).await {
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RotateSecret {
+    grace_seconds: Option<u64>,
+}
+
+async fn rotate_secret(
+    State(app): State<Arc<App>>,
+    ext: axum::http::Extensions,
+    Path(id): Path<String>,
+    payload: Result<Json<RotateSecret>, JsonRejection>,
+) -> Response {
+    // An empty body means the defaults.
+    let r = match payload {
+        Err(JsonRejection::MissingJsonContentType(_)) => RotateSecret::default(),
+        other => match body(other) {
+            Ok(r) => r,
+            Err(resp) => return resp.into_response(),
+        },
+    };
+    let grace = std::time::Duration::from_secs(r.grace_seconds.unwrap_or(86_400));
+    match admin::rotate_secret(&app.store, &caller(&ext), &id, grace).await {
+        Ok(created) => Json(json!({
+            "client_id": created.client.id,
+            "client_secret": created.secret,
+            "previous_secrets_expire_at": crate::store::now() + grace.as_secs() as i64,
+        }))
+        .into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn revoke_tokens(
+    State(app): State<Arc<App>>,
+    ext: axum::http::Extensions,
+    Path(id): Path<String>,
+) -> Response {
+    match admin::revoke_tokens(&app.store, &caller(&ext), &id).await {
+        Ok(c) => {
+            Json(json!({"client_id": c.id, "tokens_revoked_before": c.tokens_revoked_before})).into_response()
+        }
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn list_keys(State(app): State<Arc<App>>) -> Response {
+    let t = crate::store::now();
+    match app.store.all_keys().await {
+        Ok(keys) => Json(json!({"keys": keys.iter().map(|k| signing::key_json(k, t)).collect::<Vec<_>>()}))
+            .into_response(),
+        Err(e) => AdminError::from(e).into_response(),
+    }
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RotateKey {
+    alg: Option<String>,
+}
+
+async fn rotate_key(
+    State(app): State<Arc<App>>,
+    ext: axum::http::Extensions,
+    payload: Result<Json<RotateKey>, JsonRejection>,
+) -> Response {
+    let r = match payload {
+        Err(JsonRejection::MissingJsonContentType(_)) => RotateKey::default(),
+        other => match body(other) {
+            Ok(r) => r,
+            Err(resp) => return resp.into_response(),
+        },
+    };
+    let alg = match r.alg.as_deref().map(str::parse).transpose() {
+        Ok(a) => a.unwrap_or(app.settings.signing_alg),
+        Err(e) => return error(StatusCode::BAD_REQUEST, "invalid_input", &e),
+    };
+    match signing::rotate(&app.store, &app.master, &caller(&ext), alg, app.settings.jwks_max_age, None).await {
+        Ok(Some(r)) => (
+            StatusCode::CREATED,
+            Json(json!({"kid": r.kid, "alg": r.alg.as_str(), "activates_at": r.activates_at, "previous_retire_at": r.previous_retire_at})),
+        )
+            .into_response(),
+        Ok(None) => error(StatusCode::CONFLICT, "conflict", "another rotation happened first"),
+        Err(e) => internal(&e),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AuditQuery {
+    since: Option<i64>,
+    after: Option<i64>,
+    limit: Option<u32>,
+}
+
+async fn list_audit(
+    State(app): State<Arc<App>>,
+    q: Result<Query<AuditQuery>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    let q = match query(q) {
+        Ok(q) => q,
+        Err(r) => return r.into_response(),
+    };
+    let limit = q.limit.unwrap_or(100);
+    if !(1..=1000).contains(&limit) {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "invalid_input",
+            "limit must be 1 to 1000",
+        );
+    }
+    match app
+        .store
+        .audit_events(q.since.unwrap_or(0), q.after.unwrap_or(0), limit)
+        .await
+    {
+        Ok(events) => {
+            let next = (events.len() == limit as usize)
+                .then(|| events.last().map(|e| e.id))
+                .flatten();
+            Json(json!({"events": events.iter().map(admin::audit_json).collect::<Vec<Value>>(), "next_after": next}))
+                .into_response()
+        }
+        Err(e) => AdminError::from(e).into_response(),
+    }
+}
