@@ -7,6 +7,10 @@ use crate::store::{AuditEntry, ClientRecord, SecretKind, Store, StoreError, now}
 
 /// The scope that lets a client's tokens call the admin API.
 pub const ADMIN_SCOPE: &str = "tessera:admin";
+/// The audience (RFC 8707 resource) of tokens meant for the admin API. Admin tokens must carry
+/// it, so a token with the admin scope that was issued for some other API cannot be replayed
+/// against the admin API by that API.
+pub const ADMIN_AUDIENCE: &str = "urn:tessera:admin";
 
 /// Who performs an administrative operation, and from where. Recorded with every change.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -211,7 +215,12 @@ pub fn build_client(new: NewClient) -> Result<Created, AdminError> {
     if new.admin && !scopes.iter().any(|s| s == ADMIN_SCOPE) {
         scopes.push(ADMIN_SCOPE.to_string());
     }
-    let audiences = validate_audiences(&new.audiences)?;
+    let mut audiences = validate_audiences(&new.audiences)?;
+    if new.admin && !audiences.iter().any(|a| a == ADMIN_AUDIENCE) {
+        // Last, so a client with other audiences keeps its default; one without gets admin
+        // tokens by default.
+        audiences.push(ADMIN_AUDIENCE.to_string());
+    }
     let token_ttl = validate_ttl(new.token_ttl.unwrap_or(DEFAULT_TOKEN_TTL))?;
     let (secret, kind) = match new.secret {
         Some(s) => {

@@ -79,7 +79,7 @@ enum AuditCommand {
         /// Only events since this long ago (e.g. 24h) or since this time (RFC 3339).
         #[arg(long)]
         since: Option<String>,
-        /// At most this many events.
+        /// Show at most this many events, the newest.
         #[arg(long, default_value_t = 1000)]
         limit: u32,
         /// Print JSON.
@@ -533,7 +533,18 @@ fn parse_since(since: &str) -> anyhow::Result<i64> {
 async fn audit_command(store: &Store, cmd: AuditCommand) -> anyhow::Result<ExitCode> {
     let AuditCommand::List { since, limit, json } = cmd;
     let since = since.as_deref().map(parse_since).transpose()?.unwrap_or(0);
-    let events = store.audit_events(since, 0, limit).await?;
+    // Page through everything since then and keep the newest `limit` events.
+    let mut events = std::collections::VecDeque::new();
+    let mut after = 0;
+    loop {
+        let page = store.audit_events(since, after, 1000).await?;
+        let Some(last) = page.last() else { break };
+        after = last.id;
+        events.extend(page);
+        while events.len() > limit as usize {
+            events.pop_front();
+        }
+    }
     if json {
         print_json(&events.iter().map(admin::audit_json).collect::<Vec<_>>().into())?;
     } else {

@@ -242,8 +242,10 @@ impl Settings {
             Some((v, src)) => {
                 let d = humantime::parse_duration(v.trim())
                     .map_err(|e| bad("key rotation interval", &v, &src, &e.to_string()))?;
-                if d < Duration::from_secs(1) {
-                    return Err(bad("key rotation interval", &v, &src, "must be at least 1s"));
+                // Each key stays published for about a day after the next one takes over (the
+                // longest token lifetime); rotating faster only piles up keys in the JWKS.
+                if d < Duration::from_secs(86_400) {
+                    return Err(bad("key rotation interval", &v, &src, "must be at least 1d"));
                 }
                 Some(d)
             }

@@ -433,16 +433,34 @@ impl Verifier {
     }
 }
 
-/// What a node currently signs with and publishes.
+/// A signing key with its schedule.
+pub struct Slot {
+    /// From when it signs.
+    pub activates_at: i64,
+    /// When it leaves the JWKS, if scheduled: no token it signs may outlive this.
+    pub retire_at: Option<i64>,
+    /// The signer.
+    pub signer: Arc<Signer>,
+}
+
+/// What a node signs with and publishes. The signing key is chosen by time at each use, so a
+/// node switches to a new key when it activates even if the store cannot be reached then.
 pub struct KeySet {
-    /// The key that signs new tokens.
-    pub current: Arc<Signer>,
+    /// Every published key that can sign, ordered by activation.
+    pub slots: Vec<Slot>,
     /// The JWKS document, serialized once.
     pub jwks_json: Arc<str>,
     /// Every published key, by `kid`, for checking tokens this server issued.
     pub verifiers: std::collections::HashMap<String, Verifier>,
     /// When the set must be rebuilt even without a store change (a key activates or retires).
     pub next_change_at: Option<i64>,
+}
+
+impl KeySet {
+    /// The key that signs at `now`: the latest one already active.
+    pub fn current(&self, now: i64) -> Option<&Slot> {
+        self.slots.iter().rev().find(|s| s.activates_at <= now)
+    }
 }
 
 /// The node's view of the signing keys, swapped whole when keys change.

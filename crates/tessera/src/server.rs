@@ -105,6 +105,12 @@ pub async fn start_with_listener(
     let store = Store::open(&settings.database, true).await?;
     let master = MasterKey::load_or_create(&settings.master_key_file)?;
     ensure_first_key(&store, &master, settings.signing_alg).await?;
+    store
+        .raise_meta(
+            crate::signing::JWKS_MAX_AGE_META,
+            settings.jwks_max_age.as_secs() as i64,
+        )
+        .await?;
     // The change sequence is read before anything is loaded, so nothing changed in between is
     // missed: at worst it is applied twice.
     let seq = store.change_seq().await?;
@@ -183,7 +189,11 @@ async fn refresh_loop(app: Arc<App>, mut seq: i64, mut shutdown: watch::Receiver
         if app.keys.get().next_change_at.is_some_and(|t| t <= now()) {
             match load_key_set(&app.store, master, now()).await {
                 Ok(set) => {
-                    tracing::info!(kid = %set.current.kid(), "signing key set changed on schedule");
+                    let kid = set
+                        .current(now())
+                        .map(|s| s.signer.kid().to_string())
+                        .unwrap_or_default();
+                    tracing::info!(%kid, "signing key set changed on schedule");
                     app.keys.replace(set);
                 }
                 Err(e) => tracing::warn!(error = %e, "cannot rebuild the key set"),
@@ -241,6 +251,11 @@ async fn full_refresh(app: &App, master: &MasterKey, seq: &mut i64) -> anyhow::R
 
 async fn apply_changes(app: &App, master: &MasterKey, seq: &mut i64) -> anyhow::Result<()> {
     let batch = app.store.changes_since(*seq).await?;
+    if batch.gap {
+        // The change log was pruned past what this node has seen: reload everything.
+        tracing::warn!("change log pruned past this node's position; reloading everything");
+        return full_refresh(app, master, seq).await;
+    }
     for id in &batch.clients {
         match app.store.client(id).await {
             Ok(record) => app.registry.upsert(id, record),
@@ -257,10 +272,9 @@ async fn apply_changes(app: &App, master: &MasterKey, seq: &mut i64) -> anyhow::
             .extend(app.store.revoked_tokens(Some(&batch.revocations)).await?);
     }
     if batch.keys {
-        match load_key_set(&app.store, master, now()).await {
-            Ok(keys) => app.keys.replace(keys),
-            Err(e) => tracing::warn!(error = %e, "cannot reload signing keys; keeping the current ones"),
-        }
+        // On failure the sequence stays where it was, so the key change is retried next poll.
+        let keys = load_key_set(&app.store, master, now()).await?;
+        app.keys.replace(keys);
     }
     if !batch.clients.is_empty() || batch.keys || !batch.revocations.is_empty() {
         tracing::info!(

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::admin::{Actor, MAX_TOKEN_TTL};
-use crate::keys::{self, Alg, KeySet, MasterKey, Signer, Verifier};
+use crate::keys::{self, Alg, KeySet, MasterKey, Signer, Slot, Verifier};
 use crate::store::{KeyRecord, Store, now};
 
 /// Builds the key set published and used at time `at`.
@@ -25,7 +25,7 @@ pub async fn load_key_set(store: &Store, master: &MasterKey, at: i64) -> anyhow:
             next_change_at = Some(t);
         }
     };
-    let mut current: Option<&KeyRecord> = None;
+    let mut slots = Vec::with_capacity(records.len());
     for r in &records {
         let jwk: serde_json::Value = serde_json::from_str(&r.public_jwk)?;
         if let Some((kid, v)) = Verifier::from_jwk(&jwk) {
@@ -36,23 +36,25 @@ pub async fn load_key_set(store: &Store, master: &MasterKey, at: i64) -> anyhow:
         if let Some(t) = r.retired_at {
             soonest(t);
         }
-        // The newest key that is already active signs.
-        if r.activates_at <= at
-            && current.is_none_or(|c| (c.activates_at, c.created_at) <= (r.activates_at, r.created_at))
-        {
-            current = Some(r);
-        }
+        let alg: Alg = r.alg.parse().map_err(|e: String| anyhow::anyhow!(e))?;
+        let pkcs8 = master.open(&r.kid, &r.sealed_private_key)?;
+        slots.push(Slot {
+            activates_at: r.activates_at,
+            retire_at: r.retired_at,
+            signer: Arc::new(Signer::new(&r.kid, alg, &pkcs8)?),
+        });
     }
-    let r = current.ok_or_else(|| anyhow::anyhow!("no active signing key"))?;
-    let alg: Alg = r.alg.parse().map_err(|e: String| anyhow::anyhow!(e))?;
-    let pkcs8 = master.open(&r.kid, &r.sealed_private_key)?;
-    let signer = Signer::new(&r.kid, alg, &pkcs8)?;
-    Ok(KeySet {
-        current: Arc::new(signer),
+    // Records come ordered by activation, then creation: the last active one signs.
+    let set = KeySet {
+        slots,
         jwks_json: keys::jwks_json(&jwks).into(),
         verifiers,
         next_change_at,
-    })
+    };
+    if set.current(at).is_none() {
+        anyhow::bail!("no active signing key");
+    }
+    Ok(set)
 }
 
 async fn new_record(master: &MasterKey, alg: Alg, activates_at: i64) -> anyhow::Result<KeyRecord> {
@@ -98,10 +100,25 @@ pub struct Rotation {
     pub previous_retire_at: i64,
 }
 
-/// Rotates the signing key: the new key signs from `now + jwks_max_age` (plus two seconds of
-/// margin for polling and rounding); the old ones retire
-/// after the longest token lifetime plus another cache lifetime. With `unless_newer_than`,
-/// nothing happens if a key created after that time exists (another node rotated first).
+/// The JWKS cache lifetime rotation must respect: the largest any node of this store serves.
+async fn shared_max_age(store: &Store, own: Duration) -> anyhow::Result<i64> {
+    let recorded = store
+        .meta(JWKS_MAX_AGE_META)
+        .await?
+        .and_then(|v| v.parse::<i64>().ok())
+        .unwrap_or(0);
+    Ok(recorded.max(own.as_secs() as i64))
+}
+
+/// Meta key holding the largest JWKS cache lifetime any node of the store has served.
+pub const JWKS_MAX_AGE_META: &str = "jwks.max_age";
+
+/// Rotates the signing key. The new key is published at once and signs from two JWKS cache
+/// lifetimes (a shared cache may hold a copy for one, its client for another) plus two seconds
+/// (polling and rounding) later; the cache lifetime is the largest any node of this store uses.
+/// The keys it replaces retire after the longest token lifetime plus that lead. Times are taken
+/// inside the store's write transaction. With `unless_newer_than`, nothing happens if a key
+/// created after that time exists (another node rotated first).
 pub async fn rotate(
     store: &Store,
     master: &MasterKey,
@@ -110,23 +127,20 @@ pub async fn rotate(
     jwks_max_age: Duration,
     unless_newer_than: Option<i64>,
 ) -> anyhow::Result<Option<Rotation>> {
-    let ahead = jwks_max_age.as_secs() as i64;
-    // Times are whole seconds and nodes learn of the new key by polling: the extra two seconds
-    // make sure every node has published the key for a full cache lifetime before it signs.
-    let record = new_record(master, alg, now() + ahead + 2).await?;
+    let lead = 2 * shared_max_age(store, jwks_max_age).await? + 2;
+    let mut record = new_record(master, alg, 0).await?;
     let longest = store.max_token_ttl().await?.clamp(0, i64::from(MAX_TOKEN_TTL));
-    let retire_at = record.activates_at + longest + ahead;
     let audit = actor.entry(
         "key.rotate",
         &record.kid,
-        serde_json::json!({"alg": alg.as_str(), "activates_at": record.activates_at, "previous_retire_at": retire_at}),
+        serde_json::json!({"alg": alg.as_str(), "lead_seconds": lead}),
     );
-    if !store
-        .rotate_key(&record, retire_at, unless_newer_than, &audit)
+    let Some(retire_at) = store
+        .rotate_key(&mut record, lead, longest + lead, unless_newer_than, &audit)
         .await?
-    {
+    else {
         return Ok(None);
-    }
+    };
     tracing::info!(kid = %record.kid, alg = alg.as_str(), activates_at = record.activates_at, "rotated signing key");
     Ok(Some(Rotation {
         kid: record.kid,

@@ -129,6 +129,8 @@ pub struct ChangeBatch {
     pub keys: bool,
     /// Token ids revoked.
     pub revocations: Vec<String>,
+    /// Entries after the asked-for sequence were pruned: the caller must reload everything.
+    pub gap: bool,
 }
 
 /// Who made an administrative change, from where, and what it was. Never holds a secret.
@@ -472,17 +474,19 @@ impl Store {
         Ok(true)
     }
 
-    /// Adds `key` (which activates later) and schedules every key without a retirement time to
-    /// leave the JWKS at `retire_others_at`. With `unless_newer_than`, nothing happens when a key
-    /// created after that time exists already (another node rotated first). Returns whether the
-    /// key was added.
+    /// Adds `key`, activating `lead` seconds from now, and schedules every key without a
+    /// retirement time to leave the JWKS `tail` seconds after that. Both times are taken inside
+    /// the write transaction. With `unless_newer_than`, nothing happens when a key created after
+    /// that time exists already (another node rotated first). Returns the retirement time of the
+    /// replaced keys, or `None` when nothing happened.
     pub async fn rotate_key(
         &self,
-        key: &KeyRecord,
-        retire_others_at: i64,
+        key: &mut KeyRecord,
+        lead: i64,
+        tail: i64,
         unless_newer_than: Option<i64>,
         audit: &AuditEntry,
-    ) -> Result<bool, StoreError> {
+    ) -> Result<Option<i64>, StoreError> {
         let mut tx = self.begin_write().await?;
         if let Some(t) = unless_newer_than {
             let newer: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM signing_keys WHERE created_at > ?")
@@ -490,17 +494,41 @@ impl Store {
                 .fetch_one(&mut *tx)
                 .await?;
             if newer > 0 {
-                return Ok(false);
+                return Ok(None);
             }
         }
+        key.created_at = now();
+        key.activates_at = key.created_at + lead;
+        let retire_at = key.activates_at + tail;
         sqlx::query("UPDATE signing_keys SET retired_at = ? WHERE retired_at IS NULL")
-            .bind(retire_others_at)
+            .bind(retire_at)
             .execute(&mut *tx)
             .await?;
         insert_key(&mut tx, key).await?;
         record_audit(&mut tx, audit).await?;
         tx.commit().await?;
-        Ok(true)
+        Ok(Some(retire_at))
+    }
+
+    /// Raises the numeric meta value `key` to at least `value`.
+    pub async fn raise_meta(&self, key: &str, value: i64) -> Result<(), StoreError> {
+        let mut tx = self.begin_write().await?;
+        let current: Option<String> = sqlx::query_scalar("SELECT value FROM meta WHERE key = ?")
+            .bind(key)
+            .fetch_optional(&mut *tx)
+            .await?;
+        if current
+            .and_then(|c| c.parse::<i64>().ok())
+            .is_none_or(|c| c < value)
+        {
+            sqlx::query("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)")
+                .bind(key)
+                .bind(value.to_string())
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
     }
 
     /// Signing keys still published at `at`, oldest first.
@@ -660,6 +688,13 @@ impl Store {
             seq,
             ..Default::default()
         };
+        let oldest: Option<i64> = sqlx::query_scalar("SELECT MIN(seq) FROM changes")
+            .fetch_one(&self.pool)
+            .await?;
+        if seq > 0 && oldest.is_some_and(|o| o > seq + 1) {
+            batch.gap = true;
+            return Ok(batch);
+        }
         for row in &rows {
             batch.seq = row.try_get("seq")?;
             let entity: String = row.try_get("entity")?;

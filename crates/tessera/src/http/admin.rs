@@ -16,7 +16,7 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::admin::{self, ADMIN_SCOPE, Actor, AdminError, ClientUpdate, NewClient};
+use crate::admin::{self, ADMIN_AUDIENCE, ADMIN_SCOPE, Actor, AdminError, ClientUpdate, NewClient};
 use crate::app::App;
 use crate::oauth::validate::check;
 use crate::signing;
@@ -99,6 +99,12 @@ impl IntoResponse for AdminError {
     }
 }
 
+/// A response holding a secret must not be stored by any cache.
+fn no_store(mut r: Response) -> Response {
+    crate::oauth::no_store(&mut r);
+    r
+}
+
 fn internal(e: &dyn std::fmt::Display) -> Response {
     AdminError::Store(crate::store::StoreError::Io(e.to_string())).into_response()
 }
@@ -170,8 +176,21 @@ async fn require_admin(State(app): State<Arc<App>>, mut req: Request, next: Next
             );
         }
     };
+    // RFC 9068 §4: the token must be meant for this API.
+    if !active.claims.aud.contains(ADMIN_AUDIENCE) {
+        tracing::info!(client_id = %active.claims.client_id, "admin API: token for another audience");
+        return bearer_error(
+            StatusCode::UNAUTHORIZED,
+            "invalid_token",
+            INVALID,
+            "the token is not meant for the admin API (audience urn:tessera:admin)",
+        );
+    }
+    // The scope must be in the token, and still be the client's: taking the admin scope away
+    // from a client takes effect at once, not when its tokens expire.
     let scopes = active.claims.scope.as_deref().unwrap_or_default();
-    if !scopes.split(' ').any(|s| s == ADMIN_SCOPE) {
+    let still_admin = active.client.record.scopes.iter().any(|s| s == ADMIN_SCOPE);
+    if !scopes.split(' ').any(|s| s == ADMIN_SCOPE) || !still_admin {
         return bearer_error(
             StatusCode::FORBIDDEN,
             "insufficient_scope",
@@ -286,11 +305,13 @@ async fn create_client(
         introspect: c.introspect,
     };
     match admin::create_client(&app.store, &caller(&ext), new).await {
-        Ok(created) => (
-            StatusCode::CREATED,
-            Json(json!({"client": admin::client_json(&created.client), "client_secret": created.secret})),
-        )
-            .into_response(),
+        Ok(created) => no_store(
+            (
+                StatusCode::CREATED,
+                Json(json!({"client": admin::client_json(&created.client), "client_secret": created.secret})),
+            )
+                .into_response(),
+        ),
         Err(e) => e.into_response(),
     }
 }
@@ -407,12 +428,14 @@ async fn rotate_secret(
     };
     let grace = std::time::Duration::from_secs(r.grace_seconds.unwrap_or(86_400));
     match admin::rotate_secret(&app.store, &caller(&ext), &id, grace).await {
-        Ok(created) => Json(json!({
-            "client_id": created.client.id,
-            "client_secret": created.secret,
-            "previous_secrets_expire_at": crate::store::now() + grace.as_secs() as i64,
-        }))
-        .into_response(),
+        Ok(created) => no_store(
+            Json(json!({
+                "client_id": created.client.id,
+                "client_secret": created.secret,
+                "previous_secrets_expire_at": crate::store::now() + grace.as_secs() as i64,
+            }))
+            .into_response(),
+        ),
         Err(e) => e.into_response(),
     }
 }

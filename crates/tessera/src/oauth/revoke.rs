@@ -10,7 +10,7 @@ use axum::response::{IntoResponse, Response};
 use super::OAuthError;
 use super::client_auth::credentials;
 use super::token::{authenticate, read_form};
-use super::validate::{Inactive, check};
+use super::validate::{active, authentic};
 use crate::app::App;
 
 /// `POST /oauth2/revoke`. A client revokes its own tokens. A token that is invalid, unknown,
@@ -35,26 +35,20 @@ async fn handle(app: &App, headers: &HeaderMap, body: Body) -> Result<Response, 
         super::no_store(&mut r);
         r
     };
-    let active = match check(app, token, crate::store::now()) {
-        Ok(active) => active,
-        // A token whose client is gone or disabled still names a jti worth recording, but no
-        // verifier will accept it anyway; nothing to do.
-        Err(
-            Inactive::Malformed
-            | Inactive::Signature
-            | Inactive::Issuer
-            | Inactive::Expired
-            | Inactive::Revoked
-            | Inactive::Client,
-        ) => {
-            return Ok(ok());
-        }
+    // Ownership is decided on authentic claims alone, before expiry or revocation, so that the
+    // answer to another client's token says nothing about whether that token is active.
+    let Ok(claims) = authentic(app, token) else {
+        return Ok(ok());
     };
-    if active.claims.client_id != caller.record.id {
+    if claims.client_id != caller.record.id {
         return Err(OAuthError::UnauthorizedClient(
             "a client may revoke only its own tokens".into(),
         ));
     }
+    let Ok(active) = active(app, claims, crate::store::now()) else {
+        // Expired, already revoked, or its client disabled: nothing left to do.
+        return Ok(ok());
+    };
     let c = &active.claims;
     app.store
         .revoke_token(&c.jti, &c.client_id, c.exp as i64)

@@ -22,6 +22,7 @@ use super::scope::parse_scope;
 use crate::admin::is_absolute_uri;
 use crate::app::App;
 use crate::clients::{AuthFailure, CachedClient};
+use crate::keys::KeySet;
 
 /// `POST /oauth2/token`.
 pub async fn token(State(app): State<Arc<App>>, headers: HeaderMap, body: Body) -> Response {
@@ -120,7 +121,16 @@ async fn handle(app: &App, headers: &HeaderMap, body: Body) -> Result<Response, 
     }
     let scope = grant_scope(&client, form.get("scope"))?;
     let audience = grant_audience(app, &client, &form)?;
-    let response = mint(app, &client, scope, audience)?;
+    let keys = app.keys.get();
+    let issued = issue(
+        &keys,
+        &app.settings.issuer,
+        &client,
+        scope,
+        audience,
+        crate::store::now(),
+    )?;
+    let response = token_response(issued)?;
     tracing::debug!(client_id = %client.record.id, method = ?creds.method, "token issued");
     Ok(response)
 }
@@ -190,45 +200,73 @@ fn grant_audience(app: &App, client: &CachedClient, form: &Form) -> Result<Audie
     })
 }
 
-fn new_jti() -> String {
+/// A fresh token id: 128 random bits.
+pub fn new_jti() -> String {
     let mut bytes = [0u8; 16];
     rand::rng().fill_bytes(&mut bytes);
     URL_SAFE_NO_PAD.encode(bytes)
 }
 
-fn mint(
-    app: &App,
+/// A freshly signed access token.
+pub struct Issued {
+    /// The JWT.
+    pub access_token: String,
+    /// Its lifetime in seconds (`exp - iat`).
+    pub expires_in: u64,
+    /// The granted scope.
+    pub scope: Option<String>,
+}
+
+/// Builds and signs an access token for `client` at time `now` with the key active then.
+pub fn issue(
+    keys: &KeySet,
+    issuer: &str,
     client: &CachedClient,
     scope: Option<String>,
     aud: Audience,
-) -> Result<Response, OAuthError> {
-    let ttl = u64::from(client.record.token_ttl);
+    now: i64,
+) -> Result<Issued, OAuthError> {
+    let slot = keys
+        .current(now)
+        .ok_or_else(|| OAuthError::internal(&"no active signing key"))?;
     // Tokens issued at or before `tokens_revoked_before` count as revoked. A token minted in the
     // same second as a revocation is newer than it, so it is dated one second later.
-    let iat = crate::store::now()
-        .max(client.record.tokens_revoked_before + 1)
-        .max(0) as u64;
+    let iat = now.max(client.record.tokens_revoked_before + 1).max(0);
+    let mut exp = iat + i64::from(client.record.token_ttl);
+    // A key scheduled to retire never signs a token that outlives it (a client's lifetime may
+    // have been raised after the rotation was planned).
+    if let Some(retire_at) = slot.retire_at {
+        exp = exp.min(retire_at).max(iat + 1);
+    }
     let claims = AccessTokenClaims {
-        iss: app.settings.issuer.clone(),
+        iss: issuer.to_string(),
         sub: client.record.id.clone(),
         aud,
-        exp: iat + ttl,
-        iat,
+        exp: exp as u64,
+        iat: iat as u64,
         jti: new_jti(),
         client_id: client.record.id.clone(),
         scope,
     };
     let claims_json = serde_json::to_vec(&claims).map_err(|e| OAuthError::internal(&e))?;
-    let keys = app.keys.get();
-    let access_token = keys
-        .current
+    let access_token = slot
+        .signer
         .sign_jwt(&claims_json)
         .map_err(|e| OAuthError::internal(&e))?;
-    let body = TokenResponse {
+    Ok(Issued {
         access_token,
-        token_type: "Bearer".into(),
-        expires_in: Some(ttl),
+        expires_in: (exp - iat) as u64,
         scope: claims.scope,
+    })
+}
+
+/// The RFC 6749 §5.1 response for an issued token.
+pub fn token_response(issued: Issued) -> Result<Response, OAuthError> {
+    let body = TokenResponse {
+        access_token: issued.access_token,
+        token_type: "Bearer".into(),
+        expires_in: Some(issued.expires_in),
+        scope: issued.scope,
     };
     let json = serde_json::to_vec(&body).map_err(|e| OAuthError::internal(&e))?;
     let mut response = Response::new(Body::from(json));

@@ -50,6 +50,13 @@ struct Header {
 
 /// Checks `token` at time `now`.
 pub fn check(app: &App, token: &str, now: i64) -> Result<Active, Inactive> {
+    let claims = authentic(app, token)?;
+    active(app, claims, now)
+}
+
+/// The claims of `token` if it is a well-formed token signed by a key this server publishes and
+/// issued by this server, whether or not it is still active.
+pub fn authentic(app: &App, token: &str) -> Result<AccessTokenClaims, Inactive> {
     if token.len() > MAX_TOKEN_LEN {
         return Err(Inactive::Malformed);
     }
@@ -75,6 +82,11 @@ pub fn check(app: &App, token: &str, now: i64) -> Result<Active, Inactive> {
     if claims.iss != app.settings.issuer {
         return Err(Inactive::Issuer);
     }
+    Ok(claims)
+}
+
+/// Whether authentic `claims` are active at `now`: unexpired, not revoked, of an enabled client.
+pub fn active(app: &App, claims: AccessTokenClaims, now: i64) -> Result<Active, Inactive> {
     if claims.exp as i64 <= now {
         return Err(Inactive::Expired);
     }

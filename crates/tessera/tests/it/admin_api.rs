@@ -70,7 +70,7 @@ async fn admin_api_refuses_requests_without_a_valid_admin_token() {
     }
 
     // A valid token without tessera:admin: 403 insufficient_scope naming the scope.
-    let (id, secret) = s.client("read", &[]).await;
+    let (id, secret) = s.client("read", &["urn:tessera:admin"]).await;
     let plain = s.token(&id, &secret).await;
     let r = call(&s, "GET", path, Some(&plain), None).await;
     assert_eq!(r.status(), 403);
@@ -447,4 +447,90 @@ async fn the_openapi_document_describes_every_admin_route() {
             );
         }
     }
+}
+
+#[tokio::test]
+async fn admin_tokens_must_be_meant_for_the_admin_api_and_follow_the_clients_scope() {
+    let s = kit::start(Opts::default()).await;
+    // An admin client that also calls another API: its token for that API carries the admin
+    // scope but cannot be replayed against the admin API by that API.
+    let (id, secret) = s
+        .client_with(NewClient {
+            name: "ops".into(),
+            admin: true,
+            audiences: vec!["https://api.example.com".into()],
+            ..Default::default()
+        })
+        .await;
+    let for_api = s.token(&id, &secret).await;
+    let claims = kit::decode_unverified(&for_api).1;
+    assert_eq!(claims["aud"], "https://api.example.com");
+    assert!(claims["scope"].as_str().unwrap().contains("tessera:admin"));
+    let r = call(&s, "GET", "/admin/v1/keys", Some(&for_api), None).await;
+    assert_eq!(r.status(), 401);
+    assert_eq!(r.json::<Value>().await.unwrap()["error"], "invalid_token");
+    // Asking for the admin API as the resource works.
+    let r = s
+        .token_basic(
+            &id,
+            &secret,
+            &[
+                ("grant_type", "client_credentials"),
+                ("resource", "urn:tessera:admin"),
+            ],
+        )
+        .await;
+    let admin: Value = r.json().await.unwrap();
+    let admin = admin["access_token"].as_str().unwrap().to_string();
+    assert_eq!(
+        call(&s, "GET", "/admin/v1/keys", Some(&admin), None)
+            .await
+            .status(),
+        200
+    );
+    // Taking the admin scope away takes effect at once, for tokens already issued too.
+    let r = call(
+        &s,
+        "PATCH",
+        &format!("/admin/v1/clients/{id}"),
+        Some(&admin),
+        Some(json!({"scope": "read"})),
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    let record = s.app().store.client(&id).await.unwrap();
+    s.app().registry.upsert(&id, record);
+    let r = call(&s, "GET", "/admin/v1/keys", Some(&admin), None).await;
+    assert_eq!(r.status(), 403);
+    assert_eq!(r.json::<Value>().await.unwrap()["error"], "insufficient_scope");
+}
+
+#[tokio::test]
+async fn responses_that_show_a_secret_are_not_cached() {
+    let s = kit::start(Opts::default()).await;
+    let (admin, _) = admin_token(&s).await;
+    let r = call(
+        &s,
+        "POST",
+        "/admin/v1/clients",
+        Some(&admin),
+        Some(json!({"name": "x"})),
+    )
+    .await;
+    assert_eq!(r.status(), 201);
+    assert_eq!(r.headers()["cache-control"], "no-store");
+    let id = r.json::<Value>().await.unwrap()["client"]["client_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let r = call(
+        &s,
+        "POST",
+        &format!("/admin/v1/clients/{id}/rotate-secret"),
+        Some(&admin),
+        None,
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["cache-control"], "no-store");
 }

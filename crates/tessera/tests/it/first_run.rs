@@ -196,6 +196,16 @@ fn a_wrong_value_stops_start_up_with_one_clear_line() {
         ),
         (vec!["serve", "--signing-alg", "HS256"], vec![], "--signing-alg"),
         (
+            vec!["serve", "--key-rotation-interval", "1h"],
+            vec![],
+            "--key-rotation-interval",
+        ),
+        (
+            vec!["serve"],
+            vec![("TESSERA_KEY_ROTATION_INTERVAL", "soon")],
+            "TESSERA_KEY_ROTATION_INTERVAL",
+        ),
+        (
             vec!["serve", "--token-endpoint-aliases", "no-slash"],
             vec![],
             "--token-endpoint-aliases",

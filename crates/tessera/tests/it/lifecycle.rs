@@ -222,6 +222,12 @@ async fn revocation_follows_rfc_7009_and_survives_a_restart() {
     }
     assert_eq!(s.introspect(&rs, &rs_secret, &token).await, inactive());
     assert_eq!(s.introspect(&rs, &rs_secret, &untouched).await["active"], true);
+    // Another client learns nothing about activity: a revoked token of A is refused just the same.
+    let r = s
+        .post_form("/oauth2/revoke", &b, &b_secret, &[("token", &token)])
+        .await;
+    assert_eq!(r.status(), 400);
+    assert_eq!(r.json::<Value>().await.unwrap()["error"], "unauthorized_client");
 
     // The revocation is in the store and survives a restart.
     let jti = decode_unverified(&token).1["jti"].as_str().unwrap().to_string();

@@ -1,0 +1,124 @@
+#!/usr/bin/env bash
+# Token-endpoint benchmark for Tessera. Reproducible on any Linux machine with 2+ cores:
+#
+#   bench/token.sh                      # ES256, generated secret, 2 and 8 connections
+#   ALG=RS256 bench/token.sh
+#   SECRET=imported bench/token.sh      # an Argon2id-hashed imported secret
+#   CLIENTS=1000000 REVOKED=1000000 bench/token.sh
+#   ENDPOINT=introspect bench/token.sh  # or ENDPOINT=jwks
+#
+# It builds a release binary, starts `tessera serve` on a fresh SQLite store pinned to one core
+# (SERVER_CPU, default 0), and drives it with wrk pinned to another (LOAD_CPU, default 1) for
+# DURATION seconds per connection count (CONNS). For each run it prints tokens/s, p50 and p99
+# latency, the non-200 count, the server's CPU time per request and its peak RSS.
+# Needs: wrk, sqlite3, curl, taskset (Debian: apt-get install wrk sqlite3 curl util-linux).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+ALG=${ALG:-ES256}
+SECRET=${SECRET:-generated}
+CONNS=${CONNS:-"2 8"}
+DURATION=${DURATION:-10}
+WARMUP=${WARMUP:-2}
+CLIENTS=${CLIENTS:-0}
+REVOKED=${REVOKED:-0}
+ENDPOINT=${ENDPOINT:-token}
+SERVER_CPU=${SERVER_CPU:-0}
+LOAD_CPU=${LOAD_CPU:-1}
+PORT=${PORT:-18181}
+
+for tool in wrk sqlite3 curl taskset; do
+  command -v "$tool" >/dev/null || { echo "bench: $tool is required" >&2; exit 1; }
+done
+
+cargo build --release -q -p tessera
+BIN=$PWD/target/release/tessera
+WORK=$(mktemp -d)
+SERVER_PID=
+cleanup() { [ -n "$SERVER_PID" ] && kill "$SERVER_PID" 2>/dev/null; wait 2>/dev/null; rm -rf "$WORK"; }
+trap cleanup EXIT
+DB="sqlite:$WORK/tessera.db"
+BASE="http://127.0.0.1:$PORT"
+export TESSERA_BOOTSTRAP=false TESSERA_LOG=warn TESSERA_KEY_ROTATION_INTERVAL=off
+
+start_server() {
+  local t0 t1
+  t0=$(date +%s%N)
+  taskset -c "$SERVER_CPU" "$BIN" serve --database "$DB" --listen "127.0.0.1:$PORT" --issuer "$BASE" \
+    --signing-alg "$ALG" >"$WORK/server.log" 2>&1 &
+  SERVER_PID=$!
+  until curl -sf "$BASE/healthz" >/dev/null 2>&1; do
+    kill -0 "$SERVER_PID" 2>/dev/null || { cat "$WORK/server.log" >&2; exit 1; }
+    sleep 0.02
+  done
+  t1=$(date +%s%N)
+  STARTUP_MS=$(( (t1 - t0) / 1000000 ))
+}
+stop_server() { kill "$SERVER_PID"; wait "$SERVER_PID" 2>/dev/null || true; SERVER_PID=; }
+
+# First start creates the schema and the signing key.
+start_server
+stop_server
+
+if [ "$CLIENTS" -gt 0 ] || [ "$REVOKED" -gt 0 ]; then
+  # Registered clients and revoked token ids that the hot path must not be slowed by.
+  hash=$(printf 'not-a-real-secret' | sha256sum | cut -d' ' -f1)
+  sqlite3 "$WORK/tessera.db" <<SQL
+BEGIN;
+WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < $CLIENTS)
+INSERT INTO clients (id, name, scopes, audiences, token_ttl, enabled, created_at, updated_at, can_introspect, tokens_revoked_before)
+SELECT printf('bench-%08d', i), 'bench', 'demo:read demo:write', '[]', 3600, 1, 0, 0, 0, 0 FROM n WHERE $CLIENTS > 0;
+WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < $CLIENTS)
+INSERT INTO client_secrets (id, client_id, kind, hash, created_at, expires_at)
+SELECT printf('secret-%08d', i), printf('bench-%08d', i), 'sha256', '$hash', 0, NULL FROM n WHERE $CLIENTS > 0;
+WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < $REVOKED)
+INSERT INTO revoked_tokens (jti, client_id, expires_at, revoked_at)
+SELECT printf('revoked-%08d', i), 'bench-00000001', 4102444800, 0 FROM n WHERE $REVOKED > 0;
+COMMIT;
+SQL
+fi
+
+if [ "$SECRET" = imported ]; then
+  created=$("$BIN" client create --database "$DB" --name bench --scope "demo:read demo:write" \
+    --secret "bench-imported-secret-0123456789" --json)
+else
+  created=$("$BIN" client create --database "$DB" --name bench --scope "demo:read demo:write" --json)
+fi
+ID=$(printf '%s' "$created" | sed -E 's/.*"client_id":"([^"]+)".*/\1/')
+SEC=$(printf '%s' "$created" | sed -E 's/.*"client_secret":"([^"]+)".*/\1/')
+export BENCH_BASIC
+BENCH_BASIC=$(printf '%s:%s' "$ID" "$SEC" | base64 -w0)
+
+start_server
+echo "# alg=$ALG secret=$SECRET endpoint=$ENDPOINT clients=$CLIENTS revoked=$REVOKED startup_ms=$STARTUP_MS"
+
+case "$ENDPOINT" in
+  token) URL="$BASE/oauth2/token"; SCRIPT=bench/token.lua; unset BENCH_BODY ;;
+  introspect)
+    token=$(curl -s -u "$ID:$SEC" -d grant_type=client_credentials "$BASE/oauth2/token" | sed -E 's/.*"access_token":"([^"]+)".*/\1/')
+    export BENCH_BODY="token=$token"; URL="$BASE/oauth2/introspect"; SCRIPT=bench/token.lua ;;
+  jwks) URL="$BASE/.well-known/jwks.json"; SCRIPT=bench/get.lua ;;
+  *) echo "bench: unknown ENDPOINT $ENDPOINT" >&2; exit 1 ;;
+esac
+
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$SERVER_PID/stat"; }
+HZ=$(getconf CLK_TCK)
+
+# Warm-up (connections, caches, and the Argon2id verification for an imported secret).
+taskset -c "$LOAD_CPU" wrk -t1 -c8 -d"${WARMUP}s" -s "$SCRIPT" "$URL" >/dev/null
+
+printf '%-6s %12s %10s %10s %8s %14s %12s\n' conns req_per_s p50_us p99_us non200 cpu_us_per_req peak_rss_kib
+for c in $CONNS; do
+  before=$(cpu_ticks)
+  out=$(taskset -c "$LOAD_CPU" wrk -t1 -c"$c" -d"${DURATION}s" -s "$SCRIPT" "$URL")
+  after=$(cpu_ticks)
+  line=$(printf '%s\n' "$out" | grep '^RESULT')
+  val() { printf '%s\n' "$line" | sed -E "s/.* $1=([0-9]+).*/\1/"; }
+  req=$(val requests); dur=$(val duration_us); p50=$(val p50_us); p99=$(val p99_us)
+  errs=$(( $(val socket_errors) + $(val status_errors) ))
+  rss=$(awk '/VmHWM/ {print $2}' "/proc/$SERVER_PID/status")
+  awk -v req="$req" -v dur="$dur" -v p50="$p50" -v p99="$p99" -v errs="$errs" -v rss="$rss" \
+      -v ticks=$((after - before)) -v hz="$HZ" -v c="$c" 'BEGIN {
+    printf "%-6d %12.0f %10d %10d %8d %14.1f %12d\n", c, req / (dur / 1e6), p50, p99, errs,
+      (ticks / hz) * 1e6 / req, rss }'
+done
