@@ -6,6 +6,7 @@
 #   SECRET=imported bench/token.sh      # an Argon2id-hashed imported secret
 #   CLIENTS=1000000 REVOKED=1000000 bench/token.sh
 #   ENDPOINT=introspect bench/token.sh  # or ENDPOINT=jwks
+#   BIN=/path/to/tessera bench/token.sh # an already built binary (A/B comparisons)
 #
 # It builds a release binary, starts `tessera serve` on a fresh SQLite store pinned to one core
 # (SERVER_CPU, default 0), and drives it with wrk pinned to another (LOAD_CPU, default 1) for
@@ -31,8 +32,10 @@ for tool in wrk sqlite3 curl taskset; do
   command -v "$tool" >/dev/null || { echo "bench: $tool is required" >&2; exit 1; }
 done
 
-cargo build --release -q -p tessera
-BIN=$PWD/target/release/tessera
+if [ -z "${BIN:-}" ]; then
+  cargo build --release -q -p tessera
+  BIN=$PWD/target/release/tessera
+fi
 WORK=$(mktemp -d)
 SERVER_PID=
 cleanup() { [ -n "$SERVER_PID" ] && kill "$SERVER_PID" 2>/dev/null; wait 2>/dev/null; rm -rf "$WORK"; }

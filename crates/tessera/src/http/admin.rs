@@ -3,11 +3,10 @@
 //! ([`crate::admin`], [`crate::signing`]), so validation, hashing and auditing have one
 //! implementation. Errors are JSON with a stable `error` code.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::extract::rejection::JsonRejection;
-use axum::extract::{ConnectInfo, Path, Query, Request, State};
+use axum::extract::{Path, Query, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -57,8 +56,12 @@ pub fn router(app: Arc<App>) -> Router<Arc<App>> {
         protected = protected.route(path, make());
     }
     let protected = protected
-        .route_layer(axum::middleware::from_fn_with_state(app, require_admin))
-        .layer(axum::extract::DefaultBodyLimit::max(64 * 1024));
+        .route_layer(axum::middleware::from_fn_with_state(app.clone(), require_admin))
+        .layer(axum::extract::DefaultBodyLimit::max(64 * 1024))
+        .layer(tower_http::timeout::TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            app.settings.request_timeout * 2,
+        ));
     Router::new().route(OPENAPI_PATH, get(openapi)).merge(protected)
 }
 
@@ -198,11 +201,9 @@ async fn require_admin(State(app): State<Arc<App>>, mut req: Request, next: Next
             "the token lacks the tessera:admin scope",
         );
     }
-    let peer = req
-        .extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| c.0.ip().to_string())
-        .unwrap_or_else(|| "unknown".into());
+    let peer = super::PEER
+        .try_with(|p| p.ip().to_string())
+        .unwrap_or_else(|_| "unknown".into());
     let actor = Actor {
         id: format!("client:{}", active.claims.client_id),
         source: peer,

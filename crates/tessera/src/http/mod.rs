@@ -21,6 +21,11 @@ use discovery::{
     AUTHORIZE_PATH, INTROSPECT_PATH, JWKS_PATH, OAUTH_METADATA, OPENID_METADATA, REVOKE_PATH, TOKEN_PATH,
 };
 
+tokio::task_local! {
+    /// The address of the peer of the connection being served.
+    pub static PEER: SocketAddr;
+}
+
 /// Most connections served at once; more wait in the kernel's backlog.
 const MAX_CONNECTIONS: usize = 10_000;
 
@@ -63,16 +68,10 @@ pub fn router(app: Arc<App>) -> Router {
             .nest(path, routes)
             .route(&format!("{OAUTH_METADATA}{path}"), get(discovery::oauth_metadata));
     }
-    // Handlers bound their own body reads by `request_timeout`; this is the backstop for anything
-    // else that hangs.
-    let timeout = app.settings.request_timeout * 2;
-    router
-        .fallback(not_found)
-        .layer(tower_http::timeout::TimeoutLayer::with_status_code(
-            StatusCode::REQUEST_TIMEOUT,
-            timeout,
-        ))
-        .with_state(app)
+    // Slow clients are cut off by the header-read timeout and by the handlers' own bounded body
+    // reads; the token endpoint does no other waiting (Argon2id runs under a bounded pool). The
+    // admin API, which waits on the store, carries its own timeout layer.
+    router.fallback(not_found).with_state(app)
 }
 
 /// Serves `router` on `listener` until `shutdown` turns true, then drains open connections.
@@ -103,18 +102,17 @@ pub async fn serve(
             _ = shutdown.changed() => break,
         };
         let _ = stream.set_nodelay(true);
-        // The peer address travels with each request (the admin API audits it).
-        let router = router.clone();
-        let service = hyper::service::service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
-            req.extensions_mut().insert(axum::extract::ConnectInfo(peer));
-            tower::ServiceExt::oneshot(router.clone(), req)
-        });
+        let service = hyper_util::service::TowerToHyperService::new(router.clone());
         let mut drain = drain_rx.clone();
-        tokio::spawn(async move {
+        // The peer address is known to every request of the connection through a task-local (the
+        // admin API audits it), at no per-request cost.
+        tokio::spawn(PEER.scope(peer, async move {
             let _permit = permit;
             let conn = hyper::server::conn::http1::Builder::new()
                 .timer(TokioTimer::new())
                 .header_read_timeout(header_timeout)
+                // Responses are small: one buffer, one write() per response.
+                .writev(false)
                 .max_buf_size(64 * 1024)
                 .serve_connection(TokioIo::new(stream), service);
             tokio::pin!(conn);
@@ -129,7 +127,7 @@ pub async fn serve(
                     let _ = tokio::time::timeout(Duration::from_secs(10), conn).await;
                 }
             }
-        });
+        }));
     }
     let _ = drain_tx.send(true);
     // Wait (bounded) for connections to finish.

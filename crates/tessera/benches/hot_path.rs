@@ -1,0 +1,117 @@
+//! Micro-benchmarks of each step of the token endpoint's hot path, so that a regression points at
+//! its step: parse (form and Basic credentials), authenticate (registry lookup and secret check),
+//! mint (claims and their JSON), sign (one JWS per algorithm: the bare signature loop the
+//! endpoint is compared with), serialize (the response body).
+//!
+//! Run with `cargo bench -p tessera --bench hot_path`.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::hint::black_box;
+
+use axum::http::{HeaderMap, HeaderValue, header};
+use criterion::{Criterion, criterion_group, criterion_main};
+use tessera::admin::{NewClient, build_client};
+use tessera::clients::Registry;
+use tessera::keys::{Alg, Signer, generate};
+use tessera::oauth::client_auth::credentials;
+use tessera::oauth::form::Form;
+use tessera::oauth::token::new_jti;
+use tessera_proto::{AccessTokenClaims, Audience, TokenResponse};
+
+fn claims(client_id: &str) -> AccessTokenClaims {
+    AccessTokenClaims {
+        iss: "http://127.0.0.1:8080".into(),
+        sub: client_id.into(),
+        aud: Audience::One("https://api.example.com".into()),
+        exp: 1_800_003_600,
+        iat: 1_800_000_000,
+        jti: new_jti(),
+        client_id: client_id.into(),
+        scope: Some("demo:read demo:write".into()),
+    }
+}
+
+fn hot_path(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    let created = build_client(NewClient {
+        name: "bench".into(),
+        scope: "demo:read demo:write".into(),
+        ..Default::default()
+    })
+    .unwrap();
+    let imported = build_client(NewClient {
+        name: "bench-imported".into(),
+        scope: "demo:read".into(),
+        secret: Some("imported-secret-0123456789".into()),
+        ..Default::default()
+    })
+    .unwrap();
+    let id = created.client.id.clone();
+    let secret = created.secret.clone();
+    let registry = Registry::new();
+    registry.replace_all(vec![created.client.clone(), imported.client.clone()]);
+
+    let body = b"grant_type=client_credentials&scope=demo%3Aread+demo%3Awrite";
+    let mut headers = HeaderMap::new();
+    let basic = base64::Engine::encode(
+        &base64::engine::general_purpose::STANDARD,
+        format!("{id}:{secret}"),
+    );
+    headers.insert(
+        header::AUTHORIZATION,
+        HeaderValue::from_str(&format!("Basic {basic}")).unwrap(),
+    );
+
+    c.bench_function("parse: form body and Basic credentials", |b| {
+        b.iter(|| {
+            let form = Form::parse(black_box(body)).unwrap();
+            black_box(credentials(&headers, &form).unwrap());
+        })
+    });
+    c.bench_function("authenticate: generated secret (SHA-256)", |b| {
+        b.iter(|| black_box(rt.block_on(registry.authenticate(&id, &secret)).is_ok()))
+    });
+    // The first call pays Argon2id; later ones hit the verified-secret cache.
+    let imported_id = imported.client.id.clone();
+    assert!(
+        rt.block_on(registry.authenticate(&imported_id, &imported.secret))
+            .is_ok()
+    );
+    c.bench_function("authenticate: imported secret (Argon2id, cached)", |b| {
+        b.iter(|| {
+            black_box(
+                rt.block_on(registry.authenticate(&imported_id, &imported.secret))
+                    .is_ok(),
+            )
+        })
+    });
+    c.bench_function("mint: claims and their JSON", |b| {
+        b.iter(|| black_box(serde_json::to_vec(&claims(black_box(&id))).unwrap()))
+    });
+    let claims_json = serde_json::to_vec(&claims(&id)).unwrap();
+    let mut token = String::new();
+    for alg in [Alg::ES256, Alg::RS256, Alg::EdDSA] {
+        let key = generate(alg).unwrap();
+        let signer = Signer::new(&key.kid, alg, &key.pkcs8).unwrap();
+        c.bench_function(&format!("sign: {} JWS of the claims", alg.as_str()), |b| {
+            b.iter(|| black_box(signer.sign_jwt(black_box(&claims_json)).unwrap()))
+        });
+        if alg == Alg::ES256 {
+            token = signer.sign_jwt(&claims_json).unwrap();
+        }
+    }
+    c.bench_function("serialize: token response JSON", |b| {
+        b.iter(|| {
+            let response = TokenResponse {
+                access_token: token.clone(),
+                token_type: "Bearer".into(),
+                expires_in: Some(3600),
+                scope: Some("demo:read demo:write".into()),
+            };
+            black_box(serde_json::to_vec(&response).unwrap())
+        })
+    });
+}
+
+criterion_group!(benches, hot_path);
+criterion_main!(benches);
