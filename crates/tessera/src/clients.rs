@@ -116,12 +116,35 @@ impl CachedClient {
                 }),
             })
             .collect();
+        // The hashes now live in `secrets`; the record keeps only what identifies each secret.
+        let mut record = record;
+        for s in &mut record.secrets {
+            s.hash = String::new();
+        }
         CachedClient {
             all_scopes: record.scopes.join(" "),
             record,
             secrets,
         }
     }
+}
+
+/// Whether two records describe the same version of a client (secret hashes aside, which a
+/// cached record no longer holds).
+fn same_version(a: &ClientRecord, b: &ClientRecord) -> bool {
+    a.id == b.id
+        && a.name == b.name
+        && a.scopes == b.scopes
+        && a.audiences == b.audiences
+        && a.token_ttl == b.token_ttl
+        && a.enabled == b.enabled
+        && a.can_introspect == b.can_introspect
+        && a.tokens_revoked_before == b.tokens_revoked_before
+        && a.updated_at == b.updated_at
+        && a.secrets.len() == b.secrets.len()
+        && a.secrets.iter().zip(&b.secrets).all(|(x, y)| {
+            x.id == y.id && x.kind == y.kind && x.created_at == y.created_at && x.expires_at == y.expires_at
+        })
 }
 
 fn hex_decode(s: &str) -> Option<Vec<u8>> {
@@ -189,17 +212,24 @@ impl Registry {
     /// Replaces the whole registry. Clients whose record did not change keep their cache entry
     /// (and with it their remembered Argon2id verification).
     pub fn replace_all(&self, records: Vec<ClientRecord>) {
-        let old = match self.clients.read() {
-            Ok(g) => g.clone(),
-            Err(p) => p.into_inner().clone(),
+        let mut map = HashMap::with_capacity(records.len());
+        for r in records {
+            self.insert_into(&mut map, r);
+        }
+        self.replace_map(map);
+    }
+
+    /// Adds `record` to a map being rebuilt, reusing the current entry if nothing changed.
+    pub fn insert_into(&self, map: &mut HashMap<String, Arc<CachedClient>>, record: ClientRecord) {
+        let entry = match self.get(&record.id) {
+            Some(cached) if same_version(&cached.record, &record) => cached,
+            _ => Arc::new(CachedClient::new(record)),
         };
-        let map: HashMap<_, _> = records
-            .into_iter()
-            .map(|r| match old.get(&r.id) {
-                Some(cached) if cached.record == r => (r.id.clone(), cached.clone()),
-                _ => (r.id.clone(), Arc::new(CachedClient::new(r))),
-            })
-            .collect();
+        map.insert(entry.record.id.clone(), entry);
+    }
+
+    /// Installs a rebuilt map.
+    pub fn replace_map(&self, map: HashMap<String, Arc<CachedClient>>) {
         match self.clients.write() {
             Ok(mut g) => *g = map,
             Err(p) => *p.into_inner() = map,

@@ -19,8 +19,9 @@ use crate::store::{Store, now};
 
 /// How often a node asks the store what changed.
 pub const CHANGE_POLL: Duration = Duration::from_millis(500);
-/// How often a node reloads everything, as a backstop for missed changes.
-pub const FULL_REFRESH: Duration = Duration::from_secs(300);
+/// How often a node reloads everything, as a backstop: the change log (with gap detection) keeps
+/// caches exact, and a full reload of a million clients is not free.
+pub const FULL_REFRESH: Duration = Duration::from_secs(3600);
 /// Meta key recording that the quickstart client was created once.
 const BOOTSTRAP_META: &str = "bootstrap.quickstart";
 
@@ -121,7 +122,7 @@ pub async fn start_with_listener(
         }
     }
     let registry = Registry::new();
-    registry.replace_all(store.clients().await?);
+    load_registry(&store, &registry).await?;
     let revocations = crate::revocations::Revocations::default();
     revocations.replace_all(store.revoked_tokens(None).await?);
     let listener = match listener {
@@ -235,14 +236,24 @@ async fn housekeeping(app: &App) {
     }
 }
 
+/// Loads every client into the registry, streaming, and swaps the new map in whole.
+async fn load_registry(store: &Store, registry: &Registry) -> anyhow::Result<()> {
+    let mut map = std::collections::HashMap::new();
+    store
+        .for_each_client(|r| registry.insert_into(&mut map, r))
+        .await?;
+    map.shrink_to_fit();
+    registry.replace_map(map);
+    Ok(())
+}
+
 async fn full_refresh(app: &App, master: &MasterKey, seq: &mut i64) -> anyhow::Result<()> {
     // Read the sequence first: a change that lands during the reload is then applied again by
     // the next poll rather than missed.
     let new_seq = app.store.change_seq().await?;
-    let clients = app.store.clients().await?;
+    load_registry(&app.store, &app.registry).await?;
     let keys = load_key_set(&app.store, master, now()).await?;
     let revoked = app.store.revoked_tokens(None).await?;
-    app.registry.replace_all(clients);
     app.keys.replace(keys);
     app.revocations.replace_all(revoked);
     *seq = new_seq;

@@ -423,6 +423,46 @@ impl Store {
         with_secrets(&rows, &secrets)
     }
 
+    /// Streams every client with its secrets to `sink`, one at a time, so that loading a large
+    /// registry never holds all rows in memory at once.
+    pub async fn for_each_client(&self, mut sink: impl FnMut(ClientRecord)) -> Result<u64, StoreError> {
+        use futures_util::TryStreamExt;
+        let mut rows = sqlx::query(
+            "SELECT c.*, s.id AS s_id, s.kind AS s_kind, s.hash AS s_hash, s.created_at AS s_created_at, \
+             s.expires_at AS s_expires_at FROM clients c LEFT JOIN client_secrets s ON s.client_id = c.id \
+             ORDER BY c.id, s.created_at, s.id",
+        )
+        .fetch(&self.pool);
+        let mut current: Option<ClientRecord> = None;
+        let mut count = 0;
+        while let Some(row) = rows.try_next().await? {
+            let id: String = row.try_get("id")?;
+            if current.as_ref().is_none_or(|c| c.id != id) {
+                if let Some(done) = current.take() {
+                    sink(done);
+                    count += 1;
+                }
+                current = Some(client_from_row(&row)?);
+            }
+            let secret_id: Option<String> = row.try_get("s_id")?;
+            if let (Some(sid), Some(c)) = (secret_id, current.as_mut()) {
+                let kind: String = row.try_get("s_kind")?;
+                c.secrets.push(SecretRecord {
+                    id: sid,
+                    kind: SecretKind::parse(&kind)?,
+                    hash: row.try_get("s_hash")?,
+                    created_at: row.try_get("s_created_at")?,
+                    expires_at: row.try_get("s_expires_at")?,
+                });
+            }
+        }
+        if let Some(done) = current.take() {
+            sink(done);
+            count += 1;
+        }
+        Ok(count)
+    }
+
     /// A page of clients ordered by id, starting after `after`.
     pub async fn clients_page(
         &self,
