@@ -1,0 +1,74 @@
+//! Verification throughput on one core: tokens of a real issuer, verified offline.
+//!
+//! Run with `cargo bench -p tessera-verify --bench verify`.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::hint::black_box;
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use tessera::admin::{Actor, NewClient, create_client};
+use tessera::config::{Overrides, Settings};
+use tessera::server::start_with_listener;
+use tessera_verify::Verifier;
+
+fn verify(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    for alg in ["ES256", "EdDSA", "RS256"] {
+        let (verifier, token) = rt.block_on(async {
+            let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            let base = format!("http://{}", listener.local_addr().unwrap());
+            let src = |v: &str| Some((v.to_string(), "bench".to_string()));
+            let over = Overrides {
+                listen: src("127.0.0.1:0"),
+                issuer: src(&base),
+                database: src(&format!("sqlite:{}/{alg}.db", dir.path().display())),
+                bootstrap: src("false"),
+                signing_alg: src(alg),
+                ..Default::default()
+            };
+            let running = start_with_listener(Settings::load(None, &over).unwrap(), Some(listener))
+                .await
+                .unwrap();
+            let new = NewClient {
+                name: "bench".into(),
+                scope: "a b".into(),
+                audiences: vec!["https://api.example.com".into()],
+                ..Default::default()
+            };
+            let created = create_client(&running.app.store, &Actor::cli(), new)
+                .await
+                .unwrap();
+            running
+                .app
+                .registry
+                .upsert(&created.client.id, Some(created.client.clone()));
+            let body: serde_json::Value = reqwest::Client::new()
+                .post(format!("{base}/oauth2/token"))
+                .basic_auth(&created.client.id, Some(&created.secret))
+                .form(&[("grant_type", "client_credentials")])
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            let verifier = Verifier::builder(&base)
+                .audience("https://api.example.com")
+                .build()
+                .await
+                .unwrap();
+            std::mem::forget(running);
+            (verifier, body["access_token"].as_str().unwrap().to_string())
+        });
+        c.bench_function(&format!("verify: {alg} access token"), |b| {
+            b.iter(|| black_box(rt.block_on(verifier.verify(black_box(&token))).unwrap()))
+        });
+    }
+}
+
+criterion_group!(benches, verify);
+criterion_main!(benches);

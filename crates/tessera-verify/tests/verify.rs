@@ -1,0 +1,440 @@
+//! tessera-verify against a real running Tessera, and a table of hostile tokens.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use axum::Router;
+use axum::routing::get;
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use serde_json::{Value, json};
+use tessera::admin::{Actor, NewClient, create_client};
+use tessera::config::{Overrides, Settings};
+use tessera::server::{Running, start_with_listener};
+use tessera_verify::{Authenticated, BearerAuthLayer, RequireScopeLayer, Verifier, VerifyError};
+
+const API: &str = "https://api.example.com";
+
+struct Issuer {
+    running: Option<Running>,
+    base: String,
+    _dir: tempfile::TempDir,
+    id: String,
+    secret: String,
+}
+
+async fn issuer() -> Issuer {
+    let dir = tempfile::tempdir().unwrap();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let src = |v: &str| Some((v.to_string(), "test".to_string()));
+    let over = Overrides {
+        listen: src("127.0.0.1:0"),
+        issuer: src(&base),
+        database: src(&format!("sqlite:{}/t.db", dir.path().display())),
+        bootstrap: src("false"),
+        ..Default::default()
+    };
+    let running = start_with_listener(Settings::load(None, &over).unwrap(), Some(listener))
+        .await
+        .unwrap();
+    let created = create_client(
+        &running.app.store,
+        &Actor::cli(),
+        NewClient {
+            name: "caller".into(),
+            scope: "invoices:read invoices:write".into(),
+            audiences: vec![API.into()],
+            introspect: true,
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    running
+        .app
+        .registry
+        .upsert(&created.client.id, Some(created.client.clone()));
+    Issuer {
+        running: Some(running),
+        base,
+        _dir: dir,
+        id: created.client.id,
+        secret: created.secret,
+    }
+}
+
+impl Issuer {
+    async fn token(&self, scope: Option<&str>) -> String {
+        let mut form = vec![("grant_type", "client_credentials")];
+        if let Some(s) = scope {
+            form.push(("scope", s));
+        }
+        let r: Value = reqwest::Client::new()
+            .post(format!("{}/oauth2/token", self.base))
+            .basic_auth(&self.id, Some(&self.secret))
+            .form(&form)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        r["access_token"].as_str().unwrap().to_string()
+    }
+
+    /// The issuer's current signing key, to forge tokens that are signed correctly but wrong in
+    /// one other way.
+    async fn signing_key(&self) -> (String, EncodingKey) {
+        let app = &self.running.as_ref().unwrap().app;
+        let key = app
+            .store
+            .live_keys(tessera::store::now())
+            .await
+            .unwrap()
+            .remove(0);
+        let pkcs8 = app.master.open(&key.kid, &key.sealed_private_key).unwrap();
+        (key.kid, EncodingKey::from_ec_der(&pkcs8))
+    }
+}
+
+fn now() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs()
+}
+
+async fn verifier(issuer: &Issuer) -> Verifier {
+    Verifier::builder(&issuer.base)
+        .audience(API)
+        .leeway(Duration::from_secs(5))
+        .build()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn verifies_real_tokens_with_typed_claims() {
+    let iss = issuer().await;
+    let v = verifier(&iss).await;
+    let claims = v.verify(&iss.token(None).await).await.unwrap();
+    assert_eq!(claims.iss, iss.base);
+    assert_eq!(claims.sub, iss.id);
+    assert_eq!(claims.client_id.as_deref(), Some(iss.id.as_str()));
+    assert_eq!(claims.aud, vec![API.to_string()]);
+    assert!(claims.has_scope("invoices:read") && claims.has_scope("invoices:write"));
+    assert!(!claims.has_scope("invoices"));
+    let narrow = v.verify(&iss.token(Some("invoices:read")).await).await.unwrap();
+    assert!(!narrow.has_scope("invoices:write"));
+    // Wrong audience configured: refused.
+    let other = Verifier::builder(&iss.base)
+        .audience("https://other.example.com")
+        .build()
+        .await
+        .unwrap();
+    assert_eq!(
+        other.verify(&iss.token(None).await).await.err(),
+        Some(VerifyError::WrongAudience)
+    );
+    // No audience, or a symmetric algorithm on the allow-list: refused at build time.
+    assert!(Verifier::builder(&iss.base).build().await.is_err());
+    let hs = Verifier::builder(&iss.base)
+        .audience(API)
+        .algorithms(&[Algorithm::HS256])
+        .build()
+        .await;
+    assert!(matches!(hs, Err(VerifyError::Config(_))));
+}
+
+#[tokio::test]
+async fn hostile_tokens_are_refused() {
+    let iss = issuer().await;
+    let v = verifier(&iss).await;
+    let good = iss.token(None).await;
+    let (kid, key) = iss.signing_key().await;
+    let t = now();
+    let base_claims = json!({"iss": iss.base, "sub": iss.id, "aud": API, "exp": t + 600, "iat": t, "jti": "x", "client_id": iss.id, "scope": "invoices:read"});
+    let forge = |typ: &str, kid: &str, claims: Value| {
+        let mut h = Header::new(Algorithm::ES256);
+        h.typ = Some(typ.into());
+        h.kid = Some(kid.into());
+        jsonwebtoken::encode(&h, &claims, &key).unwrap()
+    };
+    let with = |k: &str, val: Value| {
+        let mut c = base_claims.clone();
+        c[k] = val;
+        c
+    };
+    // Sanity: a correctly forged token with the real key passes, so each refusal below is for
+    // the one thing that is wrong.
+    assert!(
+        v.verify(&forge("at+jwt", &kid, base_claims.clone()))
+            .await
+            .is_ok()
+    );
+
+    let b64 = |v: &Value| URL_SAFE_NO_PAD.encode(v.to_string());
+    let parts: Vec<&str> = good.split('.').collect();
+    let alg_none = format!(
+        "{}.{}.",
+        b64(&json!({"alg": "none", "typ": "at+jwt", "kid": kid})),
+        parts[1]
+    );
+    // HS256 with the public key (the classic algorithm-confusion attack).
+    let jwks: Value = reqwest::get(format!("{}/.well-known/jwks.json", iss.base))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let public = jwks["keys"][0].to_string();
+    let mut hs = Header::new(Algorithm::HS256);
+    hs.typ = Some("at+jwt".into());
+    hs.kid = Some(kid.clone());
+    let hs256 =
+        jsonwebtoken::encode(&hs, &base_claims, &EncodingKey::from_secret(public.as_bytes())).unwrap();
+    let mut tampered = good.split('.').map(str::to_string).collect::<Vec<_>>();
+    let mut claims: Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(&tampered[1]).unwrap()).unwrap();
+    claims["scope"] = "admin".into();
+    tampered[1] = b64(&claims);
+    let oversized_header = format!(
+        "{}.{}.{}",
+        b64(&json!({"alg": "ES256", "typ": "at+jwt", "kid": kid, "pad": "x".repeat(4000)})),
+        parts[1],
+        parts[2]
+    );
+
+    let table: Vec<(&str, String, VerifyError)> = vec![
+        ("alg none", alg_none, VerifyError::Malformed),
+        (
+            "HS256 with the public key",
+            hs256,
+            VerifyError::AlgorithmNotAllowed,
+        ),
+        (
+            "typ JWT",
+            forge("JWT", &kid, base_claims.clone()),
+            VerifyError::WrongType,
+        ),
+        (
+            "expired",
+            forge("at+jwt", &kid, with("exp", json!(t - 60))),
+            VerifyError::Expired,
+        ),
+        (
+            "not yet valid",
+            forge("at+jwt", &kid, with("nbf", json!(t + 600))),
+            VerifyError::NotYetValid,
+        ),
+        (
+            "wrong iss",
+            forge("at+jwt", &kid, with("iss", json!("https://evil.example"))),
+            VerifyError::WrongIssuer,
+        ),
+        (
+            "wrong aud",
+            forge("at+jwt", &kid, with("aud", json!("https://other.example"))),
+            VerifyError::WrongAudience,
+        ),
+        (
+            "unknown kid",
+            forge("at+jwt", "no-such-kid", base_claims.clone()),
+            VerifyError::UnknownKey,
+        ),
+        (
+            "bad base64",
+            format!("{}.!!!.{}", parts[0], parts[2]),
+            VerifyError::Malformed,
+        ),
+        (
+            "truncated",
+            format!("{}.{}", parts[0], parts[1]),
+            VerifyError::Malformed,
+        ),
+        ("oversized header", oversized_header, VerifyError::Malformed),
+        ("tampered claims", tampered.join("."), VerifyError::BadSignature),
+    ];
+    for (name, token, want) in &table {
+        assert_eq!(v.verify(token).await.err().as_ref(), Some(want), "{name}");
+    }
+
+    // Through the HTTP glue, every one of them is a plain 401 invalid_token (RFC 6750 §3.1).
+    let app = Router::new()
+        .route(
+            "/invoices",
+            get(|Authenticated(c): Authenticated| async move { c.sub }),
+        )
+        .route_layer(RequireScopeLayer::new("invoices:read"))
+        .route(
+            "/admin",
+            get(|| async { "admin" }).route_layer(RequireScopeLayer::new("invoices:admin")),
+        )
+        .layer(BearerAuthLayer::new(v.clone()));
+    let api = serve(app).await;
+    let http = reqwest::Client::new();
+    for (name, token, _) in &table {
+        let r = http
+            .get(format!("{api}/invoices"))
+            .header("authorization", format!("Bearer {token}"))
+            .send()
+            .await
+            .unwrap();
+        // Characters outside the b64token syntax make the header itself malformed (400
+        // invalid_request); every other hostile token is a plain 401 invalid_token.
+        let (status, code) = if *name == "bad base64" {
+            (400, "invalid_request")
+        } else {
+            (401, "invalid_token")
+        };
+        assert_eq!(r.status(), status, "{name}");
+        let challenge = r.headers()["www-authenticate"].to_str().unwrap().to_string();
+        assert_eq!(
+            challenge,
+            format!(r#"Bearer realm="api", error="{code}""#),
+            "{name}: no detail for an attacker"
+        );
+    }
+    // The good token passes and the handler sees the claims; a missing scope is 403.
+    let r = http
+        .get(format!("{api}/invoices"))
+        .bearer_auth(&good)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.text().await.unwrap(), iss.id);
+    let r = http
+        .get(format!("{api}/admin"))
+        .bearer_auth(&good)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    assert_eq!(
+        r.headers()["www-authenticate"],
+        r#"Bearer realm="api", error="insufficient_scope", scope="invoices:admin""#
+    );
+    // No credentials: 401 without an error code. Malformed header, two headers, or a token in
+    // the query: 400 invalid_request.
+    let r = http.get(format!("{api}/invoices")).send().await.unwrap();
+    assert_eq!(r.status(), 401);
+    assert_eq!(r.headers()["www-authenticate"], r#"Bearer realm="api""#);
+    for header in ["Bearer", "Bearer a b", "Bearer ä"] {
+        let r = http
+            .get(format!("{api}/invoices"))
+            .header("authorization", header)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 400, "{header}");
+        assert!(
+            r.headers()["www-authenticate"]
+                .to_str()
+                .unwrap()
+                .contains(r#"error="invalid_request""#)
+        );
+    }
+    let r = http
+        .get(format!("{api}/invoices?access_token={good}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let r = http
+        .get(format!("{api}/invoices"))
+        .header("authorization", format!("Bearer {good}"))
+        .header("authorization", format!("Bearer {good}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+}
+
+async fn serve(app: Router) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    format!("http://{addr}")
+}
+
+#[tokio::test]
+async fn unknown_kids_refresh_once_and_a_down_issuer_keeps_cached_keys() {
+    let mut iss = issuer().await;
+    // A JWKS endpoint in front of the issuer's, counting fetches.
+    let fetches = Arc::new(AtomicUsize::new(0));
+    let upstream = format!("{}/.well-known/jwks.json", iss.base);
+    let counter = fetches.clone();
+    let proxy = serve(Router::new().route(
+        "/jwks",
+        get(move || {
+            let counter = counter.clone();
+            let upstream = upstream.clone();
+            async move {
+                counter.fetch_add(1, Ordering::SeqCst);
+                match reqwest::get(&upstream).await {
+                    Ok(r) => (axum::http::StatusCode::OK, r.text().await.unwrap_or_default()),
+                    Err(_) => (axum::http::StatusCode::SERVICE_UNAVAILABLE, String::new()),
+                }
+            }
+        }),
+    ))
+    .await;
+    let v = Verifier::builder(&iss.base)
+        .audience(API)
+        .jwks_uri(format!("{proxy}/jwks"))
+        .min_refresh_interval(Duration::from_secs(60))
+        .build()
+        .await
+        .unwrap();
+    assert_eq!(fetches.load(Ordering::SeqCst), 1);
+    let good = iss.token(None).await;
+    assert!(v.verify(&good).await.is_ok());
+    // A flood of forged kids: one refresh, then refusals from the cache.
+    let (_, key) = iss.signing_key().await;
+    let t = now();
+    let claims = json!({"iss": iss.base, "sub": "x", "aud": API, "exp": t + 600, "iat": t});
+    let mut tasks = Vec::new();
+    for i in 0..50 {
+        let mut h = Header::new(Algorithm::ES256);
+        h.typ = Some("at+jwt".into());
+        h.kid = Some(format!("forged-{i}"));
+        let token = jsonwebtoken::encode(&h, &claims, &key).unwrap();
+        let v = v.clone();
+        tasks.push(tokio::spawn(async move { v.verify(&token).await }));
+    }
+    for t in tasks {
+        assert_eq!(t.await.unwrap().err(), Some(VerifyError::UnknownKey));
+    }
+    assert_eq!(
+        fetches.load(Ordering::SeqCst),
+        2,
+        "exactly one refresh for the whole flood"
+    );
+    // The issuer goes down: cached keys keep verifying.
+    iss.running.take().unwrap().shutdown().await;
+    assert!(v.verify(&good).await.is_ok());
+}
+
+#[tokio::test]
+async fn introspection_mode_refuses_revoked_tokens() {
+    let iss = issuer().await;
+    let v = Verifier::builder(&iss.base)
+        .audience(API)
+        .introspect(&iss.id, &iss.secret, Duration::from_millis(200))
+        .build()
+        .await
+        .unwrap();
+    let token = iss.token(None).await;
+    assert!(v.verify(&token).await.is_ok());
+    let r = reqwest::Client::new()
+        .post(format!("{}/oauth2/revoke", iss.base))
+        .basic_auth(&iss.id, Some(&iss.secret))
+        .form(&[("token", token.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(v.verify(&token).await.err(), Some(VerifyError::Inactive));
+}
