@@ -1,0 +1,512 @@
+//! Fetch, cache and renew client-credentials access tokens (RFC 6749 §4.4) from Tessera or any
+//! RFC 6749 authorization server.
+//!
+//! A [`TokenClient`] holds one client's credentials. [`TokenClient::token`] returns a cached
+//! token for a (scope, audience) pair, renewing it ahead of expiry (with jitter, so a fleet does
+//! not renew in lockstep). However many tasks ask at once, only one request per pair is in
+//! flight. Network errors and 5xx answers are retried with exponential backoff, honouring
+//! `Retry-After`; 4xx answers (bad credentials, bad scope) are not retried.
+//!
+//! [`BearerMiddleware`] plugs the client into `reqwest-middleware`, so every request a service
+//! sends carries a fresh `Authorization: Bearer` header without further code.
+//!
+//! ```no_run
+//! # async fn example() -> Result<(), Box<dyn std::error::Error>> {
+//! use tessera_client::{BearerMiddleware, TokenClient};
+//! let tokens = TokenClient::builder("my-client-id", "my-client-secret")
+//!     .issuer("https://auth.example.com")
+//!     .build()
+//!     .await?;
+//! let http = reqwest_middleware::ClientBuilder::new(reqwest::Client::new())
+//!     .with(BearerMiddleware::new(tokens).scope("invoices:read"))
+//!     .build();
+//! let invoices = http.get("https://api.example.com/invoices").send().await?;
+//! # Ok(())
+//! # }
+//! ```
+#![deny(missing_docs)]
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
+
+use rand::Rng;
+use serde::Deserialize;
+
+/// How the client authenticates at the token endpoint (RFC 6749 §2.3.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthMethod {
+    /// HTTP Basic with form-urlencoded id and secret (`client_secret_basic`).
+    Basic,
+    /// `client_id` and `client_secret` form fields (`client_secret_post`).
+    Post,
+}
+
+/// Why no token could be had.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// The server refused the request (a 4xx with an OAuth error); not retried.
+    #[error("token request refused: {error} ({description})")]
+    Refused {
+        /// HTTP status.
+        status: u16,
+        /// RFC 6749 error code.
+        error: String,
+        /// Its description, if any.
+        description: String,
+    },
+    /// Network errors or 5xx answers outlasted the retries.
+    #[error("token endpoint unavailable: {0}")]
+    Unavailable(String),
+    /// The answer was not an RFC 6749 token response.
+    #[error("invalid token response: {0}")]
+    InvalidResponse(String),
+    /// The client is configured wrongly.
+    #[error("configuration: {0}")]
+    Config(String),
+}
+
+/// An access token and when it expires. Its `Debug` does not show the token.
+#[derive(Clone)]
+pub struct AccessToken {
+    /// The token, for an `Authorization: Bearer` header.
+    pub access_token: String,
+    /// When it expires (as told by `expires_in`).
+    pub expires_at: Instant,
+    /// The granted scope, if the server said.
+    pub scope: Option<String>,
+}
+
+impl std::fmt::Debug for AccessToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AccessToken")
+            .field("expires_at", &self.expires_at)
+            .field("scope", &self.scope)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Builds a [`TokenClient`].
+pub struct TokenClientBuilder {
+    client_id: String,
+    client_secret: String,
+    token_url: Option<String>,
+    issuer: Option<String>,
+    auth: Option<AuthMethod>,
+    renew_before: Duration,
+    max_retries: u32,
+    backoff: Duration,
+    http: Option<reqwest::Client>,
+}
+
+impl TokenClientBuilder {
+    /// The token endpoint URL.
+    pub fn token_url(mut self, url: impl Into<String>) -> Self {
+        self.token_url = Some(url.into());
+        self
+    }
+
+    /// Discover the token endpoint (and supported auth methods) from this issuer's RFC 8414
+    /// metadata.
+    pub fn issuer(mut self, issuer: impl Into<String>) -> Self {
+        self.issuer = Some(issuer.into());
+        self
+    }
+
+    /// Force an authentication method (default: Basic, or what discovery says is supported).
+    pub fn auth_method(mut self, method: AuthMethod) -> Self {
+        self.auth = Some(method);
+        self
+    }
+
+    /// Renew this long before expiry at the latest (default 60 s; at most half the lifetime).
+    pub fn renew_before(mut self, margin: Duration) -> Self {
+        self.renew_before = margin;
+        self
+    }
+
+    /// Retries after network errors and 5xx answers (default 3), starting at `backoff`
+    /// (default 200 ms) and doubling.
+    pub fn retries(mut self, max_retries: u32, backoff: Duration) -> Self {
+        self.max_retries = max_retries;
+        self.backoff = backoff;
+        self
+    }
+
+    /// Use this HTTP client.
+    pub fn http_client(mut self, client: reqwest::Client) -> Self {
+        self.http = Some(client);
+        self
+    }
+
+    /// Discovers the endpoint if needed and returns the client.
+    pub async fn build(self) -> Result<TokenClient, ClientError> {
+        let http = match self.http {
+            Some(h) => h,
+            None => reqwest::Client::builder()
+                .timeout(Duration::from_secs(15))
+                .build()
+                .map_err(|e| ClientError::Config(e.to_string()))?,
+        };
+        let (token_url, auth) = match (self.token_url, self.issuer) {
+            (Some(url), _) => (url, self.auth.unwrap_or(AuthMethod::Basic)),
+            (None, Some(issuer)) => {
+                let meta = discover(&http, &issuer).await?;
+                let methods = meta.token_endpoint_auth_methods_supported.unwrap_or_default();
+                let auth = self.auth.unwrap_or(
+                    if methods.is_empty() || methods.iter().any(|m| m == "client_secret_basic") {
+                        AuthMethod::Basic
+                    } else if methods.iter().any(|m| m == "client_secret_post") {
+                        AuthMethod::Post
+                    } else {
+                        return Err(ClientError::Config(format!(
+                            "the server supports neither client_secret_basic nor client_secret_post: {methods:?}"
+                        )));
+                    },
+                );
+                (meta.token_endpoint, auth)
+            }
+            (None, None) => return Err(ClientError::Config("set a token URL or an issuer".into())),
+        };
+        Ok(TokenClient {
+            inner: Arc::new(Inner {
+                client_id: self.client_id,
+                client_secret: self.client_secret,
+                token_url,
+                auth,
+                renew_before: self.renew_before,
+                max_retries: self.max_retries,
+                backoff: self.backoff,
+                http,
+                slots: Mutex::new(HashMap::new()),
+            }),
+        })
+    }
+}
+
+#[derive(Deserialize)]
+struct Metadata {
+    issuer: String,
+    token_endpoint: String,
+    token_endpoint_auth_methods_supported: Option<Vec<String>>,
+}
+
+async fn discover(http: &reqwest::Client, issuer: &str) -> Result<Metadata, ClientError> {
+    let issuer = issuer.trim_end_matches('/');
+    let url = format!("{issuer}/.well-known/oauth-authorization-server");
+    let r = http
+        .get(&url)
+        .send()
+        .await
+        .map_err(|e| ClientError::Unavailable(format!("{url}: {e}")))?;
+    if !r.status().is_success() {
+        return Err(ClientError::Unavailable(format!("{url}: HTTP {}", r.status())));
+    }
+    let meta: Metadata = r
+        .json()
+        .await
+        .map_err(|e| ClientError::InvalidResponse(e.to_string()))?;
+    if meta.issuer.trim_end_matches('/') != issuer {
+        return Err(ClientError::Config(format!(
+            "metadata names issuer {:?}, not {issuer:?}",
+            meta.issuer
+        )));
+    }
+    Ok(meta)
+}
+
+type Key = (Option<String>, Option<String>);
+
+#[derive(Default)]
+struct Slot {
+    token: Option<AccessToken>,
+    renew_at: Option<Instant>,
+}
+
+struct Inner {
+    client_id: String,
+    client_secret: String,
+    token_url: String,
+    auth: AuthMethod,
+    renew_before: Duration,
+    max_retries: u32,
+    backoff: Duration,
+    http: reqwest::Client,
+    slots: Mutex<HashMap<Key, Arc<tokio::sync::Mutex<Slot>>>>,
+}
+
+/// Fetches and caches tokens for one client. Cheap to clone; share one per process.
+#[derive(Clone)]
+pub struct TokenClient {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for TokenClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenClient")
+            .field("client_id", &self.inner.client_id)
+            .field("token_url", &self.inner.token_url)
+            .finish_non_exhaustive()
+    }
+}
+
+/// RFC 6749 §2.3.1: id and secret are form-urlencoded before they go into Basic credentials.
+fn form_encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'*' => out.push(b as char),
+            b' ' => out.push('+'),
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
+}
+
+/// `Retry-After`: delay-seconds or an HTTP date.
+fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
+    let v = headers.get(reqwest::header::RETRY_AFTER)?.to_str().ok()?.trim();
+    if let Ok(secs) = v.parse::<u64>() {
+        return Some(Duration::from_secs(secs.min(300)));
+    }
+    let at = httpdate_parse(v)?;
+    Some(
+        at.duration_since(SystemTime::now())
+            .unwrap_or_default()
+            .min(Duration::from_secs(300)),
+    )
+}
+
+/// Parses an IMF-fixdate (`Sun, 06 Nov 1994 08:49:37 GMT`).
+fn httpdate_parse(v: &str) -> Option<SystemTime> {
+    let parts: Vec<&str> = v.split_whitespace().collect();
+    let [_, day, month, year, time, "GMT"] = parts.as_slice() else {
+        return None;
+    };
+    let month = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ]
+    .iter()
+    .position(|m| m == month)? as i64
+        + 1;
+    let (day, year): (i64, i64) = (day.parse().ok()?, year.parse().ok()?);
+    let hms: Vec<i64> = time.split(':').map(|p| p.parse().ok()).collect::<Option<_>>()?;
+    let [h, m, s] = hms.as_slice() else { return None };
+    // Days from the civil date (Howard Hinnant's algorithm).
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let doy = (153 * (month + if month > 2 { -3 } else { 9 }) + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    let secs = days * 86_400 + h * 3600 + m * 60 + s;
+    Some(SystemTime::UNIX_EPOCH + Duration::from_secs(u64::try_from(secs).ok()?))
+}
+
+impl TokenClient {
+    /// Starts building a client with these credentials.
+    pub fn builder(client_id: impl Into<String>, client_secret: impl Into<String>) -> TokenClientBuilder {
+        TokenClientBuilder {
+            client_id: client_id.into(),
+            client_secret: client_secret.into(),
+            token_url: None,
+            issuer: None,
+            auth: None,
+            renew_before: Duration::from_secs(60),
+            max_retries: 3,
+            backoff: Duration::from_millis(200),
+            http: None,
+        }
+    }
+
+    /// The token endpoint in use.
+    pub fn token_url(&self) -> &str {
+        &self.inner.token_url
+    }
+
+    /// A valid token for `scope` (space-separated; `None` for the client's default) and
+    /// `audience` (an RFC 8707 `resource`; `None` for the default), from the cache when it is
+    /// not due for renewal.
+    pub async fn token(
+        &self,
+        scope: Option<&str>,
+        audience: Option<&str>,
+    ) -> Result<AccessToken, ClientError> {
+        let key: Key = (scope.map(str::to_string), audience.map(str::to_string));
+        let slot = {
+            let mut slots = self.inner.slots.lock().unwrap_or_else(|p| p.into_inner());
+            slots.entry(key).or_default().clone()
+        };
+        // One renewal in flight per key: the others wait here, then find the fresh token.
+        let mut slot = slot.lock().await;
+        let now = Instant::now();
+        if let (Some(token), Some(renew_at)) = (&slot.token, slot.renew_at) {
+            if now < renew_at && now < token.expires_at {
+                return Ok(token.clone());
+            }
+        }
+        let token = self.fetch(scope, audience).await?;
+        let lifetime = token.expires_at.saturating_duration_since(now);
+        // Renew at the latest `renew_before` (at most half the lifetime) before expiry, minus a
+        // random share of up to a tenth of the lifetime.
+        let margin = self.inner.renew_before.min(lifetime / 2);
+        let jitter = lifetime.mul_f64(rand::rng().random_range(0.0..0.1));
+        slot.renew_at = Some(token.expires_at - margin - jitter);
+        slot.token = Some(token.clone());
+        Ok(token)
+    }
+
+    /// Drops cached tokens (for example after a resource server refused one).
+    pub fn invalidate(&self) {
+        self.inner.slots.lock().unwrap_or_else(|p| p.into_inner()).clear();
+    }
+
+    async fn fetch(&self, scope: Option<&str>, audience: Option<&str>) -> Result<AccessToken, ClientError> {
+        let i = &self.inner;
+        let mut form: Vec<(&str, &str)> = vec![("grant_type", "client_credentials")];
+        if let Some(s) = scope {
+            form.push(("scope", s));
+        }
+        if let Some(a) = audience {
+            form.push(("resource", a));
+        }
+        if i.auth == AuthMethod::Post {
+            form.push(("client_id", &i.client_id));
+            form.push(("client_secret", &i.client_secret));
+        }
+        let mut attempt = 0;
+        loop {
+            let mut req = i.http.post(&i.token_url).form(&form);
+            if i.auth == AuthMethod::Basic {
+                req = req.basic_auth(form_encode(&i.client_id), Some(form_encode(&i.client_secret)));
+            }
+            let started = Instant::now();
+            let (retry_in, why) = match req.send().await {
+                Ok(r) if r.status().is_success() => return parse(r, started).await,
+                Ok(r)
+                    if r.status().is_server_error()
+                        || r.status() == reqwest::StatusCode::TOO_MANY_REQUESTS =>
+                {
+                    (retry_after(r.headers()), format!("HTTP {}", r.status()))
+                }
+                Ok(r) => {
+                    let status = r.status().as_u16();
+                    let body: serde_json::Value = r.json().await.unwrap_or_default();
+                    return Err(ClientError::Refused {
+                        status,
+                        error: body["error"].as_str().unwrap_or("unknown_error").to_string(),
+                        description: body["error_description"].as_str().unwrap_or_default().to_string(),
+                    });
+                }
+                Err(e) => (None, e.to_string()),
+            };
+            if attempt >= i.max_retries {
+                return Err(ClientError::Unavailable(why));
+            }
+            let backoff = i.backoff.saturating_mul(1 << attempt.min(10));
+            let wait = retry_in.unwrap_or(backoff);
+            tracing::warn!(attempt, wait_ms = wait.as_millis() as u64, error = %why, "token request failed; retrying");
+            tokio::time::sleep(wait).await;
+            attempt += 1;
+        }
+    }
+}
+
+async fn parse(r: reqwest::Response, started: Instant) -> Result<AccessToken, ClientError> {
+    let body: tessera_proto::TokenResponse = r
+        .json()
+        .await
+        .map_err(|e| ClientError::InvalidResponse(e.to_string()))?;
+    if !body.token_type.eq_ignore_ascii_case("bearer") {
+        return Err(ClientError::InvalidResponse(format!(
+            "token_type {:?}",
+            body.token_type
+        )));
+    }
+    // Without expires_in, assume a short life and renew soon.
+    let lifetime = Duration::from_secs(body.expires_in.unwrap_or(60));
+    Ok(AccessToken {
+        access_token: body.access_token,
+        expires_at: started + lifetime,
+        scope: body.scope,
+    })
+}
+
+/// A `reqwest-middleware` middleware that adds `Authorization: Bearer` with a fresh token to
+/// every request.
+#[derive(Clone, Debug)]
+pub struct BearerMiddleware {
+    client: TokenClient,
+    scope: Option<String>,
+    audience: Option<String>,
+}
+
+impl BearerMiddleware {
+    /// Uses tokens of `client` (default scope and audience).
+    pub fn new(client: TokenClient) -> Self {
+        BearerMiddleware {
+            client,
+            scope: None,
+            audience: None,
+        }
+    }
+
+    /// Asks for this scope.
+    pub fn scope(mut self, scope: &str) -> Self {
+        self.scope = Some(scope.into());
+        self
+    }
+
+    /// Asks for this audience (RFC 8707 resource).
+    pub fn audience(mut self, audience: &str) -> Self {
+        self.audience = Some(audience.into());
+        self
+    }
+}
+
+#[async_trait::async_trait]
+impl reqwest_middleware::Middleware for BearerMiddleware {
+    async fn handle(
+        &self,
+        mut req: reqwest::Request,
+        extensions: &mut http::Extensions,
+        next: reqwest_middleware::Next<'_>,
+    ) -> reqwest_middleware::Result<reqwest::Response> {
+        let token = self
+            .client
+            .token(self.scope.as_deref(), self.audience.as_deref())
+            .await
+            .map_err(|e| reqwest_middleware::Error::Middleware(anyhow::anyhow!(e)))?;
+        let value = reqwest::header::HeaderValue::from_str(&format!("Bearer {}", token.access_token))
+            .map_err(|e| reqwest_middleware::Error::Middleware(anyhow::anyhow!(e)))?;
+        req.headers_mut().insert(reqwest::header::AUTHORIZATION, value);
+        next.run(req, extensions).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_after_accepts_seconds_and_http_dates() {
+        assert_eq!(
+            httpdate_parse("Sun, 06 Nov 1994 08:49:37 GMT"),
+            Some(SystemTime::UNIX_EPOCH + Duration::from_secs(784_111_777))
+        );
+        assert_eq!(httpdate_parse("yesterday"), None);
+        let mut h = reqwest::header::HeaderMap::new();
+        h.insert(reqwest::header::RETRY_AFTER, "7".parse().unwrap());
+        assert_eq!(retry_after(&h), Some(Duration::from_secs(7)));
+        h.insert(
+            reqwest::header::RETRY_AFTER,
+            "Sun, 06 Nov 1994 08:49:37 GMT".parse().unwrap(),
+        );
+        assert_eq!(retry_after(&h), Some(Duration::ZERO), "a past date means now");
+    }
+
+    #[test]
+    fn credentials_are_form_encoded_for_basic() {
+        assert_eq!(form_encode("a b:c+d%"), "a+b%3Ac%2Bd%25");
+    }
+}

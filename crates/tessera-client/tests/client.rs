@@ -1,0 +1,290 @@
+//! tessera-client: single flight, renewal, retries, and a real Tessera.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::IntoResponse;
+use axum::routing::{get, post};
+use serde_json::json;
+use tessera_client::{AuthMethod, BearerMiddleware, ClientError, TokenClient};
+
+async fn serve(app: Router) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    format!("http://{addr}")
+}
+
+/// A token endpoint whose answers the test scripts: `behave(n)` for the n-th request (from 0).
+async fn endpoint<F>(behave: F) -> (String, Arc<AtomicUsize>)
+where
+    F: Fn(usize) -> (StatusCode, Vec<(&'static str, String)>, serde_json::Value)
+        + Clone
+        + Send
+        + Sync
+        + 'static,
+{
+    let count = Arc::new(AtomicUsize::new(0));
+    let c = count.clone();
+    let app = Router::new().route(
+        "/token",
+        post(move || {
+            let c = c.clone();
+            let behave = behave.clone();
+            async move {
+                let n = c.fetch_add(1, Ordering::SeqCst);
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                let (status, headers, body) = behave(n);
+                let mut r = (status, axum::Json(body)).into_response();
+                for (k, v) in headers {
+                    r.headers_mut().insert(k, v.parse().unwrap());
+                }
+                r
+            }
+        }),
+    );
+    (format!("{}/token", serve(app).await), count)
+}
+
+fn ok(n: usize, ttl: u64) -> (StatusCode, Vec<(&'static str, String)>, serde_json::Value) {
+    (
+        StatusCode::OK,
+        vec![],
+        json!({"access_token": format!("token-{n}"), "token_type": "Bearer", "expires_in": ttl}),
+    )
+}
+
+#[tokio::test]
+async fn a_hundred_callers_on_a_cold_cache_cause_one_request() {
+    let (url, count) = endpoint(|n| ok(n, 3600)).await;
+    let client = TokenClient::builder("id", "secret")
+        .token_url(url)
+        .build()
+        .await
+        .unwrap();
+    let mut tasks = Vec::new();
+    for _ in 0..100 {
+        let client = client.clone();
+        tasks.push(tokio::spawn(async move {
+            client.token(Some("a"), None).await.unwrap().access_token
+        }));
+    }
+    for t in tasks {
+        assert_eq!(t.await.unwrap(), "token-0");
+    }
+    assert_eq!(count.load(Ordering::SeqCst), 1);
+    // Another scope is another cache entry.
+    assert_eq!(
+        client.token(Some("b"), None).await.unwrap().access_token,
+        "token-1"
+    );
+    assert_eq!(count.load(Ordering::SeqCst), 2);
+}
+
+#[tokio::test]
+async fn tokens_are_renewed_before_they_expire() {
+    let (url, count) = endpoint(|n| ok(n, 3)).await;
+    let client = TokenClient::builder("id", "secret")
+        .token_url(url)
+        .renew_before(Duration::from_secs(1))
+        .build()
+        .await
+        .unwrap();
+    let first = client.token(None, None).await.unwrap();
+    assert_eq!(
+        client.token(None, None).await.unwrap().access_token,
+        first.access_token,
+        "cached"
+    );
+    // Renewal is due between 1.7 s and 2 s into a 3 s lifetime (1 s margin, up to 0.3 s jitter).
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    let second = client.token(None, None).await.unwrap();
+    assert_ne!(second.access_token, first.access_token);
+    assert!(
+        Instant::now() < first.expires_at,
+        "renewed only after the old token expired"
+    );
+    assert_eq!(count.load(Ordering::SeqCst), 2);
+}
+
+#[tokio::test]
+async fn a_503_with_retry_after_is_honoured() {
+    let (url, count) = endpoint(|n| {
+        if n == 0 {
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                vec![("retry-after", "1".into())],
+                json!({}),
+            )
+        } else {
+            ok(n, 3600)
+        }
+    })
+    .await;
+    let client = TokenClient::builder("id", "secret")
+        .token_url(url)
+        .retries(3, Duration::from_millis(10))
+        .build()
+        .await
+        .unwrap();
+    let started = Instant::now();
+    assert_eq!(client.token(None, None).await.unwrap().access_token, "token-1");
+    assert!(
+        started.elapsed() >= Duration::from_millis(1000),
+        "Retry-After: 1 not waited for"
+    );
+    assert_eq!(count.load(Ordering::SeqCst), 2);
+}
+
+#[tokio::test]
+async fn network_errors_and_5xx_are_retried_with_backoff_then_reported() {
+    let (url, count) = endpoint(|_| (StatusCode::BAD_GATEWAY, vec![], json!({}))).await;
+    let client = TokenClient::builder("id", "secret")
+        .token_url(url)
+        .retries(2, Duration::from_millis(10))
+        .build()
+        .await
+        .unwrap();
+    assert!(matches!(
+        client.token(None, None).await,
+        Err(ClientError::Unavailable(_))
+    ));
+    assert_eq!(count.load(Ordering::SeqCst), 3, "first try and two retries");
+    let closed = TokenClient::builder("id", "secret")
+        .token_url("http://127.0.0.1:9/token")
+        .retries(1, Duration::from_millis(10))
+        .build()
+        .await
+        .unwrap();
+    assert!(matches!(
+        closed.token(None, None).await,
+        Err(ClientError::Unavailable(_))
+    ));
+}
+
+#[tokio::test]
+async fn a_401_is_not_retried() {
+    let (url, count) = endpoint(|_| {
+        (
+            StatusCode::UNAUTHORIZED,
+            vec![],
+            json!({"error": "invalid_client", "error_description": "client authentication failed"}),
+        )
+    })
+    .await;
+    let client = TokenClient::builder("id", "wrong")
+        .token_url(url)
+        .build()
+        .await
+        .unwrap();
+    match client.token(None, None).await {
+        Err(ClientError::Refused { status, error, .. }) => {
+            assert_eq!(status, 401);
+            assert_eq!(error, "invalid_client");
+        }
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+    assert_eq!(count.load(Ordering::SeqCst), 1);
+}
+
+async fn tessera() -> (tessera::server::Running, String, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let src = |v: &str| Some((v.to_string(), "test".to_string()));
+    let over = tessera::config::Overrides {
+        listen: src("127.0.0.1:0"),
+        issuer: src(&base),
+        database: src(&format!("sqlite:{}/t.db", dir.path().display())),
+        bootstrap: src("false"),
+        ..Default::default()
+    };
+    let settings = tessera::config::Settings::load(None, &over).unwrap();
+    let running = tessera::server::start_with_listener(settings, Some(listener))
+        .await
+        .unwrap();
+    (running, base, dir)
+}
+
+#[tokio::test]
+async fn against_a_real_tessera_with_discovery_and_reqwest_middleware() {
+    let (running, base, _dir) = tessera().await;
+    // An imported secret with characters that need RFC 6749 §2.3.1 encoding.
+    let secret = "p:a+s%s w/rd";
+    let created = tessera::admin::create_client(
+        &running.app.store,
+        &tessera::admin::Actor::cli(),
+        tessera::admin::NewClient {
+            name: "svc".into(),
+            scope: "invoices:read invoices:write".into(),
+            audiences: vec!["https://api.example.com".into()],
+            secret: Some(secret.into()),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    running
+        .app
+        .registry
+        .upsert(&created.client.id, Some(created.client.clone()));
+    let id = created.client.id.clone();
+
+    for method in [AuthMethod::Basic, AuthMethod::Post] {
+        let client = TokenClient::builder(&id, secret)
+            .issuer(&base)
+            .auth_method(method)
+            .build()
+            .await
+            .unwrap();
+        assert_eq!(client.token_url(), format!("{base}/oauth2/token"));
+        let t = client
+            .token(Some("invoices:read"), Some("https://api.example.com"))
+            .await
+            .unwrap();
+        assert_eq!(t.scope.as_deref(), Some("invoices:read"));
+    }
+
+    // Every request through the middleware carries a fresh bearer token.
+    let api = serve(Router::new().route(
+        "/echo",
+        get(|headers: HeaderMap| async move {
+            headers
+                .get("authorization")
+                .map(|v| v.to_str().unwrap().to_string())
+                .unwrap_or_default()
+        }),
+    ))
+    .await;
+    let tokens = TokenClient::builder(&id, secret)
+        .issuer(&base)
+        .build()
+        .await
+        .unwrap();
+    let http = reqwest_middleware::ClientBuilder::new(reqwest::Client::new())
+        .with(BearerMiddleware::new(tokens.clone()).scope("invoices:read"))
+        .build();
+    let sent = http
+        .get(format!("{api}/echo"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let expected = tokens
+        .token(Some("invoices:read"), None)
+        .await
+        .unwrap()
+        .access_token;
+    assert_eq!(sent, format!("Bearer {expected}"));
+    // A bad scope is a refusal, not a retry loop.
+    assert!(matches!(
+        tokens.token(Some("nope"), None).await,
+        Err(ClientError::Refused { status: 400, .. })
+    ));
+}
