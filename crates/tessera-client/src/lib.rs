@@ -362,6 +362,24 @@ impl TokenClient {
     }
 
     async fn fetch(&self, scope: Option<&str>, audience: Option<&str>) -> Result<AccessToken, ClientError> {
+        let started = Instant::now();
+        let body = self.request(scope, audience).await?;
+        // Without expires_in, assume a short life and renew soon.
+        let lifetime = Duration::from_secs(body.expires_in.unwrap_or(60));
+        Ok(AccessToken {
+            access_token: body.access_token,
+            expires_at: started + lifetime,
+            scope: body.scope,
+        })
+    }
+
+    /// Requests a new token, bypassing the cache (with the same retries), and returns the whole
+    /// RFC 6749 §5.1 response.
+    pub async fn request(
+        &self,
+        scope: Option<&str>,
+        audience: Option<&str>,
+    ) -> Result<tessera_proto::TokenResponse, ClientError> {
         let i = &self.inner;
         let mut form: Vec<(&str, &str)> = vec![("grant_type", "client_credentials")];
         if let Some(s) = scope {
@@ -380,9 +398,8 @@ impl TokenClient {
             if i.auth == AuthMethod::Basic {
                 req = req.basic_auth(form_encode(&i.client_id), Some(form_encode(&i.client_secret)));
             }
-            let started = Instant::now();
             let (retry_in, why) = match req.send().await {
-                Ok(r) if r.status().is_success() => return parse(r, started).await,
+                Ok(r) if r.status().is_success() => return parse(r).await,
                 Ok(r)
                     if r.status().is_server_error()
                         || r.status() == reqwest::StatusCode::TOO_MANY_REQUESTS =>
@@ -412,7 +429,7 @@ impl TokenClient {
     }
 }
 
-async fn parse(r: reqwest::Response, started: Instant) -> Result<AccessToken, ClientError> {
+async fn parse(r: reqwest::Response) -> Result<tessera_proto::TokenResponse, ClientError> {
     let body: tessera_proto::TokenResponse = r
         .json()
         .await
@@ -423,13 +440,7 @@ async fn parse(r: reqwest::Response, started: Instant) -> Result<AccessToken, Cl
             body.token_type
         )));
     }
-    // Without expires_in, assume a short life and renew soon.
-    let lifetime = Duration::from_secs(body.expires_in.unwrap_or(60));
-    Ok(AccessToken {
-        access_token: body.access_token,
-        expires_at: started + lifetime,
-        scope: body.scope,
-    })
+    Ok(body)
 }
 
 /// A `reqwest-middleware` middleware that adds `Authorization: Bearer` with a fresh token to

@@ -433,3 +433,136 @@ async fn cli_rotates_secrets_and_keys_revokes_tokens_and_keeps_an_audit_trail() 
     assert_eq!(none, serde_json::json!([]));
     drop(server);
 }
+
+#[tokio::test]
+async fn tessera_token_fetches_decodes_and_verifies() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let db = db_url(d);
+    let server = Process::spawn(
+        d,
+        &["serve", "--database", &db],
+        &[("TESSERA_BOOTSTRAP", "false")],
+        "tok",
+    )
+    .await;
+    let base = server.base.clone();
+    let created = cli_json(
+        d,
+        &[
+            "client",
+            "create",
+            "--name",
+            "cli",
+            "--scope",
+            "a b",
+            "--audience",
+            "https://api.example.com",
+            "--json",
+        ],
+    );
+    let id = created["client_id"].as_str().unwrap().to_string();
+    let secret = created["client_secret"].as_str().unwrap().to_string();
+    let run = |args: &[&str], env: &[(&str, &str)]| {
+        let mut cmd = crate::kit::tessera_cmd(d);
+        cmd.args(args);
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let out = cmd.output().unwrap();
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8(out.stdout).unwrap(),
+            String::from_utf8(out.stderr).unwrap(),
+        )
+    };
+    // Wait for the running server to see the client.
+    assert!(
+        within_bound(|| async {
+            token_status(&reqwest::Client::new(), &base, &id, &secret, None)
+                .await
+                .0
+                == 200
+        })
+        .await
+    );
+
+    // Discovery, secret from the environment: prints the token and nothing else.
+    let (code, out, err) = run(
+        &["token", "--issuer", &base, "--client-id", &id, "--scope", "a"],
+        &[("TESSERA_CLIENT_SECRET", &secret)],
+    );
+    assert_eq!(code, 0, "{err}");
+    let token = out.trim().to_string();
+    assert_eq!(out.lines().count(), 1);
+    assert_eq!(token.split('.').count(), 3);
+    // The whole response with --json, here with form auth and an explicit token URL.
+    let url = format!("{base}/oauth2/token");
+    let (code, out, _) = run(
+        &[
+            "token",
+            "--token-url",
+            &url,
+            "--client-id",
+            &id,
+            "--client-secret",
+            &secret,
+            "--auth",
+            "post",
+            "--json",
+        ],
+        &[],
+    );
+    assert_eq!(code, 0);
+    let response: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(response["token_type"], "Bearer");
+    assert_eq!(response["scope"], "a b");
+    assert!(response["expires_in"].is_u64());
+    // A refusal is an error exit, with the server's error.
+    let (code, _, err) = run(
+        &[
+            "token",
+            "--issuer",
+            &base,
+            "--client-id",
+            &id,
+            "--client-secret",
+            "wrong",
+        ],
+        &[],
+    );
+    assert_ne!(code, 0);
+    assert!(err.contains("invalid_client"), "{err}");
+
+    // decode prints header and claims; --verify checks the signature against the JWKS.
+    let (code, out, _) = run(&["token", "decode", &token], &[]);
+    assert_eq!(code, 0);
+    let decoded: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(decoded["header"]["typ"], "at+jwt");
+    assert_eq!(decoded["claims"]["client_id"], id.as_str());
+    assert_eq!(decoded["claims"]["scope"], "a");
+    let (code, _, err) = run(&["token", "decode", "--verify", &token], &[]);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("valid"), "{err}");
+    let mut parts: Vec<String> = token.split('.').map(str::to_string).collect();
+    parts[2] = parts[2].chars().rev().collect();
+    let (code, _, err) = run(&["token", "decode", "--verify", &parts.join(".")], &[]);
+    assert_ne!(code, 0);
+    assert!(err.contains("invalid"), "{err}");
+    let (code, _, _) = run(
+        &[
+            "token",
+            "decode",
+            "--verify",
+            "--audience",
+            "https://other.example.com",
+            &token,
+        ],
+        &[],
+    );
+    assert_ne!(code, 0);
+    let (code, _, err) = run(&["token", "decode", "not-a-jwt"], &[]);
+    assert_ne!(code, 0);
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    drop(server);
+}
