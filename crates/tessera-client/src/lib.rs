@@ -67,6 +67,15 @@ pub enum ClientError {
 }
 
 /// An access token and when it expires. Its `Debug` does not show the token.
+///
+/// ```
+/// let t = tessera_client::AccessToken {
+///     access_token: "eyJhbGciOi.secret.parts".into(),
+///     expires_at: std::time::Instant::now(),
+///     scope: None,
+/// };
+/// assert!(!format!("{t:?}").contains("secret"));
+/// ```
 #[derive(Clone)]
 pub struct AccessToken {
     /// The token, for an `Authorization: Bearer` header.
@@ -305,6 +314,23 @@ fn httpdate_parse(v: &str) -> Option<SystemTime> {
 
 impl TokenClient {
     /// Starts building a client with these credentials.
+    ///
+    /// ```
+    /// use tessera_client::{ClientError, TokenClient};
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// // Without a token URL or an issuer there is nothing to ask.
+    /// let missing = TokenClient::builder("id", "secret").build().await;
+    /// assert!(matches!(missing, Err(ClientError::Config(_))));
+    /// // With one, nothing is fetched until a token is needed.
+    /// let client = TokenClient::builder("id", "secret")
+    ///     .token_url("http://127.0.0.1:9/oauth2/token")
+    ///     .retries(0, std::time::Duration::ZERO)
+    ///     .build()
+    ///     .await
+    ///     .unwrap();
+    /// assert!(matches!(client.token(None, None).await, Err(ClientError::Unavailable(_))));
+    /// # });
+    /// ```
     pub fn builder(client_id: impl Into<String>, client_secret: impl Into<String>) -> TokenClientBuilder {
         TokenClientBuilder {
             client_id: client_id.into(),

@@ -118,6 +118,21 @@ pub struct Claims {
 
 impl Claims {
     /// Whether the token carries `scope`.
+    ///
+    /// ```
+    /// let claims = tessera_verify::Claims {
+    ///     iss: "https://auth.example.com".into(),
+    ///     sub: "client-1".into(),
+    ///     aud: vec!["https://api.example.com".into()],
+    ///     exp: 2_000_000_000,
+    ///     iat: None,
+    ///     jti: None,
+    ///     client_id: Some("client-1".into()),
+    ///     scopes: ["invoices:read".to_string()].into_iter().collect(),
+    /// };
+    /// assert!(claims.has_scope("invoices:read"));
+    /// assert!(!claims.has_scope("invoices:write"));
+    /// ```
     pub fn has_scope(&self, scope: &str) -> bool {
         self.scopes.contains(scope)
     }
@@ -369,6 +384,19 @@ fn write<T>(lock: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
 
 impl Verifier {
     /// Starts building a verifier for tokens of `issuer`.
+    ///
+    /// Building fetches the issuer's metadata and keys, so an unreachable issuer is reported
+    /// at once; a missing audience or a symmetric algorithm is a configuration error:
+    ///
+    /// ```
+    /// use tessera_verify::{Verifier, VerifyError};
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// let no_audience = Verifier::builder("http://127.0.0.1:9").build().await;
+    /// assert!(matches!(no_audience, Err(VerifyError::Config(_))));
+    /// let unreachable = Verifier::builder("http://127.0.0.1:9").audience("https://api.example.com").build().await;
+    /// assert!(matches!(unreachable, Err(VerifyError::Unavailable(_))));
+    /// # });
+    /// ```
     pub fn builder(issuer: impl Into<String>) -> VerifierBuilder {
         VerifierBuilder {
             issuer: issuer.into(),
