@@ -152,8 +152,10 @@ impl TokenClientBuilder {
     pub async fn build(self) -> Result<TokenClient, ClientError> {
         let http = match self.http {
             Some(h) => h,
+            // No redirects: a client_secret_post body must never be re-sent to another origin.
             None => reqwest::Client::builder()
                 .timeout(Duration::from_secs(15))
+                .redirect(reqwest::redirect::Policy::none())
                 .build()
                 .map_err(|e| ClientError::Config(e.to_string()))?,
         };
@@ -202,7 +204,10 @@ struct Metadata {
 
 async fn discover(http: &reqwest::Client, issuer: &str) -> Result<Metadata, ClientError> {
     let issuer = issuer.trim_end_matches('/');
-    let url = format!("{issuer}/.well-known/oauth-authorization-server");
+    // RFC 8414 §3.1: the well-known suffix goes between the host and the issuer's path.
+    let (scheme, rest) = issuer.split_once("://").unwrap_or(("https", issuer));
+    let (host, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    let url = format!("{scheme}://{host}/.well-known/oauth-authorization-server{path}");
     let r = http
         .get(&url)
         .send()
@@ -226,10 +231,22 @@ async fn discover(http: &reqwest::Client, issuer: &str) -> Result<Metadata, Clie
 
 type Key = (Option<String>, Option<String>);
 
+/// One cache entry: the current token (readable without waiting) and the lock that keeps one
+/// renewal in flight.
 #[derive(Default)]
 struct Slot {
-    token: Option<AccessToken>,
-    renew_at: Option<Instant>,
+    current: Mutex<Option<(AccessToken, Instant)>>,
+    renewing: tokio::sync::Mutex<()>,
+}
+
+impl Slot {
+    fn current(&self) -> Option<(AccessToken, Instant)> {
+        self.current.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    fn set(&self, value: Option<(AccessToken, Instant)>) {
+        *self.current.lock().unwrap_or_else(|p| p.into_inner()) = value;
+    }
 }
 
 struct Inner {
@@ -241,7 +258,7 @@ struct Inner {
     max_retries: u32,
     backoff: Duration,
     http: reqwest::Client,
-    slots: Mutex<HashMap<Key, Arc<tokio::sync::Mutex<Slot>>>>,
+    slots: Mutex<HashMap<Key, Arc<Slot>>>,
 }
 
 /// Fetches and caches tokens for one client. Cheap to clone; share one per process.
@@ -363,35 +380,80 @@ impl TokenClient {
             let mut slots = self.inner.slots.lock().unwrap_or_else(|p| p.into_inner());
             slots.entry(key).or_default().clone()
         };
-        // One renewal in flight per key: the others wait here, then find the fresh token.
-        let mut slot = slot.lock().await;
-        let now = Instant::now();
-        if let (Some(token), Some(renew_at)) = (&slot.token, slot.renew_at) {
-            if now < renew_at && now < token.expires_at {
-                return Ok(token.clone());
-            }
+        let fresh = |c: &Option<(AccessToken, Instant)>| {
+            c.as_ref()
+                .filter(|(t, renew_at)| Instant::now() < *renew_at && Instant::now() < t.expires_at)
+                .map(|(t, _)| t.clone())
+        };
+        let unexpired = |c: &Option<(AccessToken, Instant)>| {
+            c.as_ref()
+                .filter(|(t, _)| Instant::now() < t.expires_at)
+                .map(|(t, _)| t.clone())
+        };
+        let cached = slot.current();
+        if let Some(t) = fresh(&cached) {
+            return Ok(t);
         }
-        let token = self.fetch(scope, audience).await?;
-        let lifetime = token.expires_at.saturating_duration_since(now);
-        // Renew at the latest `renew_before` (at most half the lifetime) before expiry, minus a
-        // random share of up to a tenth of the lifetime.
-        let margin = self.inner.renew_before.min(lifetime / 2);
-        let jitter = lifetime.mul_f64(rand::rng().random_range(0.0..0.1));
-        slot.renew_at = Some(token.expires_at - margin - jitter);
-        slot.token = Some(token.clone());
-        Ok(token)
+        // Due for renewal. If the token is still valid and someone is already renewing it, use it
+        // meanwhile; otherwise wait for (or become) the one renewal in flight.
+        let _renewing = match slot.renewing.try_lock() {
+            Ok(guard) => guard,
+            Err(_) => {
+                if let Some(t) = unexpired(&cached) {
+                    return Ok(t);
+                }
+                slot.renewing.lock().await
+            }
+        };
+        // Whoever held the lock before may have renewed already.
+        let cached = slot.current();
+        if let Some(t) = fresh(&cached) {
+            return Ok(t);
+        }
+        let started = Instant::now();
+        match self.fetch(scope, audience).await {
+            Ok(token) => {
+                let lifetime = token.expires_at.saturating_duration_since(started);
+                // Renew at the latest `renew_before` (at most half the lifetime) before expiry,
+                // minus a random share of up to a tenth of the lifetime.
+                let margin = self.inner.renew_before.min(lifetime / 2);
+                let jitter = lifetime.mul_f64(rand::rng().random_range(0.0..0.1));
+                slot.set(Some((token.clone(), token.expires_at - margin - jitter)));
+                Ok(token)
+            }
+            Err(e) => match unexpired(&cached) {
+                // The old token is still valid: keep using it and try again a little later.
+                Some(t) => {
+                    tracing::warn!(error = %e, "token renewal failed; using the current token meanwhile");
+                    let retry_at =
+                        (Instant::now() + self.inner.backoff.max(Duration::from_secs(1))).min(t.expires_at);
+                    slot.set(Some((t.clone(), retry_at)));
+                    Ok(t)
+                }
+                None => Err(e),
+            },
+        }
     }
 
-    /// Drops cached tokens (for example after a resource server refused one).
+    /// Drops cached tokens (for example after a resource server refused one); the next call
+    /// fetches anew.
     pub fn invalidate(&self) {
-        self.inner.slots.lock().unwrap_or_else(|p| p.into_inner()).clear();
+        for slot in self
+            .inner
+            .slots
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .values()
+        {
+            slot.set(None);
+        }
     }
 
     async fn fetch(&self, scope: Option<&str>, audience: Option<&str>) -> Result<AccessToken, ClientError> {
         let started = Instant::now();
         let body = self.request(scope, audience).await?;
-        // Without expires_in, assume a short life and renew soon.
-        let lifetime = Duration::from_secs(body.expires_in.unwrap_or(60));
+        // Without expires_in, assume a short life and renew soon; bound absurd ones.
+        let lifetime = Duration::from_secs(body.expires_in.unwrap_or(60).min(366 * 86_400));
         Ok(AccessToken {
             access_token: body.access_token,
             expires_at: started + lifetime,

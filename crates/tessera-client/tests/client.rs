@@ -288,3 +288,34 @@ async fn against_a_real_tessera_with_discovery_and_reqwest_middleware() {
         Err(ClientError::Refused { status: 400, .. })
     ));
 }
+
+#[tokio::test]
+async fn a_failed_renewal_keeps_the_still_valid_token() {
+    let (url, count) = endpoint(|n| {
+        if n == 0 {
+            ok(n, 3)
+        } else {
+            (StatusCode::SERVICE_UNAVAILABLE, vec![], json!({}))
+        }
+    })
+    .await;
+    let client = TokenClient::builder("id", "secret")
+        .token_url(url)
+        .renew_before(Duration::from_secs(1))
+        .retries(0, Duration::from_millis(10))
+        .build()
+        .await
+        .unwrap();
+    let first = client.token(None, None).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    // Renewal is due and fails; the token has not expired, so it is still the answer.
+    let again = client.token(None, None).await.unwrap();
+    assert_eq!(again.access_token, first.access_token);
+    assert_eq!(count.load(Ordering::SeqCst), 2, "a renewal was attempted");
+    // Once it has expired, the failure is reported.
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    assert!(matches!(
+        client.token(None, None).await,
+        Err(ClientError::Unavailable(_))
+    ));
+}

@@ -19,6 +19,14 @@ use crate::{Claims, Verifier};
 #[derive(Debug, Clone)]
 pub struct Authenticated(pub Claims);
 
+/// Keeps a value usable inside a quoted `WWW-Authenticate` parameter.
+fn header_safe(value: &str) -> String {
+    value
+        .chars()
+        .filter(|c| (c.is_ascii_graphic() || *c == ' ') && *c != '"' && *c != '\\')
+        .collect()
+}
+
 fn challenge(status: StatusCode, realm: &str, error: Option<&str>, scope: Option<&str>) -> Response {
     let mut value = format!("Bearer realm=\"{realm}\"");
     if let Some(e) = error {
@@ -79,7 +87,7 @@ impl BearerAuthLayer {
 
     /// The realm named in challenges (default `api`).
     pub fn realm(mut self, realm: &str) -> Self {
-        self.realm = realm.replace(['"', '\\'], "");
+        self.realm = header_safe(realm);
         self
     }
 }
@@ -183,6 +191,12 @@ where
                     req.extensions_mut().insert(Authenticated(claims));
                     inner.call(req).await
                 }
+                // The issuer (or its introspection endpoint) cannot be reached: the token may be
+                // fine, so say so rather than make the client throw it away.
+                Err(e @ (crate::VerifyError::Unavailable(_) | crate::VerifyError::Config(_))) => {
+                    tracing::warn!(error = %e, "cannot verify bearer tokens now");
+                    Ok(StatusCode::SERVICE_UNAVAILABLE.into_response())
+                }
                 Err(e) => {
                     tracing::debug!(error = %e, "bearer token refused");
                     Ok(challenge(
@@ -208,7 +222,7 @@ impl RequireScopeLayer {
     /// Requires `scope`.
     pub fn new(scope: &str) -> Self {
         RequireScopeLayer {
-            scope: scope.replace(['"', '\\'], ""),
+            scope: header_safe(scope),
         }
     }
 }

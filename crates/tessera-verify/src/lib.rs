@@ -36,7 +36,7 @@ use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
-use jsonwebtoken::jwk::JwkSet;
+use jsonwebtoken::jwk::Jwk;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde::Deserialize;
 
@@ -150,8 +150,8 @@ struct RawClaims {
     scope: Option<String>,
 }
 
-/// Builds a [`Verifier`].
-#[derive(Debug, Clone)]
+/// Builds a [`Verifier`]. (Its `Debug` hides the introspection secret.)
+#[derive(Clone)]
 pub struct VerifierBuilder {
     issuer: String,
     audience: Option<String>,
@@ -164,7 +164,21 @@ pub struct VerifierBuilder {
     introspection: Option<Introspection>,
 }
 
-#[derive(Debug, Clone)]
+impl std::fmt::Debug for VerifierBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("VerifierBuilder")
+            .field("issuer", &self.issuer)
+            .field("audience", &self.audience)
+            .field("jwks_uri", &self.jwks_uri)
+            .field(
+                "introspection",
+                &self.introspection.as_ref().map(|i| &i.client_id),
+            )
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Clone)]
 struct Introspection {
     url: Option<String>,
     client_id: String,
@@ -192,9 +206,9 @@ impl VerifierBuilder {
         self
     }
 
-    /// Clock-skew allowance for `exp` and `nbf` (default 30 s).
+    /// Clock-skew allowance for `exp` and `nbf` (default 30 s, at most 5 minutes).
     pub fn leeway(mut self, leeway: Duration) -> Self {
-        self.leeway = leeway;
+        self.leeway = leeway.min(Duration::from_secs(300));
         self
     }
 
@@ -252,6 +266,7 @@ impl VerifierBuilder {
             Some(h) => h,
             None => reqwest::Client::builder()
                 .timeout(Duration::from_secs(10))
+                .redirect(reqwest::redirect::Policy::none())
                 .build()
                 .map_err(|e| VerifyError::Config(e.to_string()))?,
         };
@@ -298,7 +313,7 @@ struct Metadata {
 
 /// RFC 8414 discovery; the document's issuer must be the one asked for (§3.3).
 async fn discover(http: &reqwest::Client, issuer: &str) -> Result<Metadata, VerifyError> {
-    let url = format!("{issuer}/.well-known/oauth-authorization-server");
+    let url = well_known(issuer);
     let response = http
         .get(&url)
         .send()
@@ -460,7 +475,10 @@ impl Verifier {
             if !response.status().is_success() {
                 return Err(format!("HTTP {}", response.status()));
             }
-            response.json::<JwkSet>().await.map_err(|e| e.to_string())
+            response
+                .json::<serde_json::Value>()
+                .await
+                .map_err(|e| e.to_string())
         }
         .await;
         let set = match fetched {
@@ -471,22 +489,39 @@ impl Verifier {
             }
         };
         let mut keys = HashMap::new();
-        for jwk in &set.keys {
+        // Each key on its own: one key of a kind this library does not know (an encryption key,
+        // another curve) must not make the whole set unusable.
+        for raw in set["keys"].as_array().map(Vec::as_slice).unwrap_or_default() {
+            let Ok(jwk) = serde_json::from_value::<Jwk>(raw.clone()) else {
+                continue;
+            };
             let Some(kid) = jwk.common.key_id.clone() else {
                 continue;
             };
-            // Signing keys only.
             if matches!(
                 jwk.common.public_key_use,
                 Some(jsonwebtoken::jwk::PublicKeyUse::Encryption)
             ) {
                 continue;
             }
-            let alg = jwk
-                .common
-                .key_algorithm
-                .and_then(|a| a.to_string().parse::<Algorithm>().ok());
-            if let Ok(key) = DecodingKey::from_jwk(jwk) {
+            if let Some(ops) = &jwk.common.key_operations {
+                if !ops
+                    .iter()
+                    .any(|o| matches!(o, jsonwebtoken::jwk::KeyOperations::Verify))
+                {
+                    continue;
+                }
+            }
+            // A stated algorithm must be an allowed signing algorithm; a key without one is
+            // bound to the token's (allow-listed) algorithm and the key's family.
+            let alg = match raw["alg"].as_str() {
+                Some(a) => match a.parse::<Algorithm>() {
+                    Ok(alg) if self.inner.algorithms.contains(&alg) => Some(alg),
+                    _ => continue,
+                },
+                None => None,
+            };
+            if let Ok(key) = DecodingKey::from_jwk(&jwk) {
                 keys.insert(kid, (key, alg));
             }
         }
@@ -538,7 +573,12 @@ impl Verifier {
             .fetched
             .is_none_or(|t| t.elapsed() > self.inner.max_key_age);
         if stale {
-            let _ = self.refresh(Trigger::Stale).await;
+            // In the background: requests go on with the cached keys meanwhile, and an issuer
+            // that does not answer costs them nothing.
+            let this = self.clone();
+            tokio::spawn(async move {
+                let _ = this.refresh(Trigger::Stale).await;
+            });
         }
         let (key, key_alg) = match self.key(kid) {
             Some(k) => k,
@@ -571,6 +611,10 @@ impl Verifier {
             }
         })?;
         let c = data.claims;
+        // RFC 9068 §2.2: iat, jti and client_id are REQUIRED too.
+        if c.iat.is_none() || c.jti.is_none() || c.client_id.is_none() {
+            return Err(VerifyError::InvalidClaims);
+        }
         Ok(Claims {
             iss: c.iss,
             sub: c.sub,
@@ -630,6 +674,16 @@ impl Verifier {
         cache.insert(token.to_string(), (active, Instant::now()));
         Ok(active)
     }
+}
+
+/// RFC 8414 §3.1: the well-known suffix goes between the host and the issuer's path.
+fn well_known(issuer: &str) -> String {
+    let (scheme, rest) = issuer.split_once("://").unwrap_or(("https", issuer));
+    let (host, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    format!(
+        "{scheme}://{host}/.well-known/oauth-authorization-server{}",
+        path.trim_end_matches('/')
+    )
 }
 
 /// RFC 6749 §2.3.1: client credentials are form-urlencoded before Basic encoding.

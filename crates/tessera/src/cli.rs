@@ -72,7 +72,7 @@ enum TokenSub {
         /// Check the signature against the issuer's JWKS, and typ, iss, aud, exp.
         #[arg(long)]
         verify: bool,
-        /// The issuer to verify against [default: the token's iss].
+        /// The issuer to verify against (required with --verify: never taken from the token).
         #[arg(long)]
         issuer: Option<String>,
         /// The audience to require [default: the token's first aud].
@@ -874,9 +874,9 @@ async fn decode_token(
     if !verify {
         return Ok(ExitCode::SUCCESS);
     }
-    let issuer = issuer
-        .or_else(|| claims["iss"].as_str().map(str::to_string))
-        .ok_or_else(|| anyhow::anyhow!("no --issuer and no iss claim"))?;
+    // The issuer to trust comes from the caller, never from the token: a forged token could
+    // name an issuer its forger runs.
+    let issuer = issuer.ok_or_else(|| anyhow::anyhow!("--verify needs --issuer (the issuer you trust)"))?;
     let audience = audience
         .or_else(|| match &claims["aud"] {
             serde_json::Value::String(a) => Some(a.clone()),

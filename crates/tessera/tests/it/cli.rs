@@ -542,11 +542,17 @@ async fn tessera_token_fetches_decodes_and_verifies() {
     assert_eq!(decoded["claims"]["client_id"], id.as_str());
     assert_eq!(decoded["claims"]["scope"], "a");
     let (code, _, err) = run(&["token", "decode", "--verify", &token], &[]);
+    assert_ne!(code, 0, "the issuer to trust must be given");
+    assert!(err.contains("--issuer"), "{err}");
+    let (code, _, err) = run(&["token", "decode", "--verify", "--issuer", &base, &token], &[]);
     assert_eq!(code, 0, "{err}");
     assert!(err.contains("valid"), "{err}");
     let mut parts: Vec<String> = token.split('.').map(str::to_string).collect();
     parts[2] = parts[2].chars().rev().collect();
-    let (code, _, err) = run(&["token", "decode", "--verify", &parts.join(".")], &[]);
+    let (code, _, err) = run(
+        &["token", "decode", "--verify", "--issuer", &base, &parts.join(".")],
+        &[],
+    );
     assert_ne!(code, 0);
     assert!(err.contains("invalid"), "{err}");
     let (code, _, _) = run(
@@ -554,6 +560,8 @@ async fn tessera_token_fetches_decodes_and_verifies() {
             "token",
             "decode",
             "--verify",
+            "--issuer",
+            &base,
             "--audience",
             "https://other.example.com",
             &token,
