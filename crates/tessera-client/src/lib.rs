@@ -34,6 +34,18 @@ use rand::Rng;
 use serde::Deserialize;
 
 /// How the client authenticates at the token endpoint (RFC 6749 §2.3.1).
+///
+/// ```
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// let client = tessera_client::TokenClient::builder("id", "secret")
+///     .token_url("https://auth.example.com/oauth2/token")
+///     .auth_method(tessera_client::AuthMethod::Post)
+///     .build()
+///     .await
+///     .unwrap();
+/// assert_eq!(client.token_url(), "https://auth.example.com/oauth2/token");
+/// # });
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AuthMethod {
     /// HTTP Basic with form-urlencoded id and secret (`client_secret_basic`).
@@ -42,7 +54,15 @@ pub enum AuthMethod {
     Post,
 }
 
-/// Why no token could be had.
+/// Why no token could be had: `Refused` (a 4xx, never retried), `Unavailable` (network errors or
+/// 5xx after the retries), `InvalidResponse`, `Config`.
+///
+/// ```
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// let missing = tessera_client::TokenClient::builder("id", "secret").build().await;
+/// assert!(matches!(missing, Err(tessera_client::ClientError::Config(_))));
+/// # });
+/// ```
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
     /// The server refused the request (a 4xx with an OAuth error); not retried.
@@ -96,6 +116,21 @@ impl std::fmt::Debug for AccessToken {
 }
 
 /// Builds a [`TokenClient`].
+///
+/// ```
+/// use std::time::Duration;
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// let client = tessera_client::TokenClient::builder("id", "secret")
+///     .token_url("https://auth.example.com/oauth2/token")
+///     .renew_before(Duration::from_secs(120))
+///     .retries(5, Duration::from_millis(100))
+///     .http_client(reqwest::Client::new())
+///     .build()
+///     .await
+///     .unwrap();
+/// assert_eq!(client.token_url(), "https://auth.example.com/oauth2/token");
+/// # });
+/// ```
 pub struct TokenClientBuilder {
     client_id: String,
     client_secret: String,
@@ -532,7 +567,24 @@ async fn parse(r: reqwest::Response) -> Result<tessera_proto::TokenResponse, Cli
 }
 
 /// A `reqwest-middleware` middleware that adds `Authorization: Bearer` with a fresh token to
-/// every request.
+/// every request. When no token can be had, the request is not sent and the error says why.
+///
+/// ```
+/// use tessera_client::{BearerMiddleware, TokenClient};
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// let tokens = TokenClient::builder("id", "secret")
+///     .token_url("http://127.0.0.1:9/oauth2/token") // nothing listens there
+///     .retries(0, std::time::Duration::ZERO)
+///     .build()
+///     .await
+///     .unwrap();
+/// let http = reqwest_middleware::ClientBuilder::new(reqwest::Client::new())
+///     .with(BearerMiddleware::new(tokens).scope("invoices:read").audience("https://api.example.com"))
+///     .build();
+/// let result = http.get("http://127.0.0.1:9/invoices").send().await;
+/// assert!(matches!(result, Err(reqwest_middleware::Error::Middleware(_))));
+/// # });
+/// ```
 #[derive(Clone, Debug)]
 pub struct BearerMiddleware {
     client: TokenClient,

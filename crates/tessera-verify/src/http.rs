@@ -61,14 +61,34 @@ impl<S: Send + Sync> FromRequestParts<S> for Authenticated {
 ///   400 `invalid_request`;
 /// - a token that does not verify: 401 `invalid_token`.
 ///
-/// ```no_run
-/// # async fn example(verifier: tessera_verify::Verifier) {
-/// use axum::{Router, routing::get};
-/// use tessera_verify::{Authenticated, BearerAuthLayer};
+/// ```
+/// use axum::{Router, body::Body, http::{Request, StatusCode}, routing::get};
+/// use tessera_verify::{Authenticated, BearerAuthLayer, RequireScopeLayer, Verifier};
+/// use tower::ServiceExt;
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// # let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+/// # let addr = listener.local_addr().unwrap();
+/// # let jwks = Router::new().route("/jwks", get(|| async { r#"{"keys":[]}"# }));
+/// # tokio::spawn(async move { axum::serve(listener, jwks).await.unwrap() });
+/// let verifier = Verifier::builder("https://auth.example.com")
+///     .audience("https://api.example.com")
+///     .jwks_uri(format!("http://{addr}/jwks"))
+///     .build()
+///     .await
+///     .unwrap();
 /// let app: Router = Router::new()
 ///     .route("/invoices", get(|Authenticated(claims): Authenticated| async move { claims.sub }))
-///     .layer(BearerAuthLayer::new(verifier));
-/// # }
+///     .route_layer(RequireScopeLayer::new("invoices:read"))
+///     .layer(BearerAuthLayer::new(verifier).realm("invoices"));
+/// // No token: 401 with a challenge and no error code.
+/// let response = app.clone().oneshot(Request::get("/invoices").body(Body::empty()).unwrap()).await.unwrap();
+/// assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+/// assert_eq!(response.headers()["www-authenticate"], r#"Bearer realm="invoices""#);
+/// // A bad token: 401 invalid_token.
+/// let bad = Request::get("/invoices").header("authorization", "Bearer abc.def.ghi").body(Body::empty()).unwrap();
+/// let response = app.oneshot(bad).await.unwrap();
+/// assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+/// # });
 /// ```
 #[derive(Clone, Debug)]
 pub struct BearerAuthLayer {

@@ -52,6 +52,26 @@ const MAX_HEADER_LEN: usize = 1024;
 ///
 /// Resource servers should not tell clients which of these happened: the HTTP glue answers every
 /// refusal with the same `invalid_token`.
+///
+/// ```
+/// use tessera_verify::{Verifier, VerifyError};
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// # async fn jwks_server() -> String {
+/// #     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+/// #     let addr = listener.local_addr().unwrap();
+/// #     let app = axum::Router::new().route("/jwks", axum::routing::get(|| async { r#"{"keys":[]}"# }));
+/// #     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+/// #     format!("http://{addr}/jwks")
+/// # }
+/// let verifier = Verifier::builder("https://auth.example.com")
+///     .audience("https://api.example.com")
+///     .jwks_uri(jwks_server().await)
+///     .build()
+///     .await
+///     .unwrap();
+/// assert_eq!(verifier.verify("not-a-token").await, Err(VerifyError::Malformed));
+/// # });
+/// ```
 #[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
 pub enum VerifyError {
     /// Not a compact JWS: bad base64, wrong number of parts, oversized, unparsable JSON.
@@ -151,6 +171,31 @@ struct RawClaims {
 }
 
 /// Builds a [`Verifier`]. (Its `Debug` hides the introspection secret.)
+///
+/// ```
+/// use std::time::Duration;
+/// use jsonwebtoken::Algorithm;
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// # async fn jwks_server() -> String {
+/// #     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+/// #     let addr = listener.local_addr().unwrap();
+/// #     let app = axum::Router::new().route("/jwks", axum::routing::get(|| async { r#"{"keys":[]}"# }));
+/// #     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+/// #     format!("http://{addr}/jwks")
+/// # }
+/// let verifier = tessera_verify::Verifier::builder("https://auth.example.com")
+///     .audience("https://api.example.com")
+///     .jwks_uri(jwks_server().await)          // skip discovery
+///     .algorithms(&[Algorithm::ES256])        // only what the issuer uses
+///     .leeway(Duration::from_secs(10))
+///     .min_refresh_interval(Duration::from_secs(30))
+///     .max_key_age(Duration::from_secs(600))
+///     .build()
+///     .await
+///     .unwrap();
+/// assert_eq!(verifier.audience(), "https://api.example.com");
+/// # });
+/// ```
 #[derive(Clone)]
 pub struct VerifierBuilder {
     issuer: String,
