@@ -93,7 +93,12 @@ struct FetchArgs {
     #[arg(long)]
     client_id: Option<String>,
     /// The client secret (better: TESSERA_CLIENT_SECRET, which stays out of the process list).
-    #[arg(long, env = "TESSERA_CLIENT_SECRET", hide_env_values = true)]
+    #[arg(
+        long,
+        env = "TESSERA_CLIENT_SECRET",
+        hide_env_values = true,
+        allow_hyphen_values = true
+    )]
     client_secret: Option<String>,
     /// Scopes to ask for, space-separated.
     #[arg(long)]
@@ -187,7 +192,7 @@ enum ClientCommand {
         #[arg(long, value_name = "SECONDS")]
         token_ttl: Option<u32>,
         /// Import an existing secret instead of generating one (stored with Argon2id).
-        #[arg(long, conflicts_with = "secret_stdin", hide_env_values = true)]
+        #[arg(long, conflicts_with = "secret_stdin", allow_hyphen_values = true)]
         secret: Option<String>,
         /// Read the secret to import from the first line of standard input.
         #[arg(long)]

@@ -25,12 +25,20 @@ pub const ARGON2_CACHE_TTL: Duration = Duration::from_secs(600);
 
 /// Generates a client secret: 32 random bytes, base64url without padding (43 characters, all
 /// unreserved, so they need no escaping in Basic credentials, forms or shells).
+///
+/// A secret never starts with `-`, so that it cannot be mistaken for an option on a command line;
+/// drawing again in that case leaves well over 255 bits of entropy.
 pub fn generate_secret() -> Result<String, &'static str> {
-    let mut bytes = [0u8; 32];
-    SystemRandom::new()
-        .fill(&mut bytes)
-        .map_err(|_| "no randomness")?;
-    Ok(URL_SAFE_NO_PAD.encode(bytes))
+    loop {
+        let mut bytes = [0u8; 32];
+        SystemRandom::new()
+            .fill(&mut bytes)
+            .map_err(|_| "no randomness")?;
+        let secret = URL_SAFE_NO_PAD.encode(bytes);
+        if !secret.starts_with('-') {
+            return Ok(secret);
+        }
+    }
 }
 
 /// Generates a client id: a random UUID.
@@ -397,6 +405,7 @@ mod tests {
     async fn generated_and_imported_secrets_verify() {
         let secret = generate_secret().unwrap();
         assert_eq!(secret.len(), 43);
+        assert!((0..200).all(|_| !generate_secret().unwrap().starts_with('-')));
         let reg = Registry::new();
         reg.replace_all(vec![record(&secret, SecretKind::Sha256, true)]);
         assert!(reg.authenticate("c1", &secret).await.is_ok());

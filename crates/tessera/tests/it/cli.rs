@@ -518,6 +518,47 @@ async fn tessera_token_fetches_decodes_and_verifies() {
     assert_eq!(response["token_type"], "Bearer");
     assert_eq!(response["scope"], "a b");
     assert!(response["expires_in"].is_u64());
+    // A secret that starts with '-' is still a value, not an option.
+    let dashed = cli_json(
+        d,
+        &[
+            "client",
+            "create",
+            "--name",
+            "dash",
+            "--secret",
+            "-leading-dash-secret",
+            "--json",
+        ],
+    );
+    let dashed_id = dashed["client_id"].as_str().unwrap().to_string();
+    assert!(
+        within_bound(|| async {
+            token_status(
+                &reqwest::Client::new(),
+                &base,
+                &dashed_id,
+                "-leading-dash-secret",
+                None,
+            )
+            .await
+            .0 == 200
+        })
+        .await
+    );
+    let (code, _, err) = run(
+        &[
+            "token",
+            "--issuer",
+            &base,
+            "--client-id",
+            &dashed_id,
+            "--client-secret",
+            "-leading-dash-secret",
+        ],
+        &[],
+    );
+    assert_eq!(code, 0, "{err}");
     // A refusal is an error exit, with the server's error.
     let (code, _, err) = run(
         &[
