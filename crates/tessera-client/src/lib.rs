@@ -311,19 +311,6 @@ impl std::fmt::Debug for TokenClient {
     }
 }
 
-/// RFC 6749 §2.3.1: id and secret are form-urlencoded before they go into Basic credentials.
-fn form_encode(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'*' => out.push(b as char),
-            b' ' => out.push('+'),
-            _ => out.push_str(&format!("%{b:02X}")),
-        }
-    }
-    out
-}
-
 /// `Retry-After`: delay-seconds or an HTTP date.
 fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
     let v = headers.get(reqwest::header::RETRY_AFTER)?.to_str().ok()?.trim();
@@ -519,7 +506,10 @@ impl TokenClient {
         loop {
             let mut req = i.http.post(&i.token_url).form(&form);
             if i.auth == AuthMethod::Basic {
-                req = req.basic_auth(form_encode(&i.client_id), Some(form_encode(&i.client_secret)));
+                req = req.basic_auth(
+                    tessera_proto::form_urlencode(&i.client_id),
+                    Some(tessera_proto::form_urlencode(&i.client_secret)),
+                );
             }
             let (retry_in, why) = match req.send().await {
                 Ok(r) if r.status().is_success() => return parse(r).await,
@@ -654,10 +644,5 @@ mod tests {
             "Sun, 06 Nov 1994 08:49:37 GMT".parse().unwrap(),
         );
         assert_eq!(retry_after(&h), Some(Duration::ZERO), "a past date means now");
-    }
-
-    #[test]
-    fn credentials_are_form_encoded_for_basic() {
-        assert_eq!(form_encode("a b:c+d%"), "a+b%3Ac%2Bd%25");
     }
 }

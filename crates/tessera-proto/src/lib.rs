@@ -11,6 +11,30 @@ use serde::{Deserialize, Serialize};
 /// The `typ` header value of a JWT access token (RFC 9068 §2.1).
 pub const ACCESS_TOKEN_TYP: &str = "at+jwt";
 
+/// Encodes a client id or secret for HTTP Basic credentials as RFC 6749 §2.3.1 requires:
+/// `application/x-www-form-urlencoded` first, then (by the caller) base64 of `id:secret`.
+///
+/// ```
+/// assert_eq!(tessera_proto::form_urlencode("a b:c+d%"), "a+b%3Ac%2Bd%25");
+/// assert_eq!(tessera_proto::form_urlencode("plain-id_1.x"), "plain-id_1.x");
+/// ```
+pub fn form_urlencode(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for b in value.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'*' => out.push(b as char),
+            b' ' => out.push('+'),
+            _ => {
+                const HEX: &[u8; 16] = b"0123456789ABCDEF";
+                out.push('%');
+                out.push(HEX[usize::from(b >> 4)] as char);
+                out.push(HEX[usize::from(b & 15)] as char);
+            }
+        }
+    }
+    out
+}
+
 /// A successful token response (RFC 6749 §5.1).
 ///
 /// ```

@@ -694,8 +694,8 @@ impl Verifier {
             .http
             .post(url)
             .basic_auth(
-                form_encode(&conf.client_id),
-                Some(form_encode(&conf.client_secret)),
+                tessera_proto::form_urlencode(&conf.client_id),
+                Some(tessera_proto::form_urlencode(&conf.client_secret)),
             )
             .form(&[("token", token), ("token_type_hint", "access_token")])
             .send()
@@ -729,17 +729,4 @@ fn well_known(issuer: &str) -> String {
         "{scheme}://{host}/.well-known/oauth-authorization-server{}",
         path.trim_end_matches('/')
     )
-}
-
-/// RFC 6749 §2.3.1: client credentials are form-urlencoded before Basic encoding.
-fn form_encode(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'*' => out.push(b as char),
-            b' ' => out.push('+'),
-            _ => out.push_str(&format!("%{b:02X}")),
-        }
-    }
-    out
 }
