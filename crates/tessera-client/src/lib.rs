@@ -239,10 +239,7 @@ struct Metadata {
 
 async fn discover(http: &reqwest::Client, issuer: &str) -> Result<Metadata, ClientError> {
     let issuer = issuer.trim_end_matches('/');
-    // RFC 8414 §3.1: the well-known suffix goes between the host and the issuer's path.
-    let (scheme, rest) = issuer.split_once("://").unwrap_or(("https", issuer));
-    let (host, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
-    let url = format!("{scheme}://{host}/.well-known/oauth-authorization-server{path}");
+    let url = tessera_proto::metadata_url(issuer);
     let r = http
         .get(&url)
         .send()

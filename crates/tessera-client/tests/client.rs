@@ -193,20 +193,10 @@ async fn a_401_is_not_retried() {
 
 async fn tessera() -> (tessera::server::Running, String, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let src = |v: &str| Some((v.to_string(), "test".to_string()));
-    let over = tessera::config::Overrides {
-        listen: src("127.0.0.1:0"),
-        issuer: src(&base),
-        database: src(&format!("sqlite:{}/t.db", dir.path().display())),
-        bootstrap: src("false"),
-        ..Default::default()
-    };
-    let settings = tessera::config::Settings::load(None, &over).unwrap();
-    let running = tessera::server::start_with_listener(settings, Some(listener))
+    let running = tessera::server::start_local(dir.path(), Default::default())
         .await
         .unwrap();
+    let base = running.base_url();
     (running, base, dir)
 }
 
@@ -215,23 +205,16 @@ async fn against_a_real_tessera_with_discovery_and_reqwest_middleware() {
     let (running, base, _dir) = tessera().await;
     // An imported secret with characters that need RFC 6749 §2.3.1 encoding.
     let secret = "p:a+s%s w/rd";
-    let created = tessera::admin::create_client(
-        &running.app.store,
-        &tessera::admin::Actor::cli(),
-        tessera::admin::NewClient {
+    let created = running
+        .register(tessera::admin::NewClient {
             name: "svc".into(),
             scope: "invoices:read invoices:write".into(),
             audiences: vec!["https://api.example.com".into()],
             secret: Some(secret.into()),
             ..Default::default()
-        },
-    )
-    .await
-    .unwrap();
-    running
-        .app
-        .registry
-        .upsert(&created.client.id, Some(created.client.clone()));
+        })
+        .await
+        .unwrap();
     let id = created.client.id.clone();
 
     for method in [AuthMethod::Basic, AuthMethod::Post] {

@@ -35,6 +35,21 @@ pub fn form_urlencode(value: &str) -> String {
     out
 }
 
+/// The URL of an issuer's authorization-server metadata (RFC 8414 §3.1): the well-known suffix
+/// goes between the host and the issuer's path.
+///
+/// ```
+/// use tessera_proto::metadata_url;
+/// assert_eq!(metadata_url("https://auth.example"), "https://auth.example/.well-known/oauth-authorization-server");
+/// assert_eq!(metadata_url("https://auth.example/tenant/"), "https://auth.example/.well-known/oauth-authorization-server/tenant");
+/// ```
+pub fn metadata_url(issuer: &str) -> String {
+    let issuer = issuer.trim_end_matches('/');
+    let (scheme, rest) = issuer.split_once("://").unwrap_or(("https", issuer));
+    let (host, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    format!("{scheme}://{host}/.well-known/oauth-authorization-server{path}")
+}
+
 /// A successful token response (RFC 6749 §5.1).
 ///
 /// ```

@@ -6,9 +6,9 @@
 use std::hint::black_box;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use tessera::admin::{Actor, NewClient, create_client};
-use tessera::config::{Overrides, Settings};
-use tessera::server::start_with_listener;
+use tessera::admin::NewClient;
+use tessera::config::Overrides;
+use tessera::server::start_local;
 use tessera_verify::Verifier;
 
 fn verify(c: &mut Criterion) {
@@ -19,33 +19,23 @@ fn verify(c: &mut Criterion) {
     let dir = tempfile::tempdir().unwrap();
     for alg in ["ES256", "EdDSA", "RS256"] {
         let (verifier, token) = rt.block_on(async {
-            let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-            let base = format!("http://{}", listener.local_addr().unwrap());
-            let src = |v: &str| Some((v.to_string(), "bench".to_string()));
+            let sub = dir.path().join(alg);
+            std::fs::create_dir_all(&sub).unwrap();
             let over = Overrides {
-                listen: src("127.0.0.1:0"),
-                issuer: src(&base),
-                database: src(&format!("sqlite:{}/{alg}.db", dir.path().display())),
-                bootstrap: src("false"),
-                signing_alg: src(alg),
+                signing_alg: Some((alg.to_string(), "bench".to_string())),
                 ..Default::default()
             };
-            let running = start_with_listener(Settings::load(None, &over).unwrap(), Some(listener))
+            let running = start_local(&sub, over).await.unwrap();
+            let base = running.base_url();
+            let created = running
+                .register(NewClient {
+                    name: "bench".into(),
+                    scope: "a b".into(),
+                    audiences: vec!["https://api.example.com".into()],
+                    ..Default::default()
+                })
                 .await
                 .unwrap();
-            let new = NewClient {
-                name: "bench".into(),
-                scope: "a b".into(),
-                audiences: vec!["https://api.example.com".into()],
-                ..Default::default()
-            };
-            let created = create_client(&running.app.store, &Actor::cli(), new)
-                .await
-                .unwrap();
-            running
-                .app
-                .registry
-                .upsert(&created.client.id, Some(created.client.clone()));
             let body: serde_json::Value = reqwest::Client::new()
                 .post(format!("{base}/oauth2/token"))
                 .basic_auth(&created.client.id, Some(&created.secret))

@@ -358,7 +358,7 @@ struct Metadata {
 
 /// RFC 8414 discovery; the document's issuer must be the one asked for (§3.3).
 async fn discover(http: &reqwest::Client, issuer: &str) -> Result<Metadata, VerifyError> {
-    let url = well_known(issuer);
+    let url = tessera_proto::metadata_url(issuer);
     let response = http
         .get(&url)
         .send()
@@ -719,14 +719,4 @@ impl Verifier {
         cache.insert(token.to_string(), (active, Instant::now()));
         Ok(active)
     }
-}
-
-/// RFC 8414 §3.1: the well-known suffix goes between the host and the issuer's path.
-fn well_known(issuer: &str) -> String {
-    let (scheme, rest) = issuer.split_once("://").unwrap_or(("https", issuer));
-    let (host, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
-    format!(
-        "{scheme}://{host}/.well-known/oauth-authorization-server{}",
-        path.trim_end_matches('/')
-    )
 }

@@ -11,9 +11,8 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::{Value, json};
-use tessera::admin::{Actor, NewClient, create_client};
-use tessera::config::{Overrides, Settings};
-use tessera::server::{Running, start_with_listener};
+use tessera::admin::NewClient;
+use tessera::server::{Running, start_local};
 use tessera_verify::{Authenticated, BearerAuthLayer, RequireScopeLayer, Verifier, VerifyError};
 
 const API: &str = "https://api.example.com";
@@ -28,39 +27,20 @@ struct Issuer {
 
 async fn issuer() -> Issuer {
     let dir = tempfile::tempdir().unwrap();
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let src = |v: &str| Some((v.to_string(), "test".to_string()));
-    let over = Overrides {
-        listen: src("127.0.0.1:0"),
-        issuer: src(&base),
-        database: src(&format!("sqlite:{}/t.db", dir.path().display())),
-        bootstrap: src("false"),
-        ..Default::default()
-    };
-    let running = start_with_listener(Settings::load(None, &over).unwrap(), Some(listener))
-        .await
-        .unwrap();
-    let created = create_client(
-        &running.app.store,
-        &Actor::cli(),
-        NewClient {
+    let running = start_local(dir.path(), Default::default()).await.unwrap();
+    let created = running
+        .register(NewClient {
             name: "caller".into(),
             scope: "invoices:read invoices:write".into(),
             audiences: vec![API.into()],
             introspect: true,
             ..Default::default()
-        },
-    )
-    .await
-    .unwrap();
-    running
-        .app
-        .registry
-        .upsert(&created.client.id, Some(created.client.clone()));
+        })
+        .await
+        .unwrap();
     Issuer {
+        base: running.base_url(),
         running: Some(running),
-        base,
         _dir: dir,
         id: created.client.id,
         secret: created.secret,

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use tempfile::TempDir;
-use tessera::admin::{Actor, NewClient, create_client};
+use tessera::admin::NewClient;
 use tessera::config::{Overrides, Settings};
 use tessera::server::{Running, start_with_listener};
 
@@ -91,12 +91,7 @@ impl Server {
 
     /// Registers a client through the admin operations and makes the registry see it now.
     pub async fn client_with(&self, new: NewClient) -> (String, String) {
-        let created = create_client(&self.app().store, &Actor::cli(), new)
-            .await
-            .unwrap();
-        self.app()
-            .registry
-            .upsert(&created.client.id, Some(created.client.clone()));
+        let created = self.running.as_ref().unwrap().register(new).await.unwrap();
         (created.client.id.clone(), created.secret.clone())
     }
 
