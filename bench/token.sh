@@ -11,7 +11,7 @@
 # It builds a release binary, starts `tessera serve` on a fresh SQLite store pinned to one core
 # (SERVER_CPU, default 0), and drives it with wrk pinned to another (LOAD_CPU, default 1) for
 # DURATION seconds per connection count (CONNS). For each run it prints tokens/s, p50 and p99
-# latency, the non-200 count, the server's CPU time per request and its peak RSS.
+# latency, the non-200 count, the server's CPU time per request, its RSS after the run and its peak RSS.
 # Needs: wrk, sqlite3, curl, taskset (Debian: apt-get install wrk sqlite3 curl util-linux).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -110,7 +110,7 @@ HZ=$(getconf CLK_TCK)
 # Warm-up (connections, caches, and the Argon2id verification for an imported secret).
 taskset -c "$LOAD_CPU" wrk -t1 -c8 -d"${WARMUP}s" -s "$SCRIPT" "$URL" >/dev/null
 
-printf '%-6s %12s %10s %10s %8s %14s %12s\n' conns req_per_s p50_us p99_us non200 cpu_us_per_req peak_rss_kib
+printf '%-6s %12s %10s %10s %8s %14s %12s %12s\n' conns req_per_s p50_us p99_us non200 cpu_us_per_req rss_kib peak_rss_kib
 for c in $CONNS; do
   before=$(cpu_ticks)
   out=$(taskset -c "$LOAD_CPU" wrk -t1 -c"$c" -d"${DURATION}s" -s "$SCRIPT" "$URL")
@@ -119,9 +119,10 @@ for c in $CONNS; do
   val() { printf '%s\n' "$line" | sed -E "s/.* $1=([0-9]+).*/\1/"; }
   req=$(val requests); dur=$(val duration_us); p50=$(val p50_us); p99=$(val p99_us)
   errs=$(( $(val socket_errors) + $(val status_errors) ))
-  rss=$(awk '/VmHWM/ {print $2}' "/proc/$SERVER_PID/status")
-  awk -v req="$req" -v dur="$dur" -v p50="$p50" -v p99="$p99" -v errs="$errs" -v rss="$rss" \
+  rss=$(awk '/VmRSS/ {print $2}' "/proc/$SERVER_PID/status")
+  peak=$(awk '/VmHWM/ {print $2}' "/proc/$SERVER_PID/status")
+  awk -v req="$req" -v dur="$dur" -v p50="$p50" -v p99="$p99" -v errs="$errs" -v rss="$rss" -v peak="$peak" \
       -v ticks=$((after - before)) -v hz="$HZ" -v c="$c" 'BEGIN {
-    printf "%-6d %12.0f %10d %10d %8d %14.1f %12d\n", c, req / (dur / 1e6), p50, p99, errs,
-      (ticks / hz) * 1e6 / req, rss }'
+    printf "%-6d %12.0f %10d %10d %8d %14.1f %12d %12d\n", c, req / (dur / 1e6), p50, p99, errs,
+      (ticks / hz) * 1e6 / req, rss, peak }'
 done
