@@ -7,7 +7,7 @@
 //! keyed MAC of the secret, never the secret) for a while, so the slow hash is paid once per cache
 //! period instead of on every request. A wrong secret always pays the full Argon2id cost.
 
-use std::collections::HashMap;
+use std::collections::HashSet;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
@@ -77,82 +77,172 @@ pub fn new_secret_record(secret: &str, kind: SecretKind) -> Result<SecretRecord,
     })
 }
 
+/// A secret as the cache holds it: the hash only, no identifiers.
 enum CachedSecret {
     Sha256 {
         digest: [u8; 32],
         expires_at: Option<i64>,
     },
-    Argon2 {
-        phc: String,
-        expires_at: Option<i64>,
-        /// MAC of the last secret that verified, and when.
-        verified: Mutex<Option<([u8; 32], Instant)>>,
-    },
+    /// Boxed: imported secrets are the rare case, and this keeps the common one small.
+    Argon2(Box<Argon2Secret>),
 }
 
-/// A client as the token endpoint sees it.
-pub struct CachedClient {
-    /// The stored record, secrets' hashes included.
-    pub record: ClientRecord,
-    /// The scopes as one space-delimited string, ready for tokens.
-    pub all_scopes: String,
-    secrets: Vec<CachedSecret>,
+struct Argon2Secret {
+    phc: Box<str>,
+    expires_at: Option<i64>,
+    /// MAC of the last secret that verified, and when.
+    verified: Mutex<Option<([u8; 32], Instant)>>,
 }
 
-impl CachedClient {
-    fn new(record: ClientRecord) -> Self {
-        let secrets = record
-            .secrets
-            .iter()
-            .filter_map(|s| match s.kind {
-                SecretKind::Sha256 => {
-                    let mut digest = [0u8; 32];
-                    let bytes = hex_decode(&s.hash)?;
-                    if bytes.len() != 32 {
-                        return None;
-                    }
-                    digest.copy_from_slice(&bytes);
-                    Some(CachedSecret::Sha256 {
-                        digest,
-                        expires_at: s.expires_at,
-                    })
-                }
-                SecretKind::Argon2id => Some(CachedSecret::Argon2 {
-                    phc: s.hash.clone(),
+impl CachedSecret {
+    fn from_record(s: &SecretRecord) -> Option<Self> {
+        match s.kind {
+            SecretKind::Sha256 => {
+                let bytes = hex_decode(&s.hash)?;
+                let digest: [u8; 32] = bytes.try_into().ok()?;
+                Some(CachedSecret::Sha256 {
+                    digest,
                     expires_at: s.expires_at,
-                    verified: Mutex::new(None),
-                }),
-            })
-            .collect();
-        // The hashes now live in `secrets`; the record keeps only what identifies each secret.
-        let mut record = record;
-        for s in &mut record.secrets {
-            s.hash = String::new();
+                })
+            }
+            SecretKind::Argon2id => Some(CachedSecret::Argon2(Box::new(Argon2Secret {
+                phc: s.hash.as_str().into(),
+                expires_at: s.expires_at,
+                verified: Mutex::new(None),
+            }))),
         }
-        CachedClient {
-            all_scopes: record.scopes.join(" "),
-            record,
-            secrets,
+    }
+
+    /// Whether this is the cached form of `s` (same hash, same expiry).
+    fn same_as(&self, s: &SecretRecord) -> bool {
+        match (self, s.kind) {
+            (CachedSecret::Sha256 { digest, expires_at }, SecretKind::Sha256) => {
+                *expires_at == s.expires_at && hex_decode(&s.hash).is_some_and(|d| d == digest)
+            }
+            (CachedSecret::Argon2(a), SecretKind::Argon2id) => {
+                a.expires_at == s.expires_at && *a.phc == *s.hash
+            }
+            _ => false,
         }
     }
 }
 
-/// Whether two records describe the same version of a client (secret hashes aside, which a
-/// cached record no longer holds).
-fn same_version(a: &ClientRecord, b: &ClientRecord) -> bool {
-    a.id == b.id
-        && a.name == b.name
-        && a.scopes == b.scopes
-        && a.audiences == b.audiences
-        && a.token_ttl == b.token_ttl
-        && a.enabled == b.enabled
-        && a.can_introspect == b.can_introspect
-        && a.tokens_revoked_before == b.tokens_revoked_before
-        && a.updated_at == b.updated_at
-        && a.secrets.len() == b.secrets.len()
-        && a.secrets.iter().zip(&b.secrets).all(|(x, y)| {
-            x.id == y.id && x.kind == y.kind && x.created_at == y.created_at && x.expires_at == y.expires_at
-        })
+/// What a client may ask for. Clients registered alike share one copy (the registry interns
+/// them), so a million clients with the same scopes hold these strings once.
+#[derive(PartialEq, Eq, Hash)]
+pub struct Grants {
+    /// Allowed scopes.
+    pub scopes: Box<[Box<str>]>,
+    /// The scopes as one space-delimited string, ready for tokens.
+    pub all_scopes: Box<str>,
+    /// Allowed audiences; the first is the default.
+    pub audiences: Box<[Box<str>]>,
+}
+
+impl Grants {
+    fn new(scopes: &[String], audiences: &[String]) -> Self {
+        Grants {
+            scopes: scopes.iter().map(|s| s.as_str().into()).collect(),
+            all_scopes: scopes.join(" ").into(),
+            audiences: audiences.iter().map(|s| s.as_str().into()).collect(),
+        }
+    }
+
+    fn matches(&self, scopes: &[String], audiences: &[String]) -> bool {
+        self.scopes.len() == scopes.len()
+            && self.scopes.iter().zip(scopes).all(|(a, b)| **a == **b)
+            && self.audiences.len() == audiences.len()
+            && self.audiences.iter().zip(audiences).all(|(a, b)| **a == **b)
+    }
+}
+
+/// A client as the token endpoint sees it: what issuing and checking tokens needs, and no more
+/// (names and secret ids stay in the store). About 200 bytes per client plus its id.
+pub struct CachedClient {
+    /// The client id.
+    pub id: Box<str>,
+    /// Scopes and audiences, shared with clients that have the same ones.
+    pub grants: Arc<Grants>,
+    /// Lifetime of its tokens, in seconds.
+    pub token_ttl: u32,
+    /// Whether it may get tokens.
+    pub enabled: bool,
+    /// May introspect other clients' tokens.
+    pub can_introspect: bool,
+    /// Tokens issued at or before this time are revoked (0: none).
+    pub tokens_revoked_before: i64,
+    /// The record's last change, part of what a refresh compares.
+    updated_at: i64,
+    secrets: Box<[CachedSecret]>,
+}
+
+impl CachedClient {
+    fn new(record: &ClientRecord, grants: Arc<Grants>) -> Self {
+        CachedClient {
+            id: record.id.as_str().into(),
+            grants,
+            token_ttl: record.token_ttl,
+            enabled: record.enabled,
+            can_introspect: record.can_introspect,
+            tokens_revoked_before: record.tokens_revoked_before,
+            updated_at: record.updated_at,
+            secrets: record
+                .secrets
+                .iter()
+                .filter_map(CachedSecret::from_record)
+                .collect(),
+        }
+    }
+
+    /// Whether this entry was built from a record identical to `r` in everything it keeps.
+    fn same_version(&self, r: &ClientRecord) -> bool {
+        *self.id == *r.id
+            && self.updated_at == r.updated_at
+            && self.token_ttl == r.token_ttl
+            && self.enabled == r.enabled
+            && self.can_introspect == r.can_introspect
+            && self.tokens_revoked_before == r.tokens_revoked_before
+            && self.grants.matches(&r.scopes, &r.audiences)
+            && self.secrets.len() == r.secrets.len()
+            && self.secrets.iter().zip(&r.secrets).all(|(c, s)| c.same_as(s))
+    }
+}
+
+/// A registry entry, hashed and compared by client id, so the id is stored once (in the client)
+/// rather than again as a map key.
+struct Entry(Arc<CachedClient>);
+
+impl std::borrow::Borrow<str> for Entry {
+    fn borrow(&self) -> &str {
+        &self.0.id
+    }
+}
+impl std::hash::Hash for Entry {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        // Must hash exactly as `str` does, for lookups by `&str`.
+        (*self.0.id).hash(state)
+    }
+}
+impl PartialEq for Entry {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.id == other.0.id
+    }
+}
+impl Eq for Entry {}
+
+/// A set of clients being built, to be installed with [`Registry::replace_map`].
+#[derive(Default)]
+pub struct ClientMap {
+    clients: HashSet<Entry>,
+    grants: HashSet<Arc<Grants>>,
+}
+
+impl ClientMap {
+    /// Frees spare capacity once everything is in.
+    pub fn shrink_to_fit(&mut self) {
+        self.clients.shrink_to_fit();
+        self.grants.shrink_to_fit();
+    }
 }
 
 fn hex_decode(s: &str) -> Option<Vec<u8>> {
@@ -189,7 +279,7 @@ impl AuthFailure {
 
 /// The in-memory registry of clients.
 pub struct Registry {
-    clients: RwLock<HashMap<String, Arc<CachedClient>>>,
+    clients: RwLock<ClientMap>,
     /// Keys the MAC under which verified Argon2id secrets are remembered; fresh per process.
     mac_key: hmac::Key,
     /// Bounds concurrent Argon2id verifications so a flood of guesses cannot eat every core.
@@ -202,6 +292,25 @@ impl Default for Registry {
     }
 }
 
+/// The interned grants equal to `scopes` and `audiences`, from `map` or else from `current`,
+/// or new ones (remembered in `map`).
+fn intern(
+    map: &mut HashSet<Arc<Grants>>,
+    current: Option<&HashSet<Arc<Grants>>>,
+    scopes: &[String],
+    audiences: &[String],
+) -> Arc<Grants> {
+    let candidate = Grants::new(scopes, audiences);
+    if let Some(g) = map.get(&candidate) {
+        return g.clone();
+    }
+    let g = current
+        .and_then(|c| c.get(&candidate).cloned())
+        .unwrap_or_else(|| Arc::new(candidate));
+    map.insert(g.clone());
+    g
+}
+
 impl Registry {
     /// An empty registry.
     pub fn new() -> Self {
@@ -211,16 +320,30 @@ impl Registry {
         let _ = SystemRandom::new().fill(&mut key);
         let parallel = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
         Registry {
-            clients: RwLock::new(HashMap::new()),
+            clients: RwLock::new(ClientMap::default()),
             mac_key: hmac::Key::new(hmac::HMAC_SHA256, &key),
             argon2_permits: Arc::new(tokio::sync::Semaphore::new(parallel)),
+        }
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, ClientMap> {
+        match self.clients.read() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        }
+    }
+
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, ClientMap> {
+        match self.clients.write() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
         }
     }
 
     /// Replaces the whole registry. Clients whose record did not change keep their cache entry
     /// (and with it their remembered Argon2id verification).
     pub fn replace_all(&self, records: Vec<ClientRecord>) {
-        let mut map = HashMap::with_capacity(records.len());
+        let mut map = ClientMap::default();
         for r in records {
             self.insert_into(&mut map, r);
         }
@@ -228,44 +351,50 @@ impl Registry {
     }
 
     /// Adds `record` to a map being rebuilt, reusing the current entry if nothing changed.
-    pub fn insert_into(&self, map: &mut HashMap<String, Arc<CachedClient>>, record: ClientRecord) {
-        let entry = match self.get(&record.id) {
-            Some(cached) if same_version(&cached.record, &record) => cached,
-            _ => Arc::new(CachedClient::new(record)),
+    pub fn insert_into(&self, map: &mut ClientMap, record: ClientRecord) {
+        let current = self.read();
+        let entry = match current.clients.get(record.id.as_str()) {
+            Some(cached) if cached.0.same_version(&record) => {
+                map.grants.insert(cached.0.grants.clone());
+                cached.0.clone()
+            }
+            _ => {
+                let grants = intern(
+                    &mut map.grants,
+                    Some(&current.grants),
+                    &record.scopes,
+                    &record.audiences,
+                );
+                Arc::new(CachedClient::new(&record, grants))
+            }
         };
-        map.insert(entry.record.id.clone(), entry);
+        drop(current);
+        map.clients.replace(Entry(entry));
     }
 
     /// Installs a rebuilt map.
-    pub fn replace_map(&self, map: HashMap<String, Arc<CachedClient>>) {
-        match self.clients.write() {
-            Ok(mut g) => *g = map,
-            Err(p) => *p.into_inner() = map,
-        }
+    pub fn replace_map(&self, map: ClientMap) {
+        *self.write() = map;
     }
 
     /// Inserts, replaces or (with `None`) removes one client.
     pub fn upsert(&self, id: &str, record: Option<ClientRecord>) {
-        let mut g = match self.clients.write() {
-            Ok(g) => g,
-            Err(p) => p.into_inner(),
-        };
+        let mut g = self.write();
         match record {
             Some(r) => {
-                g.insert(id.to_string(), Arc::new(CachedClient::new(r)));
+                let grants = intern(&mut g.grants, None, &r.scopes, &r.audiences);
+                let client = Arc::new(CachedClient::new(&r, grants));
+                g.clients.replace(Entry(client));
             }
             None => {
-                g.remove(id);
+                g.clients.remove(id);
             }
         }
     }
 
     /// Number of cached clients.
     pub fn len(&self) -> usize {
-        match self.clients.read() {
-            Ok(g) => g.len(),
-            Err(p) => p.into_inner().len(),
-        }
+        self.read().clients.len()
     }
 
     /// Whether the registry is empty.
@@ -275,10 +404,7 @@ impl Registry {
 
     /// The cached client `id`.
     pub fn get(&self, id: &str) -> Option<Arc<CachedClient>> {
-        match self.clients.read() {
-            Ok(g) => g.get(id).cloned(),
-            Err(p) => p.into_inner().get(id).cloned(),
-        }
+        self.read().clients.get(id).map(|e| e.0.clone())
     }
 
     /// Authenticates `client_id` with `secret`, in constant time with respect to the secret.
@@ -295,7 +421,7 @@ impl Registry {
         let live = |exp: &Option<i64>| exp.is_none_or(|e| e > now_s);
         // Fast path: generated secrets.
         let mut matched = subtle::Choice::from(0u8);
-        for s in &client.secrets {
+        for s in client.secrets.iter() {
             if let CachedSecret::Sha256 { digest, expires_at } = s {
                 let eq = digest.as_slice().ct_eq(presented.as_ref());
                 matched |= eq & subtle::Choice::from(live(expires_at) as u8);
@@ -309,7 +435,7 @@ impl Registry {
             return Err(AuthFailure::BadSecret);
         }
         // Checked after the secret, so a disabled client's status is not told to a guesser.
-        if !client.record.enabled {
+        if !client.enabled {
             return Err(AuthFailure::Disabled);
         }
         Ok(client)
@@ -319,12 +445,12 @@ impl Registry {
         let mac = hmac::sign(&self.mac_key, secret.as_bytes());
         let mut pending = Vec::new();
         for (i, s) in client.secrets.iter().enumerate() {
-            let CachedSecret::Argon2 {
-                expires_at, verified, ..
-            } = s
-            else {
+            let CachedSecret::Argon2(a) = s else {
                 continue;
             };
+            let Argon2Secret {
+                expires_at, verified, ..
+            } = &**a;
             if !expires_at.is_none_or(|e| e > now_s) {
                 continue;
             }
@@ -340,16 +466,17 @@ impl Registry {
             pending.push(i);
         }
         for i in pending {
-            let Some(CachedSecret::Argon2 { phc, verified, .. }) = client.secrets.get(i) else {
+            let Some(CachedSecret::Argon2(a)) = client.secrets.get(i) else {
                 continue;
             };
+            let Argon2Secret { phc, verified, .. } = &**a;
             // The permit moves into the blocking task: if the request is dropped (the client hung
             // up), the hash still holds its permit until it finishes, so hanging up cannot be
             // used to run more Argon2id computations at once than there are cores.
             let Ok(permit) = self.argon2_permits.clone().acquire_owned().await else {
                 return false;
             };
-            let phc_owned = phc.clone();
+            let phc_owned = phc.to_string();
             let secret_owned = secret.to_owned();
             let ok = tokio::task::spawn_blocking(move || {
                 let _permit = permit;
@@ -399,6 +526,59 @@ mod tests {
             tokens_revoked_before: 0,
             secrets: vec![new_secret_record(secret, kind).unwrap()],
         }
+    }
+
+    #[test]
+    fn entries_are_shared_while_unchanged_and_rebuilt_on_any_change() {
+        let reg = Registry::new();
+        let mut a = record(&generate_secret().unwrap(), SecretKind::Sha256, true);
+        let mut b = a.clone();
+        b.id = "c2".into();
+        b.secrets = vec![new_secret_record("other", SecretKind::Sha256).unwrap()];
+        reg.replace_all(vec![a.clone(), b.clone()]);
+        let (ca, cb) = (reg.get("c1").unwrap(), reg.get("c2").unwrap());
+        assert!(Arc::ptr_eq(&ca.grants, &cb.grants), "same scopes, one copy");
+        assert_eq!(&*ca.grants.all_scopes, "a");
+
+        // A refresh with the same records keeps the entries.
+        reg.replace_all(vec![a.clone(), b.clone()]);
+        assert!(Arc::ptr_eq(&ca, &reg.get("c1").unwrap()));
+
+        // Any change the cache keeps makes a new entry, even with the same updated_at.
+        let fresh = |reg: &Registry, r: &ClientRecord| {
+            reg.replace_all(vec![r.clone()]);
+            let now = reg.get(&r.id).unwrap();
+            let changed = !Arc::ptr_eq(&ca, &now);
+            reg.replace_all(vec![a.clone()]);
+            changed
+        };
+        let mut c = a.clone();
+        c.enabled = false;
+        assert!(fresh(&reg, &c));
+        let mut c = a.clone();
+        c.secrets = vec![new_secret_record("rotated", SecretKind::Sha256).unwrap()];
+        assert!(fresh(&reg, &c));
+        let mut c = a.clone();
+        c.secrets[0].expires_at = Some(1);
+        assert!(fresh(&reg, &c));
+        let mut c = a.clone();
+        c.scopes.push("b".into());
+        assert!(fresh(&reg, &c));
+        let mut c = a.clone();
+        c.audiences.push("https://api".into());
+        assert!(fresh(&reg, &c));
+        let mut c = a.clone();
+        c.tokens_revoked_before = 5;
+        assert!(fresh(&reg, &c));
+
+        // upsert replaces one entry and removes with None; new scopes get their own grants.
+        a.scopes = vec!["z".into()];
+        reg.upsert("c1", Some(a.clone()));
+        assert_eq!(&*reg.get("c1").unwrap().grants.all_scopes, "z");
+        assert_eq!(reg.len(), 1);
+        reg.upsert("c1", None);
+        assert!(reg.get("c1").is_none());
+        assert!(reg.is_empty());
     }
 
     #[tokio::test]

@@ -275,7 +275,7 @@ async fn housekeeping(app: &App) {
 
 /// Loads every client into the registry, streaming, and swaps the new map in whole.
 async fn load_registry(store: &Store, registry: &Registry) -> anyhow::Result<()> {
-    let mut map = std::collections::HashMap::new();
+    let mut map = crate::clients::ClientMap::default();
     store
         .for_each_client(|r| registry.insert_into(&mut map, r))
         .await?;

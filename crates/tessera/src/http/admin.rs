@@ -192,7 +192,7 @@ async fn require_admin(State(app): State<Arc<App>>, mut req: Request, next: Next
     // The scope must be in the token, and still be the client's: taking the admin scope away
     // from a client takes effect at once, not when its tokens expire.
     let scopes = active.claims.scope.as_deref().unwrap_or_default();
-    let still_admin = active.client.record.scopes.iter().any(|s| s == ADMIN_SCOPE);
+    let still_admin = active.client.grants.scopes.iter().any(|s| &**s == ADMIN_SCOPE);
     if !scopes.split(' ').any(|s| s == ADMIN_SCOPE) || !still_admin {
         return bearer_error(
             StatusCode::FORBIDDEN,

@@ -43,12 +43,12 @@ async fn handle(app: &App, headers: &HeaderMap, body: Body) -> Result<Response, 
     let active = match check(app, token, crate::store::now()) {
         Ok(active) => active,
         Err(why) => {
-            tracing::debug!(caller = %caller.record.id, reason = ?why, "introspected an inactive token");
+            tracing::debug!(caller = %caller.id, reason = ?why, "introspected an inactive token");
             return Ok(json_no_store(json!({"active": false})));
         }
     };
-    if active.claims.client_id != caller.record.id && !caller.record.can_introspect {
-        tracing::info!(caller = %caller.record.id, "introspection of another client's token refused");
+    if *active.claims.client_id != *caller.id && !caller.can_introspect {
+        tracing::info!(caller = %caller.id, "introspection of another client's token refused");
         return Ok(json_no_store(json!({"active": false})));
     }
     let c = active.claims;

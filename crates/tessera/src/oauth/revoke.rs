@@ -40,7 +40,7 @@ async fn handle(app: &App, headers: &HeaderMap, body: Body) -> Result<Response, 
     let Ok(claims) = authentic(app, token) else {
         return Ok(ok());
     };
-    if claims.client_id != caller.record.id {
+    if *claims.client_id != *caller.id {
         return Err(OAuthError::UnauthorizedClient(
             "a client may revoke only its own tokens".into(),
         ));
@@ -55,6 +55,6 @@ async fn handle(app: &App, headers: &HeaderMap, body: Body) -> Result<Response, 
         .await
         .map_err(|e| OAuthError::internal(&e))?;
     app.revocations.extend([(c.jti.clone(), c.exp as i64)]);
-    tracing::info!(client_id = %caller.record.id, jti = %c.jti, "token revoked");
+    tracing::info!(client_id = %caller.id, jti = %c.jti, "token revoked");
     Ok(ok())
 }

@@ -13,7 +13,7 @@ use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use rand::RngCore;
-use tessera_proto::{AccessTokenClaims, Audience, TokenResponse};
+use tessera_proto::{AccessTokenClaims, Audience};
 
 use super::OAuthError;
 use super::client_auth::{Credentials, credentials};
@@ -131,7 +131,7 @@ async fn handle(app: &App, headers: &HeaderMap, body: Body) -> Result<Response, 
         crate::store::now(),
     )?;
     let response = token_response(issued)?;
-    tracing::debug!(client_id = %client.record.id, method = ?creds.method, "token issued");
+    tracing::debug!(client_id = %client.id, method = ?creds.method, "token issued");
     Ok(response)
 }
 
@@ -151,13 +151,14 @@ pub fn log_id(client_id: &str, why: AuthFailure) -> String {
 /// The scope to grant: as asked, if every token is allowed; all allowed scopes when none is asked.
 fn grant_scope(client: &CachedClient, requested: Option<&str>) -> Result<Option<String>, OAuthError> {
     let Some(requested) = requested else {
-        return Ok((!client.all_scopes.is_empty()).then(|| client.all_scopes.clone()));
+        let all = &client.grants.all_scopes;
+        return Ok((!all.is_empty()).then(|| all.to_string()));
     };
     let tokens = parse_scope(requested).map_err(|_| {
         OAuthError::InvalidScope("scope is not a space-delimited list of scope tokens".into())
     })?;
     for t in &tokens {
-        if !client.record.scopes.iter().any(|s| s == t) {
+        if !client.grants.scopes.iter().any(|s| **s == **t) {
             let t = if t.len() > 64 { "requested" } else { t.as_str() };
             return Err(OAuthError::InvalidScope(
                 format!("scope {t} is not allowed for this client").into(),
@@ -177,7 +178,7 @@ fn grant_audience(app: &App, client: &CachedClient, form: &Form) -> Result<Audie
                 "resource must be an absolute URI without a fragment".into(),
             ));
         }
-        if !client.record.audiences.iter().any(|a| a == r) {
+        if !client.grants.audiences.iter().any(|a| &**a == r) {
             return Err(OAuthError::InvalidTarget(
                 "resource is not allowed for this client".into(),
             ));
@@ -189,11 +190,10 @@ fn grant_audience(app: &App, client: &CachedClient, form: &Form) -> Result<Audie
     Ok(match wanted.len() {
         0 => Audience::One(
             client
-                .record
+                .grants
                 .audiences
                 .first()
-                .cloned()
-                .unwrap_or_else(|| app.settings.issuer.clone()),
+                .map_or_else(|| app.settings.issuer.clone(), |a| a.to_string()),
         ),
         1 => Audience::One(wanted.remove(0)),
         _ => Audience::Many(wanted),
@@ -231,8 +231,8 @@ pub fn issue(
         .ok_or_else(|| OAuthError::internal(&"no active signing key"))?;
     // Tokens issued at or before `tokens_revoked_before` count as revoked. A token minted in the
     // same second as a revocation is newer than it, so it is dated one second later.
-    let iat = now.max(client.record.tokens_revoked_before + 1).max(0);
-    let mut exp = iat + i64::from(client.record.token_ttl);
+    let iat = now.max(client.tokens_revoked_before + 1).max(0);
+    let mut exp = iat + i64::from(client.token_ttl);
     // A key scheduled to retire never signs a token that outlives it (a client's lifetime may
     // have been raised after the rotation was planned).
     if let Some(retire_at) = slot.retire_at {
@@ -240,12 +240,12 @@ pub fn issue(
     }
     let claims = AccessTokenClaims {
         iss: issuer.to_string(),
-        sub: client.record.id.clone(),
+        sub: client.id.to_string(),
         aud,
         exp: exp as u64,
         iat: iat as u64,
         jti: new_jti(),
-        client_id: client.record.id.clone(),
+        client_id: client.id.to_string(),
         scope,
     };
     let claims_json = serde_json::to_vec(&claims).map_err(|e| OAuthError::internal(&e))?;
@@ -262,13 +262,7 @@ pub fn issue(
 
 /// The RFC 6749 §5.1 response for an issued token.
 pub fn token_response(issued: Issued) -> Result<Response, OAuthError> {
-    let body = TokenResponse {
-        access_token: issued.access_token,
-        token_type: "Bearer".into(),
-        expires_in: Some(issued.expires_in),
-        scope: issued.scope,
-    };
-    let json = serde_json::to_vec(&body).map_err(|e| OAuthError::internal(&e))?;
+    let json = token_response_json(&issued).map_err(|e| OAuthError::internal(&e))?;
     let mut response = Response::new(Body::from(json));
     response
         .headers_mut()
@@ -277,9 +271,55 @@ pub fn token_response(issued: Issued) -> Result<Response, OAuthError> {
     Ok(response)
 }
 
+/// The JSON of a token response, written directly: the access token is a compact JWS (base64url
+/// and dots, nothing to escape), so it is copied instead of going through serde_json's escaping
+/// scan, which cost more instructions than the rest of the response (bench/instructions.sh).
+/// The scope still goes through serde_json.
+fn token_response_json(issued: &Issued) -> Result<Vec<u8>, serde_json::Error> {
+    debug_assert!(
+        issued
+            .access_token
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+    );
+    let scope_len = issued.scope.as_ref().map_or(0, |s| s.len() + 12);
+    let mut out = Vec::with_capacity(issued.access_token.len() + scope_len + 64);
+    out.extend_from_slice(br#"{"access_token":""#);
+    out.extend_from_slice(issued.access_token.as_bytes());
+    out.extend_from_slice(br#"","token_type":"Bearer","expires_in":"#);
+    out.extend_from_slice(issued.expires_in.to_string().as_bytes());
+    if let Some(scope) = &issued.scope {
+        out.extend_from_slice(br#","scope":"#);
+        serde_json::to_writer(&mut out, scope)?;
+    }
+    out.push(b'}');
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tessera_proto::TokenResponse;
+
+    #[test]
+    fn token_response_json_matches_the_wire_type() {
+        for scope in [None, Some("demo:read demo:write".to_string())] {
+            let issued = Issued {
+                access_token: "eyJhbGciOiJFUzI1NiJ9.eyJzdWIiOiJ4In0.c2ln-_".into(),
+                expires_in: 3600,
+                scope: scope.clone(),
+            };
+            let json = token_response_json(&issued).unwrap();
+            let parsed: TokenResponse = serde_json::from_slice(&json).unwrap();
+            assert_eq!(parsed.access_token, issued.access_token);
+            assert_eq!(parsed.token_type, "Bearer");
+            assert_eq!(parsed.expires_in, Some(3600));
+            assert_eq!(parsed.scope, scope);
+            let value: serde_json::Value = serde_json::from_slice(&json).unwrap();
+            let fields = if scope.is_some() { 4 } else { 3 };
+            assert_eq!(value.as_object().map(|o| o.len()), Some(fields), "{value}");
+        }
+    }
 
     #[test]
     fn content_types() {

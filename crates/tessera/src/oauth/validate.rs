@@ -94,10 +94,10 @@ pub fn active(app: &App, claims: AccessTokenClaims, now: i64) -> Result<Active, 
         return Err(Inactive::Revoked);
     }
     let client = app.registry.get(&claims.client_id).ok_or(Inactive::Client)?;
-    if !client.record.enabled {
+    if !client.enabled {
         return Err(Inactive::Client);
     }
-    if claims.iat as i64 <= client.record.tokens_revoked_before {
+    if claims.iat as i64 <= client.tokens_revoked_before {
         return Err(Inactive::Revoked);
     }
     Ok(Active { claims, client })
