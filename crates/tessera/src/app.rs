@@ -19,6 +19,8 @@ pub struct App {
     pub master: crate::keys::MasterKey,
     /// Revoked token ids.
     pub revocations: crate::revocations::Revocations,
+    /// Tokens whose signature was checked recently (introspection, revocation, admin API).
+    pub verified: crate::oauth::validate::VerifiedTokens,
     /// Metadata documents, serialized once at start.
     pub metadata: crate::http::discovery::Metadata,
 }

@@ -382,9 +382,12 @@ pub struct Verifier {
 }
 
 enum VerifyKey {
-    Ec(Vec<u8>),
-    Rsa { n: Vec<u8>, e: Vec<u8> },
-    Ed(Vec<u8>),
+    /// Parsed once: parsing an EC point (with its on-curve check) per verification costs.
+    Parsed(aws_lc_rs::signature::ParsedPublicKey),
+    Rsa {
+        n: Vec<u8>,
+        e: Vec<u8>,
+    },
 }
 
 impl Verifier {
@@ -392,18 +395,19 @@ impl Verifier {
     pub fn from_jwk(jwk: &serde_json::Value) -> Option<(String, Verifier)> {
         let field = |k: &str| jwk[k].as_str().and_then(|v| URL_SAFE_NO_PAD.decode(v).ok());
         let alg: Alg = jwk["alg"].as_str()?.parse().ok()?;
+        use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED, ED25519, ParsedPublicKey};
         let key = match alg {
             Alg::ES256 => {
                 let mut point = vec![4u8];
                 point.extend(field("x")?);
                 point.extend(field("y")?);
-                VerifyKey::Ec(point)
+                VerifyKey::Parsed(ParsedPublicKey::new(&ECDSA_P256_SHA256_FIXED, point).ok()?)
             }
             Alg::RS256 => VerifyKey::Rsa {
                 n: field("n")?,
                 e: field("e")?,
             },
-            Alg::EdDSA => VerifyKey::Ed(field("x")?),
+            Alg::EdDSA => VerifyKey::Parsed(ParsedPublicKey::new(&ED25519, field("x")?).ok()?),
         };
         Some((jwk["kid"].as_str()?.to_string(), Verifier { alg, key }))
     }
@@ -415,19 +419,11 @@ impl Verifier {
 
     /// Whether `signature` is this key's signature of `message`.
     pub fn verify(&self, message: &[u8], signature: &[u8]) -> bool {
-        use aws_lc_rs::signature::{
-            ECDSA_P256_SHA256_FIXED, ED25519, RSA_PKCS1_2048_8192_SHA256, RsaPublicKeyComponents,
-            UnparsedPublicKey,
-        };
+        use aws_lc_rs::signature::{RSA_PKCS1_2048_8192_SHA256, RsaPublicKeyComponents};
         match &self.key {
-            VerifyKey::Ec(point) => UnparsedPublicKey::new(&ECDSA_P256_SHA256_FIXED, point)
-                .verify(message, signature)
-                .is_ok(),
+            VerifyKey::Parsed(key) => key.verify_sig(message, signature).is_ok(),
             VerifyKey::Rsa { n, e } => RsaPublicKeyComponents { n, e }
                 .verify(&RSA_PKCS1_2048_8192_SHA256, message, signature)
-                .is_ok(),
-            VerifyKey::Ed(x) => UnparsedPublicKey::new(&ED25519, x)
-                .verify(message, signature)
                 .is_ok(),
         }
     }

@@ -177,6 +177,7 @@ pub async fn start_with_listener(
         registry,
         keys: KeyRing::new(key_set),
         revocations,
+        verified: Default::default(),
         master,
     });
     let (shutdown, rx) = watch::channel(false);

@@ -7,6 +7,10 @@
 /// Decodes one form component: `+` is a space, `%XX` a byte; the result must be UTF-8.
 pub fn decode_component(input: &str) -> Option<String> {
     let bytes = input.as_bytes();
+    // Most values (ids, generated secrets, tokens) have nothing to decode: copy them whole.
+    if !bytes.iter().any(|&b| b == b'+' || b == b'%') {
+        return Some(input.to_owned());
+    }
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
     while i < bytes.len() {
@@ -106,6 +110,8 @@ mod tests {
         assert_eq!(decode_component("%4"), None);
         assert_eq!(decode_component("%zz"), None);
         assert_eq!(decode_component("%ff"), None, "not UTF-8");
+        assert_eq!(decode_component("plain-é_.~").as_deref(), Some("plain-é_.~"));
+        assert_eq!(decode_component("").as_deref(), Some(""));
     }
 
     #[test]

@@ -4,7 +4,8 @@
 //! its `typ`, `iss` and `exp` are right, its `jti` is not revoked, and its client exists, is
 //! enabled and has not had its tokens revoked since the token was issued.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -48,6 +49,65 @@ struct Header {
     typ: String,
 }
 
+/// Most tokens remembered as verified. When full, entries of expired tokens are dropped, and if
+/// that is not enough, all of them: a miss costs one signature verification, nothing more.
+pub const MAX_VERIFIED: usize = 10_000;
+
+/// Tokens whose signature, header and issuer were checked recently, keyed by the SHA-256 of the
+/// whole token, so a token introspected again and again pays for one signature verification.
+/// Everything that can change while a token lives (expiry, revocation, its client, its key still
+/// being published) is checked on every use.
+#[derive(Default)]
+pub struct VerifiedTokens {
+    map: RwLock<HashMap<[u8; 32], Verified>>,
+}
+
+struct Verified {
+    kid: Box<str>,
+    claims: AccessTokenClaims,
+}
+
+impl VerifiedTokens {
+    fn get(&self, key: &[u8; 32]) -> Option<(Box<str>, AccessTokenClaims)> {
+        let g = match self.map.read() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        };
+        g.get(key).map(|v| (v.kid.clone(), v.claims.clone()))
+    }
+
+    fn insert(&self, key: [u8; 32], kid: &str, claims: &AccessTokenClaims, now: i64) {
+        let mut g = match self.map.write() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        };
+        if g.len() >= MAX_VERIFIED {
+            g.retain(|_, v| v.claims.exp as i64 > now);
+            if g.len() >= MAX_VERIFIED {
+                g.clear();
+            }
+        }
+        let verified = Verified {
+            kid: kid.into(),
+            claims: claims.clone(),
+        };
+        g.insert(key, verified);
+    }
+
+    /// How many tokens are remembered.
+    pub fn len(&self) -> usize {
+        match self.map.read() {
+            Ok(g) => g.len(),
+            Err(p) => p.into_inner().len(),
+        }
+    }
+
+    /// Whether none is.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
 /// Checks `token` at time `now`.
 pub fn check(app: &App, token: &str, now: i64) -> Result<Active, Inactive> {
     let claims = authentic(app, token)?;
@@ -60,6 +120,14 @@ pub fn authentic(app: &App, token: &str) -> Result<AccessTokenClaims, Inactive> 
     if token.len() > MAX_TOKEN_LEN {
         return Err(Inactive::Malformed);
     }
+    let keys = app.keys.get();
+    let mut key = [0u8; 32];
+    key.copy_from_slice(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, token.as_bytes()).as_ref());
+    if let Some((kid, claims)) = app.verified.get(&key) {
+        if keys.verifiers.contains_key(&*kid) {
+            return Ok(claims);
+        }
+    }
     let mut parts = token.split('.');
     let (Some(h), Some(p), Some(sig), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
         return Err(Inactive::Malformed);
@@ -69,7 +137,6 @@ pub fn authentic(app: &App, token: &str) -> Result<AccessTokenClaims, Inactive> 
     if header.typ != ACCESS_TOKEN_TYP {
         return Err(Inactive::Malformed);
     }
-    let keys = app.keys.get();
     let verifier = keys.verifiers.get(&header.kid).ok_or(Inactive::Signature)?;
     if verifier.alg().as_str() != header.alg {
         return Err(Inactive::Signature);
@@ -82,6 +149,8 @@ pub fn authentic(app: &App, token: &str) -> Result<AccessTokenClaims, Inactive> 
     if claims.iss != app.settings.issuer {
         return Err(Inactive::Issuer);
     }
+    app.verified
+        .insert(key, &header.kid, &claims, crate::store::now());
     Ok(claims)
 }
 
