@@ -76,7 +76,7 @@ INSERT INTO client_secrets (id, client_id, kind, hash, created_at, expires_at)
 SELECT printf('secret-%08d', i), printf('bench-%08d', i), 'sha256', '$hash', 0, NULL FROM n WHERE $CLIENTS > 0;
 WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < $REVOKED)
 INSERT INTO revoked_tokens (jti, client_id, expires_at, revoked_at)
-SELECT printf('revoked-%08d', i), 'bench-00000001', 4102444800, 0 FROM n WHERE $REVOKED > 0;
+SELECT printf('%021dA', i), 'bench-00000001', 4102444800, 0 FROM n WHERE $REVOKED > 0;
 COMMIT;
 SQL
 fi

@@ -161,7 +161,7 @@ pub async fn start_with_listener(
     let registry = Registry::new();
     load_registry(&store, &registry).await?;
     let revocations = crate::revocations::Revocations::default();
-    revocations.replace_all(store.revoked_tokens(None).await?);
+    revocations.replace(load_revocations(&store).await?);
     let listener = match listener {
         Some(l) => {
             l.set_nonblocking(true)?;
@@ -285,15 +285,22 @@ async fn load_registry(store: &Store, registry: &Registry) -> anyhow::Result<()>
     Ok(())
 }
 
+/// Loads every unexpired revocation, streaming.
+async fn load_revocations(store: &Store) -> anyhow::Result<crate::revocations::RevokedSet> {
+    let mut set = crate::revocations::RevokedSet::default();
+    store.for_each_revoked(|jti, exp| set.insert(jti, exp)).await?;
+    Ok(set)
+}
+
 async fn full_refresh(app: &App, master: &MasterKey, seq: &mut i64) -> anyhow::Result<()> {
     // Read the sequence first: a change that lands during the reload is then applied again by
     // the next poll rather than missed.
     let new_seq = app.store.change_seq().await?;
     load_registry(&app.store, &app.registry).await?;
     let keys = load_key_set(&app.store, master, now()).await?;
-    let revoked = app.store.revoked_tokens(None).await?;
+    let revoked = load_revocations(&app.store).await?;
     app.keys.replace(keys);
-    app.revocations.replace_all(revoked);
+    app.revocations.replace(revoked);
     *seq = new_seq;
     Ok(())
 }

@@ -630,6 +630,22 @@ impl Store {
         Ok(())
     }
 
+    /// Streams the revoked token ids that have not expired yet, with their expiry, into `sink`,
+    /// so a node never holds all rows in memory at once.
+    pub async fn for_each_revoked(&self, mut sink: impl FnMut(&str, i64)) -> Result<u64, StoreError> {
+        use futures_util::TryStreamExt;
+        let mut rows = sqlx::query("SELECT jti, expires_at FROM revoked_tokens WHERE expires_at > ?")
+            .bind(now())
+            .fetch(&self.pool);
+        let mut count = 0;
+        while let Some(r) = rows.try_next().await? {
+            let jti: &str = r.try_get("jti")?;
+            sink(jti, r.try_get("expires_at")?);
+            count += 1;
+        }
+        Ok(count)
+    }
+
     /// Revoked token ids that have not expired yet, with their expiry. With `only`, just those.
     pub async fn revoked_tokens(&self, only: Option<&[String]>) -> Result<Vec<(String, i64)>, StoreError> {
         let t = now();
