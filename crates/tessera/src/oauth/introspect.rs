@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use axum::body::Body;
-use axum::extract::State;
+use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
@@ -17,8 +17,9 @@ use crate::app::App;
 /// `POST /oauth2/introspect`. The caller authenticates as a client; it may introspect its own
 /// tokens, and any token when an operator allowed it (`--introspect`). Everything else, and every
 /// token that is not active, is exactly `{"active": false}` (RFC 7662 §2.2).
-pub async fn introspect(State(app): State<Arc<App>>, headers: HeaderMap, body: Body) -> Response {
-    match handle(&app, &headers, body).await {
+pub async fn introspect(State(app): State<Arc<App>>, request: Request) -> Response {
+    let (parts, body) = request.into_parts();
+    match handle(&app, &parts.headers, body).await {
         Ok(r) => r,
         Err(e) => e.into_response(),
     }

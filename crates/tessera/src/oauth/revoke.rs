@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use axum::body::Body;
-use axum::extract::State;
+use axum::extract::{Request, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 
@@ -16,8 +16,9 @@ use crate::app::App;
 /// `POST /oauth2/revoke`. A client revokes its own tokens. A token that is invalid, unknown,
 /// expired or already revoked gets 200 as well (§2.2): there is nothing left to do. A valid token
 /// of another client is refused (§2.1).
-pub async fn revoke(State(app): State<Arc<App>>, headers: HeaderMap, body: Body) -> Response {
-    match handle(&app, &headers, body).await {
+pub async fn revoke(State(app): State<Arc<App>>, request: Request) -> Response {
+    let (parts, body) = request.into_parts();
+    match handle(&app, &parts.headers, body).await {
         Ok(r) => r,
         Err(e) => e.into_response(),
     }

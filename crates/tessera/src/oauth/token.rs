@@ -7,13 +7,16 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::{Body, Bytes};
-use axum::extract::State;
+use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use rand::RngCore;
-use tessera_proto::{AccessTokenClaims, Audience};
+use std::borrow::Cow;
+
+#[cfg(doc)]
+use tessera_proto::AccessTokenClaims;
 
 use super::OAuthError;
 use super::client_auth::{Credentials, credentials};
@@ -25,8 +28,9 @@ use crate::clients::{AuthFailure, CachedClient};
 use crate::keys::KeySet;
 
 /// `POST /oauth2/token`.
-pub async fn token(State(app): State<Arc<App>>, headers: HeaderMap, body: Body) -> Response {
-    match handle(&app, &headers, body).await {
+pub async fn token(State(app): State<Arc<App>>, request: Request) -> Response {
+    let (parts, body) = request.into_parts();
+    match handle(&app, &parts.headers, body).await {
         Ok(response) => response,
         Err(e) => e.into_response(),
     }
@@ -127,7 +131,7 @@ async fn handle(app: &App, headers: &HeaderMap, body: Body) -> Result<Response, 
         &app.settings.issuer,
         &client,
         scope,
-        audience,
+        &audience,
         crate::store::now(),
     )?;
     let response = token_response(issued)?;
@@ -149,10 +153,13 @@ pub fn log_id(client_id: &str, why: AuthFailure) -> String {
 }
 
 /// The scope to grant: as asked, if every token is allowed; all allowed scopes when none is asked.
-fn grant_scope(client: &CachedClient, requested: Option<&str>) -> Result<Option<String>, OAuthError> {
+fn grant_scope<'a>(
+    client: &'a CachedClient,
+    requested: Option<&str>,
+) -> Result<Option<Cow<'a, str>>, OAuthError> {
     let Some(requested) = requested else {
-        let all = &client.grants.all_scopes;
-        return Ok((!all.is_empty()).then(|| all.to_string()));
+        let all = &*client.grants.all_scopes;
+        return Ok((!all.is_empty()).then_some(Cow::Borrowed(all)));
     };
     let tokens = parse_scope(requested).map_err(|_| {
         OAuthError::InvalidScope("scope is not a space-delimited list of scope tokens".into())
@@ -165,13 +172,17 @@ fn grant_scope(client: &CachedClient, requested: Option<&str>) -> Result<Option<
             ));
         }
     }
-    Ok(Some(tokens.join(" ")))
+    Ok(Some(Cow::Owned(tokens.join(" "))))
 }
 
 /// The audience: the requested `resource`s (RFC 8707), each one the client may ask for; without
 /// any, the client's default audience, or the issuer for a client that has none.
-fn grant_audience(app: &App, client: &CachedClient, form: &Form) -> Result<Audience, OAuthError> {
-    let mut wanted: Vec<String> = Vec::new();
+fn grant_audience<'a>(
+    app: &'a App,
+    client: &'a CachedClient,
+    form: &'a Form,
+) -> Result<AudienceRef<'a>, OAuthError> {
+    let mut wanted: Vec<&'a str> = Vec::new();
     for r in form.all("resource") {
         if !is_absolute_uri(r) {
             return Err(OAuthError::InvalidTarget(
@@ -183,49 +194,83 @@ fn grant_audience(app: &App, client: &CachedClient, form: &Form) -> Result<Audie
                 "resource is not allowed for this client".into(),
             ));
         }
-        if !wanted.iter().any(|w| w == r) {
-            wanted.push(r.to_string());
+        if !wanted.contains(&r) {
+            wanted.push(r);
         }
     }
     Ok(match wanted.len() {
-        0 => Audience::One(
+        0 => AudienceRef::One(
             client
                 .grants
                 .audiences
                 .first()
-                .map_or_else(|| app.settings.issuer.clone(), |a| a.to_string()),
+                .map_or(app.settings.issuer.as_str(), |a| &**a),
         ),
-        1 => Audience::One(wanted.remove(0)),
-        _ => Audience::Many(wanted),
+        1 => AudienceRef::One(wanted[0]),
+        _ => AudienceRef::Many(wanted),
     })
 }
 
 /// A fresh token id: 128 random bits.
 pub fn new_jti() -> String {
+    let mut buf = [0u8; JTI_LEN];
+    fill_jti(&mut buf).to_string()
+}
+
+/// Length of a token id: 16 bytes in base64url.
+const JTI_LEN: usize = 22;
+
+/// Writes a fresh token id into `buf` and returns it.
+fn fill_jti(buf: &mut [u8; JTI_LEN]) -> &str {
     let mut bytes = [0u8; 16];
     rand::rng().fill_bytes(&mut bytes);
-    URL_SAFE_NO_PAD.encode(bytes)
+    let n = URL_SAFE_NO_PAD.encode_slice(bytes, buf).unwrap_or(0);
+    // base64url is ASCII; 16 bytes always take exactly 22 characters.
+    std::str::from_utf8(&buf[..n]).unwrap_or_default()
+}
+
+/// An audience claim borrowed from the client, the request or the settings.
+#[derive(serde::Serialize)]
+#[serde(untagged)]
+enum AudienceRef<'a> {
+    One(&'a str),
+    Many(Vec<&'a str>),
+}
+
+/// The claims of a token being minted: the same JSON as [`AccessTokenClaims`], from borrowed
+/// strings (a test checks that they agree).
+#[derive(serde::Serialize)]
+struct ClaimsRef<'a> {
+    iss: &'a str,
+    sub: &'a str,
+    aud: &'a AudienceRef<'a>,
+    exp: u64,
+    iat: u64,
+    jti: &'a str,
+    client_id: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    scope: Option<&'a str>,
 }
 
 /// A freshly signed access token.
-pub struct Issued {
+pub struct Issued<'a> {
     /// The JWT.
     pub access_token: String,
     /// Its lifetime in seconds (`exp - iat`).
     pub expires_in: u64,
     /// The granted scope.
-    pub scope: Option<String>,
+    pub scope: Option<Cow<'a, str>>,
 }
 
 /// Builds and signs an access token for `client` at time `now` with the key active then.
-pub fn issue(
+fn issue<'a>(
     keys: &KeySet,
     issuer: &str,
     client: &CachedClient,
-    scope: Option<String>,
-    aud: Audience,
+    scope: Option<Cow<'a, str>>,
+    aud: &AudienceRef<'_>,
     now: i64,
-) -> Result<Issued, OAuthError> {
+) -> Result<Issued<'a>, OAuthError> {
     let slot = keys
         .current(now)
         .ok_or_else(|| OAuthError::internal(&"no active signing key"))?;
@@ -238,15 +283,16 @@ pub fn issue(
     if let Some(retire_at) = slot.retire_at {
         exp = exp.min(retire_at).max(iat + 1);
     }
-    let claims = AccessTokenClaims {
-        iss: issuer.to_string(),
-        sub: client.id.to_string(),
+    let mut jti = [0u8; JTI_LEN];
+    let claims = ClaimsRef {
+        iss: issuer,
+        sub: &client.id,
         aud,
         exp: exp as u64,
         iat: iat as u64,
-        jti: new_jti(),
-        client_id: client.id.to_string(),
-        scope,
+        jti: fill_jti(&mut jti),
+        client_id: &client.id,
+        scope: scope.as_deref(),
     };
     let claims_json = serde_json::to_vec(&claims).map_err(|e| OAuthError::internal(&e))?;
     let access_token = slot
@@ -256,12 +302,12 @@ pub fn issue(
     Ok(Issued {
         access_token,
         expires_in: (exp - iat) as u64,
-        scope: claims.scope,
+        scope,
     })
 }
 
 /// The RFC 6749 §5.1 response for an issued token.
-pub fn token_response(issued: Issued) -> Result<Response, OAuthError> {
+pub fn token_response(issued: Issued<'_>) -> Result<Response, OAuthError> {
     let json = token_response_json(&issued).map_err(|e| OAuthError::internal(&e))?;
     let mut response = Response::new(Body::from(json));
     response
@@ -275,7 +321,7 @@ pub fn token_response(issued: Issued) -> Result<Response, OAuthError> {
 /// and dots, nothing to escape), so it is copied instead of going through serde_json's escaping
 /// scan, which cost more instructions than the rest of the response (bench/instructions.sh).
 /// The scope still goes through serde_json.
-fn token_response_json(issued: &Issued) -> Result<Vec<u8>, serde_json::Error> {
+fn token_response_json(issued: &Issued<'_>) -> Result<Vec<u8>, serde_json::Error> {
     debug_assert!(
         issued
             .access_token
@@ -299,7 +345,48 @@ fn token_response_json(issued: &Issued) -> Result<Vec<u8>, serde_json::Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tessera_proto::TokenResponse;
+    use tessera_proto::{AccessTokenClaims, Audience, TokenResponse};
+
+    #[test]
+    fn borrowed_claims_are_access_token_claims() {
+        let many = AudienceRef::Many(vec!["https://a", "https://b"]);
+        let one = AudienceRef::One("https://a");
+        for (aud, expected, scope) in [
+            (&one, Audience::One("https://a".into()), Some("x y")),
+            (
+                &many,
+                Audience::Many(vec!["https://a".into(), "https://b".into()]),
+                None,
+            ),
+        ] {
+            let mut buf = [0u8; JTI_LEN];
+            let jti = fill_jti(&mut buf).to_string();
+            assert_eq!(jti.len(), JTI_LEN);
+            let claims = ClaimsRef {
+                iss: "https://issuer",
+                sub: "c\"1",
+                aud,
+                exp: 20,
+                iat: 10,
+                jti: &jti,
+                client_id: "c\"1",
+                scope,
+            };
+            let json = serde_json::to_vec(&claims).unwrap();
+            let owned = AccessTokenClaims {
+                iss: "https://issuer".into(),
+                sub: "c\"1".into(),
+                aud: expected,
+                exp: 20,
+                iat: 10,
+                jti: jti.clone(),
+                client_id: "c\"1".into(),
+                scope: scope.map(String::from),
+            };
+            assert_eq!(json, serde_json::to_vec(&owned).unwrap());
+        }
+        assert_ne!(new_jti(), new_jti());
+    }
 
     #[test]
     fn token_response_json_matches_the_wire_type() {
@@ -307,7 +394,7 @@ mod tests {
             let issued = Issued {
                 access_token: "eyJhbGciOiJFUzI1NiJ9.eyJzdWIiOiJ4In0.c2ln-_".into(),
                 expires_in: 3600,
-                scope: scope.clone(),
+                scope: scope.clone().map(Cow::Owned),
             };
             let json = token_response_json(&issued).unwrap();
             let parsed: TokenResponse = serde_json::from_slice(&json).unwrap();
