@@ -6,6 +6,7 @@
 //! Run with `cargo bench -p tessera --bench hot_path`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use std::borrow::Cow;
 use std::hint::black_box;
 
 use axum::http::{HeaderMap, HeaderValue, header};
@@ -15,8 +16,8 @@ use tessera::clients::Registry;
 use tessera::keys::{Alg, Signer, generate};
 use tessera::oauth::client_auth::credentials;
 use tessera::oauth::form::Form;
-use tessera::oauth::token::new_jti;
-use tessera_proto::{AccessTokenClaims, Audience, TokenResponse};
+use tessera::oauth::token::{AudienceRef, Issued, mint, new_jti, token_response_json};
+use tessera_proto::{AccessTokenClaims, Audience};
 
 fn claims(client_id: &str) -> AccessTokenClaims {
     AccessTokenClaims {
@@ -85,8 +86,13 @@ fn hot_path(c: &mut Criterion) {
             )
         })
     });
+    let client = registry.get(&id).unwrap();
+    let aud = AudienceRef::One("https://api.example.com");
     c.bench_function("mint: claims and their JSON", |b| {
-        b.iter(|| black_box(serde_json::to_vec(&claims(black_box(&id))).unwrap()))
+        b.iter(|| {
+            let scope = Some(Cow::Borrowed(black_box("demo:read demo:write")));
+            black_box(mint("http://127.0.0.1:8080", &client, scope, &aud, 1_800_000_000, None).unwrap())
+        })
     });
     let claims_json = serde_json::to_vec(&claims(&id)).unwrap();
     let mut token = String::new();
@@ -102,13 +108,12 @@ fn hot_path(c: &mut Criterion) {
     }
     c.bench_function("serialize: token response JSON", |b| {
         b.iter(|| {
-            let response = TokenResponse {
+            let issued = Issued {
                 access_token: token.clone(),
-                token_type: "Bearer".into(),
-                expires_in: Some(3600),
-                scope: Some("demo:read demo:write".into()),
+                expires_in: 3600,
+                scope: Some(Cow::Borrowed("demo:read demo:write")),
             };
-            black_box(serde_json::to_vec(&response).unwrap())
+            black_box(token_response_json(&issued).unwrap())
         })
     });
 }

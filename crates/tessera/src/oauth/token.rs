@@ -232,8 +232,10 @@ fn fill_jti(buf: &mut [u8; JTI_LEN]) -> &str {
 /// An audience claim borrowed from the client, the request or the settings.
 #[derive(serde::Serialize)]
 #[serde(untagged)]
-enum AudienceRef<'a> {
+pub enum AudienceRef<'a> {
+    /// One audience, serialized as a string.
     One(&'a str),
+    /// Several, serialized as an array.
     Many(Vec<&'a str>),
 }
 
@@ -262,25 +264,35 @@ pub struct Issued<'a> {
     pub scope: Option<Cow<'a, str>>,
 }
 
-/// Builds and signs an access token for `client` at time `now` with the key active then.
-fn issue<'a>(
-    keys: &KeySet,
+/// The claims of a token about to be signed.
+pub struct Minted<'a> {
+    /// Their JSON.
+    pub claims_json: Vec<u8>,
+    /// Issue time.
+    pub iat: i64,
+    /// Expiry.
+    pub exp: i64,
+    /// The granted scope.
+    pub scope: Option<Cow<'a, str>>,
+}
+
+/// Mints the claims of a token for `client` at time `now`, to be signed by a key that retires
+/// at `retire_at`, if scheduled.
+pub fn mint<'a>(
     issuer: &str,
     client: &CachedClient,
     scope: Option<Cow<'a, str>>,
     aud: &AudienceRef<'_>,
     now: i64,
-) -> Result<Issued<'a>, OAuthError> {
-    let slot = keys
-        .current(now)
-        .ok_or_else(|| OAuthError::internal(&"no active signing key"))?;
+    retire_at: Option<i64>,
+) -> Result<Minted<'a>, serde_json::Error> {
     // Tokens issued at or before `tokens_revoked_before` count as revoked. A token minted in the
     // same second as a revocation is newer than it, so it is dated one second later.
     let iat = now.max(client.tokens_revoked_before + 1).max(0);
     let mut exp = iat + i64::from(client.token_ttl);
     // A key scheduled to retire never signs a token that outlives it (a client's lifetime may
     // have been raised after the rotation was planned).
-    if let Some(retire_at) = slot.retire_at {
+    if let Some(retire_at) = retire_at {
         exp = exp.min(retire_at).max(iat + 1);
     }
     let mut jti = [0u8; JTI_LEN];
@@ -294,15 +306,37 @@ fn issue<'a>(
         client_id: &client.id,
         scope: scope.as_deref(),
     };
-    let claims_json = serde_json::to_vec(&claims).map_err(|e| OAuthError::internal(&e))?;
+    let claims_json = serde_json::to_vec(&claims)?;
+    Ok(Minted {
+        claims_json,
+        iat,
+        exp,
+        scope,
+    })
+}
+
+/// Builds and signs an access token for `client` at time `now` with the key active then.
+fn issue<'a>(
+    keys: &KeySet,
+    issuer: &str,
+    client: &CachedClient,
+    scope: Option<Cow<'a, str>>,
+    aud: &AudienceRef<'_>,
+    now: i64,
+) -> Result<Issued<'a>, OAuthError> {
+    let slot = keys
+        .current(now)
+        .ok_or_else(|| OAuthError::internal(&"no active signing key"))?;
+    let minted =
+        mint(issuer, client, scope, aud, now, slot.retire_at).map_err(|e| OAuthError::internal(&e))?;
     let access_token = slot
         .signer
-        .sign_jwt(&claims_json)
+        .sign_jwt(&minted.claims_json)
         .map_err(|e| OAuthError::internal(&e))?;
     Ok(Issued {
         access_token,
-        expires_in: (exp - iat) as u64,
-        scope,
+        expires_in: (minted.exp - minted.iat) as u64,
+        scope: minted.scope,
     })
 }
 
@@ -321,7 +355,7 @@ pub fn token_response(issued: Issued<'_>) -> Result<Response, OAuthError> {
 /// and dots, nothing to escape), so it is copied instead of going through serde_json's escaping
 /// scan, which cost more instructions than the rest of the response (bench/instructions.sh).
 /// The scope still goes through serde_json.
-fn token_response_json(issued: &Issued<'_>) -> Result<Vec<u8>, serde_json::Error> {
+pub fn token_response_json(issued: &Issued<'_>) -> Result<Vec<u8>, serde_json::Error> {
     debug_assert!(
         issued
             .access_token
