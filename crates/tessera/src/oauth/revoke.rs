@@ -8,8 +8,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 
 use super::OAuthError;
-use super::client_auth::credentials;
-use super::token::{authenticate, read_form};
+use super::token::{authenticate_request, read_form};
 use super::validate::{active, authentic};
 use crate::app::App;
 
@@ -26,11 +25,7 @@ pub async fn revoke(State(app): State<Arc<App>>, request: Request) -> Response {
 
 async fn handle(app: &App, headers: &HeaderMap, body: Body) -> Result<Response, OAuthError> {
     let form = read_form(app, headers, body).await?;
-    let creds = credentials(headers, &form)?;
-    let Some(token) = form.get("token") else {
-        return Err(OAuthError::InvalidRequest("token is required".into()));
-    };
-    let caller = authenticate(app, &creds).await?;
+    let (token, caller, _) = authenticate_request(app, headers, &form, "token").await?;
     let ok = || {
         let mut r = StatusCode::OK.into_response();
         super::no_store(&mut r);

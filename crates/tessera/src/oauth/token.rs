@@ -19,7 +19,7 @@ use std::borrow::Cow;
 use tessera_proto::AccessTokenClaims;
 
 use super::OAuthError;
-use super::client_auth::{Credentials, credentials};
+use super::client_auth::{Credentials, Method, credentials};
 use super::form::{Form, FormError};
 use super::scope::parse_scope;
 use crate::admin::is_absolute_uri;
@@ -100,8 +100,28 @@ pub async fn read_form(app: &App, headers: &HeaderMap, body: Body) -> Result<For
     parse_form(&bytes)
 }
 
+/// The common start of every client-authenticated endpoint (token, introspection, revocation):
+/// the client's credentials are found, then the endpoint's `required` parameter, then the secret
+/// is checked, so a malformed request is refused before any secret check. Returns the
+/// parameter's value, the client and how it authenticated.
+pub async fn authenticate_request<'f>(
+    app: &App,
+    headers: &HeaderMap,
+    form: &'f Form,
+    required: &'static str,
+) -> Result<(&'f str, Arc<CachedClient>, Method), OAuthError> {
+    let creds = credentials(headers, form)?;
+    let Some(value) = form.get(required) else {
+        return Err(OAuthError::InvalidRequest(
+            format!("{required} is required").into(),
+        ));
+    };
+    let client = authenticate(app, &creds).await?;
+    Ok((value, client, creds.method))
+}
+
 /// Authenticates the client that sent `creds`; every failure is the same `invalid_client`.
-pub async fn authenticate(app: &App, creds: &Credentials) -> Result<Arc<CachedClient>, OAuthError> {
+async fn authenticate(app: &App, creds: &Credentials) -> Result<Arc<CachedClient>, OAuthError> {
     match app.registry.authenticate(&creds.client_id, &creds.secret).await {
         Ok(client) => Ok(client),
         Err(why) => {
@@ -113,11 +133,7 @@ pub async fn authenticate(app: &App, creds: &Credentials) -> Result<Arc<CachedCl
 
 async fn handle(app: &App, headers: &HeaderMap, body: Body) -> Result<Response, OAuthError> {
     let form = read_form(app, headers, body).await?;
-    let creds = credentials(headers, &form)?;
-    let Some(grant_type) = form.get("grant_type") else {
-        return Err(OAuthError::InvalidRequest("grant_type is required".into()));
-    };
-    let client = authenticate(app, &creds).await?;
+    let (grant_type, client, method) = authenticate_request(app, headers, &form, "grant_type").await?;
     if grant_type != "client_credentials" {
         return Err(OAuthError::UnsupportedGrantType(
             "only client_credentials is supported".into(),
@@ -135,7 +151,7 @@ async fn handle(app: &App, headers: &HeaderMap, body: Body) -> Result<Response, 
         crate::store::now(),
     )?;
     let response = token_response(issued)?;
-    tracing::debug!(client_id = %client.id, method = ?creds.method, "token issued");
+    tracing::debug!(client_id = %client.id, ?method, "token issued");
     Ok(response)
 }
 
