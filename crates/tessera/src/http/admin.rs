@@ -362,38 +362,25 @@ async fn update_client(
     apply(&app, &caller(&ext), &id, update).await
 }
 
-async fn disable_client(
-    State(app): State<Arc<App>>,
-    ext: axum::http::Extensions,
-    Path(id): Path<String>,
-) -> Response {
-    apply(
-        &app,
-        &caller(&ext),
-        &id,
-        ClientUpdate {
-            enabled: Some(false),
-            ..Default::default()
-        },
-    )
-    .await
+async fn disable_client(state: State<Arc<App>>, ext: axum::http::Extensions, id: Path<String>) -> Response {
+    set_enabled(state, ext, id, false).await
 }
 
-async fn enable_client(
+async fn enable_client(state: State<Arc<App>>, ext: axum::http::Extensions, id: Path<String>) -> Response {
+    set_enabled(state, ext, id, true).await
+}
+
+async fn set_enabled(
     State(app): State<Arc<App>>,
     ext: axum::http::Extensions,
     Path(id): Path<String>,
+    enabled: bool,
 ) -> Response {
-    apply(
-        &app,
-        &caller(&ext),
-        &id,
-        ClientUpdate {
-            enabled: Some(true),
-            ..Default::default()
-        },
-    )
-    .await
+    let update = ClientUpdate {
+        enabled: Some(enabled),
+        ..Default::default()
+    };
+    apply(&app, &caller(&ext), &id, update).await
 }
 
 async fn delete_client(
