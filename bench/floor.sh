@@ -18,13 +18,9 @@ LOAD_CPU=${LOAD_CPU:-1}
 PORT=${PORT:-18183}
 NGINX=${NGINX:-$(command -v nginx || echo /usr/sbin/nginx)}
 
-for tool in wrk taskset "$NGINX"; do
-  command -v "$tool" >/dev/null || { echo "bench: $tool is required" >&2; exit 1; }
-done
-WORK=$(mktemp -d)
-PID=
-cleanup() { [ -n "$PID" ] && kill "$PID" 2>/dev/null; wait 2>/dev/null; rm -rf "$WORK"; }
-trap cleanup EXIT
+. bench/common.sh
+require wrk taskset "$NGINX"
+scratch_dir
 
 # A body the size of a Tessera ES256 token response.
 token=$(head -c 450 /dev/zero | tr '\0' 'A')
@@ -50,11 +46,11 @@ http {
 }
 CONF
 taskset -c "$SERVER_CPU" "$NGINX" -c "$WORK/nginx.conf" -p "$WORK" &
-PID=$!
+SERVER_PID=$!
 sleep 0.5
 export BENCH_BASIC=YmVuY2g6YmVuY2g=
 URL="http://127.0.0.1:$PORT/oauth2/token"
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$PID/stat"; }
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$SERVER_PID/stat"; }
 HZ=$(getconf CLK_TCK)
 taskset -c "$LOAD_CPU" wrk -t1 -c"$CONNS" -d2s -s bench/token.lua "$URL" >/dev/null
 before=$(cpu_ticks)

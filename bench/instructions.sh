@@ -22,38 +22,24 @@ WARMUP=${WARMUP:-200}
 TOP=${TOP:-0}
 PORT=${PORT:-18182}
 
-for tool in valgrind callgrind_control callgrind_annotate python3 curl; do
-  command -v "$tool" >/dev/null || { echo "bench: $tool is required" >&2; exit 1; }
-done
-if [ -z "${BIN:-}" ]; then
-  cargo build --release -q -p tessera
-  BIN=$PWD/target/release/tessera
-fi
-WORK=$(mktemp -d)
-SERVER_PID=
-cleanup() { [ -n "$SERVER_PID" ] && kill "$SERVER_PID" 2>/dev/null; wait 2>/dev/null; rm -rf "$WORK"; }
-trap cleanup EXIT
-DB="sqlite:$WORK/tessera.db"
-BASE="http://127.0.0.1:$PORT"
-export TESSERA_BOOTSTRAP=false TESSERA_LOG=warn TESSERA_KEY_ROTATION_INTERVAL=off
+. bench/common.sh
+require valgrind callgrind_control callgrind_annotate python3 curl
+tessera_bin
+scratch_dir
+tessera_env
 
 "$BIN" serve --database "$DB" --listen "127.0.0.1:$PORT" --issuer "$BASE" --signing-alg "$ALG" \
   >"$WORK/first.log" 2>&1 &
 SERVER_PID=$!
-until curl -sf "$BASE/healthz" >/dev/null 2>&1; do sleep 0.05; done
-kill "$SERVER_PID"; wait "$SERVER_PID" 2>/dev/null || true; SERVER_PID=
-created=$("$BIN" client create --database "$DB" --name bench --scope "demo:read demo:write" --json)
-ID=$(printf '%s' "$created" | sed -E 's/.*"client_id":"([^"]+)".*/\1/')
-SEC=$(printf '%s' "$created" | sed -E 's/.*"client_secret":"([^"]+)".*/\1/')
+wait_ready "$WORK/first.log"
+stop_server
+create_client
 
 valgrind --tool=callgrind --collect-atstart=yes --callgrind-out-file="$WORK/cg.out" \
   "$BIN" serve --database "$DB" --listen "127.0.0.1:$PORT" --issuer "$BASE" --signing-alg "$ALG" \
   >"$WORK/server.log" 2>&1 &
 SERVER_PID=$!
-until curl -sf "$BASE/healthz" >/dev/null 2>&1; do
-  kill -0 "$SERVER_PID" 2>/dev/null || { cat "$WORK/server.log" >&2; exit 1; }
-  sleep 0.2
-done
+wait_ready "$WORK/server.log"
 
 BODY="grant_type=client_credentials"
 case "$ENDPOINT" in
@@ -84,7 +70,7 @@ send "$WARMUP"
 callgrind_control -z "$SERVER_PID" >/dev/null
 send "$REQUESTS"
 callgrind_control -d "$SERVER_PID" >/dev/null
-kill "$SERVER_PID"; wait "$SERVER_PID" 2>/dev/null || true; SERVER_PID=
+stop_server
 
 dump=$(ls -t "$WORK"/cg.out.* | head -1)
 [ -n "${OUT:-}" ] && cp "$dump" "$OUT"

@@ -28,21 +28,11 @@ SERVER_CPU=${SERVER_CPU:-0}
 LOAD_CPU=${LOAD_CPU:-1}
 PORT=${PORT:-18181}
 
-for tool in wrk sqlite3 curl taskset; do
-  command -v "$tool" >/dev/null || { echo "bench: $tool is required" >&2; exit 1; }
-done
-
-if [ -z "${BIN:-}" ]; then
-  cargo build --release -q -p tessera
-  BIN=$PWD/target/release/tessera
-fi
-WORK=$(mktemp -d)
-SERVER_PID=
-cleanup() { [ -n "$SERVER_PID" ] && kill "$SERVER_PID" 2>/dev/null; wait 2>/dev/null; rm -rf "$WORK"; }
-trap cleanup EXIT
-DB="sqlite:$WORK/tessera.db"
-BASE="http://127.0.0.1:$PORT"
-export TESSERA_BOOTSTRAP=false TESSERA_LOG=warn TESSERA_KEY_ROTATION_INTERVAL=off
+. bench/common.sh
+require wrk sqlite3 curl taskset
+tessera_bin
+scratch_dir
+tessera_env
 
 start_server() {
   local t0 t1
@@ -50,14 +40,10 @@ start_server() {
   taskset -c "$SERVER_CPU" "$BIN" serve --database "$DB" --listen "127.0.0.1:$PORT" --issuer "$BASE" \
     --signing-alg "$ALG" >"$WORK/server.log" 2>&1 &
   SERVER_PID=$!
-  until curl -sf "$BASE/healthz" >/dev/null 2>&1; do
-    kill -0 "$SERVER_PID" 2>/dev/null || { cat "$WORK/server.log" >&2; exit 1; }
-    sleep 0.02
-  done
+  wait_ready "$WORK/server.log"
   t1=$(date +%s%N)
   STARTUP_MS=$(( (t1 - t0) / 1000000 ))
 }
-stop_server() { kill "$SERVER_PID"; wait "$SERVER_PID" 2>/dev/null || true; SERVER_PID=; }
 
 # First start creates the schema and the signing key.
 start_server
@@ -82,13 +68,10 @@ SQL
 fi
 
 if [ "$SECRET" = imported ]; then
-  created=$("$BIN" client create --database "$DB" --name bench --scope "demo:read demo:write" \
-    --secret "bench-imported-secret-0123456789" --json)
+  create_client --secret "bench-imported-secret-0123456789"
 else
-  created=$("$BIN" client create --database "$DB" --name bench --scope "demo:read demo:write" --json)
+  create_client
 fi
-ID=$(printf '%s' "$created" | sed -E 's/.*"client_id":"([^"]+)".*/\1/')
-SEC=$(printf '%s' "$created" | sed -E 's/.*"client_secret":"([^"]+)".*/\1/')
 export BENCH_BASIC
 BENCH_BASIC=$(printf '%s:%s' "$ID" "$SEC" | base64 -w0)
 
