@@ -327,17 +327,11 @@ impl Registry {
     }
 
     fn read(&self) -> std::sync::RwLockReadGuard<'_, ClientMap> {
-        match self.clients.read() {
-            Ok(g) => g,
-            Err(p) => p.into_inner(),
-        }
+        crate::sync::read(&self.clients)
     }
 
     fn write(&self) -> std::sync::RwLockWriteGuard<'_, ClientMap> {
-        match self.clients.write() {
-            Ok(g) => g,
-            Err(p) => p.into_inner(),
-        }
+        crate::sync::write(&self.clients)
     }
 
     /// Replaces the whole registry. Clients whose record did not change keep their cache entry
@@ -454,10 +448,7 @@ impl Registry {
             if !expires_at.is_none_or(|e| e > now_s) {
                 continue;
             }
-            let cached = match verified.lock() {
-                Ok(g) => *g,
-                Err(p) => *p.into_inner(),
-            };
+            let cached = *crate::sync::lock(verified);
             if let Some((m, at)) = cached {
                 if at.elapsed() < ARGON2_CACHE_TTL && bool::from(m.as_slice().ct_eq(mac.as_ref())) {
                     return true;
@@ -487,10 +478,7 @@ impl Registry {
             if ok {
                 let mut m = [0u8; 32];
                 m.copy_from_slice(mac.as_ref());
-                match verified.lock() {
-                    Ok(mut g) => *g = Some((m, Instant::now())),
-                    Err(p) => *p.into_inner() = Some((m, Instant::now())),
-                }
+                *crate::sync::lock(verified) = Some((m, Instant::now()));
                 return true;
             }
         }

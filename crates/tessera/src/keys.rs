@@ -474,19 +474,13 @@ impl KeyRing {
 
     /// The current key set.
     pub fn get(&self) -> Arc<KeySet> {
-        match self.inner.read() {
-            Ok(g) => g.clone(),
-            Err(poisoned) => poisoned.into_inner().clone(),
-        }
+        crate::sync::read(&self.inner).clone()
     }
 
     /// Replaces the key set.
     pub fn replace(&self, set: KeySet) {
         let set = Arc::new(set);
-        match self.inner.write() {
-            Ok(mut g) => *g = set,
-            Err(poisoned) => *poisoned.into_inner() = set,
-        }
+        *crate::sync::write(&self.inner) = set;
     }
 }
 

@@ -26,3 +26,4 @@ pub mod revocations;
 pub mod server;
 pub mod signing;
 pub mod store;
+mod sync;

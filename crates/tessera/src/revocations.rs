@@ -58,17 +58,11 @@ pub struct Revocations {
 
 impl Revocations {
     fn read(&self) -> std::sync::RwLockReadGuard<'_, RevokedSet> {
-        match self.ids.read() {
-            Ok(g) => g,
-            Err(p) => p.into_inner(),
-        }
+        crate::sync::read(&self.ids)
     }
 
     fn write(&self) -> std::sync::RwLockWriteGuard<'_, RevokedSet> {
-        match self.ids.write() {
-            Ok(g) => g,
-            Err(p) => p.into_inner(),
-        }
+        crate::sync::write(&self.ids)
     }
 
     /// Whether `jti` is revoked.

@@ -13,6 +13,7 @@ use tessera_proto::{ACCESS_TOKEN_TYP, AccessTokenClaims};
 
 use crate::app::App;
 use crate::clients::CachedClient;
+use crate::keys::KeySet;
 
 /// Longest token accepted for checking.
 pub const MAX_TOKEN_LEN: usize = 4 * 1024;
@@ -68,19 +69,15 @@ struct Verified {
 }
 
 impl VerifiedTokens {
-    fn get(&self, key: &[u8; 32]) -> Option<(Box<str>, AccessTokenClaims)> {
-        let g = match self.map.read() {
-            Ok(g) => g,
-            Err(p) => p.into_inner(),
-        };
-        g.get(key).map(|v| (v.kid.clone(), v.claims.clone()))
+    /// The remembered claims of the token with digest `key`, if its key is still in `keys`.
+    fn get(&self, key: &[u8; 32], keys: &KeySet) -> Option<AccessTokenClaims> {
+        let g = crate::sync::read(&self.map);
+        let v = g.get(key)?;
+        keys.verifiers.contains_key(&*v.kid).then(|| v.claims.clone())
     }
 
     fn insert(&self, key: [u8; 32], kid: &str, claims: &AccessTokenClaims, now: i64) {
-        let mut g = match self.map.write() {
-            Ok(g) => g,
-            Err(p) => p.into_inner(),
-        };
+        let mut g = crate::sync::write(&self.map);
         if g.len() >= MAX_VERIFIED {
             g.retain(|_, v| v.claims.exp as i64 > now);
             if g.len() >= MAX_VERIFIED {
@@ -96,10 +93,7 @@ impl VerifiedTokens {
 
     /// How many tokens are remembered.
     pub fn len(&self) -> usize {
-        match self.map.read() {
-            Ok(g) => g.len(),
-            Err(p) => p.into_inner().len(),
-        }
+        crate::sync::read(&self.map).len()
     }
 
     /// Whether none is.
@@ -123,10 +117,8 @@ pub fn authentic(app: &App, token: &str) -> Result<AccessTokenClaims, Inactive> 
     let keys = app.keys.get();
     let mut key = [0u8; 32];
     key.copy_from_slice(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, token.as_bytes()).as_ref());
-    if let Some((kid, claims)) = app.verified.get(&key) {
-        if keys.verifiers.contains_key(&*kid) {
-            return Ok(claims);
-        }
+    if let Some(claims) = app.verified.get(&key, &keys) {
+        return Ok(claims);
     }
     let mut parts = token.split('.');
     let (Some(h), Some(p), Some(sig), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
