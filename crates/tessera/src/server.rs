@@ -325,7 +325,7 @@ async fn apply_changes(app: &App, master: &MasterKey, seq: &mut i64) -> anyhow::
     }
     if !batch.revocations.is_empty() {
         app.revocations
-            .extend(app.store.revoked_tokens(Some(&batch.revocations)).await?);
+            .extend(app.store.revoked_tokens(&batch.revocations).await?);
     }
     if batch.keys {
         // On failure the sequence stays where it was, so the key change is retried next poll.

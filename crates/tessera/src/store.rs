@@ -646,32 +646,18 @@ impl Store {
         Ok(count)
     }
 
-    /// Revoked token ids that have not expired yet, with their expiry. With `only`, just those.
-    pub async fn revoked_tokens(&self, only: Option<&[String]>) -> Result<Vec<(String, i64)>, StoreError> {
+    /// Those of `ids` that are revoked and not expired yet, with their expiry.
+    pub async fn revoked_tokens(&self, ids: &[String]) -> Result<Vec<(String, i64)>, StoreError> {
         let t = now();
         let mut out = Vec::new();
-        match only {
-            None => {
-                let rows = sqlx::query("SELECT jti, expires_at FROM revoked_tokens WHERE expires_at > ?")
-                    .bind(t)
-                    .fetch_all(&self.pool)
-                    .await?;
-                for r in &rows {
-                    out.push((r.try_get("jti")?, r.try_get("expires_at")?));
-                }
-            }
-            Some(ids) => {
-                for jti in ids {
-                    let row =
-                        sqlx::query("SELECT expires_at FROM revoked_tokens WHERE jti = ? AND expires_at > ?")
-                            .bind(jti)
-                            .bind(t)
-                            .fetch_optional(&self.pool)
-                            .await?;
-                    if let Some(r) = row {
-                        out.push((jti.clone(), r.try_get("expires_at")?));
-                    }
-                }
+        for jti in ids {
+            let row = sqlx::query("SELECT expires_at FROM revoked_tokens WHERE jti = ? AND expires_at > ?")
+                .bind(jti)
+                .bind(t)
+                .fetch_optional(&self.pool)
+                .await?;
+            if let Some(r) = row {
+                out.push((jti.clone(), r.try_get("expires_at")?));
             }
         }
         Ok(out)
