@@ -107,14 +107,7 @@ impl Server {
 
     /// POSTs a form to the token endpoint with Basic credentials.
     pub async fn token_basic(&self, id: &str, secret: &str, form: &[(&str, &str)]) -> reqwest::Response {
-        self.http
-            .post(self.url("/oauth2/token"))
-            .header("authorization", basic(id, secret))
-            .header("content-type", "application/x-www-form-urlencoded")
-            .body(encode_form(form))
-            .send()
-            .await
-            .unwrap()
+        self.post_form("/oauth2/token", id, secret, form).await
     }
 
     /// A token for the client (all its scopes).

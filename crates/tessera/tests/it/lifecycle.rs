@@ -24,6 +24,16 @@ async fn client_ttl(s: &kit::Server, ttl: u32) -> (String, String) {
     .await
 }
 
+/// A client allowed to introspect every client's tokens, as a resource server would be.
+async fn resource_server(s: &kit::Server) -> (String, String) {
+    s.client_with(NewClient {
+        name: "resource server".into(),
+        introspect: true,
+        ..Default::default()
+    })
+    .await
+}
+
 /// Applies an admin change and makes this node see it at once (propagation is tested elsewhere).
 async fn refresh(s: &kit::Server, id: &str) {
     let record = s.app().store.client(id).await.unwrap();
@@ -35,13 +45,7 @@ async fn introspection_reports_active_tokens_and_every_kind_of_inactive_one() {
     let s = kit::start(Opts::default()).await;
     let (a, a_secret) = s.client("read write", &[API]).await;
     let (b, b_secret) = s.client("read", &[]).await;
-    let (rs, rs_secret) = s
-        .client_with(NewClient {
-            name: "resource server".into(),
-            introspect: true,
-            ..Default::default()
-        })
-        .await;
+    let (rs, rs_secret) = resource_server(&s).await;
     let token = s.token(&a, &a_secret).await;
     let claims = decode_unverified(&token).1;
 
@@ -167,13 +171,7 @@ async fn revocation_follows_rfc_7009_and_survives_a_restart() {
     let s = kit::start(Opts::default()).await;
     let (a, a_secret) = s.client("read", &[]).await;
     let (b, b_secret) = s.client("read", &[]).await;
-    let (rs, rs_secret) = s
-        .client_with(NewClient {
-            name: "rs".into(),
-            introspect: true,
-            ..Default::default()
-        })
-        .await;
+    let (rs, rs_secret) = resource_server(&s).await;
     let token = s.token(&a, &a_secret).await;
     let untouched = s.token(&a, &a_secret).await;
 
@@ -249,13 +247,7 @@ async fn revocation_follows_rfc_7009_and_survives_a_restart() {
 async fn revoking_all_of_a_clients_tokens() {
     let s = kit::start(Opts::default()).await;
     let (a, a_secret) = s.client("read", &[]).await;
-    let (rs, rs_secret) = s
-        .client_with(NewClient {
-            name: "rs".into(),
-            introspect: true,
-            ..Default::default()
-        })
-        .await;
+    let (rs, rs_secret) = resource_server(&s).await;
     let tokens = [s.token(&a, &a_secret).await, s.token(&a, &a_secret).await];
     // Introspected twice each: the second time the remembered verification is used, and what
     // can change (here the client's revocation time) is still checked afterwards.
