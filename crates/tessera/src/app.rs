@@ -23,4 +23,23 @@ pub struct App {
     pub verified: crate::oauth::validate::VerifiedTokens,
     /// Metadata documents, serialized once at start.
     pub metadata: crate::http::discovery::Metadata,
+    /// When the caches last caught up with the store.
+    pub synced: Synced,
+}
+
+/// When a node's caches last caught up with the store's change log (seconds since the epoch).
+/// While the database is away this stops moving; `/readyz` reports its age.
+#[derive(Debug, Default)]
+pub struct Synced(std::sync::atomic::AtomicI64);
+
+impl Synced {
+    /// Records a successful poll at `at`.
+    pub fn mark(&self, at: i64) {
+        self.0.store(at, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// The time of the last successful poll.
+    pub fn at(&self) -> i64 {
+        self.0.load(std::sync::atomic::Ordering::Relaxed)
+    }
 }

@@ -9,7 +9,6 @@ use clap::{ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand}
 
 use crate::admin::{self, Actor, ClientUpdate, NewClient};
 use crate::config::{Overrides, Settings};
-use crate::keys::MasterKey;
 use crate::signing;
 use crate::store::{ClientRecord, Store};
 
@@ -52,6 +51,21 @@ enum Command {
     Audit(AuditCommand),
     /// Fetch a token from any RFC 6749 server (client credentials), or decode and verify one.
     Token(TokenCommand),
+    /// Create the store, or bring its schema up to date (every start does this too).
+    Migrate,
+    /// Write everything the store holds (clients with hashed secrets, sealed keys, revocations,
+    /// the audit trail) to a file, to move it to another store with `import`.
+    Export {
+        /// Where to write (a new file, mode 0600), or `-` for standard output.
+        #[arg(long, short, value_name = "FILE")]
+        output: PathBuf,
+    },
+    /// Load an export into an empty store (the target nodes need the same master key).
+    Import {
+        /// The export file, or `-` for standard input.
+        #[arg(value_name = "FILE")]
+        input: PathBuf,
+    },
 }
 
 #[derive(Args)]
@@ -313,6 +327,12 @@ fn overrides(cli: &Cli, top: &ArgMatches, serve: Option<(&ServeArgs, &ArgMatches
         ),
         ..Default::default()
     };
+    // The master key is taken from the environment only: a flag would show it in the process
+    // list.
+    o.master_key = std::env::var("TESSERA_MASTER_KEY")
+        .ok()
+        .filter(|v| !v.trim().is_empty())
+        .map(|v| (v, "TESSERA_MASTER_KEY".to_string()));
     if let Some((s, m)) = serve {
         o.listen = with(&s.listen, m, "listen", "--listen", "TESSERA_LISTEN");
         o.issuer = with(&s.issuer, m, "issuer", "--issuer", "TESSERA_ISSUER");
@@ -497,9 +517,20 @@ fn run_admin(settings: Settings, cmd: Command) -> anyhow::Result<ExitCode> {
         .enable_all()
         .build()?;
     runtime.block_on(async {
-        let store = Store::open(&settings.database, false).await?;
+        let create = matches!(cmd, Command::Migrate | Command::Import { .. });
+        let store = Store::open(&settings.database, create).await?;
         let actor = Actor::cli();
         let result = match cmd {
+            Command::Migrate => {
+                println!(
+                    "{} store at schema version {}",
+                    store.engine_name(),
+                    store.schema_version().await?
+                );
+                Ok(ExitCode::SUCCESS)
+            }
+            Command::Export { output } => export_command(&store, &output).await,
+            Command::Import { input } => import_command(&store, &input).await,
             Command::Client(c) => client_command(&store, &actor, c).await,
             Command::Key(k) => key_command(&store, &actor, &settings, k).await,
             Command::Audit(a) => audit_command(&store, a).await,
@@ -509,6 +540,42 @@ fn run_admin(settings: Settings, cmd: Command) -> anyhow::Result<ExitCode> {
         store.close().await;
         result
     })
+}
+
+async fn export_command(store: &Store, output: &std::path::Path) -> anyhow::Result<ExitCode> {
+    use crate::store::transfer;
+    let count = if output.as_os_str() == "-" {
+        transfer::export(store, &mut std::io::BufWriter::new(std::io::stdout().lock())).await?
+    } else {
+        // The file holds secret hashes and sealed keys: private from the start.
+        use std::os::unix::fs::OpenOptionsExt;
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(output)
+            .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", output.display()))?;
+        let mut out = std::io::BufWriter::new(file);
+        let count = transfer::export(store, &mut out).await?;
+        out.into_inner()?.sync_all()?;
+        count
+    };
+    eprintln!("exported {count} records");
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn import_command(store: &Store, input: &std::path::Path) -> anyhow::Result<ExitCode> {
+    use crate::store::transfer;
+    let records = if input.as_os_str() == "-" {
+        transfer::read(std::io::stdin().lock())?
+    } else {
+        let file = std::fs::File::open(input)
+            .map_err(|e| anyhow::anyhow!("cannot open {}: {e}", input.display()))?;
+        transfer::read(std::io::BufReader::new(file))?
+    };
+    store.import(&records).await?;
+    eprintln!("imported {} records", records.len());
+    Ok(ExitCode::SUCCESS)
 }
 
 fn print_json(value: &serde_json::Value) -> anyhow::Result<()> {
@@ -562,7 +629,7 @@ async fn key_command(
                     .map_err(|e: String| anyhow::anyhow!("invalid --alg {a:?}: {e}"))?,
                 None => settings.signing_alg,
             };
-            let master = MasterKey::load(&settings.master_key_file)?;
+            let master = signing::master_key(&settings.master_key, store).await?;
             let r = signing::rotate(store, &master, actor, alg, settings.jwks_max_age, None)
                 .await?
                 .ok_or_else(|| anyhow::anyhow!("rotation did not happen"))?;

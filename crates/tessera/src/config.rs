@@ -71,6 +71,38 @@ impl DatabaseUrl {
     }
 }
 
+/// Where a node's master key (the key-encryption key of its signing keys) comes from.
+#[derive(Clone)]
+pub enum MasterKeySource {
+    /// The key itself, 32 bytes in base64, e.g. from `TESSERA_MASTER_KEY`.
+    Value {
+        /// The key, base64.
+        base64: String,
+        /// Where it came from, for messages.
+        source: String,
+    },
+    /// A file holding the key in base64.
+    File {
+        /// Its path.
+        path: PathBuf,
+        /// Whether this node may create the file when it is missing (an SQLite store that holds
+        /// no signing key yet).
+        create: bool,
+    },
+    /// None given, on a store that needs one from outside (PostgreSQL).
+    Missing,
+}
+
+impl std::fmt::Debug for MasterKeySource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            MasterKeySource::Value { source, .. } => write!(f, "<redacted, from {source}>"),
+            MasterKeySource::File { path, .. } => write!(f, "{}", path.display()),
+            MasterKeySource::Missing => f.write_str("none"),
+        }
+    }
+}
+
 /// The settings file, as written by an operator. Every field is optional; unknown fields are an
 /// error so that a typo does not silently fall back to a default.
 #[derive(Default, Deserialize)]
@@ -107,6 +139,8 @@ pub struct Overrides {
     pub signing_alg: Option<(String, String)>,
     /// Where the key-encryption key lives.
     pub master_key_file: Option<(String, String)>,
+    /// The key-encryption key itself, base64 (`TESSERA_MASTER_KEY`); wins over the file.
+    pub master_key: Option<(String, String)>,
     /// How often signing keys rotate (`90d`, `12h`, or `off`).
     pub key_rotation_interval: Option<(String, String)>,
 }
@@ -126,8 +160,8 @@ pub struct Settings {
     pub token_endpoint_aliases: Vec<String>,
     /// Algorithm for signing keys created by this node.
     pub signing_alg: Alg,
-    /// File holding the key that encrypts private signing keys at rest.
-    pub master_key_file: PathBuf,
+    /// Where the key that encrypts private signing keys at rest comes from.
+    pub master_key: MasterKeySource,
     /// `Cache-Control: max-age` of the JWKS.
     pub jwks_max_age: Duration,
     /// Largest request body accepted.
@@ -214,19 +248,35 @@ impl Settings {
                 .map_err(|e| bad("signing algorithm", &v, &src, &e))?,
             None => Alg::ES256,
         };
-        let master_key_file = match pick(
-            &overrides.master_key_file,
-            file.master_key_file,
-            file_src("master_key_file"),
-            |v| v,
+        // A node creates a master key only for an SQLite store (and only while the store holds
+        // no signing key): the nodes of a shared store must all be given the same key.
+        let create = matches!(database, DatabaseUrl::Sqlite { .. });
+        let master_key = match (
+            &overrides.master_key,
+            pick(
+                &overrides.master_key_file,
+                file.master_key_file,
+                file_src("master_key_file"),
+                |v| v,
+            ),
         ) {
-            Some((v, _)) => PathBuf::from(v),
-            None => match &database {
-                DatabaseUrl::Sqlite { path, .. } => path
-                    .parent()
-                    .map(|p| p.join("master.key"))
-                    .unwrap_or_else(|| PathBuf::from("master.key")),
-                DatabaseUrl::Postgres(_) => PathBuf::from("./tessera-data/master.key"),
+            (Some((v, src)), _) => MasterKeySource::Value {
+                base64: v.trim().to_string(),
+                source: src.clone(),
+            },
+            (None, Some((v, _))) => MasterKeySource::File {
+                path: PathBuf::from(v),
+                create,
+            },
+            (None, None) => match &database {
+                DatabaseUrl::Sqlite { path, .. } => MasterKeySource::File {
+                    path: path
+                        .parent()
+                        .map(|p| p.join("master.key"))
+                        .unwrap_or_else(|| PathBuf::from("master.key")),
+                    create,
+                },
+                DatabaseUrl::Postgres(_) => MasterKeySource::Missing,
             },
         };
         let key_rotation_interval = match pick(
@@ -264,7 +314,7 @@ impl Settings {
             bootstrap,
             token_endpoint_aliases,
             signing_alg,
-            master_key_file,
+            master_key,
             jwks_max_age,
             max_body_bytes,
             request_timeout,

@@ -271,31 +271,30 @@ impl std::fmt::Debug for MasterKey {
 }
 
 impl MasterKey {
-    /// Reads the master key from `path`, creating it (mode 0600) when it does not exist yet.
-    pub fn load_or_create(path: &Path) -> Result<Self, KeyError> {
+    /// Creates a new master key in `path` (mode 0600). If another process created the file
+    /// first, reads that one instead, so that two nodes starting together share one key.
+    pub fn create(path: &Path) -> Result<Self, KeyError> {
         let err = |why: String| KeyError::MasterKey {
             path: path.display().to_string(),
             why,
         };
-        let bytes = match std::fs::read_to_string(path) {
-            Ok(text) => STANDARD
-                .decode(text.trim())
-                .map_err(|_| err("is not base64".into()))?,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                let mut key = [0u8; 32];
-                SystemRandom::new()
-                    .fill(&mut key)
-                    .map_err(|_| err("no randomness".into()))?;
-                if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-                    std::fs::create_dir_all(dir).map_err(|e| err(e.to_string()))?;
-                }
-                write_private(path, format!("{}\n", STANDARD.encode(key)).as_bytes())
-                    .map_err(|e| err(e.to_string()))?;
-                key.to_vec()
-            }
-            Err(e) => return Err(err(e.to_string())),
-        };
-        Self::from_bytes(&bytes).ok_or_else(|| err("must hold 32 bytes, base64-encoded".into()))
+        let mut key = [0u8; 32];
+        SystemRandom::new()
+            .fill(&mut key)
+            .map_err(|_| err("no randomness".into()))?;
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| err(e.to_string()))?;
+        }
+        match write_private(path, format!("{}\n", STANDARD.encode(key)).as_bytes()) {
+            Ok(()) => Self::from_bytes(&key).ok_or_else(|| err("key setup failed".into())),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Self::load(path),
+            Err(e) => Err(err(e.to_string())),
+        }
+    }
+
+    /// A master key from its base64 text (as in a key file or `TESSERA_MASTER_KEY`).
+    pub fn from_base64(text: &str) -> Option<Self> {
+        Self::from_bytes(&STANDARD.decode(text.trim()).ok()?)
     }
 
     /// Reads an existing master key from `path`.

@@ -141,7 +141,7 @@ pub async fn start_with_listener(
     listener: Option<std::net::TcpListener>,
 ) -> anyhow::Result<Running> {
     let store = Store::open(&settings.database, true).await?;
-    let master = MasterKey::load_or_create(&settings.master_key_file)?;
+    let master = crate::signing::master_key(&settings.master_key, &store).await?;
     ensure_first_key(&store, &master, settings.signing_alg).await?;
     store
         .raise_meta(
@@ -179,7 +179,9 @@ pub async fn start_with_listener(
         revocations,
         verified: Default::default(),
         master,
+        synced: Default::default(),
     });
+    app.synced.mark(now());
     let (shutdown, rx) = watch::channel(false);
     let server = tokio::spawn(crate::http::serve(
         listener,
@@ -215,14 +217,20 @@ async fn refresh_loop(app: Arc<App>, mut seq: i64, mut shutdown: watch::Receiver
         }
         if Instant::now() >= next_full {
             next_full = match full_refresh(&app, master, &mut seq).await {
-                Ok(()) => Instant::now() + FULL_REFRESH,
+                Ok(()) => {
+                    app.synced.mark(now());
+                    Instant::now() + FULL_REFRESH
+                }
                 Err(e) => {
                     tracing::warn!(error = %e, "full cache refresh failed; serving from cache");
                     Instant::now() + Duration::from_secs(30)
                 }
             };
-        } else if let Err(e) = apply_changes(&app, master, &mut seq).await {
-            tracing::warn!(error = %e, "reading the change log failed; serving from cache");
+        } else {
+            match apply_changes(&app, master, &mut seq).await {
+                Ok(()) => app.synced.mark(now()),
+                Err(e) => tracing::warn!(error = %e, "reading the change log failed; serving from cache"),
+            }
         }
         // A pending key activates, or an old one retires, without any store change.
         if app.keys.get().next_change_at.is_some_and(|t| t <= now()) {
@@ -313,15 +321,11 @@ async fn apply_changes(app: &App, master: &MasterKey, seq: &mut i64) -> anyhow::
         return full_refresh(app, master, seq).await;
     }
     for id in &batch.clients {
-        match app.store.client(id).await {
-            Ok(record) => app.registry.upsert(id, record),
-            Err(e) => {
-                // Fail closed: a client we cannot read is not served from a stale entry (it may
-                // just have been disabled). The next full refresh brings it back.
-                tracing::warn!(client_id = %id, error = %e, "cannot reload client; dropping it from the cache");
-                app.registry.upsert(id, None);
-            }
-        }
+        // On failure the cursor stays where it was, so the whole batch is read again at the next
+        // poll; the entry this node holds stays as it was (the client cannot have changed since
+        // unless the database answers, and then the retry succeeds).
+        let record = app.store.client(id).await?;
+        app.registry.upsert(id, record);
     }
     if !batch.revocations.is_empty() {
         app.revocations

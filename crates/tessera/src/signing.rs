@@ -11,8 +11,50 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::admin::{Actor, MAX_TOKEN_TTL};
+use crate::config::MasterKeySource;
 use crate::keys::{self, Alg, KeySet, MasterKey, Signer, Slot, Verifier};
 use crate::store::{KeyRecord, Store, now};
+
+/// The node's master key, checked against the store: it must open every signing key the store
+/// holds, or the node refuses to start (one line saying so) rather than sign with a key of its
+/// own. A key file is created only where the source allows it (an SQLite store) and only while
+/// the store holds no signing key.
+pub async fn master_key(source: &MasterKeySource, store: &Store) -> anyhow::Result<MasterKey> {
+    const MAKE_ONE: &str = "create one with `head -c 32 /dev/urandom | base64 > master.key`";
+    let keys = store.all_keys().await?;
+    let master = match source {
+        MasterKeySource::Value { base64, source } => MasterKey::from_base64(base64).ok_or_else(|| {
+            anyhow::anyhow!("the master key from {source} must be 32 bytes, base64-encoded")
+        })?,
+        MasterKeySource::File { path, .. } if path.exists() => MasterKey::load(path)?,
+        MasterKeySource::File { path, create: true } if keys.is_empty() => MasterKey::create(path)?,
+        MasterKeySource::File { path, .. } if keys.is_empty() => anyhow::bail!(
+            "master key file {} does not exist; every node of a shared store must be given the same \
+             master key ({MAKE_ONE})",
+            path.display()
+        ),
+        MasterKeySource::File { path, .. } => anyhow::bail!(
+            "master key file {} does not exist, and the store's signing keys are sealed under another \
+             key: give this node the master key the other nodes use (--master-key-file or TESSERA_MASTER_KEY)",
+            path.display()
+        ),
+        MasterKeySource::Missing => anyhow::bail!(
+            "a PostgreSQL store needs the master key every node shares: set TESSERA_MASTER_KEY or \
+             --master-key-file ({MAKE_ONE})"
+        ),
+    };
+    if let Some(k) = keys
+        .iter()
+        .find(|k| master.open(&k.kid, &k.sealed_private_key).is_err())
+    {
+        anyhow::bail!(
+            "the master key ({source:?}) cannot open signing key {}: every node must use the master key \
+             the store's signing keys were sealed with",
+            k.kid
+        );
+    }
+    Ok(master)
+}
 
 /// Builds the key set published and used at time `at`.
 pub async fn load_key_set(store: &Store, master: &MasterKey, at: i64) -> anyhow::Result<KeySet> {
@@ -117,15 +159,15 @@ pub const JWKS_MAX_AGE_META: &str = "jwks.max_age";
 /// lifetimes (a shared cache may hold a copy for one, its client for another) plus two seconds
 /// (polling and rounding) later; the cache lifetime is the largest any node of this store uses.
 /// The keys it replaces retire after the longest token lifetime plus that lead. Times are taken
-/// inside the store's write transaction. With `unless_newer_than`, nothing happens if a key
-/// created after that time exists (another node rotated first).
+/// inside the store's write transaction. With `unless_replaced` (kid and creation time of the
+/// newest key the caller saw), nothing happens if another node rotated first.
 pub async fn rotate(
     store: &Store,
     master: &MasterKey,
     actor: &Actor,
     alg: Alg,
     jwks_max_age: Duration,
-    unless_newer_than: Option<i64>,
+    unless_replaced: Option<(&str, i64)>,
 ) -> anyhow::Result<Option<Rotation>> {
     let lead = 2 * shared_max_age(store, jwks_max_age).await? + 2;
     let mut record = new_record(master, alg, 0).await?;
@@ -136,7 +178,7 @@ pub async fn rotate(
         serde_json::json!({"alg": alg.as_str(), "lead_seconds": lead}),
     );
     let Some(retire_at) = store
-        .rotate_key(&mut record, lead, longest + lead, unless_newer_than, &audit)
+        .rotate_key(&mut record, lead, longest + lead, unless_replaced, &audit)
         .await?
     else {
         return Ok(None);
@@ -159,17 +201,24 @@ pub async fn rotate_if_due(
     interval: Duration,
     jwks_max_age: Duration,
 ) -> anyhow::Result<Option<Rotation>> {
-    let newest = store
-        .all_keys()
-        .await?
+    let keys = store.all_keys().await?;
+    let newest = keys
         .iter()
-        .map(|k| k.created_at)
-        .max()
-        .unwrap_or(0);
-    if now() < newest + interval.as_secs() as i64 {
+        .max_by(|a, b| (a.created_at, &a.kid).cmp(&(b.created_at, &b.kid)));
+    let (kid, created_at) = newest.map(|k| (k.kid.as_str(), k.created_at)).unwrap_or(("", 0));
+    if now() < created_at + interval.as_secs() as i64 {
         return Ok(None);
     }
-    rotate(store, master, &Actor::server(), alg, jwks_max_age, Some(newest)).await
+    // Every node checks; the store's write lock lets exactly one of them rotate.
+    rotate(
+        store,
+        master,
+        &Actor::server(),
+        alg,
+        jwks_max_age,
+        Some((kid, created_at)),
+    )
+    .await
 }
 
 /// The JSON view of a key.

@@ -89,6 +89,19 @@ impl IntoResponse for AdminError {
         match &self {
             AdminError::Invalid(m) => error(StatusCode::BAD_REQUEST, "invalid_input", m),
             AdminError::NotFound(_) => error(StatusCode::NOT_FOUND, "not_found", &self.to_string()),
+            AdminError::Store(e) if e.is_unavailable() => {
+                tracing::warn!(error = %e, "store unavailable; admin request refused");
+                let mut r = error(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "store_unavailable",
+                    "the store is unavailable; nothing was changed, retry later",
+                );
+                r.headers_mut().insert(
+                    header::RETRY_AFTER,
+                    HeaderValue::from_static(crate::oauth::RETRY_AFTER_SECONDS),
+                );
+                r
+            }
             AdminError::Store(e) => {
                 let reference = uuid::Uuid::new_v4().simple().to_string();
                 tracing::error!(reference = %reference, error = %e, "admin API store error");
@@ -479,7 +492,10 @@ async fn rotate_key(
         )
             .into_response(),
         Ok(None) => error(StatusCode::CONFLICT, "conflict", "another rotation happened first"),
-        Err(e) => internal(&e),
+        Err(e) => match e.downcast::<crate::store::StoreError>() {
+            Ok(store) => AdminError::Store(store).into_response(),
+            Err(e) => internal(&e),
+        },
     }
 }
 

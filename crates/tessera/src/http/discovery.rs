@@ -117,15 +117,17 @@ pub async fn healthz() -> impl IntoResponse {
     axum::Json(json!({"status": "ok"}))
 }
 
-/// `GET /readyz`: the store answers and a signing key is loaded.
+/// `GET /readyz`: the node can issue tokens. It always can once started (its signing key and
+/// clients are in memory), so the status is 200 even while the store is away; the body says
+/// whether the store answers and how long ago the caches last caught up with it, for operators
+/// and for load-balancer checks that want to act on it.
 pub async fn readyz(State(app): State<Arc<App>>) -> Response {
-    if app.store.ping().await {
-        axum::Json(json!({"status": "ready"})).into_response()
-    } else {
-        (
-            axum::http::StatusCode::SERVICE_UNAVAILABLE,
-            axum::Json(json!({"status": "store unavailable"})),
-        )
-            .into_response()
-    }
+    let store_ok = app.store.ping().await;
+    let age = (crate::store::now() - app.synced.at()).max(0);
+    axum::Json(json!({
+        "status": "ready",
+        "store": if store_ok { "ok" } else { "unavailable" },
+        "synced_seconds_ago": age,
+    }))
+    .into_response()
 }

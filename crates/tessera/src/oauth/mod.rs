@@ -16,6 +16,9 @@ use axum::response::{IntoResponse, Response};
 /// `WWW-Authenticate` challenge sent with every 401 from the token endpoint.
 pub const BASIC_CHALLENGE: &str = r#"Basic realm="tessera", charset="UTF-8""#;
 
+/// `Retry-After` on answers refused because the store is away: about one pool timeout.
+pub const RETRY_AFTER_SECONDS: &str = "5";
+
 /// An OAuth error as the client sees it. The description is public; anything private goes to the
 /// log before the error is built, never into it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -39,6 +42,9 @@ pub enum OAuthError {
     InvalidTarget(Cow<'static, str>),
     /// The request used a method the endpoint does not serve (HTTP 405).
     MethodNotAllowed,
+    /// The store cannot take a write now (RFC 7009 §2.2.1: HTTP 503; the client must assume the
+    /// token still exists and may retry after `Retry-After`).
+    TemporarilyUnavailable,
     /// Something failed inside the server; the reference points at the log line with the detail.
     ServerError {
         /// Correlation id, also logged.
@@ -56,6 +62,7 @@ impl OAuthError {
             OAuthError::UnauthorizedClient(_) => "unauthorized_client",
             OAuthError::InvalidScope(_) => "invalid_scope",
             OAuthError::InvalidTarget(_) => "invalid_target",
+            OAuthError::TemporarilyUnavailable => "temporarily_unavailable",
             OAuthError::ServerError { .. } => "server_error",
         }
     }
@@ -70,6 +77,7 @@ impl OAuthError {
             | OAuthError::InvalidTarget(_) => StatusCode::BAD_REQUEST,
             OAuthError::InvalidClient(_) => StatusCode::UNAUTHORIZED,
             OAuthError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            OAuthError::TemporarilyUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             OAuthError::ServerError { .. } => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -83,9 +91,22 @@ impl OAuthError {
             | OAuthError::InvalidScope(d)
             | OAuthError::InvalidTarget(d) => Cow::Borrowed(d.as_ref()),
             OAuthError::MethodNotAllowed => Cow::Borrowed("this endpoint accepts POST only"),
+            OAuthError::TemporarilyUnavailable => {
+                Cow::Borrowed("the store is unavailable; nothing was changed, retry later")
+            }
             OAuthError::ServerError { reference } => {
                 Cow::Owned(format!("internal error, reference {reference}"))
             }
+        }
+    }
+
+    /// The error for a failed store write: 503 when the database is away, else a server error.
+    pub fn store(e: &crate::store::StoreError) -> Self {
+        if e.is_unavailable() {
+            tracing::warn!(error = %e, "store unavailable; request refused");
+            OAuthError::TemporarilyUnavailable
+        } else {
+            Self::internal(e)
         }
     }
 
@@ -137,6 +158,11 @@ impl IntoResponse for OAuthError {
                 response
                     .headers_mut()
                     .insert(header::ALLOW, HeaderValue::from_static("POST"));
+            }
+            OAuthError::TemporarilyUnavailable => {
+                response
+                    .headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from_static(RETRY_AFTER_SECONDS));
             }
             _ => {}
         }

@@ -49,7 +49,7 @@ async fn handle(app: &App, headers: &HeaderMap, body: Body) -> Result<Response, 
     app.store
         .revoke_token(&c.jti, &c.client_id, c.exp as i64)
         .await
-        .map_err(|e| OAuthError::internal(&e))?;
+        .map_err(|e| OAuthError::store(&e))?;
     app.revocations.extend([(c.jti.clone(), c.exp as i64)]);
     tracing::info!(client_id = %caller.id, jti = %c.jti, "token revoked");
     Ok(ok())

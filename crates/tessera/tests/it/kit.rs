@@ -35,8 +35,148 @@ fn src(v: &str) -> Option<(String, String)> {
     Some((v.to_string(), "test".to_string()))
 }
 
+/// The store URL for a test's directory: an SQLite file in it, or, when the integration tests
+/// run on PostgreSQL (`TESSERA_TEST_ENGINE=postgres`), a fresh database of its own on the server
+/// at `TESSERA_TEST_POSTGRES_URL`, with the master key file in the directory that the nodes of a
+/// shared store must be given.
 pub fn db_url(dir: &Path) -> String {
-    format!("sqlite:{}/tessera.db", dir.display())
+    if !pg::integration() {
+        return format!("sqlite:{}/tessera.db", dir.display());
+    }
+    let master = dir.join("master.key");
+    if !master.exists() {
+        tessera::keys::MasterKey::create(&master).unwrap();
+    }
+    let name = format!("t_{:016x}", {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        dir.hash(&mut h);
+        h.finish()
+    });
+    pg::database(&name)
+}
+
+/// PostgreSQL for tests: where it is, and fresh databases on it.
+pub mod pg {
+    /// The server's URL (a database the tests may create databases from), if given.
+    pub fn url() -> Option<String> {
+        std::env::var("TESSERA_TEST_POSTGRES_URL")
+            .ok()
+            .filter(|u| !u.is_empty())
+    }
+
+    /// Whether the integration tests run on PostgreSQL instead of SQLite.
+    pub fn integration() -> bool {
+        std::env::var("TESSERA_TEST_ENGINE").as_deref() == Ok("postgres")
+    }
+
+    /// The URL of PostgreSQL for a test that needs it. Without one, says loudly that the test did
+    /// not run and returns `None`; under CI (`CI` set) a missing PostgreSQL fails the test.
+    pub fn require(test: &str) -> Option<String> {
+        let url = url();
+        if url.is_none() {
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "{test}: TESSERA_TEST_POSTGRES_URL is not set, and CI must run the PostgreSQL tests"
+            );
+            eprintln!(
+                "\n*** {test}: POSTGRESQL TESTS DID NOT RUN: set TESSERA_TEST_POSTGRES_URL \
+                 (e.g. postgres://postgres:postgres@127.0.0.1:5432/postgres) ***\n"
+            );
+        }
+        url
+    }
+
+    /// Creates (if needed) database `name` on the test server and returns its URL.
+    pub fn database(name: &str) -> String {
+        let base = url().expect("TESSERA_TEST_POSTGRES_URL must be set with TESSERA_TEST_ENGINE=postgres");
+        let db = name.to_string();
+        let admin = base.clone();
+        // sqlx is async; the kit's callers are not always, so this runs on a thread of its own.
+        std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async move {
+                use sqlx::Connection;
+                let mut conn = sqlx::PgConnection::connect(&admin).await.unwrap();
+                let exists: bool =
+                    sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
+                        .bind(&db)
+                        .fetch_one(&mut conn)
+                        .await
+                        .unwrap();
+                if !exists {
+                    sqlx::raw_sql(&format!("CREATE DATABASE \"{db}\""))
+                        .execute(&mut conn)
+                        .await
+                        .unwrap();
+                }
+            })
+        })
+        .join()
+        .unwrap();
+        with_database(&base, name)
+    }
+
+    /// Everything database `url` holds, as bytes: every row of every table as text, and the
+    /// sealed private keys raw, for tests that look for what must never be stored.
+    pub fn dump(url: &str) -> Vec<u8> {
+        let url = url.to_string();
+        std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async move {
+                use sqlx::Connection;
+                let mut conn = sqlx::PgConnection::connect(&url).await.unwrap();
+                let tables: Vec<String> =
+                    sqlx::query_scalar("SELECT tablename::text FROM pg_tables WHERE schemaname = 'public'")
+                        .fetch_all(&mut conn)
+                        .await
+                        .unwrap();
+                let mut all = Vec::new();
+                for t in tables {
+                    let rows: Vec<String> = sqlx::query_scalar(&format!("SELECT t::text FROM \"{t}\" t"))
+                        .fetch_all(&mut conn)
+                        .await
+                        .unwrap();
+                    for r in rows {
+                        all.extend(r.into_bytes());
+                    }
+                }
+                let keys: Vec<Vec<u8>> = sqlx::query_scalar("SELECT private_key FROM signing_keys")
+                    .fetch_all(&mut conn)
+                    .await
+                    .unwrap();
+                all.extend(keys.concat());
+                all
+            })
+        })
+        .join()
+        .unwrap()
+    }
+
+    /// A fresh, empty database with a unique name.
+    pub fn fresh_database() -> String {
+        database(&format!("t_{}", uuid::Uuid::new_v4().simple()))
+    }
+
+    /// `url` with its database replaced by `name`.
+    pub fn with_database(url: &str, name: &str) -> String {
+        let (head, query) = match url.split_once('?') {
+            Some((h, q)) => (h, format!("?{q}")),
+            None => (url, String::new()),
+        };
+        let scheme_end = head.find("://").map(|i| i + 3).unwrap_or(0);
+        let host_end = head[scheme_end..]
+            .find('/')
+            .map(|i| scheme_end + i)
+            .unwrap_or(head.len());
+        format!("{}/{name}{query}", &head[..host_end])
+    }
 }
 
 pub async fn start(opts: Opts) -> Server {
@@ -53,7 +193,8 @@ pub async fn start_in(dir: TempDir, opts: Opts) -> Server {
         bootstrap: src("false"),
         token_endpoint_aliases: opts.aliases.and_then(src),
         signing_alg: opts.alg.and_then(src),
-        master_key_file: None,
+        master_key_file: src(&dir.path().join("master.key").display().to_string()),
+        master_key: None,
         key_rotation_interval: None,
     };
     let mut settings = Settings::load(None, &over).unwrap();
@@ -254,6 +395,10 @@ pub fn tessera_cmd(cwd: &Path) -> Command {
     cmd.env_clear().current_dir(cwd);
     if let Ok(path) = std::env::var("PATH") {
         cmd.env("PATH", path);
+    }
+    if pg::integration() && cwd.join("master.key").exists() {
+        // The nodes of a shared store are given its master key (see `db_url`).
+        cmd.env("TESSERA_MASTER_KEY_FILE", cwd.join("master.key"));
     }
     cmd
 }

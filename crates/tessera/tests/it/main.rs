@@ -1,5 +1,5 @@
 //! Integration tests: one binary (each `tests/*.rs` is a link step), real servers on ephemeral
-//! loopback ports, real SQLite files, real HTTP.
+//! loopback ports, real SQLite files and PostgreSQL databases, real HTTP.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -15,4 +15,5 @@ mod discovery;
 mod first_run;
 mod lifecycle;
 mod secrets;
+mod store;
 mod token;

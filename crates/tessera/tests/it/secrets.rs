@@ -10,6 +10,11 @@ use tessera::store::SecretKind;
 use crate::kit::{self, Opts};
 
 fn store_bytes(dir: &std::path::Path) -> Vec<u8> {
+    if kit::pg::integration() {
+        let all = kit::pg::dump(&kit::db_url(dir));
+        assert!(!all.is_empty());
+        return all;
+    }
     let mut all = Vec::new();
     for entry in std::fs::read_dir(dir).unwrap() {
         let path = entry.unwrap().path();

@@ -1,0 +1,822 @@
+// The store's operations, written once and compiled once per engine.
+//
+// This file is not a module: `sqlite.rs` and `postgres.rs` each `include!` it after defining
+// `Db` (the sqlx database), `Engine { pool }`, and the few functions whose SQL differs:
+// `Engine::begin_write` (take the store's write lock), `Engine::begin_migration`,
+// `Engine::store_exists`, and `record_change` (number a change under that lock). Everything
+// here uses SQL both dialects accept: `$N` placeholders, `ON CONFLICT`, `COALESCE`, `LIMIT`.
+
+use futures_util::TryStreamExt;
+use sqlx::Row;
+
+use super::{
+    AuditEntry, AuditEvent, ChangeBatch, ClientRecord, KeyRecord, SecretKind, SecretRecord, now, transfer,
+};
+
+type Conn = <Db as sqlx::Database>::Connection;
+type DbRow = <Db as sqlx::Database>::Row;
+type Tx = sqlx::Transaction<'static, Db>;
+
+impl Engine {
+    /// Applies the migrations this build knows and the store lacks, in one transaction.
+    async fn migrate(&self) -> Result<(), StoreError> {
+        let mut tx = self.begin_migration().await?;
+        if !self.store_exists().await? {
+            sqlx::query(
+                "CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)",
+            )
+            .execute(&mut *tx)
+            .await?;
+        }
+        let applied: Vec<i64> = sqlx::query_scalar("SELECT version FROM schema_migrations")
+            .fetch_all(&mut *tx)
+            .await?;
+        let known = MIGRATIONS.iter().map(|(v, _)| *v).max().unwrap_or(0);
+        if let Some(newer) = applied.iter().copied().filter(|v| *v > known).max() {
+            return Err(StoreError::Unsupported(format!(
+                "the store's schema is at version {newer}, newer than this Tessera knows ({known}); \
+                 run a newer Tessera"
+            )));
+        }
+        for (version, sql) in MIGRATIONS {
+            if applied.contains(version) {
+                continue;
+            }
+            sqlx::raw_sql(sql).execute(&mut *tx).await?;
+            sqlx::query("INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)")
+                .bind(version)
+                .bind(now())
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub(super) async fn schema_version(&self) -> Result<i64, StoreError> {
+        Ok(
+            sqlx::query_scalar("SELECT COALESCE(MAX(version), 0) FROM schema_migrations")
+                .fetch_one(&self.pool)
+                .await?,
+        )
+    }
+
+    pub(super) async fn ping(&self) -> bool {
+        sqlx::query("SELECT 1").execute(&self.pool).await.is_ok()
+    }
+
+    pub(super) async fn meta(&self, key: &str) -> Result<Option<String>, StoreError> {
+        Ok(sqlx::query_scalar("SELECT value FROM meta WHERE key = $1")
+            .bind(key)
+            .fetch_optional(&self.pool)
+            .await?)
+    }
+
+    pub(super) async fn all_meta(&self) -> Result<Vec<(String, String)>, StoreError> {
+        let rows = sqlx::query("SELECT key, value FROM meta ORDER BY key")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get("key")?, r.try_get("value")?)))
+            .collect()
+    }
+
+    pub(super) async fn insert_client(
+        &self,
+        client: &ClientRecord,
+        once_meta: Option<&str>,
+        audit: &AuditEntry,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.begin_write().await?;
+        if let Some(key) = once_meta {
+            let inserted =
+                sqlx::query("INSERT INTO meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING")
+                    .bind(key)
+                    .bind(&client.id)
+                    .execute(&mut *tx)
+                    .await?;
+            if inserted.rows_affected() == 0 {
+                return Ok(false);
+            }
+        }
+        insert_client_row(&mut tx, client).await?;
+        for secret in &client.secrets {
+            insert_secret(&mut tx, &client.id, secret).await?;
+        }
+        record_change(&mut tx, "client", &client.id).await?;
+        record_audit(&mut tx, audit, now()).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    pub(super) async fn modify_client<E: From<StoreError>>(
+        &self,
+        id: &str,
+        audit: &AuditEntry,
+        change: impl FnOnce(&mut ClientRecord) -> Result<(), E>,
+    ) -> Result<Option<ClientRecord>, E> {
+        let mut tx = self.begin_write().await?;
+        let Some(mut client) = load_client(&mut tx, id).await? else {
+            return Ok(None);
+        };
+        change(&mut client)?;
+        client.updated_at = now();
+        sqlx::query(
+            "UPDATE clients SET name = $1, scopes = $2, audiences = $3, token_ttl = $4, enabled = $5, \
+             updated_at = $6, can_introspect = $7, tokens_revoked_before = $8 WHERE id = $9",
+        )
+        .bind(&client.name)
+        .bind(client.scopes.join(" "))
+        .bind(audiences_json(&client.audiences))
+        .bind(i64::from(client.token_ttl))
+        .bind(client.enabled)
+        .bind(client.updated_at)
+        .bind(client.can_introspect)
+        .bind(client.tokens_revoked_before)
+        .bind(&client.id)
+        .execute(&mut *tx)
+        .await
+        .map_err(StoreError::from)?;
+        record_change(&mut tx, "client", &client.id).await?;
+        record_audit(&mut tx, audit, now()).await?;
+        tx.commit().await.map_err(StoreError::from)?;
+        Ok(Some(client))
+    }
+
+    pub(super) async fn rotate_secret(
+        &self,
+        id: &str,
+        secret: &SecretRecord,
+        others_expire_at: i64,
+        audit: &AuditEntry,
+    ) -> Result<Option<ClientRecord>, StoreError> {
+        let mut tx = self.begin_write().await?;
+        if load_client(&mut tx, id).await?.is_none() {
+            return Ok(None);
+        }
+        let t = now();
+        sqlx::query(
+            "DELETE FROM client_secrets WHERE client_id = $1 AND expires_at IS NOT NULL AND expires_at <= $2",
+        )
+        .bind(id)
+        .bind(t)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "UPDATE client_secrets SET expires_at = $1 WHERE client_id = $2 AND (expires_at IS NULL OR expires_at > $1)",
+        )
+        .bind(others_expire_at)
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+        insert_secret(&mut tx, id, secret).await?;
+        sqlx::query("UPDATE clients SET updated_at = $1 WHERE id = $2")
+            .bind(t)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        record_change(&mut tx, "client", id).await?;
+        record_audit(&mut tx, audit, t).await?;
+        let client = load_client(&mut tx, id).await?;
+        tx.commit().await?;
+        Ok(client)
+    }
+
+    pub(super) async fn delete_client(&self, id: &str, audit: &AuditEntry) -> Result<bool, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let done = sqlx::query("DELETE FROM clients WHERE id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        if done.rows_affected() == 0 {
+            return Ok(false);
+        }
+        record_change(&mut tx, "client", id).await?;
+        record_audit(&mut tx, audit, now()).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    pub(super) async fn client(&self, id: &str) -> Result<Option<ClientRecord>, StoreError> {
+        let mut conn = self.pool.acquire().await?;
+        load_client(&mut conn, id).await
+    }
+
+    pub(super) async fn clients(&self) -> Result<Vec<ClientRecord>, StoreError> {
+        let rows = sqlx::query("SELECT * FROM clients ORDER BY created_at, id")
+            .fetch_all(&self.pool)
+            .await?;
+        let secrets = sqlx::query("SELECT * FROM client_secrets ORDER BY created_at, id")
+            .fetch_all(&self.pool)
+            .await?;
+        with_secrets(&rows, &secrets)
+    }
+
+    pub(super) async fn for_each_client(&self, sink: impl FnMut(ClientRecord)) -> Result<u64, StoreError> {
+        let mut conn = self.pool.acquire().await?;
+        stream_clients(&mut conn, sink).await
+    }
+
+    pub(super) async fn clients_page(
+        &self,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<ClientRecord>, StoreError> {
+        let rows = sqlx::query("SELECT * FROM clients WHERE id > $1 ORDER BY id LIMIT $2")
+            .bind(after.unwrap_or(""))
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await?;
+        let mut clients = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let id: String = row.try_get("id")?;
+            let secrets =
+                sqlx::query("SELECT * FROM client_secrets WHERE client_id = $1 ORDER BY created_at, id")
+                    .bind(&id)
+                    .fetch_all(&self.pool)
+                    .await?;
+            clients.extend(with_secrets(std::slice::from_ref(row), &secrets)?);
+        }
+        Ok(clients)
+    }
+
+    pub(super) async fn max_token_ttl(&self) -> Result<i64, StoreError> {
+        Ok(
+            sqlx::query_scalar("SELECT COALESCE(MAX(token_ttl), 0) FROM clients")
+                .fetch_one(&self.pool)
+                .await?,
+        )
+    }
+
+    pub(super) async fn insert_first_key(
+        &self,
+        key: &KeyRecord,
+        audit: &AuditEntry,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let live: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM signing_keys WHERE retired_at IS NULL OR retired_at > $1",
+        )
+        .bind(now())
+        .fetch_one(&mut *tx)
+        .await?;
+        if live > 0 {
+            return Ok(false);
+        }
+        insert_key(&mut tx, key).await?;
+        record_audit(&mut tx, audit, now()).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    pub(super) async fn rotate_key(
+        &self,
+        key: &mut KeyRecord,
+        lead: i64,
+        tail: i64,
+        unless_replaced: Option<(&str, i64)>,
+        audit: &AuditEntry,
+    ) -> Result<Option<i64>, StoreError> {
+        let mut tx = self.begin_write().await?;
+        if let Some((kid, created_at)) = unless_replaced {
+            let newer: i64 = sqlx::query_scalar(
+                "SELECT COUNT(*) FROM signing_keys WHERE created_at > $1 OR (created_at = $1 AND kid > $2)",
+            )
+            .bind(created_at)
+            .bind(kid)
+            .fetch_one(&mut *tx)
+            .await?;
+            if newer > 0 {
+                return Ok(None);
+            }
+        }
+        key.created_at = now();
+        key.activates_at = key.created_at + lead;
+        let retire_at = key.activates_at + tail;
+        sqlx::query("UPDATE signing_keys SET retired_at = $1 WHERE retired_at IS NULL")
+            .bind(retire_at)
+            .execute(&mut *tx)
+            .await?;
+        insert_key(&mut tx, key).await?;
+        record_audit(&mut tx, audit, key.created_at).await?;
+        tx.commit().await?;
+        Ok(Some(retire_at))
+    }
+
+    pub(super) async fn raise_meta(&self, key: &str, value: i64) -> Result<(), StoreError> {
+        let mut tx = self.begin_write().await?;
+        let current: Option<String> = sqlx::query_scalar("SELECT value FROM meta WHERE key = $1")
+            .bind(key)
+            .fetch_optional(&mut *tx)
+            .await?;
+        if current
+            .and_then(|c| c.parse::<i64>().ok())
+            .is_none_or(|c| c < value)
+        {
+            sqlx::query(
+                "INSERT INTO meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            )
+            .bind(key)
+            .bind(value.to_string())
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub(super) async fn live_keys(&self, at: i64) -> Result<Vec<KeyRecord>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT * FROM signing_keys WHERE retired_at IS NULL OR retired_at > $1 \
+             ORDER BY activates_at, created_at, kid",
+        )
+        .bind(at)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(key_from_row).collect()
+    }
+
+    pub(super) async fn all_keys(&self) -> Result<Vec<KeyRecord>, StoreError> {
+        let rows = sqlx::query("SELECT * FROM signing_keys ORDER BY activates_at, created_at, kid")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(key_from_row).collect()
+    }
+
+    pub(super) async fn prune_retired_keys(&self, age: std::time::Duration) -> Result<u64, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let cutoff = now() - age.as_secs() as i64;
+        let rows =
+            sqlx::query("SELECT kid FROM signing_keys WHERE retired_at IS NOT NULL AND retired_at <= $1")
+                .bind(cutoff)
+                .fetch_all(&mut *tx)
+                .await?;
+        for row in &rows {
+            let kid: String = row.try_get("kid")?;
+            sqlx::query("DELETE FROM signing_keys WHERE kid = $1")
+                .bind(&kid)
+                .execute(&mut *tx)
+                .await?;
+            record_change(&mut tx, "key", &kid).await?;
+        }
+        tx.commit().await?;
+        Ok(rows.len() as u64)
+    }
+
+    pub(super) async fn revoke_token(
+        &self,
+        jti: &str,
+        client_id: &str,
+        expires_at: i64,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.begin_write().await?;
+        let done = sqlx::query(
+            "INSERT INTO revoked_tokens (jti, client_id, expires_at, revoked_at) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (jti) DO NOTHING",
+        )
+        .bind(jti)
+        .bind(client_id)
+        .bind(expires_at)
+        .bind(now())
+        .execute(&mut *tx)
+        .await?;
+        if done.rows_affected() > 0 {
+            record_change(&mut tx, "revocation", jti).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub(super) async fn for_each_revoked(&self, mut sink: impl FnMut(&str, i64)) -> Result<u64, StoreError> {
+        let mut rows = sqlx::query("SELECT jti, expires_at FROM revoked_tokens WHERE expires_at > $1")
+            .bind(now())
+            .fetch(&self.pool);
+        let mut count = 0;
+        while let Some(r) = rows.try_next().await? {
+            let jti: &str = r.try_get("jti")?;
+            sink(jti, r.try_get("expires_at")?);
+            count += 1;
+        }
+        Ok(count)
+    }
+
+    pub(super) async fn revoked_tokens(&self, ids: &[String]) -> Result<Vec<(String, i64)>, StoreError> {
+        let t = now();
+        let mut out = Vec::new();
+        for jti in ids {
+            let row = sqlx::query("SELECT expires_at FROM revoked_tokens WHERE jti = $1 AND expires_at > $2")
+                .bind(jti)
+                .bind(t)
+                .fetch_optional(&self.pool)
+                .await?;
+            if let Some(r) = row {
+                out.push((jti.clone(), r.try_get("expires_at")?));
+            }
+        }
+        Ok(out)
+    }
+
+    pub(super) async fn prune_revocations(&self) -> Result<u64, StoreError> {
+        let done = sqlx::query("DELETE FROM revoked_tokens WHERE expires_at <= $1")
+            .bind(now())
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected())
+    }
+
+    pub(super) async fn audit(&self, entry: &AuditEntry) -> Result<(), StoreError> {
+        let mut tx = self.begin_write().await?;
+        record_audit(&mut tx, entry, now()).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub(super) async fn audit_events(
+        &self,
+        since: i64,
+        after: i64,
+        limit: u32,
+    ) -> Result<Vec<AuditEvent>, StoreError> {
+        let rows = sqlx::query("SELECT * FROM audit_events WHERE at >= $1 AND id > $2 ORDER BY id LIMIT $3")
+            .bind(since)
+            .bind(after)
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(audit_from_row).collect()
+    }
+
+    pub(super) async fn change_seq(&self) -> Result<i64, StoreError> {
+        Ok(sqlx::query_scalar("SELECT COALESCE(MAX(seq), 0) FROM changes")
+            .fetch_one(&self.pool)
+            .await?)
+    }
+
+    pub(super) async fn changes_since(&self, seq: i64) -> Result<ChangeBatch, StoreError> {
+        // One snapshot for both reads, so the gap check and the rows agree.
+        let mut tx = self.pool.begin().await?;
+        let oldest: Option<i64> = sqlx::query_scalar("SELECT MIN(seq) FROM changes")
+            .fetch_one(&mut *tx)
+            .await?;
+        let mut batch = ChangeBatch {
+            seq,
+            ..Default::default()
+        };
+        if seq > 0 && oldest.is_some_and(|o| o > seq + 1) {
+            batch.gap = true;
+            return Ok(batch);
+        }
+        let rows =
+            sqlx::query("SELECT seq, entity, entity_id FROM changes WHERE seq > $1 ORDER BY seq LIMIT 10000")
+                .bind(seq)
+                .fetch_all(&mut *tx)
+                .await?;
+        tx.commit().await?;
+        for row in &rows {
+            batch.seq = row.try_get("seq")?;
+            let entity: String = row.try_get("entity")?;
+            let id: String = row.try_get("entity_id")?;
+            match entity.as_str() {
+                "client" => {
+                    if !batch.clients.contains(&id) {
+                        batch.clients.push(id)
+                    }
+                }
+                "revocation" => batch.revocations.push(id),
+                _ => batch.keys = true,
+            }
+        }
+        Ok(batch)
+    }
+
+    pub(super) async fn prune_changes(&self, age: std::time::Duration) -> Result<u64, StoreError> {
+        let cutoff = now() - age.as_secs() as i64;
+        let done = sqlx::query("DELETE FROM changes WHERE at <= $1 AND seq < (SELECT MAX(seq) FROM changes)")
+            .bind(cutoff)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected())
+    }
+
+    pub(super) async fn is_empty(&self) -> Result<bool, StoreError> {
+        let n: i64 =
+            sqlx::query_scalar("SELECT (SELECT COUNT(*) FROM clients) + (SELECT COUNT(*) FROM signing_keys)")
+                .fetch_one(&self.pool)
+                .await?;
+        Ok(n == 0)
+    }
+
+    pub(super) async fn import(&self, records: &[transfer::Record]) -> Result<(), StoreError> {
+        let mut tx = self.begin_write().await?;
+        let existing: i64 =
+            sqlx::query_scalar("SELECT (SELECT COUNT(*) FROM clients) + (SELECT COUNT(*) FROM signing_keys)")
+                .fetch_one(&mut *tx)
+                .await?;
+        if existing > 0 {
+            return Err(StoreError::Unsupported(
+                "the target store already holds clients or keys; import into an empty store".into(),
+            ));
+        }
+        for record in records {
+            match record {
+                transfer::Record::Client(c) => {
+                    insert_client_row(&mut tx, c).await?;
+                    for s in &c.secrets {
+                        insert_secret(&mut tx, &c.id, s).await?;
+                    }
+                    record_change(&mut tx, "client", &c.id).await?;
+                }
+                transfer::Record::Key(k) => insert_key(&mut tx, k).await?,
+                transfer::Record::Revocation {
+                    jti,
+                    client_id,
+                    expires_at,
+                    revoked_at,
+                } => {
+                    sqlx::query(
+                        "INSERT INTO revoked_tokens (jti, client_id, expires_at, revoked_at) \
+                         VALUES ($1, $2, $3, $4) ON CONFLICT (jti) DO NOTHING",
+                    )
+                    .bind(jti)
+                    .bind(client_id)
+                    .bind(expires_at)
+                    .bind(revoked_at)
+                    .execute(&mut *tx)
+                    .await?;
+                    record_change(&mut tx, "revocation", jti).await?;
+                }
+                transfer::Record::Audit { at, entry } => record_audit(&mut tx, entry, *at).await?,
+                transfer::Record::Meta { key, value } => {
+                    sqlx::query(
+                        "INSERT INTO meta (key, value) VALUES ($1, $2) \
+                         ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                    )
+                    .bind(key)
+                    .bind(value)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+            }
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Streams everything the store holds to `sink`, read in one snapshot.
+    pub(super) async fn export(&self, mut sink: impl FnMut(transfer::Record)) -> Result<u64, StoreError> {
+        let mut tx = self.begin_snapshot().await?;
+        let mut count = 0u64;
+        let mut emit = |r: transfer::Record| {
+            count += 1;
+            sink(r)
+        };
+        for (key, value) in sqlx::query("SELECT key, value FROM meta ORDER BY key")
+            .fetch_all(&mut *tx)
+            .await?
+            .iter()
+            .map(|r| Ok::<_, StoreError>((r.try_get("key")?, r.try_get("value")?)))
+            .collect::<Result<Vec<(String, String)>, _>>()?
+        {
+            emit(transfer::Record::Meta { key, value });
+        }
+        stream_clients(&mut tx, |c| emit(transfer::Record::Client(c))).await?;
+        for row in sqlx::query("SELECT * FROM signing_keys ORDER BY activates_at, created_at, kid")
+            .fetch_all(&mut *tx)
+            .await?
+        {
+            emit(transfer::Record::Key(key_from_row(&row)?));
+        }
+        {
+            let mut rows = sqlx::query(
+                "SELECT jti, client_id, expires_at, revoked_at FROM revoked_tokens ORDER BY expires_at, jti",
+            )
+            .fetch(&mut *tx);
+            while let Some(r) = rows.try_next().await? {
+                emit(transfer::Record::Revocation {
+                    jti: r.try_get("jti")?,
+                    client_id: r.try_get("client_id")?,
+                    expires_at: r.try_get("expires_at")?,
+                    revoked_at: r.try_get("revoked_at")?,
+                });
+            }
+        }
+        {
+            let mut rows = sqlx::query("SELECT * FROM audit_events ORDER BY id").fetch(&mut *tx);
+            while let Some(r) = rows.try_next().await? {
+                let event = audit_from_row(&r)?;
+                emit(transfer::Record::Audit {
+                    at: event.at,
+                    entry: event.entry,
+                });
+            }
+        }
+        tx.commit().await?;
+        Ok(count)
+    }
+
+    pub(super) async fn close(&self) {
+        self.pool.close().await
+    }
+}
+
+/// Streams every client with its secrets to `sink`, one at a time.
+async fn stream_clients(conn: &mut Conn, mut sink: impl FnMut(ClientRecord)) -> Result<u64, StoreError> {
+    let mut rows = sqlx::query(
+        "SELECT c.*, s.id AS s_id, s.kind AS s_kind, s.hash AS s_hash, s.created_at AS s_created_at, \
+         s.expires_at AS s_expires_at FROM clients c LEFT JOIN client_secrets s ON s.client_id = c.id \
+         ORDER BY c.id, s.created_at, s.id",
+    )
+    .fetch(&mut *conn);
+    let mut current: Option<ClientRecord> = None;
+    let mut count = 0;
+    while let Some(row) = rows.try_next().await? {
+        let id: String = row.try_get("id")?;
+        if current.as_ref().is_none_or(|c| c.id != id) {
+            if let Some(done) = current.take() {
+                sink(done);
+                count += 1;
+            }
+            current = Some(client_from_row(&row)?);
+        }
+        let secret_id: Option<String> = row.try_get("s_id")?;
+        if let (Some(sid), Some(c)) = (secret_id, current.as_mut()) {
+            let kind: String = row.try_get("s_kind")?;
+            c.secrets.push(SecretRecord {
+                id: sid,
+                kind: SecretKind::parse(&kind)?,
+                hash: row.try_get("s_hash")?,
+                created_at: row.try_get("s_created_at")?,
+                expires_at: row.try_get("s_expires_at")?,
+            });
+        }
+    }
+    if let Some(done) = current.take() {
+        sink(done);
+        count += 1;
+    }
+    Ok(count)
+}
+
+fn audit_from_row(r: &DbRow) -> Result<AuditEvent, StoreError> {
+    let details: String = r.try_get("details")?;
+    Ok(AuditEvent {
+        id: r.try_get("id")?,
+        at: r.try_get("at")?,
+        entry: AuditEntry {
+            actor: r.try_get("actor")?,
+            source: r.try_get("source")?,
+            action: r.try_get("action")?,
+            target: r.try_get("target")?,
+            details: serde_json::from_str(&details).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+        },
+    })
+}
+
+async fn load_client(conn: &mut Conn, id: &str) -> Result<Option<ClientRecord>, StoreError> {
+    let row = sqlx::query("SELECT * FROM clients WHERE id = $1")
+        .bind(id)
+        .fetch_optional(&mut *conn)
+        .await?;
+    let Some(row) = row else { return Ok(None) };
+    let mut client = client_from_row(&row)?;
+    let rows = sqlx::query("SELECT * FROM client_secrets WHERE client_id = $1 ORDER BY created_at, id")
+        .bind(id)
+        .fetch_all(&mut *conn)
+        .await?;
+    client.secrets = rows.iter().map(secret_from_row).collect::<Result<_, _>>()?;
+    Ok(Some(client))
+}
+
+async fn insert_client_row(tx: &mut Tx, client: &ClientRecord) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO clients (id, name, scopes, audiences, token_ttl, enabled, created_at, updated_at, \
+         can_introspect, tokens_revoked_before) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+    )
+    .bind(&client.id)
+    .bind(&client.name)
+    .bind(client.scopes.join(" "))
+    .bind(audiences_json(&client.audiences))
+    .bind(i64::from(client.token_ttl))
+    .bind(client.enabled)
+    .bind(client.created_at)
+    .bind(client.updated_at)
+    .bind(client.can_introspect)
+    .bind(client.tokens_revoked_before)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+async fn insert_secret(tx: &mut Tx, client_id: &str, secret: &SecretRecord) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO client_secrets (id, client_id, kind, hash, created_at, expires_at) \
+         VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(&secret.id)
+    .bind(client_id)
+    .bind(secret.kind.as_str())
+    .bind(&secret.hash)
+    .bind(secret.created_at)
+    .bind(secret.expires_at)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+async fn insert_key(tx: &mut Tx, key: &KeyRecord) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO signing_keys (kid, alg, private_key, public_jwk, created_at, activates_at, retired_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+    )
+    .bind(&key.kid)
+    .bind(&key.alg)
+    .bind(&key.sealed_private_key)
+    .bind(&key.public_jwk)
+    .bind(key.created_at)
+    .bind(key.activates_at)
+    .bind(key.retired_at)
+    .execute(&mut **tx)
+    .await?;
+    record_change(tx, "key", &key.kid).await
+}
+
+async fn record_audit(tx: &mut Tx, e: &AuditEntry, at: i64) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO audit_events (at, actor, source, action, target, details) VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(at)
+    .bind(&e.actor)
+    .bind(&e.source)
+    .bind(&e.action)
+    .bind(&e.target)
+    .bind(e.details.to_string())
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+fn key_from_row(r: &DbRow) -> Result<KeyRecord, StoreError> {
+    Ok(KeyRecord {
+        kid: r.try_get("kid")?,
+        alg: r.try_get("alg")?,
+        sealed_private_key: r.try_get("private_key")?,
+        public_jwk: r.try_get("public_jwk")?,
+        created_at: r.try_get("created_at")?,
+        activates_at: r.try_get("activates_at")?,
+        retired_at: r.try_get("retired_at")?,
+    })
+}
+
+fn with_secrets(rows: &[DbRow], secrets: &[DbRow]) -> Result<Vec<ClientRecord>, StoreError> {
+    let mut clients: Vec<ClientRecord> = rows.iter().map(client_from_row).collect::<Result<_, _>>()?;
+    let by_id: std::collections::HashMap<String, usize> = clients
+        .iter()
+        .enumerate()
+        .map(|(i, c)| (c.id.clone(), i))
+        .collect();
+    for row in secrets {
+        let client_id: String = row.try_get("client_id")?;
+        if let Some(&i) = by_id.get(&client_id) {
+            clients[i].secrets.push(secret_from_row(row)?);
+        }
+    }
+    Ok(clients)
+}
+
+fn audiences_json(audiences: &[String]) -> String {
+    serde_json::Value::from(audiences.to_vec()).to_string()
+}
+
+fn client_from_row(row: &DbRow) -> Result<ClientRecord, StoreError> {
+    let scopes: String = row.try_get("scopes")?;
+    let audiences: String = row.try_get("audiences")?;
+    let token_ttl: i64 = row.try_get("token_ttl")?;
+    Ok(ClientRecord {
+        id: row.try_get("id")?,
+        name: row.try_get("name")?,
+        scopes: scopes
+            .split(' ')
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+            .collect(),
+        audiences: serde_json::from_str(&audiences).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+        token_ttl: u32::try_from(token_ttl).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+        enabled: row.try_get("enabled")?,
+        created_at: row.try_get("created_at")?,
+        updated_at: row.try_get("updated_at")?,
+        can_introspect: row.try_get("can_introspect")?,
+        tokens_revoked_before: row.try_get("tokens_revoked_before")?,
+        secrets: Vec::new(),
+    })
+}
+
+fn secret_from_row(row: &DbRow) -> Result<SecretRecord, StoreError> {
+    let kind: String = row.try_get("kind")?;
+    Ok(SecretRecord {
+        id: row.try_get("id")?,
+        kind: SecretKind::parse(&kind)?,
+        hash: row.try_get("hash")?,
+        created_at: row.try_get("created_at")?,
+        expires_at: row.try_get("expires_at")?,
+    })
+}

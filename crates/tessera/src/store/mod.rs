@@ -1,0 +1,480 @@
+//! Persistence. Everything Tessera keeps lives behind [`Store`], in domain terms: clients and
+//! their hashed secrets, sealed signing keys, revoked token ids, the audit trail, and the change
+//! feed that keeps every node's caches fresh. Two engines sit behind it:
+//!
+//! - `sqlite`: the embedded default, one file in WAL mode, for one node and a first run;
+//! - `postgres`: a shared PostgreSQL database for many stateless nodes.
+//!
+//! Both run the same SQL where the dialects agree (`$N` placeholders, `ON CONFLICT`), from one
+//! source file compiled once per engine (`common.rs`), so the two cannot drift; each engine
+//! module holds only what differs: connecting, migrations, how a write transaction starts and
+//! how a change gets its sequence number. No sqlx type leaves this module.
+//!
+//! ## Writes and the change feed
+//! Every write transaction takes the store's one write lock first (`BEGIN IMMEDIATE` on SQLite,
+//! a row lock on `change_head` on PostgreSQL), so a read-check-write (modify a client, create the
+//! first key, rotate unless another node did, the once-only bootstrap) is atomic with any number
+//! of writers on any number of nodes. Administrative writes and revocations are rare next to
+//! token issuance, which never writes, so one lock costs nothing that matters and buys
+//! correctness that is easy to see.
+//!
+//! Every write also appends to `changes` in the same transaction, numbered while that lock is
+//! held. Sequence numbers are therefore handed out in commit order with no holes: a node that
+//! has seen change `n` has seen every change before it, and polling `seq > n` cannot step past a
+//! change that commits late. Nothing here relies on PostgreSQL's LISTEN/NOTIFY or advisory
+//! locks at run time, so the design carries to PostgreSQL-wire databases that lack them.
+
+use std::time::Duration;
+
+use crate::config::DatabaseUrl;
+
+mod postgres;
+mod sqlite;
+pub mod transfer;
+
+/// A store error. Messages never contain secrets.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database cannot be reached, or did not answer in time. Writes are refused; nodes go
+    /// on serving from their caches and retry.
+    #[error("store unavailable: {0}")]
+    Unavailable(String),
+    /// The database refused or failed the operation.
+    #[error("database error: {0}")]
+    Db(String),
+    /// A row did not hold what the schema promises.
+    #[error("corrupt row: {0}")]
+    Corrupt(String),
+    /// The store cannot be used as configured.
+    #[error("{0}")]
+    Unsupported(String),
+    /// The store could not be prepared.
+    #[error("{0}")]
+    Io(String),
+}
+
+impl StoreError {
+    /// Whether the error means the database is away (as opposed to a bad request or a bug).
+    pub fn is_unavailable(&self) -> bool {
+        matches!(self, StoreError::Unavailable(_))
+    }
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(e: sqlx::Error) -> Self {
+        use sqlx::Error as E;
+        match &e {
+            E::PoolTimedOut | E::PoolClosed | E::Io(_) | E::Tls(_) | E::WorkerCrashed => {
+                StoreError::Unavailable(e.to_string())
+            }
+            E::Database(db) => match db.code() {
+                // PostgreSQL class 08 (connection exception), 57P01..57P03 (shutting down,
+                // cannot connect now), 57014 (statement timeout), 55P03 (lock timeout);
+                // SQLite's SQLITE_BUSY (5) after the busy timeout.
+                Some(c)
+                    if c.starts_with("08")
+                        || matches!(c.as_ref(), "57P01" | "57P02" | "57P03" | "57014" | "55P03" | "5") =>
+                {
+                    StoreError::Unavailable(e.to_string())
+                }
+                _ => StoreError::Db(e.to_string()),
+            },
+            _ => StoreError::Db(e.to_string()),
+        }
+    }
+}
+
+/// How a client secret is hashed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SecretKind {
+    /// SHA-256 of a generated, high-entropy secret.
+    Sha256,
+    /// Argon2id PHC string of an imported secret.
+    Argon2id,
+}
+
+impl SecretKind {
+    fn as_str(self) -> &'static str {
+        match self {
+            SecretKind::Sha256 => "sha256",
+            SecretKind::Argon2id => "argon2id",
+        }
+    }
+    fn parse(s: &str) -> Result<Self, StoreError> {
+        match s {
+            "sha256" => Ok(SecretKind::Sha256),
+            "argon2id" => Ok(SecretKind::Argon2id),
+            other => Err(StoreError::Corrupt(format!("unknown secret kind {other:?}"))),
+        }
+    }
+}
+
+/// A stored client secret: its hash, never its value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SecretRecord {
+    /// Identifier of this secret.
+    pub id: String,
+    /// Hash scheme.
+    pub kind: SecretKind,
+    /// The hash (hex SHA-256, or an Argon2id PHC string).
+    pub hash: String,
+    /// When it was created.
+    pub created_at: i64,
+    /// When it stops working, if ever.
+    pub expires_at: Option<i64>,
+}
+
+/// A registered client.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientRecord {
+    /// The client id.
+    pub id: String,
+    /// A human name.
+    pub name: String,
+    /// Allowed scopes.
+    pub scopes: Vec<String>,
+    /// Allowed audiences; the first is the default.
+    pub audiences: Vec<String>,
+    /// Lifetime of its tokens, in seconds.
+    pub token_ttl: u32,
+    /// Whether it may get tokens.
+    pub enabled: bool,
+    /// Creation time.
+    pub created_at: i64,
+    /// Last change.
+    pub updated_at: i64,
+    /// May introspect other clients' tokens.
+    pub can_introspect: bool,
+    /// Tokens issued at or before this time are revoked (0: none).
+    pub tokens_revoked_before: i64,
+    /// Its secrets.
+    pub secrets: Vec<SecretRecord>,
+}
+
+/// A stored signing key. The private part is sealed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyRecord {
+    /// Key id (RFC 7638 thumbprint).
+    pub kid: String,
+    /// JOSE algorithm name.
+    pub alg: String,
+    /// Sealed PKCS#8.
+    pub sealed_private_key: Vec<u8>,
+    /// Public JWK (JSON).
+    pub public_jwk: String,
+    /// Creation time.
+    pub created_at: i64,
+    /// From when it may sign.
+    pub activates_at: i64,
+    /// When it leaves the JWKS (it stops signing when a newer key activates), if scheduled.
+    pub retired_at: Option<i64>,
+}
+
+/// What changed since a sequence number.
+#[derive(Debug, Default)]
+pub struct ChangeBatch {
+    /// The highest sequence number seen.
+    pub seq: i64,
+    /// Ids of clients that changed.
+    pub clients: Vec<String>,
+    /// Whether any signing key changed.
+    pub keys: bool,
+    /// Token ids revoked.
+    pub revocations: Vec<String>,
+    /// Entries after the asked-for sequence were pruned: the caller must reload everything.
+    pub gap: bool,
+}
+
+/// Who made an administrative change, from where, and what it was. Never holds a secret.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditEntry {
+    /// Who: `cli:USER`, `client:ID` (admin API) or `tessera` (the server itself).
+    pub actor: String,
+    /// From where: a host for the CLI, a peer address for the API.
+    pub source: String,
+    /// What, e.g. `client.create`.
+    pub action: String,
+    /// On what: a client id or a key id.
+    pub target: String,
+    /// Details (JSON object).
+    pub details: serde_json::Value,
+}
+
+/// A stored audit event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditEvent {
+    /// Sequence number.
+    pub id: i64,
+    /// When.
+    pub at: i64,
+    /// The entry.
+    pub entry: AuditEntry,
+}
+
+/// The store: one engine behind one contract.
+#[derive(Clone)]
+pub struct Store(Engine);
+
+#[derive(Clone)]
+enum Engine {
+    Sqlite(sqlite::Engine),
+    Postgres(postgres::Engine),
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Store({})", self.engine_name())
+    }
+}
+
+/// Seconds since the Unix epoch.
+pub fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or_default()
+}
+
+/// Runs `$call` on whichever engine `$self` holds, bound to `$e`.
+macro_rules! dispatch {
+    ($self:ident, $e:ident => $call:expr) => {
+        match &$self.0 {
+            Engine::Sqlite($e) => $call,
+            Engine::Postgres($e) => $call,
+        }
+    };
+}
+
+impl Store {
+    /// Opens the store and applies pending migrations. With `create`, a missing store is created
+    /// (an SQLite file, or the schema in an empty PostgreSQL database); without it (the admin
+    /// CLI), a missing store is an error, so that running the CLI against the wrong place cannot
+    /// silently start an empty store the server never sees.
+    pub async fn open(url: &DatabaseUrl, create: bool) -> Result<Self, StoreError> {
+        Ok(Store(match url {
+            DatabaseUrl::Sqlite { url, path } => {
+                Engine::Sqlite(sqlite::Engine::open(url, path, create).await?)
+            }
+            DatabaseUrl::Postgres(url) => Engine::Postgres(postgres::Engine::open(url, create).await?),
+        }))
+    }
+
+    /// `sqlite` or `postgres`.
+    pub fn engine_name(&self) -> &'static str {
+        match &self.0 {
+            Engine::Sqlite(_) => "sqlite",
+            Engine::Postgres(_) => "postgres",
+        }
+    }
+
+    /// The schema version the store is at.
+    pub async fn schema_version(&self) -> Result<i64, StoreError> {
+        dispatch!(self, e => e.schema_version().await)
+    }
+
+    /// Whether the database answers within a second.
+    pub async fn ping(&self) -> bool {
+        let ping = async { dispatch!(self, e => e.ping().await) };
+        tokio::time::timeout(Duration::from_secs(1), ping)
+            .await
+            .unwrap_or(false)
+    }
+
+    /// Reads a meta value.
+    pub async fn meta(&self, key: &str) -> Result<Option<String>, StoreError> {
+        dispatch!(self, e => e.meta(key).await)
+    }
+
+    /// Inserts a client with its first secret. With `once_meta`, the insert happens only if that
+    /// meta key did not exist yet (so of two racing nodes, one creates the client); returns
+    /// whether the client was inserted.
+    pub async fn insert_client(
+        &self,
+        client: &ClientRecord,
+        once_meta: Option<&str>,
+        audit: &AuditEntry,
+    ) -> Result<bool, StoreError> {
+        dispatch!(self, e => e.insert_client(client, once_meta, audit).await)
+    }
+
+    /// Reads client `id`, lets `change` edit it, and writes it back, all under the write lock so
+    /// that concurrent edits (from any node) cannot lose each other. Returns `None` when the
+    /// client does not exist.
+    pub async fn modify_client<E: From<StoreError>>(
+        &self,
+        id: &str,
+        audit: &AuditEntry,
+        change: impl FnOnce(&mut ClientRecord) -> Result<(), E>,
+    ) -> Result<Option<ClientRecord>, E> {
+        dispatch!(self, e => e.modify_client(id, audit, change).await)
+    }
+
+    /// Adds `secret` to client `id` and makes every other secret expire at `others_expire_at`
+    /// (unless it expires sooner); secrets already expired are dropped. Returns the client, or
+    /// `None` when it does not exist.
+    pub async fn rotate_secret(
+        &self,
+        id: &str,
+        secret: &SecretRecord,
+        others_expire_at: i64,
+        audit: &AuditEntry,
+    ) -> Result<Option<ClientRecord>, StoreError> {
+        dispatch!(self, e => e.rotate_secret(id, secret, others_expire_at, audit).await)
+    }
+
+    /// Deletes a client and its secrets. Returns false when it did not exist.
+    pub async fn delete_client(&self, id: &str, audit: &AuditEntry) -> Result<bool, StoreError> {
+        dispatch!(self, e => e.delete_client(id, audit).await)
+    }
+
+    /// One client with its secrets.
+    pub async fn client(&self, id: &str) -> Result<Option<ClientRecord>, StoreError> {
+        dispatch!(self, e => e.client(id).await)
+    }
+
+    /// Every client, ordered by creation time.
+    pub async fn clients(&self) -> Result<Vec<ClientRecord>, StoreError> {
+        dispatch!(self, e => e.clients().await)
+    }
+
+    /// Streams every client with its secrets to `sink`, one at a time, so that loading a large
+    /// registry never holds all rows in memory at once.
+    pub async fn for_each_client(&self, sink: impl FnMut(ClientRecord)) -> Result<u64, StoreError> {
+        dispatch!(self, e => e.for_each_client(sink).await)
+    }
+
+    /// A page of clients ordered by id, starting after `after`.
+    pub async fn clients_page(
+        &self,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<ClientRecord>, StoreError> {
+        dispatch!(self, e => e.clients_page(after, limit).await)
+    }
+
+    /// The longest token lifetime any client has.
+    pub async fn max_token_ttl(&self) -> Result<i64, StoreError> {
+        dispatch!(self, e => e.max_token_ttl().await)
+    }
+
+    /// Inserts a signing key when the store has no live key (first start). Returns whether it
+    /// did: of any number of nodes starting at once, exactly one does.
+    pub async fn insert_first_key(&self, key: &KeyRecord, audit: &AuditEntry) -> Result<bool, StoreError> {
+        dispatch!(self, e => e.insert_first_key(key, audit).await)
+    }
+
+    /// Adds `key`, activating `lead` seconds from now, and schedules every key without a
+    /// retirement time to leave the JWKS `tail` seconds after that. Both times are taken inside
+    /// the write transaction. With `unless_replaced` (the kid and creation time of the newest key
+    /// the caller saw), nothing happens when a key newer than that one, in (creation time, kid)
+    /// order, exists: another node rotated first. Returns the retirement time of the replaced keys, or `None`
+    /// when nothing happened.
+    pub async fn rotate_key(
+        &self,
+        key: &mut KeyRecord,
+        lead: i64,
+        tail: i64,
+        unless_replaced: Option<(&str, i64)>,
+        audit: &AuditEntry,
+    ) -> Result<Option<i64>, StoreError> {
+        dispatch!(self, e => e.rotate_key(key, lead, tail, unless_replaced, audit).await)
+    }
+
+    /// Raises the numeric meta value `key` to at least `value`.
+    pub async fn raise_meta(&self, key: &str, value: i64) -> Result<(), StoreError> {
+        dispatch!(self, e => e.raise_meta(key, value).await)
+    }
+
+    /// Signing keys still published at `at`, oldest first.
+    pub async fn live_keys(&self, at: i64) -> Result<Vec<KeyRecord>, StoreError> {
+        dispatch!(self, e => e.live_keys(at).await)
+    }
+
+    /// Every signing key, retired ones included, oldest first.
+    pub async fn all_keys(&self) -> Result<Vec<KeyRecord>, StoreError> {
+        dispatch!(self, e => e.all_keys().await)
+    }
+
+    /// Deletes keys retired for longer than `age`, private parts and all.
+    pub async fn prune_retired_keys(&self, age: Duration) -> Result<u64, StoreError> {
+        dispatch!(self, e => e.prune_retired_keys(age).await)
+    }
+
+    /// Records a revoked token id until `expires_at`. Idempotent.
+    pub async fn revoke_token(&self, jti: &str, client_id: &str, expires_at: i64) -> Result<(), StoreError> {
+        dispatch!(self, e => e.revoke_token(jti, client_id, expires_at).await)
+    }
+
+    /// Streams the revoked token ids that have not expired yet, with their expiry, into `sink`,
+    /// so a node never holds all rows in memory at once.
+    pub async fn for_each_revoked(&self, sink: impl FnMut(&str, i64)) -> Result<u64, StoreError> {
+        dispatch!(self, e => e.for_each_revoked(sink).await)
+    }
+
+    /// Those of `ids` that are revoked and not expired yet, with their expiry.
+    pub async fn revoked_tokens(&self, ids: &[String]) -> Result<Vec<(String, i64)>, StoreError> {
+        dispatch!(self, e => e.revoked_tokens(ids).await)
+    }
+
+    /// Forgets revocations of tokens that have expired anyway.
+    pub async fn prune_revocations(&self) -> Result<u64, StoreError> {
+        dispatch!(self, e => e.prune_revocations().await)
+    }
+
+    /// Records an audit entry on its own (for changes that have no other write).
+    pub async fn audit(&self, entry: &AuditEntry) -> Result<(), StoreError> {
+        dispatch!(self, e => e.audit(entry).await)
+    }
+
+    /// Audit events at or after `since`, oldest first, at most `limit`, after event id `after`.
+    pub async fn audit_events(
+        &self,
+        since: i64,
+        after: i64,
+        limit: u32,
+    ) -> Result<Vec<AuditEvent>, StoreError> {
+        dispatch!(self, e => e.audit_events(since, after, limit).await)
+    }
+
+    /// The newest change sequence number.
+    pub async fn change_seq(&self) -> Result<i64, StoreError> {
+        dispatch!(self, e => e.change_seq().await)
+    }
+
+    /// What changed after `seq`: at most 10,000 entries, in order; call again until `seq` stops
+    /// moving.
+    pub async fn changes_since(&self, seq: i64) -> Result<ChangeBatch, StoreError> {
+        dispatch!(self, e => e.changes_since(seq).await)
+    }
+
+    /// Forgets change-log entries older than `age` (never the newest).
+    pub async fn prune_changes(&self, age: Duration) -> Result<u64, StoreError> {
+        dispatch!(self, e => e.prune_changes(age).await)
+    }
+
+    /// Every meta value (export).
+    pub async fn all_meta(&self) -> Result<Vec<(String, String)>, StoreError> {
+        dispatch!(self, e => e.all_meta().await)
+    }
+
+    /// Whether the store holds no client and no key (import refuses anything else).
+    pub async fn is_empty(&self) -> Result<bool, StoreError> {
+        dispatch!(self, e => e.is_empty().await)
+    }
+
+    /// Streams everything the store holds to `sink`, read in one snapshot (export).
+    pub async fn export(&self, sink: impl FnMut(transfer::Record)) -> Result<u64, StoreError> {
+        dispatch!(self, e => e.export(sink).await)
+    }
+
+    /// Writes `records` exactly as they are (ids, times, hashes, sealed keys), in one
+    /// transaction, refusing a store that is not empty. Every node then reloads.
+    pub async fn import(&self, records: &[transfer::Record]) -> Result<(), StoreError> {
+        dispatch!(self, e => e.import(records).await)
+    }
+
+    /// Closes the pool.
+    pub async fn close(&self) {
+        dispatch!(self, e => e.close().await)
+    }
+}

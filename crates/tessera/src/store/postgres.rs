@@ -1,0 +1,125 @@
+//! The shared engine: PostgreSQL, for many stateless nodes.
+//!
+//! - **Write lock.** Every write transaction starts by locking the one row of `change_head`
+//!   (`SELECT … FOR UPDATE`), so writes from every node are serialized as they are on SQLite, and
+//!   each read-check-write runs alone. Under READ COMMITTED, each statement after the lock sees
+//!   every write committed before it.
+//! - **Change numbers.** A change takes `change_head.seq + 1` while the lock is held, so numbers
+//!   are handed out in commit order with no holes (a rolled-back transaction rolls its numbers
+//!   back too). A poller following `seq > n` can therefore never step past a change that commits
+//!   late, which a plain sequence (`BIGSERIAL`) cannot promise.
+//! - **Bounded waits.** The pool gives up after [`ACQUIRE_TIMEOUT`]; every statement after
+//!   [`STATEMENT_TIMEOUT`], and a lock wait after [`LOCK_TIMEOUT`]. When the database is away,
+//!   callers get [`StoreError::Unavailable`] within those bounds instead of hanging.
+//! - **Migrations** run in one transaction under an advisory lock, so nodes that start together
+//!   on an empty database migrate it once.
+
+use std::time::Duration;
+
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+
+use super::StoreError;
+
+type Db = sqlx::Postgres;
+
+const MIGRATIONS: &[(i64, &str)] = &[
+    (1, include_str!("../../migrations/postgres/0001_init.sql")),
+    (2, include_str!("../../migrations/postgres/0002_lifecycle.sql")),
+];
+
+/// How long a caller waits for a connection before the store counts as unavailable.
+pub const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
+/// The longest any statement may run.
+pub const STATEMENT_TIMEOUT: Duration = Duration::from_secs(5);
+/// The longest a write waits for the write lock.
+pub const LOCK_TIMEOUT: Duration = Duration::from_secs(4);
+/// Key of the advisory lock held while migrating.
+const MIGRATION_LOCK: i64 = 0x0074_6573_7365_7261; // "tessera" in ASCII
+
+/// An open PostgreSQL store.
+#[derive(Clone)]
+pub(super) struct Engine {
+    pool: sqlx::PgPool,
+}
+
+impl Engine {
+    pub(super) async fn open(url: &str, create: bool) -> Result<Self, StoreError> {
+        let options: PgConnectOptions = url
+            .parse()
+            .map_err(|_| StoreError::Unsupported("invalid postgres:// URL".into()))?;
+        let options = options.application_name("tessera").options([
+            (
+                "statement_timeout",
+                format!("{}ms", STATEMENT_TIMEOUT.as_millis()),
+            ),
+            ("lock_timeout", format!("{}ms", LOCK_TIMEOUT.as_millis())),
+            ("idle_in_transaction_session_timeout", "10000ms".to_string()),
+        ]);
+        let pool = PgPoolOptions::new()
+            .max_connections(8)
+            .min_connections(0)
+            .acquire_timeout(ACQUIRE_TIMEOUT)
+            .idle_timeout(Duration::from_secs(300))
+            .connect_with(options)
+            .await?;
+        let engine = Engine { pool };
+        if !create && !engine.store_exists().await? {
+            return Err(StoreError::Io(
+                "no Tessera store in this PostgreSQL database; run `tessera migrate` first".into(),
+            ));
+        }
+        engine.migrate().await?;
+        Ok(engine)
+    }
+
+    async fn store_exists(&self) -> Result<bool, StoreError> {
+        Ok(
+            sqlx::query_scalar("SELECT to_regclass('schema_migrations') IS NOT NULL")
+                .fetch_one(&self.pool)
+                .await?,
+        )
+    }
+
+    /// Starts a write transaction holding the store's write lock.
+    async fn begin_write(&self) -> Result<Tx, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("SELECT seq FROM change_head WHERE id = 1 FOR UPDATE")
+            .execute(&mut *tx)
+            .await?;
+        Ok(tx)
+    }
+
+    /// A read-only transaction that sees one snapshot throughout.
+    async fn begin_snapshot(&self) -> Result<Tx, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            .execute(&mut *tx)
+            .await?;
+        Ok(tx)
+    }
+
+    async fn begin_migration(&self) -> Result<Tx, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(MIGRATION_LOCK)
+            .execute(&mut *tx)
+            .await?;
+        Ok(tx)
+    }
+}
+
+/// Appends a change to the log, numbered from `change_head` under the write lock.
+async fn record_change(tx: &mut Tx, entity: &str, id: &str) -> Result<(), StoreError> {
+    sqlx::query(
+        "WITH next AS (UPDATE change_head SET seq = seq + 1 WHERE id = 1 RETURNING seq) \
+         INSERT INTO changes (seq, entity, entity_id, at) SELECT seq, $1, $2, $3 FROM next",
+    )
+    .bind(entity)
+    .bind(id)
+    .bind(super::now())
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+include!("common.rs");

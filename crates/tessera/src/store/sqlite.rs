@@ -1,0 +1,90 @@
+//! The embedded engine: one SQLite file in WAL mode. SQLite admits one writer at a time, and
+//! `BEGIN IMMEDIATE` takes that lock when a write transaction starts, which is the store's write
+//! lock; `changes.seq` is an `AUTOINCREMENT` key assigned under it.
+
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+
+use super::StoreError;
+
+type Db = sqlx::Sqlite;
+
+const MIGRATIONS: &[(i64, &str)] = &[
+    (1, include_str!("../../migrations/sqlite/0001_init.sql")),
+    (2, include_str!("../../migrations/sqlite/0002_lifecycle.sql")),
+];
+
+/// An open SQLite store.
+#[derive(Clone)]
+pub(super) struct Engine {
+    pool: sqlx::SqlitePool,
+}
+
+impl Engine {
+    pub(super) async fn open(url: &str, path: &Path, create: bool) -> Result<Self, StoreError> {
+        if !create && !path.exists() {
+            return Err(StoreError::Io(format!(
+                "no Tessera store at {}; run `tessera migrate` (or start the server once), or pass --database",
+                path.display()
+            )));
+        }
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| StoreError::Io(format!("cannot create {}: {e}", dir.display())))?;
+        }
+        let options = SqliteConnectOptions::from_str(url)?
+            .create_if_missing(create)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .busy_timeout(Duration::from_secs(5))
+            .foreign_keys(true);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(4)
+            .acquire_timeout(Duration::from_secs(5))
+            .connect_with(options)
+            .await?;
+        let engine = Engine { pool };
+        engine.migrate().await?;
+        Ok(engine)
+    }
+
+    /// Starts a write transaction. `BEGIN IMMEDIATE` takes the write lock up front, so a
+    /// transaction that reads before it writes waits (busy timeout) for another writer instead of
+    /// failing when it tries to upgrade its lock.
+    async fn begin_write(&self) -> Result<Tx, StoreError> {
+        Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?)
+    }
+
+    async fn begin_migration(&self) -> Result<Tx, StoreError> {
+        self.begin_write().await
+    }
+
+    async fn store_exists(&self) -> Result<bool, StoreError> {
+        Ok(sqlx::query_scalar(
+            "SELECT COUNT(*) > 0 FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'",
+        )
+        .fetch_one(&self.pool)
+        .await?)
+    }
+
+    /// A read transaction: in WAL mode, its first read fixes a snapshot.
+    async fn begin_snapshot(&self) -> Result<Tx, StoreError> {
+        Ok(self.pool.begin().await?)
+    }
+}
+
+/// Appends a change to the log; its number is assigned under the write lock.
+async fn record_change(tx: &mut Tx, entity: &str, id: &str) -> Result<(), StoreError> {
+    sqlx::query("INSERT INTO changes (entity, entity_id, at) VALUES ($1, $2, $3)")
+        .bind(entity)
+        .bind(id)
+        .bind(super::now())
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+include!("common.rs");

@@ -1,0 +1,387 @@
+//! Moving a store: `tessera export` writes everything a store holds, `tessera import` writes it
+//! into another (typically from the embedded SQLite default to PostgreSQL), so that every client
+//! keeps its credentials and every token signed before the move still verifies after it.
+//!
+//! The format is JSON Lines, one object per line, each with a `type`:
+//!
+//! ```text
+//! {"type":"header","format":"tessera-export","version":1,"exported_at":1767225600,"schema_version":2,"engine":"sqlite"}
+//! {"type":"meta","key":"bootstrap.quickstart","value":"..."}
+//! {"type":"client","id":"...","name":"billing","scopes":["invoices:read"],"audiences":[],"token_ttl":3600,
+//!  "enabled":true,"created_at":...,"updated_at":...,"can_introspect":false,"tokens_revoked_before":0,
+//!  "secrets":[{"id":"...","kind":"sha256","hash":"<hex>","created_at":...,"expires_at":null}]}
+//! {"type":"key","kid":"...","alg":"ES256","sealed_private_key":"<base64>","public_jwk":{...},"created_at":...,
+//!  "activates_at":...,"retired_at":null}
+//! {"type":"revocation","jti":"...","client_id":"...","expires_at":...,"revoked_at":...}
+//! {"type":"audit","at":...,"actor":"cli:ops","source":"host","action":"client.create","target":"...","details":{}}
+//! {"type":"end","records":123}
+//! ```
+//!
+//! Secrets appear only as the hashes the store keeps; private keys only sealed under the master
+//! key, which does not travel in the file: the target nodes need the same master key. The
+//! export is read in one snapshot, and the trailing `end` line (with the count) shows the file
+//! is whole. An importer refuses a file with another `format`, a newer `version`, an unknown
+//! field, or no `end`. Times are seconds since the Unix epoch.
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use serde::{Deserialize, Serialize};
+
+use super::{AuditEntry, ClientRecord, KeyRecord, SecretKind, SecretRecord, StoreError};
+
+/// The `format` of the header line.
+pub const FORMAT: &str = "tessera-export";
+/// The format version this build writes and the newest it reads.
+pub const VERSION: u32 = 1;
+
+/// One thing a store holds, as import writes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Record {
+    /// A client with its hashed secrets.
+    Client(ClientRecord),
+    /// A signing key, sealed.
+    Key(KeyRecord),
+    /// A revoked token id.
+    Revocation {
+        /// The token id.
+        jti: String,
+        /// Whose token it was.
+        client_id: String,
+        /// When the token expires (and the record may go).
+        expires_at: i64,
+        /// When it was revoked.
+        revoked_at: i64,
+    },
+    /// An audit event, with its time.
+    Audit {
+        /// When.
+        at: i64,
+        /// What.
+        entry: AuditEntry,
+    },
+    /// A meta value.
+    Meta {
+        /// Its key.
+        key: String,
+        /// Its value.
+        value: String,
+    },
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+enum Line {
+    Header {
+        format: String,
+        version: u32,
+        exported_at: i64,
+        schema_version: i64,
+        engine: String,
+    },
+    Meta {
+        key: String,
+        value: String,
+    },
+    Client {
+        id: String,
+        name: String,
+        scopes: Vec<String>,
+        audiences: Vec<String>,
+        token_ttl: u32,
+        enabled: bool,
+        created_at: i64,
+        updated_at: i64,
+        can_introspect: bool,
+        tokens_revoked_before: i64,
+        secrets: Vec<SecretLine>,
+    },
+    Key {
+        kid: String,
+        alg: String,
+        sealed_private_key: String,
+        public_jwk: serde_json::Value,
+        created_at: i64,
+        activates_at: i64,
+        retired_at: Option<i64>,
+    },
+    Revocation {
+        jti: String,
+        client_id: String,
+        expires_at: i64,
+        revoked_at: i64,
+    },
+    Audit {
+        at: i64,
+        actor: String,
+        source: String,
+        action: String,
+        target: String,
+        details: serde_json::Value,
+    },
+    End {
+        records: u64,
+    },
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SecretLine {
+    id: String,
+    kind: String,
+    hash: String,
+    created_at: i64,
+    expires_at: Option<i64>,
+}
+
+fn to_line(r: &Record) -> Line {
+    match r.clone() {
+        Record::Client(c) => Line::Client {
+            id: c.id,
+            name: c.name,
+            scopes: c.scopes,
+            audiences: c.audiences,
+            token_ttl: c.token_ttl,
+            enabled: c.enabled,
+            created_at: c.created_at,
+            updated_at: c.updated_at,
+            can_introspect: c.can_introspect,
+            tokens_revoked_before: c.tokens_revoked_before,
+            secrets: c
+                .secrets
+                .into_iter()
+                .map(|s| SecretLine {
+                    id: s.id,
+                    kind: s.kind.as_str().to_string(),
+                    hash: s.hash,
+                    created_at: s.created_at,
+                    expires_at: s.expires_at,
+                })
+                .collect(),
+        },
+        Record::Key(k) => Line::Key {
+            kid: k.kid,
+            alg: k.alg,
+            sealed_private_key: STANDARD.encode(&k.sealed_private_key),
+            public_jwk: serde_json::from_str(&k.public_jwk).unwrap_or(serde_json::Value::Null),
+            created_at: k.created_at,
+            activates_at: k.activates_at,
+            retired_at: k.retired_at,
+        },
+        Record::Revocation {
+            jti,
+            client_id,
+            expires_at,
+            revoked_at,
+        } => Line::Revocation {
+            jti,
+            client_id,
+            expires_at,
+            revoked_at,
+        },
+        Record::Audit { at, entry } => Line::Audit {
+            at,
+            actor: entry.actor,
+            source: entry.source,
+            action: entry.action,
+            target: entry.target,
+            details: entry.details,
+        },
+        Record::Meta { key, value } => Line::Meta { key, value },
+    }
+}
+
+fn from_line(line: Line) -> Result<Option<Record>, String> {
+    Ok(Some(match line {
+        Line::Client {
+            id,
+            name,
+            scopes,
+            audiences,
+            token_ttl,
+            enabled,
+            created_at,
+            updated_at,
+            can_introspect,
+            tokens_revoked_before,
+            secrets,
+        } => Record::Client(ClientRecord {
+            id,
+            name,
+            scopes,
+            audiences,
+            token_ttl,
+            enabled,
+            created_at,
+            updated_at,
+            can_introspect,
+            tokens_revoked_before,
+            secrets: secrets
+                .into_iter()
+                .map(|s| {
+                    Ok(SecretRecord {
+                        id: s.id,
+                        kind: SecretKind::parse(&s.kind).map_err(|e| e.to_string())?,
+                        hash: s.hash,
+                        created_at: s.created_at,
+                        expires_at: s.expires_at,
+                    })
+                })
+                .collect::<Result<_, String>>()?,
+        }),
+        Line::Key {
+            kid,
+            alg,
+            sealed_private_key,
+            public_jwk,
+            created_at,
+            activates_at,
+            retired_at,
+        } => {
+            if !public_jwk.is_object() {
+                return Err(format!("key {kid}: public_jwk is not a JSON object"));
+            }
+            Record::Key(KeyRecord {
+                sealed_private_key: STANDARD
+                    .decode(&sealed_private_key)
+                    .map_err(|_| format!("key {kid}: sealed_private_key is not base64"))?,
+                kid,
+                alg,
+                public_jwk: public_jwk.to_string(),
+                created_at,
+                activates_at,
+                retired_at,
+            })
+        }
+        Line::Revocation {
+            jti,
+            client_id,
+            expires_at,
+            revoked_at,
+        } => Record::Revocation {
+            jti,
+            client_id,
+            expires_at,
+            revoked_at,
+        },
+        Line::Audit {
+            at,
+            actor,
+            source,
+            action,
+            target,
+            details,
+        } => Record::Audit {
+            at,
+            entry: AuditEntry {
+                actor,
+                source,
+                action,
+                target,
+                details,
+            },
+        },
+        Line::Meta { key, value } => Record::Meta { key, value },
+        Line::Header { .. } => return Err("a second header line".into()),
+        Line::End { .. } => return Ok(None),
+    }))
+}
+
+/// Writes an export of `store` to `out`; returns how many records it holds.
+pub async fn export(store: &super::Store, out: &mut impl std::io::Write) -> Result<u64, anyhow::Error> {
+    let header = Line::Header {
+        format: FORMAT.into(),
+        version: VERSION,
+        exported_at: super::now(),
+        schema_version: store.schema_version().await?,
+        engine: store.engine_name().into(),
+    };
+    writeln!(out, "{}", serde_json::to_string(&header)?)?;
+    let mut write_error: Option<std::io::Error> = None;
+    let count = store
+        .export(|record| {
+            if write_error.is_none() {
+                let written = serde_json::to_string(&to_line(&record))
+                    .map_err(std::io::Error::other)
+                    .and_then(|line| writeln!(out, "{line}"));
+                write_error = written.err();
+            }
+        })
+        .await?;
+    if let Some(e) = write_error {
+        return Err(e.into());
+    }
+    writeln!(out, "{}", serde_json::to_string(&Line::End { records: count })?)?;
+    out.flush()?;
+    Ok(count)
+}
+
+/// Reads an export, checking its header, every line and its end. Errors name the line.
+pub fn read(input: impl std::io::BufRead) -> Result<Vec<Record>, StoreError> {
+    let bad = |n: usize, why: String| StoreError::Unsupported(format!("import: line {n}: {why}"));
+    let mut records = Vec::new();
+    let mut lines = input.lines().enumerate();
+    let Some((_, first)) = lines.next() else {
+        return Err(StoreError::Unsupported("import: the file is empty".into()));
+    };
+    let first = first.map_err(|e| bad(1, e.to_string()))?;
+    match serde_json::from_str::<Line>(&first) {
+        Ok(Line::Header { format, version, .. }) if format == FORMAT => {
+            if version > VERSION {
+                return Err(bad(
+                    1,
+                    format!("format version {version} is newer than this Tessera reads ({VERSION})"),
+                ));
+            }
+        }
+        _ => return Err(bad(1, format!("not a {FORMAT} file (no header line)"))),
+    }
+    for (i, line) in lines {
+        let n = i + 1;
+        let line = line.map_err(|e| bad(n, e.to_string()))?;
+        let parsed: Line = serde_json::from_str(&line).map_err(|e| bad(n, e.to_string()))?;
+        if let Line::End { records: expected } = parsed {
+            if expected != records.len() as u64 {
+                return Err(bad(
+                    n,
+                    format!("the file says {expected} records, it holds {}", records.len()),
+                ));
+            }
+            return Ok(records);
+        }
+        if let Some(r) = from_line(parsed).map_err(|e| bad(n, e))? {
+            records.push(r);
+        }
+    }
+    Err(StoreError::Unsupported(
+        "import: the file has no end line: it was cut short".into(),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refuses_truncated_and_foreign_files() {
+        let header = r#"{"type":"header","format":"tessera-export","version":1,"exported_at":1,"schema_version":2,"engine":"sqlite"}"#;
+        let meta = r#"{"type":"meta","key":"k","value":"v"}"#;
+        let whole = format!("{header}\n{meta}\n{{\"type\":\"end\",\"records\":1}}\n");
+        let records = read(whole.as_bytes()).unwrap_or_default();
+        assert_eq!(
+            records,
+            vec![Record::Meta {
+                key: "k".into(),
+                value: "v".into()
+            }]
+        );
+        let cut = format!("{header}\n{meta}\n");
+        assert!(read(cut.as_bytes()).is_err_and(|e| e.to_string().contains("cut short")));
+        let miscounted = format!("{header}\n{meta}\n{{\"type\":\"end\",\"records\":2}}\n");
+        assert!(read(miscounted.as_bytes()).is_err_and(|e| e.to_string().contains("says 2 records")));
+        assert!(read(format!("{meta}\n").as_bytes()).is_err_and(|e| e.to_string().contains("no header")));
+        let newer = header.replace("\"version\":1", "\"version\":9");
+        assert!(read(format!("{newer}\n").as_bytes()).is_err_and(|e| e.to_string().contains("newer")));
+        let unknown = format!("{header}\n{{\"type\":\"meta\",\"key\":\"k\",\"value\":\"v\",\"x\":1}}\n");
+        assert!(read(unknown.as_bytes()).is_err_and(|e| e.to_string().contains("line 2")));
+    }
+}

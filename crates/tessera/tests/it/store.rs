@@ -1,0 +1,528 @@
+//! The store conformance suite: one set of checks, run against every engine. SQLite always;
+//! PostgreSQL when `TESSERA_TEST_POSTGRES_URL` is set (CI always sets it, and fails without it).
+
+use std::sync::Arc;
+
+use tessera::config::DatabaseUrl;
+use tessera::store::{AuditEntry, ClientRecord, KeyRecord, SecretKind, SecretRecord, Store, now, transfer};
+
+use crate::kit::pg;
+
+/// A fresh, empty store of the engine, migrated. Keeps its directory alive with it.
+struct Fresh {
+    store: Store,
+    _dir: tempfile::TempDir,
+}
+
+async fn fresh(engine: &str) -> Option<Fresh> {
+    let dir = tempfile::tempdir().unwrap();
+    let url = match engine {
+        "sqlite" => format!("sqlite:{}/t.db", dir.path().display()),
+        _ => {
+            pg::require("store conformance suite (postgres)")?;
+            pg::fresh_database()
+        }
+    };
+    let store = Store::open(&DatabaseUrl::parse(&url).unwrap(), true)
+        .await
+        .unwrap();
+    assert_eq!(store.engine_name(), engine);
+    Some(Fresh { store, _dir: dir })
+}
+
+fn audit(action: &str, target: &str) -> AuditEntry {
+    AuditEntry {
+        actor: "test".into(),
+        source: "suite".into(),
+        action: action.into(),
+        target: target.into(),
+        details: serde_json::json!({"n": 1}),
+    }
+}
+
+fn client(id: &str) -> ClientRecord {
+    ClientRecord {
+        id: id.into(),
+        name: format!("client {id}"),
+        scopes: vec!["a:read".into(), "b:write".into()],
+        audiences: vec!["https://api.example".into()],
+        token_ttl: 600,
+        enabled: true,
+        created_at: now(),
+        updated_at: now(),
+        can_introspect: false,
+        tokens_revoked_before: 0,
+        secrets: vec![SecretRecord {
+            id: format!("{id}-s1"),
+            kind: SecretKind::Sha256,
+            hash: "00".repeat(32),
+            created_at: now(),
+            expires_at: None,
+        }],
+    }
+}
+
+fn key(kid: &str, created_at: i64) -> KeyRecord {
+    KeyRecord {
+        kid: kid.into(),
+        alg: "ES256".into(),
+        sealed_private_key: vec![1, 2, 3, 0, 255],
+        public_jwk: format!(r#"{{"kid":"{kid}","kty":"EC"}}"#),
+        created_at,
+        activates_at: created_at,
+        retired_at: None,
+    }
+}
+
+/// Generates one `#[tokio::test]` per engine for each check.
+macro_rules! conformance {
+    ($($check:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $check() {
+                    if let Some(f) = super::fresh("sqlite").await {
+                        super::$check(&f.store).await;
+                    }
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $check() {
+                    if let Some(f) = super::fresh("postgres").await {
+                        super::$check(&f.store).await;
+                    }
+                }
+            )*
+        }
+    };
+}
+
+conformance!(
+    clients_round_trip,
+    modify_is_atomic_under_concurrent_writers,
+    once_only_bootstrap_and_first_key_under_races,
+    scheduled_rotation_happens_once,
+    raise_meta_keeps_the_largest,
+    revocations,
+    change_feed_is_ordered_and_detects_gaps,
+    export_then_import_is_identical,
+    import_refuses_a_store_in_use,
+);
+
+async fn clients_round_trip(store: &Store) {
+    let seq0 = store.change_seq().await.unwrap();
+    let c = client("c1");
+    assert!(
+        store
+            .insert_client(&c, None, &audit("client.create", "c1"))
+            .await
+            .unwrap()
+    );
+    assert_eq!(store.client("c1").await.unwrap(), Some(c.clone()));
+    assert_eq!(store.client("nope").await.unwrap(), None);
+    assert!(
+        store
+            .insert_client(&client("c0"), None, &audit("client.create", "c0"))
+            .await
+            .is_ok()
+    );
+
+    // Streaming, paging and listing agree.
+    let mut streamed = Vec::new();
+    assert_eq!(store.for_each_client(|c| streamed.push(c)).await.unwrap(), 2);
+    assert_eq!(
+        streamed.iter().map(|c| c.id.as_str()).collect::<Vec<_>>(),
+        ["c0", "c1"]
+    );
+    assert_eq!(streamed[1], c);
+    let page = store.clients_page(Some("c0"), 10).await.unwrap();
+    assert_eq!(page, vec![c.clone()]);
+    assert_eq!(store.clients().await.unwrap().len(), 2);
+    assert_eq!(store.max_token_ttl().await.unwrap(), 600);
+
+    // Modify, rotate a secret, delete: each is one change, each is audited.
+    let changed = store
+        .modify_client::<tessera::store::StoreError>("c1", &audit("client.update", "c1"), |c| {
+            c.enabled = false;
+            c.can_introspect = true;
+            c.scopes = vec!["z".into()];
+            Ok(())
+        })
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(!changed.enabled && changed.can_introspect);
+    assert_eq!(store.client("c1").await.unwrap().unwrap().scopes, ["z"]);
+    let s2 = SecretRecord {
+        id: "c1-s2".into(),
+        kind: SecretKind::Argon2id,
+        hash: "$argon2id$v=19$m=19456,t=2,p=1$x$y".into(),
+        created_at: now(),
+        expires_at: None,
+    };
+    let rotated = store
+        .rotate_secret("c1", &s2, now() + 60, &audit("client.rotate_secret", "c1"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(rotated.secrets.len(), 2);
+    assert!(rotated.secrets[0].expires_at.is_some_and(|t| t >= now() + 59));
+    assert_eq!(rotated.secrets[1].expires_at, None);
+    assert!(
+        store
+            .rotate_secret("nope", &s2, 0, &audit("x", "y"))
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        store
+            .delete_client("c1", &audit("client.delete", "c1"))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .delete_client("c1", &audit("client.delete", "c1"))
+            .await
+            .unwrap()
+    );
+    assert_eq!(store.client("c1").await.unwrap(), None);
+
+    let batch = store.changes_since(seq0).await.unwrap();
+    assert_eq!(batch.clients, ["c1", "c0"]);
+    assert_eq!(batch.seq, seq0 + 5, "one numbered change per write, no holes");
+    let events = store.audit_events(0, 0, 100).await.unwrap();
+    let actions: Vec<_> = events.iter().map(|e| e.entry.action.as_str()).collect();
+    assert_eq!(
+        actions,
+        [
+            "client.create",
+            "client.create",
+            "client.update",
+            "client.rotate_secret",
+            "client.delete"
+        ]
+    );
+    assert_eq!(events[0].entry, audit("client.create", "c1"));
+    let after_first = store.audit_events(0, events[0].id, 2).await.unwrap();
+    assert_eq!(after_first.len(), 2);
+    assert_eq!(after_first[0].id, events[1].id);
+}
+
+async fn modify_is_atomic_under_concurrent_writers(store: &Store) {
+    let mut c = client("busy");
+    c.scopes.clear();
+    store
+        .insert_client(&c, None, &audit("client.create", "busy"))
+        .await
+        .unwrap();
+    let store = Arc::new(store.clone());
+    let writers: Vec<_> = (0..16)
+        .map(|i| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                store
+                    .modify_client::<tessera::store::StoreError>(
+                        "busy",
+                        &audit("client.update", "busy"),
+                        |c| {
+                            c.scopes.push(format!("s{i}"));
+                            Ok(())
+                        },
+                    )
+                    .await
+                    .unwrap()
+                    .unwrap();
+            })
+        })
+        .collect();
+    for w in writers {
+        w.await.unwrap();
+    }
+    let mut scopes = store.client("busy").await.unwrap().unwrap().scopes;
+    scopes.sort();
+    let mut want: Vec<_> = (0..16).map(|i| format!("s{i}")).collect();
+    want.sort();
+    assert_eq!(scopes, want, "a concurrent update was lost");
+}
+
+async fn once_only_bootstrap_and_first_key_under_races(store: &Store) {
+    let store = Arc::new(store.clone());
+    let tasks: Vec<_> = (0..8)
+        .map(|i| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                let c = client(&format!("quick{i}"));
+                let made = store
+                    .insert_client(&c, Some("bootstrap.quickstart"), &audit("client.create", &c.id))
+                    .await
+                    .unwrap();
+                let k = key(&format!("k{i}"), now());
+                let keyed = store
+                    .insert_first_key(&k, &audit("key.create", &k.kid))
+                    .await
+                    .unwrap();
+                (made, keyed)
+            })
+        })
+        .collect();
+    let mut made = 0;
+    let mut keyed = 0;
+    for t in tasks {
+        let (m, k) = t.await.unwrap();
+        made += m as usize;
+        keyed += k as usize;
+    }
+    assert_eq!(made, 1, "exactly one bootstrap client");
+    assert_eq!(keyed, 1, "exactly one first key");
+    assert_eq!(store.clients().await.unwrap().len(), 1);
+    assert_eq!(store.live_keys(now()).await.unwrap().len(), 1);
+    let winner = store.clients().await.unwrap().remove(0).id;
+    assert_eq!(store.meta("bootstrap.quickstart").await.unwrap(), Some(winner));
+}
+
+async fn scheduled_rotation_happens_once(store: &Store) {
+    let t0 = now() - 100;
+    store
+        .insert_first_key(&key("old", t0), &audit("key.create", "old"))
+        .await
+        .unwrap();
+    let store = Arc::new(store.clone());
+    let tasks: Vec<_> = (0..6)
+        .map(|i| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                let mut k = key(&format!("new{i}"), 0);
+                let entry = audit("key.rotate", &k.kid);
+                store
+                    .rotate_key(&mut k, 10, 20, Some(("old", t0)), &entry)
+                    .await
+                    .unwrap()
+            })
+        })
+        .collect();
+    let mut rotated = Vec::new();
+    for t in tasks {
+        if let Some(retire_at) = t.await.unwrap() {
+            rotated.push(retire_at);
+        }
+    }
+    assert_eq!(
+        rotated.len(),
+        1,
+        "nodes racing to rotate rotated {} times",
+        rotated.len()
+    );
+    let keys = store.all_keys().await.unwrap();
+    assert_eq!(keys.len(), 2);
+    let old = keys.iter().find(|k| k.kid == "old").unwrap();
+    assert_eq!(old.retired_at, Some(rotated[0]));
+    let new = keys.iter().find(|k| k.kid != "old").unwrap();
+    assert!(new.activates_at >= new.created_at + 10);
+    assert_eq!(rotated[0], new.activates_at + 20);
+    // A manual rotation (no condition) always happens.
+    let mut k = key("manual", 0);
+    assert!(
+        store
+            .rotate_key(&mut k, 0, 0, None, &audit("key.rotate", "manual"))
+            .await
+            .unwrap()
+            .is_some()
+    );
+}
+
+async fn raise_meta_keeps_the_largest(store: &Store) {
+    let store = Arc::new(store.clone());
+    let tasks: Vec<_> = [300, 60, 900, 120, 600]
+        .into_iter()
+        .map(|v| {
+            let store = store.clone();
+            tokio::spawn(async move { store.raise_meta("jwks.max_age", v).await.unwrap() })
+        })
+        .collect();
+    for t in tasks {
+        t.await.unwrap();
+    }
+    assert_eq!(store.meta("jwks.max_age").await.unwrap().as_deref(), Some("900"));
+    store.raise_meta("jwks.max_age", 10).await.unwrap();
+    assert_eq!(store.meta("jwks.max_age").await.unwrap().as_deref(), Some("900"));
+}
+
+async fn revocations(store: &Store) {
+    let seq0 = store.change_seq().await.unwrap();
+    store.revoke_token("j1", "c", now() + 100).await.unwrap();
+    store.revoke_token("j1", "c", now() + 100).await.unwrap();
+    store.revoke_token("j2", "c", now() - 1).await.unwrap();
+    let batch = store.changes_since(seq0).await.unwrap();
+    assert_eq!(
+        batch.revocations,
+        ["j1", "j2"],
+        "a repeated revocation is not a change"
+    );
+    let mut live = Vec::new();
+    store
+        .for_each_revoked(|j, e| live.push((j.to_string(), e)))
+        .await
+        .unwrap();
+    assert_eq!(live.iter().map(|(j, _)| j.as_str()).collect::<Vec<_>>(), ["j1"]);
+    let asked = store
+        .revoked_tokens(&["j1".into(), "j2".into(), "j3".into()])
+        .await
+        .unwrap();
+    assert_eq!(asked.iter().map(|(j, _)| j.as_str()).collect::<Vec<_>>(), ["j1"]);
+    assert_eq!(store.prune_revocations().await.unwrap(), 1);
+}
+
+async fn change_feed_is_ordered_and_detects_gaps(store: &Store) {
+    let start = store.change_seq().await.unwrap();
+    for i in 0..5 {
+        store
+            .revoke_token(&format!("g{i}"), "c", now() + 100)
+            .await
+            .unwrap();
+    }
+    let all = store.changes_since(start).await.unwrap();
+    assert_eq!(all.seq, start + 5);
+    assert_eq!(all.revocations, ["g0", "g1", "g2", "g3", "g4"]);
+    assert!(!all.gap);
+    let tail = store.changes_since(start + 3).await.unwrap();
+    assert_eq!(tail.revocations, ["g3", "g4"]);
+    let none = store.changes_since(all.seq).await.unwrap();
+    assert_eq!((none.seq, none.revocations.len(), none.gap), (all.seq, 0, false));
+    // Pruning everything but the newest entry leaves a reader at `start + 1` with a gap to
+    // report: it must reload everything rather than miss what was pruned.
+    assert_eq!(store.prune_changes(std::time::Duration::ZERO).await.unwrap(), 4);
+    assert!(store.changes_since(start + 1).await.unwrap().gap);
+    assert!(!store.changes_since(start + 4).await.unwrap().gap);
+    assert_eq!(store.change_seq().await.unwrap(), start + 5);
+}
+
+async fn export_then_import_is_identical(store: &Store) {
+    store
+        .insert_client(
+            &client("x1"),
+            Some("bootstrap.quickstart"),
+            &audit("client.create", "x1"),
+        )
+        .await
+        .unwrap();
+    store
+        .insert_first_key(&key("kx", now() - 5), &audit("key.create", "kx"))
+        .await
+        .unwrap();
+    store.revoke_token("jx", "x1", now() + 100).await.unwrap();
+    let mut text = Vec::new();
+    let count = transfer::export(store, &mut text).await.unwrap();
+    assert_eq!(
+        count,
+        1 + 1 + 1 + 1 + 2,
+        "meta, client, key, revocation, two audit events"
+    );
+
+    let target = fresh(store.engine_name()).await.unwrap();
+    let records = transfer::read(text.as_slice()).unwrap();
+    target.store.import(&records).await.unwrap();
+    assert_eq!(
+        target.store.clients().await.unwrap(),
+        store.clients().await.unwrap()
+    );
+    assert_eq!(
+        target.store.all_keys().await.unwrap(),
+        store.all_keys().await.unwrap()
+    );
+    assert_eq!(
+        target.store.all_meta().await.unwrap(),
+        store.all_meta().await.unwrap()
+    );
+    let events =
+        |s: Vec<tessera::store::AuditEvent>| s.into_iter().map(|e| (e.at, e.entry)).collect::<Vec<_>>();
+    assert_eq!(
+        events(target.store.audit_events(0, 0, 100).await.unwrap()),
+        events(store.audit_events(0, 0, 100).await.unwrap())
+    );
+    let mut revoked = Vec::new();
+    target
+        .store
+        .for_each_revoked(|j, _| revoked.push(j.to_string()))
+        .await
+        .unwrap();
+    assert_eq!(revoked, ["jx"]);
+    // Nodes on the target see the import through the change feed.
+    let batch = target.store.changes_since(0).await.unwrap();
+    assert_eq!(batch.clients, ["x1"]);
+    assert!(batch.keys);
+}
+
+async fn import_refuses_a_store_in_use(store: &Store) {
+    store
+        .insert_client(&client("held"), None, &audit("client.create", "held"))
+        .await
+        .unwrap();
+    let records = vec![transfer::Record::Client(client("other"))];
+    let err = store.import(&records).await.unwrap_err();
+    assert!(err.to_string().contains("already holds"), "{err}");
+    assert_eq!(
+        store.client("other").await.unwrap(),
+        None,
+        "a refused import wrote nothing"
+    );
+}
+
+/// PostgreSQL hands out sequence numbers in the order they are taken, not the order their
+/// transactions commit. Tessera numbers changes under the write lock instead; here a writer that
+/// took a number and has not committed holds back every later writer, so a poller never sees a
+/// later change before an earlier one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_change_feed_never_skips_a_late_commit() {
+    let Some(_) = pg::require("postgres_change_feed_never_skips_a_late_commit") else {
+        return;
+    };
+    use sqlx::Connection;
+    let url = pg::fresh_database();
+    let store = Store::open(&DatabaseUrl::parse(&url).unwrap(), true)
+        .await
+        .unwrap();
+    let start = store.change_seq().await.unwrap();
+
+    // A slow writer: it takes the next number and holds its transaction open.
+    let mut slow = sqlx::PgConnection::connect(&url).await.unwrap();
+    sqlx::query("BEGIN").execute(&mut slow).await.unwrap();
+    sqlx::query("SELECT seq FROM change_head WHERE id = 1 FOR UPDATE")
+        .execute(&mut slow)
+        .await
+        .unwrap();
+    sqlx::query(
+        "WITH next AS (UPDATE change_head SET seq = seq + 1 WHERE id = 1 RETURNING seq) \
+         INSERT INTO changes (seq, entity, entity_id, at) SELECT seq, 'client', 'late', 0 FROM next",
+    )
+    .execute(&mut slow)
+    .await
+    .unwrap();
+
+    // A fast writer starts after it and must wait.
+    let fast = {
+        let store = store.clone();
+        tokio::spawn(async move { store.revoke_token("fast", "c", now() + 100).await })
+    };
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert!(
+        !fast.is_finished(),
+        "a later writer committed ahead of an earlier one"
+    );
+    let seen = store.changes_since(start).await.unwrap();
+    assert_eq!(
+        (seen.seq, seen.clients.len(), seen.revocations.len()),
+        (start, 0, 0)
+    );
+
+    sqlx::query("COMMIT").execute(&mut slow).await.unwrap();
+    fast.await.unwrap().unwrap();
+    let seen = store.changes_since(start).await.unwrap();
+    assert_eq!(seen.clients, ["late"]);
+    assert_eq!(seen.revocations, ["fast"]);
+    assert_eq!(seen.seq, start + 2);
+}
