@@ -159,6 +159,145 @@ pub mod pg {
         .unwrap()
     }
 
+    /// A PostgreSQL server of a test's own (Debian's binaries, `initdb` into a temporary
+    /// directory, trust authentication on loopback), which the test may stop and start.
+    pub struct Private {
+        pub port: u16,
+        data: tempfile::TempDir,
+        bin: std::path::PathBuf,
+    }
+
+    impl Private {
+        /// Starts one, or returns `None` (saying so) when PostgreSQL's binaries are missing
+        /// outside CI.
+        pub fn start(test: &str) -> Option<Private> {
+            let bin = std::fs::read_dir("/usr/lib/postgresql").ok().and_then(|d| {
+                d.filter_map(|e| e.ok())
+                    .map(|e| e.path().join("bin"))
+                    .find(|b| b.join("initdb").exists())
+            });
+            let Some(bin) = bin else {
+                assert!(
+                    std::env::var_os("CI").is_none(),
+                    "{test}: PostgreSQL binaries missing in CI"
+                );
+                eprintln!(
+                    "\n*** {test}: POSTGRESQL TEST DID NOT RUN: no /usr/lib/postgresql/*/bin/initdb ***\n"
+                );
+                return None;
+            };
+            let data = tempfile::tempdir().unwrap();
+            let pg = Private {
+                port: super::free_port(),
+                data,
+                bin,
+            };
+            pg.chown();
+            pg.run(
+                "initdb",
+                &["-A", "trust", "-U", "postgres", "--no-sync", "-D", &pg.dir()],
+            );
+            pg.ctl("start");
+            Some(pg)
+        }
+
+        fn dir(&self) -> String {
+            self.data.path().join("pg").display().to_string()
+        }
+
+        /// As root (CI), PostgreSQL must run as the `postgres` user and own its directory.
+        fn root() -> bool {
+            std::process::Command::new("id")
+                .arg("-u")
+                .output()
+                .is_ok_and(|o| o.stdout.starts_with(b"0\n"))
+        }
+
+        fn chown(&self) {
+            if Self::root() {
+                let ok = std::process::Command::new("chown")
+                    .args(["-R", "postgres", &self.data.path().display().to_string()])
+                    .status()
+                    .unwrap();
+                assert!(ok.success());
+            }
+        }
+
+        fn run(&self, tool: &str, args: &[&str]) {
+            let path = self.bin.join(tool);
+            let mut cmd = if Self::root() {
+                let mut c = std::process::Command::new("runuser");
+                c.args(["-u", "postgres", "--"]).arg(&path);
+                c
+            } else {
+                std::process::Command::new(&path)
+            };
+            let out = cmd.args(args).current_dir("/").output().unwrap();
+            assert!(
+                out.status.success(),
+                "{tool} {args:?}: {}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+
+        fn ctl(&self, action: &str) {
+            let opts = format!(
+                "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off",
+                self.port,
+                self.data.path().display()
+            );
+            let log = self.data.path().join("log").display().to_string();
+            self.run(
+                "pg_ctl",
+                &[
+                    "-D",
+                    &self.dir(),
+                    "-o",
+                    &opts,
+                    "-l",
+                    &log,
+                    "-w",
+                    "-m",
+                    "fast",
+                    action,
+                ],
+            );
+        }
+
+        /// Stops the server (fast shutdown: open connections are cut).
+        pub fn stop(&self) {
+            self.ctl("stop");
+        }
+
+        /// Starts it again.
+        pub fn restart(&self) {
+            self.ctl("start");
+        }
+
+        pub fn url(&self) -> String {
+            format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
+        }
+    }
+
+    impl Drop for Private {
+        fn drop(&mut self) {
+            let opts = self.dir();
+            let path = self.bin.join("pg_ctl");
+            let _ = if Self::root() {
+                std::process::Command::new("runuser")
+                    .args(["-u", "postgres", "--"])
+                    .arg(&path)
+                    .args(["-D", &opts, "-m", "immediate", "stop"])
+                    .output()
+            } else {
+                std::process::Command::new(&path)
+                    .args(["-D", &opts, "-m", "immediate", "stop"])
+                    .output()
+            };
+        }
+    }
+
     /// A fresh, empty database with a unique name.
     pub fn fresh_database() -> String {
         database(&format!("t_{}", uuid::Uuid::new_v4().simple()))
@@ -452,9 +591,11 @@ impl Process {
         let stdout = cwd.join(format!("{tag}.stdout"));
         let stderr = cwd.join(format!("{tag}.stderr"));
         let mut cmd = tessera_cmd(cwd);
-        cmd.args(args)
-            .args(["--listen", &format!("127.0.0.1:{port}"), "--issuer", &base])
-            .stdin(Stdio::null())
+        cmd.args(args).args(["--listen", &format!("127.0.0.1:{port}")]);
+        if !args.contains(&"--issuer") {
+            cmd.args(["--issuer", &base]);
+        }
+        cmd.stdin(Stdio::null())
             .stdout(std::fs::File::create(&stdout).unwrap())
             .stderr(std::fs::File::create(&stderr).unwrap());
         for (k, v) in env {

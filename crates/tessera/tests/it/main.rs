@@ -11,6 +11,7 @@ mod kit;
 
 mod admin_api;
 mod cli;
+mod cluster;
 mod discovery;
 mod first_run;
 mod lifecycle;
