@@ -23,14 +23,35 @@ scratch_dir() {
   SERVER_PID=
   trap cleanup EXIT
 }
-cleanup() { [ -n "$SERVER_PID" ] && kill "$SERVER_PID" 2>/dev/null; wait 2>/dev/null; rm -rf "$WORK"; }
+cleanup() {
+  [ -n "$SERVER_PID" ] && kill "$SERVER_PID" 2>/dev/null
+  wait 2>/dev/null
+  [ -n "${PG_DB:-}" ] && psql -q "$PG_URL" -c "DROP DATABASE IF EXISTS $PG_DB" >/dev/null 2>&1
+  rm -rf "$WORK"
+}
 
-# DB and BASE: a fresh SQLite store in WORK and the address Tessera serves it on (PORT), with the
-# settings every benchmark uses.
+# DB and BASE: a fresh store and the address Tessera serves it on (PORT), with the settings every
+# benchmark uses. The store is an SQLite file in WORK, or with PG_URL (a PostgreSQL URL whose role
+# may create databases) a fresh PostgreSQL database, dropped on exit, with a master key in the
+# environment.
 tessera_env() {
-  DB="sqlite:$WORK/tessera.db"
+  if [ -n "${PG_URL:-}" ]; then
+    require psql
+    PG_DB="tessera_bench_$$"
+    psql -q "$PG_URL" -c "CREATE DATABASE $PG_DB" >/dev/null
+    DB=$(printf '%s' "$PG_URL" | sed -E "s#^(postgres(ql)?://[^/]+)/[^?]*#\1/$PG_DB#")
+    TESSERA_MASTER_KEY=$(head -c 32 /dev/urandom | base64)
+    export TESSERA_MASTER_KEY
+  else
+    DB="sqlite:$WORK/tessera.db"
+  fi
   BASE="http://127.0.0.1:$PORT"
   export TESSERA_BOOTSTRAP=false TESSERA_LOG=warn TESSERA_KEY_ROTATION_INTERVAL=off
+}
+
+# Runs SQL (standard input) on the store: sqlite3 on the file, or psql on PostgreSQL.
+store_sql() {
+  if [ -n "${PG_DB:-}" ]; then psql -q -v ON_ERROR_STOP=1 "$DB" >/dev/null; else sqlite3 "$WORK/tessera.db"; fi
 }
 
 # Waits until the server answers on BASE; if SERVER_PID dies first, prints its log ($1) and fails.

@@ -7,12 +7,15 @@
 #   CLIENTS=1000000 REVOKED=1000000 bench/token.sh
 #   ENDPOINT=introspect bench/token.sh  # or ENDPOINT=jwks
 #   BIN=/path/to/tessera bench/token.sh # an already built binary (A/B comparisons)
+#   PG_URL=postgres://postgres:postgres@127.0.0.1:5432/postgres bench/token.sh   # on PostgreSQL
 #
-# It builds a release binary, starts `tessera serve` on a fresh SQLite store pinned to one core
+# It builds a release binary, starts `tessera serve` on a fresh store (SQLite, or PostgreSQL with
+# PG_URL: a new database on that server, dropped afterwards) pinned to one core
 # (SERVER_CPU, default 0), and drives it with wrk pinned to another (LOAD_CPU, default 1) for
 # DURATION seconds per connection count (CONNS). For each run it prints tokens/s, p50 and p99
 # latency, the non-200 count, the server's CPU time per request, its RSS after the run and its peak RSS.
-# Needs: wrk, sqlite3, curl, taskset (Debian: apt-get install wrk sqlite3 curl util-linux).
+# Needs: wrk, sqlite3, curl, taskset (Debian: apt-get install wrk sqlite3 curl util-linux), and
+# psql with PG_URL.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -52,7 +55,21 @@ stop_server
 if [ "$CLIENTS" -gt 0 ] || [ "$REVOKED" -gt 0 ]; then
   # Registered clients and revoked token ids that the hot path must not be slowed by.
   hash=$(printf 'not-a-real-secret' | sha256sum | cut -d' ' -f1)
-  sqlite3 "$WORK/tessera.db" <<SQL
+  if [ -n "${PG_DB:-}" ]; then
+    store_sql <<SQL
+BEGIN;
+INSERT INTO clients (id, name, scopes, audiences, token_ttl, enabled, created_at, updated_at, can_introspect, tokens_revoked_before)
+SELECT format('bench-%s', lpad(i::text, 8, '0')), 'bench', 'demo:read demo:write', '[]', 3600, true, 0, 0, false, 0
+FROM generate_series(1, $CLIENTS) AS i;
+INSERT INTO client_secrets (id, client_id, kind, hash, created_at, expires_at)
+SELECT format('secret-%s', lpad(i::text, 8, '0')), format('bench-%s', lpad(i::text, 8, '0')), 'sha256', '$hash', 0, NULL
+FROM generate_series(1, $CLIENTS) AS i;
+INSERT INTO revoked_tokens (jti, client_id, expires_at, revoked_at)
+SELECT lpad(i::text, 21, '0') || 'A', 'bench-00000001', 4102444800, 0 FROM generate_series(1, $REVOKED) AS i;
+COMMIT;
+SQL
+  else
+    store_sql <<SQL
 BEGIN;
 WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < $CLIENTS)
 INSERT INTO clients (id, name, scopes, audiences, token_ttl, enabled, created_at, updated_at, can_introspect, tokens_revoked_before)
@@ -65,6 +82,7 @@ INSERT INTO revoked_tokens (jti, client_id, expires_at, revoked_at)
 SELECT printf('%021dA', i), 'bench-00000001', 4102444800, 0 FROM n WHERE $REVOKED > 0;
 COMMIT;
 SQL
+  fi
 fi
 
 if [ "$SECRET" = imported ]; then
@@ -76,7 +94,7 @@ export BENCH_BASIC
 BENCH_BASIC=$(printf '%s:%s' "$ID" "$SEC" | base64 -w0)
 
 start_server
-echo "# alg=$ALG secret=$SECRET endpoint=$ENDPOINT clients=$CLIENTS revoked=$REVOKED startup_ms=$STARTUP_MS"
+echo "# store=$(if [ -n "${PG_DB:-}" ]; then echo postgres; else echo sqlite; fi) alg=$ALG secret=$SECRET endpoint=$ENDPOINT clients=$CLIENTS revoked=$REVOKED startup_ms=$STARTUP_MS"
 
 case "$ENDPOINT" in
   token) URL="$BASE/oauth2/token"; SCRIPT=bench/token.lua; unset BENCH_BODY ;;

@@ -530,7 +530,7 @@ fn run_admin(settings: Settings, cmd: Command) -> anyhow::Result<ExitCode> {
                 Ok(ExitCode::SUCCESS)
             }
             Command::Export { output } => export_command(&store, &output).await,
-            Command::Import { input } => import_command(&store, &input).await,
+            Command::Import { input } => import_command(&store, &settings, &input).await,
             Command::Client(c) => client_command(&store, &actor, c).await,
             Command::Key(k) => key_command(&store, &actor, &settings, k).await,
             Command::Audit(a) => audit_command(&store, a).await,
@@ -556,15 +556,28 @@ async fn export_command(store: &Store, output: &std::path::Path) -> anyhow::Resu
             .open(output)
             .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", output.display()))?;
         let mut out = std::io::BufWriter::new(file);
-        let count = transfer::export(store, &mut out).await?;
-        out.into_inner()?.sync_all()?;
-        count
+        let written = match transfer::export(store, &mut out).await {
+            Ok(count) => out
+                .into_inner()
+                .map_err(|e| anyhow::anyhow!("{e}"))
+                .and_then(|f| Ok(f.sync_all()?))
+                .map(|()| count),
+            Err(e) => Err(e),
+        };
+        // A partial export is worse than none: it would import as a smaller store.
+        written.inspect_err(|_| {
+            let _ = std::fs::remove_file(output);
+        })?
     };
     eprintln!("exported {count} records");
     Ok(ExitCode::SUCCESS)
 }
 
-async fn import_command(store: &Store, input: &std::path::Path) -> anyhow::Result<ExitCode> {
+async fn import_command(
+    store: &Store,
+    settings: &Settings,
+    input: &std::path::Path,
+) -> anyhow::Result<ExitCode> {
     use crate::store::transfer;
     let records = if input.as_os_str() == "-" {
         transfer::read(std::io::stdin().lock())?
@@ -573,6 +586,28 @@ async fn import_command(store: &Store, input: &std::path::Path) -> anyhow::Resul
             .map_err(|e| anyhow::anyhow!("cannot open {}: {e}", input.display()))?;
         transfer::read(std::io::BufReader::new(file))?
     };
+    // The nodes of the target store must open its keys: check this node's master key now,
+    // before anything is written, rather than at their start.
+    let source = match &settings.master_key {
+        crate::config::MasterKeySource::File { path, .. } => crate::config::MasterKeySource::File {
+            path: path.clone(),
+            create: false,
+        },
+        other => other.clone(),
+    };
+    let master = signing::master_key(&source, store).await?;
+    for r in &records {
+        if let transfer::Record::Key(k) = r {
+            if master.open(&k.kid, &k.sealed_private_key).is_err() {
+                anyhow::bail!(
+                    "the master key ({:?}) cannot open signing key {} in the export: give import \
+                     the master key of the old store (--master-key-file or TESSERA_MASTER_KEY)",
+                    settings.master_key,
+                    k.kid
+                );
+            }
+        }
+    }
     store.import(&records).await?;
     eprintln!("imported {} records", records.len());
     Ok(ExitCode::SUCCESS)

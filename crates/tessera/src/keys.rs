@@ -285,7 +285,15 @@ impl MasterKey {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|e| err(e.to_string()))?;
         }
-        match write_private(path, format!("{}\n", STANDARD.encode(key)).as_bytes()) {
+        // Written whole under a temporary name, then linked into place: a process that loses
+        // the race to create the file never reads it half-written.
+        let tmp = path.with_extension(format!("tmp.{}", std::process::id()));
+        let _ = std::fs::remove_file(&tmp);
+        write_private(&tmp, format!("{}\n", STANDARD.encode(key)).as_bytes())
+            .map_err(|e| err(e.to_string()))?;
+        let linked = std::fs::hard_link(&tmp, path);
+        let _ = std::fs::remove_file(&tmp);
+        match linked {
             Ok(()) => Self::from_bytes(&key).ok_or_else(|| err("key setup failed".into())),
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Self::load(path),
             Err(e) => Err(err(e.to_string())),

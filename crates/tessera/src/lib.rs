@@ -8,10 +8,14 @@
 //! - [`keys`]: signing keys, their encryption at rest, the JWKS and the signer.
 //! - [`signing`]: the life of signing keys: first key, rotation, the key set a node serves.
 //! - [`revocations`]: the node's cache of revoked token ids.
-//! - [`store`]: persistence (SQLite, embedded).
+//! - [`store`]: persistence behind one contract: SQLite (embedded default) or PostgreSQL (many
+//!   nodes), migrations per dialect, the change log every node follows, export and import.
 //! - [`http`]: router, limits, discovery, health.
 //! - [`config`]: one typed configuration, layered defaults < file < environment < flags.
-//! - [`admin`]: the administrative operations the CLI (and later the admin API) share.
+//! - [`admin`]: the administrative operations the CLI and the admin API share.
+//! - [`server`]: starting a node, and the loop that keeps its caches fresh from the change log.
+//! - [`app`]: the state a node serves from.
+//! - [`cli`]: the `tessera` command line.
 #![deny(missing_docs)]
 
 pub mod admin;

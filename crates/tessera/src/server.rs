@@ -189,27 +189,31 @@ pub async fn start_with_listener(
         app.settings.request_timeout,
         rx.clone(),
     ));
-    let refresher = tokio::spawn(refresh_loop(app.clone(), seq, rx));
+    let refresher = tokio::spawn(refresh_loop(app.clone(), seq, rx.clone()));
+    let scheduler = tokio::spawn(schedule_loop(app.clone(), rx));
     tracing::info!(%addr, issuer = %app.settings.issuer, clients = app.registry.len(), "tessera listening");
     Ok(Running {
         addr,
         app,
         shutdown,
-        tasks: vec![server, refresher],
+        tasks: vec![server, refresher, scheduler],
     })
 }
 
+/// The longest one poll of the change log (with the reloads it triggers) may take before it is
+/// abandoned and retried: a database that stops answering without closing the connection must
+/// not stall a node's view of the store.
+const POLL_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// Keeps the caches fresh: polls the change log, reloads what changed, and now and then reloads
-/// everything. Also rebuilds the key set when a key activates or retires, rotates keys on
-/// schedule, and prunes what has expired.
+/// everything. Also rebuilds the key set when a key activates or retires. Scheduled work that
+/// writes (rotation, pruning) runs in [`schedule_loop`], so that it never delays a poll.
 async fn refresh_loop(app: Arc<App>, mut seq: i64, mut shutdown: watch::Receiver<bool>) {
     let master = &app.master;
     use tokio::time::Instant;
     let mut tick = tokio::time::interval(CHANGE_POLL);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut next_full = Instant::now() + FULL_REFRESH;
-    let mut next_housekeeping = Instant::now();
-    let mut next_rotation_check = Instant::now();
     loop {
         tokio::select! {
             _ = tick.tick() => {}
@@ -227,9 +231,10 @@ async fn refresh_loop(app: Arc<App>, mut seq: i64, mut shutdown: watch::Receiver
                 }
             };
         } else {
-            match apply_changes(&app, master, &mut seq).await {
-                Ok(()) => app.synced.mark(now()),
-                Err(e) => tracing::warn!(error = %e, "reading the change log failed; serving from cache"),
+            match tokio::time::timeout(POLL_TIMEOUT, apply_changes(&app, master, &mut seq)).await {
+                Ok(Ok(())) => app.synced.mark(now()),
+                Ok(Err(e)) => tracing::warn!(error = %e, "reading the change log failed; serving from cache"),
+                Err(_) => tracing::warn!("reading the change log timed out; serving from cache"),
             }
         }
         // A pending key activates, or an old one retires, without any store change.
@@ -246,13 +251,29 @@ async fn refresh_loop(app: Arc<App>, mut seq: i64, mut shutdown: watch::Receiver
                 Err(e) => tracing::warn!(error = %e, "cannot rebuild the key set"),
             }
         }
+    }
+}
+
+/// Scheduled work that writes to the store: key rotation when due (every node checks, the
+/// store's write lock lets one rotate) and pruning of expired state.
+async fn schedule_loop(app: Arc<App>, mut shutdown: watch::Receiver<bool>) {
+    use tokio::time::Instant;
+    let mut tick = tokio::time::interval(CHANGE_POLL);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut next_housekeeping = Instant::now();
+    let mut next_rotation_check = Instant::now();
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = shutdown.changed() => return,
+        }
         if let Some(interval) = app.settings.key_rotation_interval {
             if Instant::now() >= next_rotation_check {
                 next_rotation_check =
                     Instant::now() + (interval / 2).clamp(CHANGE_POLL, Duration::from_secs(5));
                 let s = &app.settings;
                 if let Err(e) =
-                    rotate_if_due(&app.store, master, s.signing_alg, interval, s.jwks_max_age).await
+                    rotate_if_due(&app.store, &app.master, s.signing_alg, interval, s.jwks_max_age).await
                 {
                     tracing::warn!(error = %e, "scheduled key rotation failed");
                 }
@@ -321,11 +342,16 @@ async fn apply_changes(app: &App, master: &MasterKey, seq: &mut i64) -> anyhow::
         return full_refresh(app, master, seq).await;
     }
     for id in &batch.clients {
-        // On failure the cursor stays where it was, so the whole batch is read again at the next
-        // poll; the entry this node holds stays as it was (the client cannot have changed since
-        // unless the database answers, and then the retry succeeds).
-        let record = app.store.client(id).await?;
-        app.registry.upsert(id, record);
+        match app.store.client(id).await {
+            Ok(record) => app.registry.upsert(id, record),
+            Err(e) => {
+                // Fail closed: the log says this client changed (it may just have been disabled),
+                // so the entry this node holds is not served. The cursor stays where it was, and
+                // the next poll reads the batch again and brings the client back.
+                app.registry.upsert(id, None);
+                return Err(e.into());
+            }
+        }
     }
     if !batch.revocations.is_empty() {
         app.revocations

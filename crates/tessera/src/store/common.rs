@@ -16,6 +16,21 @@ use super::{
 type Conn = <Db as sqlx::Database>::Connection;
 type DbRow = <Db as sqlx::Database>::Row;
 type Tx = sqlx::Transaction<'static, Db>;
+/// A node's turn to write, held for the whole write transaction.
+type WritePermit = tokio::sync::OwnedSemaphorePermit;
+
+impl Engine {
+    /// Waits for this node's turn to write (see `CONCURRENT_WRITES`).
+    async fn write_permit(&self) -> Result<WritePermit, StoreError> {
+        match tokio::time::timeout(WRITE_QUEUE_TIMEOUT, self.writers.clone().acquire_owned()).await {
+            Ok(Ok(permit)) => Ok(permit),
+            Ok(Err(_)) => Err(StoreError::Unavailable("the store is closed".into())),
+            Err(_) => Err(StoreError::Unavailable(
+                "timed out waiting for other writes of this node".into(),
+            )),
+        }
+    }
+}
 
 impl Engine {
     /// Applies the migrations this build knows and the store lacks, in one transaction.
@@ -87,7 +102,7 @@ impl Engine {
         once_meta: Option<&str>,
         audit: &AuditEntry,
     ) -> Result<bool, StoreError> {
-        let mut tx = self.begin_write().await?;
+        let (mut tx, _write) = self.begin_write().await?;
         if let Some(key) = once_meta {
             let inserted =
                 sqlx::query("INSERT INTO meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING")
@@ -115,7 +130,7 @@ impl Engine {
         audit: &AuditEntry,
         change: impl FnOnce(&mut ClientRecord) -> Result<(), E>,
     ) -> Result<Option<ClientRecord>, E> {
-        let mut tx = self.begin_write().await?;
+        let (mut tx, _write) = self.begin_write().await?;
         let Some(mut client) = load_client(&mut tx, id).await? else {
             return Ok(None);
         };
@@ -150,7 +165,7 @@ impl Engine {
         others_expire_at: i64,
         audit: &AuditEntry,
     ) -> Result<Option<ClientRecord>, StoreError> {
-        let mut tx = self.begin_write().await?;
+        let (mut tx, _write) = self.begin_write().await?;
         if load_client(&mut tx, id).await?.is_none() {
             return Ok(None);
         }
@@ -183,7 +198,7 @@ impl Engine {
     }
 
     pub(super) async fn delete_client(&self, id: &str, audit: &AuditEntry) -> Result<bool, StoreError> {
-        let mut tx = self.begin_write().await?;
+        let (mut tx, _write) = self.begin_write().await?;
         let done = sqlx::query("DELETE FROM clients WHERE id = $1")
             .bind(id)
             .execute(&mut *tx)
@@ -213,8 +228,10 @@ impl Engine {
     }
 
     pub(super) async fn for_each_client(&self, sink: impl FnMut(ClientRecord)) -> Result<u64, StoreError> {
-        let mut conn = self.pool.acquire().await?;
-        stream_clients(&mut conn, sink).await
+        let mut tx = self.begin_bulk().await?;
+        let count = stream_clients(&mut tx, sink).await?;
+        tx.commit().await?;
+        Ok(count)
     }
 
     pub(super) async fn clients_page(
@@ -253,7 +270,7 @@ impl Engine {
         key: &KeyRecord,
         audit: &AuditEntry,
     ) -> Result<bool, StoreError> {
-        let mut tx = self.begin_write().await?;
+        let (mut tx, _write) = self.begin_write().await?;
         let live: i64 = sqlx::query_scalar(
             "SELECT COUNT(*) FROM signing_keys WHERE retired_at IS NULL OR retired_at > $1",
         )
@@ -277,7 +294,7 @@ impl Engine {
         unless_replaced: Option<(&str, i64)>,
         audit: &AuditEntry,
     ) -> Result<Option<i64>, StoreError> {
-        let mut tx = self.begin_write().await?;
+        let (mut tx, _write) = self.begin_write().await?;
         if let Some((kid, created_at)) = unless_replaced {
             let newer: i64 = sqlx::query_scalar(
                 "SELECT COUNT(*) FROM signing_keys WHERE created_at > $1 OR (created_at = $1 AND kid > $2)",
@@ -304,7 +321,7 @@ impl Engine {
     }
 
     pub(super) async fn raise_meta(&self, key: &str, value: i64) -> Result<(), StoreError> {
-        let mut tx = self.begin_write().await?;
+        let (mut tx, _write) = self.begin_write().await?;
         let current: Option<String> = sqlx::query_scalar("SELECT value FROM meta WHERE key = $1")
             .bind(key)
             .fetch_optional(&mut *tx)
@@ -344,7 +361,7 @@ impl Engine {
     }
 
     pub(super) async fn prune_retired_keys(&self, age: std::time::Duration) -> Result<u64, StoreError> {
-        let mut tx = self.begin_write().await?;
+        let (mut tx, _write) = self.begin_write().await?;
         let cutoff = now() - age.as_secs() as i64;
         let rows =
             sqlx::query("SELECT kid FROM signing_keys WHERE retired_at IS NOT NULL AND retired_at <= $1")
@@ -369,7 +386,7 @@ impl Engine {
         client_id: &str,
         expires_at: i64,
     ) -> Result<(), StoreError> {
-        let mut tx = self.begin_write().await?;
+        let (mut tx, _write) = self.begin_write().await?;
         let done = sqlx::query(
             "INSERT INTO revoked_tokens (jti, client_id, expires_at, revoked_at) VALUES ($1, $2, $3, $4) \
              ON CONFLICT (jti) DO NOTHING",
@@ -388,15 +405,19 @@ impl Engine {
     }
 
     pub(super) async fn for_each_revoked(&self, mut sink: impl FnMut(&str, i64)) -> Result<u64, StoreError> {
-        let mut rows = sqlx::query("SELECT jti, expires_at FROM revoked_tokens WHERE expires_at > $1")
-            .bind(now())
-            .fetch(&self.pool);
+        let mut tx = self.begin_bulk().await?;
         let mut count = 0;
-        while let Some(r) = rows.try_next().await? {
-            let jti: &str = r.try_get("jti")?;
-            sink(jti, r.try_get("expires_at")?);
-            count += 1;
+        {
+            let mut rows = sqlx::query("SELECT jti, expires_at FROM revoked_tokens WHERE expires_at > $1")
+                .bind(now())
+                .fetch(&mut *tx);
+            while let Some(r) = rows.try_next().await? {
+                let jti: &str = r.try_get("jti")?;
+                sink(jti, r.try_get("expires_at")?);
+                count += 1;
+            }
         }
+        tx.commit().await?;
         Ok(count)
     }
 
@@ -425,7 +446,7 @@ impl Engine {
     }
 
     pub(super) async fn audit(&self, entry: &AuditEntry) -> Result<(), StoreError> {
-        let mut tx = self.begin_write().await?;
+        let (mut tx, _write) = self.begin_write().await?;
         record_audit(&mut tx, entry, now()).await?;
         tx.commit().await?;
         Ok(())
@@ -453,25 +474,43 @@ impl Engine {
     }
 
     pub(super) async fn changes_since(&self, seq: i64) -> Result<ChangeBatch, StoreError> {
-        // One snapshot for both reads, so the gap check and the rows agree.
-        let mut tx = self.pool.begin().await?;
-        let oldest: Option<i64> = sqlx::query_scalar("SELECT MIN(seq) FROM changes")
-            .fetch_one(&mut *tx)
-            .await?;
+        // One statement a poll: up to 10,000 entries after `seq`, then the newest entry of the log
+        // (pruning always keeps it), each half read from the index in order. Change numbers have
+        // no holes (they are taken under the write lock, and a rollback gives its number back),
+        // so the reader must reload everything when the first entry after `seq` is not `seq + 1`
+        // (the log was pruned past it), or when the newest entry is older than `seq` (the
+        // database went back in time: a restore, or a failover to a replica that had not seen
+        // everything).
+        let mut rows = sqlx::query(
+            "SELECT * FROM (SELECT seq, entity, entity_id FROM changes WHERE seq > $1 ORDER BY seq LIMIT 10000) AS next \
+             UNION ALL \
+             SELECT * FROM (SELECT seq, entity, entity_id FROM changes ORDER BY seq DESC LIMIT 1) AS newest",
+        )
+        .bind(seq)
+        .fetch_all(&self.pool)
+        .await?;
+        // The last row is the newest entry (when the log is not empty); the others follow `seq`.
+        let newest = rows.pop().map(|r| r.try_get::<i64, _>("seq")).transpose()?;
         let mut batch = ChangeBatch {
             seq,
             ..Default::default()
         };
-        if seq > 0 && oldest.is_some_and(|o| o > seq + 1) {
-            batch.gap = true;
-            return Ok(batch);
+        match (rows.first(), newest) {
+            (_, None) => {
+                batch.gap = seq > 0;
+                return Ok(batch);
+            }
+            (None, Some(newest)) => {
+                batch.gap = newest != seq;
+                return Ok(batch);
+            }
+            (Some(first), Some(_)) => {
+                if first.try_get::<i64, _>("seq")? != seq + 1 {
+                    batch.gap = true;
+                    return Ok(batch);
+                }
+            }
         }
-        let rows =
-            sqlx::query("SELECT seq, entity, entity_id FROM changes WHERE seq > $1 ORDER BY seq LIMIT 10000")
-                .bind(seq)
-                .fetch_all(&mut *tx)
-                .await?;
-        tx.commit().await?;
         for row in &rows {
             batch.seq = row.try_get("seq")?;
             let entity: String = row.try_get("entity")?;
@@ -507,7 +546,7 @@ impl Engine {
     }
 
     pub(super) async fn import(&self, records: &[transfer::Record]) -> Result<(), StoreError> {
-        let mut tx = self.begin_write().await?;
+        let (mut tx, _write) = self.begin_write().await?;
         let existing: i64 =
             sqlx::query_scalar("SELECT (SELECT COUNT(*) FROM clients) + (SELECT COUNT(*) FROM signing_keys)")
                 .fetch_one(&mut *tx)

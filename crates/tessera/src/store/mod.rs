@@ -30,6 +30,11 @@ use crate::config::DatabaseUrl;
 
 mod postgres;
 mod sqlite;
+
+/// Writes a node runs at once. Writers queue here rather than each holding a pooled connection
+/// while they wait for the store's write lock, so waiting writers never starve the change-log
+/// poll and the other reads of the pool.
+const CONCURRENT_WRITES: usize = 2;
 pub mod transfer;
 
 /// A store error. Messages never contain secrets.
@@ -64,16 +69,20 @@ impl From<sqlx::Error> for StoreError {
     fn from(e: sqlx::Error) -> Self {
         use sqlx::Error as E;
         match &e {
-            E::PoolTimedOut | E::PoolClosed | E::Io(_) | E::Tls(_) | E::WorkerCrashed => {
+            E::PoolTimedOut | E::PoolClosed | E::Io(_) | E::Tls(_) | E::WorkerCrashed | E::Protocol(_) => {
                 StoreError::Unavailable(e.to_string())
             }
             E::Database(db) => match db.code() {
                 // PostgreSQL class 08 (connection exception), 57P01..57P03 (shutting down,
-                // cannot connect now), 57014 (statement timeout), 55P03 (lock timeout);
+                // cannot connect now), 57014 (statement timeout), 55P03 (lock timeout), 53300
+                // (too many connections), 25006 (read-only: a standby during a failover);
                 // SQLite's SQLITE_BUSY (5) after the busy timeout.
                 Some(c)
                     if c.starts_with("08")
-                        || matches!(c.as_ref(), "57P01" | "57P02" | "57P03" | "57014" | "55P03" | "5") =>
+                        || matches!(
+                            c.as_ref(),
+                            "57P01" | "57P02" | "57P03" | "57014" | "55P03" | "53300" | "25006" | "5"
+                        ) =>
                 {
                     StoreError::Unavailable(e.to_string())
                 }

@@ -33,6 +33,8 @@ pub const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
 pub const STATEMENT_TIMEOUT: Duration = Duration::from_secs(5);
 /// The longest a write waits for the write lock.
 pub const LOCK_TIMEOUT: Duration = Duration::from_secs(4);
+/// How long a write waits for its turn on this node before the store counts as unavailable.
+const WRITE_QUEUE_TIMEOUT: Duration = LOCK_TIMEOUT;
 /// Key of the advisory lock held while migrating.
 const MIGRATION_LOCK: i64 = 0x0074_6573_7365_7261; // "tessera" in ASCII
 
@@ -40,6 +42,7 @@ const MIGRATION_LOCK: i64 = 0x0074_6573_7365_7261; // "tessera" in ASCII
 #[derive(Clone)]
 pub(super) struct Engine {
     pool: sqlx::PgPool,
+    writers: std::sync::Arc<tokio::sync::Semaphore>,
 }
 
 impl Engine {
@@ -62,7 +65,10 @@ impl Engine {
             .idle_timeout(Duration::from_secs(300))
             .connect_with(options)
             .await?;
-        let engine = Engine { pool };
+        let engine = Engine {
+            pool,
+            writers: std::sync::Arc::new(tokio::sync::Semaphore::new(super::CONCURRENT_WRITES)),
+        };
         if !create && !engine.store_exists().await? {
             return Err(StoreError::Io(
                 "no Tessera store in this PostgreSQL database; run `tessera migrate` first".into(),
@@ -81,9 +87,20 @@ impl Engine {
     }
 
     /// Starts a write transaction holding the store's write lock.
-    async fn begin_write(&self) -> Result<Tx, StoreError> {
+    async fn begin_write(&self) -> Result<(Tx, WritePermit), StoreError> {
+        let permit = self.write_permit().await?;
         let mut tx = self.pool.begin().await?;
         sqlx::query("SELECT seq FROM change_head WHERE id = 1 FOR UPDATE")
+            .execute(&mut *tx)
+            .await?;
+        Ok((tx, permit))
+    }
+
+    /// A transaction for long streamed reads (a full reload of a million clients, an export):
+    /// the statement timeout that bounds every other query does not apply.
+    async fn begin_bulk(&self) -> Result<Tx, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("SET LOCAL statement_timeout = '30min'")
             .execute(&mut *tx)
             .await?;
         Ok(tx)
@@ -91,7 +108,7 @@ impl Engine {
 
     /// A read-only transaction that sees one snapshot throughout.
     async fn begin_snapshot(&self) -> Result<Tx, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_bulk().await?;
         sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
             .execute(&mut *tx)
             .await?;
@@ -100,6 +117,10 @@ impl Engine {
 
     async fn begin_migration(&self) -> Result<Tx, StoreError> {
         let mut tx = self.pool.begin().await?;
+        // Another node may be migrating (a long migration on a large store): wait for it.
+        sqlx::raw_sql("SET LOCAL lock_timeout = '10min'; SET LOCAL statement_timeout = '30min'")
+            .execute(&mut *tx)
+            .await?;
         sqlx::query("SELECT pg_advisory_xact_lock($1)")
             .bind(MIGRATION_LOCK)
             .execute(&mut *tx)

@@ -21,6 +21,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
 #[derive(Clone)]
 pub(super) struct Engine {
     pool: sqlx::SqlitePool,
+    writers: std::sync::Arc<tokio::sync::Semaphore>,
 }
 
 impl Engine {
@@ -46,7 +47,10 @@ impl Engine {
             .acquire_timeout(Duration::from_secs(5))
             .connect_with(options)
             .await?;
-        let engine = Engine { pool };
+        let engine = Engine {
+            pool,
+            writers: std::sync::Arc::new(tokio::sync::Semaphore::new(super::CONCURRENT_WRITES)),
+        };
         engine.migrate().await?;
         Ok(engine)
     }
@@ -54,12 +58,18 @@ impl Engine {
     /// Starts a write transaction. `BEGIN IMMEDIATE` takes the write lock up front, so a
     /// transaction that reads before it writes waits (busy timeout) for another writer instead of
     /// failing when it tries to upgrade its lock.
-    async fn begin_write(&self) -> Result<Tx, StoreError> {
-        Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?)
+    async fn begin_write(&self) -> Result<(Tx, WritePermit), StoreError> {
+        let permit = self.write_permit().await?;
+        Ok((self.pool.begin_with("BEGIN IMMEDIATE").await?, permit))
+    }
+
+    /// A transaction for long streamed reads (a full reload, an export).
+    async fn begin_bulk(&self) -> Result<Tx, StoreError> {
+        Ok(self.pool.begin().await?)
     }
 
     async fn begin_migration(&self) -> Result<Tx, StoreError> {
-        self.begin_write().await
+        Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?)
     }
 
     async fn store_exists(&self) -> Result<bool, StoreError> {
@@ -75,6 +85,9 @@ impl Engine {
         Ok(self.pool.begin().await?)
     }
 }
+
+/// How long a write waits for its turn on this node before the store counts as unavailable.
+const WRITE_QUEUE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Appends a change to the log; its number is assigned under the write lock.
 async fn record_change(tx: &mut Tx, entity: &str, id: &str) -> Result<(), StoreError> {

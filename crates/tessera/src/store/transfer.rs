@@ -205,11 +205,20 @@ fn from_line(line: Line) -> Result<Option<Record>, String> {
             tokens_revoked_before,
             secrets,
         } => Record::Client(ClientRecord {
+            scopes: {
+                if let Some(bad) = scopes.iter().find(|s| s.is_empty() || s.contains(' ')) {
+                    return Err(format!("client {id}: {bad:?} is not one scope token"));
+                }
+                scopes
+            },
+            token_ttl: if token_ttl == 0 || token_ttl > crate::admin::MAX_TOKEN_TTL {
+                return Err(format!("client {id}: token_ttl {token_ttl} is out of range"));
+            } else {
+                token_ttl
+            },
             id,
             name,
-            scopes,
             audiences,
-            token_ttl,
             enabled,
             created_at,
             updated_at,
@@ -239,6 +248,9 @@ fn from_line(line: Line) -> Result<Option<Record>, String> {
         } => {
             if !public_jwk.is_object() {
                 return Err(format!("key {kid}: public_jwk is not a JSON object"));
+            }
+            if alg.parse::<crate::keys::Alg>().is_err() {
+                return Err(format!("key {kid}: unknown algorithm {alg:?}"));
             }
             Record::Key(KeyRecord {
                 sealed_private_key: STANDARD
@@ -335,7 +347,7 @@ pub fn read(input: impl std::io::BufRead) -> Result<Vec<Record>, StoreError> {
         }
         _ => return Err(bad(1, format!("not a {FORMAT} file (no header line)"))),
     }
-    for (i, line) in lines {
+    while let Some((i, line)) = lines.next() {
         let n = i + 1;
         let line = line.map_err(|e| bad(n, e.to_string()))?;
         let parsed: Line = serde_json::from_str(&line).map_err(|e| bad(n, e.to_string()))?;
@@ -345,6 +357,12 @@ pub fn read(input: impl std::io::BufRead) -> Result<Vec<Record>, StoreError> {
                     n,
                     format!("the file says {expected} records, it holds {}", records.len()),
                 ));
+            }
+            // Nothing may follow the end: two exports run together are not one store.
+            for (i, rest) in lines.by_ref() {
+                if !rest.map_err(|e| bad(i + 1, e.to_string()))?.trim().is_empty() {
+                    return Err(bad(i + 1, "content after the end line".into()));
+                }
             }
             return Ok(records);
         }
@@ -376,6 +394,8 @@ mod tests {
         );
         let cut = format!("{header}\n{meta}\n");
         assert!(read(cut.as_bytes()).is_err_and(|e| e.to_string().contains("cut short")));
+        let trailing = format!("{whole}{header}\n");
+        assert!(read(trailing.as_bytes()).is_err_and(|e| e.to_string().contains("after the end")));
         let miscounted = format!("{header}\n{meta}\n{{\"type\":\"end\",\"records\":2}}\n");
         assert!(read(miscounted.as_bytes()).is_err_and(|e| e.to_string().contains("says 2 records")));
         assert!(read(format!("{meta}\n").as_bytes()).is_err_and(|e| e.to_string().contains("no header")));

@@ -82,7 +82,8 @@ impl Cluster {
     async fn start(n: usize) -> Option<Cluster> {
         pg::require("cluster")?;
         let mut c = Cluster::prepare(pg::fresh_database());
-        tessera(c.dir.path(), &c.url, &["migrate"]);
+        let (code, _, err) = tessera(c.dir.path(), &c.url, &["migrate"]);
+        assert_eq!(code, 0, "{err}");
         for i in 0..n {
             let node = c.node(&format!("node{i}"), false).await;
             c.nodes.push(node);
@@ -243,9 +244,13 @@ async fn three_nodes_share_clients_revocations_and_keys() {
     })
     .await;
     assert!(published, "nodes 1 and 3 did not publish the new key");
-    // Published before it signs: right after rotation every node still signs with the old key.
-    assert_eq!(kid_of(&c.access_token(2, &id, &secret).await), old_kid);
-    let activates_in = rotated["activates_at"].as_i64().unwrap() - tessera::store::now();
+    // Published before it signs: until it activates, every node signs with the old key.
+    let activates_at = rotated["activates_at"].as_i64().unwrap();
+    let kid_now = kid_of(&c.access_token(2, &id, &secret).await);
+    if tessera::store::now() < activates_at {
+        assert_eq!(kid_now, old_kid, "a key signed before its activation time");
+    }
+    let activates_in = activates_at - tessera::store::now();
     let signing = eventually(
         Duration::from_secs(activates_in.max(0) as u64) + BOUND,
         || async {
@@ -411,7 +416,8 @@ async fn the_database_goes_away_and_comes_back() {
         return;
     };
     let mut c = Cluster::prepare(db.url());
-    tessera(c.dir.path(), &c.url, &["migrate"]);
+    let (code, _, err) = tessera(c.dir.path(), &c.url, &["migrate"]);
+    assert_eq!(code, 0, "{err}");
     let (ops, ops_secret) = c.cli_client(&["--name", "ops", "--admin"]);
     let (id, secret) = c.cli_client(&["--name", "svc", "--scope", "a"]);
     for i in 0..2 {
@@ -612,7 +618,8 @@ async fn export_from_sqlite_and_import_into_postgres() {
     let c = Cluster::prepare(pg::fresh_database());
     let d = c.dir.path();
     let sqlite = format!("sqlite:{}/old/tessera.db", d.display());
-    tessera(d, &sqlite, &["migrate"]);
+    let (code, _, err) = tessera(d, &sqlite, &["migrate"]);
+    assert_eq!(code, 0, "{err}");
     let (id, secret) = {
         let v = tessera_json(
             d,

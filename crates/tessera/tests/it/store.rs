@@ -398,6 +398,9 @@ async fn change_feed_is_ordered_and_detects_gaps(store: &Store) {
     assert_eq!(store.prune_changes(std::time::Duration::ZERO).await.unwrap(), 4);
     assert!(store.changes_since(start + 1).await.unwrap().gap);
     assert!(!store.changes_since(start + 4).await.unwrap().gap);
+    // A reader ahead of the log (the database was restored, or failed over to a replica that
+    // had not seen everything) must reload too.
+    assert!(store.changes_since(start + 100).await.unwrap().gap);
     assert_eq!(store.change_seq().await.unwrap(), start + 5);
 }
 
