@@ -139,4 +139,7 @@ pub struct AccessTokenClaims {
     /// The granted scopes, space-delimited.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scope: Option<String>,
+    /// Any other claims: those registered for the client (tenant, region, ...).
+    #[serde(flatten, default)]
+    pub extra: serde_json::Map<String, serde_json::Value>,
 }

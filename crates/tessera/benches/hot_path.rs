@@ -29,6 +29,7 @@ fn claims(client_id: &str) -> AccessTokenClaims {
         jti: new_jti(),
         client_id: client_id.into(),
         scope: Some("demo:read demo:write".into()),
+        extra: Default::default(),
     }
 }
 

@@ -94,6 +94,8 @@ pub struct NewClient {
     pub admin: bool,
     /// Allow introspecting other clients' tokens (for resource servers).
     pub introspect: bool,
+    /// Claims put in every token it gets.
+    pub claims: crate::claims::Claims,
 }
 
 /// Changes to a client; `None` leaves a field as it is.
@@ -111,6 +113,10 @@ pub struct ClientUpdate {
     pub enabled: Option<bool>,
     /// Allow or forbid introspecting other clients' tokens.
     pub introspect: Option<bool>,
+    /// Claims to set (a `null` value removes that claim).
+    pub claims: Option<crate::claims::Claims>,
+    /// Remove every claim first.
+    pub clear_claims: bool,
 }
 
 /// A created client and the only copy of its secret that will ever exist outside its owner.
@@ -190,6 +196,13 @@ fn validate_audiences(audiences: &[String]) -> Result<Vec<String>, AdminError> {
     Ok(out)
 }
 
+/// Checks claims, and that every scope template of the client can be filled from them.
+fn validate_claims(claims: &crate::claims::Claims, scopes: &[String]) -> Result<(), AdminError> {
+    crate::claims::validate(claims).map_err(AdminError::Invalid)?;
+    crate::claims::expand_scopes(scopes, claims).map_err(AdminError::Invalid)?;
+    Ok(())
+}
+
 fn validate_ttl(ttl: u32) -> Result<u32, AdminError> {
     if ttl == 0 || ttl > MAX_TOKEN_TTL {
         return Err(AdminError::Invalid(format!(
@@ -222,6 +235,7 @@ pub fn build_client(new: NewClient) -> Result<Created, AdminError> {
         audiences.push(ADMIN_AUDIENCE.to_string());
     }
     let token_ttl = validate_ttl(new.token_ttl.unwrap_or(DEFAULT_TOKEN_TTL))?;
+    validate_claims(&new.claims, &scopes)?;
     let (secret, kind) = match new.secret {
         Some(s) => {
             validate_imported_secret(&s)?;
@@ -246,6 +260,7 @@ pub fn build_client(new: NewClient) -> Result<Created, AdminError> {
             updated_at: t,
             can_introspect: new.introspect,
             tokens_revoked_before: 0,
+            claims: new.claims,
             secrets: vec![record],
         },
         secret,
@@ -259,6 +274,7 @@ pub async fn create_client(store: &Store, actor: &Actor, new: NewClient) -> Resu
     let details = serde_json::json!({
         "name": c.name, "scope": c.scopes.join(" "), "audiences": c.audiences, "token_ttl": c.token_ttl,
         "can_introspect": c.can_introspect,
+        "claims": c.claims.keys().collect::<Vec<_>>(),
         "secret": if c.secrets.first().is_some_and(|s| s.kind == SecretKind::Argon2id) { "imported" } else { "generated" },
     });
     store
@@ -295,6 +311,12 @@ pub async fn update_client(
     if let Some(i) = update.introspect {
         details.insert("can_introspect".into(), i.into());
     }
+    if update.clear_claims {
+        details.insert("clear_claims".into(), true.into());
+    }
+    if let Some(c) = &update.claims {
+        details.insert("claims".into(), c.keys().cloned().collect::<Vec<_>>().into());
+    }
     let entry = actor.entry(action, id, details.into());
     let changed = store
         .modify_client(id, &entry, |client| {
@@ -313,6 +335,17 @@ pub async fn update_client(
             if let Some(introspect) = update.introspect {
                 client.can_introspect = introspect;
             }
+            if update.clear_claims {
+                client.claims.clear();
+            }
+            for (name, value) in update.claims.into_iter().flatten() {
+                if value.is_null() {
+                    client.claims.remove(&name);
+                } else {
+                    client.claims.insert(name, value);
+                }
+            }
+            validate_claims(&client.claims, &client.scopes)?;
             if let Some(enabled) = update.enabled {
                 if client.enabled && !enabled {
                     client.tokens_revoked_before = now();
@@ -406,6 +439,7 @@ pub fn client_json(c: &ClientRecord) -> serde_json::Value {
         "enabled": c.enabled,
         "can_introspect": c.can_introspect,
         "tokens_revoked_before": c.tokens_revoked_before,
+        "claims": c.claims,
         "created_at": c.created_at,
         "updated_at": c.updated_at,
         "secrets": c.secrets.iter().map(|s| serde_json::json!({

@@ -217,6 +217,11 @@ enum ClientCommand {
         /// Allow this client (a resource server) to introspect other clients' tokens.
         #[arg(long)]
         introspect: bool,
+        /// A claim put in every token it gets; repeat for several. The value is JSON if it
+        /// parses as JSON (42, true, {"a":1}, "quoted"), else a string. Scopes may use it as
+        /// {NAME}, e.g. --scope "principal:{principal}".
+        #[arg(long = "claim", value_name = "NAME=VALUE")]
+        claims: Vec<String>,
         /// Print JSON.
         #[arg(long)]
         json: bool,
@@ -257,6 +262,15 @@ enum ClientCommand {
         /// New token lifetime in seconds.
         #[arg(long, value_name = "SECONDS")]
         token_ttl: Option<u32>,
+        /// Set a claim (as in `create`); repeat for several.
+        #[arg(long = "claim", value_name = "NAME=VALUE")]
+        claims: Vec<String>,
+        /// Remove a claim; repeat for several.
+        #[arg(long = "remove-claim", value_name = "NAME")]
+        remove_claims: Vec<String>,
+        /// Remove every claim (before any --claim).
+        #[arg(long)]
+        clear_claims: bool,
         /// Print JSON.
         #[arg(long)]
         json: bool,
@@ -481,6 +495,9 @@ fn print_client(c: &ClientRecord, out: &mut impl Write) -> std::io::Result<()> {
         }
     )?;
     writeln!(out, "token_ttl:  {}s", c.token_ttl)?;
+    for (name, value) in &c.claims {
+        writeln!(out, "claim:      {name} = {value}")?;
+    }
     writeln!(out, "created_at: {}", fmt_time(c.created_at))?;
     writeln!(out, "updated_at: {}", fmt_time(c.updated_at))?;
     for s in &c.secrets {
@@ -745,8 +762,10 @@ async fn client_command(store: &Store, actor: &Actor, cmd: ClientCommand) -> any
             secret_stdin,
             admin,
             introspect,
+            claims,
             json,
         } => {
+            let claims = crate::claims::parse_pairs(&claims).map_err(|e| anyhow::anyhow!(e))?;
             let secret = if secret_stdin {
                 let mut line = String::new();
                 std::io::stdin().lock().read_line(&mut line)?;
@@ -775,6 +794,7 @@ async fn client_command(store: &Store, actor: &Actor, cmd: ClientCommand) -> any
                     secret,
                     admin,
                     introspect,
+                    claims,
                 },
             )
             .await?;
@@ -822,8 +842,15 @@ async fn client_command(store: &Store, actor: &Actor, cmd: ClientCommand) -> any
             clear_audiences,
             token_ttl,
             introspect,
+            claims,
+            remove_claims,
+            clear_claims,
             json,
         } => {
+            let mut claims = crate::claims::parse_pairs(&claims).map_err(|e| anyhow::anyhow!(e))?;
+            for name in remove_claims {
+                claims.insert(name, serde_json::Value::Null);
+            }
             let audiences = if clear_audiences {
                 Some(Vec::new())
             } else {
@@ -836,6 +863,8 @@ async fn client_command(store: &Store, actor: &Actor, cmd: ClientCommand) -> any
                 token_ttl,
                 enabled: None,
                 introspect,
+                claims: (!claims.is_empty()).then_some(claims),
+                clear_claims,
             };
             emit_client(&admin::update_client(store, actor, &id, update).await?, json)?
         }

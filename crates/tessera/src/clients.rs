@@ -171,6 +171,8 @@ pub struct CachedClient {
     pub can_introspect: bool,
     /// Tokens issued at or before this time are revoked (0: none).
     pub tokens_revoked_before: i64,
+    /// Its claims as a JSON fragment to splice into each token (`"a":1,"b":"x"`), if any.
+    pub claims: Option<Box<str>>,
     /// The record's last change, part of what a refresh compares.
     updated_at: i64,
     secrets: Box<[CachedSecret]>,
@@ -185,6 +187,7 @@ impl CachedClient {
             enabled: record.enabled,
             can_introspect: record.can_introspect,
             tokens_revoked_before: record.tokens_revoked_before,
+            claims: crate::claims::fragment(&record.claims),
             updated_at: record.updated_at,
             secrets: record
                 .secrets
@@ -202,7 +205,8 @@ impl CachedClient {
             && self.enabled == r.enabled
             && self.can_introspect == r.can_introspect
             && self.tokens_revoked_before == r.tokens_revoked_before
-            && self.grants.matches(&r.scopes, &r.audiences)
+            && self.claims == crate::claims::fragment(&r.claims)
+            && self.grants.matches(&grant_scopes(r), &r.audiences)
             && self.secrets.len() == r.secrets.len()
             && self.secrets.iter().zip(&r.secrets).all(|(c, s)| c.same_as(s))
     }
@@ -292,6 +296,29 @@ impl Default for Registry {
     }
 }
 
+/// The scopes a client may be granted: its scopes, with templates filled from its claims
+/// (`principal:{principal}`). A template that cannot be filled grants nothing (the admin
+/// operations refuse such clients; this only guards what is already stored).
+fn grant_scopes(r: &ClientRecord) -> std::borrow::Cow<'_, [String]> {
+    if !r.scopes.iter().any(|s| s.contains('{')) {
+        return std::borrow::Cow::Borrowed(&r.scopes);
+    }
+    std::borrow::Cow::Owned(
+        r.scopes
+            .iter()
+            .filter_map(
+                |s| match crate::claims::expand_scopes(std::slice::from_ref(s), &r.claims) {
+                    Ok(mut v) => v.pop(),
+                    Err(e) => {
+                        tracing::warn!(client_id = %r.id, error = %e, "scope template not granted");
+                        None
+                    }
+                },
+            )
+            .collect(),
+    )
+}
+
 /// The interned grants equal to `scopes` and `audiences`, from `map` or else from `current`,
 /// or new ones (remembered in `map`).
 fn intern(
@@ -356,7 +383,7 @@ impl Registry {
                 let grants = intern(
                     &mut map.grants,
                     Some(&current.grants),
-                    &record.scopes,
+                    &grant_scopes(&record),
                     &record.audiences,
                 );
                 Arc::new(CachedClient::new(&record, grants))
@@ -376,7 +403,7 @@ impl Registry {
         let mut g = self.write();
         match record {
             Some(r) => {
-                let grants = intern(&mut g.grants, None, &r.scopes, &r.audiences);
+                let grants = intern(&mut g.grants, None, &grant_scopes(&r), &r.audiences);
                 let client = Arc::new(CachedClient::new(&r, grants));
                 g.clients.replace(Entry(client));
             }
@@ -512,6 +539,7 @@ mod tests {
             updated_at: 0,
             can_introspect: false,
             tokens_revoked_before: 0,
+            claims: Default::default(),
             secrets: vec![new_secret_record(secret, kind).unwrap()],
         }
     }

@@ -5,6 +5,7 @@
 //!
 //! - [`oauth`]: the token endpoint, client authentication, the RFC 6749 error type.
 //! - [`clients`]: the client registry, secrets and the in-memory cache used on the hot path.
+//! - [`claims`]: per-client claims and the scope templates built from them.
 //! - [`keys`]: signing keys, their encryption at rest, the JWKS and the signer.
 //! - [`signing`]: the life of signing keys: first key, rotation, the key set a node serves.
 //! - [`revocations`]: the node's cache of revoked token ids.
@@ -20,6 +21,7 @@
 
 pub mod admin;
 pub mod app;
+pub mod claims;
 pub mod cli;
 pub mod clients;
 pub mod config;

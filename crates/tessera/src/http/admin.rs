@@ -298,6 +298,8 @@ struct CreateClient {
     admin: bool,
     #[serde(default)]
     introspect: bool,
+    #[serde(default)]
+    claims: crate::claims::Claims,
 }
 
 async fn create_client(
@@ -317,6 +319,7 @@ async fn create_client(
         secret: c.secret,
         admin: c.admin,
         introspect: c.introspect,
+        claims: c.claims,
     };
     match admin::create_client(&app.store, &caller(&ext), new).await {
         Ok(created) => no_store(
@@ -345,6 +348,7 @@ struct PatchClient {
     audiences: Option<Vec<String>>,
     token_ttl: Option<u32>,
     introspect: Option<bool>,
+    claims: Option<crate::claims::Claims>,
 }
 
 async fn apply(app: &App, actor: &Actor, id: &str, update: ClientUpdate) -> Response {
@@ -371,6 +375,9 @@ async fn update_client(
         token_ttl: p.token_ttl,
         enabled: None,
         introspect: p.introspect,
+        // PATCH replaces the claims whole.
+        claims: p.claims.clone(),
+        clear_claims: p.claims.is_some(),
     };
     apply(&app, &caller(&ext), &id, update).await
 }

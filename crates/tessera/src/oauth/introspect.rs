@@ -62,5 +62,12 @@ async fn handle(app: &App, headers: &HeaderMap, body: Body) -> Result<Response, 
     if let Some(scope) = c.scope {
         body["scope"] = scope.into();
     }
+    // The client's own claims, as the token carries them (their names never clash with the
+    // members above: `crate::claims::RESERVED`).
+    if let Some(map) = body.as_object_mut() {
+        for (name, value) in c.extra {
+            map.entry(name).or_insert(value);
+        }
+    }
     Ok(json_no_store(body))
 }

@@ -322,7 +322,15 @@ pub fn mint<'a>(
         client_id: &client.id,
         scope: scope.as_deref(),
     };
-    let claims_json = serde_json::to_vec(&claims)?;
+    let mut claims_json = serde_json::to_vec(&claims)?;
+    if let Some(extra) = &client.claims {
+        // The client's own claims, serialized once when it was cached; their names never clash
+        // with the ones above (`crate::claims::RESERVED`).
+        claims_json.pop();
+        claims_json.push(b',');
+        claims_json.extend_from_slice(extra.as_bytes());
+        claims_json.push(b'}');
+    }
     Ok(Minted {
         claims_json,
         iat,
@@ -432,6 +440,7 @@ mod tests {
                 jti: jti.clone(),
                 client_id: "c\"1".into(),
                 scope: scope.map(String::from),
+                extra: Default::default(),
             };
             assert_eq!(json, serde_json::to_vec(&owned).unwrap());
         }

@@ -138,7 +138,7 @@ impl Engine {
         client.updated_at = now();
         sqlx::query(
             "UPDATE clients SET name = $1, scopes = $2, audiences = $3, token_ttl = $4, enabled = $5, \
-             updated_at = $6, can_introspect = $7, tokens_revoked_before = $8 WHERE id = $9",
+             updated_at = $6, can_introspect = $7, tokens_revoked_before = $8, claims = $10 WHERE id = $9",
         )
         .bind(&client.name)
         .bind(client.scopes.join(" "))
@@ -149,6 +149,7 @@ impl Engine {
         .bind(client.can_introspect)
         .bind(client.tokens_revoked_before)
         .bind(&client.id)
+        .bind(claims_json(&client.claims))
         .execute(&mut *tx)
         .await
         .map_err(StoreError::from)?;
@@ -729,7 +730,7 @@ async fn load_client(conn: &mut Conn, id: &str) -> Result<Option<ClientRecord>, 
 async fn insert_client_row(tx: &mut Tx, client: &ClientRecord) -> Result<(), StoreError> {
     sqlx::query(
         "INSERT INTO clients (id, name, scopes, audiences, token_ttl, enabled, created_at, updated_at, \
-         can_introspect, tokens_revoked_before) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+         can_introspect, tokens_revoked_before, claims) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
     )
     .bind(&client.id)
     .bind(&client.name)
@@ -741,6 +742,7 @@ async fn insert_client_row(tx: &mut Tx, client: &ClientRecord) -> Result<(), Sto
     .bind(client.updated_at)
     .bind(client.can_introspect)
     .bind(client.tokens_revoked_before)
+    .bind(claims_json(&client.claims))
     .execute(&mut **tx)
     .await?;
     Ok(())
@@ -822,6 +824,10 @@ fn with_secrets(rows: &[DbRow], secrets: &[DbRow]) -> Result<Vec<ClientRecord>, 
     Ok(clients)
 }
 
+fn claims_json(claims: &crate::claims::Claims) -> String {
+    serde_json::Value::Object(claims.clone()).to_string()
+}
+
 fn audiences_json(audiences: &[String]) -> String {
     serde_json::Value::from(audiences.to_vec()).to_string()
 }
@@ -830,6 +836,7 @@ fn client_from_row(row: &DbRow) -> Result<ClientRecord, StoreError> {
     let scopes: String = row.try_get("scopes")?;
     let audiences: String = row.try_get("audiences")?;
     let token_ttl: i64 = row.try_get("token_ttl")?;
+    let claims: String = row.try_get("claims")?;
     Ok(ClientRecord {
         id: row.try_get("id")?,
         name: row.try_get("name")?,
@@ -845,6 +852,7 @@ fn client_from_row(row: &DbRow) -> Result<ClientRecord, StoreError> {
         updated_at: row.try_get("updated_at")?,
         can_introspect: row.try_get("can_introspect")?,
         tokens_revoked_before: row.try_get("tokens_revoked_before")?,
+        claims: serde_json::from_str(&claims).map_err(|e| StoreError::Corrupt(e.to_string()))?,
         secrets: Vec::new(),
     })
 }

@@ -156,6 +156,8 @@ pub struct ClientRecord {
     pub can_introspect: bool,
     /// Tokens issued at or before this time are revoked (0: none).
     pub tokens_revoked_before: i64,
+    /// Claims put in every token it gets (a JSON object; see [`crate::claims`]).
+    pub claims: crate::claims::Claims,
     /// Its secrets.
     pub secrets: Vec<SecretRecord>,
 }

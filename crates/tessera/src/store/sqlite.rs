@@ -15,6 +15,7 @@ type Db = sqlx::Sqlite;
 const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../../migrations/sqlite/0001_init.sql")),
     (2, include_str!("../../migrations/sqlite/0002_lifecycle.sql")),
+    (3, include_str!("../../migrations/sqlite/0003_claims.sql")),
 ];
 
 /// An open SQLite store.

@@ -5,10 +5,10 @@
 //! The format is JSON Lines, one object per line, each with a `type`:
 //!
 //! ```text
-//! {"type":"header","format":"tessera-export","version":1,"exported_at":1767225600,"schema_version":2,"engine":"sqlite"}
+//! {"type":"header","format":"tessera-export","version":2,"exported_at":1767225600,"schema_version":2,"engine":"sqlite"}
 //! {"type":"meta","key":"bootstrap.quickstart","value":"..."}
 //! {"type":"client","id":"...","name":"billing","scopes":["invoices:read"],"audiences":[],"token_ttl":3600,
-//!  "enabled":true,"created_at":...,"updated_at":...,"can_introspect":false,"tokens_revoked_before":0,
+//!  "enabled":true,"created_at":...,"updated_at":...,"can_introspect":false,"tokens_revoked_before":0,"claims":{},
 //!  "secrets":[{"id":"...","kind":"sha256","hash":"<hex>","created_at":...,"expires_at":null}]}
 //! {"type":"key","kid":"...","alg":"ES256","sealed_private_key":"<base64>","public_jwk":{...},"created_at":...,
 //!  "activates_at":...,"retired_at":null}
@@ -32,7 +32,8 @@ use super::{AuditEntry, ClientRecord, KeyRecord, SecretKind, SecretRecord, Store
 /// The `format` of the header line.
 pub const FORMAT: &str = "tessera-export";
 /// The format version this build writes and the newest it reads.
-pub const VERSION: u32 = 1;
+/// Version 2 added per-client `claims` (version 1 files read as clients without claims).
+pub const VERSION: u32 = 2;
 
 /// One thing a store holds, as import writes it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -93,6 +94,8 @@ enum Line {
         updated_at: i64,
         can_introspect: bool,
         tokens_revoked_before: i64,
+        #[serde(default)]
+        claims: crate::claims::Claims,
         secrets: Vec<SecretLine>,
     },
     Key {
@@ -146,6 +149,7 @@ fn to_line(r: &Record) -> Line {
             updated_at: c.updated_at,
             can_introspect: c.can_introspect,
             tokens_revoked_before: c.tokens_revoked_before,
+            claims: c.claims,
             secrets: c
                 .secrets
                 .into_iter()
@@ -203,8 +207,13 @@ fn from_line(line: Line) -> Result<Option<Record>, String> {
             updated_at,
             can_introspect,
             tokens_revoked_before,
+            claims,
             secrets,
         } => Record::Client(ClientRecord {
+            claims: {
+                crate::claims::validate(&claims).map_err(|e| format!("client {id}: {e}"))?;
+                claims
+            },
             scopes: {
                 if let Some(bad) = scopes.iter().find(|s| s.is_empty() || s.contains(' ')) {
                     return Err(format!("client {id}: {bad:?} is not one scope token"));
@@ -381,7 +390,7 @@ mod tests {
 
     #[test]
     fn refuses_truncated_and_foreign_files() {
-        let header = r#"{"type":"header","format":"tessera-export","version":1,"exported_at":1,"schema_version":2,"engine":"sqlite"}"#;
+        let header = r#"{"type":"header","format":"tessera-export","version":2,"exported_at":1,"schema_version":2,"engine":"sqlite"}"#;
         let meta = r#"{"type":"meta","key":"k","value":"v"}"#;
         let whole = format!("{header}\n{meta}\n{{\"type\":\"end\",\"records\":1}}\n");
         let records = read(whole.as_bytes()).unwrap_or_default();
@@ -399,7 +408,13 @@ mod tests {
         let miscounted = format!("{header}\n{meta}\n{{\"type\":\"end\",\"records\":2}}\n");
         assert!(read(miscounted.as_bytes()).is_err_and(|e| e.to_string().contains("says 2 records")));
         assert!(read(format!("{meta}\n").as_bytes()).is_err_and(|e| e.to_string().contains("no header")));
-        let newer = header.replace("\"version\":1", "\"version\":9");
+        let newer = header.replace("\"version\":2", "\"version\":9");
+        let older = whole.replace("\"version\":2", "\"version\":1");
+        assert_eq!(
+            read(older.as_bytes()).map(|r| r.len()).ok(),
+            Some(1),
+            "version 1 still reads"
+        );
         assert!(read(format!("{newer}\n").as_bytes()).is_err_and(|e| e.to_string().contains("newer")));
         let unknown = format!("{header}\n{{\"type\":\"meta\",\"key\":\"k\",\"value\":\"v\",\"x\":1}}\n");
         assert!(read(unknown.as_bytes()).is_err_and(|e| e.to_string().contains("line 2")));

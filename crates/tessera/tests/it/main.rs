@@ -10,6 +10,7 @@
 mod kit;
 
 mod admin_api;
+mod claims;
 mod cli;
 mod cluster;
 mod discovery;

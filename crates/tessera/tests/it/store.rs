@@ -52,6 +52,10 @@ fn client(id: &str) -> ClientRecord {
         updated_at: now(),
         can_introspect: false,
         tokens_revoked_before: 0,
+        claims: serde_json::json!({"tenant": id, "tier": 2})
+            .as_object()
+            .cloned()
+            .unwrap(),
         secrets: vec![SecretRecord {
             id: format!("{id}-s1"),
             kind: SecretKind::Sha256,
