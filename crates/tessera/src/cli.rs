@@ -178,6 +178,10 @@ struct ServeArgs {
     /// Extra paths serving the token endpoint, comma-separated (e.g. /connect/token).
     #[arg(long, env = "TESSERA_TOKEN_ENDPOINT_ALIASES", value_name = "PATHS")]
     token_endpoint_aliases: Option<String>,
+    /// Serve known vendors' token endpoints at their paths, with their behaviour,
+    /// comma-separated: ist-skolid, configapi, screening-eagle, instructure, or all.
+    #[arg(long, env = "TESSERA_TOKEN_ENDPOINT_PRESETS", value_name = "PRESETS")]
+    token_endpoint_presets: Option<String>,
     /// Algorithm of a newly created signing key: ES256, RS256 or EdDSA [default: ES256].
     #[arg(long, env = "TESSERA_SIGNING_ALG", value_name = "ALG")]
     signing_alg: Option<String>,
@@ -357,6 +361,13 @@ fn overrides(cli: &Cli, top: &ArgMatches, serve: Option<(&ServeArgs, &ArgMatches
             "token_endpoint_aliases",
             "--token-endpoint-aliases",
             "TESSERA_TOKEN_ENDPOINT_ALIASES",
+        );
+        o.token_endpoint_presets = with(
+            &s.token_endpoint_presets,
+            m,
+            "token_endpoint_presets",
+            "--token-endpoint-presets",
+            "TESSERA_TOKEN_ENDPOINT_PRESETS",
         );
         o.signing_alg = with(
             &s.signing_alg,

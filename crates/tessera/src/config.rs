@@ -13,6 +13,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use crate::keys::Alg;
+use crate::oauth::paths::{ALL_PRESETS, PRESET_NAMES, PathRules, preset};
 
 /// The default listen address.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
@@ -113,6 +114,8 @@ pub struct FileConfig {
     database: Option<String>,
     bootstrap: Option<bool>,
     token_endpoint_aliases: Option<Vec<String>>,
+    token_endpoint_presets: Option<Vec<String>>,
+    token_endpoint: Option<Vec<crate::oauth::paths::PathConfig>>,
     signing_alg: Option<String>,
     master_key_file: Option<String>,
     jwks_max_age: Option<u64>,
@@ -135,6 +138,8 @@ pub struct Overrides {
     pub bootstrap: Option<(String, String)>,
     /// Comma-separated extra paths for the token endpoint.
     pub token_endpoint_aliases: Option<(String, String)>,
+    /// Comma-separated vendor presets for extra token-endpoint paths.
+    pub token_endpoint_presets: Option<(String, String)>,
     /// The algorithm of a newly created signing key.
     pub signing_alg: Option<(String, String)>,
     /// Where the key-encryption key lives.
@@ -156,8 +161,8 @@ pub struct Settings {
     pub database: DatabaseUrl,
     /// Create the quickstart client on a fresh store.
     pub bootstrap: bool,
-    /// Extra paths that serve the token endpoint.
-    pub token_endpoint_aliases: Vec<String>,
+    /// Extra paths that serve the token endpoint, each with its rules (aliases are strict).
+    pub token_paths: Vec<(String, crate::oauth::paths::PathRules)>,
     /// Algorithm for signing keys created by this node.
     pub signing_alg: Alg,
     /// Where the key that encrypts private signing keys at rest comes from.
@@ -237,6 +242,55 @@ impl Settings {
             Some((v, src)) => parse_aliases(&v).map_err(|e| bad("token endpoint alias", &v, &src, &e))?,
             None => Vec::new(),
         };
+        let mut token_paths: Vec<(String, PathRules)> = token_endpoint_aliases
+            .into_iter()
+            .map(|a| (a, PathRules::STRICT))
+            .collect();
+        let mut add_path = |path: String, rules: PathRules, src: &str| -> Result<(), ConfigError> {
+            let checked = parse_aliases(&path).map_err(|e| bad("token endpoint path", &path, src, &e))?;
+            if checked.len() != 1 || token_paths.iter().any(|(p, _)| *p == path) {
+                return Err(bad(
+                    "token endpoint path",
+                    &path,
+                    src,
+                    "given twice, or not one path",
+                ));
+            }
+            token_paths.push((path, rules));
+            Ok(())
+        };
+        if let Some((v, src)) = pick(
+            &overrides.token_endpoint_presets,
+            file.token_endpoint_presets,
+            file_src("token_endpoint_presets"),
+            |v| v.join(","),
+        ) {
+            for name in v.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+                let names: Vec<&str> = if name == "all" {
+                    ALL_PRESETS.to_vec()
+                } else {
+                    vec![name]
+                };
+                for name in names {
+                    let (path, rules) = preset(name).ok_or_else(|| {
+                        bad(
+                            "token endpoint preset",
+                            name,
+                            &src,
+                            &format!("known presets: {PRESET_NAMES}"),
+                        )
+                    })?;
+                    add_path(path.to_string(), rules, &src)?;
+                }
+            }
+        }
+        for table in file.token_endpoint.iter().flatten() {
+            let src = file_src("[[token_endpoint]]");
+            let (path, rules) = table
+                .resolve()
+                .map_err(|e| ConfigError(format!("invalid {src}: {e}")))?;
+            add_path(path, rules, &src)?;
+        }
         let signing_alg = match pick(
             &overrides.signing_alg,
             file.signing_alg,
@@ -312,7 +366,7 @@ impl Settings {
             issuer,
             database,
             bootstrap,
-            token_endpoint_aliases,
+            token_paths,
             signing_alg,
             master_key,
             jwks_max_age,
@@ -403,6 +457,7 @@ fn parse_aliases(v: &str) -> Result<Vec<String>, String> {
         }
         if alias.starts_with("/.well-known/")
             || alias.starts_with("/oauth2/")
+            || alias.starts_with("/admin/")
             || alias == "/healthz"
             || alias == "/readyz"
         {

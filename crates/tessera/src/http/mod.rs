@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get, post};
@@ -58,8 +59,12 @@ pub fn router(app: Arc<App>) -> Router {
         .route(OPENID_METADATA, get(discovery::openid_metadata))
         .route("/healthz", get(discovery::healthz))
         .route("/readyz", get(discovery::readyz));
-    for alias in &app.settings.token_endpoint_aliases {
-        routes = routes.route(alias, token_route());
+    for (path, rules) in &app.settings.token_paths {
+        let rules = Arc::new(rules.clone());
+        let handler = move |State(app): State<Arc<App>>, request: axum::extract::Request| {
+            token::token_at(app, request, rules.clone())
+        };
+        routes = routes.route(path, post(handler).fallback(token::method_not_allowed));
     }
     let routes = routes.merge(admin::router(app.clone()));
     let mut router = routes.clone();

@@ -62,24 +62,54 @@ impl Form {
     /// Parses `body`, refusing malformed encodings and repeated parameters (RFC 6749 §3.2).
     pub fn parse(body: &[u8]) -> Result<Form, FormError> {
         let text = std::str::from_utf8(body).map_err(|_| FormError::Malformed)?;
-        let mut pairs: Vec<(String, String)> = Vec::new();
+        let mut form = Form::default();
         for part in text.split('&').filter(|p| !p.is_empty()) {
             let (name, value) = part.split_once('=').unwrap_or((part, ""));
             let name = decode_component(name).ok_or(FormError::Malformed)?;
             let value = decode_component(value).ok_or(FormError::Malformed)?;
-            // A parameter without a value is treated as omitted (RFC 6749 §3.2).
-            if value.is_empty() {
-                continue;
-            }
-            if !MULTI.contains(&name.as_str()) && pairs.iter().any(|(n, _)| *n == name) {
-                return Err(FormError::Repeated(name));
-            }
-            if pairs.len() >= MAX_PAIRS {
-                return Err(FormError::TooMany);
-            }
-            pairs.push((name, value));
+            form.push(name, value)?;
         }
-        Ok(Form { pairs })
+        Ok(form)
+    }
+
+    /// Parses a `multipart/form-data` body (RFC 7578) with the same rules as a form: text fields
+    /// only (no file, no content type but `text/plain`), UTF-8, no repeats, at most 64 fields.
+    /// `content_type` is the request's `Content-Type`, which carries the boundary.
+    pub async fn parse_multipart(content_type: &str, body: axum::body::Bytes) -> Result<Form, FormError> {
+        let boundary = multer::parse_boundary(content_type).map_err(|_| FormError::Malformed)?;
+        let stream = futures_util::stream::once(async move { Ok::<_, std::convert::Infallible>(body) });
+        let mut multipart = multer::Multipart::new(stream, boundary);
+        let mut form = Form::default();
+        while let Some(field) = multipart.next_field().await.map_err(|_| FormError::Malformed)? {
+            let text_plain = field.content_type().is_none_or(|m| {
+                m.essence_str() == "text/plain"
+                    && m.get_param("charset")
+                        .is_none_or(|c| c.as_str().eq_ignore_ascii_case("utf-8"))
+            });
+            if field.file_name().is_some() || !text_plain {
+                return Err(FormError::Malformed);
+            }
+            let name = field.name().ok_or(FormError::Malformed)?.to_string();
+            let bytes = field.bytes().await.map_err(|_| FormError::Malformed)?;
+            let value = String::from_utf8(bytes.to_vec()).map_err(|_| FormError::Malformed)?;
+            form.push(name, value)?;
+        }
+        Ok(form)
+    }
+
+    /// Adds a decoded pair: an empty value counts as omitted (RFC 6749 §3.2), a repeat is refused.
+    fn push(&mut self, name: String, value: String) -> Result<(), FormError> {
+        if value.is_empty() {
+            return Ok(());
+        }
+        if !MULTI.contains(&name.as_str()) && self.pairs.iter().any(|(n, _)| *n == name) {
+            return Err(FormError::Repeated(name));
+        }
+        if self.pairs.len() >= MAX_PAIRS {
+            return Err(FormError::TooMany);
+        }
+        self.pairs.push((name, value));
+        Ok(())
     }
 
     /// The value of a single-valued parameter; an empty value counts as absent (RFC 6749 §3.2).
@@ -126,5 +156,60 @@ mod tests {
         );
         // A parameter without a value is omitted, so it does not count as a repeat.
         assert_eq!(Form::parse(b"a=1&a=").unwrap().get("a"), Some("1"));
+    }
+
+    fn multipart(parts: &[(&str, &str, &str)]) -> axum::body::Bytes {
+        let mut body = String::new();
+        for (headers, name, value) in parts {
+            body.push_str(&format!(
+                "--B\r\nContent-Disposition: form-data; name=\"{name}\"{headers}\r\n\r\n{value}\r\n"
+            ));
+        }
+        body.push_str("--B--\r\n");
+        body.into()
+    }
+
+    #[tokio::test]
+    async fn multipart_bodies_follow_the_form_rules() {
+        let ct = "multipart/form-data; boundary=B";
+        let f = Form::parse_multipart(
+            ct,
+            multipart(&[("", "grant_type", "client_credentials"), ("", "client_id", "a b")]),
+        )
+        .await
+        .unwrap();
+        assert_eq!(
+            (f.get("grant_type"), f.get("client_id")),
+            (Some("client_credentials"), Some("a b"))
+        );
+        let typed = "\r\nContent-Type: text/plain; charset=utf-8";
+        assert!(
+            Form::parse_multipart(ct, multipart(&[(typed, "a", "1")]))
+                .await
+                .is_ok()
+        );
+        let repeated = multipart(&[("", "a", "1"), ("", "a", "2")]);
+        assert_eq!(
+            Form::parse_multipart(ct, repeated).await.err(),
+            Some(FormError::Repeated("a".into()))
+        );
+        let file = multipart(&[("; filename=\"x.txt\"", "a", "1")]);
+        assert_eq!(
+            Form::parse_multipart(ct, file).await.err(),
+            Some(FormError::Malformed)
+        );
+        let binary = multipart(&[("\r\nContent-Type: application/octet-stream", "a", "1")]);
+        assert_eq!(
+            Form::parse_multipart(ct, binary).await.err(),
+            Some(FormError::Malformed)
+        );
+        assert!(
+            Form::parse_multipart("multipart/form-data", multipart(&[]))
+                .await
+                .is_err(),
+            "no boundary"
+        );
+        let cut: axum::body::Bytes = "--B\r\nContent-Disposition: form-data; name=\"a\"\r\n\r\n1".into();
+        assert!(Form::parse_multipart(ct, cut).await.is_err(), "unterminated");
     }
 }

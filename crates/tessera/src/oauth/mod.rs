@@ -3,6 +3,7 @@
 pub mod client_auth;
 pub mod form;
 pub mod introspect;
+pub mod paths;
 pub mod revoke;
 pub mod scope;
 pub mod token;
@@ -138,13 +139,20 @@ pub fn no_store(response: &mut Response) {
     h.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
 }
 
-impl IntoResponse for OAuthError {
-    fn into_response(self) -> Response {
-        let body = tessera_proto::ErrorResponse {
-            error: self.code().to_string(),
-            error_description: Some(sanitize(&self.description())),
-            error_uri: None,
-        };
+impl OAuthError {
+    /// The response with `errorDescription` beside `error_description`, for clients written
+    /// against APIs that use that name (a path's `camel_case_errors`).
+    pub fn into_camel_case_response(self) -> Response {
+        let description = sanitize(&self.description());
+        let body = serde_json::json!({
+            "error": self.code(),
+            "error_description": description,
+            "errorDescription": description,
+        });
+        self.respond(body)
+    }
+
+    fn respond(self, body: impl serde::Serialize) -> Response {
         let mut response = (self.status(), axum::Json(body)).into_response();
         no_store(&mut response);
         match self {
@@ -167,6 +175,17 @@ impl IntoResponse for OAuthError {
             _ => {}
         }
         response
+    }
+}
+
+impl IntoResponse for OAuthError {
+    fn into_response(self) -> Response {
+        let body = tessera_proto::ErrorResponse {
+            error: self.code().to_string(),
+            error_description: Some(sanitize(&self.description())),
+            error_uri: None,
+        };
+        self.respond(body)
     }
 }
 

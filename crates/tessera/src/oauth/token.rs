@@ -21,17 +21,28 @@ use tessera_proto::AccessTokenClaims;
 use super::OAuthError;
 use super::client_auth::{Credentials, Method, credentials};
 use super::form::{Form, FormError};
+use super::paths::{PathRules, uri_host};
 use super::scope::parse_scope;
 use crate::admin::is_absolute_uri;
 use crate::app::App;
 use crate::clients::{AuthFailure, CachedClient};
 use crate::keys::KeySet;
 
-/// `POST /oauth2/token`.
+/// `POST /oauth2/token`: strict RFC 6749.
 pub async fn token(State(app): State<Arc<App>>, request: Request) -> Response {
     let (parts, body) = request.into_parts();
-    match handle(&app, &parts.headers, body).await {
+    match handle(&app, &parts.headers, body, &PathRules::STRICT).await {
         Ok(response) => response,
+        Err(e) => e.into_response(),
+    }
+}
+
+/// The token endpoint on an extra path, with that path's rules.
+pub async fn token_at(app: Arc<App>, request: Request, rules: Arc<PathRules>) -> Response {
+    let (parts, body) = request.into_parts();
+    match handle(&app, &parts.headers, body, &rules).await {
+        Ok(response) => response,
+        Err(e) if rules.camel_case_errors => e.into_camel_case_response(),
         Err(e) => e.into_response(),
     }
 }
@@ -74,7 +85,11 @@ pub async fn read_body(body: Body, limit: usize, timeout: Duration) -> Result<By
 
 /// Parses a form body, mapping failures to `invalid_request`.
 pub fn parse_form(bytes: &[u8]) -> Result<Form, OAuthError> {
-    Form::parse(bytes).map_err(|e| match e {
+    Form::parse(bytes).map_err(form_error)
+}
+
+fn form_error(e: FormError) -> OAuthError {
+    match e {
         FormError::Malformed => OAuthError::InvalidRequest("malformed form encoding".into()),
         FormError::Repeated(name) => {
             let name = if name.len() > 64 {
@@ -85,7 +100,30 @@ pub fn parse_form(bytes: &[u8]) -> Result<Form, OAuthError> {
             OAuthError::InvalidRequest(format!("parameter {name} repeated").into())
         }
         FormError::TooMany => OAuthError::InvalidRequest("too many parameters".into()),
-    })
+    }
+}
+
+fn is_multipart(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get(header::CONTENT_TYPE)?.to_str().ok()?;
+    let media = value.split(';').next().unwrap_or_default().trim();
+    media.eq_ignore_ascii_case("multipart/form-data").then_some(value)
+}
+
+/// Reads the token request's body: a form, or (where the path allows it) `multipart/form-data`
+/// with the same rules.
+async fn read_token_request(
+    app: &App,
+    headers: &HeaderMap,
+    body: Body,
+    rules: &PathRules,
+) -> Result<Form, OAuthError> {
+    let Some(content_type) = is_multipart(headers).filter(|_| rules.multipart) else {
+        return read_form(app, headers, body).await;
+    };
+    let bytes = read_body(body, app.settings.max_body_bytes, app.settings.request_timeout).await?;
+    Form::parse_multipart(content_type, bytes)
+        .await
+        .map_err(form_error)
 }
 
 /// Reads an `application/x-www-form-urlencoded` request body strictly, within the size limit
@@ -110,7 +148,31 @@ pub async fn authenticate_request<'f>(
     form: &'f Form,
     required: &'static str,
 ) -> Result<(&'f str, Arc<CachedClient>, Method), OAuthError> {
+    authenticate_on(app, headers, form, required, &PathRules::STRICT).await
+}
+
+/// [`authenticate_request`] on a path that may accept only some authentication methods.
+async fn authenticate_on<'f>(
+    app: &App,
+    headers: &HeaderMap,
+    form: &'f Form,
+    required: &'static str,
+    rules: &PathRules,
+) -> Result<(&'f str, Arc<CachedClient>, Method), OAuthError> {
     let creds = credentials(headers, form)?;
+    match creds.method {
+        Method::Basic if !rules.basic => {
+            return Err(OAuthError::InvalidClient(
+                "this endpoint accepts client_secret_post only".into(),
+            ));
+        }
+        Method::Post if !rules.post => {
+            return Err(OAuthError::InvalidClient(
+                "this endpoint accepts HTTP Basic (client_secret_basic) only".into(),
+            ));
+        }
+        _ => {}
+    }
     let Some(value) = form.get(required) else {
         return Err(OAuthError::InvalidRequest(
             format!("{required} is required").into(),
@@ -131,16 +193,32 @@ async fn authenticate(app: &App, creds: &Credentials) -> Result<Arc<CachedClient
     }
 }
 
-async fn handle(app: &App, headers: &HeaderMap, body: Body) -> Result<Response, OAuthError> {
-    let form = read_form(app, headers, body).await?;
-    let (grant_type, client, method) = authenticate_request(app, headers, &form, "grant_type").await?;
+async fn handle(
+    app: &App,
+    headers: &HeaderMap,
+    body: Body,
+    rules: &PathRules,
+) -> Result<Response, OAuthError> {
+    let form = read_token_request(app, headers, body, rules).await?;
+    let (grant_type, client, method) = authenticate_on(app, headers, &form, "grant_type", rules).await?;
     if grant_type != "client_credentials" {
         return Err(OAuthError::UnsupportedGrantType(
             "only client_credentials is supported".into(),
         ));
     }
-    let scope = grant_scope(&client, form.get("scope"))?;
-    let audience = grant_audience(app, &client, &form)?;
+    if rules.scope_required && form.get("scope").is_none() {
+        return Err(OAuthError::InvalidRequest(
+            "scope is required at this endpoint".into(),
+        ));
+    }
+    let (scope, audience) = if rules.scope_selects_audience {
+        scope_as_audience(&client, &form)?
+    } else {
+        (
+            grant_scope(&client, form.get("scope"))?,
+            grant_audience(app, &client, &form)?,
+        )
+    };
     let keys = app.keys.get();
     let issued = issue(
         &keys,
@@ -189,6 +267,33 @@ fn grant_scope<'a>(
         }
     }
     Ok(Some(Cow::Owned(tokens.join(" "))))
+}
+
+/// Where `scope` names the audience (`scope=example.com` for the registered audience
+/// `https://example.com`): that audience, and every scope the client has.
+fn scope_as_audience<'a>(
+    client: &'a CachedClient,
+    form: &'a Form,
+) -> Result<(Option<Cow<'a, str>>, AudienceRef<'a>), OAuthError> {
+    if form.all("resource").next().is_some() {
+        return Err(OAuthError::InvalidRequest(
+            "at this endpoint scope names the audience; resource is not accepted".into(),
+        ));
+    }
+    let wanted = form.get("scope").unwrap_or_default();
+    let audience = client
+        .grants
+        .audiences
+        .iter()
+        .find(|a| &***a == wanted || uri_host(a) == Some(wanted))
+        .ok_or_else(|| {
+            OAuthError::InvalidScope("scope must name a host this client may get tokens for".into())
+        })?;
+    let all = &*client.grants.all_scopes;
+    Ok((
+        (!all.is_empty()).then_some(Cow::Borrowed(all)),
+        AudienceRef::One(audience),
+    ))
 }
 
 /// The audience: the requested `resource`s (RFC 8707), each one the client may ask for; without

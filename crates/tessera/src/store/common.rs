@@ -35,6 +35,11 @@ impl Engine {
 impl Engine {
     /// Applies the migrations this build knows and the store lacks, in one transaction.
     async fn migrate(&self) -> Result<(), StoreError> {
+        let known = MIGRATIONS.iter().map(|(v, _)| *v).max().unwrap_or(0);
+        // Up to date (the usual case, and every CLI command): no lock taken.
+        if self.store_exists().await? && self.schema_version().await? == known {
+            return Ok(());
+        }
         let mut tx = self.begin_migration().await?;
         if !self.store_exists().await? {
             sqlx::query(
@@ -46,7 +51,6 @@ impl Engine {
         let applied: Vec<i64> = sqlx::query_scalar("SELECT version FROM schema_migrations")
             .fetch_all(&mut *tx)
             .await?;
-        let known = MIGRATIONS.iter().map(|(v, _)| *v).max().unwrap_or(0);
         if let Some(newer) = applied.iter().copied().filter(|v| *v > known).max() {
             return Err(StoreError::Unsupported(format!(
                 "the store's schema is at version {newer}, newer than this Tessera knows ({known}); \

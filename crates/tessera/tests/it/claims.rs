@@ -12,7 +12,7 @@ fn claims(v: Value) -> tessera::claims::Claims {
     v.as_object().cloned().unwrap()
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn claims_are_in_every_token_and_in_introspection() {
     let s = kit::start(Opts::default()).await;
     let (id, secret) = s
@@ -53,7 +53,7 @@ async fn claims_are_in_every_token_and_in_introspection() {
     );
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reserved_names_and_oversized_claims_are_refused_everywhere() {
     let s = kit::start(Opts::default()).await;
     let d = s.dir.path();
@@ -109,7 +109,7 @@ async fn reserved_names_and_oversized_claims_are_refused_everywhere() {
     assert_eq!(listed.as_array().unwrap().len(), 1, "{listed}");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_update_is_in_the_next_token_within_the_propagation_bound() {
     let s = kit::start(Opts::default()).await;
     let d = s.dir.path();
@@ -171,7 +171,7 @@ async fn an_update_is_in_the_next_token_within_the_propagation_bound() {
     assert_eq!(shown["claims"], json!({"region": "us-2"}));
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn scopes_are_built_from_claims_as_instructure_answers() {
     let s = kit::start(Opts::default()).await;
     let (id, secret) = s

@@ -16,6 +16,7 @@ use tessera::server::{Running, start_with_listener};
 pub struct Opts {
     pub alg: Option<&'static str>,
     pub aliases: Option<&'static str>,
+    pub presets: Option<&'static str>,
     pub request_timeout: Option<Duration>,
     pub issuer_path: Option<&'static str>,
     pub jwks_max_age: Option<Duration>,
@@ -331,6 +332,7 @@ pub async fn start_in(dir: TempDir, opts: Opts) -> Server {
         database: src(&db_url(dir.path())),
         bootstrap: src("false"),
         token_endpoint_aliases: opts.aliases.and_then(src),
+        token_endpoint_presets: opts.presets.and_then(src),
         signing_alg: opts.alg.and_then(src),
         master_key_file: src(&dir.path().join("master.key").display().to_string()),
         master_key: None,

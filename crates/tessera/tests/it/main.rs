@@ -19,3 +19,4 @@ mod lifecycle;
 mod secrets;
 mod store;
 mod token;
+mod vendors;
