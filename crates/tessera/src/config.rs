@@ -475,6 +475,42 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_vendor_example_config_serves_four_paths() {
+        let path = Path::new(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../examples/vendors.toml"
+        ));
+        let settings = Settings::load(Some(path), &Overrides::default()).map_err(|e| e.0);
+        let paths: Vec<(String, PathRules)> = settings.map(|s| s.token_paths).unwrap_or_default();
+        let names: Vec<&str> = paths.iter().map(|(p, _)| p.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "/connect/token",
+                "/configapi/v2/oauth/token",
+                "/api/id/v1/auth/token",
+                "/ids/auth/login"
+            ]
+        );
+        assert!(paths[0].1.multipart && paths[1].1.scope_selects_audience && !paths[2].1.post);
+        // The same four as the one-line preset.
+        let over = Overrides {
+            token_endpoint_presets: Some(("all".into(), "test".into())),
+            ..Default::default()
+        };
+        let all = Settings::load(None, &over)
+            .map(|s| s.token_paths)
+            .unwrap_or_default();
+        assert_eq!(all, paths);
+        // A preset path given twice is refused.
+        let over = Overrides {
+            token_endpoint_presets: Some(("instructure,instructure".into(), "test".into())),
+            ..Default::default()
+        };
+        assert!(Settings::load(None, &over).is_err());
+    }
+
+    #[test]
     fn issuer_rules() {
         assert_eq!(
             validate_issuer("https://auth.example/").as_deref(),
