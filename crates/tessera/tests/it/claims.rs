@@ -242,3 +242,74 @@ async fn scopes_are_built_from_claims_as_instructure_answers() {
     .unwrap_err();
     assert!(err.to_string().contains("lacks"), "{err}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_admin_api_sets_and_replaces_claims() {
+    let s = kit::start(Opts::default()).await;
+    let (ops, ops_secret) = s
+        .client_with(NewClient {
+            name: "ops".into(),
+            admin: true,
+            ..Default::default()
+        })
+        .await;
+    let admin = s.token(&ops, &ops_secret).await;
+    let r = s
+        .http
+        .post(s.url("/admin/v1/clients"))
+        .bearer_auth(&admin)
+        .json(&json!({"name": "svc", "scope": "t:{tenant}", "claims": {"tenant": "acme", "n": 1}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let created: Value = r.json().await.unwrap();
+    assert_eq!(created["client"]["claims"], json!({"tenant": "acme", "n": 1}));
+    assert_eq!(created["client"]["scope"], "t:{tenant}");
+    let id = created["client"]["client_id"].as_str().unwrap().to_string();
+    let secret = created["client_secret"].as_str().unwrap().to_string();
+    let url = s.url(&format!("/admin/v1/clients/{id}"));
+    // PATCH replaces the claims whole; a template left without its claim is refused.
+    let patch = |body: Value| s.http.patch(&url).bearer_auth(&admin).json(&body).send();
+    let r = patch(json!({"claims": {"n": 2}})).await.unwrap();
+    assert_eq!(r.status(), 400);
+    assert!(
+        r.json::<Value>().await.unwrap()["message"]
+            .as_str()
+            .unwrap()
+            .contains("lacks")
+    );
+    let r = patch(json!({"claims": {"tenant": "beta"}})).await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(
+        r.json::<Value>().await.unwrap()["claims"],
+        json!({"tenant": "beta"})
+    );
+    let shown: Value = s
+        .http
+        .get(&url)
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(shown["claims"], json!({"tenant": "beta"}));
+    let got = kit::eventually(Duration::from_secs(5), || async {
+        let r = s
+            .token_basic(&id, &secret, &[("grant_type", "client_credentials")])
+            .await;
+        if r.status() != 200 {
+            return false;
+        }
+        let body: Value = r.json().await.unwrap();
+        let (_, payload) = decode_unverified(body["access_token"].as_str().unwrap());
+        body["scope"] == "t:beta" && payload["tenant"] == "beta" && payload.get("n").is_none()
+    })
+    .await;
+    assert!(
+        got,
+        "the replaced claims and scope did not reach the token within 5 s"
+    );
+}
