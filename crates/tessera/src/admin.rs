@@ -318,6 +318,8 @@ pub async fn update_client(
         details.insert("claims".into(), c.keys().cloned().collect::<Vec<_>>().into());
     }
     let entry = actor.entry(action, id, details.into());
+    let scope_changed = update.scope.is_some();
+    let claims_changed = update.claims.is_some() || update.clear_claims;
     let changed = store
         .modify_client(id, &entry, |client| {
             if let Some(name) = update.name {
@@ -345,7 +347,11 @@ pub async fn update_client(
                     client.claims.insert(name, value);
                 }
             }
-            validate_claims(&client.claims, &client.scopes)?;
+            // Only when they change: a stored client (say one whose old scope holds a literal
+            // `{`) can always be disabled.
+            if scope_changed || claims_changed {
+                validate_claims(&client.claims, &client.scopes)?;
+            }
             if let Some(enabled) = update.enabled {
                 if client.enabled && !enabled {
                     client.tokens_revoked_before = now();

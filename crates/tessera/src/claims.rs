@@ -59,6 +59,11 @@ pub const RESERVED: &[&str] = &[
     "active",
     "token_type",
     "username",
+    // rich authorization requests (RFC 9396); security event tokens (RFC 8417)
+    "authorization_details",
+    "events",
+    "toe",
+    "txn",
 ];
 
 /// The most claims a client may have.
@@ -72,7 +77,9 @@ pub fn validate(claims: &Claims) -> Result<(), String> {
         return Err(format!("at most {MAX_CLAIMS} claims"));
     }
     for name in claims.keys() {
-        if RESERVED.contains(&name.as_str()) {
+        // Case-insensitively: some JSON decoders (Go's encoding/json, Newtonsoft) match keys to
+        // fields regardless of case, and would read "EXP" as the expiry.
+        if RESERVED.iter().any(|r| r.eq_ignore_ascii_case(name)) {
             return Err(format!(
                 "claim {name:?} is a registered or protocol claim that Tessera sets itself"
             ));
@@ -175,6 +182,9 @@ mod tests {
     #[test]
     fn reserved_and_malformed_names_are_refused() {
         for name in [
+            "EXP",
+            "Sub",
+            "Client_Id",
             "iss",
             "sub",
             "aud",

@@ -297,26 +297,23 @@ impl Default for Registry {
 }
 
 /// The scopes a client may be granted: its scopes, with templates filled from its claims
-/// (`principal:{principal}`). A template that cannot be filled grants nothing (the admin
-/// operations refuse such clients; this only guards what is already stored).
+/// (`principal:{principal}`), without repeats. A scope that is not a fillable template (one
+/// stored before templates existed, such as `a{b`) stays what it was: a literal scope.
 fn grant_scopes(r: &ClientRecord) -> std::borrow::Cow<'_, [String]> {
     if !r.scopes.iter().any(|s| s.contains('{')) {
         return std::borrow::Cow::Borrowed(&r.scopes);
     }
-    std::borrow::Cow::Owned(
-        r.scopes
-            .iter()
-            .filter_map(
-                |s| match crate::claims::expand_scopes(std::slice::from_ref(s), &r.claims) {
-                    Ok(mut v) => v.pop(),
-                    Err(e) => {
-                        tracing::warn!(client_id = %r.id, error = %e, "scope template not granted");
-                        None
-                    }
-                },
-            )
-            .collect(),
-    )
+    let mut out: Vec<String> = Vec::with_capacity(r.scopes.len());
+    for s in &r.scopes {
+        let scope = crate::claims::expand_scopes(std::slice::from_ref(s), &r.claims)
+            .ok()
+            .and_then(|mut v| v.pop())
+            .unwrap_or_else(|| s.clone());
+        if !out.contains(&scope) {
+            out.push(scope);
+        }
+    }
+    std::borrow::Cow::Owned(out)
 }
 
 /// The interned grants equal to `scopes` and `audiences`, from `map` or else from `current`,

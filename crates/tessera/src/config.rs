@@ -248,15 +248,18 @@ impl Settings {
             .collect();
         let mut add_path = |path: String, rules: PathRules, src: &str| -> Result<(), ConfigError> {
             let checked = parse_aliases(&path).map_err(|e| bad("token endpoint path", &path, src, &e))?;
-            if checked.len() != 1 || token_paths.iter().any(|(p, _)| *p == path) {
+            // Registered exactly as checked (trimmed, one path), never as written.
+            let [checked] = <[String; 1]>::try_from(checked)
+                .map_err(|_| bad("token endpoint path", &path, src, "must be one path"))?;
+            if checked != path || token_paths.iter().any(|(p, _)| *p == checked) {
                 return Err(bad(
                     "token endpoint path",
                     &path,
                     src,
-                    "given twice, or not one path",
+                    "given twice, or not a plain path",
                 ));
             }
-            token_paths.push((path, rules));
+            token_paths.push((checked, rules));
             Ok(())
         };
         if let Some((v, src)) = pick(
@@ -450,7 +453,9 @@ fn validate_issuer(v: &str) -> Result<String, String> {
 fn parse_aliases(v: &str) -> Result<Vec<String>, String> {
     let mut out = Vec::new();
     for alias in v.split(',').map(str::trim).filter(|s| !s.is_empty()) {
-        if !alias.starts_with('/') || alias.contains(['?', '#', '{', '}', '*', ' ']) || alias.len() > 200 {
+        // (`:` and `*` open a capture in the router's path syntax.)
+        if !alias.starts_with('/') || alias.contains(['?', '#', '{', '}', '*', ' ', ':']) || alias.len() > 200
+        {
             return Err(format!(
                 "{alias:?} must be a plain absolute path like /connect/token"
             ));

@@ -81,6 +81,20 @@ impl Form {
         let mut multipart = multer::Multipart::new(stream, boundary);
         let mut form = Form::default();
         while let Some(field) = multipart.next_field().await.map_err(|_| FormError::Malformed)? {
+            // A form-data part has a Content-Disposition and maybe a Content-Type, nothing else
+            // (no Content-Transfer-Encoding), and no file name in any form (`filename*=` too).
+            let headers = field.headers();
+            let disposition = headers
+                .get("content-disposition")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .to_ascii_lowercase();
+            let only_known = headers
+                .keys()
+                .all(|k| k == "content-disposition" || k == "content-type");
+            if !only_known || !disposition.starts_with("form-data") || disposition.contains("filename") {
+                return Err(FormError::Malformed);
+            }
             let text_plain = field.content_type().is_none_or(|m| {
                 m.essence_str() == "text/plain"
                     && m.get_param("charset")
@@ -196,6 +210,16 @@ mod tests {
         let file = multipart(&[("; filename=\"x.txt\"", "a", "1")]);
         assert_eq!(
             Form::parse_multipart(ct, file).await.err(),
+            Some(FormError::Malformed)
+        );
+        let extended = multipart(&[("; filename*=UTF-8''x.txt", "a", "1")]);
+        assert_eq!(
+            Form::parse_multipart(ct, extended).await.err(),
+            Some(FormError::Malformed)
+        );
+        let encoded = multipart(&[("\r\nContent-Transfer-Encoding: base64", "a", "MQ==")]);
+        assert_eq!(
+            Form::parse_multipart(ct, encoded).await.err(),
             Some(FormError::Malformed)
         );
         let binary = multipart(&[("\r\nContent-Type: application/octet-stream", "a", "1")]);

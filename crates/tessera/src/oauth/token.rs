@@ -281,14 +281,20 @@ fn scope_as_audience<'a>(
         ));
     }
     let wanted = form.get("scope").unwrap_or_default();
-    let audience = client
+    let mut matching = client
         .grants
         .audiences
         .iter()
-        .find(|a| &***a == wanted || uri_host(a) == Some(wanted))
-        .ok_or_else(|| {
-            OAuthError::InvalidScope("scope must name a host this client may get tokens for".into())
-        })?;
+        .filter(|a| &***a == wanted || uri_host(a) == Some(wanted));
+    let audience = matching.next().ok_or_else(|| {
+        OAuthError::InvalidScope("scope must name a host this client may get tokens for".into())
+    })?;
+    if matching.next().is_some() {
+        // Two audiences on one host (http and https, two paths): never guess which one.
+        return Err(OAuthError::InvalidScope(
+            "scope names a host with several of this client's audiences; ask with the whole URI".into(),
+        ));
+    }
     let all = &*client.grants.all_scopes;
     Ok((
         (!all.is_empty()).then_some(Cow::Borrowed(all)),

@@ -313,3 +313,38 @@ async fn the_admin_api_sets_and_replaces_claims() {
         "the replaced claims and scope did not reach the token within 5 s"
     );
 }
+
+/// A scope stored before templates existed (`{` was always a legal scope character) stays a
+/// literal scope, and its client can still be disabled.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_literal_brace_scope_from_before_templates_still_works() {
+    let s = kit::start(Opts::default()).await;
+    let mut created = admin::build_client(NewClient {
+        name: "legacy".into(),
+        scope: "plain".into(),
+        ..Default::default()
+    })
+    .unwrap();
+    created.client.scopes.push("legacy{x}".into());
+    let entry = Actor::cli().entry("client.create", &created.client.id, json!({}));
+    let store = &s.app().store;
+    assert!(store.insert_client(&created.client, None, &entry).await.unwrap());
+    let (id, secret) = (created.client.id.clone(), created.secret.clone());
+    s.app().registry.upsert(&id, store.client(&id).await.unwrap());
+    let r = s
+        .token_basic(&id, &secret, &[("grant_type", "client_credentials")])
+        .await;
+    assert_eq!(r.json::<Value>().await.unwrap()["scope"], "plain legacy{x}");
+    let disabled = admin::update_client(
+        store,
+        &Actor::cli(),
+        &id,
+        ClientUpdate {
+            enabled: Some(false),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    assert!(!disabled.enabled);
+}

@@ -131,6 +131,20 @@ async fn configapi_raw_http_example_works_as_written() {
             .map(|(a, b)| (a.to_string(), b.to_string()))
             .collect::<Vec<_>>()
     };
+    // A host with two of the client's audiences is not guessed at.
+    let (two, two_secret) = s
+        .client("c", &["https://example.com/a", "https://example.com/b"])
+        .await;
+    let r = s
+        .http
+        .post(s.url("/configapi/v2/oauth/token"))
+        .basic_auth(&two, Some(&two_secret))
+        .form(&[("grant_type", "client_credentials"), ("scope", "example.com")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    assert_eq!(r.json::<Value>().await.unwrap()["error"], "invalid_scope");
     for (scope, error) in [
         (None, "invalid_request"),
         (Some("unknown.example"), "invalid_scope"),
