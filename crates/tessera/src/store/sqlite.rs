@@ -37,6 +37,12 @@ impl Engine {
             std::fs::create_dir_all(dir)
                 .map_err(|e| StoreError::Io(format!("cannot create {}: {e}", dir.display())))?;
         }
+        if create && !path.exists() {
+            // The file holds secret hashes and the audit trail: readable by its owner only.
+            // SQLite gives the -wal and -shm files the database file's permissions.
+            create_private(path)
+                .map_err(|e| StoreError::Io(format!("cannot create {}: {e}", path.display())))?;
+        }
         let options = SqliteConnectOptions::from_str(url)?
             .create_if_missing(create)
             .journal_mode(SqliteJournalMode::Wal)
@@ -84,6 +90,20 @@ impl Engine {
     /// A read transaction: in WAL mode, its first read fixes a snapshot.
     async fn begin_snapshot(&self) -> Result<Tx, StoreError> {
         Ok(self.pool.begin().await?)
+    }
+}
+
+/// Creates an empty file that only its owner may read or write (an empty file is a valid empty
+/// SQLite database). Another process creating it first is fine.
+fn create_private(path: &Path) -> std::io::Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    match options.open(path) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(e),
     }
 }
 

@@ -106,6 +106,14 @@ async fn signing_keys_are_sealed_with_the_master_key_and_survive_restart() {
         use std::os::unix::fs::PermissionsExt;
         let mode = std::fs::metadata(&master_file).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o600, "master key readable by others");
+        // The store's files hold secret hashes and the audit trail: owner only, too.
+        if !kit::pg::integration() {
+            for name in ["tessera.db", "tessera.db-wal", "tessera.db-shm"] {
+                let file = s.dir.path().join(name);
+                let mode = std::fs::metadata(&file).unwrap().permissions().mode() & 0o777;
+                assert_eq!(mode, 0o600, "{name} readable by others");
+            }
+        }
     }
     let master = MasterKey::from_bytes(&STANDARD.decode(text.trim()).unwrap()).unwrap();
     let pkcs8 = master.open(&key.kid, &key.sealed_private_key).unwrap();
