@@ -543,20 +543,13 @@ impl Engine {
     }
 
     pub(super) async fn is_empty(&self) -> Result<bool, StoreError> {
-        let n: i64 =
-            sqlx::query_scalar("SELECT (SELECT COUNT(*) FROM clients) + (SELECT COUNT(*) FROM signing_keys)")
-                .fetch_one(&self.pool)
-                .await?;
-        Ok(n == 0)
+        let mut conn = self.pool.acquire().await?;
+        holds_nothing(&mut conn).await
     }
 
     pub(super) async fn import(&self, records: &[transfer::Record]) -> Result<(), StoreError> {
         let (mut tx, _write) = self.begin_write().await?;
-        let existing: i64 =
-            sqlx::query_scalar("SELECT (SELECT COUNT(*) FROM clients) + (SELECT COUNT(*) FROM signing_keys)")
-                .fetch_one(&mut *tx)
-                .await?;
-        if existing > 0 {
+        if !holds_nothing(&mut tx).await? {
             return Err(StoreError::Unsupported(
                 "the target store already holds clients or keys; import into an empty store".into(),
             ));
@@ -661,6 +654,15 @@ impl Engine {
     pub(super) async fn close(&self) {
         self.pool.close().await
     }
+}
+
+/// Whether the store holds no client and no signing key.
+async fn holds_nothing(conn: &mut Conn) -> Result<bool, StoreError> {
+    let n: i64 =
+        sqlx::query_scalar("SELECT (SELECT COUNT(*) FROM clients) + (SELECT COUNT(*) FROM signing_keys)")
+            .fetch_one(&mut *conn)
+            .await?;
+    Ok(n == 0)
 }
 
 /// Streams every client with its secrets to `sink`, one at a time.
