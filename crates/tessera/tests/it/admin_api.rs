@@ -9,7 +9,8 @@ use tessera::http::admin::ROUTES;
 
 use crate::kit::{self, Opts};
 
-async fn admin_token(s: &kit::Server) -> (String, String) {
+/// An admin API token, and the id of the client it belongs to.
+pub async fn admin_token(s: &kit::Server) -> (String, String) {
     let (id, secret) = s
         .client_with(NewClient {
             name: "ops".into(),

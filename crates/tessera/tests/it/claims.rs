@@ -84,14 +84,7 @@ async fn reserved_names_and_oversized_claims_are_refused_everywhere() {
     assert!(err.contains("at most 2048"), "{err}");
 
     // The admin API says the same, as JSON.
-    let (ops, ops_secret) = s
-        .client_with(NewClient {
-            name: "ops".into(),
-            admin: true,
-            ..Default::default()
-        })
-        .await;
-    let admin = s.token(&ops, &ops_secret).await;
+    let (admin, _) = crate::admin_api::admin_token(&s).await;
     let r = s
         .http
         .post(s.url("/admin/v1/clients"))
@@ -246,14 +239,7 @@ async fn scopes_are_built_from_claims_as_instructure_answers() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_admin_api_sets_and_replaces_claims() {
     let s = kit::start(Opts::default()).await;
-    let (ops, ops_secret) = s
-        .client_with(NewClient {
-            name: "ops".into(),
-            admin: true,
-            ..Default::default()
-        })
-        .await;
-    let admin = s.token(&ops, &ops_secret).await;
+    let (admin, _) = crate::admin_api::admin_token(&s).await;
     let r = s
         .http
         .post(s.url("/admin/v1/clients"))

@@ -3,7 +3,7 @@
 
 use std::path::Path;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
@@ -137,6 +137,16 @@ impl Cluster {
         r.json().await.unwrap()
     }
 
+    async fn revoke(&self, node: usize, id: &str, secret: &str, token: &str) -> reqwest::Response {
+        self.http
+            .post(self.url(node, "/oauth2/revoke"))
+            .basic_auth(id, Some(secret))
+            .form(&[("token", token)])
+            .send()
+            .await
+            .unwrap()
+    }
+
     async fn jwks_kids(&self, node: usize) -> Vec<String> {
         let v: Value = self
             .http
@@ -153,6 +163,71 @@ impl Cluster {
             .iter()
             .map(|k| k["kid"].as_str().unwrap().to_string())
             .collect()
+    }
+}
+
+/// Token requests sent in a loop by `workers` tasks on each listed node until stopped, with
+/// `pause` between a task's requests, counted per node.
+struct Traffic {
+    stop: Arc<AtomicBool>,
+    ok: Arc<[AtomicUsize; 3]>,
+    failed: Arc<[AtomicUsize; 3]>,
+    workers: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Traffic {
+    fn start(c: &Cluster, nodes: &[(usize, usize)], id: &str, secret: &str, pause: Duration) -> Traffic {
+        let stop = Arc::new(AtomicBool::new(false));
+        let ok: Arc<[AtomicUsize; 3]> = Arc::default();
+        let failed: Arc<[AtomicUsize; 3]> = Arc::default();
+        let mut workers = Vec::new();
+        for &(node, count) in nodes {
+            for _ in 0..count {
+                let url = c.url(node, "/oauth2/token");
+                let (id, secret) = (id.to_string(), secret.to_string());
+                let (stop, ok, failed) = (stop.clone(), ok.clone(), failed.clone());
+                workers.push(tokio::spawn(async move {
+                    let http = reqwest::Client::new();
+                    while !stop.load(Ordering::Relaxed) {
+                        let r = http
+                            .post(&url)
+                            .basic_auth(&id, Some(&secret))
+                            .form(&[("grant_type", "client_credentials")])
+                            .send()
+                            .await;
+                        match r {
+                            Ok(r) if r.status() == 200 => ok[node].fetch_add(1, Ordering::Relaxed),
+                            _ => failed[node].fetch_add(1, Ordering::Relaxed),
+                        };
+                        if !pause.is_zero() {
+                            tokio::time::sleep(pause).await;
+                        }
+                    }
+                }));
+            }
+        }
+        Traffic {
+            stop,
+            ok,
+            failed,
+            workers,
+        }
+    }
+
+    fn ok(&self) -> [usize; 3] {
+        [0, 1, 2].map(|n| self.ok[n].load(Ordering::Relaxed))
+    }
+
+    fn failed(&self) -> [usize; 3] {
+        [0, 1, 2].map(|n| self.failed[n].load(Ordering::Relaxed))
+    }
+
+    /// Stops every worker and waits for it.
+    async fn stop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        for w in self.workers.drain(..) {
+            w.await.unwrap();
+        }
     }
 }
 
@@ -208,14 +283,7 @@ async fn three_nodes_share_clients_revocations_and_keys() {
     assert_eq!(active["iss"], c.issuer.as_str());
 
     // Revoked on node 1, it is inactive on nodes 2 and 3 within the bound.
-    let r = c
-        .http
-        .post(c.url(0, "/oauth2/revoke"))
-        .basic_auth(&id, Some(&secret))
-        .form(&[("token", token.as_str())])
-        .send()
-        .await
-        .unwrap();
+    let r = c.revoke(0, &id, &secret, &token).await;
     assert_eq!(r.status(), 200);
     let t = Instant::now();
     let revoked = eventually(BOUND, || async {
@@ -286,64 +354,20 @@ async fn killing_one_node_leaves_the_others_answering() {
     assert!(seen, "not every node saw the client");
 
     // Steady traffic: four workers on each node that stays, two on the node that is killed.
-    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let ok: Arc<[AtomicUsize; 3]> = Arc::default();
-    let failed: Arc<[AtomicUsize; 3]> = Arc::default();
-    let mut workers = Vec::new();
-    for (node, count) in [(0usize, 2), (1, 4), (2, 4)] {
-        for _ in 0..count {
-            let url = c.url(node, "/oauth2/token");
-            let (id, secret) = (id.clone(), secret.clone());
-            let (stop, ok, failed) = (stop.clone(), ok.clone(), failed.clone());
-            workers.push(tokio::spawn(async move {
-                let http = reqwest::Client::new();
-                while !stop.load(Ordering::Relaxed) {
-                    let r = http
-                        .post(&url)
-                        .basic_auth(&id, Some(&secret))
-                        .form(&[("grant_type", "client_credentials")])
-                        .send()
-                        .await;
-                    match r {
-                        Ok(r) if r.status() == 200 => ok[node].fetch_add(1, Ordering::Relaxed),
-                        _ => failed[node].fetch_add(1, Ordering::Relaxed),
-                    };
-                }
-            }));
-        }
-    }
+    let mut traffic = Traffic::start(&c, &[(0, 2), (1, 4), (2, 4)], &id, &secret, Duration::ZERO);
     tokio::time::sleep(Duration::from_millis(1500)).await;
     c.nodes[0].child.kill().unwrap(); // SIGKILL
     c.nodes[0].child.wait().unwrap();
-    let before = [1, 2].map(|n| ok[n].load(Ordering::Relaxed));
+    let before = traffic.ok();
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    stop.store(true, Ordering::Relaxed);
-    for w in workers {
-        w.await.unwrap();
-    }
-    let counts = |a: &[AtomicUsize; 3]| [0, 1, 2].map(|n| a[n].load(Ordering::Relaxed));
-    eprintln!(
-        "ok per node {:?}, failed per node {:?}",
-        counts(&ok),
-        counts(&failed)
-    );
-    assert!(
-        ok[0].load(Ordering::Relaxed) > 0,
-        "the killed node answered before it died"
-    );
-    assert!(failed[0].load(Ordering::Relaxed) > 0, "the killed node is gone");
+    traffic.stop().await;
+    let (ok, failed) = (traffic.ok(), traffic.failed());
+    eprintln!("ok per node {ok:?}, failed per node {failed:?}");
+    assert!(ok[0] > 0, "the killed node answered before it died");
+    assert!(failed[0] > 0, "the killed node is gone");
     for n in [1, 2] {
-        assert_eq!(
-            failed[n].load(Ordering::Relaxed),
-            0,
-            "node {} failed a request",
-            n + 1
-        );
-        assert!(
-            ok[n].load(Ordering::Relaxed) > before[n - 1],
-            "node {} kept answering after the kill",
-            n + 1
-        );
+        assert_eq!(failed[n], 0, "node {} failed a request", n + 1);
+        assert!(ok[n] > before[n], "node {} kept answering after the kill", n + 1);
     }
 }
 
@@ -427,47 +451,17 @@ async fn the_database_goes_away_and_comes_back() {
     let admin = c.access_token(0, &ops, &ops_secret).await;
     // Acknowledged before the outage: a revocation.
     let revoked = c.access_token(1, &id, &secret).await;
-    let r = c
-        .http
-        .post(c.url(1, "/oauth2/revoke"))
-        .basic_auth(&id, Some(&secret))
-        .form(&[("token", revoked.as_str())])
-        .send()
-        .await
-        .unwrap();
+    let r = c.revoke(1, &id, &secret, &revoked).await;
     assert_eq!(r.status(), 200);
 
     // Token traffic on both nodes throughout.
-    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let ok = Arc::new(AtomicUsize::new(0));
-    let failed = Arc::new(AtomicUsize::new(0));
-    let mut workers = Vec::new();
-    for node in [0, 1, 0, 1] {
-        let url = c.url(node, "/oauth2/token");
-        let (id, secret) = (id.clone(), secret.clone());
-        let (stop, ok, failed) = (stop.clone(), ok.clone(), failed.clone());
-        workers.push(tokio::spawn(async move {
-            let http = reqwest::Client::new();
-            while !stop.load(Ordering::Relaxed) {
-                let r = http
-                    .post(&url)
-                    .basic_auth(&id, Some(&secret))
-                    .form(&[("grant_type", "client_credentials")])
-                    .send()
-                    .await;
-                match r {
-                    Ok(r) if r.status() == 200 => ok.fetch_add(1, Ordering::Relaxed),
-                    _ => failed.fetch_add(1, Ordering::Relaxed),
-                };
-                tokio::time::sleep(Duration::from_millis(5)).await;
-            }
-        }));
-    }
+    let total = |counts: [usize; 3]| counts.iter().sum::<usize>();
+    let mut traffic = Traffic::start(&c, &[(0, 2), (1, 2)], &id, &secret, Duration::from_millis(5));
     tokio::time::sleep(Duration::from_millis(500)).await;
 
     db.stop();
     let outage = Instant::now();
-    let ok_at_stop = ok.load(Ordering::Relaxed);
+    let ok_at_stop = total(traffic.ok());
     // Writes are refused cleanly and fast: 503 with a JSON error, within the pool timeout.
     let t = Instant::now();
     let r = c
@@ -485,14 +479,7 @@ async fn the_database_goes_away_and_comes_back() {
     assert_eq!(body["error"], "store_unavailable");
     assert!(took < Duration::from_secs(8), "an admin write waited {took:?}");
     let live = c.access_token(0, &id, &secret).await;
-    let r = c
-        .http
-        .post(c.url(0, "/oauth2/revoke"))
-        .basic_auth(&id, Some(&secret))
-        .form(&[("token", live.as_str())])
-        .send()
-        .await
-        .unwrap();
+    let r = c.revoke(0, &id, &secret, &live).await;
     assert_eq!(r.status(), 503);
     assert_eq!(
         r.json::<Value>().await.unwrap()["error"],
@@ -520,7 +507,7 @@ async fn the_database_goes_away_and_comes_back() {
     let remaining = Duration::from_secs(4).saturating_sub(outage.elapsed());
     tokio::time::sleep(remaining).await;
     assert!(
-        ok.load(Ordering::Relaxed) > ok_at_stop,
+        total(traffic.ok()) > ok_at_stop,
         "no token was issued while the database was away"
     );
 
@@ -565,25 +552,15 @@ async fn the_database_goes_away_and_comes_back() {
     })
     .await;
     assert!(seen);
-    let r = c
-        .http
-        .post(c.url(1, "/oauth2/revoke"))
-        .basic_auth(&id, Some(&secret))
-        .form(&[("token", live.as_str())])
-        .send()
-        .await
-        .unwrap();
+    let r = c.revoke(1, &id, &secret, &live).await;
     assert_eq!(r.status(), 200, "revocation works again");
-    stop.store(true, Ordering::Relaxed);
-    for w in workers {
-        w.await.unwrap();
-    }
+    traffic.stop().await;
     eprintln!(
         "token requests: {} ok, {} failed, outage and recovery included",
-        ok.load(Ordering::Relaxed),
-        failed.load(Ordering::Relaxed)
+        total(traffic.ok()),
+        total(traffic.failed())
     );
-    assert_eq!(failed.load(Ordering::Relaxed), 0, "a token request failed");
+    assert_eq!(total(traffic.failed()), 0, "a token request failed");
     // Nothing acknowledged was lost: the revocation from before the outage still holds, in the
     // store as well as in the caches of a node started after it.
     let fresh = c.node("late", false).await;

@@ -93,71 +93,72 @@ pub mod pg {
         let base = url().expect("TESSERA_TEST_POSTGRES_URL must be set with TESSERA_TEST_ENGINE=postgres");
         let db = name.to_string();
         let admin = base.clone();
-        // sqlx is async; the kit's callers are not always, so this runs on a thread of its own.
+        on_own_runtime(move || async move {
+            use sqlx::Connection;
+            let mut conn = sqlx::PgConnection::connect(&admin).await.unwrap();
+            let exists: bool =
+                sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
+                    .bind(&db)
+                    .fetch_one(&mut conn)
+                    .await
+                    .unwrap();
+            if !exists {
+                sqlx::raw_sql(&format!("CREATE DATABASE \"{db}\""))
+                    .execute(&mut conn)
+                    .await
+                    .unwrap();
+            }
+        });
+        with_database(&base, name)
+    }
+
+    /// Runs `work` to completion on a runtime and a thread of its own: sqlx is async, and the
+    /// kit's callers are not always (or are inside a runtime already).
+    fn on_own_runtime<T, F>(work: impl FnOnce() -> F + Send + 'static) -> T
+    where
+        T: Send + 'static,
+        F: std::future::Future<Output = T>,
+    {
         std::thread::spawn(move || {
             let rt = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()
                 .unwrap();
-            rt.block_on(async move {
-                use sqlx::Connection;
-                let mut conn = sqlx::PgConnection::connect(&admin).await.unwrap();
-                let exists: bool =
-                    sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
-                        .bind(&db)
-                        .fetch_one(&mut conn)
-                        .await
-                        .unwrap();
-                if !exists {
-                    sqlx::raw_sql(&format!("CREATE DATABASE \"{db}\""))
-                        .execute(&mut conn)
-                        .await
-                        .unwrap();
-                }
-            })
+            rt.block_on(work())
         })
         .join()
-        .unwrap();
-        with_database(&base, name)
+        .unwrap()
     }
 
     /// Everything database `url` holds, as bytes: every row of every table as text, and the
     /// sealed private keys raw, for tests that look for what must never be stored.
     pub fn dump(url: &str) -> Vec<u8> {
         let url = url.to_string();
-        std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            rt.block_on(async move {
-                use sqlx::Connection;
-                let mut conn = sqlx::PgConnection::connect(&url).await.unwrap();
-                let tables: Vec<String> =
-                    sqlx::query_scalar("SELECT tablename::text FROM pg_tables WHERE schemaname = 'public'")
-                        .fetch_all(&mut conn)
-                        .await
-                        .unwrap();
-                let mut all = Vec::new();
-                for t in tables {
-                    let rows: Vec<String> = sqlx::query_scalar(&format!("SELECT t::text FROM \"{t}\" t"))
-                        .fetch_all(&mut conn)
-                        .await
-                        .unwrap();
-                    for r in rows {
-                        all.extend(r.into_bytes());
-                    }
-                }
-                let keys: Vec<Vec<u8>> = sqlx::query_scalar("SELECT private_key FROM signing_keys")
+        on_own_runtime(move || async move {
+            use sqlx::Connection;
+            let mut conn = sqlx::PgConnection::connect(&url).await.unwrap();
+            let tables: Vec<String> =
+                sqlx::query_scalar("SELECT tablename::text FROM pg_tables WHERE schemaname = 'public'")
                     .fetch_all(&mut conn)
                     .await
                     .unwrap();
-                all.extend(keys.concat());
-                all
-            })
+            let mut all = Vec::new();
+            for t in tables {
+                let rows: Vec<String> = sqlx::query_scalar(&format!("SELECT t::text FROM \"{t}\" t"))
+                    .fetch_all(&mut conn)
+                    .await
+                    .unwrap();
+                for r in rows {
+                    all.extend(r.into_bytes());
+                }
+            }
+            let keys: Vec<Vec<u8>> = sqlx::query_scalar("SELECT private_key FROM signing_keys")
+                .fetch_all(&mut conn)
+                .await
+                .unwrap();
+            all.extend(keys.concat());
+            all
         })
-        .join()
-        .unwrap()
     }
 
     /// A PostgreSQL server of a test's own (Debian's binaries, `initdb` into a temporary
