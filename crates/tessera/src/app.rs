@@ -25,6 +25,40 @@ pub struct App {
     pub metadata: crate::http::discovery::Metadata,
     /// When the caches last caught up with the store.
     pub synced: Synced,
+    /// Abuse limits and their state.
+    pub guard: crate::limits::Guard,
+    /// Counters and histograms for `/metrics`.
+    pub metrics: crate::metrics::Metrics,
+    /// What keeps the node from being ready, if anything.
+    pub readiness: Readiness,
+}
+
+/// Why a node is not ready: it is shutting down, or it cannot open a signing key the store
+/// holds (it then keeps signing with the keys it has, and says so here and in its log).
+#[derive(Debug, Default)]
+pub struct Readiness {
+    draining: std::sync::atomic::AtomicBool,
+    key_problem: std::sync::Mutex<Option<String>>,
+}
+
+impl Readiness {
+    /// Marks the node as shutting down.
+    pub fn drain(&self) {
+        self.draining.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Records the outcome of the last key set rebuild.
+    pub fn keys(&self, problem: Option<String>) {
+        *crate::sync::lock(&self.key_problem) = problem;
+    }
+
+    /// Why the node is not ready, or `None` when it is.
+    pub fn problem(&self) -> Option<String> {
+        if self.draining.load(std::sync::atomic::Ordering::Relaxed) {
+            return Some("shutting down".into());
+        }
+        crate::sync::lock(&self.key_problem).clone()
+    }
 }
 
 /// When a node's caches last caught up with the store's change log (seconds since the epoch).

@@ -146,6 +146,15 @@ enum KeyCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Seal every signing key under a new master key, without downtime: first give every node
+    /// both keys (the new one on the second line of its key file, or after a comma in
+    /// TESSERA_MASTER_KEY), then run this, then drop the old key from the nodes at leisure.
+    RotateMaster {
+        /// The new master key file (32 random bytes, base64; e.g.
+        /// `head -c 32 /dev/urandom | base64 > new.key`).
+        #[arg(long, value_name = "FILE")]
+        to: PathBuf,
+    },
 }
 
 #[derive(Subcommand)]
@@ -191,6 +200,18 @@ struct ServeArgs {
     /// How often signing keys rotate, e.g. 90d or 12h; `off` to rotate by hand only [default: 90d].
     #[arg(long, env = "TESSERA_KEY_ROTATION_INTERVAL", value_name = "DURATION")]
     key_rotation_interval: Option<String>,
+    /// Serve HTTPS with this PEM certificate chain (reloaded when the file changes).
+    #[arg(long, env = "TESSERA_TLS_CERT", value_name = "FILE")]
+    tls_cert: Option<String>,
+    /// The PEM private key of --tls-cert.
+    #[arg(long, env = "TESSERA_TLS_KEY", value_name = "FILE")]
+    tls_key: Option<String>,
+    /// Allow plain HTTP on a non-loopback address (when a proxy in front terminates TLS).
+    #[arg(long, env = "TESSERA_PLAIN_HTTP", value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
+    plain_http: Option<String>,
+    /// Log format: text or json [default: text].
+    #[arg(long, env = "TESSERA_LOG_FORMAT", value_name = "FORMAT")]
+    log_format: Option<String>,
 }
 
 #[derive(Subcommand)]
@@ -390,22 +411,49 @@ fn overrides(cli: &Cli, top: &ArgMatches, serve: Option<(&ServeArgs, &ArgMatches
             "--key-rotation-interval",
             "TESSERA_KEY_ROTATION_INTERVAL",
         );
+        o.tls_cert_file = with(&s.tls_cert, m, "tls_cert", "--tls-cert", "TESSERA_TLS_CERT");
+        o.tls_key_file = with(&s.tls_key, m, "tls_key", "--tls-key", "TESSERA_TLS_KEY");
+        o.plain_http = with(
+            &s.plain_http,
+            m,
+            "plain_http",
+            "--plain-http",
+            "TESSERA_PLAIN_HTTP",
+        );
     }
     o
 }
 
-fn init_logging(default: &str) {
+/// Starts logging to standard error, as text or JSON lines. Lines go through a bounded queue
+/// to a writer thread, so a slow terminal or pipe never slows a request: when the queue is full,
+/// lines are dropped and counted (`tessera_log_lines_dropped_total`). The guard flushes on drop.
+fn init_logging(default: &str, json: bool) -> tracing_appender::non_blocking::WorkerGuard {
     let filter = std::env::var("TESSERA_LOG")
         .or_else(|_| std::env::var("RUST_LOG"))
         .unwrap_or_else(|_| default.to_string());
     let filter = tracing_subscriber::EnvFilter::try_new(&filter)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    let _ = tracing_subscriber::fmt()
+    let ansi = !json && std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
+        .lossy(true)
+        .buffered_lines_limit(64 * 1024)
+        .finish(std::io::stderr());
+    let _ = crate::metrics::LOG_ERRORS.set(writer.error_counter());
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_target(false)
-        .try_init();
+        .with_writer(writer)
+        .with_ansi(ansi)
+        .with_target(false);
+    let _ = if json {
+        builder
+            .json()
+            .with_current_span(true)
+            .with_span_list(false)
+            .try_init()
+    } else {
+        builder.try_init()
+    };
+    guard
 }
 
 /// Runs the command line and returns the process exit code.
@@ -430,17 +478,27 @@ pub fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    let json = match serve.and_then(|s| s.log_format.as_deref()) {
+        None | Some("text") => false,
+        Some("json") => true,
+        Some(other) => {
+            eprintln!(
+                "tessera: invalid log format {other:?} (from --log-format or TESSERA_LOG_FORMAT): expected text or json"
+            );
+            return ExitCode::from(2);
+        }
+    };
     let result = match cli.command {
         None | Some(Command::Serve(_)) => {
-            init_logging("info");
+            let _guard = init_logging("info", json);
             run_serve(settings)
         }
         Some(Command::Token(cmd)) => {
-            init_logging("warn");
+            let _guard = init_logging("warn", json);
             run_token(cmd)
         }
         Some(cmd) => {
-            init_logging("warn");
+            let _guard = init_logging("warn", json);
             run_admin(settings, cmd)
         }
     };
@@ -684,6 +742,17 @@ async fn key_command(
                     )?;
                 }
             }
+        }
+        KeyCommand::RotateMaster { to } => {
+            let master = signing::master_key(&settings.master_key, store).await?;
+            let new = crate::keys::MasterKey::load(&to)?;
+            let id = new.ids().first().map(|s| s.to_string()).unwrap_or_default();
+            let n = signing::rotate_master(store, &master, &new, actor).await?;
+            println!(
+                "{n} signing keys are now sealed under master key {id} ({}); nodes that were not given it turn \
+                 unready until they are",
+                to.display()
+            );
         }
         KeyCommand::Rotate { alg, json } => {
             let alg = match alg {

@@ -288,6 +288,8 @@ pub struct Registry {
     mac_key: hmac::Key,
     /// Bounds concurrent Argon2id verifications so a flood of guesses cannot eat every core.
     argon2_permits: Arc<tokio::sync::Semaphore>,
+    /// A hash of a random secret, checked against on failures that ran no Argon2id of their own.
+    dummy_phc: std::sync::OnceLock<String>,
 }
 
 impl Default for Registry {
@@ -347,6 +349,7 @@ impl Registry {
             clients: RwLock::new(ClientMap::default()),
             mac_key: hmac::Key::new(hmac::HMAC_SHA256, &key),
             argon2_permits: Arc::new(tokio::sync::Semaphore::new(parallel)),
+            dummy_phc: std::sync::OnceLock::new(),
         }
     }
 
@@ -426,28 +429,29 @@ impl Registry {
     }
 
     /// Authenticates `client_id` with `secret`, in constant time with respect to the secret.
+    ///
+    /// Every failure costs one Argon2id computation: a client with an imported secret runs its
+    /// own, and an unknown id or a wrong generated secret runs one on a dummy hash. So a failed
+    /// guess takes as long for a client that exists as for one that does not, whatever its kind
+    /// of secret, and timing does not tell which ids exist. (The failure back-off keeps guessers
+    /// from turning this into a way to burn CPU.)
     pub async fn authenticate(
         &self,
         client_id: &str,
         secret: &str,
     ) -> Result<Arc<CachedClient>, AuthFailure> {
-        let presented = digest(&SHA256, secret.as_bytes());
         let Some(client) = self.get(client_id) else {
+            self.dummy_check(secret).await;
             return Err(AuthFailure::UnknownClient);
         };
         let now_s = now();
-        let live = |exp: &Option<i64>| exp.is_none_or(|e| e > now_s);
-        // Fast path: generated secrets.
-        let mut matched = subtle::Choice::from(0u8);
-        for s in client.secrets.iter() {
-            if let CachedSecret::Sha256 { digest, expires_at } = s {
-                let eq = digest.as_slice().ct_eq(presented.as_ref());
-                matched |= eq & subtle::Choice::from(live(expires_at) as u8);
-            }
-        }
-        let mut ok = bool::from(matched);
+        let mut ok = self.cheap_match(&client, secret, now_s);
         if !ok {
-            ok = self.verify_argon2(&client, secret, now_s).await;
+            let (matched, ran) = self.verify_argon2(&client, secret, now_s).await;
+            if !ran {
+                self.dummy_check(secret).await;
+            }
+            ok = matched;
         }
         if !ok {
             return Err(AuthFailure::BadSecret);
@@ -459,54 +463,98 @@ impl Registry {
         Ok(client)
     }
 
-    async fn verify_argon2(&self, client: &Arc<CachedClient>, secret: &str, now_s: i64) -> bool {
-        let mac = hmac::sign(&self.mac_key, secret.as_bytes());
-        let mut pending = Vec::new();
-        for (i, s) in client.secrets.iter().enumerate() {
+    /// Authenticates with the checks that cost next to nothing only: a generated secret, or an
+    /// imported one that verified recently. Used while a back-off runs, so that a client holding
+    /// its right secret keeps working while guessers are held off without any hashing.
+    pub fn authenticate_cheaply(&self, client_id: &str, secret: &str) -> Option<Arc<CachedClient>> {
+        let client = self.get(client_id)?;
+        (self.cheap_match(&client, secret, now()) && client.enabled).then_some(client)
+    }
+
+    /// A generated secret's digest, or an imported secret's recently verified MAC, matches.
+    fn cheap_match(&self, client: &CachedClient, secret: &str, now_s: i64) -> bool {
+        let presented = digest(&SHA256, secret.as_bytes());
+        let live = |exp: &Option<i64>| exp.is_none_or(|e| e > now_s);
+        let mut matched = subtle::Choice::from(0u8);
+        let mut mac = None;
+        for s in client.secrets.iter() {
+            match s {
+                CachedSecret::Sha256 { digest, expires_at } => {
+                    let eq = digest.as_slice().ct_eq(presented.as_ref());
+                    matched |= eq & subtle::Choice::from(live(expires_at) as u8);
+                }
+                CachedSecret::Argon2(a) => {
+                    if !live(&a.expires_at) {
+                        continue;
+                    }
+                    let cached = *crate::sync::lock(&a.verified);
+                    if let Some((m, _)) = cached.filter(|(_, at)| at.elapsed() < ARGON2_CACHE_TTL) {
+                        let mac = mac.get_or_insert_with(|| hmac::sign(&self.mac_key, secret.as_bytes()));
+                        matched |= m.as_slice().ct_eq(mac.as_ref());
+                    }
+                }
+            }
+        }
+        bool::from(matched)
+    }
+
+    /// Verifies `secret` against the client's live imported secrets. Returns whether one matched
+    /// and whether any Argon2id computation ran.
+    async fn verify_argon2(&self, client: &Arc<CachedClient>, secret: &str, now_s: i64) -> (bool, bool) {
+        let mut ran = false;
+        for s in client.secrets.iter() {
             let CachedSecret::Argon2(a) = s else {
                 continue;
             };
-            let Argon2Secret {
-                expires_at, verified, ..
-            } = &**a;
-            if !expires_at.is_none_or(|e| e > now_s) {
+            if a.expires_at.is_some_and(|e| e <= now_s) {
                 continue;
             }
-            let cached = *crate::sync::lock(verified);
-            if let Some((m, at)) = cached {
-                if at.elapsed() < ARGON2_CACHE_TTL && bool::from(m.as_slice().ct_eq(mac.as_ref())) {
-                    return true;
-                }
-            }
-            pending.push(i);
-        }
-        for i in pending {
-            let Some(CachedSecret::Argon2(a)) = client.secrets.get(i) else {
-                continue;
-            };
-            let Argon2Secret { phc, verified, .. } = &**a;
-            // The permit moves into the blocking task: if the request is dropped (the client hung
-            // up), the hash still holds its permit until it finishes, so hanging up cannot be
-            // used to run more Argon2id computations at once than there are cores.
-            let Ok(permit) = self.argon2_permits.clone().acquire_owned().await else {
-                return false;
-            };
-            let phc_owned = phc.to_string();
-            let secret_owned = secret.to_owned();
-            let ok = tokio::task::spawn_blocking(move || {
-                let _permit = permit;
-                verify_phc(&phc_owned, &secret_owned)
-            })
-            .await
-            .unwrap_or(false);
-            if ok {
+            ran = true;
+            if self.run_argon2(a.phc.to_string(), secret).await {
+                let mac = hmac::sign(&self.mac_key, secret.as_bytes());
                 let mut m = [0u8; 32];
                 m.copy_from_slice(mac.as_ref());
-                *crate::sync::lock(verified) = Some((m, Instant::now()));
-                return true;
+                *crate::sync::lock(&a.verified) = Some((m, Instant::now()));
+                return (true, ran);
             }
         }
-        false
+        (false, ran)
+    }
+
+    /// One Argon2id verification on a dummy hash, made with the parameters imported secrets get.
+    async fn dummy_check(&self, secret: &str) {
+        let phc = self.dummy_phc.get().cloned();
+        let phc = match phc {
+            Some(p) => p,
+            None => {
+                let made = tokio::task::spawn_blocking(|| {
+                    let mut random = [0u8; 32];
+                    let _ = SystemRandom::new().fill(&mut random);
+                    hash_secret(&URL_SAFE_NO_PAD.encode(random), SecretKind::Argon2id).unwrap_or_default()
+                })
+                .await
+                .unwrap_or_default();
+                self.dummy_phc.get_or_init(|| made).clone()
+            }
+        };
+        let _ = self.run_argon2(phc, secret).await;
+    }
+
+    /// Runs one Argon2id verification in the bounded pool.
+    async fn run_argon2(&self, phc: String, secret: &str) -> bool {
+        // The permit moves into the blocking task: if the request is dropped (the client hung
+        // up), the hash still holds its permit until it finishes, so hanging up cannot be used
+        // to run more Argon2id computations at once than there are cores.
+        let Ok(permit) = self.argon2_permits.clone().acquire_owned().await else {
+            return false;
+        };
+        let secret = secret.to_owned();
+        tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            verify_phc(&phc, &secret)
+        })
+        .await
+        .unwrap_or(false)
     }
 }
 

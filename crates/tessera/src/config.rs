@@ -122,6 +122,12 @@ pub struct FileConfig {
     max_body_bytes: Option<usize>,
     request_timeout: Option<u64>,
     key_rotation_interval: Option<String>,
+    limits: Option<crate::limits::LimitSettings>,
+    metrics: Option<bool>,
+    shutdown_delay: Option<u64>,
+    tls_cert_file: Option<String>,
+    tls_key_file: Option<String>,
+    plain_http: Option<bool>,
 }
 
 /// Values found on the command line or in the environment, each with the name of its source.
@@ -148,6 +154,12 @@ pub struct Overrides {
     pub master_key: Option<(String, String)>,
     /// How often signing keys rotate (`90d`, `12h`, or `off`).
     pub key_rotation_interval: Option<(String, String)>,
+    /// PEM certificate chain for TLS.
+    pub tls_cert_file: Option<(String, String)>,
+    /// PEM private key for TLS.
+    pub tls_key_file: Option<(String, String)>,
+    /// Serve plain HTTP on a non-loopback address (a proxy in front terminates TLS).
+    pub plain_http: Option<(String, String)>,
 }
 
 /// The validated settings of a Tessera node.
@@ -175,6 +187,17 @@ pub struct Settings {
     pub request_timeout: Duration,
     /// Scheduled signing-key rotation, if on.
     pub key_rotation_interval: Option<Duration>,
+    /// Abuse limits.
+    pub limits: crate::limits::Limits,
+    /// Serve `/metrics`.
+    pub metrics: bool,
+    /// How long a node reports itself unready before it stops accepting, on shutdown (so that a
+    /// load balancer stops sending it work first).
+    pub shutdown_delay: Duration,
+    /// TLS certificate and key, if this node terminates TLS itself.
+    pub tls: Option<crate::http::tls::TlsFiles>,
+    /// Plain HTTP was asked for on a non-loopback address.
+    pub plain_http: bool,
 }
 
 impl Settings {
@@ -358,12 +381,80 @@ impl Settings {
             }
             None => Some(Duration::from_secs(90 * 86_400)),
         };
-        let jwks_max_age = Duration::from_secs(file.jwks_max_age.unwrap_or(300));
-        let max_body_bytes = file.max_body_bytes.unwrap_or(8 * 1024);
-        if max_body_bytes == 0 {
-            return Err(ConfigError("max_body_bytes must be at least 1".into()));
+        let within = |name: &str, v: u64, lo: u64, hi: u64| {
+            if (lo..=hi).contains(&v) {
+                Ok(v)
+            } else {
+                Err(ConfigError(format!(
+                    "invalid {} (from {}): must be {lo} to {hi}, not {v}",
+                    name,
+                    file_src(name)
+                )))
+            }
+        };
+        // The JWKS lifetime sets how far ahead of use a new key is published: 0 would publish
+        // and sign at once, more than a day would make a rotation take days.
+        let jwks_max_age = Duration::from_secs(within(
+            "jwks_max_age",
+            file.jwks_max_age.unwrap_or(300),
+            1,
+            86_400,
+        )?);
+        let max_body_bytes = within(
+            "max_body_bytes",
+            file.max_body_bytes.unwrap_or(8 * 1024) as u64,
+            256,
+            1024 * 1024,
+        )? as usize;
+        let request_timeout = Duration::from_secs(within(
+            "request_timeout",
+            file.request_timeout.unwrap_or(10),
+            1,
+            300,
+        )?);
+        let tls_cert = pick(
+            &overrides.tls_cert_file,
+            file.tls_cert_file,
+            file_src("tls_cert_file"),
+            |v| v,
+        );
+        let tls_key = pick(
+            &overrides.tls_key_file,
+            file.tls_key_file,
+            file_src("tls_key_file"),
+            |v| v,
+        );
+        let tls = match (tls_cert, tls_key) {
+            (Some((cert, _)), Some((key, _))) => Some(crate::http::tls::TlsFiles {
+                cert: PathBuf::from(cert),
+                key: PathBuf::from(key),
+            }),
+            (None, None) => None,
+            (Some((_, src)), None) | (None, Some((_, src))) => {
+                return Err(ConfigError(format!(
+                    "TLS needs both a certificate and a key file (only one given, from {src})"
+                )));
+            }
+        };
+        let plain_http = match pick(
+            &overrides.plain_http,
+            file.plain_http,
+            file_src("plain_http"),
+            |v| v.to_string(),
+        ) {
+            Some((v, src)) => {
+                parse_bool(&v).ok_or_else(|| bad("plain_http", &v, &src, "expected true or false"))?
+            }
+            None => false,
+        };
+        if tls.is_none() && !plain_http && !listen.ip().is_loopback() {
+            return Err(ConfigError(format!(
+                "listening on {listen} without TLS: give --tls-cert and --tls-key, or --plain-http \
+                 when a proxy in front of Tessera terminates TLS"
+            )));
         }
-        let request_timeout = Duration::from_secs(file.request_timeout.unwrap_or(10).max(1));
+        let limits = crate::limits::Limits::new(file.limits.unwrap_or_default())
+            .map_err(|e| ConfigError(format!("invalid {}: {e}", file_src("[limits]"))))?;
         Ok(Settings {
             listen,
             issuer,
@@ -376,6 +467,16 @@ impl Settings {
             max_body_bytes,
             request_timeout,
             key_rotation_interval,
+            limits,
+            metrics: file.metrics.unwrap_or(true),
+            tls,
+            plain_http,
+            shutdown_delay: Duration::from_secs(within(
+                "shutdown_delay",
+                file.shutdown_delay.unwrap_or(0),
+                0,
+                300,
+            )?),
         })
     }
 

@@ -62,6 +62,12 @@ pub enum KeyError {
         /// The key's id.
         kid: String,
     },
+    /// The store names a sealing key this node was not given.
+    #[error(
+        "the store's signing keys are sealed under master key {0}, which this node was not given \
+         (add it to the node's master keys)"
+    )]
+    SealingKey(String),
     /// The master key file is unusable.
     #[error("master key file {path}: {why}")]
     MasterKey {
@@ -261,13 +267,27 @@ impl Signer {
     }
 }
 
-/// The key that seals private signing keys at rest (AES-256-GCM).
-pub struct MasterKey(LessSafeKey);
+/// The keys that seal private signing keys at rest (AES-256-GCM): one or more, so that the
+/// master key can be replaced without downtime. Every key opens; one seals: the key the store
+/// names as its sealing key when this node holds it, else the first.
+pub struct MasterKey {
+    keys: Vec<(LessSafeKey, String)>,
+}
 
 impl std::fmt::Debug for MasterKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("MasterKey(<redacted>)")
+        write!(f, "MasterKey(<redacted>, ids {:?})", self.ids())
     }
+}
+
+/// A short public identifier of a master key (an HMAC of a fixed label under the key), so the
+/// store can say which key seals without holding anything that helps to find the key.
+fn master_key_id(bytes: &[u8]) -> String {
+    let tag = aws_lc_rs::hmac::sign(
+        &aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, bytes),
+        b"tessera master key id",
+    );
+    tag.as_ref().iter().take(8).map(|b| format!("{b:02x}")).collect()
 }
 
 impl MasterKey {
@@ -300,22 +320,26 @@ impl MasterKey {
         }
     }
 
-    /// A master key from its base64 text (as in a key file or `TESSERA_MASTER_KEY`).
+    /// Master keys from their base64 text: one key, or several separated by commas or line
+    /// breaks (as in a key file or `TESSERA_MASTER_KEY`).
     pub fn from_base64(text: &str) -> Option<Self> {
-        Self::from_bytes(&STANDARD.decode(text.trim()).ok()?)
+        let mut keys = Vec::new();
+        for part in text.split([',', '\n']).map(str::trim).filter(|p| !p.is_empty()) {
+            let one = Self::from_bytes(&STANDARD.decode(part).ok()?)?;
+            keys.extend(one.keys);
+        }
+        (!keys.is_empty()).then_some(MasterKey { keys })
     }
 
-    /// Reads an existing master key from `path`.
+    /// Reads existing master keys from `path` (one per line).
     pub fn load(path: &Path) -> Result<Self, KeyError> {
         let err = |why: String| KeyError::MasterKey {
             path: path.display().to_string(),
             why,
         };
         let text = std::fs::read_to_string(path).map_err(|e| err(e.to_string()))?;
-        let bytes = STANDARD
-            .decode(text.trim())
-            .map_err(|_| err("is not base64".into()))?;
-        Self::from_bytes(&bytes).ok_or_else(|| err("must hold 32 bytes, base64-encoded".into()))
+        Self::from_base64(&text)
+            .ok_or_else(|| err("must hold 32 bytes, base64-encoded (one key per line)".into()))
     }
 
     /// A master key from raw bytes (32 of them).
@@ -323,44 +347,61 @@ impl MasterKey {
         if bytes.len() != 32 {
             return None;
         }
-        UnboundKey::new(&AES_256_GCM, bytes)
-            .ok()
-            .map(|k| MasterKey(LessSafeKey::new(k)))
+        let key = UnboundKey::new(&AES_256_GCM, bytes).ok()?;
+        Some(MasterKey {
+            keys: vec![(LessSafeKey::new(key), master_key_id(bytes))],
+        })
     }
 
-    /// Seals `plaintext`, binding it to `kid`. Output: nonce || ciphertext || tag.
-    pub fn seal(&self, kid: &str, plaintext: &[u8]) -> Result<Vec<u8>, KeyError> {
+    /// The identifiers of the keys, sealing key candidates first.
+    pub fn ids(&self) -> Vec<&str> {
+        self.keys.iter().map(|(_, id)| id.as_str()).collect()
+    }
+
+    /// Seals `plaintext` under the key `sealing` names (or the first key when `None`), binding
+    /// it to `kid`. Output: nonce || ciphertext || tag.
+    pub fn seal_with(&self, sealing: Option<&str>, kid: &str, plaintext: &[u8]) -> Result<Vec<u8>, KeyError> {
+        let key = match sealing {
+            None => self.keys.first().map(|(k, _)| k),
+            Some(id) => self.keys.iter().find(|(_, i)| i == id).map(|(k, _)| k),
+        }
+        .ok_or_else(|| KeyError::SealingKey(sealing.unwrap_or_default().to_string()))?;
         let mut nonce = [0u8; NONCE_LEN];
         SystemRandom::new()
             .fill(&mut nonce)
             .map_err(|_| KeyError::Crypto("nonce"))?;
         let mut buf = plaintext.to_vec();
-        self.0
-            .seal_in_place_append_tag(
-                Nonce::assume_unique_for_key(nonce),
-                Aad::from(kid.as_bytes()),
-                &mut buf,
-            )
-            .map_err(|_| KeyError::Crypto("seal"))?;
+        key.seal_in_place_append_tag(
+            Nonce::assume_unique_for_key(nonce),
+            Aad::from(kid.as_bytes()),
+            &mut buf,
+        )
+        .map_err(|_| KeyError::Crypto("seal"))?;
         let mut out = nonce.to_vec();
         out.extend_from_slice(&buf);
         Ok(out)
     }
 
-    /// Opens what [`MasterKey::seal`] sealed.
+    /// Seals under the first key.
+    pub fn seal(&self, kid: &str, plaintext: &[u8]) -> Result<Vec<u8>, KeyError> {
+        self.seal_with(None, kid, plaintext)
+    }
+
+    /// Opens what [`MasterKey::seal`] sealed, under whichever key sealed it.
     pub fn open(&self, kid: &str, sealed: &[u8]) -> Result<Vec<u8>, KeyError> {
         let decrypt = || KeyError::Decrypt { kid: kid.to_string() };
         if sealed.len() < NONCE_LEN {
             return Err(decrypt());
         }
         let (nonce, ct) = sealed.split_at(NONCE_LEN);
-        let nonce = Nonce::try_assume_unique_for_key(nonce).map_err(|_| decrypt())?;
-        let mut buf = ct.to_vec();
-        let plain = self
-            .0
-            .open_in_place(nonce, Aad::from(kid.as_bytes()), &mut buf)
-            .map_err(|_| decrypt())?;
-        Ok(plain.to_vec())
+        for (key, _) in &self.keys {
+            let nonce = Nonce::try_assume_unique_for_key(nonce).map_err(|_| decrypt())?;
+            let mut buf = ct.to_vec();
+            if let Ok(plain) = key.open_in_place(nonce, Aad::from(kid.as_bytes()), &mut buf) {
+                return Ok(plain.to_vec());
+            }
+        }
+        Err(decrypt())
     }
 }
 

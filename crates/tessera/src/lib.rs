@@ -8,6 +8,9 @@
 //! - [`claims`]: per-client claims and the scope templates built from them.
 //! - [`keys`]: signing keys, their encryption at rest, the JWKS and the signer.
 //! - [`signing`]: the life of signing keys: first key, rotation, the key set a node serves.
+//! - [`limits`]: abuse limits: rates per address and per client, the back-off after failed
+//!   authentications, the cap on requests in flight.
+//! - [`metrics`]: `/metrics` in the Prometheus text format.
 //! - [`revocations`]: the node's cache of revoked token ids.
 //! - [`store`]: persistence behind one contract: SQLite (embedded default) or PostgreSQL (many
 //!   nodes), migrations per dialect, the change log every node follows, export and import.
@@ -27,6 +30,8 @@ pub mod clients;
 pub mod config;
 pub mod http;
 pub mod keys;
+pub mod limits;
+pub mod metrics;
 pub mod oauth;
 pub mod revocations;
 pub mod server;

@@ -36,8 +36,11 @@ pub struct Running {
 }
 
 impl Running {
-    /// Stops accepting, drains connections and stops background work.
+    /// Turns unready, waits `shutdown_delay`, then stops accepting, lets requests in flight
+    /// finish (at most [`crate::http::DRAIN_TIMEOUT`]) and stops background work.
     pub async fn shutdown(self) {
+        self.app.readiness.drain();
+        tokio::time::sleep(self.app.settings.shutdown_delay).await;
         let _ = self.shutdown.send(true);
         for t in self.tasks {
             let _ = t.await;
@@ -47,9 +50,14 @@ impl Running {
 }
 
 impl Running {
-    /// The node's base URL (`http://ADDR`).
+    /// The node's base URL (`http://ADDR`, or `https://ADDR` with TLS).
     pub fn base_url(&self) -> String {
-        format!("http://{}", self.addr)
+        let scheme = if self.app.settings.tls.is_some() {
+            "https"
+        } else {
+            "http"
+        };
+        format!("{scheme}://{}", self.addr)
     }
 
     /// Registers a client through the admin operations (as the CLI would) and makes this node
@@ -140,6 +148,11 @@ pub async fn start_with_listener(
     settings: Settings,
     listener: Option<std::net::TcpListener>,
 ) -> anyhow::Result<Running> {
+    // TLS files first: a bad certificate is reported before anything else happens.
+    let tls = match &settings.tls {
+        Some(files) => Some(crate::http::tls::acceptor(files).map_err(|e| anyhow::anyhow!(e))?),
+        None => None,
+    };
     let store = Store::open(&settings.database, true).await?;
     let master = crate::signing::master_key(&settings.master_key, &store).await?;
     ensure_first_key(&store, &master, settings.signing_alg).await?;
@@ -170,6 +183,7 @@ pub async fn start_with_listener(
         None => crate::http::bind(settings.listen).await?,
     };
     let addr = listener.local_addr()?;
+    let settings_limits = settings.limits.clone();
     let app = Arc::new(App {
         metadata: Metadata::new(&settings),
         settings,
@@ -180,23 +194,40 @@ pub async fn start_with_listener(
         verified: Default::default(),
         master,
         synced: Default::default(),
+        guard: crate::limits::Guard::new(settings_limits),
+        metrics: crate::metrics::Metrics::new(),
+        readiness: Default::default(),
     });
     app.synced.mark(now());
     let (shutdown, rx) = watch::channel(false);
-    let server = tokio::spawn(crate::http::serve(
+    let mut tasks = Vec::new();
+    let acceptor = match tls {
+        Some((acceptor, resolver)) => {
+            tasks.push(tokio::spawn(crate::http::tls::reload_loop(resolver, rx.clone())));
+            Some(acceptor)
+        }
+        None => {
+            if !addr.ip().is_loopback() {
+                tracing::warn!(%addr, "serving plain HTTP on a non-loopback address: TLS must be terminated in front of Tessera");
+            }
+            None
+        }
+    };
+    tasks.push(tokio::spawn(crate::http::serve(
         listener,
         crate::http::router(app.clone()),
         app.settings.request_timeout,
+        acceptor,
         rx.clone(),
-    ));
-    let refresher = tokio::spawn(refresh_loop(app.clone(), seq, rx.clone()));
-    let scheduler = tokio::spawn(schedule_loop(app.clone(), rx));
+    )));
+    tasks.push(tokio::spawn(refresh_loop(app.clone(), seq, rx.clone())));
+    tasks.push(tokio::spawn(schedule_loop(app.clone(), rx)));
     tracing::info!(%addr, issuer = %app.settings.issuer, clients = app.registry.len(), "tessera listening");
     Ok(Running {
         addr,
         app,
         shutdown,
-        tasks: vec![server, refresher, scheduler],
+        tasks,
     })
 }
 
@@ -247,8 +278,13 @@ async fn refresh_loop(app: Arc<App>, mut seq: i64, mut shutdown: watch::Receiver
                         .unwrap_or_default();
                     tracing::info!(%kid, "signing key set changed on schedule");
                     app.keys.replace(set);
+                    app.readiness.keys(None);
                 }
-                Err(e) => tracing::warn!(error = %e, "cannot rebuild the key set"),
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot rebuild the key set");
+                    app.readiness
+                        .keys(Some(format!("cannot rebuild the signing key set: {e}")));
+                }
             }
         }
     }
@@ -291,6 +327,7 @@ const HOUSEKEEPING: Duration = Duration::from_secs(60);
 
 async fn housekeeping(app: &App) {
     app.revocations.prune(now());
+    app.guard.prune();
     let results = [
         app.store.prune_changes(Duration::from_secs(86_400)).await,
         app.store.prune_revocations().await,
@@ -326,12 +363,30 @@ async fn full_refresh(app: &App, master: &MasterKey, seq: &mut i64) -> anyhow::R
     // the next poll rather than missed.
     let new_seq = app.store.change_seq().await?;
     load_registry(&app.store, &app.registry).await?;
-    let keys = load_key_set(&app.store, master, now()).await?;
+    let keys = rebuild_keys(app, master).await?;
     let revoked = load_revocations(&app.store).await?;
     app.keys.replace(keys);
     app.revocations.replace(revoked);
     *seq = new_seq;
     Ok(())
+}
+
+/// Builds the key set from the store. A key this node cannot open (sealed under another master
+/// key) makes the node unready until it can: it goes on signing with the set it has.
+async fn rebuild_keys(app: &App, master: &MasterKey) -> anyhow::Result<crate::keys::KeySet> {
+    match load_key_set(&app.store, master, now()).await {
+        Ok(set) => {
+            app.readiness.keys(None);
+            Ok(set)
+        }
+        Err(e) => {
+            if e.downcast_ref::<crate::store::StoreError>().is_none() {
+                app.readiness
+                    .keys(Some(format!("cannot open the store's signing keys: {e}")));
+            }
+            Err(e)
+        }
+    }
 }
 
 async fn apply_changes(app: &App, master: &MasterKey, seq: &mut i64) -> anyhow::Result<()> {
@@ -359,7 +414,7 @@ async fn apply_changes(app: &App, master: &MasterKey, seq: &mut i64) -> anyhow::
     }
     if batch.keys {
         // On failure the sequence stays where it was, so the key change is retried next poll.
-        let keys = load_key_set(&app.store, master, now()).await?;
+        let keys = rebuild_keys(app, master).await?;
         app.keys.replace(keys);
     }
     if !batch.clients.is_empty() || batch.keys || !batch.revocations.is_empty() {

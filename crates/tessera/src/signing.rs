@@ -99,12 +99,21 @@ pub async fn load_key_set(store: &Store, master: &MasterKey, at: i64) -> anyhow:
     Ok(set)
 }
 
-async fn new_record(master: &MasterKey, alg: Alg, activates_at: i64) -> anyhow::Result<KeyRecord> {
+/// Meta key naming the master key that seals new signing keys (see [`rotate_master`]).
+pub const SEALING_KEY_META: &str = "master_key.sealing";
+
+async fn new_record(
+    store: &Store,
+    master: &MasterKey,
+    alg: Alg,
+    activates_at: i64,
+) -> anyhow::Result<KeyRecord> {
+    let sealing = store.meta(SEALING_KEY_META).await?;
     let generated = tokio::task::spawn_blocking(move || keys::generate(alg)).await??;
     Ok(KeyRecord {
         kid: generated.kid.clone(),
         alg: alg.as_str().to_string(),
-        sealed_private_key: master.seal(&generated.kid, &generated.pkcs8)?,
+        sealed_private_key: master.seal_with(sealing.as_deref(), &generated.kid, &generated.pkcs8)?,
         public_jwk: generated.public_jwk.to_string(),
         created_at: now(),
         activates_at,
@@ -117,7 +126,7 @@ pub async fn ensure_first_key(store: &Store, master: &MasterKey, alg: Alg) -> an
     if !store.live_keys(now()).await?.is_empty() {
         return Ok(());
     }
-    let record = new_record(master, alg, now()).await?;
+    let record = new_record(store, master, alg, now()).await?;
     let audit = Actor::server().entry(
         "key.create",
         &record.kid,
@@ -170,7 +179,7 @@ pub async fn rotate(
     unless_replaced: Option<(&str, i64)>,
 ) -> anyhow::Result<Option<Rotation>> {
     let lead = 2 * shared_max_age(store, jwks_max_age).await? + 2;
-    let mut record = new_record(master, alg, 0).await?;
+    let mut record = new_record(store, master, alg, 0).await?;
     let longest = store.max_token_ttl().await?.clamp(0, i64::from(MAX_TOKEN_TTL));
     let audit = actor.entry(
         "key.rotate",
@@ -219,6 +228,35 @@ pub async fn rotate_if_due(
         Some((kid, created_at)),
     )
     .await
+}
+
+/// Seals every stored signing key again under `new` (its first key) and makes it the store's
+/// sealing key, in one transaction. Nodes given both the old and the new master key go on
+/// without a pause; a node given only the old one turns unready (and keeps signing) until it is
+/// given the new one. Refused unless `current` opens every stored key. Returns how many keys
+/// were sealed again.
+pub async fn rotate_master(
+    store: &Store,
+    current: &MasterKey,
+    new: &MasterKey,
+    actor: &Actor,
+) -> anyhow::Result<usize> {
+    let new_id = new.ids().first().map(|s| s.to_string()).unwrap_or_default();
+    let mut sealed = Vec::new();
+    for k in store.all_keys().await? {
+        let pkcs8 = current.open(&k.kid, &k.sealed_private_key)?;
+        sealed.push((k.kid.clone(), new.seal(&k.kid, &pkcs8)?));
+    }
+    let audit = actor.entry(
+        "master_key.rotate",
+        &new_id,
+        serde_json::json!({"keys": sealed.len()}),
+    );
+    store
+        .reseal_keys(&sealed, SEALING_KEY_META, &new_id, &audit)
+        .await?;
+    tracing::info!(master_key = %new_id, keys = sealed.len(), "signing keys sealed under a new master key");
+    Ok(sealed.len())
 }
 
 /// The JSON view of a key.

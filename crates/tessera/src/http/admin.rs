@@ -57,7 +57,7 @@ pub fn router(app: Arc<App>) -> Router<Arc<App>> {
     }
     let protected = protected
         .route_layer(axum::middleware::from_fn_with_state(app.clone(), require_admin))
-        .layer(axum::extract::DefaultBodyLimit::max(64 * 1024))
+        .layer(axum::extract::DefaultBodyLimit::max(super::ADMIN_MAX_BODY))
         .layer(tower_http::timeout::TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
             app.settings.request_timeout * 2,
@@ -101,6 +101,9 @@ impl IntoResponse for AdminError {
                     HeaderValue::from_static(crate::oauth::RETRY_AFTER_SECONDS),
                 );
                 r
+            }
+            AdminError::Store(e @ crate::store::StoreError::Limit(_)) => {
+                error(StatusCode::CONFLICT, "limit_reached", &e.to_string())
             }
             AdminError::Store(e) => {
                 let reference = uuid::Uuid::new_v4().simple().to_string();

@@ -121,13 +121,30 @@ pub async fn healthz() -> impl IntoResponse {
 /// clients are in memory), so the status is 200 even while the store is away; the body says
 /// whether the store answers and how long ago the caches last caught up with it, for operators
 /// and for load-balancer checks that want to act on it.
+///
+/// It is 503 while the node shuts down (so a load balancer stops sending it work before it stops
+/// accepting) and while it cannot open a signing key the store holds (sealed under a master key
+/// this node was not given): the node then signs with the old key, and `reason` says why.
 pub async fn readyz(State(app): State<Arc<App>>) -> Response {
     let store_ok = app.store.ping().await;
     let age = (crate::store::now() - app.synced.at()).max(0);
-    axum::Json(json!({
-        "status": "ready",
-        "store": if store_ok { "ok" } else { "unavailable" },
-        "synced_seconds_ago": age,
-    }))
-    .into_response()
+    let store = if store_ok { "ok" } else { "unavailable" };
+    match app.readiness.problem() {
+        None => axum::Json(json!({
+            "status": "ready",
+            "store": store,
+            "synced_seconds_ago": age,
+        }))
+        .into_response(),
+        Some(reason) => (
+            axum::http::StatusCode::SERVICE_UNAVAILABLE,
+            axum::Json(json!({
+                "status": "not_ready",
+                "reason": reason,
+                "store": store,
+                "synced_seconds_ago": age,
+            })),
+        )
+            .into_response(),
+    }
 }

@@ -2,6 +2,7 @@
 
 pub mod admin;
 pub mod discovery;
+pub mod tls;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -9,10 +10,11 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get, post};
 use hyper_util::rt::{TokioIo, TokioTimer};
+use std::sync::atomic::{AtomicU64, Ordering};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
@@ -26,6 +28,9 @@ tokio::task_local! {
     /// The address of the peer of the connection being served.
     pub static PEER: SocketAddr;
 }
+
+/// Longest a node waits on shutdown for requests in flight to finish.
+pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Most connections served at once; more wait in the kernel's backlog.
 const MAX_CONNECTIONS: usize = 10_000;
@@ -73,18 +78,162 @@ pub fn router(app: Arc<App>) -> Router {
             .nest(path, routes)
             .route(&format!("{OAUTH_METADATA}{path}"), get(discovery::oauth_metadata));
     }
+    if app.settings.metrics {
+        router = router.route("/metrics", get(crate::metrics::metrics));
+    }
     // Slow clients are cut off by the header-read timeout and by the handlers' own bounded body
     // reads; the token endpoint does no other waiting (Argon2id runs under a bounded pool). The
     // admin API, which waits on the store, carries its own timeout layer.
-    router.fallback(not_found).with_state(app)
+    router
+        .fallback(not_found)
+        .layer(axum::middleware::from_fn_with_state(app.clone(), front_door))
+        .with_state(app)
+}
+
+/// Largest body the admin API accepts.
+pub const ADMIN_MAX_BODY: usize = 64 * 1024;
+
+/// The header carrying a request's id, in both directions.
+pub const REQUEST_ID: &str = "x-request-id";
+
+/// The id of a request: the one a proxy put in `X-Request-Id` when it is short and plain, else a
+/// new one (a per-process prefix and a counter: unique, cheap, and no secret in it).
+fn request_id(headers: &axum::http::HeaderMap) -> HeaderValue {
+    if let Some(v) = headers.get(REQUEST_ID).filter(|v| {
+        let b = v.as_bytes();
+        !b.is_empty() && b.len() <= 64 && b.iter().all(|c| c.is_ascii_alphanumeric() || b"-_.:".contains(c))
+    }) {
+        return v.clone();
+    }
+    static PREFIX: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let prefix = PREFIX.get_or_init(rand::random);
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    HeaderValue::try_from(format!("{prefix:08x}-{n:x}")).unwrap_or(HeaderValue::from_static("-"))
+}
+
+/// The endpoint a path belongs to, for metrics (a fixed set of names).
+fn endpoint_of(app: &App, path: &str) -> &'static str {
+    let path = app
+        .settings
+        .issuer_path()
+        .and_then(|p| path.strip_prefix(p))
+        .filter(|rest| rest.starts_with('/'))
+        .unwrap_or(path);
+    match path {
+        TOKEN_PATH => "token",
+        INTROSPECT_PATH => "introspect",
+        REVOKE_PATH => "revoke",
+        JWKS_PATH => "jwks",
+        AUTHORIZE_PATH => "authorize",
+        "/healthz" | "/readyz" => "health",
+        "/metrics" => "metrics",
+        p if p.starts_with("/.well-known/") => "discovery",
+        p if p.starts_with("/admin/") => "admin",
+        p if app.settings.token_paths.iter().any(|(t, _)| t == p) => "token",
+        _ => "other",
+    }
+}
+
+fn refuse(status: StatusCode, description: &str) -> Response {
+    let mut r = (
+        status,
+        axum::Json(serde_json::json!({"error": "invalid_request", "error_description": description})),
+    )
+        .into_response();
+    crate::oauth::no_store(&mut r);
+    r.extensions_mut()
+        .insert(crate::metrics::Outcome("invalid_request"));
+    r
+}
+
+/// What every request passes first: an id (returned as `X-Request-Id` and on every log line of
+/// the request), the framing rules the HTTP library leaves to the application (RFC 9112 §3.2:
+/// exactly one valid `Host` on HTTP/1.1; a declared body over the limit refused before it is
+/// read), the cap on requests in flight, and the metrics of the answer.
+async fn front_door(
+    State(app): State<Arc<App>>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    use tracing::Instrument;
+    let started = std::time::Instant::now();
+    let id = request_id(request.headers());
+    let endpoint = request
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map(|m| endpoint_of(&app, m.as_str()))
+        .unwrap_or("other");
+    let span = tracing::info_span!("request", id = id.to_str().unwrap_or_default());
+    let mut response = async {
+        let hosts = request.headers().get_all(header::HOST).iter().count();
+        let host_ok = request
+            .headers()
+            .get(header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .is_none_or(|h| h.parse::<axum::http::uri::Authority>().is_ok());
+        if hosts > 1 || !host_ok || (hosts == 0 && request.version() == axum::http::Version::HTTP_11) {
+            return refuse(
+                StatusCode::BAD_REQUEST,
+                "exactly one valid Host header is required",
+            );
+        }
+        let limit = if endpoint == "admin" {
+            ADMIN_MAX_BODY
+        } else {
+            app.settings.max_body_bytes
+        };
+        let declared = request
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        if declared.is_some_and(|n| n > limit as u64) {
+            let mut r = refuse(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                &format!("request body larger than {limit} bytes"),
+            );
+            r.headers_mut()
+                .insert(header::CONNECTION, HeaderValue::from_static("close"));
+            return r;
+        }
+        if matches!(endpoint, "health" | "metrics") {
+            return next.run(request).await;
+        }
+        let Ok(_permit) = app.guard.in_flight.clone().try_acquire_owned() else {
+            return crate::oauth::OAuthError::Overloaded.into_response();
+        };
+        next.run(request).await
+    }
+    .instrument(span)
+    .await;
+    let outcome = match response.extensions().get::<crate::metrics::Outcome>() {
+        Some(o) => o.0,
+        None => match response.status().as_u16() {
+            200..=399 => "ok",
+            404 => "not_found",
+            405 => "method_not_allowed",
+            400..=499 => "client_error",
+            _ => "server_error",
+        },
+    };
+    if let Some(limited) = response.extensions().get::<crate::metrics::Limited>() {
+        app.metrics.rejected(limited.0);
+    }
+    app.metrics.request(endpoint, outcome, started.elapsed());
+    response.headers_mut().insert(REQUEST_ID, id);
+    response
 }
 
 /// Serves `router` on `listener` until `shutdown` turns true, then drains open connections.
-/// A client that takes longer than `header_timeout` to send its request headers is disconnected.
+/// A client that takes longer than `header_timeout` to send its request headers (or to finish
+/// the TLS handshake) is disconnected. With `tls`, connections speak TLS and offer HTTP/2 and
+/// HTTP/1.1; without, HTTP/1.1.
 pub async fn serve(
     listener: TcpListener,
     router: Router,
     header_timeout: Duration,
+    tls: Option<tokio_rustls::TlsAcceptor>,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let permits = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
@@ -108,37 +257,102 @@ pub async fn serve(
         };
         let _ = stream.set_nodelay(true);
         let service = hyper_util::service::TowerToHyperService::new(router.clone());
-        let mut drain = drain_rx.clone();
+        let drain = drain_rx.clone();
+        let tls = tls.clone();
         // The peer address is known to every request of the connection through a task-local (the
         // admin API audits it), at no per-request cost.
         tokio::spawn(PEER.scope(peer, async move {
             let _permit = permit;
-            let conn = hyper::server::conn::http1::Builder::new()
-                .timer(TokioTimer::new())
-                .header_read_timeout(header_timeout)
-                // Responses are small: one buffer, one write() per response.
-                .writev(false)
-                .max_buf_size(64 * 1024)
-                .serve_connection(TokioIo::new(stream), service);
-            tokio::pin!(conn);
-            tokio::select! {
-                result = conn.as_mut() => {
-                    if let Err(e) = result {
-                        tracing::debug!(peer = %peer, error = %e, "connection ended with an error");
-                    }
-                }
-                _ = drain.changed() => {
-                    conn.as_mut().graceful_shutdown();
-                    let _ = tokio::time::timeout(Duration::from_secs(10), conn).await;
+            match tls {
+                None => serve_http1(TokioIo::new(stream), service, header_timeout, drain, peer).await,
+                Some(acceptor) => {
+                    let stream = match tokio::time::timeout(header_timeout, acceptor.accept(stream)).await {
+                        Ok(Ok(s)) => s,
+                        Ok(Err(e)) => {
+                            tracing::debug!(peer = %peer, error = %e, "TLS handshake failed");
+                            return;
+                        }
+                        Err(_) => return,
+                    };
+                    serve_auto(TokioIo::new(stream), service, header_timeout, drain, peer).await
                 }
             }
         }));
     }
     let _ = drain_tx.send(true);
     // Wait (bounded) for connections to finish.
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    let deadline = tokio::time::Instant::now() + DRAIN_TIMEOUT;
     while permits.available_permits() < MAX_CONNECTIONS && tokio::time::Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+type Service = hyper_util::service::TowerToHyperService<Router>;
+
+async fn serve_http1<I>(
+    io: I,
+    service: Service,
+    header_timeout: Duration,
+    mut drain: watch::Receiver<bool>,
+    peer: SocketAddr,
+) where
+    I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+{
+    let conn = hyper::server::conn::http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(header_timeout)
+        // Responses are small: one buffer, one write() per response.
+        .writev(false)
+        .max_buf_size(64 * 1024)
+        .serve_connection(io, service);
+    tokio::pin!(conn);
+    tokio::select! {
+        result = conn.as_mut() => {
+            if let Err(e) = result {
+                tracing::debug!(peer = %peer, error = %e, "connection ended with an error");
+            }
+        }
+        _ = drain.changed() => {
+            conn.as_mut().graceful_shutdown();
+            let _ = tokio::time::timeout(DRAIN_TIMEOUT, conn).await;
+        }
+    }
+}
+
+async fn serve_auto<I>(
+    io: I,
+    service: Service,
+    header_timeout: Duration,
+    mut drain: watch::Receiver<bool>,
+    peer: SocketAddr,
+) where
+    I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+{
+    let mut builder = hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(header_timeout)
+        .writev(false)
+        .max_buf_size(64 * 1024);
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .max_concurrent_streams(100)
+        .max_header_list_size(64 * 1024)
+        .keep_alive_interval(Some(Duration::from_secs(30)));
+    let conn = builder.serve_connection(io, service);
+    tokio::pin!(conn);
+    tokio::select! {
+        result = conn.as_mut() => {
+            if let Err(e) = result {
+                tracing::debug!(peer = %peer, error = %e, "connection ended with an error");
+            }
+        }
+        _ = drain.changed() => {
+            conn.as_mut().graceful_shutdown();
+            let _ = tokio::time::timeout(DRAIN_TIMEOUT, conn).await;
+        }
     }
 }
 

@@ -9,7 +9,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
 use super::OAuthError;
-use super::token::{authenticate_request, read_form};
+use super::token::{admit, authenticate_request, read_form};
 use super::validate::check;
 use crate::app::App;
 
@@ -33,8 +33,9 @@ fn json_no_store(value: serde_json::Value) -> Response {
 }
 
 async fn handle(app: &App, headers: &HeaderMap, body: Body) -> Result<Response, OAuthError> {
+    let address = admit(app, headers)?;
     let form = read_form(app, headers, body).await?;
-    let (token, caller, _) = authenticate_request(app, headers, &form, "token").await?;
+    let (token, caller, _) = authenticate_request(app, address, headers, &form, "token").await?;
     // token_type_hint is accepted; every kind of token is searched anyway (§2.1).
     let active = match check(app, token, crate::store::now()) {
         Ok(active) => active,

@@ -46,6 +46,16 @@ pub enum OAuthError {
     /// The store cannot take a write now (RFC 7009 §2.2.1: HTTP 503; the client must assume the
     /// token still exists and may retry after `Retry-After`).
     TemporarilyUnavailable,
+    /// A limit refused the request (HTTP 429): too many requests, or a back-off after failed
+    /// authentications. `Retry-After` says when to come back.
+    TooManyRequests {
+        /// Which limit (for the log and metrics; not sent).
+        limit: &'static str,
+        /// Whole seconds to wait.
+        retry_after: u64,
+    },
+    /// Too many requests in flight on this node (HTTP 503, `Retry-After: 1`).
+    Overloaded,
     /// Something failed inside the server; the reference points at the log line with the detail.
     ServerError {
         /// Correlation id, also logged.
@@ -63,7 +73,9 @@ impl OAuthError {
             OAuthError::UnauthorizedClient(_) => "unauthorized_client",
             OAuthError::InvalidScope(_) => "invalid_scope",
             OAuthError::InvalidTarget(_) => "invalid_target",
-            OAuthError::TemporarilyUnavailable => "temporarily_unavailable",
+            OAuthError::TemporarilyUnavailable
+            | OAuthError::TooManyRequests { .. }
+            | OAuthError::Overloaded => "temporarily_unavailable",
             OAuthError::ServerError { .. } => "server_error",
         }
     }
@@ -78,7 +90,8 @@ impl OAuthError {
             | OAuthError::InvalidTarget(_) => StatusCode::BAD_REQUEST,
             OAuthError::InvalidClient(_) => StatusCode::UNAUTHORIZED,
             OAuthError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            OAuthError::TemporarilyUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            OAuthError::TemporarilyUnavailable | OAuthError::Overloaded => StatusCode::SERVICE_UNAVAILABLE,
+            OAuthError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             OAuthError::ServerError { .. } => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -95,6 +108,8 @@ impl OAuthError {
             OAuthError::TemporarilyUnavailable => {
                 Cow::Borrowed("the store is unavailable; nothing was changed, retry later")
             }
+            OAuthError::TooManyRequests { .. } => Cow::Borrowed("too many requests; retry later"),
+            OAuthError::Overloaded => Cow::Borrowed("the server is busy; retry later"),
             OAuthError::ServerError { reference } => {
                 Cow::Owned(format!("internal error, reference {reference}"))
             }
@@ -108,6 +123,14 @@ impl OAuthError {
             OAuthError::TemporarilyUnavailable
         } else {
             Self::internal(e)
+        }
+    }
+
+    /// The error for a request a limit refused.
+    pub fn refused(r: crate::limits::Refused) -> Self {
+        OAuthError::TooManyRequests {
+            limit: r.limit,
+            retry_after: crate::limits::retry_after_seconds(r.retry_after),
         }
     }
 
@@ -155,6 +178,16 @@ impl OAuthError {
     fn respond(self, body: impl serde::Serialize) -> Response {
         let mut response = (self.status(), axum::Json(body)).into_response();
         no_store(&mut response);
+        response
+            .extensions_mut()
+            .insert(crate::metrics::Outcome(self.code()));
+        if let OAuthError::TooManyRequests { limit, .. } = self {
+            response.extensions_mut().insert(crate::metrics::Limited(limit));
+        } else if self == OAuthError::Overloaded {
+            response
+                .extensions_mut()
+                .insert(crate::metrics::Limited("concurrency"));
+        }
         match self {
             OAuthError::InvalidClient(_) => {
                 response.headers_mut().insert(
@@ -171,6 +204,16 @@ impl OAuthError {
                 response
                     .headers_mut()
                     .insert(header::RETRY_AFTER, HeaderValue::from_static(RETRY_AFTER_SECONDS));
+            }
+            OAuthError::TooManyRequests { retry_after, .. } => {
+                response
+                    .headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from(retry_after));
+            }
+            OAuthError::Overloaded => {
+                response
+                    .headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
             }
             _ => {}
         }

@@ -8,7 +8,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 
 use super::OAuthError;
-use super::token::{authenticate_request, read_form};
+use super::token::{admit, authenticate_request, read_form};
 use super::validate::{active, authentic};
 use crate::app::App;
 
@@ -24,8 +24,9 @@ pub async fn revoke(State(app): State<Arc<App>>, request: Request) -> Response {
 }
 
 async fn handle(app: &App, headers: &HeaderMap, body: Body) -> Result<Response, OAuthError> {
+    let address = admit(app, headers)?;
     let form = read_form(app, headers, body).await?;
-    let (token, caller, _) = authenticate_request(app, headers, &form, "token").await?;
+    let (token, caller, _) = authenticate_request(app, address, headers, &form, "token").await?;
     let ok = || {
         let mut r = StatusCode::OK.into_response();
         super::no_store(&mut r);
@@ -46,10 +47,24 @@ async fn handle(app: &App, headers: &HeaderMap, body: Body) -> Result<Response, 
         return Ok(ok());
     };
     let c = &active.claims;
-    app.store
-        .revoke_token(&c.jti, &c.client_id, c.exp as i64)
+    let cap = app.guard.settings().max_revocations_per_client;
+    match app
+        .store
+        .revoke_token_capped(&c.jti, &c.client_id, c.exp as i64, cap)
         .await
-        .map_err(|e| OAuthError::store(&e))?;
+    {
+        Ok(()) => {}
+        Err(crate::store::StoreError::Limit(why)) => {
+            // The client keeps its tokens until they expire; it may come back when some of
+            // its revocations have (the shortest token lifetime is a minute).
+            tracing::warn!(client_id = %caller.id, reason = %why, "revocation refused: cap reached");
+            return Err(OAuthError::TooManyRequests {
+                limit: "revocations_per_client",
+                retry_after: 60,
+            });
+        }
+        Err(e) => return Err(OAuthError::store(&e)),
+    }
     app.revocations.extend([(c.jti.clone(), c.exp as i64)]);
     tracing::info!(client_id = %caller.id, jti = %c.jti, "token revoked");
     Ok(ok())

@@ -3,6 +3,7 @@
 //! The hot path reads only memory: the client comes from the registry cache, the key from the key
 //! ring. Nothing is written to the store for an issued token.
 
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -144,16 +145,29 @@ pub async fn read_form(app: &App, headers: &HeaderMap, body: Body) -> Result<For
 /// parameter's value, the client and how it authenticated.
 pub async fn authenticate_request<'f>(
     app: &App,
+    address: IpAddr,
     headers: &HeaderMap,
     form: &'f Form,
     required: &'static str,
 ) -> Result<(&'f str, Arc<CachedClient>, Method), OAuthError> {
-    authenticate_on(app, headers, form, required, &PathRules::STRICT).await
+    authenticate_on(app, address, headers, form, required, &PathRules::STRICT).await
+}
+
+/// The first step of every client-authenticated endpoint: the client's address (the peer's, or
+/// from a trusted proxy's header), counted against its rate before anything is read.
+pub fn admit(app: &App, headers: &HeaderMap) -> Result<IpAddr, OAuthError> {
+    let peer = crate::http::PEER
+        .try_with(|p| p.ip())
+        .unwrap_or(IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED));
+    let address = app.guard.client_address(peer, headers);
+    app.guard.check_address(address).map_err(OAuthError::refused)?;
+    Ok(address)
 }
 
 /// [`authenticate_request`] on a path that may accept only some authentication methods.
 async fn authenticate_on<'f>(
     app: &App,
+    address: IpAddr,
     headers: &HeaderMap,
     form: &'f Form,
     required: &'static str,
@@ -178,15 +192,33 @@ async fn authenticate_on<'f>(
             format!("{required} is required").into(),
         ));
     };
-    let client = authenticate(app, &creds).await?;
+    let client = authenticate(app, &creds, address).await?;
     Ok((value, client, creds.method))
 }
 
-/// Authenticates the client that sent `creds`; every failure is the same `invalid_client`.
-async fn authenticate(app: &App, creds: &Credentials) -> Result<Arc<CachedClient>, OAuthError> {
-    match app.registry.authenticate(&creds.client_id, &creds.secret).await {
-        Ok(client) => Ok(client),
+/// Authenticates the client that sent `creds`; every failure is the same `invalid_client`. While
+/// a back-off runs for the client id or the address, only a check that costs nothing is made,
+/// and anything it does not accept gets 429, whether the id exists or not.
+async fn authenticate(
+    app: &App,
+    creds: &Credentials,
+    address: IpAddr,
+) -> Result<Arc<CachedClient>, OAuthError> {
+    let result = match app.guard.backoff(&creds.client_id, address) {
+        Some(refused) => match app.registry.authenticate_cheaply(&creds.client_id, &creds.secret) {
+            Some(client) => Ok(client),
+            None => return Err(OAuthError::refused(refused)),
+        },
+        None => app.registry.authenticate(&creds.client_id, &creds.secret).await,
+    };
+    match result {
+        Ok(client) => {
+            app.guard.succeeded(&creds.client_id);
+            app.guard.check_client(&client.id).map_err(OAuthError::refused)?;
+            Ok(client)
+        }
         Err(why) => {
+            app.guard.failed(&creds.client_id, address);
             tracing::info!(client = %log_id(&creds.client_id, why), method = ?creds.method, reason = why.as_str(), "client authentication failed");
             Err(OAuthError::InvalidClient("client authentication failed".into()))
         }
@@ -199,8 +231,10 @@ async fn handle(
     body: Body,
     rules: &PathRules,
 ) -> Result<Response, OAuthError> {
+    let address = admit(app, headers)?;
     let form = read_token_request(app, headers, body, rules).await?;
-    let (grant_type, client, method) = authenticate_on(app, headers, &form, "grant_type", rules).await?;
+    let (grant_type, client, method) =
+        authenticate_on(app, address, headers, &form, "grant_type", rules).await?;
     if grant_type != "client_credentials" {
         return Err(OAuthError::UnsupportedGrantType(
             "only client_credentials is supported".into(),

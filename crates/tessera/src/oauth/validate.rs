@@ -117,7 +117,9 @@ pub fn authentic(app: &App, token: &str) -> Result<AccessTokenClaims, Inactive> 
     let keys = app.keys.get();
     let mut key = [0u8; 32];
     key.copy_from_slice(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, token.as_bytes()).as_ref());
-    if let Some(claims) = app.verified.get(&key, &keys) {
+    let cached = app.verified.get(&key, &keys);
+    app.metrics.lookup("verified_tokens", cached.is_some());
+    if let Some(claims) = cached {
         return Ok(claims);
     }
     let mut parts = token.split('.');

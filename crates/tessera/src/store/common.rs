@@ -312,6 +312,15 @@ impl Engine {
                 return Ok(None);
             }
         }
+        let pending: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM signing_keys WHERE activates_at > $1")
+            .bind(now())
+            .fetch_one(&mut *tx)
+            .await?;
+        if pending >= super::MAX_PENDING_KEYS {
+            return Err(StoreError::Limit(format!(
+                "{pending} signing keys are already waiting to activate; rotate again after the next one does"
+            )));
+        }
         key.created_at = now();
         key.activates_at = key.created_at + lead;
         let retire_at = key.activates_at + tail;
@@ -323,6 +332,34 @@ impl Engine {
         record_audit(&mut tx, audit, key.created_at).await?;
         tx.commit().await?;
         Ok(Some(retire_at))
+    }
+
+    pub(super) async fn reseal_keys(
+        &self,
+        sealed: &[(String, Vec<u8>)],
+        meta_key: &str,
+        meta_value: &str,
+        audit: &AuditEntry,
+    ) -> Result<(), StoreError> {
+        let (mut tx, _write) = self.begin_write().await?;
+        for (kid, blob) in sealed {
+            let done = sqlx::query("UPDATE signing_keys SET private_key = $1 WHERE kid = $2")
+                .bind(blob.as_slice())
+                .bind(kid)
+                .execute(&mut *tx)
+                .await?;
+            if done.rows_affected() > 0 {
+                record_change(&mut tx, "key", kid).await?;
+            }
+        }
+        sqlx::query("INSERT INTO meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = excluded.value")
+            .bind(meta_key)
+            .bind(meta_value)
+            .execute(&mut *tx)
+            .await?;
+        record_audit(&mut tx, audit, now()).await?;
+        tx.commit().await?;
+        Ok(())
     }
 
     pub(super) async fn raise_meta(&self, key: &str, value: i64) -> Result<(), StoreError> {
@@ -390,8 +427,24 @@ impl Engine {
         jti: &str,
         client_id: &str,
         expires_at: i64,
+        cap: u32,
     ) -> Result<(), StoreError> {
         let (mut tx, _write) = self.begin_write().await?;
+        if cap < u32::MAX {
+            let held: i64 = sqlx::query_scalar(
+                "SELECT COUNT(*) FROM revoked_tokens WHERE client_id = $1 AND expires_at > $2 AND jti <> $3",
+            )
+            .bind(client_id)
+            .bind(now())
+            .bind(jti)
+            .fetch_one(&mut *tx)
+            .await?;
+            if held >= i64::from(cap) {
+                return Err(StoreError::Limit(format!(
+                    "client holds {held} revoked tokens that have not expired, the most allowed"
+                )));
+            }
+        }
         let done = sqlx::query(
             "INSERT INTO revoked_tokens (jti, client_id, expires_at, revoked_at) VALUES ($1, $2, $3, $4) \
              ON CONFLICT (jti) DO NOTHING",

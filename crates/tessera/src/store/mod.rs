@@ -56,7 +56,14 @@ pub enum StoreError {
     /// The store could not be prepared.
     #[error("{0}")]
     Io(String),
+    /// A cap on stored state was reached (revocations per client, pending signing keys);
+    /// nothing was changed.
+    #[error("{0}")]
+    Limit(String),
 }
+
+/// Most signing keys published and waiting to activate at once.
+pub const MAX_PENDING_KEYS: i64 = 2;
 
 impl StoreError {
     /// Whether the error means the database is away (as opposed to a bad request or a bug).
@@ -379,7 +386,9 @@ impl Store {
     /// the write transaction. With `unless_replaced` (the kid and creation time of the newest key
     /// the caller saw), nothing happens when a key newer than that one, in (creation time, kid)
     /// order, exists: another node rotated first. Returns the retirement time of the replaced keys, or `None`
-    /// when nothing happened.
+    /// when nothing happened. Refused with [`StoreError::Limit`] while [`MAX_PENDING_KEYS`] keys
+    /// wait to activate: each rotation publishes a key, and rotating in a loop would otherwise
+    /// grow every verifier's JWKS without bound.
     pub async fn rotate_key(
         &self,
         key: &mut KeyRecord,
@@ -389,6 +398,18 @@ impl Store {
         audit: &AuditEntry,
     ) -> Result<Option<i64>, StoreError> {
         dispatch!(self, e => e.rotate_key(key, lead, tail, unless_replaced, audit).await)
+    }
+
+    /// Replaces the sealed private key of each `(kid, sealed)` (keys that are gone are skipped)
+    /// and sets meta `meta_key` to `meta_value`, in one transaction recorded as a key change.
+    pub async fn reseal_keys(
+        &self,
+        sealed: &[(String, Vec<u8>)],
+        meta_key: &str,
+        meta_value: &str,
+        audit: &AuditEntry,
+    ) -> Result<(), StoreError> {
+        dispatch!(self, e => e.reseal_keys(sealed, meta_key, meta_value, audit).await)
     }
 
     /// Raises the numeric meta value `key` to at least `value`.
@@ -413,7 +434,21 @@ impl Store {
 
     /// Records a revoked token id until `expires_at`. Idempotent.
     pub async fn revoke_token(&self, jti: &str, client_id: &str, expires_at: i64) -> Result<(), StoreError> {
-        dispatch!(self, e => e.revoke_token(jti, client_id, expires_at).await)
+        self.revoke_token_capped(jti, client_id, expires_at, u32::MAX)
+            .await
+    }
+
+    /// [`Store::revoke_token`], refused with [`StoreError::Limit`] when the client already holds
+    /// `cap` unexpired revocations (counted under the write lock, so the cap holds for every
+    /// node of the store).
+    pub async fn revoke_token_capped(
+        &self,
+        jti: &str,
+        client_id: &str,
+        expires_at: i64,
+        cap: u32,
+    ) -> Result<(), StoreError> {
+        dispatch!(self, e => e.revoke_token(jti, client_id, expires_at, cap).await)
     }
 
     /// Streams the revoked token ids that have not expired yet, with their expiry, into `sink`,

@@ -16,6 +16,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../../migrations/sqlite/0001_init.sql")),
     (2, include_str!("../../migrations/sqlite/0002_lifecycle.sql")),
     (3, include_str!("../../migrations/sqlite/0003_claims.sql")),
+    (4, include_str!("../../migrations/sqlite/0004_limits.sql")),
 ];
 
 /// An open SQLite store.

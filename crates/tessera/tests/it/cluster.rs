@@ -46,11 +46,16 @@ struct Cluster {
 
 impl Cluster {
     /// A shared master key and a config (1 s JWKS cache lifetime, so a rotated key signs after
-    /// 4 s), in a fresh directory, for a store at `url`.
+    /// 4 s; rate limits off, as all test traffic comes from one address), in a fresh directory,
+    /// for a store at `url`.
     fn prepare(url: String) -> Cluster {
         let dir = tempfile::tempdir().unwrap();
         tessera::keys::MasterKey::create(&dir.path().join("master.key")).unwrap();
-        std::fs::write(dir.path().join("tessera.toml"), "jwks_max_age = 1\n").unwrap();
+        std::fs::write(
+            dir.path().join("tessera.toml"),
+            "jwks_max_age = 1\n[limits]\nper_address_rps = 0\nper_client_rps = 0\n",
+        )
+        .unwrap();
         Cluster {
             dir,
             url,

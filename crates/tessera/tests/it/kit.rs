@@ -21,6 +21,7 @@ pub struct Opts {
     pub issuer_path: Option<&'static str>,
     pub jwks_max_age: Option<Duration>,
     pub key_rotation_interval: Option<Duration>,
+    pub limits: Option<tessera::limits::LimitSettings>,
 }
 
 /// A server running in this process.
@@ -338,6 +339,7 @@ pub async fn start_in(dir: TempDir, opts: Opts) -> Server {
         master_key_file: src(&dir.path().join("master.key").display().to_string()),
         master_key: None,
         key_rotation_interval: None,
+        ..Default::default()
     };
     let mut settings = Settings::load(None, &over).unwrap();
     if let Some(t) = opts.request_timeout {
@@ -347,6 +349,9 @@ pub async fn start_in(dir: TempDir, opts: Opts) -> Server {
         settings.jwks_max_age = t;
     }
     settings.key_rotation_interval = opts.key_rotation_interval;
+    if let Some(l) = opts.limits.clone() {
+        settings.limits = tessera::limits::Limits::new(l).unwrap();
+    }
     let running = start_with_listener(settings, Some(listener)).await.unwrap();
     Server {
         running: Some(running),

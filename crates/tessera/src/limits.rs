@@ -1,0 +1,494 @@
+//! Abuse limits: request rates per source address and per client, a growing back-off after failed
+//! client authentications, and a cap on requests in flight.
+//!
+//! Every limit is per node: the hot path never writes to the store, so a cluster of N nodes
+//! behind a load balancer allows at most N times one node's budget. That is enough for what the
+//! limits are for (keeping one address or one client from eating a node, and making guessing
+//! slow); the limits that bound what is *stored* (revocations per client, pending signing keys)
+//! are counted in the store and hold for the whole cluster.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::num::NonZeroU32;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use axum::http::HeaderMap;
+use governor::clock::{Clock, DefaultClock};
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use serde::Deserialize;
+
+/// The `[limits]` table of the settings file. Every rate may be `0` to turn it off.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitSettings {
+    /// Requests per second one source address may make to the token, introspection and
+    /// revocation endpoints (IPv6 addresses count per /64).
+    pub per_address_rps: u32,
+    /// Requests an address may make at once above its rate.
+    pub per_address_burst: u32,
+    /// Requests per second one authenticated client may make to those endpoints.
+    pub per_client_rps: u32,
+    /// Requests a client may make at once above its rate.
+    pub per_client_burst: u32,
+    /// Failed authentications for one client id (known or not) before the back-off starts.
+    pub failures_before_backoff: u32,
+    /// Failed authentications from one address (any client id) before the back-off starts.
+    pub address_failures_before_backoff: u32,
+    /// Seconds after the last failure when a failure count starts again from zero.
+    pub failure_window: u64,
+    /// Longest back-off, in seconds.
+    pub max_backoff: u64,
+    /// Requests served at once; more are refused at once with 503.
+    pub max_concurrent_requests: u32,
+    /// Unexpired revoked tokens one client may hold in the store.
+    pub max_revocations_per_client: u32,
+    /// Header that carries the client's address, set by a proxy (`X-Forwarded-For`): read only
+    /// on connections from `trusted_proxies`.
+    pub trusted_proxy_header: Option<String>,
+    /// Networks (CIDR) of the proxies whose `trusted_proxy_header` is believed.
+    pub trusted_proxies: Vec<String>,
+}
+
+impl Default for LimitSettings {
+    fn default() -> Self {
+        LimitSettings {
+            per_address_rps: 1000,
+            per_address_burst: 2000,
+            per_client_rps: 500,
+            per_client_burst: 1000,
+            failures_before_backoff: 5,
+            address_failures_before_backoff: 30,
+            failure_window: 600,
+            max_backoff: 900,
+            max_concurrent_requests: 1024,
+            max_revocations_per_client: 10_000,
+            trusted_proxy_header: None,
+            trusted_proxies: Vec::new(),
+        }
+    }
+}
+
+/// [`LimitSettings`], checked.
+#[derive(Debug, Clone, Default)]
+pub struct Limits {
+    /// As configured.
+    pub settings: LimitSettings,
+    /// The header, parsed.
+    pub proxy_header: Option<axum::http::HeaderName>,
+    /// The proxies, parsed.
+    pub proxies: Vec<ipnet::IpNet>,
+}
+
+impl Limits {
+    /// Checks bounds and parses the proxy settings; the error names the setting.
+    pub fn new(settings: LimitSettings) -> Result<Self, String> {
+        let s = &settings;
+        let within = |name: &str, v: u64, lo: u64, hi: u64| {
+            if (lo..=hi).contains(&v) {
+                Ok(())
+            } else {
+                Err(format!("limits.{name} must be {lo} to {hi}, not {v}"))
+            }
+        };
+        within("per_address_rps", s.per_address_rps.into(), 0, 1_000_000)?;
+        within("per_address_burst", s.per_address_burst.into(), 0, 1_000_000)?;
+        within("per_client_rps", s.per_client_rps.into(), 0, 1_000_000)?;
+        within("per_client_burst", s.per_client_burst.into(), 0, 1_000_000)?;
+        within(
+            "failures_before_backoff",
+            s.failures_before_backoff.into(),
+            1,
+            1000,
+        )?;
+        within(
+            "address_failures_before_backoff",
+            s.address_failures_before_backoff.into(),
+            1,
+            100_000,
+        )?;
+        within("failure_window", s.failure_window, 1, 86_400)?;
+        within("max_backoff", s.max_backoff, 1, 86_400)?;
+        within(
+            "max_concurrent_requests",
+            s.max_concurrent_requests.into(),
+            1,
+            1_000_000,
+        )?;
+        within(
+            "max_revocations_per_client",
+            s.max_revocations_per_client.into(),
+            1,
+            100_000_000,
+        )?;
+        let proxy_header = s
+            .trusted_proxy_header
+            .as_deref()
+            .map(|h| {
+                axum::http::HeaderName::try_from(h.trim())
+                    .map_err(|_| format!("limits.trusted_proxy_header {h:?} is not a header name"))
+            })
+            .transpose()?;
+        let proxies = s
+            .trusted_proxies
+            .iter()
+            .map(|p| {
+                p.trim()
+                    .parse::<ipnet::IpNet>()
+                    .or_else(|_| p.trim().parse::<IpAddr>().map(ipnet::IpNet::from))
+                    .map_err(|_| format!("limits.trusted_proxies: {p:?} is not an address or CIDR network"))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        if proxy_header.is_some() == proxies.is_empty() {
+            return Err("limits.trusted_proxy_header and limits.trusted_proxies go together".into());
+        }
+        Ok(Limits {
+            settings,
+            proxy_header,
+            proxies,
+        })
+    }
+}
+
+/// Why a request was refused by a limit, and when to come back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Refused {
+    /// Which limit.
+    pub limit: &'static str,
+    /// How long to wait (rounded up to whole seconds when sent).
+    pub retry_after: Duration,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+enum FailKey {
+    /// A digest of the presented client id: an unknown id may be a secret typed in the wrong field.
+    Id([u8; 16]),
+    Address(IpAddr),
+}
+
+struct Failures {
+    count: u32,
+    last: Instant,
+    until: Option<Instant>,
+}
+
+/// Most client ids and addresses whose failures are remembered at once.
+const MAX_TRACKED: usize = 100_000;
+
+/// The limits of one node, with their state.
+pub struct Guard {
+    limits: Limits,
+    by_address: Option<DefaultKeyedRateLimiter<IpAddr>>,
+    by_client: Option<DefaultKeyedRateLimiter<Box<str>>>,
+    failures: std::sync::Mutex<HashMap<FailKey, Failures>>,
+    /// Milliseconds after `epoch` until which some back-off may still run: while it lies in the
+    /// past, no lookup is needed (the common case costs one atomic load).
+    backoff_horizon: AtomicU64,
+    epoch: Instant,
+    /// Requests in flight.
+    pub in_flight: Arc<tokio::sync::Semaphore>,
+}
+
+fn quota(rps: u32, burst: u32) -> Option<Quota> {
+    let rps = NonZeroU32::new(rps)?;
+    let burst = NonZeroU32::new(burst.max(rps.get())).unwrap_or(rps);
+    Some(Quota::per_second(rps).allow_burst(burst))
+}
+
+/// The key an address is counted under: IPv4 as is, IPv6 by its /64 (one host usually holds a
+/// whole /64), an IPv4-mapped IPv6 address as the IPv4 address.
+pub fn address_key(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(_) => ip,
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => {
+                let s = v6.segments();
+                IpAddr::V6(std::net::Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0))
+            }
+        },
+    }
+}
+
+impl Guard {
+    /// A guard with fresh state.
+    pub fn new(limits: Limits) -> Self {
+        let s = &limits.settings;
+        Guard {
+            by_address: quota(s.per_address_rps, s.per_address_burst).map(RateLimiter::keyed),
+            by_client: quota(s.per_client_rps, s.per_client_burst).map(RateLimiter::keyed),
+            failures: Default::default(),
+            backoff_horizon: AtomicU64::new(0),
+            epoch: Instant::now(),
+            in_flight: Arc::new(tokio::sync::Semaphore::new(s.max_concurrent_requests as usize)),
+            limits,
+        }
+    }
+
+    /// The settings in force.
+    pub fn settings(&self) -> &LimitSettings {
+        &self.limits.settings
+    }
+
+    /// The client's address: the peer's, or, when the peer is a trusted proxy, the nearest
+    /// address in the proxy header that is not itself a trusted proxy.
+    pub fn client_address(&self, peer: IpAddr, headers: &HeaderMap) -> IpAddr {
+        let Some(name) = &self.limits.proxy_header else {
+            return peer;
+        };
+        let trusted = |ip: &IpAddr| self.limits.proxies.iter().any(|n| n.contains(ip));
+        if !trusted(&peer) {
+            return peer;
+        }
+        let mut found = peer;
+        // The header's lines, read right to left (the nearest hop is last).
+        let values: Vec<&str> = headers
+            .get_all(name)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .collect();
+        for item in values.iter().rev().flat_map(|v| v.rsplit(',')) {
+            let item = item.trim();
+            let Ok(ip) = item
+                .parse::<IpAddr>()
+                .or_else(|_| item.parse::<std::net::SocketAddr>().map(|a| a.ip()))
+            else {
+                // Garbage from an unknown hop: stop at the last address a trusted hop vouched for.
+                return found;
+            };
+            found = ip;
+            if !trusted(&ip) {
+                return ip;
+            }
+        }
+        found
+    }
+
+    /// Counts a request from `address` against its rate.
+    pub fn check_address(&self, address: IpAddr) -> Result<(), Refused> {
+        let Some(l) = &self.by_address else {
+            return Ok(());
+        };
+        l.check_key(&address_key(address)).map_err(|n| Refused {
+            limit: "address_rate",
+            retry_after: n.wait_time_from(DefaultClock::default().now()),
+        })
+    }
+
+    /// Counts a request by an authenticated client against its rate.
+    // The limiter is keyed by the id type the client cache holds, so a lookup clones nothing.
+    #[allow(clippy::borrowed_box)]
+    pub fn check_client(&self, client_id: &Box<str>) -> Result<(), Refused> {
+        let Some(l) = &self.by_client else {
+            return Ok(());
+        };
+        l.check_key(client_id).map_err(|n| Refused {
+            limit: "client_rate",
+            retry_after: n.wait_time_from(DefaultClock::default().now()),
+        })
+    }
+
+    fn id_key(client_id: &str) -> FailKey {
+        let d = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, client_id.as_bytes());
+        let mut k = [0u8; 16];
+        k.copy_from_slice(&d.as_ref()[..16]);
+        FailKey::Id(k)
+    }
+
+    fn millis(&self, at: Instant) -> u64 {
+        at.saturating_duration_since(self.epoch).as_millis() as u64
+    }
+
+    /// How long the back-off for this client id or this address still runs, if it does.
+    pub fn backoff(&self, client_id: &str, address: IpAddr) -> Option<Refused> {
+        let now = Instant::now();
+        if self.backoff_horizon.load(Ordering::Relaxed) <= self.millis(now) {
+            return None;
+        }
+        let map = crate::sync::lock(&self.failures);
+        [Self::id_key(client_id), FailKey::Address(address_key(address))]
+            .iter()
+            .filter_map(|k| map.get(k)?.until)
+            .filter(|u| *u > now)
+            .max()
+            .map(|u| Refused {
+                limit: "failed_authentications",
+                retry_after: u - now,
+            })
+    }
+
+    /// Records a failed authentication of `client_id` from `address`.
+    pub fn failed(&self, client_id: &str, address: IpAddr) {
+        let s = &self.limits.settings;
+        let now = Instant::now();
+        let window = Duration::from_secs(s.failure_window);
+        let mut map = crate::sync::lock(&self.failures);
+        for (key, threshold) in [
+            (Self::id_key(client_id), s.failures_before_backoff),
+            (
+                FailKey::Address(address_key(address)),
+                s.address_failures_before_backoff,
+            ),
+        ] {
+            if !map.contains_key(&key) && map.len() >= MAX_TRACKED {
+                map.retain(|_, f| f.until.is_some_and(|u| u > now) || f.last + window > now);
+                if map.len() >= MAX_TRACKED {
+                    // Full of live entries: this one is not remembered (the address entry of a
+                    // spraying client is, as it existed before the map filled up).
+                    continue;
+                }
+            }
+            let f = map.entry(key).or_insert(Failures {
+                count: 0,
+                last: now,
+                until: None,
+            });
+            if f.last + window <= now && f.until.is_none_or(|u| u <= now) {
+                f.count = 0;
+                f.until = None;
+            }
+            f.count = f.count.saturating_add(1);
+            f.last = now;
+            if f.count >= threshold {
+                let doublings = (f.count - threshold).min(30);
+                let secs = (1u64 << doublings).min(s.max_backoff);
+                let until = now + Duration::from_secs(secs);
+                f.until = Some(until);
+                self.backoff_horizon
+                    .fetch_max(self.millis(until) + 1, Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// Forgets the failures of a client id that authenticated.
+    pub fn succeeded(&self, client_id: &str) {
+        if self.backoff_horizon.load(Ordering::Relaxed) == 0 {
+            // Nothing ever crossed a threshold; counts below it fade with the window.
+            let map = crate::sync::lock(&self.failures);
+            if map.is_empty() {
+                return;
+            }
+        }
+        crate::sync::lock(&self.failures).remove(&Self::id_key(client_id));
+    }
+
+    /// Drops state that no longer matters (run now and then).
+    pub fn prune(&self) {
+        let now = Instant::now();
+        let window = Duration::from_secs(self.limits.settings.failure_window);
+        crate::sync::lock(&self.failures)
+            .retain(|_, f| f.until.is_some_and(|u| u > now) || f.last + window > now);
+        for l in [&self.by_address].into_iter().flatten() {
+            l.retain_recent();
+            l.shrink_to_fit();
+        }
+        if let Some(l) = &self.by_client {
+            l.retain_recent();
+            l.shrink_to_fit();
+        }
+    }
+
+    /// Client ids and addresses with failures remembered.
+    pub fn tracked_failures(&self) -> usize {
+        crate::sync::lock(&self.failures).len()
+    }
+}
+
+/// Seconds for a `Retry-After` header: whole seconds, rounded up, at least 1.
+pub fn retry_after_seconds(d: Duration) -> u64 {
+    d.as_secs() + u64::from(d.subsec_nanos() > 0).max(u64::from(d.is_zero()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn guard(f: impl FnOnce(&mut LimitSettings)) -> Guard {
+        let mut s = LimitSettings::default();
+        f(&mut s);
+        Guard::new(Limits::new(s).unwrap_or_default())
+    }
+
+    #[test]
+    fn proxy_header_is_read_only_from_trusted_proxies() {
+        let g = guard(|s| {
+            s.trusted_proxy_header = Some("X-Forwarded-For".into());
+            s.trusted_proxies = vec!["10.0.0.0/8".into()];
+        });
+        let mut h = HeaderMap::new();
+        h.insert("x-forwarded-for", "198.51.100.7, 10.1.1.1".parse().unwrap());
+        let proxy: IpAddr = "10.0.0.2".parse().unwrap();
+        let stranger: IpAddr = "203.0.113.9".parse().unwrap();
+        assert_eq!(
+            g.client_address(proxy, &h),
+            "198.51.100.7".parse::<IpAddr>().unwrap()
+        );
+        assert_eq!(
+            g.client_address(stranger, &h),
+            stranger,
+            "untrusted peer: header ignored"
+        );
+        // A client cannot slip in an address left of the one the proxy saw.
+        h.insert("x-forwarded-for", "10.9.9.9, 198.51.100.7".parse().unwrap());
+        assert_eq!(
+            g.client_address(proxy, &h),
+            "198.51.100.7".parse::<IpAddr>().unwrap()
+        );
+        h.insert("x-forwarded-for", "junk".parse().unwrap());
+        assert_eq!(g.client_address(proxy, &h), proxy);
+        // Off by default.
+        assert_eq!(guard(|_| {}).client_address(proxy, &h), proxy);
+    }
+
+    #[test]
+    fn backoff_grows_and_is_the_same_for_any_id() {
+        let g = guard(|s| s.failures_before_backoff = 3);
+        let a: IpAddr = "192.0.2.1".parse().unwrap();
+        for _ in 0..2 {
+            g.failed("known", a);
+            g.failed("unknown", a);
+        }
+        assert_eq!(g.backoff("known", a), None);
+        g.failed("known", a);
+        g.failed("unknown", a);
+        let one = g.backoff("known", a).map(|r| r.retry_after.as_secs_f64());
+        let other = g.backoff("unknown", a).map(|r| r.retry_after.as_secs_f64());
+        assert!(one.is_some_and(|s| s > 0.9 && s <= 1.0), "{one:?}");
+        assert!(other.is_some_and(|s| s > 0.9 && s <= 1.0), "{other:?}");
+        g.failed("known", a);
+        let two = g.backoff("known", a).map(|r| r.retry_after.as_secs_f64());
+        assert!(two.is_some_and(|s| s > 1.9 && s <= 2.0), "{two:?}");
+        g.succeeded("known");
+        assert_eq!(g.backoff("known", "192.0.2.2".parse().unwrap()), None);
+    }
+
+    #[test]
+    fn address_failures_back_off_every_id_from_that_address() {
+        let g = guard(|s| s.address_failures_before_backoff = 4);
+        let a: IpAddr = "2001:db8::1".parse().unwrap();
+        for i in 0..4 {
+            g.failed(&format!("id{i}"), a);
+        }
+        // Same /64, another id.
+        assert!(g.backoff("fresh", "2001:db8::99".parse().unwrap()).is_some());
+        assert!(g.backoff("fresh", "2001:db9::1".parse().unwrap()).is_none());
+    }
+
+    #[test]
+    fn bounds_are_checked() {
+        let bad = LimitSettings {
+            max_concurrent_requests: 0,
+            ..Default::default()
+        };
+        assert!(Limits::new(bad).is_err());
+        let half = LimitSettings {
+            trusted_proxy_header: Some("X-Forwarded-For".into()),
+            ..Default::default()
+        };
+        assert!(Limits::new(half).is_err());
+        assert_eq!(retry_after_seconds(Duration::from_millis(1200)), 2);
+        assert_eq!(retry_after_seconds(Duration::ZERO), 1);
+        assert_eq!(retry_after_seconds(Duration::from_secs(3)), 3);
+    }
+}
