@@ -195,8 +195,15 @@ async fn require_admin(State(app): State<Arc<App>>, mut req: Request, next: Next
             );
         }
     };
-    // RFC 9068 §4: the token must be meant for this API.
-    if !active.claims.aud.contains(ADMIN_AUDIENCE) {
+    // RFC 9068 §4: the token must be meant for this API, and its client must still be allowed
+    // tokens for it: taking the audience away takes effect at once, not when tokens expire.
+    let still_allowed = active
+        .client
+        .grants
+        .audiences
+        .iter()
+        .any(|a| &**a == ADMIN_AUDIENCE);
+    if !active.claims.aud.contains(ADMIN_AUDIENCE) || !still_allowed {
         tracing::info!(client_id = %active.claims.client_id, "admin API: token for another audience");
         return bearer_error(
             StatusCode::UNAUTHORIZED,

@@ -490,3 +490,30 @@ async fn the_master_key_is_replaced_without_downtime() {
         assert!(only_new.open(&k.kid, &k.sealed_private_key).is_ok(), "{}", k.kid);
     }
 }
+
+#[tokio::test]
+async fn taking_the_admin_audience_away_ends_live_admin_tokens() {
+    let s = kit::start(Opts::default()).await;
+    let (admin, id) = crate::admin_api::admin_token(&s).await;
+    let list = || async {
+        s.http
+            .get(s.url("/admin/v1/clients"))
+            .bearer_auth(&admin)
+            .send()
+            .await
+            .unwrap()
+    };
+    assert_eq!(list().await.status(), 200);
+    let update = tessera::admin::ClientUpdate {
+        audiences: Some(Vec::new()),
+        ..Default::default()
+    };
+    let record = tessera::admin::update_client(&s.app().store, &Actor::cli(), &id, update)
+        .await
+        .unwrap();
+    s.app().registry.upsert(&id, Some(record));
+    let r = list().await;
+    assert_eq!(r.status(), 401);
+    let challenge = r.headers()["www-authenticate"].to_str().unwrap().to_string();
+    assert!(challenge.contains("invalid_token"), "{challenge}");
+}
