@@ -236,4 +236,44 @@ mod tests {
         let cut: axum::body::Bytes = "--B\r\nContent-Disposition: form-data; name=\"a\"\r\n\r\n1".into();
         assert!(Form::parse_multipart(ct, cut).await.is_err(), "unterminated");
     }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        proptest! {
+            #[test]
+            fn any_bytes_give_a_form_or_an_error(body in prop::collection::vec(any::<u8>(), 0..256)) {
+                if let Ok(form) = Form::parse(&body) {
+                    for (name, _) in &form.pairs {
+                        prop_assert!(MULTI.contains(&name.as_str()) || form.all(name).count() == 1);
+                    }
+                    prop_assert!(form.pairs.len() <= MAX_PAIRS);
+                }
+            }
+
+            #[test]
+            fn encoded_pairs_decode_to_what_was_encoded(
+                pairs in prop::collection::btree_map("\\PC{1,12}", "\\PC{1,24}", 0..10)
+            ) {
+                let mut encoder = form_urlencoded::Serializer::new(String::new());
+                for (k, v) in &pairs {
+                    encoder.append_pair(k, v);
+                }
+                let form = Form::parse(encoder.finish().as_bytes());
+                prop_assert!(form.is_ok());
+                let form = form.unwrap_or_default();
+                for (k, v) in &pairs {
+                    prop_assert_eq!(form.get(k), Some(v.as_str()));
+                }
+            }
+
+            #[test]
+            fn a_repeated_parameter_is_refused(name in "[a-z_]{1,12}", a in "[a-z0-9]{1,8}", b in "[a-z0-9]{1,8}") {
+                prop_assume!(name != "resource");
+                let body = format!("{name}={a}&{name}={b}");
+                prop_assert_eq!(Form::parse(body.as_bytes()).err(), Some(FormError::Repeated(name)));
+            }
+        }
+    }
 }

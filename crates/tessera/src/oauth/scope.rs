@@ -44,4 +44,48 @@ mod tests {
             assert!(parse_scope(bad).is_err(), "{bad:?}");
         }
     }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        fn token() -> impl Strategy<Value = String> {
+            "[\\x21\\x23-\\x5b\\x5d-\\x7e]{1,12}"
+        }
+
+        proptest! {
+            #[test]
+            fn any_text_parses_or_is_refused_and_tokens_are_valid(text in "\\PC{0,40}") {
+                if let Ok(tokens) = parse_scope(&text) {
+                    prop_assert!(tokens.iter().all(|t| is_scope_token(t)));
+                    prop_assert_eq!(tokens.join(" "), text.split(' ').fold(Vec::<&str>::new(), |mut v, t| {
+                        if !v.contains(&t) { v.push(t) }
+                        v
+                    }).join(" "));
+                }
+            }
+
+            #[test]
+            fn joined_tokens_parse_back_deduplicated(tokens in prop::collection::vec(token(), 1..8)) {
+                let parsed = parse_scope(&tokens.join(" "));
+                let mut want: Vec<String> = Vec::new();
+                for t in tokens {
+                    if !want.contains(&t) {
+                        want.push(t);
+                    }
+                }
+                prop_assert_eq!(parsed, Ok(want));
+            }
+
+            #[test]
+            fn a_byte_outside_the_grammar_is_refused(
+                before in token(),
+                bad in prop::sample::select(vec!['"', '\\', '\t', '\n', '\0', '\u{7f}', 'é']),
+                after in token(),
+            ) {
+                let text = format!("{before}{bad}{after}");
+                prop_assert!(parse_scope(&text).is_err());
+            }
+        }
+    }
 }
