@@ -72,6 +72,9 @@ pub enum AdminError {
     /// No such client.
     #[error("no client with id {0}")]
     NotFound(String),
+    /// No such user.
+    #[error("no user {0}")]
+    NoUser(String),
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),

@@ -14,6 +14,7 @@
 //! - [`revocations`]: the node's cache of revoked token ids.
 //! - [`store`]: persistence behind one contract: SQLite (embedded default) or PostgreSQL (many
 //!   nodes), migrations per dialect, the change log every node follows, export and import.
+//! - [`users`]: the user directory (people who sign in), shared by the CLI and the admin API.
 //! - [`http`]: router, limits, discovery, health.
 //! - [`config`]: one typed configuration, layered defaults < file < environment < flags.
 //! - [`admin`]: the administrative operations the CLI and the admin API share.
@@ -38,3 +39,4 @@ pub mod server;
 pub mod signing;
 pub mod store;
 mod sync;
+pub mod users;

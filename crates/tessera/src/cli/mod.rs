@@ -1,5 +1,7 @@
 //! The `tessera` command line: `serve`, and the admin commands that work on the same store.
 
+mod users;
+
 use std::io::{BufRead, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -43,6 +45,9 @@ enum Command {
     /// Manage clients.
     #[command(subcommand)]
     Client(ClientCommand),
+    /// Manage users (people who sign in with OpenID Connect).
+    #[command(subcommand)]
+    User(users::UserCommand),
     /// Manage signing keys.
     #[command(subcommand)]
     Key(KeyCommand),
@@ -619,6 +624,7 @@ fn run_admin(settings: Settings, cmd: Command) -> anyhow::Result<ExitCode> {
             Command::Import { input } => import_command(&store, &settings, &input).await,
             Command::Client(c) => client_command(&store, &actor, c).await,
             Command::Key(k) => key_command(&store, &actor, &settings, k).await,
+            Command::User(u) => users::command(&store, &actor, u).await,
             Command::Audit(a) => audit_command(&store, a).await,
             Command::Token(_) => Ok(ExitCode::SUCCESS),
             Command::Serve(_) => Ok(ExitCode::SUCCESS),

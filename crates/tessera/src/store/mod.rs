@@ -60,6 +60,9 @@ pub enum StoreError {
     /// nothing was changed.
     #[error("{0}")]
     Limit(String),
+    /// The change would break a uniqueness rule (a user's email); nothing was changed.
+    #[error("{0}")]
+    Conflict(String),
 }
 
 /// Most signing keys published and waiting to activate at once.
@@ -167,6 +170,41 @@ pub struct ClientRecord {
     pub claims: crate::claims::Claims,
     /// Its secrets.
     pub secrets: Vec<SecretRecord>,
+}
+
+/// A person who signs in (OpenID Connect). The id is the stable, opaque `sub`; the email is
+/// unique without regard to case.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UserRecord {
+    /// The user id (`sub`).
+    pub id: String,
+    /// Email address, as given.
+    pub email: String,
+    /// Whether the address was verified.
+    pub email_verified: bool,
+    /// Given name.
+    pub given_name: Option<String>,
+    /// Family name.
+    pub family_name: Option<String>,
+    /// Full name.
+    pub name: Option<String>,
+    /// Argon2id PHC string of the password; `None`: no password sign-in.
+    pub password_hash: Option<String>,
+    /// Whether the user may sign in.
+    pub enabled: bool,
+    /// Custom attributes, released as claims (a JSON object; see [`crate::claims`]).
+    #[serde(default)]
+    pub attributes: crate::claims::Claims,
+    /// Creation time.
+    pub created_at: i64,
+    /// Last change.
+    pub updated_at: i64,
+}
+
+/// The key an email is unique under: the address in lower case.
+pub fn email_key(email: &str) -> String {
+    email.trim().to_lowercase()
 }
 
 /// A stored signing key. The private part is sealed.
@@ -370,6 +408,43 @@ impl Store {
         dispatch!(self, e => e.clients_page(after, limit).await)
     }
 
+    /// Adds a user; `false` (and nothing written) when its email is taken.
+    pub async fn insert_user(&self, user: &UserRecord, audit: &AuditEntry) -> Result<bool, StoreError> {
+        dispatch!(self, e => e.insert_user(user, audit).await)
+    }
+
+    /// One user, by id.
+    pub async fn user(&self, id: &str) -> Result<Option<UserRecord>, StoreError> {
+        dispatch!(self, e => e.user(id).await)
+    }
+
+    /// One user, by email (without regard to case).
+    pub async fn user_by_email(&self, email: &str) -> Result<Option<UserRecord>, StoreError> {
+        dispatch!(self, e => e.user_by_email(email).await)
+    }
+
+    /// Up to `limit` users with ids after `after`, ordered by id.
+    pub async fn users_page(&self, after: Option<&str>, limit: u32) -> Result<Vec<UserRecord>, StoreError> {
+        dispatch!(self, e => e.users_page(after, limit).await)
+    }
+
+    /// Reads user `id`, lets `change` edit it and writes it back, under the store's write lock,
+    /// with `audit`. `None` when there is no such user; [`StoreError::Conflict`] when the new
+    /// email belongs to another user.
+    pub async fn modify_user<E: From<StoreError>>(
+        &self,
+        id: &str,
+        audit: &AuditEntry,
+        change: impl FnOnce(&mut UserRecord) -> Result<(), E>,
+    ) -> Result<Option<UserRecord>, E> {
+        dispatch!(self, e => e.modify_user(id, audit, change).await)
+    }
+
+    /// Deletes user `id`; `false` when there was none.
+    pub async fn delete_user(&self, id: &str, audit: &AuditEntry) -> Result<bool, StoreError> {
+        dispatch!(self, e => e.delete_user(id, audit).await)
+    }
+
     /// The longest token lifetime any client has.
     pub async fn max_token_ttl(&self) -> Result<i64, StoreError> {
         dispatch!(self, e => e.max_token_ttl().await)
@@ -503,7 +578,7 @@ impl Store {
         dispatch!(self, e => e.all_meta().await)
     }
 
-    /// Whether the store holds no client and no key (import refuses anything else).
+    /// Whether the store holds no client, no user and no key (import refuses anything else).
     pub async fn is_empty(&self) -> Result<bool, StoreError> {
         dispatch!(self, e => e.is_empty().await)
     }

@@ -17,6 +17,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (2, include_str!("../../migrations/sqlite/0002_lifecycle.sql")),
     (3, include_str!("../../migrations/sqlite/0003_claims.sql")),
     (4, include_str!("../../migrations/sqlite/0004_limits.sql")),
+    (5, include_str!("../../migrations/sqlite/0005_users.sql")),
 ];
 
 /// An open SQLite store.

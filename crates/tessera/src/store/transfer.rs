@@ -12,6 +12,8 @@
 //!  "secrets":[{"id":"...","kind":"sha256","hash":"<hex>","created_at":...,"expires_at":null}]}
 //! {"type":"key","kid":"...","alg":"ES256","sealed_private_key":"<base64>","public_jwk":{...},"created_at":...,
 //!  "activates_at":...,"retired_at":null}
+//! {"type":"user","id":"...","email":"ada@example.com","email_verified":true,"given_name":"Ada","family_name":null,
+//!  "name":null,"password_hash":"$argon2id$...","enabled":true,"attributes":{},"created_at":...,"updated_at":...}
 //! {"type":"revocation","jti":"...","client_id":"...","expires_at":...,"revoked_at":...}
 //! {"type":"audit","at":...,"actor":"cli:ops","source":"host","action":"client.create","target":"...","details":{}}
 //! {"type":"end","records":123}
@@ -27,13 +29,14 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use serde::{Deserialize, Serialize};
 
-use super::{AuditEntry, ClientRecord, KeyRecord, SecretKind, SecretRecord, StoreError};
+use super::{AuditEntry, ClientRecord, KeyRecord, SecretKind, SecretRecord, StoreError, UserRecord};
 
 /// The `format` of the header line.
 pub const FORMAT: &str = "tessera-export";
 /// The format version this build writes and the newest it reads.
-/// Version 2 added per-client `claims` (version 1 files read as clients without claims).
-pub const VERSION: u32 = 2;
+/// Version 2 added per-client `claims` (version 1 files read as clients without claims);
+/// version 3 added users.
+pub const VERSION: u32 = 3;
 
 /// One thing a store holds, as import writes it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -42,6 +45,8 @@ pub enum Record {
     Client(ClientRecord),
     /// A signing key, sealed.
     Key(KeyRecord),
+    /// A user, with the hash of its password.
+    User(UserRecord),
     /// A revoked token id.
     Revocation {
         /// The token id.
@@ -98,6 +103,7 @@ enum Line {
         claims: crate::claims::Claims,
         secrets: Vec<SecretLine>,
     },
+    User(UserRecord),
     Key {
         kid: String,
         alg: String,
@@ -191,6 +197,7 @@ fn to_line(r: &Record) -> Line {
             details: entry.details,
         },
         Record::Meta { key, value } => Line::Meta { key, value },
+        Record::User(u) => Line::User(u),
     }
 }
 
@@ -302,6 +309,13 @@ fn from_line(line: Line) -> Result<Option<Record>, String> {
             },
         },
         Line::Meta { key, value } => Record::Meta { key, value },
+        Line::User(u) => {
+            crate::claims::validate(&u.attributes).map_err(|e| format!("user {}: {e}", u.id))?;
+            if u.email.trim().is_empty() {
+                return Err(format!("user {}: no email", u.id));
+            }
+            Record::User(u)
+        }
         Line::Header { .. } => return Err("a second header line".into()),
         Line::End { .. } => return Ok(None),
     }))

@@ -22,4 +22,5 @@ mod ops;
 mod secrets;
 mod store;
 mod token;
+mod users;
 mod vendors;

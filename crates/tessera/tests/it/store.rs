@@ -4,7 +4,10 @@
 use std::sync::Arc;
 
 use tessera::config::DatabaseUrl;
-use tessera::store::{AuditEntry, ClientRecord, KeyRecord, SecretKind, SecretRecord, Store, now, transfer};
+use tessera::store::{
+    AuditEntry, ClientRecord, KeyRecord, SecretKind, SecretRecord, Store, StoreError, UserRecord, now,
+    transfer,
+};
 
 use crate::kit::pg;
 
@@ -66,6 +69,25 @@ fn client(id: &str) -> ClientRecord {
     }
 }
 
+fn user(id: &str, email: &str) -> UserRecord {
+    UserRecord {
+        id: id.into(),
+        email: email.into(),
+        email_verified: true,
+        given_name: Some("Ada".into()),
+        family_name: None,
+        name: Some("Ada Lovelace".into()),
+        password_hash: Some("$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".into()),
+        enabled: true,
+        attributes: serde_json::json!({"department": "analytics", "level": 3})
+            .as_object()
+            .cloned()
+            .unwrap(),
+        created_at: now(),
+        updated_at: now(),
+    }
+}
+
 fn key(kid: &str, created_at: i64) -> KeyRecord {
     KeyRecord {
         kid: kid.into(),
@@ -114,6 +136,7 @@ conformance!(
     change_feed_is_ordered_and_detects_gaps,
     export_then_import_is_identical,
     import_refuses_a_store_in_use,
+    users_round_trip_with_unique_emails,
 );
 
 async fn clients_round_trip(store: &Store) {
@@ -422,12 +445,16 @@ async fn export_then_import_is_identical(store: &Store) {
         .await
         .unwrap();
     store.revoke_token("jx", "x1", now() + 100).await.unwrap();
+    store
+        .insert_user(&user("u1", "ada@example.com"), &audit("user.create", "u1"))
+        .await
+        .unwrap();
     let mut text = Vec::new();
     let count = transfer::export(store, &mut text).await.unwrap();
     assert_eq!(
         count,
-        1 + 1 + 1 + 1 + 2,
-        "meta, client, key, revocation, two audit events"
+        1 + 1 + 1 + 1 + 1 + 3,
+        "meta, client, user, key, revocation, three audit events"
     );
 
     let target = fresh(store.engine_name()).await.unwrap();
@@ -458,6 +485,10 @@ async fn export_then_import_is_identical(store: &Store) {
         .await
         .unwrap();
     assert_eq!(revoked, ["jx"]);
+    assert_eq!(
+        target.store.users_page(None, 10).await.unwrap(),
+        store.users_page(None, 10).await.unwrap()
+    );
     // Nodes on the target see the import through the change feed.
     let batch = target.store.changes_since(0).await.unwrap();
     assert_eq!(batch.clients, ["x1"]);
@@ -532,4 +563,108 @@ async fn postgres_change_feed_never_skips_a_late_commit() {
     assert_eq!(seen.clients, ["late"]);
     assert_eq!(seen.revocations, ["fast"]);
     assert_eq!(seen.seq, start + 2);
+}
+
+async fn users_round_trip_with_unique_emails(store: &Store) {
+    let ada = user("u-ada", "Ada@Example.com");
+    assert!(
+        store
+            .insert_user(&ada, &audit("user.create", "u-ada"))
+            .await
+            .unwrap()
+    );
+    assert_eq!(store.user("u-ada").await.unwrap().as_ref(), Some(&ada));
+    // Email lookups and uniqueness ignore case.
+    assert_eq!(
+        store
+            .user_by_email("ada@EXAMPLE.com")
+            .await
+            .unwrap()
+            .map(|u| u.id),
+        Some("u-ada".to_string())
+    );
+    let twin = user("u-twin", "ADA@example.COM");
+    assert!(
+        !store
+            .insert_user(&twin, &audit("user.create", "u-twin"))
+            .await
+            .unwrap()
+    );
+    assert_eq!(store.user("u-twin").await.unwrap(), None);
+    let bob = user("u-bob", "bob@example.com");
+    assert!(
+        store
+            .insert_user(&bob, &audit("user.create", "u-bob"))
+            .await
+            .unwrap()
+    );
+    // A change to another user's email is refused and writes nothing.
+    let taken = store
+        .modify_user("u-bob", &audit("user.update", "u-bob"), |u| {
+            u.email = "ada@example.com".into();
+            Ok::<(), StoreError>(())
+        })
+        .await;
+    assert!(matches!(taken, Err(StoreError::Conflict(_))), "{taken:?}");
+    assert_eq!(
+        store.user("u-bob").await.unwrap().map(|u| u.email),
+        Some("bob@example.com".into())
+    );
+    let changed = store
+        .modify_user("u-bob", &audit("user.update", "u-bob"), |u| {
+            u.enabled = false;
+            u.name = None;
+            Ok::<(), StoreError>(())
+        })
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(!changed.enabled && changed.name.is_none());
+    assert_eq!(store.user("u-bob").await.unwrap(), Some(changed));
+    assert_eq!(
+        store
+            .modify_user(
+                "nobody",
+                &audit("user.update", "nobody"),
+                |_| Ok::<(), StoreError>(())
+            )
+            .await
+            .unwrap(),
+        None
+    );
+    // Paging by id.
+    let first = store.users_page(None, 1).await.unwrap();
+    assert_eq!(first.iter().map(|u| u.id.as_str()).collect::<Vec<_>>(), ["u-ada"]);
+    let rest = store.users_page(Some("u-ada"), 10).await.unwrap();
+    assert_eq!(rest.iter().map(|u| u.id.as_str()).collect::<Vec<_>>(), ["u-bob"]);
+    assert!(
+        store
+            .delete_user("u-ada", &audit("user.delete", "u-ada"))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .delete_user("u-ada", &audit("user.delete", "u-ada"))
+            .await
+            .unwrap()
+    );
+    assert_eq!(store.user_by_email("ada@example.com").await.unwrap(), None);
+    // Every change is in the audit trail; the refused ones are not.
+    let actions: Vec<String> = store
+        .audit_events(0, 0, 100)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| format!("{} {}", e.entry.action, e.entry.target))
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            "user.create u-ada",
+            "user.create u-bob",
+            "user.update u-bob",
+            "user.delete u-ada"
+        ]
+    );
 }

@@ -20,6 +20,8 @@ use crate::app::App;
 use crate::oauth::validate::check;
 use crate::signing;
 
+mod users;
+
 /// The OpenAPI 3 document describing this API.
 pub const OPENAPI: &str = include_str!("openapi.json");
 
@@ -44,6 +46,16 @@ pub const ROUTES: &[(&str, &str, Make)] = &[
     ("GET", "/admin/v1/keys", || get(list_keys)),
     ("POST", "/admin/v1/keys/rotate", || post(rotate_key)),
     ("GET", "/admin/v1/audit", || get(list_audit)),
+    ("GET", "/admin/v1/users", || get(users::list)),
+    ("POST", "/admin/v1/users", || post(users::create)),
+    ("GET", "/admin/v1/users/{id}", || get(users::get_one)),
+    ("PATCH", "/admin/v1/users/{id}", || patch(users::update)),
+    ("DELETE", "/admin/v1/users/{id}", || delete(users::delete_one)),
+    ("POST", "/admin/v1/users/{id}/disable", || post(users::disable)),
+    ("POST", "/admin/v1/users/{id}/enable", || post(users::enable)),
+    ("POST", "/admin/v1/users/{id}/password", || {
+        post(users::set_password)
+    }),
 ];
 
 /// Path of the OpenAPI document (public, like any API description).
@@ -88,7 +100,9 @@ impl IntoResponse for AdminError {
     fn into_response(self) -> Response {
         match &self {
             AdminError::Invalid(m) => error(StatusCode::BAD_REQUEST, "invalid_input", m),
-            AdminError::NotFound(_) => error(StatusCode::NOT_FOUND, "not_found", &self.to_string()),
+            AdminError::NotFound(_) | AdminError::NoUser(_) => {
+                error(StatusCode::NOT_FOUND, "not_found", &self.to_string())
+            }
             AdminError::Store(e) if e.is_unavailable() => {
                 tracing::warn!(error = %e, "store unavailable; admin request refused");
                 let mut r = error(
@@ -104,6 +118,9 @@ impl IntoResponse for AdminError {
             }
             AdminError::Store(e @ crate::store::StoreError::Limit(_)) => {
                 error(StatusCode::CONFLICT, "limit_reached", &e.to_string())
+            }
+            AdminError::Store(e @ crate::store::StoreError::Conflict(_)) => {
+                error(StatusCode::CONFLICT, "conflict", &e.to_string())
             }
             AdminError::Store(e) => {
                 let reference = uuid::Uuid::new_v4().simple().to_string();
@@ -261,9 +278,9 @@ fn query<T>(q: Result<Query<T>, axum::extract::rejection::QueryRejection>) -> Re
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct Page {
-    limit: Option<u32>,
-    after: Option<String>,
+pub(super) struct Page {
+    pub(super) limit: Option<u32>,
+    pub(super) after: Option<String>,
 }
 
 async fn list_clients(

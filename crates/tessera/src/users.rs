@@ -1,0 +1,326 @@
+//! The user directory: people who sign in (OpenID Connect). The CLI and the admin API share these
+//! operations; each change is written with its audit event in one transaction. Passwords are
+//! stored with Argon2id and never returned, logged or audited.
+
+use serde_json::json;
+
+use crate::admin::{Actor, AdminError};
+use crate::store::{SecretKind, StoreError, UserRecord, now};
+
+/// Shortest password accepted (NIST SP 800-63B §5.1.1.2: at least 8 characters).
+pub const MIN_PASSWORD: usize = 8;
+/// Longest password accepted, in bytes (Argon2id hashes any length; this bounds the work).
+pub const MAX_PASSWORD: usize = 1024;
+/// Longest email address (RFC 5321 §4.5.3.1.3 path limit).
+pub const MAX_EMAIL: usize = 254;
+/// Longest name field.
+pub const MAX_NAME: usize = 200;
+
+/// A new user. (No `Debug`: it may hold a password.)
+#[derive(Default, Clone)]
+pub struct NewUser {
+    /// Email address, unique without regard to case.
+    pub email: String,
+    /// Whether the address is known to be the user's.
+    pub email_verified: bool,
+    /// Given name.
+    pub given_name: Option<String>,
+    /// Family name.
+    pub family_name: Option<String>,
+    /// Full name.
+    pub name: Option<String>,
+    /// The password; without one, the user cannot sign in with a password until one is set.
+    pub password: Option<String>,
+    /// Custom attributes, released as claims.
+    pub attributes: crate::claims::Claims,
+}
+
+/// Changes to a user; `None` leaves a field alone, an empty name clears it.
+#[derive(Debug, Default, Clone)]
+pub struct UserUpdate {
+    /// New email.
+    pub email: Option<String>,
+    /// New verification state.
+    pub email_verified: Option<bool>,
+    /// New given name (empty: none).
+    pub given_name: Option<String>,
+    /// New family name (empty: none).
+    pub family_name: Option<String>,
+    /// New full name (empty: none).
+    pub name: Option<String>,
+    /// Attributes to set (merged over the current ones).
+    pub attributes: Option<crate::claims::Claims>,
+    /// Attribute names to remove.
+    pub remove_attributes: Vec<String>,
+}
+
+/// Checks an email address: one `@` between a non-empty local part and a domain, no spaces or
+/// control characters, at most 254 bytes. (Deliverability is the business of verification.)
+pub fn validate_email(email: &str) -> Result<String, AdminError> {
+    let email = email.trim();
+    let bad = |why: &str| AdminError::Invalid(format!("email {why}"));
+    if email.is_empty() || email.len() > MAX_EMAIL {
+        return Err(bad("must be 1 to 254 bytes"));
+    }
+    if email.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(bad("must not hold spaces or control characters"));
+    }
+    match email.split_once('@') {
+        Some((local, domain)) if !local.is_empty() && !domain.is_empty() && !domain.contains('@') => {
+            if domain.starts_with('.') || domain.ends_with('.') || domain.contains("..") {
+                return Err(bad("has a malformed domain"));
+            }
+            Ok(email.to_string())
+        }
+        _ => Err(bad("must look like name@example.com")),
+    }
+}
+
+fn validate_name(field: &str, value: Option<String>) -> Result<Option<String>, AdminError> {
+    let Some(v) = value.map(|v| v.trim().to_string()).filter(|v| !v.is_empty()) else {
+        return Ok(None);
+    };
+    if v.chars().count() > MAX_NAME || v.chars().any(char::is_control) {
+        return Err(AdminError::Invalid(format!(
+            "{field} must be at most {MAX_NAME} characters without control characters"
+        )));
+    }
+    Ok(Some(v))
+}
+
+/// Checks a password's length and hashes it with Argon2id (off the async threads).
+pub async fn hash_password(password: &str) -> Result<String, AdminError> {
+    let chars = password.chars().count();
+    if chars < MIN_PASSWORD || password.len() > MAX_PASSWORD {
+        return Err(AdminError::Invalid(format!(
+            "a password must be at least {MIN_PASSWORD} characters and at most {MAX_PASSWORD} bytes"
+        )));
+    }
+    if password.contains('\0') {
+        return Err(AdminError::Invalid("a password must not hold NUL".into()));
+    }
+    let owned = password.to_string();
+    tokio::task::spawn_blocking(move || crate::clients::hash_secret(&owned, SecretKind::Argon2id))
+        .await
+        .map_err(|e| AdminError::Store(StoreError::Io(e.to_string())))?
+        .map_err(|e| AdminError::Store(StoreError::Io(e)))
+}
+
+/// Creates a user.
+pub async fn create_user(
+    store: &crate::store::Store,
+    actor: &Actor,
+    new: NewUser,
+) -> Result<UserRecord, AdminError> {
+    let email = validate_email(&new.email)?;
+    crate::claims::validate(&new.attributes).map_err(AdminError::Invalid)?;
+    let password_hash = match &new.password {
+        Some(p) => Some(hash_password(p).await?),
+        None => None,
+    };
+    let t = now();
+    let user = UserRecord {
+        id: uuid::Uuid::new_v4().to_string(),
+        email,
+        email_verified: new.email_verified,
+        given_name: validate_name("given_name", new.given_name)?,
+        family_name: validate_name("family_name", new.family_name)?,
+        name: validate_name("name", new.name)?,
+        password_hash,
+        enabled: true,
+        attributes: new.attributes,
+        created_at: t,
+        updated_at: t,
+    };
+    let audit = actor.entry(
+        "user.create",
+        &user.id,
+        json!({"email": user.email, "password": user.password_hash.is_some()}),
+    );
+    if !store.insert_user(&user, &audit).await? {
+        return Err(AdminError::Store(StoreError::Conflict(
+            "a user with this email exists".into(),
+        )));
+    }
+    Ok(user)
+}
+
+/// A user by id, or by email when the argument holds an `@`.
+pub async fn get_user(store: &crate::store::Store, id_or_email: &str) -> Result<UserRecord, AdminError> {
+    let found = if id_or_email.contains('@') {
+        store.user_by_email(id_or_email).await?
+    } else {
+        store.user(id_or_email).await?
+    };
+    found.ok_or_else(|| AdminError::NoUser(id_or_email.to_string()))
+}
+
+/// Applies `update` to user `id`.
+pub async fn update_user(
+    store: &crate::store::Store,
+    actor: &Actor,
+    id: &str,
+    update: UserUpdate,
+) -> Result<UserRecord, AdminError> {
+    let email = update.email.as_deref().map(validate_email).transpose()?;
+    if let Some(a) = &update.attributes {
+        crate::claims::validate(a).map_err(AdminError::Invalid)?;
+    }
+    let given_name = update
+        .given_name
+        .clone()
+        .map(|v| validate_name("given_name", Some(v)));
+    let family_name = update
+        .family_name
+        .clone()
+        .map(|v| validate_name("family_name", Some(v)));
+    let name = update.name.clone().map(|v| validate_name("name", Some(v)));
+    let mut changed: Vec<&str> = Vec::new();
+    for (field, set) in [
+        ("email", email.is_some()),
+        ("email_verified", update.email_verified.is_some()),
+        ("given_name", given_name.is_some()),
+        ("family_name", family_name.is_some()),
+        ("name", name.is_some()),
+        (
+            "attributes",
+            update.attributes.is_some() || !update.remove_attributes.is_empty(),
+        ),
+    ] {
+        if set {
+            changed.push(field);
+        }
+    }
+    let audit = actor.entry("user.update", id, json!({"changed": changed}));
+    let result = store
+        .modify_user(id, &audit, |u: &mut UserRecord| -> Result<(), AdminError> {
+            if let Some(e) = email {
+                // A new address is not verified until someone says so.
+                if crate::store::email_key(&e) != crate::store::email_key(&u.email) {
+                    u.email_verified = false;
+                }
+                u.email = e;
+            }
+            if let Some(v) = update.email_verified {
+                u.email_verified = v;
+            }
+            if let Some(v) = given_name {
+                u.given_name = v?;
+            }
+            if let Some(v) = family_name {
+                u.family_name = v?;
+            }
+            if let Some(v) = name {
+                u.name = v?;
+            }
+            if let Some(a) = update.attributes {
+                for (k, v) in a.iter() {
+                    u.attributes.insert(k.clone(), v.clone());
+                }
+            }
+            for k in &update.remove_attributes {
+                u.attributes.remove(k);
+            }
+            crate::claims::validate(&u.attributes).map_err(AdminError::Invalid)
+        })
+        .await?;
+    result.ok_or_else(|| AdminError::NoUser(id.to_string()))
+}
+
+/// Sets user `id`'s password.
+pub async fn set_password(
+    store: &crate::store::Store,
+    actor: &Actor,
+    id: &str,
+    password: &str,
+) -> Result<UserRecord, AdminError> {
+    let hash = hash_password(password).await?;
+    let audit = actor.entry("user.set_password", id, json!({}));
+    store
+        .modify_user(id, &audit, |u: &mut UserRecord| -> Result<(), AdminError> {
+            u.password_hash = Some(hash);
+            Ok(())
+        })
+        .await?
+        .ok_or_else(|| AdminError::NoUser(id.to_string()))
+}
+
+/// Enables or disables user `id`.
+pub async fn set_enabled(
+    store: &crate::store::Store,
+    actor: &Actor,
+    id: &str,
+    enabled: bool,
+) -> Result<UserRecord, AdminError> {
+    let action = if enabled { "user.enable" } else { "user.disable" };
+    let audit = actor.entry(action, id, json!({}));
+    store
+        .modify_user(id, &audit, |u: &mut UserRecord| -> Result<(), AdminError> {
+            u.enabled = enabled;
+            Ok(())
+        })
+        .await?
+        .ok_or_else(|| AdminError::NoUser(id.to_string()))
+}
+
+/// Deletes user `id`.
+pub async fn delete_user(store: &crate::store::Store, actor: &Actor, id: &str) -> Result<(), AdminError> {
+    let audit = actor.entry("user.delete", id, json!({}));
+    if store.delete_user(id, &audit).await? {
+        Ok(())
+    } else {
+        Err(AdminError::NoUser(id.to_string()))
+    }
+}
+
+/// The JSON view of a user: never the password hash, only whether there is one.
+pub fn user_json(u: &UserRecord) -> serde_json::Value {
+    json!({
+        "id": u.id,
+        "email": u.email,
+        "email_verified": u.email_verified,
+        "given_name": u.given_name,
+        "family_name": u.family_name,
+        "name": u.name,
+        "enabled": u.enabled,
+        "has_password": u.password_hash.is_some(),
+        "attributes": u.attributes,
+        "created_at": u.created_at,
+        "updated_at": u.updated_at,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn emails() {
+        assert_eq!(
+            validate_email(" Ada@Example.com ").ok().as_deref(),
+            Some("Ada@Example.com")
+        );
+        for bad in [
+            "",
+            "ada",
+            "@example.com",
+            "ada@",
+            "a b@example.com",
+            "ada@@x",
+            "ada@x..com",
+            "ada@.x",
+        ] {
+            assert!(validate_email(bad).is_err(), "{bad:?}");
+        }
+        assert!(validate_email(&format!("{}@x.com", "a".repeat(260))).is_err());
+    }
+
+    #[tokio::test]
+    async fn passwords_are_bounded_and_hashed() {
+        assert!(hash_password("short").await.is_err());
+        assert!(hash_password(&"x".repeat(MAX_PASSWORD + 1)).await.is_err());
+        let hash = hash_password("correct horse").await.unwrap_or_default();
+        assert!(hash.starts_with("$argon2id$"), "{hash}");
+        assert!(!hash.contains("correct horse"));
+    }
+}
