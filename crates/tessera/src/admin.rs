@@ -99,6 +99,15 @@ pub struct NewClient {
     pub introspect: bool,
     /// Claims put in every token it gets.
     pub claims: crate::claims::Claims,
+    /// A public client (a single-page or native app): no secret.
+    pub public: bool,
+    /// Grant types; default `client_credentials` (confidential) or `authorization_code` and
+    /// `refresh_token` (public).
+    pub grant_types: Option<Vec<String>>,
+    /// Redirect URIs, for the authorization code flow.
+    pub redirect_uris: Vec<String>,
+    /// A first-party app (no consent screen).
+    pub first_party: bool,
 }
 
 /// Changes to a client; `None` leaves a field as it is.
@@ -120,6 +129,12 @@ pub struct ClientUpdate {
     pub claims: Option<crate::claims::Claims>,
     /// Remove every claim first.
     pub clear_claims: bool,
+    /// New grant types.
+    pub grant_types: Option<Vec<String>>,
+    /// New redirect URIs.
+    pub redirect_uris: Option<Vec<String>>,
+    /// First party or not.
+    pub first_party: Option<bool>,
 }
 
 /// A created client and the only copy of its secret that will ever exist outside its owner.
@@ -239,7 +254,25 @@ pub fn build_client(new: NewClient) -> Result<Created, AdminError> {
     }
     let token_ttl = validate_ttl(new.token_ttl.unwrap_or(DEFAULT_TOKEN_TTL))?;
     validate_claims(&new.claims, &scopes)?;
+    let default_grants: &[&str] = if new.public {
+        &[crate::store::AUTHORIZATION_CODE, crate::store::REFRESH_TOKEN]
+    } else {
+        &[crate::store::CLIENT_CREDENTIALS]
+    };
+    let flows = crate::store::Flows {
+        public: new.public,
+        grant_types: new
+            .grant_types
+            .unwrap_or_else(|| default_grants.iter().map(|g| g.to_string()).collect()),
+        redirect_uris: new.redirect_uris,
+        first_party: new.first_party,
+    };
+    if new.public && new.secret.is_some() {
+        return Err(AdminError::Invalid("a public client has no secret".into()));
+    }
+    crate::oauth::redirect::validate_flows(&flows).map_err(AdminError::Invalid)?;
     let (secret, kind) = match new.secret {
+        _ if new.public => (String::new(), SecretKind::Sha256),
         Some(s) => {
             validate_imported_secret(&s)?;
             (s, SecretKind::Argon2id)
@@ -249,7 +282,11 @@ pub fn build_client(new: NewClient) -> Result<Created, AdminError> {
             SecretKind::Sha256,
         ),
     };
-    let record = new_secret_record(&secret, kind).map_err(AdminError::Invalid)?;
+    let secrets = if new.public {
+        Vec::new()
+    } else {
+        vec![new_secret_record(&secret, kind).map_err(AdminError::Invalid)?]
+    };
     let t = now();
     Ok(Created {
         client: ClientRecord {
@@ -264,7 +301,8 @@ pub fn build_client(new: NewClient) -> Result<Created, AdminError> {
             can_introspect: new.introspect,
             tokens_revoked_before: 0,
             claims: new.claims,
-            secrets: vec![record],
+            flows,
+            secrets,
         },
         secret,
     })
@@ -278,7 +316,8 @@ pub async fn create_client(store: &Store, actor: &Actor, new: NewClient) -> Resu
         "name": c.name, "scope": c.scopes.join(" "), "audiences": c.audiences, "token_ttl": c.token_ttl,
         "can_introspect": c.can_introspect,
         "claims": c.claims.keys().collect::<Vec<_>>(),
-        "secret": if c.secrets.first().is_some_and(|s| s.kind == SecretKind::Argon2id) { "imported" } else { "generated" },
+        "flows": c.flows,
+        "secret": if c.flows.public { "none" } else if c.secrets.first().is_some_and(|s| s.kind == SecretKind::Argon2id) { "imported" } else { "generated" },
     });
     store
         .insert_client(c, None, &actor.entry("client.create", &c.id, details))
@@ -320,6 +359,15 @@ pub async fn update_client(
     if let Some(c) = &update.claims {
         details.insert("claims".into(), c.keys().cloned().collect::<Vec<_>>().into());
     }
+    if let Some(g) = &update.grant_types {
+        details.insert("grant_types".into(), g.clone().into());
+    }
+    if let Some(r) = &update.redirect_uris {
+        details.insert("redirect_uris".into(), r.clone().into());
+    }
+    if let Some(f) = update.first_party {
+        details.insert("first_party".into(), f.into());
+    }
     let entry = actor.entry(action, id, details.into());
     let scope_changed = update.scope.is_some();
     let claims_changed = update.claims.is_some() || update.clear_claims;
@@ -355,6 +403,21 @@ pub async fn update_client(
             if scope_changed || claims_changed {
                 validate_claims(&client.claims, &client.scopes)?;
             }
+            let flows_changed = update.grant_types.is_some()
+                || update.redirect_uris.is_some()
+                || update.first_party.is_some();
+            if let Some(g) = update.grant_types {
+                client.flows.grant_types = g;
+            }
+            if let Some(r) = update.redirect_uris {
+                client.flows.redirect_uris = r;
+            }
+            if let Some(f) = update.first_party {
+                client.flows.first_party = f;
+            }
+            if flows_changed {
+                crate::oauth::redirect::validate_flows(&client.flows).map_err(AdminError::Invalid)?;
+            }
             if let Some(enabled) = update.enabled {
                 if client.enabled && !enabled {
                     client.tokens_revoked_before = now();
@@ -388,6 +451,11 @@ pub async fn rotate_secret(
 ) -> Result<Created, AdminError> {
     if grace.as_secs() > 30 * 86_400 {
         return Err(AdminError::Invalid("grace must be at most 30 days".into()));
+    }
+    if store.client(id).await?.is_some_and(|c| c.flows.public) {
+        return Err(AdminError::Invalid(
+            "a public client has no secret (it authenticates with PKCE, not a secret)".into(),
+        ));
     }
     let secret = generate_secret().map_err(|e| AdminError::Invalid(e.into()))?;
     let record = new_secret_record(&secret, SecretKind::Sha256).map_err(AdminError::Invalid)?;
@@ -449,6 +517,11 @@ pub fn client_json(c: &ClientRecord) -> serde_json::Value {
         "can_introspect": c.can_introspect,
         "tokens_revoked_before": c.tokens_revoked_before,
         "claims": c.claims,
+        "client_type": if c.flows.public { "public" } else { "confidential" },
+        "token_endpoint_auth_method": if c.flows.public { "none" } else { "client_secret_basic" },
+        "grant_types": c.flows.grant_types,
+        "redirect_uris": c.flows.redirect_uris,
+        "first_party": c.flows.first_party,
         "created_at": c.created_at,
         "updated_at": c.updated_at,
         "secrets": c.secrets.iter().map(|s| serde_json::json!({

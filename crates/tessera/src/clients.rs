@@ -169,6 +169,8 @@ pub struct CachedClient {
     pub enabled: bool,
     /// May introspect other clients' tokens.
     pub can_introspect: bool,
+    /// May use the client credentials grant.
+    pub client_credentials: bool,
     /// Tokens issued at or before this time are revoked (0: none).
     pub tokens_revoked_before: i64,
     /// Its claims as a JSON fragment to splice into each token (`"a":1,"b":"x"`), if any.
@@ -186,6 +188,7 @@ impl CachedClient {
             token_ttl: record.token_ttl,
             enabled: record.enabled,
             can_introspect: record.can_introspect,
+            client_credentials: record.flows.allows(crate::store::CLIENT_CREDENTIALS),
             tokens_revoked_before: record.tokens_revoked_before,
             claims: crate::claims::fragment(&record.claims),
             updated_at: record.updated_at,
@@ -204,6 +207,7 @@ impl CachedClient {
             && self.token_ttl == r.token_ttl
             && self.enabled == r.enabled
             && self.can_introspect == r.can_introspect
+            && self.client_credentials == r.flows.allows(crate::store::CLIENT_CREDENTIALS)
             && self.tokens_revoked_before == r.tokens_revoked_before
             && self.claims == crate::claims::fragment(&r.claims)
             && self.grants.matches(&grant_scopes(r), &r.audiences)
@@ -585,6 +589,7 @@ mod tests {
             can_introspect: false,
             tokens_revoked_before: 0,
             claims: Default::default(),
+            flows: Default::default(),
             secrets: vec![new_secret_record(secret, kind).unwrap()],
         }
     }

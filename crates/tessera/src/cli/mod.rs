@@ -219,6 +219,22 @@ struct ServeArgs {
     log_format: Option<String>,
 }
 
+/// How a client may get tokens (create and update).
+#[derive(Args, Default)]
+struct FlowArgs {
+    /// A grant type it may use: client_credentials, authorization_code or refresh_token;
+    /// repeat for several (on update, replaces the old ones).
+    #[arg(long = "grant-type", value_name = "GRANT")]
+    grant_types: Vec<String>,
+    /// A redirect URI, matched exactly (any port on http://127.0.0.1 or http://[::1]); repeat
+    /// for several (on update, replaces the old ones).
+    #[arg(long = "redirect-uri", value_name = "URI")]
+    redirect_uris: Vec<String>,
+    /// A first-party app: its users are not asked for consent.
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
+    first_party: Option<bool>,
+}
+
 #[derive(Subcommand)]
 enum ClientCommand {
     /// Register a client and print its id and secret (the secret is shown this once).
@@ -247,6 +263,12 @@ enum ClientCommand {
         /// Allow this client (a resource server) to introspect other clients' tokens.
         #[arg(long)]
         introspect: bool,
+        /// A public client (a single-page or native app): no secret; it signs people in with
+        /// the authorization code flow and PKCE.
+        #[arg(long)]
+        public: bool,
+        #[command(flatten)]
+        flows: FlowArgs,
         /// A claim put in every token it gets; repeat for several. The value is JSON if it
         /// parses as JSON (42, true, {"a":1}, "quoted"), else a string. Scopes may use it as
         /// {NAME}, e.g. --scope "principal:{principal}".
@@ -301,6 +323,8 @@ enum ClientCommand {
         /// Remove every claim (before any --claim).
         #[arg(long)]
         clear_claims: bool,
+        #[command(flatten)]
+        flows: FlowArgs,
         /// Print JSON.
         #[arg(long)]
         json: bool,
@@ -569,6 +593,16 @@ fn print_client(c: &ClientRecord, out: &mut impl Write) -> std::io::Result<()> {
         }
     )?;
     writeln!(out, "token_ttl:  {}s", c.token_ttl)?;
+    let kind = if c.flows.public { "public" } else { "confidential" };
+    writeln!(
+        out,
+        "type:       {kind}{}",
+        if c.flows.first_party { ", first party" } else { "" }
+    )?;
+    writeln!(out, "grants:     {}", c.flows.grant_types.join(" "))?;
+    for uri in &c.flows.redirect_uris {
+        writeln!(out, "redirect:   {uri}")?;
+    }
     for (name, value) in &c.claims {
         writeln!(out, "claim:      {name} = {value}")?;
     }
@@ -848,6 +882,8 @@ async fn client_command(store: &Store, actor: &Actor, cmd: ClientCommand) -> any
             secret_stdin,
             admin,
             introspect,
+            public,
+            flows,
             claims,
             json,
         } => {
@@ -881,18 +917,27 @@ async fn client_command(store: &Store, actor: &Actor, cmd: ClientCommand) -> any
                     admin,
                     introspect,
                     claims,
+                    public,
+                    grant_types: (!flows.grant_types.is_empty()).then_some(flows.grant_types),
+                    redirect_uris: flows.redirect_uris,
+                    first_party: flows.first_party.unwrap_or(false),
                 },
             )
             .await?;
             let mut out = std::io::stdout().lock();
+            let secret = (!created.client.flows.public).then_some(&created.secret);
             if json {
-                let body =
-                    serde_json::json!({"client_id": created.client.id, "client_secret": created.secret});
+                let body = serde_json::json!({"client_id": created.client.id, "client_secret": secret});
                 writeln!(out, "{body}")?;
             } else {
                 writeln!(out, "client_id:     {}", created.client.id)?;
-                writeln!(out, "client_secret: {}", created.secret)?;
-                writeln!(out, "Store the secret now: Tessera keeps only a hash of it.")?;
+                match secret {
+                    Some(secret) => {
+                        writeln!(out, "client_secret: {secret}")?;
+                        writeln!(out, "Store the secret now: Tessera keeps only a hash of it.")?;
+                    }
+                    None => writeln!(out, "A public client: no secret (it uses PKCE).")?,
+                }
             }
         }
         ClientCommand::List { json } => {
@@ -931,6 +976,7 @@ async fn client_command(store: &Store, actor: &Actor, cmd: ClientCommand) -> any
             claims,
             remove_claims,
             clear_claims,
+            flows,
             json,
         } => {
             let mut claims = crate::claims::parse_pairs(&claims).map_err(|e| anyhow::anyhow!(e))?;
@@ -951,6 +997,9 @@ async fn client_command(store: &Store, actor: &Actor, cmd: ClientCommand) -> any
                 introspect,
                 claims: (!claims.is_empty()).then_some(claims),
                 clear_claims,
+                grant_types: (!flows.grant_types.is_empty()).then_some(flows.grant_types),
+                redirect_uris: (!flows.redirect_uris.is_empty()).then_some(flows.redirect_uris),
+                first_party: flows.first_party,
             };
             emit_client(&admin::update_client(store, actor, &id, update).await?, json)?
         }

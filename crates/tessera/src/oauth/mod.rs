@@ -4,6 +4,7 @@ pub mod client_auth;
 pub mod form;
 pub mod introspect;
 pub mod paths;
+pub mod redirect;
 pub mod revoke;
 pub mod scope;
 pub mod token;

@@ -240,6 +240,12 @@ async fn handle(
             "only client_credentials is supported".into(),
         ));
     }
+    if !client.client_credentials {
+        // RFC 6749 §5.2: an authenticated client not allowed this grant type.
+        return Err(OAuthError::UnauthorizedClient(
+            "this client may not use client_credentials".into(),
+        ));
+    }
     if rules.scope_required && form.get("scope").is_none() {
         return Err(OAuthError::InvalidRequest(
             "scope is required at this endpoint".into(),

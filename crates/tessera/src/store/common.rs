@@ -143,7 +143,8 @@ impl Engine {
         client.updated_at = now();
         sqlx::query(
             "UPDATE clients SET name = $1, scopes = $2, audiences = $3, token_ttl = $4, enabled = $5, \
-             updated_at = $6, can_introspect = $7, tokens_revoked_before = $8, claims = $10 WHERE id = $9",
+             updated_at = $6, can_introspect = $7, tokens_revoked_before = $8, claims = $10, flows = $11 \
+             WHERE id = $9",
         )
         .bind(&client.name)
         .bind(client.scopes.join(" "))
@@ -155,6 +156,7 @@ impl Engine {
         .bind(client.tokens_revoked_before)
         .bind(&client.id)
         .bind(claims_json(&client.claims))
+        .bind(flows_json(&client.flows))
         .execute(&mut *tx)
         .await
         .map_err(StoreError::from)?;
@@ -886,7 +888,8 @@ async fn load_client(conn: &mut Conn, id: &str) -> Result<Option<ClientRecord>, 
 async fn insert_client_row(tx: &mut Tx, client: &ClientRecord) -> Result<(), StoreError> {
     sqlx::query(
         "INSERT INTO clients (id, name, scopes, audiences, token_ttl, enabled, created_at, updated_at, \
-         can_introspect, tokens_revoked_before, claims) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+         can_introspect, tokens_revoked_before, claims, flows) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
     )
     .bind(&client.id)
     .bind(&client.name)
@@ -899,9 +902,14 @@ async fn insert_client_row(tx: &mut Tx, client: &ClientRecord) -> Result<(), Sto
     .bind(client.can_introspect)
     .bind(client.tokens_revoked_before)
     .bind(claims_json(&client.claims))
+    .bind(flows_json(&client.flows))
     .execute(&mut **tx)
     .await?;
     Ok(())
+}
+
+fn flows_json(flows: &super::Flows) -> String {
+    serde_json::to_string(flows).unwrap_or_else(|_| "{}".into())
 }
 
 async fn insert_secret(tx: &mut Tx, client_id: &str, secret: &SecretRecord) -> Result<(), StoreError> {
@@ -1039,6 +1047,7 @@ fn client_from_row(row: &DbRow) -> Result<ClientRecord, StoreError> {
     let audiences: String = row.try_get("audiences")?;
     let token_ttl: i64 = row.try_get("token_ttl")?;
     let claims: String = row.try_get("claims")?;
+    let flows: String = row.try_get("flows")?;
     Ok(ClientRecord {
         id: row.try_get("id")?,
         name: row.try_get("name")?,
@@ -1055,6 +1064,7 @@ fn client_from_row(row: &DbRow) -> Result<ClientRecord, StoreError> {
         can_introspect: row.try_get("can_introspect")?,
         tokens_revoked_before: row.try_get("tokens_revoked_before")?,
         claims: serde_json::from_str(&claims).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+        flows: serde_json::from_str(&flows).map_err(|e| StoreError::Corrupt(e.to_string()))?,
         secrets: Vec::new(),
     })
 }

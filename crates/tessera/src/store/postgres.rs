@@ -28,6 +28,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (3, include_str!("../../migrations/postgres/0003_claims.sql")),
     (4, include_str!("../../migrations/postgres/0004_limits.sql")),
     (5, include_str!("../../migrations/postgres/0005_users.sql")),
+    (6, include_str!("../../migrations/postgres/0006_flows.sql")),
 ];
 
 /// How long a caller waits for a connection before the store counts as unavailable.

@@ -18,6 +18,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (3, include_str!("../../migrations/sqlite/0003_claims.sql")),
     (4, include_str!("../../migrations/sqlite/0004_limits.sql")),
     (5, include_str!("../../migrations/sqlite/0005_users.sql")),
+    (6, include_str!("../../migrations/sqlite/0006_flows.sql")),
 ];
 
 /// An open SQLite store.

@@ -9,6 +9,7 @@
 //! {"type":"meta","key":"bootstrap.quickstart","value":"..."}
 //! {"type":"client","id":"...","name":"billing","scopes":["invoices:read"],"audiences":[],"token_ttl":3600,
 //!  "enabled":true,"created_at":...,"updated_at":...,"can_introspect":false,"tokens_revoked_before":0,"claims":{},
+//!  "flows":{"public":false,"grant_types":["client_credentials"],"redirect_uris":[],"first_party":false},
 //!  "secrets":[{"id":"...","kind":"sha256","hash":"<hex>","created_at":...,"expires_at":null}]}
 //! {"type":"key","kid":"...","alg":"ES256","sealed_private_key":"<base64>","public_jwk":{...},"created_at":...,
 //!  "activates_at":...,"retired_at":null}
@@ -35,7 +36,7 @@ use super::{AuditEntry, ClientRecord, KeyRecord, SecretKind, SecretRecord, Store
 pub const FORMAT: &str = "tessera-export";
 /// The format version this build writes and the newest it reads.
 /// Version 2 added per-client `claims` (version 1 files read as clients without claims);
-/// version 3 added users.
+/// version 3 added users and each client's `flows` (type, grant types, redirect URIs).
 pub const VERSION: u32 = 3;
 
 /// One thing a store holds, as import writes it.
@@ -101,6 +102,8 @@ enum Line {
         tokens_revoked_before: i64,
         #[serde(default)]
         claims: crate::claims::Claims,
+        #[serde(default)]
+        flows: super::Flows,
         secrets: Vec<SecretLine>,
     },
     User(UserRecord),
@@ -156,6 +159,7 @@ fn to_line(r: &Record) -> Line {
             can_introspect: c.can_introspect,
             tokens_revoked_before: c.tokens_revoked_before,
             claims: c.claims,
+            flows: c.flows,
             secrets: c
                 .secrets
                 .into_iter()
@@ -215,8 +219,13 @@ fn from_line(line: Line) -> Result<Option<Record>, String> {
             can_introspect,
             tokens_revoked_before,
             claims,
+            flows,
             secrets,
         } => Record::Client(ClientRecord {
+            flows: {
+                crate::oauth::redirect::validate_flows(&flows).map_err(|e| format!("client {id}: {e}"))?;
+                flows
+            },
             claims: {
                 crate::claims::validate(&claims).map_err(|e| format!("client {id}: {e}"))?;
                 claims

@@ -59,6 +59,12 @@ fn client(id: &str) -> ClientRecord {
             .as_object()
             .cloned()
             .unwrap(),
+        flows: tessera::store::Flows {
+            public: false,
+            grant_types: vec!["client_credentials".into(), "authorization_code".into()],
+            redirect_uris: vec!["https://app.example/cb".into(), "http://127.0.0.1/native".into()],
+            first_party: true,
+        },
         secrets: vec![SecretRecord {
             id: format!("{id}-s1"),
             kind: SecretKind::Sha256,

@@ -257,3 +257,148 @@ async fn the_admin_api_manages_users_as_the_cli_does() {
     let r = call("GET", &format!("/admin/v1/users/{id}"), None).await.unwrap();
     assert_eq!(r.status(), 404);
 }
+
+#[test]
+fn clients_that_redirect_are_registered_strictly() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    assert_eq!(kit::cli(d, &["migrate"]).0, 0);
+    // A single-page app: public, no secret, the code flow with refresh by default.
+    let spa = kit::cli_json(
+        d,
+        &[
+            "client",
+            "create",
+            "--name",
+            "spa",
+            "--public",
+            "--redirect-uri",
+            "https://app.example/cb",
+            "--json",
+        ],
+    );
+    assert_eq!(spa["client_secret"], serde_json::Value::Null);
+    let id = spa["client_id"].as_str().unwrap();
+    let shown = kit::cli_json(d, &["client", "show", id, "--json"]);
+    assert_eq!(shown["client_type"], "public");
+    assert_eq!(shown["token_endpoint_auth_method"], "none");
+    assert_eq!(
+        shown["grant_types"],
+        serde_json::json!(["authorization_code", "refresh_token"])
+    );
+    assert_eq!(shown["secrets"], serde_json::json!([]));
+    let (code, _, err) = kit::cli(d, &["client", "rotate-secret", id]);
+    assert_ne!(code, 0);
+    assert!(err.contains("public client"), "{err}");
+    // A native app: a loopback redirect (any port at sign-in) and a private-use scheme.
+    let native = kit::cli_json(
+        d,
+        &[
+            "client",
+            "create",
+            "--name",
+            "cli app",
+            "--public",
+            "--redirect-uri",
+            "http://127.0.0.1/callback",
+            "--redirect-uri",
+            "com.example.app:/oauth2redirect",
+            "--first-party",
+            "--json",
+        ],
+    );
+    let shown = kit::cli_json(
+        d,
+        &["client", "show", native["client_id"].as_str().unwrap(), "--json"],
+    );
+    assert_eq!(shown["first_party"], true);
+    // What may not be registered, each refused in one line.
+    for (args, why) in [
+        (
+            vec!["--public", "--grant-type", "client_credentials"],
+            "public client",
+        ),
+        (vec!["--grant-type", "authorization_code"], "redirect URI"),
+        (
+            vec![
+                "--grant-type",
+                "authorization_code",
+                "--redirect-uri",
+                "http://app.example/cb",
+            ],
+            "loopback",
+        ),
+        (
+            vec![
+                "--grant-type",
+                "authorization_code",
+                "--redirect-uri",
+                "https://app.example/cb#x",
+            ],
+            "fragment",
+        ),
+        (
+            vec![
+                "--grant-type",
+                "authorization_code",
+                "--redirect-uri",
+                "https://*.example/cb",
+            ],
+            "wildcard",
+        ),
+        (
+            vec![
+                "--grant-type",
+                "authorization_code",
+                "--redirect-uri",
+                "javascript:alert(1)",
+            ],
+            "javascript",
+        ),
+        (vec!["--grant-type", "password"], "unknown grant type"),
+        (vec!["--grant-type", "refresh_token"], "needs authorization_code"),
+        (vec!["--public", "--secret", "an-imported-secret"], "no secret"),
+    ] {
+        let mut all = vec!["client", "create", "--name", "bad"];
+        all.extend(args.iter().copied());
+        let (code, _, err) = kit::cli(d, &all);
+        assert_ne!(code, 0, "{args:?}");
+        assert!(err.contains(why), "{args:?}: {err}");
+        assert_eq!(err.trim().lines().count(), 1, "{err}");
+    }
+    let listed = kit::cli_json(d, &["client", "list", "--json"]);
+    assert_eq!(
+        listed.as_array().map(Vec::len),
+        Some(2),
+        "a refused client was stored"
+    );
+}
+
+#[tokio::test]
+async fn a_client_not_allowed_client_credentials_gets_unauthorized_client() {
+    let s = kit::start(kit::Opts::default()).await;
+    let (id, secret) = s
+        .client_with(tessera::admin::NewClient {
+            name: "web".into(),
+            grant_types: Some(vec!["authorization_code".into()]),
+            redirect_uris: vec!["https://web.example/cb".into()],
+            ..Default::default()
+        })
+        .await;
+    let r = s
+        .token_basic(&id, &secret, &[("grant_type", "client_credentials")])
+        .await;
+    assert_eq!(r.status(), 400);
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(body["error"], "unauthorized_client");
+    // Allowing the grant takes effect like any other client change.
+    let update = tessera::admin::ClientUpdate {
+        grant_types: Some(vec!["authorization_code".into(), "client_credentials".into()]),
+        ..Default::default()
+    };
+    let record = tessera::admin::update_client(&s.app().store, &tessera::admin::Actor::cli(), &id, update)
+        .await
+        .unwrap();
+    s.app().registry.upsert(&id, Some(record));
+    assert_eq!(s.token(&id, &secret).await.split('.').count(), 3);
+}

@@ -327,6 +327,13 @@ struct CreateClient {
     introspect: bool,
     #[serde(default)]
     claims: crate::claims::Claims,
+    #[serde(default)]
+    client_type: Option<String>,
+    grant_types: Option<Vec<String>>,
+    #[serde(default)]
+    redirect_uris: Vec<String>,
+    #[serde(default)]
+    first_party: bool,
 }
 
 async fn create_client(
@@ -347,12 +354,29 @@ async fn create_client(
         admin: c.admin,
         introspect: c.introspect,
         claims: c.claims,
+        public: match c.client_type.as_deref() {
+            None | Some("confidential") => false,
+            Some("public") => true,
+            Some(_) => {
+                return error(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_input",
+                    "client_type must be confidential or public",
+                );
+            }
+        },
+        grant_types: c.grant_types,
+        redirect_uris: c.redirect_uris,
+        first_party: c.first_party,
     };
     match admin::create_client(&app.store, &caller(&ext), new).await {
         Ok(created) => no_store(
             (
                 StatusCode::CREATED,
-                Json(json!({"client": admin::client_json(&created.client), "client_secret": created.secret})),
+                Json(json!({
+                    "client": admin::client_json(&created.client),
+                    "client_secret": (!created.client.flows.public).then_some(&created.secret),
+                })),
             )
                 .into_response(),
         ),
@@ -376,6 +400,9 @@ struct PatchClient {
     token_ttl: Option<u32>,
     introspect: Option<bool>,
     claims: Option<crate::claims::Claims>,
+    grant_types: Option<Vec<String>>,
+    redirect_uris: Option<Vec<String>>,
+    first_party: Option<bool>,
 }
 
 async fn apply(app: &App, actor: &Actor, id: &str, update: ClientUpdate) -> Response {
@@ -405,6 +432,9 @@ async fn update_client(
         // PATCH replaces the claims whole.
         claims: p.claims.clone(),
         clear_claims: p.claims.is_some(),
+        grant_types: p.grant_types,
+        redirect_uris: p.redirect_uris,
+        first_party: p.first_party,
     };
     apply(&app, &caller(&ext), &id, update).await
 }

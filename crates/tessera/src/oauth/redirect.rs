@@ -1,0 +1,241 @@
+//! Redirect URIs: which may be registered, and which presented URI matches a registered one.
+//!
+//! - Registration (RFC 6749 §3.1.2, RFC 9700 §2.1, RFC 8252 §7): an absolute URI without a
+//!   fragment or wildcard, at most 2048 bytes; `https`, or `http` on a loopback IP literal (native
+//!   apps; `localhost` is refused as RFC 8252 §8.3 advises), or a private-use scheme in reverse
+//!   domain form (`com.example.app:/callback`, RFC 8252 §7.1).
+//! - Matching (RFC 9700 §4.1.3: exact string comparison) with one exception: for a loopback
+//!   redirect, any port matches, since a native app picks a free one at run time (RFC 8252 §7.3).
+
+/// Longest redirect URI accepted.
+pub const MAX_REDIRECT_URI: usize = 2048;
+
+/// The loopback hosts RFC 8252 §7.3 allows with plain `http`.
+fn is_loopback_host(host: &str) -> bool {
+    host == "127.0.0.1" || host == "[::1]"
+}
+
+/// Splits `http://HOST[:PORT]REST` into (host, port, rest) for a loopback host.
+fn split_loopback(uri: &str) -> Option<(&str, Option<&str>, &str)> {
+    let rest = uri.strip_prefix("http://")?;
+    let end = rest.find(['/', '?']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(end);
+    let (host, port) = if let Some(v6) = authority.strip_prefix('[') {
+        let close = v6.find(']')?;
+        let host = &authority[..close + 2];
+        let after = &authority[close + 2..];
+        (host, after.strip_prefix(':'))
+    } else {
+        match authority.split_once(':') {
+            Some((h, p)) => (h, Some(p)),
+            None => (authority, None),
+        }
+    };
+    if !is_loopback_host(host) || port.is_some_and(|p| p.is_empty() || !p.bytes().all(|b| b.is_ascii_digit()))
+    {
+        return None;
+    }
+    Some((host, port, tail))
+}
+
+/// Whether `uri` may be registered as a redirect URI. The error says why not.
+pub fn validate(uri: &str) -> Result<(), String> {
+    if uri.is_empty() || uri.len() > MAX_REDIRECT_URI {
+        return Err(format!("a redirect URI must be 1 to {MAX_REDIRECT_URI} bytes"));
+    }
+    if uri.contains('#') {
+        return Err("a redirect URI must not have a fragment (RFC 6749 §3.1.2)".into());
+    }
+    if uri.contains('*') {
+        return Err("a redirect URI is matched exactly: no wildcards".into());
+    }
+    if uri
+        .bytes()
+        .any(|b| b <= b' ' || b == 0x7f || b == b'"' || b == b'<' || b == b'>' || b == b'\\')
+    {
+        return Err("a redirect URI must not hold spaces, quotes or control characters".into());
+    }
+    let Some((scheme, rest)) = uri.split_once(':') else {
+        return Err("a redirect URI must be absolute".into());
+    };
+    let scheme_ok = scheme.bytes().next().is_some_and(|b| b.is_ascii_alphabetic())
+        && scheme
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"+-.".contains(&b));
+    if !scheme_ok {
+        return Err("a redirect URI must start with a valid scheme".into());
+    }
+    match scheme.to_ascii_lowercase().as_str() {
+        "https" => {
+            let host = rest.strip_prefix("//").map(|r| r.split(['/', '?', ':']).next().unwrap_or(""));
+            if host.is_none_or(str::is_empty) {
+                return Err("an https redirect URI needs a host".into());
+            }
+            if rest.contains('@') && rest.split('/').nth(2).is_some_and(|a| a.contains('@')) {
+                return Err("a redirect URI must not carry user information".into());
+            }
+            Ok(())
+        }
+        "http" => match split_loopback(uri) {
+            Some(_) => Ok(()),
+            None => Err(
+                "plain http is allowed only on a loopback IP literal (http://127.0.0.1 or http://[::1], RFC 8252 §7.3)"
+                    .into(),
+            ),
+        },
+        "javascript" | "data" | "file" | "vbscript" | "blob" | "about" => {
+            Err(format!("the {scheme} scheme cannot be a redirect URI"))
+        }
+        _ => {
+            // A private-use scheme for a native app: reverse domain name form (RFC 8252 §7.1).
+            if !scheme.contains('.') {
+                return Err(
+                    "a private-use scheme must be a reverse domain name, e.g. com.example.app:/callback (RFC 8252 §7.1)"
+                        .into(),
+                );
+            }
+            Ok(())
+        }
+    }
+}
+
+/// Most redirect URIs per client.
+pub const MAX_REDIRECT_URIS: usize = 20;
+
+/// Checks how a client may get tokens: known grant types, no client credentials for a public
+/// client (RFC 6749 §4.4: confidential clients only), a redirect URI for the authorization code
+/// flow, refresh tokens only beside it, valid and distinct redirect URIs.
+pub fn validate_flows(flows: &crate::store::Flows) -> Result<(), String> {
+    use crate::store::{AUTHORIZATION_CODE, CLIENT_CREDENTIALS, REFRESH_TOKEN};
+    if flows.grant_types.is_empty() {
+        return Err("a client needs at least one grant type".into());
+    }
+    for (i, g) in flows.grant_types.iter().enumerate() {
+        if ![CLIENT_CREDENTIALS, AUTHORIZATION_CODE, REFRESH_TOKEN].contains(&g.as_str()) {
+            return Err(format!(
+                "unknown grant type {g:?} (client_credentials, authorization_code, refresh_token)"
+            ));
+        }
+        if flows.grant_types[..i].contains(g) {
+            return Err(format!("grant type {g} given twice"));
+        }
+    }
+    if flows.public && flows.allows(CLIENT_CREDENTIALS) {
+        return Err("a public client cannot use client_credentials (RFC 6749 §4.4)".into());
+    }
+    if flows.allows(REFRESH_TOKEN) && !flows.allows(AUTHORIZATION_CODE) {
+        return Err("refresh_token needs authorization_code".into());
+    }
+    if flows.allows(AUTHORIZATION_CODE) && flows.redirect_uris.is_empty() {
+        return Err("authorization_code needs at least one redirect URI".into());
+    }
+    if flows.redirect_uris.len() > MAX_REDIRECT_URIS {
+        return Err(format!("at most {MAX_REDIRECT_URIS} redirect URIs"));
+    }
+    for (i, uri) in flows.redirect_uris.iter().enumerate() {
+        validate(uri).map_err(|e| format!("{uri:?}: {e}"))?;
+        if flows.redirect_uris[..i].contains(uri) {
+            return Err(format!("redirect URI {uri} given twice"));
+        }
+    }
+    Ok(())
+}
+
+/// Whether `presented` is one of `registered`: exactly, or, for a loopback `http` URI, equal in
+/// everything but the port.
+pub fn matches(registered: &[String], presented: &str) -> bool {
+    registered.iter().any(|r| {
+        if r == presented {
+            return true;
+        }
+        match (split_loopback(r), split_loopback(presented)) {
+            (Some((rh, _, rt)), Some((ph, _, pt))) => rh == ph && rt == pt,
+            _ => false,
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn registration_rules() {
+        for ok in [
+            "https://app.example.com/callback",
+            "https://app.example.com/cb?tenant=1",
+            "http://127.0.0.1/callback",
+            "http://127.0.0.1:8400/callback",
+            "http://[::1]:53121/oauth",
+            "com.example.app:/oauth2redirect",
+        ] {
+            assert_eq!(validate(ok), Ok(()), "{ok}");
+        }
+        for bad in [
+            "",
+            "/relative",
+            "https://app.example.com/cb#frag",
+            "https://*.example.com/cb",
+            "http://app.example.com/cb",
+            "http://localhost:8080/cb",
+            "http://127.0.0.1:/cb",
+            "javascript:alert(1)",
+            "data:text/html,x",
+            "myapp:/cb",
+            "https:///nohost",
+            "https://user@app.example.com/cb",
+            "https://app.example.com/a b",
+        ] {
+            assert!(validate(bad).is_err(), "{bad}");
+        }
+        assert!(validate(&format!("https://a.example/{}", "x".repeat(MAX_REDIRECT_URI))).is_err());
+    }
+
+    #[test]
+    fn flows() {
+        use crate::store::Flows;
+        let web = |grants: &[&str], uris: &[&str], public: bool| Flows {
+            public,
+            grant_types: grants.iter().map(|g| g.to_string()).collect(),
+            redirect_uris: uris.iter().map(|u| u.to_string()).collect(),
+            first_party: false,
+        };
+        assert_eq!(validate_flows(&Flows::default()), Ok(()));
+        let cb = ["https://app.example/cb"];
+        assert_eq!(
+            validate_flows(&web(&["authorization_code", "refresh_token"], &cb, true)),
+            Ok(())
+        );
+        assert!(validate_flows(&web(&[], &[], false)).is_err());
+        assert!(validate_flows(&web(&["password"], &[], false)).is_err());
+        assert!(validate_flows(&web(&["client_credentials"], &[], true)).is_err());
+        assert!(validate_flows(&web(&["refresh_token"], &cb, false)).is_err());
+        assert!(validate_flows(&web(&["authorization_code"], &[], false)).is_err());
+        assert!(validate_flows(&web(&["authorization_code"], &["http://evil.example/cb"], false)).is_err());
+        assert!(validate_flows(&web(&["authorization_code"], &[cb[0], cb[0]], false)).is_err());
+        assert!(validate_flows(&web(&["client_credentials", "client_credentials"], &[], false)).is_err());
+    }
+
+    #[test]
+    fn matching_is_exact_except_for_loopback_ports() {
+        let registered = vec![
+            "https://app.example.com/callback".to_string(),
+            "http://127.0.0.1/native".to_string(),
+        ];
+        assert!(matches(&registered, "https://app.example.com/callback"));
+        for bad in [
+            "https://app.example.com/callback/",
+            "https://app.example.com/callback?x=1",
+            "https://APP.example.com/callback",
+            "https://app.example.com:443/callback",
+            "http://app.example.com/callback",
+            "http://127.0.0.1/other",
+            "http://[::1]:5000/native",
+        ] {
+            assert!(!matches(&registered, bad), "{bad}");
+        }
+        assert!(matches(&registered, "http://127.0.0.1:51234/native"));
+        assert!(matches(&registered, "http://127.0.0.1/native"));
+        assert!(!matches(&registered, "http://127.0.0.1:5x/native"));
+    }
+}
