@@ -293,7 +293,7 @@ pub struct Registry {
     /// Bounds concurrent Argon2id verifications so a flood of guesses cannot eat every core.
     argon2_permits: Arc<tokio::sync::Semaphore>,
     /// A hash of a random secret, checked against on failures that ran no Argon2id of their own.
-    dummy_phc: std::sync::OnceLock<String>,
+    dummy_phc: Arc<std::sync::OnceLock<String>>,
 }
 
 impl Default for Registry {
@@ -353,7 +353,7 @@ impl Registry {
             clients: RwLock::new(ClientMap::default()),
             mac_key: hmac::Key::new(hmac::HMAC_SHA256, &key),
             argon2_permits: Arc::new(tokio::sync::Semaphore::new(parallel)),
-            dummy_phc: std::sync::OnceLock::new(),
+            dummy_phc: Arc::default(),
         }
     }
 
@@ -467,12 +467,27 @@ impl Registry {
         Ok(client)
     }
 
-    /// Authenticates with the checks that cost next to nothing only: a generated secret, or an
-    /// imported one that verified recently. Used while a back-off runs, so that a client holding
-    /// its right secret keeps working while guessers are held off without any hashing.
+    /// Authenticates with a generated secret only (one SHA-256). Used while a back-off runs, so
+    /// that a client holding its right generated secret keeps working while guessers are held
+    /// off without any hashing. Imported secrets are not checked at all then, not even against
+    /// the MAC of their last success: that check costs nothing, so a guesser in back-off could
+    /// otherwise try it as fast as it can send.
     pub fn authenticate_cheaply(&self, client_id: &str, secret: &str) -> Option<Arc<CachedClient>> {
         let client = self.get(client_id)?;
-        (self.cheap_match(&client, secret, now()) && client.enabled).then_some(client)
+        (self.generated_match(&client, secret, now()) && client.enabled).then_some(client)
+    }
+
+    /// A live generated secret's digest matches, in constant time.
+    fn generated_match(&self, client: &CachedClient, secret: &str, now_s: i64) -> bool {
+        let presented = digest(&SHA256, secret.as_bytes());
+        let mut matched = subtle::Choice::from(0u8);
+        for s in client.secrets.iter() {
+            if let CachedSecret::Sha256 { digest, expires_at } = s {
+                let live = expires_at.is_none_or(|e| e > now_s);
+                matched |= digest.as_slice().ct_eq(presented.as_ref()) & subtle::Choice::from(live as u8);
+            }
+        }
+        bool::from(matched)
     }
 
     /// A generated secret's digest, or an imported secret's recently verified MAC, matches.
@@ -526,22 +541,23 @@ impl Registry {
     }
 
     /// One Argon2id verification on a dummy hash, made with the parameters imported secrets get.
+    /// The hash itself is made on first use, inside the bounded pool like every Argon2id run.
     async fn dummy_check(&self, secret: &str) {
-        let phc = self.dummy_phc.get().cloned();
-        let phc = match phc {
-            Some(p) => p,
-            None => {
-                let made = tokio::task::spawn_blocking(|| {
-                    let mut random = [0u8; 32];
-                    let _ = SystemRandom::new().fill(&mut random);
-                    hash_secret(&URL_SAFE_NO_PAD.encode(random), SecretKind::Argon2id).unwrap_or_default()
-                })
-                .await
-                .unwrap_or_default();
-                self.dummy_phc.get_or_init(|| made).clone()
-            }
+        let Ok(permit) = self.argon2_permits.clone().acquire_owned().await else {
+            return;
         };
-        let _ = self.run_argon2(phc, secret).await;
+        let cell = self.dummy_phc.clone();
+        let secret = secret.to_owned();
+        let _ = tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            let phc = cell.get_or_init(|| {
+                let mut random = [0u8; 32];
+                let _ = SystemRandom::new().fill(&mut random);
+                hash_secret(&URL_SAFE_NO_PAD.encode(random), SecretKind::Argon2id).unwrap_or_default()
+            });
+            verify_phc(phc, &secret)
+        })
+        .await;
     }
 
     /// Runs one Argon2id verification in the bounded pool.

@@ -175,6 +175,14 @@ struct Failures {
 
 /// Most client ids and addresses whose failures are remembered at once.
 const MAX_TRACKED: usize = 100_000;
+/// How long every expensive check is refused once that table is full of live entries.
+const SATURATED_BACKOFF: Duration = Duration::from_secs(60);
+
+/// Whether an entry still matters: a back-off runs, or the window since the last failure (or
+/// the end of the last back-off) has not passed.
+fn live(f: &Failures, now: Instant, window: Duration) -> bool {
+    f.until.map_or(f.last, |u| u.max(f.last)) + window > now
+}
 
 /// The limits of one node, with their state.
 pub struct Guard {
@@ -185,6 +193,12 @@ pub struct Guard {
     /// Milliseconds after `epoch` until which some back-off may still run: while it lies in the
     /// past, no lookup is needed (the common case costs one atomic load).
     backoff_horizon: AtomicU64,
+    /// Until when (ms after `epoch`) every expensive check is refused: the table was full.
+    saturated_until: AtomicU64,
+    /// When the table was last swept (ms after `epoch`).
+    last_sweep: AtomicU64,
+    /// Client ids with failures remembered: while none, a success needs no lookup.
+    id_entries: std::sync::atomic::AtomicUsize,
     epoch: Instant,
     /// Requests in flight.
     pub in_flight: Arc<tokio::sync::Semaphore>,
@@ -220,6 +234,9 @@ impl Guard {
             by_client: quota(s.per_client_rps, s.per_client_burst).map(RateLimiter::keyed),
             failures: Default::default(),
             backoff_horizon: AtomicU64::new(0),
+            id_entries: Default::default(),
+            saturated_until: AtomicU64::new(0),
+            last_sweep: AtomicU64::new(0),
             epoch: Instant::now(),
             in_flight: Arc::new(tokio::sync::Semaphore::new(s.max_concurrent_requests as usize)),
             limits,
@@ -234,6 +251,8 @@ impl Guard {
     /// The client's address: the peer's, or, when the peer is a trusted proxy, the nearest
     /// address in the proxy header that is not itself a trusted proxy.
     pub fn client_address(&self, peer: IpAddr, headers: &HeaderMap) -> IpAddr {
+        // An IPv4 peer of a dual-stack listener arrives as ::ffff:a.b.c.d.
+        let peer = peer.to_canonical();
         let Some(name) = &self.limits.proxy_header else {
             return peer;
         };
@@ -306,6 +325,13 @@ impl Guard {
         if self.backoff_horizon.load(Ordering::Relaxed) <= self.millis(now) {
             return None;
         }
+        let saturated = self.saturated_until.load(Ordering::Relaxed);
+        if saturated > self.millis(now) {
+            return Some(Refused {
+                limit: "failed_authentications",
+                retry_after: Duration::from_millis(saturated - self.millis(now)),
+            });
+        }
         let map = crate::sync::lock(&self.failures);
         [Self::id_key(client_id), FailKey::Address(address_key(address))]
             .iter()
@@ -332,19 +358,40 @@ impl Guard {
             ),
         ] {
             if !map.contains_key(&key) && map.len() >= MAX_TRACKED {
-                map.retain(|_, f| f.until.is_some_and(|u| u > now) || f.last + window > now);
+                // Sweep at most once a second: a full map must not cost a scan per failure.
+                let now_ms = self.millis(now);
+                if self.last_sweep.load(Ordering::Relaxed) + 1000 <= now_ms {
+                    self.last_sweep.store(now_ms, Ordering::Relaxed);
+                    map.retain(|_, f| live(f, now, window));
+                    self.recount(&map);
+                }
                 if map.len() >= MAX_TRACKED {
-                    // Full of live entries: this one is not remembered (the address entry of a
-                    // spraying client is, as it existed before the map filled up).
+                    // Full of live entries (someone is spraying ids and addresses): rather than
+                    // forget failures, every expensive check is refused for a minute. Generated
+                    // secrets, checked for free, keep working.
+                    let until = self.millis(now + SATURATED_BACKOFF);
+                    let before = self.saturated_until.fetch_max(until, Ordering::Relaxed);
+                    self.backoff_horizon.fetch_max(until + 1, Ordering::Relaxed);
+                    if before <= self.millis(now) {
+                        tracing::warn!(
+                            "failed-authentication table full: expensive checks refused for a minute"
+                        );
+                    }
                     continue;
                 }
+            }
+            if matches!(key, FailKey::Id(_)) && !map.contains_key(&key) {
+                self.id_entries.fetch_add(1, Ordering::Relaxed);
             }
             let f = map.entry(key).or_insert(Failures {
                 count: 0,
                 last: now,
                 until: None,
             });
-            if f.last + window <= now && f.until.is_none_or(|u| u <= now) {
+            // The window runs from the last failure or the end of the last back-off, whichever
+            // is later: a count never starts over while (or just after) its longest back-off.
+            let quiet_since = f.until.map_or(f.last, |u| u.max(f.last));
+            if quiet_since + window <= now {
                 f.count = 0;
                 f.until = None;
             }
@@ -361,24 +408,33 @@ impl Guard {
         }
     }
 
-    /// Forgets the failures of a client id that authenticated.
+    /// Forgets the failures of a client id that authenticated. Free (one atomic load) while no
+    /// client id has failures remembered, which is the common case.
     pub fn succeeded(&self, client_id: &str) {
-        if self.backoff_horizon.load(Ordering::Relaxed) == 0 {
-            // Nothing ever crossed a threshold; counts below it fade with the window.
-            let map = crate::sync::lock(&self.failures);
-            if map.is_empty() {
-                return;
-            }
+        if self.id_entries.load(Ordering::Relaxed) == 0 {
+            return;
         }
-        crate::sync::lock(&self.failures).remove(&Self::id_key(client_id));
+        let key = Self::id_key(client_id);
+        let mut map = crate::sync::lock(&self.failures);
+        if map.remove(&key).is_some() {
+            self.id_entries.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+
+    fn recount(&self, map: &HashMap<FailKey, Failures>) {
+        let ids = map.keys().filter(|k| matches!(k, FailKey::Id(_))).count();
+        self.id_entries.store(ids, Ordering::Relaxed);
     }
 
     /// Drops state that no longer matters (run now and then).
     pub fn prune(&self) {
         let now = Instant::now();
         let window = Duration::from_secs(self.limits.settings.failure_window);
-        crate::sync::lock(&self.failures)
-            .retain(|_, f| f.until.is_some_and(|u| u > now) || f.last + window > now);
+        {
+            let mut map = crate::sync::lock(&self.failures);
+            map.retain(|_, f| live(f, now, window));
+            self.recount(&map);
+        }
         for l in [&self.by_address].into_iter().flatten() {
             l.retain_recent();
             l.shrink_to_fit();
@@ -459,8 +515,16 @@ mod tests {
         g.failed("known", a);
         let two = g.backoff("known", a).map(|r| r.retry_after.as_secs_f64());
         assert!(two.is_some_and(|s| s > 1.9 && s <= 2.0), "{two:?}");
+        let tracked = g.tracked_failures();
         g.succeeded("known");
+        assert_eq!(g.tracked_failures(), tracked - 1, "a success clears its id");
         assert_eq!(g.backoff("known", "192.0.2.2".parse().unwrap()), None);
+        g.succeeded("unknown");
+        assert_eq!(
+            g.id_entries.load(Ordering::Relaxed),
+            0,
+            "no id left: successes are free"
+        );
     }
 
     #[test]
@@ -473,6 +537,61 @@ mod tests {
         // Same /64, another id.
         assert!(g.backoff("fresh", "2001:db8::99".parse().unwrap()).is_some());
         assert!(g.backoff("fresh", "2001:db9::1".parse().unwrap()).is_none());
+    }
+
+    #[test]
+    fn a_count_does_not_start_over_before_its_back_off_has_been_quiet_for_the_window() {
+        let g = guard(|s| {
+            s.failures_before_backoff = 1;
+            s.failure_window = 1;
+        });
+        let a: IpAddr = "192.0.2.9".parse().unwrap();
+        g.failed("x", a);
+        let first = g.backoff("x", a).map(|r| r.retry_after.as_secs_f64());
+        assert!(first.is_some_and(|s| s > 0.9), "{first:?}");
+        // The back-off (1 s) ends; 0.2 s later the window (1 s) has not passed since its end.
+        std::thread::sleep(Duration::from_millis(1200));
+        assert_eq!(g.backoff("x", a), None);
+        g.failed("x", a);
+        let second = g.backoff("x", a).map(|r| r.retry_after.as_secs_f64());
+        assert!(
+            second.is_some_and(|s| s > 1.9),
+            "the count started over: {second:?}"
+        );
+    }
+
+    #[test]
+    fn a_full_table_refuses_expensive_checks_instead_of_forgetting() {
+        let g = guard(|s| {
+            s.failures_before_backoff = 1000;
+            s.address_failures_before_backoff = 1000;
+        });
+        for i in 0..(MAX_TRACKED / 2) as u32 {
+            let a = IpAddr::V4(std::net::Ipv4Addr::from(0x0a00_0000 + i));
+            g.failed(&format!("spray-{i}"), a);
+        }
+        assert_eq!(g.backoff("fresh", "198.51.100.1".parse().unwrap()), None);
+        g.failed("one-more", "198.51.100.2".parse().unwrap());
+        let refused = g.backoff("fresh", "198.51.100.1".parse().unwrap());
+        assert!(
+            refused.is_some_and(|r| r.retry_after > Duration::from_secs(50)),
+            "{refused:?}"
+        );
+    }
+
+    #[test]
+    fn a_dual_stack_peer_is_recognised_as_its_ipv4_proxy() {
+        let g = guard(|s| {
+            s.trusted_proxy_header = Some("X-Forwarded-For".into());
+            s.trusted_proxies = vec!["10.0.0.0/8".into()];
+        });
+        let mut h = HeaderMap::new();
+        h.insert("x-forwarded-for", "198.51.100.7".parse().unwrap());
+        let mapped: IpAddr = "::ffff:10.0.0.2".parse().unwrap();
+        assert_eq!(
+            g.client_address(mapped, &h),
+            "198.51.100.7".parse::<IpAddr>().unwrap()
+        );
     }
 
     #[test]

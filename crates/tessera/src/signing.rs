@@ -102,15 +102,17 @@ pub async fn load_key_set(store: &Store, master: &MasterKey, at: i64) -> anyhow:
 /// Meta key naming the master key that seals new signing keys (see [`rotate_master`]).
 pub const SEALING_KEY_META: &str = "master_key.sealing";
 
+/// A new key sealed under the store's sealing master key; also returns that key's id as the
+/// store named it (`None`: no master key rotation yet), for the store to check at insertion.
 async fn new_record(
     store: &Store,
     master: &MasterKey,
     alg: Alg,
     activates_at: i64,
-) -> anyhow::Result<KeyRecord> {
+) -> anyhow::Result<(KeyRecord, Option<String>)> {
     let sealing = store.meta(SEALING_KEY_META).await?;
     let generated = tokio::task::spawn_blocking(move || keys::generate(alg)).await??;
-    Ok(KeyRecord {
+    let record = KeyRecord {
         kid: generated.kid.clone(),
         alg: alg.as_str().to_string(),
         sealed_private_key: master.seal_with(sealing.as_deref(), &generated.kid, &generated.pkcs8)?,
@@ -118,7 +120,8 @@ async fn new_record(
         created_at: now(),
         activates_at,
         retired_at: None,
-    })
+    };
+    Ok((record, sealing))
 }
 
 /// Creates the first signing key if the store has none.
@@ -126,7 +129,7 @@ pub async fn ensure_first_key(store: &Store, master: &MasterKey, alg: Alg) -> an
     if !store.live_keys(now()).await?.is_empty() {
         return Ok(());
     }
-    let record = new_record(store, master, alg, now()).await?;
+    let (record, _) = new_record(store, master, alg, now()).await?;
     let audit = Actor::server().entry(
         "key.create",
         &record.kid,
@@ -179,7 +182,7 @@ pub async fn rotate(
     unless_replaced: Option<(&str, i64)>,
 ) -> anyhow::Result<Option<Rotation>> {
     let lead = 2 * shared_max_age(store, jwks_max_age).await? + 2;
-    let mut record = new_record(store, master, alg, 0).await?;
+    let (mut record, sealed_under) = new_record(store, master, alg, 0).await?;
     let longest = store.max_token_ttl().await?.clamp(0, i64::from(MAX_TOKEN_TTL));
     let audit = actor.entry(
         "key.rotate",
@@ -187,7 +190,14 @@ pub async fn rotate(
         serde_json::json!({"alg": alg.as_str(), "lead_seconds": lead}),
     );
     let Some(retire_at) = store
-        .rotate_key(&mut record, lead, longest + lead, unless_replaced, &audit)
+        .rotate_key(
+            &mut record,
+            lead,
+            longest + lead,
+            unless_replaced,
+            sealed_under.as_deref(),
+            &audit,
+        )
         .await?
     else {
         return Ok(None);

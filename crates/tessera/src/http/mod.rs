@@ -167,11 +167,10 @@ async fn front_door(
     let span = tracing::info_span!("request", id = id.to_str().unwrap_or_default());
     let mut response = async {
         let hosts = request.headers().get_all(header::HOST).iter().count();
-        let host_ok = request
-            .headers()
-            .get(header::HOST)
-            .and_then(|h| h.to_str().ok())
-            .is_none_or(|h| h.parse::<axum::http::uri::Authority>().is_ok());
+        let host_ok = request.headers().get(header::HOST).is_none_or(|h| {
+            h.to_str()
+                .is_ok_and(|h| !h.contains('@') && h.parse::<axum::http::uri::Authority>().is_ok())
+        });
         if hosts > 1 || !host_ok || (hosts == 0 && request.version() == axum::http::Version::HTTP_11) {
             return refuse(
                 StatusCode::BAD_REQUEST,
@@ -289,6 +288,20 @@ pub async fn serve(
 
 type Service = hyper_util::service::TowerToHyperService<Router>;
 
+/// Spawns tasks that know the connection's peer (see [`PEER`]).
+#[derive(Clone, Copy)]
+struct PeerExecutor(SocketAddr);
+
+impl<F> hyper::rt::Executor<F> for PeerExecutor
+where
+    F: std::future::Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    fn execute(&self, fut: F) {
+        tokio::spawn(PEER.scope(self.0, fut));
+    }
+}
+
 async fn serve_http1<I>(
     io: I,
     service: Service,
@@ -328,7 +341,9 @@ async fn serve_auto<I>(
 ) where
     I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
 {
-    let mut builder = hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new());
+    // HTTP/2 serves each stream in a task of its own: the executor carries the peer's address
+    // into those tasks, as the connection's task carries it for HTTP/1.
+    let mut builder = hyper_util::server::conn::auto::Builder::new(PeerExecutor(peer));
     builder
         .http1()
         .timer(TokioTimer::new())

@@ -24,6 +24,10 @@ fn split_loopback(uri: &str) -> Option<(&str, Option<&str>, &str)> {
         let close = v6.find(']')?;
         let host = &authority[..close + 2];
         let after = &authority[close + 2..];
+        // After the bracket: the end, or a port.
+        if !after.is_empty() && !after.starts_with(':') {
+            return None;
+        }
         (host, after.strip_prefix(':'))
     } else {
         match authority.split_once(':') {
@@ -185,6 +189,7 @@ mod tests {
             "https:///nohost",
             "https://user@app.example.com/cb",
             "https://app.example.com/a b",
+            "http://[::1]evil/native",
         ] {
             assert!(validate(bad).is_err(), "{bad}");
         }
@@ -237,5 +242,8 @@ mod tests {
         assert!(matches(&registered, "http://127.0.0.1:51234/native"));
         assert!(matches(&registered, "http://127.0.0.1/native"));
         assert!(!matches(&registered, "http://127.0.0.1:5x/native"));
+        let v6 = vec!["http://[::1]/native".to_string()];
+        assert!(matches(&v6, "http://[::1]:4000/native"));
+        assert!(!matches(&v6, "http://[::1]evil/native"));
     }
 }

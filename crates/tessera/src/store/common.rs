@@ -388,6 +388,7 @@ impl Engine {
         lead: i64,
         tail: i64,
         unless_replaced: Option<(&str, i64)>,
+        sealed_under: Option<&str>,
         audit: &AuditEntry,
     ) -> Result<Option<i64>, StoreError> {
         let (mut tx, _write) = self.begin_write().await?;
@@ -402,6 +403,18 @@ impl Engine {
             if newer > 0 {
                 return Ok(None);
             }
+        }
+        // The key was sealed under the master key the store named when it was made; if the store
+        // has moved to another since (rotate-master ran meanwhile), refuse rather than store a
+        // key that the nodes may soon be unable to open.
+        let sealing: Option<String> = sqlx::query_scalar("SELECT value FROM meta WHERE key = $1")
+            .bind(crate::signing::SEALING_KEY_META)
+            .fetch_optional(&mut *tx)
+            .await?;
+        if sealing.as_deref() != sealed_under {
+            return Err(StoreError::Conflict(
+                "the master key changed while a signing key was being made; rotate again".into(),
+            ));
         }
         let pending: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM signing_keys WHERE activates_at > $1")
             .bind(now())
@@ -433,6 +446,19 @@ impl Engine {
         audit: &AuditEntry,
     ) -> Result<(), StoreError> {
         let (mut tx, _write) = self.begin_write().await?;
+        // Every key must be in the batch: a key added since it was read (a rotation on another
+        // node) would stay sealed under the old master key.
+        let mut stored: Vec<String> = sqlx::query_scalar("SELECT kid FROM signing_keys")
+            .fetch_all(&mut *tx)
+            .await?;
+        let mut given: Vec<String> = sealed.iter().map(|(k, _)| k.clone()).collect();
+        stored.sort();
+        given.sort();
+        if stored != given {
+            return Err(StoreError::Conflict(
+                "the signing keys changed while they were being sealed again; run the command again".into(),
+            ));
+        }
         for (kid, blob) in sealed {
             let done = sqlx::query("UPDATE signing_keys SET private_key = $1 WHERE kid = $2")
                 .bind(blob.as_slice())

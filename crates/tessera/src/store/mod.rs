@@ -217,8 +217,8 @@ impl Flows {
 }
 
 /// A person who signs in (OpenID Connect). The id is the stable, opaque `sub`; the email is
-/// unique without regard to case.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+/// unique without regard to case. (`Debug` leaves the password hash out.)
+#[derive(Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct UserRecord {
     /// The user id (`sub`).
@@ -244,6 +244,17 @@ pub struct UserRecord {
     pub created_at: i64,
     /// Last change.
     pub updated_at: i64,
+}
+
+impl std::fmt::Debug for UserRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UserRecord")
+            .field("id", &self.id)
+            .field("email", &self.email)
+            .field("enabled", &self.enabled)
+            .field("has_password", &self.password_hash.is_some())
+            .finish_non_exhaustive()
+    }
 }
 
 /// The key an email is unique under: the address in lower case.
@@ -507,16 +518,18 @@ impl Store {
     /// order, exists: another node rotated first. Returns the retirement time of the replaced keys, or `None`
     /// when nothing happened. Refused with [`StoreError::Limit`] while [`MAX_PENDING_KEYS`] keys
     /// wait to activate: each rotation publishes a key, and rotating in a loop would otherwise
-    /// grow every verifier's JWKS without bound.
+    /// grow every verifier's JWKS without bound. `sealed_under` is the sealing master key the
+    /// store named when the key was sealed; [`StoreError::Conflict`] if it names another now.
     pub async fn rotate_key(
         &self,
         key: &mut KeyRecord,
         lead: i64,
         tail: i64,
         unless_replaced: Option<(&str, i64)>,
+        sealed_under: Option<&str>,
         audit: &AuditEntry,
     ) -> Result<Option<i64>, StoreError> {
-        dispatch!(self, e => e.rotate_key(key, lead, tail, unless_replaced, audit).await)
+        dispatch!(self, e => e.rotate_key(key, lead, tail, unless_replaced, sealed_under, audit).await)
     }
 
     /// Replaces the sealed private key of each `(kid, sealed)` (keys that are gone are skipped)

@@ -261,6 +261,8 @@ async fn hostile_requests_get_precise_errors_and_change_nothing() {
         Case { name: "no Host", request: b"POST /oauth2/token HTTP/1.1\r\nContent-Length: 0\r\n\r\n".to_vec(), status: 400, error: Some("invalid_request") },
         Case { name: "two Host headers", request: b"GET /healthz HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n".to_vec(), status: 400, error: Some("invalid_request") },
         Case { name: "Host with a space", request: b"GET /healthz HTTP/1.1\r\nHost: a b\r\n\r\n".to_vec(), status: 400, error: Some("invalid_request") },
+        Case { name: "Host with user information", request: b"GET /healthz HTTP/1.1\r\nHost: user@a\r\n\r\n".to_vec(), status: 400, error: Some("invalid_request") },
+        Case { name: "Host with a non-ASCII byte", request: b"GET /healthz HTTP/1.1\r\nHost: \xe9.example\r\n\r\n".to_vec(), status: 400, error: Some("invalid_request") },
         Case { name: "Content-Length and chunked", request: b"POST /oauth2/token HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n".to_vec(), status: 400, error: None },
         Case { name: "two Content-Lengths", request: b"POST /oauth2/token HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello".to_vec(), status: 400, error: None },
         Case { name: "negative Content-Length", request: b"POST /oauth2/token HTTP/1.1\r\nHost: t\r\nContent-Length: -1\r\n\r\n".to_vec(), status: 400, error: None },

@@ -92,6 +92,22 @@ async fn failed_logins_back_off_alike_for_known_unknown_and_imported_ids() {
     // A client that presents its right (generated) secret is not locked out by guessers.
     let (status, ..) = attempt(&s, &known, &known_secret).await;
     assert_eq!(status, 200);
+    // An imported secret is not checked at all during a back-off, not even the right one
+    // verified a moment ago: a check that costs nothing would let a guesser try it at full speed.
+    let imported_secret = "an-imported-secret-of-some-length";
+    assert_eq!(
+        attempt(&s, &imported, imported_secret).await.0,
+        200,
+        "verified, count cleared"
+    );
+    for _ in 0..3 {
+        assert_eq!(attempt(&s, &imported, "wrong-secret").await.0, 401);
+    }
+    let (status, ..) = attempt(&s, &imported, imported_secret).await;
+    assert_eq!(
+        status, 429,
+        "the right imported secret was checked during a back-off"
+    );
     // ... and that success clears its count.
     assert_eq!(attempt(&s, &known, "wrong").await.0, 401);
 }

@@ -102,6 +102,59 @@ async fn tls_serves_http1_and_http2_and_picks_up_a_new_certificate() {
         Ok(out) => {
             let text = String::from_utf8_lossy(&out.stdout).to_string();
             assert!(text.ends_with("\n2 200"), "{text}");
+            // Over HTTP/2 each request runs in a task of its own: the peer's address must still
+            // reach the handlers (rate limits, back-off, the audit trail).
+            let created = running
+                .register(tessera::admin::NewClient {
+                    name: "h2 ops".into(),
+                    admin: true,
+                    ..Default::default()
+                })
+                .await
+                .unwrap();
+            let base = format!("https://localhost:{}", addr.port());
+            let curl = |args: Vec<String>| {
+                let ca = ca.clone();
+                async move {
+                    let out = tokio::process::Command::new("curl")
+                        .args(["-s", "--http2", "--cacert", &ca.display().to_string()])
+                        .args(["--resolve", &format!("localhost:{}:127.0.0.1", addr.port())])
+                        .args(&args)
+                        .output()
+                        .await
+                        .unwrap();
+                    String::from_utf8_lossy(&out.stdout).to_string()
+                }
+            };
+            let token: serde_json::Value = serde_json::from_str(
+                &curl(vec![
+                    "-u".into(),
+                    format!("{}:{}", created.client.id, created.secret),
+                    "-d".into(),
+                    "grant_type=client_credentials".into(),
+                    format!("{base}/oauth2/token"),
+                ])
+                .await,
+            )
+            .unwrap();
+            let token = token["access_token"].as_str().unwrap();
+            let answer = curl(vec![
+                "-H".into(),
+                format!("Authorization: Bearer {token}"),
+                "-H".into(),
+                "Content-Type: application/json".into(),
+                "-d".into(),
+                r#"{"name":"made over h2"}"#.into(),
+                "-w".into(),
+                "\n%{http_version} %{http_code}".into(),
+                format!("{base}/admin/v1/clients"),
+            ])
+            .await;
+            assert!(answer.ends_with("\n2 201"), "{answer}");
+            let events = running.app.store.audit_events(0, 0, 100).await.unwrap();
+            let last = events.last().unwrap();
+            assert_eq!(last.entry.action, "client.create");
+            assert_eq!(last.entry.source, "127.0.0.1", "the peer was lost over HTTP/2");
         }
         Err(_) if std::env::var_os("CI").is_none() => eprintln!("*** curl not installed: HTTP/2 not spoken"),
         Err(e) => panic!("curl: {e}"),

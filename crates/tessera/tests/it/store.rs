@@ -143,6 +143,7 @@ conformance!(
     export_then_import_is_identical,
     import_refuses_a_store_in_use,
     users_round_trip_with_unique_emails,
+    sealing_again_and_rotating_refuse_a_moved_target,
 );
 
 async fn clients_round_trip(store: &Store) {
@@ -332,7 +333,7 @@ async fn scheduled_rotation_happens_once(store: &Store) {
                 let mut k = key(&format!("new{i}"), 0);
                 let entry = audit("key.rotate", &k.kid);
                 store
-                    .rotate_key(&mut k, 10, 20, Some(("old", t0)), &entry)
+                    .rotate_key(&mut k, 10, 20, Some(("old", t0)), None, &entry)
                     .await
                     .unwrap()
             })
@@ -361,7 +362,7 @@ async fn scheduled_rotation_happens_once(store: &Store) {
     let mut k = key("manual", 0);
     assert!(
         store
-            .rotate_key(&mut k, 0, 0, None, &audit("key.rotate", "manual"))
+            .rotate_key(&mut k, 0, 0, None, None, &audit("key.rotate", "manual"))
             .await
             .unwrap()
             .is_some()
@@ -672,5 +673,52 @@ async fn users_round_trip_with_unique_emails(store: &Store) {
             "user.update u-bob",
             "user.delete u-ada"
         ]
+    );
+}
+
+async fn sealing_again_and_rotating_refuse_a_moved_target(store: &Store) {
+    let t0 = now() - 10;
+    store
+        .insert_first_key(&key("k1", t0), &audit("key.create", "k1"))
+        .await
+        .unwrap();
+    // A batch that misses a stored key (one added since it was read) is refused whole.
+    let partial = store
+        .reseal_keys(
+            &[],
+            "master_key.sealing",
+            "new",
+            &audit("master_key.rotate", "new"),
+        )
+        .await;
+    assert!(matches!(partial, Err(StoreError::Conflict(_))), "{partial:?}");
+    assert_eq!(store.meta("master_key.sealing").await.unwrap(), None);
+    store
+        .reseal_keys(
+            &[("k1".to_string(), vec![9, 9, 9])],
+            "master_key.sealing",
+            "new",
+            &audit("master_key.rotate", "new"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        store.all_keys().await.unwrap()[0].sealed_private_key,
+        vec![9, 9, 9]
+    );
+    // A key sealed before the sealing key changed is refused.
+    let mut k = key("k2", 0);
+    let stale = store
+        .rotate_key(&mut k, 0, 0, None, None, &audit("key.rotate", "k2"))
+        .await;
+    assert!(matches!(stale, Err(StoreError::Conflict(_))), "{stale:?}");
+    assert_eq!(store.all_keys().await.unwrap().len(), 1);
+    let mut k = key("k3", 0);
+    assert!(
+        store
+            .rotate_key(&mut k, 0, 0, None, Some("new"), &audit("key.rotate", "k3"))
+            .await
+            .unwrap()
+            .is_some()
     );
 }
