@@ -171,6 +171,12 @@ pub struct CachedClient {
     pub can_introspect: bool,
     /// May use the client credentials grant.
     pub client_credentials: bool,
+    /// A public client (no secret; `token_endpoint_auth_method` `none`).
+    pub public: bool,
+    /// May redeem authorization codes.
+    pub authorization_code: bool,
+    /// May use refresh tokens.
+    pub refresh_token: bool,
     /// Tokens issued at or before this time are revoked (0: none).
     pub tokens_revoked_before: i64,
     /// Its claims as a JSON fragment to splice into each token (`"a":1,"b":"x"`), if any.
@@ -189,6 +195,9 @@ impl CachedClient {
             enabled: record.enabled,
             can_introspect: record.can_introspect,
             client_credentials: record.flows.allows(crate::store::CLIENT_CREDENTIALS),
+            public: record.flows.public,
+            authorization_code: record.flows.allows(crate::store::AUTHORIZATION_CODE),
+            refresh_token: record.flows.allows(crate::store::REFRESH_TOKEN),
             tokens_revoked_before: record.tokens_revoked_before,
             claims: crate::claims::fragment(&record.claims),
             updated_at: record.updated_at,
@@ -208,6 +217,9 @@ impl CachedClient {
             && self.enabled == r.enabled
             && self.can_introspect == r.can_introspect
             && self.client_credentials == r.flows.allows(crate::store::CLIENT_CREDENTIALS)
+            && self.public == r.flows.public
+            && self.authorization_code == r.flows.allows(crate::store::AUTHORIZATION_CODE)
+            && self.refresh_token == r.flows.allows(crate::store::REFRESH_TOKEN)
             && self.tokens_revoked_before == r.tokens_revoked_before
             && self.claims == crate::claims::fragment(&r.claims)
             && self.grants.matches(&grant_scopes(r), &r.audiences)
@@ -427,6 +439,11 @@ impl Registry {
         self.len() == 0
     }
 
+    /// Whether any cached client signs people in (may redeem authorization codes).
+    pub fn any_signs_in(&self) -> bool {
+        self.read().clients.iter().any(|e| e.0.authorization_code)
+    }
+
     /// The cached client `id`.
     pub fn get(&self, id: &str) -> Option<Arc<CachedClient>> {
         self.read().clients.get(id).map(|e| e.0.clone())
@@ -538,6 +555,19 @@ impl Registry {
             }
         }
         (false, ran)
+    }
+
+    /// Checks a user's password against its Argon2id hash in the bounded pool; with no hash (no
+    /// such user, or one without a password) it runs the dummy check instead, so the answer takes
+    /// as long either way.
+    pub async fn check_password(&self, phc: Option<&str>, password: &str) -> bool {
+        match phc {
+            Some(phc) => self.run_argon2(phc.to_string(), password).await,
+            None => {
+                self.dummy_check(password).await;
+                false
+            }
+        }
     }
 
     /// One Argon2id verification on a dummy hash, made with the parameters imported secrets get.

@@ -128,6 +128,29 @@ pub struct FileConfig {
     tls_cert_file: Option<String>,
     tls_key_file: Option<String>,
     plain_http: Option<bool>,
+    sign_in: Option<SignInSettings>,
+}
+
+/// How long people stay signed in (the `[sign_in]` table), in seconds.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SignInSettings {
+    /// A browser session at the authorization endpoint (12 hours).
+    pub session_ttl: u64,
+    /// A refresh token unused for this long expires (14 days).
+    pub refresh_token_idle_ttl: u64,
+    /// A refresh-token family ends this long after the sign-in, used or not (30 days).
+    pub refresh_token_ttl: u64,
+}
+
+impl Default for SignInSettings {
+    fn default() -> Self {
+        SignInSettings {
+            session_ttl: 12 * 3600,
+            refresh_token_idle_ttl: 14 * 86_400,
+            refresh_token_ttl: 30 * 86_400,
+        }
+    }
 }
 
 /// Values found on the command line or in the environment, each with the name of its source.
@@ -198,6 +221,8 @@ pub struct Settings {
     pub tls: Option<crate::http::tls::TlsFiles>,
     /// Plain HTTP was asked for on a non-loopback address.
     pub plain_http: bool,
+    /// Session and refresh-token lifetimes.
+    pub sign_in: SignInSettings,
 }
 
 impl Settings {
@@ -455,6 +480,20 @@ impl Settings {
         }
         let limits = crate::limits::Limits::new(file.limits.unwrap_or_default())
             .map_err(|e| ConfigError(format!("invalid {}: {e}", file_src("[limits]"))))?;
+        let sign_in = file.sign_in.unwrap_or_default();
+        within("sign_in.session_ttl", sign_in.session_ttl, 60, 30 * 86_400)?;
+        within(
+            "sign_in.refresh_token_ttl",
+            sign_in.refresh_token_ttl,
+            60,
+            366 * 86_400,
+        )?;
+        within(
+            "sign_in.refresh_token_idle_ttl",
+            sign_in.refresh_token_idle_ttl,
+            60,
+            sign_in.refresh_token_ttl,
+        )?;
         Ok(Settings {
             listen,
             issuer,
@@ -469,6 +508,7 @@ impl Settings {
             key_rotation_interval,
             limits,
             metrics: file.metrics.unwrap_or(true),
+            sign_in,
             tls,
             plain_http,
             shutdown_delay: Duration::from_secs(within(

@@ -215,10 +215,15 @@ impl std::fmt::Debug for Signer {
 }
 
 impl Signer {
-    /// Builds a signer from a decrypted PKCS#8 key.
+    /// Builds a signer of access tokens (`typ: at+jwt`) from a decrypted PKCS#8 key.
     pub fn new(kid: &str, alg: Alg, pkcs8: &[u8]) -> Result<Self, KeyError> {
+        Self::with_typ(kid, alg, pkcs8, tessera_proto::ACCESS_TOKEN_TYP)
+    }
+
+    /// Builds a signer whose tokens carry `typ` (`JWT` for ID tokens).
+    pub fn with_typ(kid: &str, alg: Alg, pkcs8: &[u8], typ: &str) -> Result<Self, KeyError> {
         let key = SignerKey::from_pkcs8(alg, pkcs8)?;
-        let header = json!({"alg": alg.as_str(), "kid": kid, "typ": tessera_proto::ACCESS_TOKEN_TYP});
+        let header = json!({"alg": alg.as_str(), "kid": kid, "typ": typ});
         Ok(Signer {
             kid: kid.to_string(),
             alg,
@@ -272,6 +277,9 @@ impl Signer {
 /// names as its sealing key when this node holds it, else the first.
 pub struct MasterKey {
     keys: Vec<(LessSafeKey, String)>,
+    /// Per key, a secret derived from it for sign-in state (sealed authorization requests,
+    /// CSRF tokens): every node holding the master key can check what another node made.
+    derived: Vec<[u8; 32]>,
 }
 
 impl std::fmt::Debug for MasterKey {
@@ -324,11 +332,13 @@ impl MasterKey {
     /// breaks (as in a key file or `TESSERA_MASTER_KEY`).
     pub fn from_base64(text: &str) -> Option<Self> {
         let mut keys = Vec::new();
+        let mut derived = Vec::new();
         for part in text.split([',', '\n']).map(str::trim).filter(|p| !p.is_empty()) {
             let one = Self::from_bytes(&STANDARD.decode(part).ok()?)?;
             keys.extend(one.keys);
+            derived.extend(one.derived);
         }
-        (!keys.is_empty()).then_some(MasterKey { keys })
+        (!keys.is_empty()).then_some(MasterKey { keys, derived })
     }
 
     /// Reads existing master keys from `path` (one per line).
@@ -348,9 +358,22 @@ impl MasterKey {
             return None;
         }
         let key = UnboundKey::new(&AES_256_GCM, bytes).ok()?;
+        let tag = aws_lc_rs::hmac::sign(
+            &aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, bytes),
+            b"tessera sign-in state",
+        );
+        let mut derived = [0u8; 32];
+        derived.copy_from_slice(tag.as_ref());
         Some(MasterKey {
             keys: vec![(LessSafeKey::new(key), master_key_id(bytes))],
+            derived: vec![derived],
         })
+    }
+
+    /// Secrets for sign-in state, one per master key, the first one to make new state with.
+    /// Derived (HMAC under the master key), so they say nothing about the master key itself.
+    pub fn state_secrets(&self) -> &[[u8; 32]] {
+        &self.derived
     }
 
     /// The identifiers of the keys, sealing key candidates first.
@@ -490,8 +513,11 @@ pub struct Slot {
 /// What a node signs with and publishes. The signing key is chosen by time at each use, so a
 /// node switches to a new key when it activates even if the store cannot be reached then.
 pub struct KeySet {
-    /// Every published key that can sign, ordered by activation.
+    /// Every published key that signs access tokens, ordered by activation.
     pub slots: Vec<Slot>,
+    /// Every published key that signs ID tokens (RS256), ordered by activation; empty until a
+    /// client that signs people in exists.
+    pub id_slots: Vec<Slot>,
     /// The JWKS document, serialized once.
     pub jwks_json: Arc<str>,
     /// Every published key, by `kid`, for checking tokens this server issued.
@@ -504,6 +530,11 @@ impl KeySet {
     /// The key that signs at `now`: the latest one already active.
     pub fn current(&self, now: i64) -> Option<&Slot> {
         self.slots.iter().rev().find(|s| s.activates_at <= now)
+    }
+
+    /// The key that signs ID tokens at `now`.
+    pub fn current_id(&self, now: i64) -> Option<&Slot> {
+        self.id_slots.iter().rev().find(|s| s.activates_at <= now)
     }
 }
 

@@ -14,6 +14,8 @@
 //! - [`revocations`]: the node's cache of revoked token ids.
 //! - [`store`]: persistence behind one contract: SQLite (embedded default) or PostgreSQL (many
 //!   nodes), migrations per dialect, the change log every node follows, export and import.
+//! - [`oidc`]: signing people in: the authorization endpoint, login and consent pages, the
+//!   authorization code and refresh token grants, ID tokens, userinfo, sign-out.
 //! - [`users`]: the user directory (people who sign in), shared by the CLI and the admin API.
 //! - [`http`]: router, limits, discovery, health.
 //! - [`config`]: one typed configuration, layered defaults < file < environment < flags.
@@ -34,6 +36,7 @@ pub mod keys;
 pub mod limits;
 pub mod metrics;
 pub mod oauth;
+pub mod oidc;
 pub mod revocations;
 pub mod server;
 pub mod signing;

@@ -15,6 +15,7 @@ use crate::config::Settings;
 use crate::http::discovery::{Metadata, TOKEN_PATH};
 use crate::keys::{KeyRing, MasterKey};
 use crate::signing::{ensure_first_key, load_key_set, rotate_if_due};
+use crate::store::KeyPurpose;
 use crate::store::{Store, now};
 
 /// How often a node asks the store what changed.
@@ -155,7 +156,7 @@ pub async fn start_with_listener(
     };
     let store = Store::open(&settings.database, true).await?;
     let master = crate::signing::master_key(&settings.master_key, &store).await?;
-    ensure_first_key(&store, &master, settings.signing_alg).await?;
+    ensure_first_key(&store, &master, settings.signing_alg, KeyPurpose::Access).await?;
     store
         .raise_meta(
             crate::signing::JWKS_MAX_AGE_META,
@@ -308,11 +309,22 @@ async fn schedule_loop(app: Arc<App>, mut shutdown: watch::Receiver<bool>) {
                 next_rotation_check =
                     Instant::now() + (interval / 2).clamp(CHANGE_POLL, Duration::from_secs(5));
                 let s = &app.settings;
-                if let Err(e) =
-                    rotate_if_due(&app.store, &app.master, s.signing_alg, interval, s.jwks_max_age).await
-                {
-                    tracing::warn!(error = %e, "scheduled key rotation failed");
+                for (alg, purpose) in [
+                    (s.signing_alg, KeyPurpose::Access),
+                    (crate::signing::ID_TOKEN_ALG, KeyPurpose::IdToken),
+                ] {
+                    if let Err(e) =
+                        rotate_if_due(&app.store, &app.master, alg, purpose, interval, s.jwks_max_age).await
+                    {
+                        tracing::warn!(error = %e, purpose = purpose.as_str(), "scheduled key rotation failed");
+                    }
                 }
+            }
+        }
+        // The first client that signs people in brings the ID token key (RS256).
+        if app.keys.get().id_slots.is_empty() && app.registry.any_signs_in() {
+            if let Err(e) = crate::signing::ensure_id_key(&app).await {
+                tracing::warn!(error = %e, "cannot create the ID token signing key");
             }
         }
         if Instant::now() >= next_housekeeping {
@@ -332,6 +344,7 @@ async fn housekeeping(app: &App) {
         app.store.prune_changes(Duration::from_secs(86_400)).await,
         app.store.prune_revocations().await,
         app.store.prune_retired_keys(Duration::from_secs(86_400)).await,
+        app.store.prune_sign_in().await,
     ];
     for r in results {
         if let Err(e) = r {

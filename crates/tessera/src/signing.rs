@@ -13,7 +13,7 @@ use std::time::Duration;
 use crate::admin::{Actor, MAX_TOKEN_TTL};
 use crate::config::MasterKeySource;
 use crate::keys::{self, Alg, KeySet, MasterKey, Signer, Slot, Verifier};
-use crate::store::{KeyRecord, Store, now};
+use crate::store::{KeyPurpose, KeyRecord, Store, now};
 
 /// The node's master key, checked against the store: it must open every signing key the store
 /// holds, or the node refuses to start (one line saying so) rather than sign with a key of its
@@ -68,6 +68,7 @@ pub async fn load_key_set(store: &Store, master: &MasterKey, at: i64) -> anyhow:
         }
     };
     let mut slots = Vec::with_capacity(records.len());
+    let mut id_slots = Vec::new();
     for r in &records {
         let jwk: serde_json::Value = serde_json::from_str(&r.public_jwk)?;
         if let Some((kid, v)) = Verifier::from_jwk(&jwk) {
@@ -80,15 +81,20 @@ pub async fn load_key_set(store: &Store, master: &MasterKey, at: i64) -> anyhow:
         }
         let alg: Alg = r.alg.parse().map_err(|e: String| anyhow::anyhow!(e))?;
         let pkcs8 = master.open(&r.kid, &r.sealed_private_key)?;
-        slots.push(Slot {
+        let (typ, list) = match r.purpose {
+            KeyPurpose::Access => (tessera_proto::ACCESS_TOKEN_TYP, &mut slots),
+            KeyPurpose::IdToken => ("JWT", &mut id_slots),
+        };
+        list.push(Slot {
             activates_at: r.activates_at,
             retire_at: r.retired_at,
-            signer: Arc::new(Signer::new(&r.kid, alg, &pkcs8)?),
+            signer: Arc::new(Signer::with_typ(&r.kid, alg, &pkcs8, typ)?),
         });
     }
     // Records come ordered by activation, then creation: the last active one signs.
     let set = KeySet {
         slots,
+        id_slots,
         jwks_json: keys::jwks_json(&jwks).into(),
         verifiers,
         next_change_at,
@@ -108,6 +114,7 @@ async fn new_record(
     store: &Store,
     master: &MasterKey,
     alg: Alg,
+    purpose: KeyPurpose,
     activates_at: i64,
 ) -> anyhow::Result<(KeyRecord, Option<String>)> {
     let sealing = store.meta(SEALING_KEY_META).await?;
@@ -120,24 +127,47 @@ async fn new_record(
         created_at: now(),
         activates_at,
         retired_at: None,
+        purpose,
     };
     Ok((record, sealing))
 }
 
-/// Creates the first signing key if the store has none.
-pub async fn ensure_first_key(store: &Store, master: &MasterKey, alg: Alg) -> anyhow::Result<()> {
-    if !store.live_keys(now()).await?.is_empty() {
-        return Ok(());
+/// The algorithm of ID tokens: RS256, the one OpenID Connect requires every provider to offer.
+pub const ID_TOKEN_ALG: Alg = Alg::RS256;
+
+/// Creates the first signing key for `purpose` if the store has none; returns whether it did.
+pub async fn ensure_first_key(
+    store: &Store,
+    master: &MasterKey,
+    alg: Alg,
+    purpose: KeyPurpose,
+) -> anyhow::Result<bool> {
+    if store.live_keys(now()).await?.iter().any(|k| k.purpose == purpose) {
+        return Ok(false);
     }
-    let (record, _) = new_record(store, master, alg, now()).await?;
+    let (record, _) = new_record(store, master, alg, purpose, now()).await?;
     let audit = Actor::server().entry(
         "key.create",
         &record.kid,
-        serde_json::json!({"alg": alg.as_str()}),
+        serde_json::json!({"alg": alg.as_str(), "purpose": purpose.as_str()}),
     );
-    if store.insert_first_key(&record, &audit).await? {
-        tracing::info!(kid = %record.kid, alg = alg.as_str(), "created signing key");
+    let created = store.insert_first_key(&record, &audit).await?;
+    if created {
+        tracing::info!(kid = %record.kid, alg = alg.as_str(), purpose = purpose.as_str(), "created signing key");
     }
+    Ok(created)
+}
+
+/// Makes sure the node can sign ID tokens: creates the RS256 ID token key if the store has none
+/// (of nodes racing, one does), and rebuilds the node's key set at once rather than at the next
+/// poll.
+pub async fn ensure_id_key(app: &crate::app::App) -> anyhow::Result<()> {
+    if !app.keys.get().id_slots.is_empty() {
+        return Ok(());
+    }
+    ensure_first_key(&app.store, &app.master, ID_TOKEN_ALG, KeyPurpose::IdToken).await?;
+    app.keys
+        .replace(load_key_set(&app.store, &app.master, now()).await?);
     Ok(())
 }
 
@@ -178,16 +208,17 @@ pub async fn rotate(
     master: &MasterKey,
     actor: &Actor,
     alg: Alg,
+    purpose: KeyPurpose,
     jwks_max_age: Duration,
     unless_replaced: Option<(&str, i64)>,
 ) -> anyhow::Result<Option<Rotation>> {
     let lead = 2 * shared_max_age(store, jwks_max_age).await? + 2;
-    let (mut record, sealed_under) = new_record(store, master, alg, 0).await?;
+    let (mut record, sealed_under) = new_record(store, master, alg, purpose, 0).await?;
     let longest = store.max_token_ttl().await?.clamp(0, i64::from(MAX_TOKEN_TTL));
     let audit = actor.entry(
         "key.rotate",
         &record.kid,
-        serde_json::json!({"alg": alg.as_str(), "lead_seconds": lead}),
+        serde_json::json!({"alg": alg.as_str(), "purpose": purpose.as_str(), "lead_seconds": lead}),
     );
     let Some(retire_at) = store
         .rotate_key(
@@ -211,19 +242,25 @@ pub async fn rotate(
     }))
 }
 
-/// Rotates when the newest key is older than `interval` (scheduled rotation). Safe to call from
-/// every node: only one of them rotates.
+/// Rotates the keys of `purpose` when the newest is older than `interval` (scheduled rotation).
+/// Safe to call from every node: only one of them rotates. Does nothing for a purpose that has
+/// no key yet.
 pub async fn rotate_if_due(
     store: &Store,
     master: &MasterKey,
     alg: Alg,
+    purpose: KeyPurpose,
     interval: Duration,
     jwks_max_age: Duration,
 ) -> anyhow::Result<Option<Rotation>> {
     let keys = store.all_keys().await?;
     let newest = keys
         .iter()
+        .filter(|k| k.purpose == purpose)
         .max_by(|a, b| (a.created_at, &a.kid).cmp(&(b.created_at, &b.kid)));
+    if newest.is_none() && purpose != KeyPurpose::Access {
+        return Ok(None);
+    }
     let (kid, created_at) = newest.map(|k| (k.kid.as_str(), k.created_at)).unwrap_or(("", 0));
     if now() < created_at + interval.as_secs() as i64 {
         return Ok(None);
@@ -234,6 +271,7 @@ pub async fn rotate_if_due(
         master,
         &Actor::server(),
         alg,
+        purpose,
         jwks_max_age,
         Some((kid, created_at)),
     )
@@ -280,6 +318,7 @@ pub fn key_json(k: &KeyRecord, at: i64) -> serde_json::Value {
     serde_json::json!({
         "kid": k.kid,
         "alg": k.alg,
+        "purpose": k.purpose.as_str(),
         "state": state,
         "created_at": k.created_at,
         "activates_at": k.activates_at,

@@ -145,8 +145,11 @@ enum KeyCommand {
     /// key retires once every token it signed has expired.
     Rotate {
         /// Algorithm of the new key: ES256, RS256 or EdDSA [default: the configured one].
-        #[arg(long)]
+        #[arg(long, conflicts_with = "id_token")]
         alg: Option<String>,
+        /// Rotate the key that signs ID tokens (RS256) instead of the access-token key.
+        #[arg(long)]
+        id_token: bool,
         /// Print JSON.
         #[arg(long)]
         json: bool,
@@ -794,15 +797,18 @@ async fn key_command(
                 to.display()
             );
         }
-        KeyCommand::Rotate { alg, json } => {
-            let alg = match alg {
-                Some(a) => a
-                    .parse()
-                    .map_err(|e: String| anyhow::anyhow!("invalid --alg {a:?}: {e}"))?,
-                None => settings.signing_alg,
+        KeyCommand::Rotate { alg, id_token, json } => {
+            let (alg, purpose) = match alg {
+                _ if id_token => (signing::ID_TOKEN_ALG, crate::store::KeyPurpose::IdToken),
+                Some(a) => (
+                    a.parse()
+                        .map_err(|e: String| anyhow::anyhow!("invalid --alg {a:?}: {e}"))?,
+                    crate::store::KeyPurpose::Access,
+                ),
+                None => (settings.signing_alg, crate::store::KeyPurpose::Access),
             };
             let master = signing::master_key(&settings.master_key, store).await?;
-            let r = signing::rotate(store, &master, actor, alg, settings.jwks_max_age, None)
+            let r = signing::rotate(store, &master, actor, alg, purpose, settings.jwks_max_age, None)
                 .await?
                 .ok_or_else(|| anyhow::anyhow!("rotation did not happen"))?;
             if json {

@@ -13,8 +13,7 @@ use crate::config::Settings;
 
 /// Path of the token endpoint.
 pub const TOKEN_PATH: &str = "/oauth2/token";
-/// Path of the authorization endpoint, which exists only to say that no response type is
-/// supported: OpenID Connect discovery requires the member.
+/// Path of the authorization endpoint (RFC 6749 §3.1).
 pub const AUTHORIZE_PATH: &str = "/oauth2/authorize";
 /// Path of the introspection endpoint (RFC 7662).
 pub const INTROSPECT_PATH: &str = "/oauth2/introspect";
@@ -36,28 +35,36 @@ pub struct Metadata {
 impl Metadata {
     /// Builds both documents from the settings.
     pub fn new(settings: &Settings) -> Self {
-        let algs = ["ES256", "RS256", "EdDSA"];
-        let mut doc = json!({
+        use crate::oidc::{CLAIMS_SUPPORTED, LOGOUT_PATH, OIDC_SCOPES, USERINFO_PATH};
+        let auth_methods = ["client_secret_basic", "client_secret_post", "none"];
+        let doc = json!({
             "issuer": settings.issuer,
+            "authorization_endpoint": settings.endpoint(AUTHORIZE_PATH),
             "token_endpoint": settings.endpoint(TOKEN_PATH),
             "jwks_uri": settings.endpoint(JWKS_PATH),
-            "grant_types_supported": ["client_credentials"],
-            "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+            "userinfo_endpoint": settings.endpoint(USERINFO_PATH),
+            "end_session_endpoint": settings.endpoint(LOGOUT_PATH),
+            "grant_types_supported": ["client_credentials", "authorization_code", "refresh_token"],
+            "response_types_supported": ["code"],
+            "response_modes_supported": ["query"],
+            "scopes_supported": OIDC_SCOPES,
+            "subject_types_supported": ["public"],
+            "id_token_signing_alg_values_supported": [crate::signing::ID_TOKEN_ALG.as_str()],
+            "code_challenge_methods_supported": ["S256"],
+            "claims_supported": CLAIMS_SUPPORTED,
+            "claims_parameter_supported": false,
+            "request_parameter_supported": false,
+            "request_uri_parameter_supported": false,
+            "prompt_values_supported": ["none", "login", "consent", "select_account"],
+            "authorization_response_iss_parameter_supported": true,
+            "token_endpoint_auth_methods_supported": auth_methods,
             "introspection_endpoint": settings.endpoint(INTROSPECT_PATH),
-            "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+            "introspection_endpoint_auth_methods_supported": auth_methods,
             "revocation_endpoint": settings.endpoint(REVOKE_PATH),
-            "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
-            // No authorization endpoint: no response type is supported, but the member is REQUIRED.
-            "response_types_supported": [],
-            "response_modes_supported": [],
+            "revocation_endpoint_auth_methods_supported": auth_methods,
         });
+        // One document serves both: RFC 8414 allows every OpenID Connect member.
         let oauth = doc.to_string();
-        // OpenID Connect Discovery REQUIRES these; RFC 8414 does not (no grant here uses the
-        // authorization endpoint), so they appear in the OIDC document only.
-        doc["authorization_endpoint"] = json!(settings.endpoint(AUTHORIZE_PATH));
-        doc["subject_types_supported"] = json!(["public"]);
-        doc["id_token_signing_alg_values_supported"] = json!(algs);
-        doc["claims_supported"] = json!(["iss", "sub", "aud", "exp", "iat", "jti", "client_id", "scope"]);
         Metadata {
             oauth: oauth.into(),
             openid: doc.to_string().into(),
@@ -95,20 +102,6 @@ pub async fn jwks(State(app): State<Arc<App>>) -> Response {
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/jwk-set+json"),
     );
-    r
-}
-
-/// `/oauth2/authorize`: Tessera serves machine clients only, so every response type is refused
-/// (RFC 6749 §4.1.2.1 `unsupported_response_type`). Without a registered redirect URI there is
-/// nowhere to redirect to, so the error is the response itself.
-pub async fn authorize() -> Response {
-    let body = json!({
-        "error": "unsupported_response_type",
-        "error_description": "this server issues tokens to machine clients only (client_credentials)",
-    });
-    let mut r = (axum::http::StatusCode::BAD_REQUEST, axum::Json(body)).into_response();
-    r.headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     r
 }
 

@@ -12,7 +12,7 @@ use axum::Router;
 use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{any, get, post};
+use axum::routing::{get, post};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use std::sync::atomic::{AtomicU64, Ordering};
 use tokio::net::TcpListener;
@@ -50,7 +50,26 @@ pub fn router(app: Arc<App>) -> Router {
     let token_route = || post(token::token).fallback(token::method_not_allowed);
     let mut routes = Router::new()
         .route(TOKEN_PATH, token_route())
-        .route(AUTHORIZE_PATH, any(discovery::authorize))
+        .route(
+            AUTHORIZE_PATH,
+            get(crate::oidc::authorize::authorize).post(crate::oidc::authorize::authorize),
+        )
+        .route(
+            crate::oidc::LOGIN_PATH,
+            post(crate::oidc::authorize::login).fallback(token::method_not_allowed),
+        )
+        .route(
+            crate::oidc::CONSENT_PATH,
+            post(crate::oidc::authorize::consent).fallback(token::method_not_allowed),
+        )
+        .route(
+            crate::oidc::LOGOUT_PATH,
+            get(crate::oidc::authorize::logout).post(crate::oidc::authorize::logout),
+        )
+        .route(
+            crate::oidc::USERINFO_PATH,
+            get(crate::oidc::grants::userinfo).post(crate::oidc::grants::userinfo),
+        )
         .route(
             INTROSPECT_PATH,
             post(introspect::introspect).fallback(token::method_not_allowed),
@@ -125,7 +144,9 @@ fn endpoint_of(app: &App, path: &str) -> &'static str {
         INTROSPECT_PATH => "introspect",
         REVOKE_PATH => "revoke",
         JWKS_PATH => "jwks",
-        AUTHORIZE_PATH => "authorize",
+        AUTHORIZE_PATH | crate::oidc::LOGIN_PATH | crate::oidc::CONSENT_PATH => "authorize",
+        crate::oidc::USERINFO_PATH => "userinfo",
+        crate::oidc::LOGOUT_PATH => "logout",
         "/healthz" | "/readyz" => "health",
         "/metrics" => "metrics",
         p if p.starts_with("/.well-known/") => "discovery",

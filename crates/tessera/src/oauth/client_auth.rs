@@ -20,6 +20,8 @@ pub enum Method {
     Basic,
     /// Form fields.
     Post,
+    /// A public client: `client_id` alone (`none`, RFC 6749 §2.1).
+    None,
 }
 
 /// The credentials a request presented.
@@ -109,17 +111,18 @@ pub fn credentials(headers: &HeaderMap, form: &Form) -> Result<Credentials, OAut
                     "client_secret without client_id".into(),
                 ));
             }
-            (Some(_), None) => {
-                return Err(OAuthError::InvalidClient(
-                    "client authentication required: this client has no secret in the request".into(),
-                ));
-            }
+            // A public client names itself; whether it is one is checked against the registry.
+            (Some(id), None) => Credentials {
+                client_id: id.to_string(),
+                secret: String::new(),
+                method: Method::None,
+            },
             (None, None) => return Err(OAuthError::InvalidClient("client authentication required".into())),
         },
     };
     if creds.client_id.is_empty()
         || creds.client_id.len() > MAX_ID
-        || creds.secret.is_empty()
+        || (creds.secret.is_empty() && creds.method != Method::None)
         || creds.secret.len() > MAX_SECRET
     {
         return Err(OAuthError::InvalidClient("client authentication failed".into()));

@@ -42,6 +42,10 @@ pub enum OAuthError {
     InvalidScope(Cow<'static, str>),
     /// RFC 8707 §2: "The requested resource is invalid, missing, unknown, or malformed."
     InvalidTarget(Cow<'static, str>),
+    /// RFC 6749 §5.2: "The provided authorization grant (e.g., authorization code, resource
+    /// owner credentials) or refresh token is invalid, expired, revoked, does not match the
+    /// redirection URI used in the authorization request, or was issued to another client."
+    InvalidGrant(Cow<'static, str>),
     /// The request used a method the endpoint does not serve (HTTP 405).
     MethodNotAllowed,
     /// The store cannot take a write now (RFC 7009 §2.2.1: HTTP 503; the client must assume the
@@ -74,6 +78,7 @@ impl OAuthError {
             OAuthError::UnauthorizedClient(_) => "unauthorized_client",
             OAuthError::InvalidScope(_) => "invalid_scope",
             OAuthError::InvalidTarget(_) => "invalid_target",
+            OAuthError::InvalidGrant(_) => "invalid_grant",
             OAuthError::TemporarilyUnavailable
             | OAuthError::TooManyRequests { .. }
             | OAuthError::Overloaded => "temporarily_unavailable",
@@ -88,7 +93,8 @@ impl OAuthError {
             | OAuthError::UnsupportedGrantType(_)
             | OAuthError::UnauthorizedClient(_)
             | OAuthError::InvalidScope(_)
-            | OAuthError::InvalidTarget(_) => StatusCode::BAD_REQUEST,
+            | OAuthError::InvalidTarget(_)
+            | OAuthError::InvalidGrant(_) => StatusCode::BAD_REQUEST,
             OAuthError::InvalidClient(_) => StatusCode::UNAUTHORIZED,
             OAuthError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             OAuthError::TemporarilyUnavailable | OAuthError::Overloaded => StatusCode::SERVICE_UNAVAILABLE,
@@ -104,7 +110,8 @@ impl OAuthError {
             | OAuthError::UnsupportedGrantType(d)
             | OAuthError::UnauthorizedClient(d)
             | OAuthError::InvalidScope(d)
-            | OAuthError::InvalidTarget(d) => Cow::Borrowed(d.as_ref()),
+            | OAuthError::InvalidTarget(d)
+            | OAuthError::InvalidGrant(d) => Cow::Borrowed(d.as_ref()),
             OAuthError::MethodNotAllowed => Cow::Borrowed("this endpoint accepts POST only"),
             OAuthError::TemporarilyUnavailable => {
                 Cow::Borrowed("the store is unavailable; nothing was changed, retry later")

@@ -32,6 +32,20 @@ async fn handle(app: &App, headers: &HeaderMap, body: Body) -> Result<Response, 
         super::no_store(&mut r);
         r
     };
+    // A refresh token (opaque, never a JWT): its family ends, with the access tokens issued
+    // beside it (RFC 7009 §2.1). Another client's, or an unknown one: nothing to do.
+    if !token.contains('.') {
+        let revoked = app
+            .store
+            .revoke_refresh(&crate::oidc::digest(token), &caller.id)
+            .await
+            .map_err(|e| OAuthError::store(&e))?;
+        if let Some(revoked) = revoked {
+            app.revocations.extend(revoked);
+            tracing::info!(client_id = %caller.id, "refresh token family revoked");
+        }
+        return Ok(ok());
+    }
     // Ownership is decided on authentic claims alone, before expiry or revocation, so that the
     // answer to another client's token says nothing about whether that token is active.
     let Ok(claims) = authentic(app, token) else {

@@ -204,6 +204,21 @@ async fn authenticate(
     creds: &Credentials,
     address: IpAddr,
 ) -> Result<Arc<CachedClient>, OAuthError> {
+    if creds.method == Method::None {
+        // A public client has no secret to guess: it is known and public, or refused.
+        return match app.registry.get(&creds.client_id) {
+            Some(client) if client.public && client.enabled => {
+                app.guard.check_client(&client.id).map_err(OAuthError::refused)?;
+                Ok(client)
+            }
+            _ => {
+                tracing::info!(client = %log_id(&creds.client_id, AuthFailure::UnknownClient), "public client authentication failed");
+                Err(OAuthError::InvalidClient(
+                    "client authentication failed (a confidential client must send its secret)".into(),
+                ))
+            }
+        };
+    }
     let result = match app.guard.backoff(&creds.client_id, address) {
         Some(refused) => match app.registry.authenticate_cheaply(&creds.client_id, &creds.secret) {
             Some(client) => Ok(client),
@@ -235,10 +250,15 @@ async fn handle(
     let form = read_token_request(app, headers, body, rules).await?;
     let (grant_type, client, method) =
         authenticate_on(app, address, headers, &form, "grant_type", rules).await?;
-    if grant_type != "client_credentials" {
-        return Err(OAuthError::UnsupportedGrantType(
-            "only client_credentials is supported".into(),
-        ));
+    match grant_type {
+        "client_credentials" => {}
+        "authorization_code" => return crate::oidc::grants::exchange_code(app, &client, &form).await,
+        "refresh_token" => return crate::oidc::grants::refresh(app, &client, &form).await,
+        _ => {
+            return Err(OAuthError::UnsupportedGrantType(
+                "grant_type must be client_credentials, authorization_code or refresh_token".into(),
+            ));
+        }
     }
     if !client.client_credentials {
         // RFC 6749 §5.2: an authenticated client not allowed this grant type.
@@ -344,7 +364,7 @@ fn scope_as_audience<'a>(
 
 /// The audience: the requested `resource`s (RFC 8707), each one the client may ask for; without
 /// any, the client's default audience, or the issuer for a client that has none.
-fn grant_audience<'a>(
+pub(crate) fn grant_audience<'a>(
     app: &'a App,
     client: &'a CachedClient,
     form: &'a Form,

@@ -10,8 +10,8 @@ use futures_util::TryStreamExt;
 use sqlx::Row;
 
 use super::{
-    AuditEntry, AuditEvent, ChangeBatch, ClientRecord, KeyRecord, SecretKind, SecretRecord, UserRecord, now,
-    transfer,
+    AuditEntry, AuditEvent, ChangeBatch, ClientRecord, CodeRecord, Grant, Issued, KeyPurpose, KeyRecord,
+    Redemption, Refresh, RefreshRecord, SecretKind, SecretRecord, SessionRecord, UserRecord, now, transfer,
 };
 
 type Conn = <Db as sqlx::Database>::Connection;
@@ -265,7 +265,11 @@ impl Engine {
         Ok(clients)
     }
 
-    pub(super) async fn insert_user(&self, user: &UserRecord, audit: &AuditEntry) -> Result<bool, StoreError> {
+    pub(super) async fn insert_user(
+        &self,
+        user: &UserRecord,
+        audit: &AuditEntry,
+    ) -> Result<bool, StoreError> {
         let (mut tx, _write) = self.begin_write().await?;
         let taken: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM users WHERE email_key = $1 OR id = $2")
             .bind(super::email_key(&user.email))
@@ -297,7 +301,11 @@ impl Engine {
         row.as_ref().map(user_from_row).transpose()
     }
 
-    pub(super) async fn users_page(&self, after: Option<&str>, limit: u32) -> Result<Vec<UserRecord>, StoreError> {
+    pub(super) async fn users_page(
+        &self,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<UserRecord>, StoreError> {
         let rows = sqlx::query("SELECT * FROM users WHERE id > $1 ORDER BY id LIMIT $2")
             .bind(after.unwrap_or(""))
             .bind(i64::from(limit))
@@ -368,9 +376,10 @@ impl Engine {
     ) -> Result<bool, StoreError> {
         let (mut tx, _write) = self.begin_write().await?;
         let live: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM signing_keys WHERE retired_at IS NULL OR retired_at > $1",
+            "SELECT COUNT(*) FROM signing_keys WHERE (retired_at IS NULL OR retired_at > $1) AND purpose = $2",
         )
         .bind(now())
+        .bind(key.purpose.as_str())
         .fetch_one(&mut *tx)
         .await?;
         if live > 0 {
@@ -394,10 +403,12 @@ impl Engine {
         let (mut tx, _write) = self.begin_write().await?;
         if let Some((kid, created_at)) = unless_replaced {
             let newer: i64 = sqlx::query_scalar(
-                "SELECT COUNT(*) FROM signing_keys WHERE created_at > $1 OR (created_at = $1 AND kid > $2)",
+                "SELECT COUNT(*) FROM signing_keys \
+                 WHERE (created_at > $1 OR (created_at = $1 AND kid > $2)) AND purpose = $3",
             )
             .bind(created_at)
             .bind(kid)
+            .bind(key.purpose.as_str())
             .fetch_one(&mut *tx)
             .await?;
             if newer > 0 {
@@ -416,10 +427,12 @@ impl Engine {
                 "the master key changed while a signing key was being made; rotate again".into(),
             ));
         }
-        let pending: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM signing_keys WHERE activates_at > $1")
-            .bind(now())
-            .fetch_one(&mut *tx)
-            .await?;
+        let pending: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM signing_keys WHERE activates_at > $1 AND purpose = $2")
+                .bind(now())
+                .bind(key.purpose.as_str())
+                .fetch_one(&mut *tx)
+                .await?;
         if pending >= super::MAX_PENDING_KEYS {
             return Err(StoreError::Limit(format!(
                 "{pending} signing keys are already waiting to activate; rotate again after the next one does"
@@ -428,8 +441,9 @@ impl Engine {
         key.created_at = now();
         key.activates_at = key.created_at + lead;
         let retire_at = key.activates_at + tail;
-        sqlx::query("UPDATE signing_keys SET retired_at = $1 WHERE retired_at IS NULL")
+        sqlx::query("UPDATE signing_keys SET retired_at = $1 WHERE retired_at IS NULL AND purpose = $2")
             .bind(retire_at)
+            .bind(key.purpose.as_str())
             .execute(&mut *tx)
             .await?;
         insert_key(&mut tx, key).await?;
@@ -562,19 +576,7 @@ impl Engine {
                 )));
             }
         }
-        let done = sqlx::query(
-            "INSERT INTO revoked_tokens (jti, client_id, expires_at, revoked_at) VALUES ($1, $2, $3, $4) \
-             ON CONFLICT (jti) DO NOTHING",
-        )
-        .bind(jti)
-        .bind(client_id)
-        .bind(expires_at)
-        .bind(now())
-        .execute(&mut *tx)
-        .await?;
-        if done.rows_affected() > 0 {
-            record_change(&mut tx, "revocation", jti).await?;
-        }
+        revoke_in(&mut tx, jti, client_id, expires_at).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -828,6 +830,231 @@ impl Engine {
         Ok(count)
     }
 
+    pub(super) async fn insert_session(&self, session: &SessionRecord) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO sessions (id, user_id, auth_time, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(&session.id)
+        .bind(&session.user_id)
+        .bind(session.auth_time)
+        .bind(session.created_at)
+        .bind(session.expires_at)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    pub(super) async fn session(&self, id: &str) -> Result<Option<SessionRecord>, StoreError> {
+        let row = sqlx::query("SELECT * FROM sessions WHERE id = $1 AND expires_at > $2")
+            .bind(id)
+            .bind(now())
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|r| {
+            Ok(SessionRecord {
+                id: r.try_get("id")?,
+                user_id: r.try_get("user_id")?,
+                auth_time: r.try_get("auth_time")?,
+                created_at: r.try_get("created_at")?,
+                expires_at: r.try_get("expires_at")?,
+            })
+        })
+        .transpose()
+    }
+
+    pub(super) async fn delete_session(&self, id: &str) -> Result<bool, StoreError> {
+        let done = sqlx::query("DELETE FROM sessions WHERE id = $1")
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    pub(super) async fn consent(
+        &self,
+        user_id: &str,
+        client_id: &str,
+    ) -> Result<Option<Vec<String>>, StoreError> {
+        let scopes: Option<String> =
+            sqlx::query_scalar("SELECT scopes FROM consents WHERE user_id = $1 AND client_id = $2")
+                .bind(user_id)
+                .bind(client_id)
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(scopes.map(|s| s.split_whitespace().map(str::to_string).collect()))
+    }
+
+    pub(super) async fn grant_consent(
+        &self,
+        user_id: &str,
+        client_id: &str,
+        scopes: &[String],
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO consents (user_id, client_id, scopes, granted_at) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (user_id, client_id) DO UPDATE SET scopes = excluded.scopes, granted_at = excluded.granted_at",
+        )
+        .bind(user_id)
+        .bind(client_id)
+        .bind(scopes.join(" "))
+        .bind(now())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    pub(super) async fn insert_code(&self, code: &CodeRecord) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO authorization_codes (id, client_id, grant_json, expires_at, keep_until) \
+             VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(&code.id)
+        .bind(&code.grant.client_id)
+        .bind(to_json(&code.grant)?)
+        .bind(code.expires_at)
+        .bind(code.keep_until)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    pub(super) async fn redeem_code(
+        &self,
+        id: &str,
+        matches: impl FnOnce(&Grant) -> bool,
+        issued: &Issued,
+    ) -> Result<Redemption, StoreError> {
+        let (mut tx, _write) = self.begin_write().await?;
+        let Some(row) = sqlx::query("SELECT * FROM authorization_codes WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await?
+        else {
+            return Ok(Redemption::Unknown);
+        };
+        let grant: Grant = from_json(row.try_get("grant_json")?)?;
+        let used_at: Option<i64> = row.try_get("used_at")?;
+        if used_at.is_some() {
+            // A second use: the code leaked. Revoke what the first use issued.
+            let first: Option<String> = row.try_get("issued_json")?;
+            let mut revoked = Vec::new();
+            if let Some(first) = first {
+                let first: Issued = from_json(&first)?;
+                revoke_in(
+                    &mut tx,
+                    &first.access_jti,
+                    &grant.client_id,
+                    first.access_expires_at,
+                )
+                .await?;
+                revoked.push((first.access_jti, first.access_expires_at));
+                if let Some(family) = &first.family_id {
+                    revoked.extend(revoke_family(&mut tx, family).await?);
+                }
+            }
+            tx.commit().await?;
+            return Ok(Redemption::Reused(revoked));
+        }
+        let expires_at: i64 = row.try_get("expires_at")?;
+        if expires_at <= now() {
+            return Ok(Redemption::Unknown);
+        }
+        if !matches(&grant) {
+            return Ok(Redemption::Refused);
+        }
+        sqlx::query(
+            "UPDATE authorization_codes SET used_at = $1, issued_json = $2, keep_until = $3 WHERE id = $4",
+        )
+        .bind(now())
+        .bind(to_json(issued)?)
+        .bind(issued.access_expires_at.max(row.try_get("keep_until")?))
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(Redemption::Redeemed(grant))
+    }
+
+    pub(super) async fn insert_refresh(&self, token: &RefreshRecord) -> Result<(), StoreError> {
+        let mut conn = self.pool.acquire().await?;
+        insert_refresh_row(&mut conn, token).await
+    }
+
+    pub(super) async fn rotate_refresh(
+        &self,
+        id: &str,
+        client_id: &str,
+        next: impl FnOnce(&RefreshRecord) -> RefreshRecord,
+    ) -> Result<Refresh, StoreError> {
+        let (mut tx, _write) = self.begin_write().await?;
+        let Some(row) = sqlx::query("SELECT * FROM refresh_tokens WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await?
+        else {
+            return Ok(Refresh::Unknown);
+        };
+        let old = refresh_from_row(&row)?;
+        if old.grant.client_id != client_id {
+            return Ok(Refresh::Refused);
+        }
+        let used_at: Option<i64> = row.try_get("used_at")?;
+        if used_at.is_some() {
+            let revoked = revoke_family(&mut tx, &old.family_id).await?;
+            tx.commit().await?;
+            return Ok(Refresh::Reused(revoked));
+        }
+        let t = now();
+        if old.expires_at <= t || old.family_expires_at <= t {
+            return Ok(Refresh::Unknown);
+        }
+        sqlx::query("UPDATE refresh_tokens SET used_at = $1 WHERE id = $2")
+            .bind(t)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        insert_refresh_row(&mut tx, &next(&old)).await?;
+        tx.commit().await?;
+        Ok(Refresh::Rotated(Box::new(old)))
+    }
+
+    pub(super) async fn revoke_refresh(
+        &self,
+        id: &str,
+        client_id: &str,
+    ) -> Result<Option<Vec<(String, i64)>>, StoreError> {
+        let (mut tx, _write) = self.begin_write().await?;
+        let family: Option<String> =
+            sqlx::query_scalar("SELECT family_id FROM refresh_tokens WHERE id = $1 AND client_id = $2")
+                .bind(id)
+                .bind(client_id)
+                .fetch_optional(&mut *tx)
+                .await?;
+        let Some(family) = family else {
+            return Ok(None);
+        };
+        let revoked = revoke_family(&mut tx, &family).await?;
+        tx.commit().await?;
+        Ok(Some(revoked))
+    }
+
+    pub(super) async fn prune_sign_in(&self) -> Result<u64, StoreError> {
+        let t = now();
+        let mut count = 0;
+        for sql in [
+            "DELETE FROM sessions WHERE expires_at <= $1",
+            "DELETE FROM authorization_codes WHERE keep_until <= $1",
+            "DELETE FROM refresh_tokens WHERE family_expires_at <= $1",
+        ] {
+            count += sqlx::query(sql)
+                .bind(t)
+                .execute(&self.pool)
+                .await?
+                .rows_affected();
+        }
+        Ok(count)
+    }
+
     pub(super) async fn close(&self) {
         self.pool.close().await
     }
@@ -956,8 +1183,8 @@ async fn insert_secret(tx: &mut Tx, client_id: &str, secret: &SecretRecord) -> R
 
 async fn insert_key(tx: &mut Tx, key: &KeyRecord) -> Result<(), StoreError> {
     sqlx::query(
-        "INSERT INTO signing_keys (kid, alg, private_key, public_jwk, created_at, activates_at, retired_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        "INSERT INTO signing_keys (kid, alg, private_key, public_jwk, created_at, activates_at, retired_at, \
+         purpose) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
     )
     .bind(&key.kid)
     .bind(&key.alg)
@@ -966,9 +1193,95 @@ async fn insert_key(tx: &mut Tx, key: &KeyRecord) -> Result<(), StoreError> {
     .bind(key.created_at)
     .bind(key.activates_at)
     .bind(key.retired_at)
+    .bind(key.purpose.as_str())
     .execute(&mut **tx)
     .await?;
     record_change(tx, "key", &key.kid).await
+}
+
+/// Records `jti` as revoked (idempotent), with a change-log entry so every node learns of it.
+async fn revoke_in(tx: &mut Tx, jti: &str, client_id: &str, expires_at: i64) -> Result<(), StoreError> {
+    let done = sqlx::query(
+        "INSERT INTO revoked_tokens (jti, client_id, expires_at, revoked_at) VALUES ($1, $2, $3, $4) \
+         ON CONFLICT (jti) DO NOTHING",
+    )
+    .bind(jti)
+    .bind(client_id)
+    .bind(expires_at)
+    .bind(now())
+    .execute(&mut **tx)
+    .await?;
+    if done.rows_affected() > 0 {
+        record_change(tx, "revocation", jti).await?;
+    }
+    Ok(())
+}
+
+/// Ends a refresh-token family: its tokens go, and the access tokens they came with that are
+/// still alive are revoked (returned, with their expiry).
+async fn revoke_family(tx: &mut Tx, family: &str) -> Result<Vec<(String, i64)>, StoreError> {
+    let live = sqlx::query(
+        "SELECT client_id, access_jti, access_expires_at FROM refresh_tokens \
+         WHERE family_id = $1 AND access_jti IS NOT NULL AND access_expires_at > $2",
+    )
+    .bind(family)
+    .bind(now())
+    .fetch_all(&mut **tx)
+    .await?;
+    let mut revoked = Vec::with_capacity(live.len());
+    for r in &live {
+        let client_id: String = r.try_get("client_id")?;
+        let jti: String = r.try_get("access_jti")?;
+        let exp: i64 = r.try_get("access_expires_at")?;
+        revoke_in(tx, &jti, &client_id, exp).await?;
+        revoked.push((jti, exp));
+    }
+    sqlx::query("DELETE FROM refresh_tokens WHERE family_id = $1")
+        .bind(family)
+        .execute(&mut **tx)
+        .await?;
+    Ok(revoked)
+}
+
+async fn insert_refresh_row(conn: &mut Conn, t: &RefreshRecord) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO refresh_tokens (id, family_id, client_id, user_id, grant_json, created_at, expires_at, \
+         family_expires_at, access_jti, access_expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+    )
+    .bind(&t.id)
+    .bind(&t.family_id)
+    .bind(&t.grant.client_id)
+    .bind(&t.grant.user_id)
+    .bind(to_json(&t.grant)?)
+    .bind(t.created_at)
+    .bind(t.expires_at)
+    .bind(t.family_expires_at)
+    .bind(&t.access_jti)
+    .bind(t.access_expires_at)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+fn refresh_from_row(r: &DbRow) -> Result<RefreshRecord, StoreError> {
+    Ok(RefreshRecord {
+        id: r.try_get("id")?,
+        family_id: r.try_get("family_id")?,
+        grant: from_json(r.try_get("grant_json")?)?,
+        created_at: r.try_get("created_at")?,
+        expires_at: r.try_get("expires_at")?,
+        family_expires_at: r.try_get("family_expires_at")?,
+        access_jti: r.try_get("access_jti")?,
+        access_expires_at: r.try_get("access_expires_at")?,
+    })
+}
+
+fn to_json<T: serde::Serialize>(v: &T) -> Result<String, StoreError> {
+    serde_json::to_string(v).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+fn from_json<T: serde::de::DeserializeOwned>(s: &str) -> Result<T, StoreError> {
+    serde_json::from_str(s).map_err(|e| StoreError::Corrupt(e.to_string()))
 }
 
 async fn record_audit(tx: &mut Tx, e: &AuditEntry, at: i64) -> Result<(), StoreError> {
@@ -1041,6 +1354,7 @@ fn key_from_row(r: &DbRow) -> Result<KeyRecord, StoreError> {
         created_at: r.try_get("created_at")?,
         activates_at: r.try_get("activates_at")?,
         retired_at: r.try_get("retired_at")?,
+        purpose: KeyPurpose::parse(r.try_get("purpose")?)?,
     })
 }
 

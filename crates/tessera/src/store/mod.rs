@@ -279,6 +279,152 @@ pub struct KeyRecord {
     pub activates_at: i64,
     /// When it leaves the JWKS (it stops signing when a newer key activates), if scheduled.
     pub retired_at: Option<i64>,
+    /// What it signs.
+    pub purpose: KeyPurpose,
+}
+
+/// What a signing key signs. Each purpose has its own keys and rotates on its own: access
+/// tokens with the configured algorithm, ID tokens with RS256 (which OpenID Connect requires
+/// every provider to offer).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum KeyPurpose {
+    /// Access tokens (RFC 9068).
+    #[default]
+    Access,
+    /// OpenID Connect ID tokens.
+    IdToken,
+}
+
+impl KeyPurpose {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KeyPurpose::Access => "access",
+            KeyPurpose::IdToken => "id_token",
+        }
+    }
+
+    /// Reads the stored name.
+    pub fn parse(s: &str) -> Result<Self, StoreError> {
+        match s {
+            "access" => Ok(KeyPurpose::Access),
+            "id_token" => Ok(KeyPurpose::IdToken),
+            other => Err(StoreError::Corrupt(format!("unknown key purpose {other:?}"))),
+        }
+    }
+}
+
+/// A signed-in browser. The id is the SHA-256 of the cookie's value, so the store never holds
+/// a value that opens a session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionRecord {
+    /// SHA-256 (hex) of the cookie value.
+    pub id: String,
+    /// Who signed in.
+    pub user_id: String,
+    /// When they entered their password.
+    pub auth_time: i64,
+    /// Creation time.
+    pub created_at: i64,
+    /// When it ends.
+    pub expires_at: i64,
+}
+
+/// What an authorization code or a refresh token grants.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Grant {
+    /// The client it was granted to.
+    pub client_id: String,
+    /// The user (`sub`).
+    pub user_id: String,
+    /// Granted scopes.
+    pub scope: Vec<String>,
+    /// When the user authenticated.
+    pub auth_time: i64,
+    /// The `nonce` of the authorization request (ID tokens repeat it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nonce: Option<String>,
+    /// The redirect URI the code was sent to (codes only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub redirect_uri: Option<String>,
+    /// The PKCE `S256` challenge (codes only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code_challenge: Option<String>,
+}
+
+/// What a redeemed code or a used refresh token issued, so that a second use can revoke it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Issued {
+    /// The access token's `jti`.
+    pub access_jti: String,
+    /// When that access token expires.
+    pub access_expires_at: i64,
+    /// The refresh-token family started, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub family_id: Option<String>,
+}
+
+/// An authorization code (by the SHA-256 of its value).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CodeRecord {
+    /// SHA-256 (hex) of the code.
+    pub id: String,
+    /// What it grants.
+    pub grant: Grant,
+    /// When it stops being redeemable.
+    pub expires_at: i64,
+    /// Until when the row is kept (to recognise a second use).
+    pub keep_until: i64,
+}
+
+/// The outcome of presenting an authorization code.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Redemption {
+    /// First use: the code is spent, here is what it grants.
+    Redeemed(Grant),
+    /// The code exists but the request does not match it (another client, redirect URI or
+    /// PKCE verifier): nothing changed.
+    Refused,
+    /// A second use: what the first issued has been revoked (these access token ids, with
+    /// their expiry).
+    Reused(Vec<(String, i64)>),
+    /// No such code, or expired.
+    Unknown,
+}
+
+/// A refresh token (by the SHA-256 of its value).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefreshRecord {
+    /// SHA-256 (hex) of the token.
+    pub id: String,
+    /// Its family: every token rotated from one code exchange.
+    pub family_id: String,
+    /// What it grants.
+    pub grant: Grant,
+    /// Creation time.
+    pub created_at: i64,
+    /// When it expires unused (idle lifetime).
+    pub expires_at: i64,
+    /// When the family ends whatever happens (absolute lifetime).
+    pub family_expires_at: i64,
+    /// The access token issued with it.
+    pub access_jti: Option<String>,
+    /// When that access token expires.
+    pub access_expires_at: Option<i64>,
+}
+
+/// The outcome of presenting a refresh token.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Refresh {
+    /// Spent and replaced: the old record (the new one is stored).
+    Rotated(Box<RefreshRecord>),
+    /// It exists but belongs to another client: nothing changed.
+    Refused,
+    /// Used before: its whole family is revoked (these access token ids, with their expiry).
+    Reused(Vec<(String, i64)>),
+    /// No such token, or expired.
+    Unknown,
 }
 
 /// What changed since a sequence number.
@@ -649,6 +795,88 @@ impl Store {
     /// transaction, refusing a store that is not empty. Every node then reloads.
     pub async fn import(&self, records: &[transfer::Record]) -> Result<(), StoreError> {
         dispatch!(self, e => e.import(records).await)
+    }
+
+    /// Stores a new browser session.
+    pub async fn insert_session(&self, session: &SessionRecord) -> Result<(), StoreError> {
+        dispatch!(self, e => e.insert_session(session).await)
+    }
+
+    /// The session `id` if it has not ended.
+    pub async fn session(&self, id: &str) -> Result<Option<SessionRecord>, StoreError> {
+        dispatch!(self, e => e.session(id).await)
+    }
+
+    /// Ends session `id`; `false` when there was none.
+    pub async fn delete_session(&self, id: &str) -> Result<bool, StoreError> {
+        dispatch!(self, e => e.delete_session(id).await)
+    }
+
+    /// The scopes `user_id` allowed `client_id`, if any.
+    pub async fn consent(&self, user_id: &str, client_id: &str) -> Result<Option<Vec<String>>, StoreError> {
+        dispatch!(self, e => e.consent(user_id, client_id).await)
+    }
+
+    /// Records that `user_id` allowed `client_id` these scopes (replacing what was there).
+    pub async fn grant_consent(
+        &self,
+        user_id: &str,
+        client_id: &str,
+        scopes: &[String],
+    ) -> Result<(), StoreError> {
+        dispatch!(self, e => e.grant_consent(user_id, client_id, scopes).await)
+    }
+
+    /// Stores a new authorization code.
+    pub async fn insert_code(&self, code: &CodeRecord) -> Result<(), StoreError> {
+        dispatch!(self, e => e.insert_code(code).await)
+    }
+
+    /// Redeems code `id` once, under the write lock, so that of any number of nodes exactly one
+    /// redeems it. `matches` checks the request against what the code grants (client, redirect
+    /// URI, PKCE): if it says no, nothing changes. On a second use, what the first issued
+    /// (`issued` was recorded then) is revoked: its access token and refresh-token family.
+    pub async fn redeem_code(
+        &self,
+        id: &str,
+        matches: impl FnOnce(&Grant) -> bool,
+        issued: &Issued,
+    ) -> Result<Redemption, StoreError> {
+        dispatch!(self, e => e.redeem_code(id, matches, issued).await)
+    }
+
+    /// Stores a new refresh token (the first of its family).
+    pub async fn insert_refresh(&self, token: &RefreshRecord) -> Result<(), StoreError> {
+        dispatch!(self, e => e.insert_refresh(token).await)
+    }
+
+    /// Spends refresh token `id` and stores `next(old)` in its place, under the write lock.
+    /// `client_id` must be the token's client. A token used before revokes its family (every
+    /// token of it, and the access tokens they came with).
+    pub async fn rotate_refresh(
+        &self,
+        id: &str,
+        client_id: &str,
+        next: impl FnOnce(&RefreshRecord) -> RefreshRecord,
+    ) -> Result<Refresh, StoreError> {
+        dispatch!(self, e => e.rotate_refresh(id, client_id, next).await)
+    }
+
+    /// Revokes the family of refresh token `id` if it belongs to `client_id` (RFC 7009), with
+    /// the access tokens issued beside it (returned, with their expiry); `None` when there was
+    /// no such token.
+    pub async fn revoke_refresh(
+        &self,
+        id: &str,
+        client_id: &str,
+    ) -> Result<Option<Vec<(String, i64)>>, StoreError> {
+        dispatch!(self, e => e.revoke_refresh(id, client_id).await)
+    }
+
+    /// Forgets ended sessions, codes past keeping and refresh-token families past their
+    /// absolute lifetime.
+    pub async fn prune_sign_in(&self) -> Result<u64, StoreError> {
+        dispatch!(self, e => e.prune_sign_in().await)
     }
 
     /// Closes the pool.

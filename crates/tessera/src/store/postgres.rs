@@ -29,6 +29,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (4, include_str!("../../migrations/postgres/0004_limits.sql")),
     (5, include_str!("../../migrations/postgres/0005_users.sql")),
     (6, include_str!("../../migrations/postgres/0006_flows.sql")),
+    (7, include_str!("../../migrations/postgres/0007_sign_in.sql")),
 ];
 
 /// How long a caller waits for a connection before the store counts as unavailable.

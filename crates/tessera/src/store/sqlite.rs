@@ -19,6 +19,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (4, include_str!("../../migrations/sqlite/0004_limits.sql")),
     (5, include_str!("../../migrations/sqlite/0005_users.sql")),
     (6, include_str!("../../migrations/sqlite/0006_flows.sql")),
+    (7, include_str!("../../migrations/sqlite/0007_sign_in.sql")),
 ];
 
 /// An open SQLite store.

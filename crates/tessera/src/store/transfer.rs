@@ -115,6 +115,8 @@ enum Line {
         created_at: i64,
         activates_at: i64,
         retired_at: Option<i64>,
+        #[serde(default)]
+        purpose: super::KeyPurpose,
     },
     Revocation {
         jti: String,
@@ -180,6 +182,7 @@ fn to_line(r: &Record) -> Line {
             created_at: k.created_at,
             activates_at: k.activates_at,
             retired_at: k.retired_at,
+            purpose: k.purpose,
         },
         Record::Revocation {
             jti,
@@ -270,6 +273,7 @@ fn from_line(line: Line) -> Result<Option<Record>, String> {
             created_at,
             activates_at,
             retired_at,
+            purpose,
         } => {
             if !public_jwk.is_object() {
                 return Err(format!("key {kid}: public_jwk is not a JSON object"));
@@ -287,6 +291,7 @@ fn from_line(line: Line) -> Result<Option<Record>, String> {
                 created_at,
                 activates_at,
                 retired_at,
+                purpose,
             })
         }
         Line::Revocation {

@@ -20,18 +20,21 @@ async fn authorization_server_metadata_has_every_required_field() {
     assert_eq!(m["issuer"], s.base.as_str());
     assert_eq!(m["token_endpoint"], s.url("/oauth2/token"));
     assert_eq!(m["jwks_uri"], s.url("/.well-known/jwks.json"));
-    assert!(
-        m["response_types_supported"].is_array(),
+    assert_eq!(
+        m["response_types_supported"],
+        serde_json::json!(["code"]),
         "REQUIRED by RFC 8414 §2"
     );
     assert_eq!(
         m["grant_types_supported"],
-        serde_json::json!(["client_credentials"])
+        serde_json::json!(["client_credentials", "authorization_code", "refresh_token"])
     );
     assert_eq!(
         m["token_endpoint_auth_methods_supported"],
-        serde_json::json!(["client_secret_basic", "client_secret_post"])
+        serde_json::json!(["client_secret_basic", "client_secret_post", "none"])
     );
+    assert_eq!(m["code_challenge_methods_supported"], serde_json::json!(["S256"]));
+    assert_eq!(m["authorization_response_iss_parameter_supported"], true);
     // The advertised endpoints work.
     assert_eq!(
         s.http
@@ -60,13 +63,32 @@ async fn openid_configuration_adds_what_oidc_discovery_requires() {
     assert_eq!(m["issuer"], s.base.as_str());
     assert_eq!(m["token_endpoint"], s.url("/oauth2/token"));
     assert_eq!(m["jwks_uri"], s.url("/.well-known/jwks.json"));
-    assert!(m["response_types_supported"].is_array());
+    // OpenID Connect Discovery 1.0 §3: every REQUIRED member, and the endpoints a relying party
+    // uses, at this issuer.
+    assert_eq!(m["authorization_endpoint"], s.url("/oauth2/authorize"));
+    assert_eq!(m["userinfo_endpoint"], s.url("/oauth2/userinfo"));
+    assert_eq!(m["end_session_endpoint"], s.url("/oauth2/logout"));
+    assert_eq!(m["response_types_supported"], serde_json::json!(["code"]));
     assert_eq!(m["subject_types_supported"], serde_json::json!(["public"]));
-    let algs = m["id_token_signing_alg_values_supported"].as_array().unwrap();
-    assert!(
-        algs.iter().any(|a| a == "RS256"),
-        "OIDC discovery: RS256 MUST be listed"
+    assert_eq!(
+        m["id_token_signing_alg_values_supported"],
+        serde_json::json!(["RS256"]),
+        "OIDC discovery: RS256 MUST be listed, and ID tokens are signed with it"
     );
+    assert_eq!(m["code_challenge_methods_supported"], serde_json::json!(["S256"]));
+    let scopes = m["scopes_supported"].as_array().unwrap();
+    assert!(scopes.iter().any(|s| s == "openid"), "{m}");
+    for claim in ["sub", "iss", "auth_time", "email", "name"] {
+        assert!(
+            m["claims_supported"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|c| c == claim),
+            "{claim} missing from claims_supported"
+        );
+    }
+    assert_eq!(m["request_uri_parameter_supported"], false);
 }
 
 #[tokio::test]
@@ -152,22 +174,23 @@ async fn an_issuer_with_a_path_advertises_endpoints_that_work() {
 }
 
 #[tokio::test]
-async fn the_authorization_endpoint_refuses_every_response_type() {
+async fn the_authorization_endpoint_shows_errors_it_cannot_redirect() {
     let s = kit::start(Opts::default()).await;
     let m = s.get_json("/.well-known/openid-configuration").await;
     let url = m["authorization_endpoint"].as_str().unwrap();
+    // An unknown client: nowhere registered to send the error to, so a page says it.
     let r = s
         .http
-        .get(format!("{url}?response_type=code&client_id=x"))
+        .get(format!(
+            "{url}?response_type=code&client_id=x&redirect_uri=https%3A%2F%2Fevil.example%2F"
+        ))
         .send()
         .await
         .unwrap();
     assert_eq!(r.status(), 400);
-    let body: Value = r.json().await.unwrap();
-    assert_eq!(body["error"], "unsupported_response_type");
+    assert!(r.headers().get("location").is_none());
+    assert_eq!(r.headers()["content-type"], "text/html; charset=utf-8");
+    assert!(r.text().await.unwrap().contains("not registered"));
     let rfc8414 = s.get_json("/.well-known/oauth-authorization-server").await;
-    assert!(
-        rfc8414.get("authorization_endpoint").is_none(),
-        "no grant here uses it"
-    );
+    assert_eq!(rfc8414["authorization_endpoint"], url);
 }

@@ -18,6 +18,7 @@ mod first_run;
 mod hostile;
 mod lifecycle;
 mod limits;
+mod oidc;
 mod ops;
 mod secrets;
 mod store;

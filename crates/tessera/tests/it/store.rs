@@ -5,8 +5,8 @@ use std::sync::Arc;
 
 use tessera::config::DatabaseUrl;
 use tessera::store::{
-    AuditEntry, ClientRecord, KeyRecord, SecretKind, SecretRecord, Store, StoreError, UserRecord, now,
-    transfer,
+    AuditEntry, ClientRecord, CodeRecord, Grant, Issued, KeyRecord, Redemption, Refresh, RefreshRecord,
+    SecretKind, SecretRecord, SessionRecord, Store, StoreError, UserRecord, now, transfer,
 };
 
 use crate::kit::pg;
@@ -103,6 +103,7 @@ fn key(kid: &str, created_at: i64) -> KeyRecord {
         created_at,
         activates_at: created_at,
         retired_at: None,
+        purpose: tessera::store::KeyPurpose::Access,
     }
 }
 
@@ -144,6 +145,7 @@ conformance!(
     import_refuses_a_store_in_use,
     users_round_trip_with_unique_emails,
     sealing_again_and_rotating_refuse_a_moved_target,
+    sign_in_state_is_single_use_under_races,
 );
 
 async fn clients_round_trip(store: &Store) {
@@ -720,5 +722,214 @@ async fn sealing_again_and_rotating_refuse_a_moved_target(store: &Store) {
             .await
             .unwrap()
             .is_some()
+    );
+}
+
+fn grant(client_id: &str, user_id: &str) -> Grant {
+    Grant {
+        client_id: client_id.into(),
+        user_id: user_id.into(),
+        scope: vec!["openid".into(), "offline_access".into()],
+        auth_time: now(),
+        nonce: Some("n".into()),
+        redirect_uri: Some("https://app.example/cb".into()),
+        code_challenge: Some("c".into()),
+    }
+}
+
+fn refresh_token(id: &str, family: &str, jti: &str) -> RefreshRecord {
+    let t = now();
+    RefreshRecord {
+        id: id.into(),
+        family_id: family.into(),
+        grant: grant("c1", "u1"),
+        created_at: t,
+        expires_at: t + 600,
+        family_expires_at: t + 3600,
+        access_jti: Some(jti.into()),
+        access_expires_at: Some(t + 300),
+    }
+}
+
+/// Sessions, consents, codes and refresh tokens: codes redeem once and refresh tokens rotate
+/// once however many writers race (the store's write lock decides), a second use revokes, and
+/// expired state is pruned.
+async fn sign_in_state_is_single_use_under_races(store: &Store) {
+    let t = now();
+    store
+        .insert_client(&client("c1"), None, &audit("client.create", "c1"))
+        .await
+        .unwrap();
+    store
+        .insert_user(&user("u1", "u1@example.com"), &audit("user.create", "u1"))
+        .await
+        .unwrap();
+
+    // Sessions: found until they end or are deleted.
+    let session = |id: &str, expires_at| SessionRecord {
+        id: id.into(),
+        user_id: "u1".into(),
+        auth_time: t,
+        created_at: t,
+        expires_at,
+    };
+    store.insert_session(&session("s1", t + 60)).await.unwrap();
+    store.insert_session(&session("s0", t - 1)).await.unwrap();
+    assert_eq!(store.session("s1").await.unwrap(), Some(session("s1", t + 60)));
+    assert_eq!(store.session("s0").await.unwrap(), None, "ended");
+    assert!(store.delete_session("s1").await.unwrap());
+    assert_eq!(store.session("s1").await.unwrap(), None);
+
+    // Consent replaces what was there.
+    assert_eq!(store.consent("u1", "c1").await.unwrap(), None);
+    store.grant_consent("u1", "c1", &["openid".into()]).await.unwrap();
+    store
+        .grant_consent("u1", "c1", &["openid".into(), "email".into()])
+        .await
+        .unwrap();
+    assert_eq!(
+        store.consent("u1", "c1").await.unwrap(),
+        Some(vec!["openid".to_string(), "email".to_string()])
+    );
+
+    // A code: a request that does not match changes nothing; then of eight racing
+    // redemptions exactly one wins and the others revoke what it issued.
+    store
+        .insert_code(&CodeRecord {
+            id: "code1".into(),
+            grant: grant("c1", "u1"),
+            expires_at: t + 60,
+            keep_until: t + 60,
+        })
+        .await
+        .unwrap();
+    let issued = move |n: usize| Issued {
+        access_jti: format!("jti-{n}"),
+        access_expires_at: t + 300,
+        family_id: Some(format!("fam-{n}")),
+    };
+    assert_eq!(
+        store.redeem_code("code1", |_| false, &issued(99)).await.unwrap(),
+        Redemption::Refused
+    );
+    assert_eq!(
+        store.redeem_code("nope", |_| true, &issued(99)).await.unwrap(),
+        Redemption::Unknown
+    );
+    let store = Arc::new(store.clone());
+    let mut tasks = Vec::new();
+    for n in 0..8 {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            let r = store
+                .redeem_code("code1", |g| g.client_id == "c1", &issued(n))
+                .await
+                .unwrap();
+            (n, r)
+        }));
+    }
+    let mut winner = None;
+    let mut reused = 0;
+    for task in tasks {
+        match task.await.unwrap() {
+            (n, Redemption::Redeemed(g)) => {
+                assert!(winner.replace(n).is_none(), "two redemptions");
+                assert_eq!(g, grant("c1", "u1"));
+            }
+            (_, Redemption::Reused(revoked)) => {
+                reused += 1;
+                assert!(revoked.iter().any(|(j, _)| j.starts_with("jti-")), "{revoked:?}");
+            }
+            (_, other) => panic!("{other:?}"),
+        }
+    }
+    let winner = winner.expect("one redemption");
+    assert_eq!(reused, 7);
+    let revoked = store.revoked_tokens(&[format!("jti-{winner}")]).await.unwrap();
+    assert_eq!(
+        revoked.len(),
+        1,
+        "the winner's access token is revoked by the reuse"
+    );
+
+    // Refresh tokens: eight racing rotations of one token, exactly one wins; the reuse ends
+    // the family, so the winner's new token is gone too.
+    store
+        .insert_refresh(&refresh_token("r1", "f1", "at-1"))
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .rotate_refresh("r1", "other", |_| unreachable!())
+            .await
+            .unwrap(),
+        Refresh::Refused
+    );
+    let mut tasks = Vec::new();
+    for n in 0..8 {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            store
+                .rotate_refresh("r1", "c1", |old| {
+                    let mut next = refresh_token(&format!("r1-{n}"), &old.family_id, &format!("at-1-{n}"));
+                    next.family_expires_at = old.family_expires_at;
+                    next
+                })
+                .await
+                .unwrap()
+        }));
+    }
+    let (mut rotated, mut reused, mut gone) = (0, 0, 0);
+    for task in tasks {
+        match task.await.unwrap() {
+            Refresh::Rotated(old) => {
+                rotated += 1;
+                assert_eq!(old.id, "r1");
+            }
+            Refresh::Reused(_) => reused += 1,
+            // After the first reuse the family (r1 included) is gone.
+            Refresh::Unknown => gone += 1,
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_eq!((rotated, reused >= 1, rotated + reused + gone), (1, true, 8));
+    let next = store.revoked_tokens(&["at-1".to_string()]).await.unwrap();
+    assert_eq!(next.len(), 1, "the family's access tokens are revoked");
+    for n in 0..8 {
+        assert_eq!(
+            store
+                .rotate_refresh(&format!("r1-{n}"), "c1", |_| unreachable!())
+                .await
+                .unwrap(),
+            Refresh::Unknown
+        );
+    }
+
+    // Revocation (RFC 7009) by its client only; then pruning.
+    store
+        .insert_refresh(&refresh_token("r2", "f2", "at-2"))
+        .await
+        .unwrap();
+    assert_eq!(store.revoke_refresh("r2", "other").await.unwrap(), None);
+    assert_eq!(
+        store.revoke_refresh("r2", "c1").await.unwrap(),
+        Some(vec![("at-2".to_string(), t + 300)])
+    );
+    let mut old = refresh_token("r3", "f3", "at-3");
+    old.family_expires_at = t - 1;
+    store.insert_refresh(&old).await.unwrap();
+    store
+        .insert_code(&CodeRecord {
+            id: "code-old".into(),
+            grant: grant("c1", "u1"),
+            expires_at: t - 10,
+            keep_until: t - 1,
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        store.prune_sign_in().await.unwrap(),
+        3,
+        "session s0, code-old, r3"
     );
 }

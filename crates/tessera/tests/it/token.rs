@@ -423,12 +423,17 @@ async fn other_grant_types_and_methods_are_refused() {
     let (id, secret) = s.client("a", &[]).await;
     for grant in [
         "password",
-        "authorization_code",
-        "refresh_token",
+        "implicit",
         "urn:ietf:params:oauth:grant-type:jwt-bearer",
+        "client_credentials ",
     ] {
         let r = s.token_basic(&id, &secret, &[("grant_type", grant)]).await;
         assert_error(r, 400, "unsupported_grant_type").await;
+    }
+    // Grants this server has, but a machine client may not use (RFC 6749 §5.2).
+    for grant in ["authorization_code", "refresh_token"] {
+        let r = s.token_basic(&id, &secret, &[("grant_type", grant)]).await;
+        assert_error(r, 400, "unauthorized_client").await;
     }
     for method in [
         reqwest::Method::GET,

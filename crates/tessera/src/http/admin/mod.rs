@@ -531,6 +531,8 @@ async fn list_keys(State(app): State<Arc<App>>) -> Response {
 #[serde(deny_unknown_fields)]
 struct RotateKey {
     alg: Option<String>,
+    /// `access` (default) or `id_token`.
+    purpose: Option<crate::store::KeyPurpose>,
 }
 
 async fn rotate_key(
@@ -545,11 +547,22 @@ async fn rotate_key(
             Err(resp) => return resp.into_response(),
         },
     };
-    let alg = match r.alg.as_deref().map(str::parse).transpose() {
-        Ok(a) => a.unwrap_or(app.settings.signing_alg),
-        Err(e) => return error(StatusCode::BAD_REQUEST, "invalid_input", &e),
+    let purpose = r.purpose.unwrap_or_default();
+    let alg = match (purpose, r.alg.as_deref().map(str::parse).transpose()) {
+        (crate::store::KeyPurpose::IdToken, Ok(None)) => signing::ID_TOKEN_ALG,
+        (crate::store::KeyPurpose::IdToken, _) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                "invalid_input",
+                "ID token keys are RS256; leave out alg",
+            );
+        }
+        (_, Ok(a)) => a.unwrap_or(app.settings.signing_alg),
+        (_, Err(e)) => return error(StatusCode::BAD_REQUEST, "invalid_input", &e),
     };
-    match signing::rotate(&app.store, &app.master, &caller(&ext), alg, app.settings.jwks_max_age, None).await {
+    let actor = caller(&ext);
+    let (store, master, max_age) = (&app.store, &app.master, app.settings.jwks_max_age);
+    match signing::rotate(store, master, &actor, alg, purpose, max_age, None).await {
         Ok(Some(r)) => (
             StatusCode::CREATED,
             Json(json!({"kid": r.kid, "alg": r.alg.as_str(), "activates_at": r.activates_at, "previous_retire_at": r.previous_retire_at})),

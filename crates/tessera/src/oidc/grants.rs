@@ -1,0 +1,480 @@
+//! The `authorization_code` grant (RFC 6749 §4.1.3, RFC 7636 §4.6), the `refresh_token` grant
+//! (§6) with rotation and reuse detection (RFC 9700 §4.14.2), ID tokens (OpenID Connect Core
+//! §2, §3.1.3.6) and the userinfo endpoint (§5.3).
+
+use std::sync::Arc;
+
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde_json::{Map, Value, json};
+
+use crate::app::App;
+use crate::clients::CachedClient;
+use crate::oauth::OAuthError;
+use crate::oauth::form::Form;
+use crate::oauth::token::{AudienceRef, new_jti};
+use crate::store::{Grant, Issued, Redemption, Refresh, RefreshRecord, UserRecord, now};
+
+/// Whether `verifier` (RFC 7636 §4.1: 43 to 128 unreserved characters) hashes to `challenge`.
+fn pkce_ok(challenge: Option<&str>, verifier: &str) -> bool {
+    let Some(challenge) = challenge else {
+        return false;
+    };
+    let d = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, verifier.as_bytes());
+    let computed = URL_SAFE_NO_PAD.encode(d.as_ref());
+    subtle::ConstantTimeEq::ct_eq(computed.as_bytes(), challenge.as_bytes()).into()
+}
+
+fn valid_verifier(v: &str) -> bool {
+    (43..=128).contains(&v.len())
+        && v.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~'))
+}
+
+/// `grant_type=authorization_code`.
+pub async fn exchange_code(
+    app: &App,
+    client: &Arc<CachedClient>,
+    form: &Form,
+) -> Result<Response, OAuthError> {
+    if !client.authorization_code {
+        return Err(OAuthError::UnauthorizedClient(
+            "this client may not use authorization_code".into(),
+        ));
+    }
+    let code = form
+        .get("code")
+        .ok_or_else(|| OAuthError::InvalidRequest("code is required".into()))?;
+    let redirect_uri = form
+        .get("redirect_uri")
+        .ok_or_else(|| OAuthError::InvalidRequest("redirect_uri is required".into()))?;
+    let verifier = form
+        .get("code_verifier")
+        .ok_or_else(|| OAuthError::InvalidRequest("code_verifier is required (PKCE)".into()))?;
+    if !valid_verifier(verifier) {
+        return Err(OAuthError::InvalidRequest(
+            "code_verifier must be 43 to 128 unreserved characters".into(),
+        ));
+    }
+    if code.len() > 128 {
+        return Err(OAuthError::InvalidGrant("the code is not valid".into()));
+    }
+    let audience = crate::oauth::token::grant_audience(app, client, form)?;
+    // What this redemption will issue, recorded with the code before anything is signed, so
+    // that a second redemption racing this one can revoke it.
+    let t = now();
+    let issued = Issued {
+        access_jti: new_jti(),
+        access_expires_at: t + i64::from(client.token_ttl) + 1,
+        family_id: Some(super::random_token()),
+    };
+    let outcome = app
+        .store
+        .redeem_code(
+            &super::digest(code),
+            |g| {
+                g.client_id == *client.id
+                    && g.redirect_uri.as_deref() == Some(redirect_uri)
+                    && pkce_ok(g.code_challenge.as_deref(), verifier)
+            },
+            &issued,
+        )
+        .await
+        .map_err(|e| OAuthError::store(&e))?;
+    let grant = match outcome {
+        Redemption::Redeemed(g) => g,
+        Redemption::Reused(revoked) => {
+            // This node stops accepting them at once; the others within a poll.
+            app.revocations.extend(revoked);
+            tracing::warn!(client_id = %client.id, "authorization code used twice; what it issued is revoked");
+            return Err(OAuthError::InvalidGrant(
+                "the code was already used; the tokens it issued are revoked".into(),
+            ));
+        }
+        Redemption::Refused => {
+            return Err(OAuthError::InvalidGrant(
+                "the code was issued to another client, another redirect_uri, or the code_verifier does not match"
+                    .into(),
+            ));
+        }
+        Redemption::Unknown => {
+            return Err(OAuthError::InvalidGrant(
+                "the code is not valid or has expired".into(),
+            ));
+        }
+    };
+    let user = signed_in_user(app, &grant).await?;
+    let refresh = if client.refresh_token && grant.scope.iter().any(|s| s == "offline_access") {
+        let value = super::random_token();
+        let sign_in = &app.settings.sign_in;
+        let family_expires_at = t + sign_in.refresh_token_ttl as i64;
+        let record = RefreshRecord {
+            id: super::digest(&value),
+            family_id: issued.family_id.clone().unwrap_or_default(),
+            grant: Grant {
+                redirect_uri: None,
+                code_challenge: None,
+                ..grant.clone()
+            },
+            created_at: t,
+            expires_at: (t + sign_in.refresh_token_idle_ttl as i64).min(family_expires_at),
+            family_expires_at,
+            access_jti: Some(issued.access_jti.clone()),
+            access_expires_at: Some(issued.access_expires_at),
+        };
+        app.store
+            .insert_refresh(&record)
+            .await
+            .map_err(|e| OAuthError::store(&e))?;
+        Some(value)
+    } else {
+        None
+    };
+    tracing::info!(client_id = %client.id, sub = %user.id, "authorization code redeemed");
+    respond(
+        app,
+        client,
+        &grant,
+        &user,
+        &audience,
+        &issued.access_jti,
+        refresh,
+        true,
+    )
+    .await
+}
+
+/// `grant_type=refresh_token`: the token is spent and replaced by a new one of its family.
+pub async fn refresh(app: &App, client: &Arc<CachedClient>, form: &Form) -> Result<Response, OAuthError> {
+    if !client.refresh_token {
+        return Err(OAuthError::UnauthorizedClient(
+            "this client may not use refresh_token".into(),
+        ));
+    }
+    let presented = form
+        .get("refresh_token")
+        .ok_or_else(|| OAuthError::InvalidRequest("refresh_token is required".into()))?;
+    if presented.len() > 128 {
+        return Err(OAuthError::InvalidGrant("the refresh token is not valid".into()));
+    }
+    let narrower = match form.get("scope") {
+        Some(s) => Some(crate::oauth::scope::parse_scope(s).map_err(|_| {
+            OAuthError::InvalidScope("scope is not a space-delimited list of scope tokens".into())
+        })?),
+        None => None,
+    };
+    let audience = crate::oauth::token::grant_audience(app, client, form)?;
+    let t = now();
+    let value = super::random_token();
+    let jti = new_jti();
+    let access_expires_at = t + i64::from(client.token_ttl) + 1;
+    let idle = app.settings.sign_in.refresh_token_idle_ttl as i64;
+    let outcome = app
+        .store
+        .rotate_refresh(&super::digest(presented), &client.id, |old| RefreshRecord {
+            id: super::digest(&value),
+            family_id: old.family_id.clone(),
+            grant: old.grant.clone(),
+            created_at: t,
+            expires_at: (t + idle).min(old.family_expires_at),
+            family_expires_at: old.family_expires_at,
+            access_jti: Some(jti.clone()),
+            access_expires_at: Some(access_expires_at),
+        })
+        .await
+        .map_err(|e| OAuthError::store(&e))?;
+    let old = match outcome {
+        Refresh::Rotated(old) => old,
+        Refresh::Reused(revoked) => {
+            app.revocations.extend(revoked);
+            tracing::warn!(client_id = %client.id, "refresh token used twice; its family is revoked");
+            return Err(OAuthError::InvalidGrant(
+                "the refresh token was already used; every token of its family is revoked".into(),
+            ));
+        }
+        Refresh::Refused | Refresh::Unknown => {
+            return Err(OAuthError::InvalidGrant(
+                "the refresh token is not valid, has expired or was revoked".into(),
+            ));
+        }
+    };
+    let mut grant = old.grant.clone();
+    let user = match signed_in_user(app, &grant).await {
+        Ok(u) => u,
+        Err(e) => {
+            // The user is gone or disabled: the family ends here.
+            let _ = app.store.revoke_refresh(&super::digest(&value), &client.id).await;
+            return Err(e);
+        }
+    };
+    if let Some(narrower) = narrower {
+        if let Some(s) = narrower.iter().find(|s| !grant.scope.contains(s)) {
+            let s = if s.len() > 64 { "requested" } else { s.as_str() };
+            return Err(OAuthError::InvalidScope(
+                format!("scope {s} was not granted").into(),
+            ));
+        }
+        grant.scope = narrower;
+    }
+    grant.nonce = None;
+    respond(app, client, &grant, &user, &audience, &jti, Some(value), false).await
+}
+
+/// The grant's user, if it still exists and may sign in.
+async fn signed_in_user(app: &App, grant: &Grant) -> Result<UserRecord, OAuthError> {
+    match app.store.user(&grant.user_id).await {
+        Ok(Some(u)) if u.enabled => Ok(u),
+        Ok(_) => Err(OAuthError::InvalidGrant(
+            "the user no longer exists or is disabled".into(),
+        )),
+        Err(e) => Err(OAuthError::store(&e)),
+    }
+}
+
+/// Signs the access token (and the ID token when `openid` was granted) and builds the answer.
+#[allow(clippy::too_many_arguments)]
+async fn respond(
+    app: &App,
+    client: &CachedClient,
+    grant: &Grant,
+    user: &UserRecord,
+    audience: &AudienceRef<'_>,
+    jti: &str,
+    refresh_token: Option<String>,
+    with_nonce: bool,
+) -> Result<Response, OAuthError> {
+    if grant.scope.iter().any(|s| s == "openid") && app.keys.get().id_slots.is_empty() {
+        crate::signing::ensure_id_key(app)
+            .await
+            .map_err(|e| OAuthError::internal(&e))?;
+    }
+    let keys = app.keys.get();
+    let t = now();
+    let slot = keys
+        .current(t)
+        .ok_or_else(|| OAuthError::internal(&"no active signing key"))?;
+    let iat = t.max(client.tokens_revoked_before + 1);
+    let mut exp = iat + i64::from(client.token_ttl);
+    if let Some(r) = slot.retire_at {
+        exp = exp.min(r).max(iat + 1);
+    }
+    let scope = grant.scope.join(" ");
+    let claims = json!({
+        "iss": app.settings.issuer,
+        "sub": user.id,
+        "aud": audience,
+        "exp": exp,
+        "iat": iat,
+        "jti": jti,
+        "client_id": &*client.id,
+        "scope": scope,
+        "auth_time": grant.auth_time,
+    });
+    let access_token = slot
+        .signer
+        .sign_jwt(claims.to_string().as_bytes())
+        .map_err(|e| OAuthError::internal(&e))?;
+    let mut body = json!({
+        "access_token": access_token,
+        "token_type": "Bearer",
+        "expires_in": exp - iat,
+        "scope": scope,
+    });
+    if grant.scope.iter().any(|s| s == "openid") {
+        let id_slot = keys
+            .current_id(t)
+            .ok_or_else(|| OAuthError::internal(&"no active ID token signing key"))?;
+        // at_hash: the left half of the SHA-256 of the access token (RS256), base64url.
+        let d = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, access_token.as_bytes());
+        let at_hash = URL_SAFE_NO_PAD.encode(&d.as_ref()[..16]);
+        let mut id = Map::new();
+        id.insert("iss".into(), json!(app.settings.issuer));
+        id.insert("sub".into(), json!(user.id));
+        id.insert("aud".into(), json!(&*client.id));
+        id.insert("exp".into(), json!(exp));
+        id.insert("iat".into(), json!(iat));
+        id.insert("auth_time".into(), json!(grant.auth_time));
+        id.insert("azp".into(), json!(&*client.id));
+        id.insert("at_hash".into(), json!(at_hash));
+        if let (true, Some(nonce)) = (with_nonce, &grant.nonce) {
+            id.insert("nonce".into(), json!(nonce));
+        }
+        let id_token = id_slot
+            .signer
+            .sign_jwt(Value::Object(id).to_string().as_bytes())
+            .map_err(|e| OAuthError::internal(&e))?;
+        body["id_token"] = json!(id_token);
+    }
+    if let Some(r) = refresh_token {
+        body["refresh_token"] = json!(r);
+    }
+    let mut response = (StatusCode::OK, axum::Json(body)).into_response();
+    crate::oauth::no_store(&mut response);
+    Ok(response)
+}
+
+/// The claims a user releases for `scope` (OpenID Connect Core §5.4), `sub` always.
+pub fn user_claims(user: &UserRecord, scope: &[String]) -> Map<String, Value> {
+    let mut out = Map::new();
+    out.insert("sub".into(), json!(user.id));
+    let has = |s: &str| scope.iter().any(|x| x == s);
+    if has("profile") {
+        for (k, v) in [
+            ("name", &user.name),
+            ("given_name", &user.given_name),
+            ("family_name", &user.family_name),
+        ] {
+            if let Some(v) = v {
+                out.insert(k.into(), json!(v));
+            }
+        }
+        out.insert("updated_at".into(), json!(user.updated_at));
+        for (k, v) in &user.attributes {
+            out.entry(k.clone()).or_insert_with(|| v.clone());
+        }
+    }
+    if has("email") {
+        out.insert("email".into(), json!(user.email));
+        out.insert("email_verified".into(), json!(user.email_verified));
+    }
+    out
+}
+
+/// The claims of an ID token this server signed (signature, `typ`, `iss`), expired or not:
+/// what an `id_token_hint` must be.
+pub fn id_token_claims(app: &App, token: &str) -> Option<Map<String, Value>> {
+    if token.len() > crate::oauth::validate::MAX_TOKEN_LEN {
+        return None;
+    }
+    let mut parts = token.split('.');
+    let (h, p, sig) = (parts.next()?, parts.next()?, parts.next()?);
+    if parts.next().is_some() {
+        return None;
+    }
+    let header: Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(h).ok()?).ok()?;
+    if header["typ"] != "JWT" {
+        return None;
+    }
+    let keys = app.keys.get();
+    let verifier = keys.verifiers.get(header["kid"].as_str()?)?;
+    if header["alg"].as_str()? != verifier.alg().as_str() {
+        return None;
+    }
+    let input = &token[..h.len() + 1 + p.len()];
+    if !verifier.verify(input.as_bytes(), &URL_SAFE_NO_PAD.decode(sig).ok()?) {
+        return None;
+    }
+    let claims: Map<String, Value> = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(p).ok()?).ok()?;
+    (claims.get("iss")?.as_str()? == app.settings.issuer).then_some(claims)
+}
+
+/// A userinfo error (RFC 6750 §3.1), with its `WWW-Authenticate` challenge.
+fn bearer_error(status: StatusCode, error: Option<&str>, description: &str) -> Response {
+    let challenge = match error {
+        Some(e) => format!(r#"Bearer realm="tessera", error="{e}", error_description="{description}""#),
+        None => r#"Bearer realm="tessera""#.to_string(),
+    };
+    let mut r = status.into_response();
+    if let Ok(v) = HeaderValue::from_str(&challenge) {
+        r.headers_mut().insert(header::WWW_AUTHENTICATE, v);
+    }
+    crate::oauth::no_store(&mut r);
+    r
+}
+
+fn bearer_token(headers: &HeaderMap) -> Result<Option<&str>, ()> {
+    let mut values = headers.get_all(header::AUTHORIZATION).iter();
+    let Some(v) = values.next() else {
+        return Ok(None);
+    };
+    if values.next().is_some() {
+        return Err(());
+    }
+    let v = v.to_str().map_err(|_| ())?;
+    let (scheme, token) = v.split_once(' ').ok_or(())?;
+    if !scheme.eq_ignore_ascii_case("bearer") || token.is_empty() {
+        return Err(());
+    }
+    Ok(Some(token.trim_matches(' ')))
+}
+
+/// `GET` or `POST /oauth2/userinfo` with a Bearer access token (in the header only).
+pub async fn userinfo(State(app): State<Arc<App>>, request: Request) -> Response {
+    let headers = request.headers();
+    if let Err(e) = crate::oauth::token::admit(&app, headers) {
+        return e.into_response();
+    }
+    let token = match bearer_token(headers) {
+        Ok(Some(t)) => t,
+        Ok(None) => return bearer_error(StatusCode::UNAUTHORIZED, None, ""),
+        Err(()) => {
+            return bearer_error(
+                StatusCode::BAD_REQUEST,
+                Some("invalid_request"),
+                "send one Authorization: Bearer header",
+            );
+        }
+    };
+    let Ok(active) = crate::oauth::validate::check(&app, token, now()) else {
+        return bearer_error(
+            StatusCode::UNAUTHORIZED,
+            Some("invalid_token"),
+            "the access token is not active",
+        );
+    };
+    let scope: Vec<String> = active
+        .claims
+        .scope
+        .as_deref()
+        .unwrap_or_default()
+        .split(' ')
+        .map(str::to_string)
+        .collect();
+    if !scope.iter().any(|s| s == "openid") {
+        return bearer_error(
+            StatusCode::FORBIDDEN,
+            Some("insufficient_scope"),
+            "the access token was not granted openid",
+        );
+    }
+    let user = match app.store.user(&active.claims.sub).await {
+        Ok(Some(u)) if u.enabled => u,
+        Ok(_) => {
+            return bearer_error(
+                StatusCode::UNAUTHORIZED,
+                Some("invalid_token"),
+                "the token's user no longer exists or is disabled",
+            );
+        }
+        Err(e) => return OAuthError::store(&e).into_response(),
+    };
+    let mut r = axum::Json(Value::Object(user_claims(&user, &scope))).into_response();
+    crate::oauth::no_store(&mut r);
+    r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pkce_s256_matches_rfc7636_appendix_b() {
+        let verifier = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+        assert!(valid_verifier(verifier));
+        assert!(pkce_ok(
+            Some("E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"),
+            verifier
+        ));
+        assert!(!pkce_ok(
+            Some("E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cN"),
+            verifier
+        ));
+        assert!(!pkce_ok(None, verifier));
+        assert!(!valid_verifier("short"));
+        assert!(!valid_verifier(&"a".repeat(129)));
+        assert!(!valid_verifier(&format!("{}!", "a".repeat(43))));
+    }
+}

@@ -1,0 +1,233 @@
+//! Signing people in: the authorization code flow (RFC 6749 §4.1) with PKCE (RFC 7636), refresh
+//! tokens, and OpenID Connect Core on top, held to the OAuth 2.0 Security BCP (RFC 9700).
+//!
+//! - [`authorize`]: the authorization endpoint, the login and consent pages, sign-out.
+//! - [`grants`]: the `authorization_code` and `refresh_token` grants, ID tokens, userinfo.
+//! - [`pages`]: the HTML, rendered on the server, escaped, without JavaScript.
+//!
+//! Between the authorization request and the code, the request travels sealed (AES-256-GCM
+//! under a secret derived from the master key) inside the page's form: any node can continue
+//! what another began, and an unauthenticated visitor cannot make the store write anything.
+//! Sessions, consents, codes and refresh tokens live in the store, on both engines.
+
+pub mod authorize;
+pub mod grants;
+pub mod pages;
+
+use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
+use aws_lc_rs::rand::{SecureRandom, SystemRandom};
+use axum::http::{HeaderMap, HeaderValue, header};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+
+use crate::app::App;
+
+/// Path of the login form's target.
+pub const LOGIN_PATH: &str = "/oauth2/login";
+/// Path of the consent form's target.
+pub const CONSENT_PATH: &str = "/oauth2/consent";
+/// Path of the userinfo endpoint (OpenID Connect Core §5.3).
+pub const USERINFO_PATH: &str = "/oauth2/userinfo";
+/// Path of the end-session endpoint (OpenID Connect RP-Initiated Logout).
+pub const LOGOUT_PATH: &str = "/oauth2/logout";
+
+/// Scopes every client that signs people in may ask for, beside its own.
+pub const OIDC_SCOPES: &[&str] = &["openid", "profile", "email", "offline_access"];
+/// Claims the userinfo endpoint and ID tokens may carry.
+pub const CLAIMS_SUPPORTED: &[&str] = &[
+    "iss",
+    "sub",
+    "aud",
+    "exp",
+    "iat",
+    "auth_time",
+    "nonce",
+    "at_hash",
+    "azp",
+    "name",
+    "given_name",
+    "family_name",
+    "updated_at",
+    "email",
+    "email_verified",
+];
+
+/// How long an authorization code can be redeemed.
+pub const CODE_TTL: i64 = 60;
+/// How long a visitor has between the authorization request and the last form.
+pub const INTERACTION_TTL: i64 = 15 * 60;
+
+/// A fresh random value: 32 bytes in base64url.
+pub fn random_token() -> String {
+    let mut bytes = [0u8; 32];
+    // The system RNG does not fail on supported platforms; a zero value would only be refused.
+    let _ = SystemRandom::new().fill(&mut bytes);
+    URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// The store's id for a bearer value (a code, a refresh token, a session cookie): its SHA-256,
+/// in hex, so the store never holds a value that works.
+pub fn digest(value: &str) -> String {
+    let d = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, value.as_bytes());
+    d.as_ref().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Seals `plain` for the browser to carry: nonce || ciphertext, base64url.
+pub fn seal(app: &App, label: &[u8], plain: &[u8]) -> Option<String> {
+    let secret = app.master.state_secrets().first()?;
+    let key = LessSafeKey::new(UnboundKey::new(&AES_256_GCM, secret).ok()?);
+    let mut nonce = [0u8; NONCE_LEN];
+    SystemRandom::new().fill(&mut nonce).ok()?;
+    let mut buf = plain.to_vec();
+    key.seal_in_place_append_tag(Nonce::assume_unique_for_key(nonce), Aad::from(label), &mut buf)
+        .ok()?;
+    let mut out = nonce.to_vec();
+    out.extend_from_slice(&buf);
+    Some(URL_SAFE_NO_PAD.encode(out))
+}
+
+/// Opens what [`seal`] sealed under `label`, with any of the node's master keys.
+pub fn open(app: &App, label: &[u8], sealed: &str) -> Option<Vec<u8>> {
+    if sealed.len() > 8192 {
+        return None;
+    }
+    let raw = URL_SAFE_NO_PAD.decode(sealed).ok()?;
+    if raw.len() < NONCE_LEN {
+        return None;
+    }
+    let (nonce, ct) = raw.split_at(NONCE_LEN);
+    for secret in app.master.state_secrets() {
+        let key = LessSafeKey::new(UnboundKey::new(&AES_256_GCM, secret).ok()?);
+        let mut buf = ct.to_vec();
+        let nonce = Nonce::try_assume_unique_for_key(nonce).ok()?;
+        if let Ok(plain) = key.open_in_place(nonce, Aad::from(label), &mut buf) {
+            return Some(plain.to_vec());
+        }
+    }
+    None
+}
+
+/// The CSRF token of a form: an HMAC, under the state secret, of the browser's CSRF cookie and
+/// the sealed request the form carries (a signed double-submit cookie).
+pub fn csrf_token(app: &App, cookie: &str, request: &str) -> Option<String> {
+    let secret = app.master.state_secrets().first()?;
+    Some(csrf_with(secret, cookie, request))
+}
+
+fn csrf_with(secret: &[u8; 32], cookie: &str, request: &str) -> String {
+    let key = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, secret);
+    let mut ctx = aws_lc_rs::hmac::Context::with_key(&key);
+    ctx.update(b"csrf\0");
+    ctx.update(cookie.as_bytes());
+    ctx.update(b"\0");
+    ctx.update(request.as_bytes());
+    URL_SAFE_NO_PAD.encode(ctx.sign().as_ref())
+}
+
+/// Whether `presented` is the CSRF token for this cookie and request (constant time).
+pub fn csrf_ok(app: &App, cookie: Option<&str>, request: &str, presented: Option<&str>) -> bool {
+    let (Some(cookie), Some(presented)) = (cookie, presented) else {
+        return false;
+    };
+    if cookie.len() < 40 {
+        return false;
+    }
+    app.master.state_secrets().iter().any(|secret| {
+        let expected = csrf_with(secret, cookie, request);
+        subtle::ConstantTimeEq::ct_eq(expected.as_bytes(), presented.as_bytes()).into()
+    })
+}
+
+/// Cookie names and attributes for this issuer.
+pub struct Cookies {
+    /// Sent only over HTTPS (everywhere but a loopback issuer on plain HTTP).
+    secure: bool,
+    /// The issuer's path (`/` when it has none).
+    path: String,
+    /// `__Host-` when the rules for it hold (secure, path `/`), else empty.
+    prefix: &'static str,
+}
+
+/// The session cookie's base name.
+pub const SESSION_COOKIE: &str = "tessera_session";
+/// The CSRF cookie's base name.
+pub const CSRF_COOKIE: &str = "tessera_csrf";
+
+impl Cookies {
+    /// The rules for `issuer`.
+    pub fn for_issuer(issuer: &str) -> Self {
+        let (scheme, rest) = issuer.split_once("://").unwrap_or(("https", issuer));
+        let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+        let host = authority
+            .rsplit_once(':')
+            .filter(|(_, port)| port.chars().all(|c| c.is_ascii_digit()))
+            .map_or(authority, |(h, _)| h);
+        let loopback = matches!(host, "127.0.0.1" | "[::1]" | "localhost");
+        let secure = !(scheme == "http" && loopback);
+        let path = if path.is_empty() {
+            "/".to_string()
+        } else {
+            path.to_string()
+        };
+        let prefix = if secure && path == "/" { "__Host-" } else { "" };
+        Cookies { secure, path, prefix }
+    }
+
+    /// The full name of cookie `base`.
+    pub fn name(&self, base: &str) -> String {
+        format!("{}{base}", self.prefix)
+    }
+
+    /// A `Set-Cookie` value: `HttpOnly`, `SameSite=Lax`, `Secure` unless on loopback HTTP;
+    /// `max_age` 0 deletes it; `None` makes a browser-session cookie.
+    pub fn set(&self, base: &str, value: &str, max_age: Option<i64>) -> Option<HeaderValue> {
+        let mut c = format!(
+            "{}={value}; Path={}; HttpOnly; SameSite=Lax",
+            self.name(base),
+            self.path
+        );
+        if self.secure {
+            c.push_str("; Secure");
+        }
+        if let Some(age) = max_age {
+            c.push_str(&format!("; Max-Age={age}"));
+        }
+        HeaderValue::from_str(&c).ok()
+    }
+
+    /// The value of cookie `base` in the request, if exactly one is present.
+    pub fn get<'h>(&self, headers: &'h HeaderMap, base: &str) -> Option<&'h str> {
+        let name = self.name(base);
+        let mut found = None;
+        for value in headers.get_all(header::COOKIE) {
+            let Ok(value) = value.to_str() else { continue };
+            for pair in value.split(';') {
+                let Some((n, v)) = pair.trim().split_once('=') else {
+                    continue;
+                };
+                if n == name {
+                    if found.is_some() {
+                        // Two cookies of one name (one planted by a sibling domain): use neither.
+                        return None;
+                    }
+                    found = Some(v);
+                }
+            }
+        }
+        found.filter(|v| v.len() <= 128)
+    }
+}
+
+/// Appends `params` to `uri`'s query (RFC 6749 §4.1.2: keeping any query it has).
+pub fn with_query(uri: &str, params: &[(&str, &str)]) -> String {
+    let mut out = uri.to_string();
+    let mut sep = if uri.contains('?') { '&' } else { '?' };
+    for (k, v) in params {
+        out.push(sep);
+        out.push_str(k);
+        out.push('=');
+        out.push_str(&tessera_proto::form_urlencode(v));
+        sep = '&';
+    }
+    out
+}
