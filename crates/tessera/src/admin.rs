@@ -270,6 +270,11 @@ pub fn build_client(new: NewClient) -> Result<Created, AdminError> {
     if new.public && new.secret.is_some() {
         return Err(AdminError::Invalid("a public client has no secret".into()));
     }
+    if new.public && (new.introspect || new.admin) {
+        return Err(AdminError::Invalid(
+            "a public client cannot introspect tokens or use the admin API (it has no secret)".into(),
+        ));
+    }
     crate::oauth::redirect::validate_flows(&flows).map_err(AdminError::Invalid)?;
     let (secret, kind) = match new.secret {
         _ if new.public => (String::new(), SecretKind::Sha256),

@@ -299,6 +299,7 @@ async fn schedule_loop(app: Arc<App>, mut shutdown: watch::Receiver<bool>) {
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut next_housekeeping = Instant::now();
     let mut next_rotation_check = Instant::now();
+    let mut next_id_key_check = Instant::now();
     loop {
         tokio::select! {
             _ = tick.tick() => {}
@@ -321,10 +322,14 @@ async fn schedule_loop(app: Arc<App>, mut shutdown: watch::Receiver<bool>) {
                 }
             }
         }
-        // The first client that signs people in brings the ID token key (RS256).
-        if app.keys.get().id_slots.is_empty() && app.registry.any_signs_in() {
-            if let Err(e) = crate::signing::ensure_id_key(&app).await {
-                tracing::warn!(error = %e, "cannot create the ID token signing key");
+        // The first client that signs people in brings the ID token key (RS256), ahead of its
+        // first code exchange (which would make it then). A scan of the registry, so not often.
+        if Instant::now() >= next_id_key_check {
+            next_id_key_check = Instant::now() + Duration::from_secs(10);
+            if app.keys.get().id_slots.is_empty() && app.registry.any_signs_in() {
+                if let Err(e) = crate::signing::ensure_id_key(&app).await {
+                    tracing::warn!(error = %e, "cannot create the ID token signing key");
+                }
             }
         }
         if Instant::now() >= next_housekeeping {

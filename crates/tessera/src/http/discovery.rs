@@ -59,7 +59,7 @@ impl Metadata {
             "authorization_response_iss_parameter_supported": true,
             "token_endpoint_auth_methods_supported": auth_methods,
             "introspection_endpoint": settings.endpoint(INTROSPECT_PATH),
-            "introspection_endpoint_auth_methods_supported": auth_methods,
+            "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
             "revocation_endpoint": settings.endpoint(REVOKE_PATH),
             "revocation_endpoint_auth_methods_supported": auth_methods,
         });

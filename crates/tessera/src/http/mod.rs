@@ -47,9 +47,18 @@ async fn not_found() -> Response {
 /// both at the root and under that path, so the advertised endpoint URLs work with or without a
 /// proxy that strips the prefix; RFC 8414 metadata is also served path-inserted (§3.1).
 pub fn router(app: Arc<App>) -> Router {
+    // Browsers may call what a single-page app needs from another origin (CORS, without
+    // cookies or credentials mode): the token, userinfo and revocation endpoints, the keys and
+    // discovery. Not the authorization endpoint (a navigation), introspection or the admin API.
+    let cors = tower_http::cors::CorsLayer::new()
+        .allow_origin(tower_http::cors::Any)
+        .allow_methods([axum::http::Method::GET, axum::http::Method::POST])
+        .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE])
+        .expose_headers([header::WWW_AUTHENTICATE])
+        .max_age(Duration::from_secs(600));
     let token_route = || post(token::token).fallback(token::method_not_allowed);
     let mut routes = Router::new()
-        .route(TOKEN_PATH, token_route())
+        .route(TOKEN_PATH, token_route().layer(cors.clone()))
         .route(
             AUTHORIZE_PATH,
             get(crate::oidc::authorize::authorize).post(crate::oidc::authorize::authorize),
@@ -68,7 +77,9 @@ pub fn router(app: Arc<App>) -> Router {
         )
         .route(
             crate::oidc::USERINFO_PATH,
-            get(crate::oidc::grants::userinfo).post(crate::oidc::grants::userinfo),
+            get(crate::oidc::grants::userinfo)
+                .post(crate::oidc::grants::userinfo)
+                .layer(cors.clone()),
         )
         .route(
             INTROSPECT_PATH,
@@ -76,11 +87,13 @@ pub fn router(app: Arc<App>) -> Router {
         )
         .route(
             REVOKE_PATH,
-            post(revoke::revoke).fallback(token::method_not_allowed),
+            post(revoke::revoke)
+                .fallback(token::method_not_allowed)
+                .layer(cors.clone()),
         )
-        .route(JWKS_PATH, get(discovery::jwks))
-        .route(OAUTH_METADATA, get(discovery::oauth_metadata))
-        .route(OPENID_METADATA, get(discovery::openid_metadata))
+        .route(JWKS_PATH, get(discovery::jwks).layer(cors.clone()))
+        .route(OAUTH_METADATA, get(discovery::oauth_metadata).layer(cors.clone()))
+        .route(OPENID_METADATA, get(discovery::openid_metadata).layer(cors))
         .route("/healthz", get(discovery::healthz))
         .route("/readyz", get(discovery::readyz));
     for (path, rules) in &app.settings.token_paths {

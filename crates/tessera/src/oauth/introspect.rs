@@ -35,7 +35,13 @@ fn json_no_store(value: serde_json::Value) -> Response {
 async fn handle(app: &App, headers: &HeaderMap, body: Body) -> Result<Response, OAuthError> {
     let address = admit(app, headers)?;
     let form = read_form(app, headers, body).await?;
-    let (token, caller, _) = authenticate_request(app, address, headers, &form, "token").await?;
+    let (token, caller, method) = authenticate_request(app, address, headers, &form, "token").await?;
+    // RFC 7662 §2.1: the endpoint requires authorization; a public client has nothing to show.
+    if method == super::client_auth::Method::None {
+        return Err(super::OAuthError::InvalidClient(
+            "introspection needs client authentication; a public client cannot introspect".into(),
+        ));
+    }
     // token_type_hint is accepted; every kind of token is searched anyway (§2.1).
     let active = match check(app, token, crate::store::now()) {
         Ok(active) => active,

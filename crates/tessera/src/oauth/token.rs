@@ -180,7 +180,7 @@ async fn authenticate_on<'f>(
                 "this endpoint accepts client_secret_post only".into(),
             ));
         }
-        Method::Post if !rules.post => {
+        Method::Post | Method::None if !rules.post => {
             return Err(OAuthError::InvalidClient(
                 "this endpoint accepts HTTP Basic (client_secret_basic) only".into(),
             ));

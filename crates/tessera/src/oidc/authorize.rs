@@ -61,7 +61,10 @@ pub struct AuthRequest {
     pub issued_at: i64,
 }
 
-const REQUEST_LABEL: &[u8] = b"tessera authorization request";
+/// What a sealed request may be posted to: each page's request opens only at its own form, so
+/// the login page's request cannot be posted as a consent.
+const LOGIN_LABEL: &[u8] = b"tessera authorization request: login";
+const CONSENT_LABEL: &[u8] = b"tessera authorization request: consent";
 
 /// An authorization error sent back to the client (RFC 6749 §4.1.2.1).
 struct Denied {
@@ -162,6 +165,12 @@ fn check(app: &App, client: &ClientRecord, redirect_uri: &str, form: &Form) -> R
         return Err(denied("invalid_scope", "scope is required"));
     };
     let scope = parse_scope(scope).map_err(|_| denied("invalid_scope", "scope is malformed"))?;
+    if scope.iter().any(|s| s == crate::admin::ADMIN_SCOPE) {
+        return Err(denied(
+            "invalid_scope",
+            "the admin scope is for machine clients, never for people",
+        ));
+    }
     for s in &scope {
         let oidc =
             super::OIDC_SCOPES.contains(&s.as_str()) && (s != "offline_access" || cached.refresh_token);
@@ -304,7 +313,7 @@ fn login_page(
 ) -> Response {
     let Some(sealed) = serde_json::to_vec(req)
         .ok()
-        .and_then(|json| super::seal(app, REQUEST_LABEL, &json))
+        .and_then(|json| super::seal(app, LOGIN_LABEL, &json))
     else {
         return pages::error(
             StatusCode::INTERNAL_SERVER_ERROR,
@@ -374,7 +383,7 @@ async fn after_login(
                 status,
             )
         } else {
-            consent_page(app, headers, &req, client, user)
+            consent_page(app, headers, &req, client, user, &session.id)
         }
     };
     if let Some(set) = set_session {
@@ -389,11 +398,12 @@ fn consent_page(
     req: &AuthRequest,
     client: &ClientRecord,
     user: &UserRecord,
+    session_id: &str,
 ) -> Response {
     let cookies = Cookies::for_issuer(&app.settings.issuer);
     let Some(sealed) = serde_json::to_vec(req)
         .ok()
-        .and_then(|json| super::seal(app, REQUEST_LABEL, &json))
+        .and_then(|json| super::seal(app, CONSENT_LABEL, &json))
     else {
         return pages::error(
             StatusCode::INTERNAL_SERVER_ERROR,
@@ -411,7 +421,9 @@ fn consent_page(
             (c, set)
         }
     };
-    let csrf = super::csrf_token(app, &csrf_cookie, &sealed).unwrap_or_default();
+    // Bound to the session too: a consent form works only for the session it was shown to.
+    let binding = consent_binding(&sealed, session_id);
+    let csrf = super::csrf_token(app, &csrf_cookie, &binding).unwrap_or_default();
     let action = app.settings.endpoint(super::CONSENT_PATH);
     let origin = origin_of(&req.redirect_uri);
     let mut r = pages::consent(&Consent {
@@ -537,26 +549,60 @@ fn refused_page(e: OAuthError) -> Response {
     r
 }
 
-/// A posted form of the flow: CSRF checked, request unsealed, client looked up.
+fn consent_binding(sealed: &str, session_id: &str) -> String {
+    format!("{sealed}\0{session_id}")
+}
+
+fn forbidden_form() -> Response {
+    pages::error(
+        StatusCode::FORBIDDEN,
+        "This form cannot be used",
+        "It has expired or was not sent from this page. Go back to the application and sign in again.",
+    )
+}
+
+/// Whether a form post comes from another site: `Sec-Fetch-Site: cross-site`, or an `Origin`
+/// other than the issuer's (browsers send one or both; `null` says nothing).
+fn cross_site(app: &App, headers: &HeaderMap) -> bool {
+    if headers
+        .get("sec-fetch-site")
+        .is_some_and(|v| v.as_bytes() == b"cross-site")
+    {
+        return true;
+    }
+    let own = origin_of(&app.settings.issuer);
+    headers
+        .get(header::ORIGIN)
+        .is_some_and(|o| o.as_bytes() != b"null" && o.as_bytes() != own.as_bytes())
+}
+
+/// A posted form of the flow: origin and CSRF checked (the token bound to the session for a
+/// consent), the request unsealed under `label`, the client looked up and checked again (a
+/// redirect URI or grant taken away meanwhile ends the sign-in).
 async fn posted(
     app: &App,
     headers: &HeaderMap,
     body: Body,
+    label: &[u8],
+    session_id: Option<&str>,
 ) -> Result<(Form, AuthRequest, ClientRecord, IpAddr), Response> {
     let address = crate::oauth::token::admit(app, headers).map_err(refused_page)?;
+    if cross_site(app, headers) {
+        return Err(forbidden_form());
+    }
     let form = crate::oauth::token::read_form(app, headers, body)
         .await
         .map_err(|_| bad_request("The form is malformed."))?;
     let sealed = form.get("request").unwrap_or_default();
     let cookies = Cookies::for_issuer(&app.settings.issuer);
-    if !super::csrf_ok(app, cookies.get(headers, CSRF_COOKIE), sealed, form.get("csrf")) {
-        return Err(pages::error(
-            StatusCode::FORBIDDEN,
-            "This form cannot be used",
-            "It has expired or was not sent from this page. Go back to the application and sign in again.",
-        ));
+    let binding = match session_id {
+        Some(s) => consent_binding(sealed, s),
+        None => sealed.to_string(),
+    };
+    if !super::csrf_ok(app, cookies.get(headers, CSRF_COOKIE), &binding, form.get("csrf")) {
+        return Err(forbidden_form());
     }
-    let req: AuthRequest = super::open(app, REQUEST_LABEL, sealed)
+    let req: AuthRequest = super::open(app, label, sealed)
         .and_then(|json| serde_json::from_slice(&json).ok())
         .filter(|r: &AuthRequest| now() - r.issued_at <= super::INTERACTION_TTL)
         .ok_or_else(|| {
@@ -567,8 +613,18 @@ async fn posted(
             )
         })?;
     let client = match app.store.client(&req.client_id).await {
-        Ok(Some(c)) if c.enabled => c,
-        Ok(_) => return Err(bad_request("The application is no longer registered here.")),
+        Ok(Some(c))
+            if c.enabled
+                && c.flows.allows(crate::store::AUTHORIZATION_CODE)
+                && crate::oauth::redirect::matches(&c.flows.redirect_uris, &req.redirect_uri) =>
+        {
+            c
+        }
+        Ok(_) => {
+            return Err(bad_request(
+                "The application changed or is no longer registered here. Go back to it and start again.",
+            ));
+        }
         Err(e) => return Err(store_page(&e)),
     };
     Ok((form, req, client, address))
@@ -579,7 +635,7 @@ async fn posted(
 pub async fn login(State(app): State<Arc<App>>, request: Request) -> Response {
     let (parts, body) = request.into_parts();
     let headers = &parts.headers;
-    let (form, req, client, address) = match posted(&app, headers, body).await {
+    let (form, req, client, address) = match posted(&app, headers, body, LOGIN_LABEL, None).await {
         Ok(p) => p,
         Err(r) => return r,
     };
@@ -661,10 +717,6 @@ pub async fn login(State(app): State<Arc<App>>, request: Request) -> Response {
 pub async fn consent(State(app): State<Arc<App>>, request: Request) -> Response {
     let (parts, body) = request.into_parts();
     let headers = &parts.headers;
-    let (form, req, client, _) = match posted(&app, headers, body).await {
-        Ok(p) => p,
-        Err(r) => return r,
-    };
     let cookies = Cookies::for_issuer(&app.settings.issuer);
     let (session, user) = match current_session(&app, &cookies, headers).await {
         Ok(Some(s)) => s,
@@ -677,6 +729,18 @@ pub async fn consent(State(app): State<Arc<App>>, request: Request) -> Response 
         }
         Err(e) => return store_page(&e),
     };
+    let posted = posted(&app, headers, body, CONSENT_LABEL, Some(&session.id)).await;
+    let (form, req, client, _) = match posted {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    // prompt=login and max_age hold here too: the session must be the sign-in this request
+    // asked for (or recent enough), not an older one the browser still has.
+    let signed_in_for_it = session.auth_time >= req.issued_at;
+    let recent = req.max_age.is_none_or(|m| now() - session.auth_time <= m);
+    if !signed_in_for_it && (req.prompt.login || !recent) {
+        return forbidden_form();
+    }
     match form.get("decision") {
         Some("allow") => {
             let mut scopes = match app.store.consent(&user.id, &client.id).await {

@@ -34,6 +34,20 @@ fn valid_verifier(v: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~'))
 }
 
+/// Refuses audiences a person's token may never carry: the admin API is for machines.
+fn person_audience(audience: &AudienceRef<'_>) -> Result<(), OAuthError> {
+    let admin = match audience {
+        AudienceRef::One(a) => *a == crate::admin::ADMIN_AUDIENCE,
+        AudienceRef::Many(all) => all.contains(&crate::admin::ADMIN_AUDIENCE),
+    };
+    if admin {
+        return Err(OAuthError::InvalidTarget(
+            "tokens issued to people cannot be for the admin API".into(),
+        ));
+    }
+    Ok(())
+}
+
 /// `grant_type=authorization_code`.
 pub async fn exchange_code(
     app: &App,
@@ -63,14 +77,23 @@ pub async fn exchange_code(
         return Err(OAuthError::InvalidGrant("the code is not valid".into()));
     }
     let audience = crate::oauth::token::grant_audience(app, client, form)?;
-    // What this redemption will issue, recorded with the code before anything is signed, so
-    // that a second redemption racing this one can revoke it.
+    person_audience(&audience)?;
+    // Everything that can fail is done before the code is spent: a spent code the client never
+    // got tokens for would make its retry look like a replay.
+    crate::signing::ensure_id_key(app)
+        .await
+        .map_err(|e| OAuthError::internal(&e))?;
+    // What this redemption will issue, recorded with the code, so that a second redemption
+    // racing this one revokes it; the refresh token is stored in the same transaction.
     let t = now();
     let issued = Issued {
         access_jti: new_jti(),
         access_expires_at: t + i64::from(client.token_ttl) + 1,
         family_id: Some(super::random_token()),
     };
+    let refresh_value = super::random_token();
+    let wants_refresh = |g: &Grant| client.refresh_token && g.scope.iter().any(|s| s == "offline_access");
+    let sign_in = &app.settings.sign_in;
     let outcome = app
         .store
         .redeem_code(
@@ -81,6 +104,23 @@ pub async fn exchange_code(
                     && pkce_ok(g.code_challenge.as_deref(), verifier)
             },
             &issued,
+            |g| {
+                let family_expires_at = t + sign_in.refresh_token_ttl as i64;
+                wants_refresh(g).then(|| RefreshRecord {
+                    id: super::digest(&refresh_value),
+                    family_id: issued.family_id.clone().unwrap_or_default(),
+                    grant: Grant {
+                        redirect_uri: None,
+                        code_challenge: None,
+                        ..g.clone()
+                    },
+                    created_at: t,
+                    expires_at: (t + sign_in.refresh_token_idle_ttl as i64).min(family_expires_at),
+                    family_expires_at,
+                    access_jti: Some(issued.access_jti.clone()),
+                    access_expires_at: Some(issued.access_expires_at),
+                })
+            },
         )
         .await
         .map_err(|e| OAuthError::store(&e))?;
@@ -106,45 +146,31 @@ pub async fn exchange_code(
             ));
         }
     };
-    let user = signed_in_user(app, &grant).await?;
-    let refresh = if client.refresh_token && grant.scope.iter().any(|s| s == "offline_access") {
-        let value = super::random_token();
-        let sign_in = &app.settings.sign_in;
-        let family_expires_at = t + sign_in.refresh_token_ttl as i64;
-        let record = RefreshRecord {
-            id: super::digest(&value),
-            family_id: issued.family_id.clone().unwrap_or_default(),
-            grant: Grant {
-                redirect_uri: None,
-                code_challenge: None,
-                ..grant.clone()
-            },
-            created_at: t,
-            expires_at: (t + sign_in.refresh_token_idle_ttl as i64).min(family_expires_at),
-            family_expires_at,
-            access_jti: Some(issued.access_jti.clone()),
-            access_expires_at: Some(issued.access_expires_at),
-        };
-        app.store
-            .insert_refresh(&record)
-            .await
-            .map_err(|e| OAuthError::store(&e))?;
-        Some(value)
-    } else {
-        None
+    let user = match signed_in_user(app, &grant).await {
+        Ok(u) => u,
+        Err(e) => {
+            end_family(app, &refresh_value, client).await;
+            return Err(e);
+        }
     };
+    let refresh = wants_refresh(&grant).then_some(refresh_value);
     tracing::info!(client_id = %client.id, sub = %user.id, "authorization code redeemed");
-    respond(
-        app,
-        client,
-        &grant,
-        &user,
-        &audience,
-        &issued.access_jti,
-        refresh,
-        true,
-    )
-    .await
+    let minted = Minting {
+        grant: &grant,
+        user: &user,
+        audience: &audience,
+        jti: &issued.access_jti,
+        at: t,
+        with_nonce: true,
+    };
+    respond(app, client, &minted, refresh)
+}
+
+/// Ends the family of a refresh token just issued (its user is gone, or signing failed).
+async fn end_family(app: &App, value: &str, client: &CachedClient) {
+    if let Ok(Some(revoked)) = app.store.revoke_refresh(&super::digest(value), &client.id).await {
+        app.revocations.extend(revoked);
+    }
 }
 
 /// `grant_type=refresh_token`: the token is spent and replaced by a new one of its family.
@@ -167,22 +193,36 @@ pub async fn refresh(app: &App, client: &Arc<CachedClient>, form: &Form) -> Resu
         None => None,
     };
     let audience = crate::oauth::token::grant_audience(app, client, form)?;
+    person_audience(&audience)?;
+    crate::signing::ensure_id_key(app)
+        .await
+        .map_err(|e| OAuthError::internal(&e))?;
     let t = now();
     let value = super::random_token();
     let jti = new_jti();
     let access_expires_at = t + i64::from(client.token_ttl) + 1;
     let idle = app.settings.sign_in.refresh_token_idle_ttl as i64;
+    // A scope wider than granted is refused before the token is spent (RFC 6749 §6).
+    let too_wide = std::sync::atomic::AtomicBool::new(false);
     let outcome = app
         .store
-        .rotate_refresh(&super::digest(presented), &client.id, |old| RefreshRecord {
-            id: super::digest(&value),
-            family_id: old.family_id.clone(),
-            grant: old.grant.clone(),
-            created_at: t,
-            expires_at: (t + idle).min(old.family_expires_at),
-            family_expires_at: old.family_expires_at,
-            access_jti: Some(jti.clone()),
-            access_expires_at: Some(access_expires_at),
+        .rotate_refresh(&super::digest(presented), &client.id, |old| {
+            if let Some(n) = &narrower {
+                if n.iter().any(|s| !old.grant.scope.contains(s)) {
+                    too_wide.store(true, std::sync::atomic::Ordering::Relaxed);
+                    return None;
+                }
+            }
+            Some(RefreshRecord {
+                id: super::digest(&value),
+                family_id: old.family_id.clone(),
+                grant: old.grant.clone(),
+                created_at: t,
+                expires_at: (t + idle).min(old.family_expires_at),
+                family_expires_at: old.family_expires_at,
+                access_jti: Some(jti.clone()),
+                access_expires_at: Some(access_expires_at),
+            })
         })
         .await
         .map_err(|e| OAuthError::store(&e))?;
@@ -195,6 +235,11 @@ pub async fn refresh(app: &App, client: &Arc<CachedClient>, form: &Form) -> Resu
                 "the refresh token was already used; every token of its family is revoked".into(),
             ));
         }
+        Refresh::Refused if too_wide.load(std::sync::atomic::Ordering::Relaxed) => {
+            return Err(OAuthError::InvalidScope(
+                "scope asks for more than was granted".into(),
+            ));
+        }
         Refresh::Refused | Refresh::Unknown => {
             return Err(OAuthError::InvalidGrant(
                 "the refresh token is not valid, has expired or was revoked".into(),
@@ -205,22 +250,26 @@ pub async fn refresh(app: &App, client: &Arc<CachedClient>, form: &Form) -> Resu
     let user = match signed_in_user(app, &grant).await {
         Ok(u) => u,
         Err(e) => {
-            // The user is gone or disabled: the family ends here.
-            let _ = app.store.revoke_refresh(&super::digest(&value), &client.id).await;
+            if matches!(e, OAuthError::InvalidGrant(_)) {
+                // The user is gone or disabled: the family ends here.
+                end_family(app, &value, client).await;
+            }
             return Err(e);
         }
     };
     if let Some(narrower) = narrower {
-        if let Some(s) = narrower.iter().find(|s| !grant.scope.contains(s)) {
-            let s = if s.len() > 64 { "requested" } else { s.as_str() };
-            return Err(OAuthError::InvalidScope(
-                format!("scope {s} was not granted").into(),
-            ));
-        }
         grant.scope = narrower;
     }
     grant.nonce = None;
-    respond(app, client, &grant, &user, &audience, &jti, Some(value), false).await
+    let minted = Minting {
+        grant: &grant,
+        user: &user,
+        audience: &audience,
+        jti: &jti,
+        at: t,
+        with_nonce: false,
+    };
+    respond(app, client, &minted, Some(value))
 }
 
 /// The grant's user, if it still exists and may sign in.
@@ -234,25 +283,27 @@ async fn signed_in_user(app: &App, grant: &Grant) -> Result<UserRecord, OAuthErr
     }
 }
 
+/// What the tokens of one answer are made from.
+struct Minting<'a> {
+    grant: &'a Grant,
+    user: &'a UserRecord,
+    audience: &'a AudienceRef<'a>,
+    jti: &'a str,
+    /// The time the store recorded the access token's expiry from: the one clock reading.
+    at: i64,
+    with_nonce: bool,
+}
+
 /// Signs the access token (and the ID token when `openid` was granted) and builds the answer.
-#[allow(clippy::too_many_arguments)]
-async fn respond(
+fn respond(
     app: &App,
     client: &CachedClient,
-    grant: &Grant,
-    user: &UserRecord,
-    audience: &AudienceRef<'_>,
-    jti: &str,
+    m: &Minting<'_>,
     refresh_token: Option<String>,
-    with_nonce: bool,
 ) -> Result<Response, OAuthError> {
-    if grant.scope.iter().any(|s| s == "openid") && app.keys.get().id_slots.is_empty() {
-        crate::signing::ensure_id_key(app)
-            .await
-            .map_err(|e| OAuthError::internal(&e))?;
-    }
+    let (grant, user, audience, jti, with_nonce) = (m.grant, m.user, m.audience, m.jti, m.with_nonce);
     let keys = app.keys.get();
-    let t = now();
+    let t = m.at;
     let slot = keys
         .current(t)
         .ok_or_else(|| OAuthError::internal(&"no active signing key"))?;

@@ -923,6 +923,7 @@ impl Engine {
         id: &str,
         matches: impl FnOnce(&Grant) -> bool,
         issued: &Issued,
+        refresh: impl FnOnce(&Grant) -> Option<RefreshRecord>,
     ) -> Result<Redemption, StoreError> {
         let (mut tx, _write) = self.begin_write().await?;
         let Some(row) = sqlx::query("SELECT * FROM authorization_codes WHERE id = $1")
@@ -971,6 +972,9 @@ impl Engine {
         .bind(id)
         .execute(&mut *tx)
         .await?;
+        if let Some(first) = refresh(&grant) {
+            insert_refresh_row(&mut tx, &first).await?;
+        }
         tx.commit().await?;
         Ok(Redemption::Redeemed(grant))
     }
@@ -984,7 +988,7 @@ impl Engine {
         &self,
         id: &str,
         client_id: &str,
-        next: impl FnOnce(&RefreshRecord) -> RefreshRecord,
+        next: impl FnOnce(&RefreshRecord) -> Option<RefreshRecord>,
     ) -> Result<Refresh, StoreError> {
         let (mut tx, _write) = self.begin_write().await?;
         let Some(row) = sqlx::query("SELECT * FROM refresh_tokens WHERE id = $1")
@@ -1008,12 +1012,15 @@ impl Engine {
         if old.expires_at <= t || old.family_expires_at <= t {
             return Ok(Refresh::Unknown);
         }
+        let Some(next) = next(&old) else {
+            return Ok(Refresh::Refused);
+        };
         sqlx::query("UPDATE refresh_tokens SET used_at = $1 WHERE id = $2")
             .bind(t)
             .bind(id)
             .execute(&mut *tx)
             .await?;
-        insert_refresh_row(&mut tx, &next(&old)).await?;
+        insert_refresh_row(&mut tx, &next).await?;
         tx.commit().await?;
         Ok(Refresh::Rotated(Box::new(old)))
     }

@@ -419,7 +419,7 @@ pub struct RefreshRecord {
 pub enum Refresh {
     /// Spent and replaced: the old record (the new one is stored).
     Rotated(Box<RefreshRecord>),
-    /// It exists but belongs to another client: nothing changed.
+    /// It exists but belongs to another client, or the request was refused: nothing changed.
     Refused,
     /// Used before: its whole family is revoked (these access token ids, with their expiry).
     Reused(Vec<(String, i64)>),
@@ -836,13 +836,16 @@ impl Store {
     /// redeems it. `matches` checks the request against what the code grants (client, redirect
     /// URI, PKCE): if it says no, nothing changes. On a second use, what the first issued
     /// (`issued` was recorded then) is revoked: its access token and refresh-token family.
+    /// `refresh` may return the first refresh token of that family: it is stored in the same
+    /// transaction, so a second use racing this one cannot miss it.
     pub async fn redeem_code(
         &self,
         id: &str,
         matches: impl FnOnce(&Grant) -> bool,
         issued: &Issued,
+        refresh: impl FnOnce(&Grant) -> Option<RefreshRecord>,
     ) -> Result<Redemption, StoreError> {
-        dispatch!(self, e => e.redeem_code(id, matches, issued).await)
+        dispatch!(self, e => e.redeem_code(id, matches, issued, refresh).await)
     }
 
     /// Stores a new refresh token (the first of its family).
@@ -851,13 +854,14 @@ impl Store {
     }
 
     /// Spends refresh token `id` and stores `next(old)` in its place, under the write lock.
-    /// `client_id` must be the token's client. A token used before revokes its family (every
-    /// token of it, and the access tokens they came with).
+    /// `client_id` must be the token's client, and `next` may refuse (`None`, e.g. a scope
+    /// wider than granted): either way nothing changes ([`Refresh::Refused`]). A token used
+    /// before revokes its family (every token of it, and the access tokens they came with).
     pub async fn rotate_refresh(
         &self,
         id: &str,
         client_id: &str,
-        next: impl FnOnce(&RefreshRecord) -> RefreshRecord,
+        next: impl FnOnce(&RefreshRecord) -> Option<RefreshRecord>,
     ) -> Result<Refresh, StoreError> {
         dispatch!(self, e => e.rotate_refresh(id, client_id, next).await)
     }

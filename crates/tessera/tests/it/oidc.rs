@@ -186,37 +186,36 @@ async fn app_client(s: &Server, name: &str, public: bool, first_party: bool) -> 
     .await
 }
 
-/// Signs in through the login form (and the consent form when one comes); returns the
-/// redirect to the client.
+/// Signs in through the login form (unless the browser has a session) and the consent form
+/// (when one comes); returns the redirect to the client.
 async fn sign_in(b: &mut Browser, s: &Server, url: &str, email: &str) -> String {
-    let login = b.get(url).await;
-    assert_eq!(login.status, 200, "{}", login.body);
-    let page = b
-        .post(
-            &s.url("/oauth2/login"),
-            &[
-                ("request", &login.hidden("request")),
-                ("csrf", &login.hidden("csrf")),
-                ("email", email),
-                ("password", PASSWORD),
-            ],
-        )
-        .await;
-    let page = if page.status == 200 {
-        assert!(page.body.contains("Allow access?"), "{}", page.body);
-        b.post(
-            &s.url("/oauth2/consent"),
-            &[
-                ("request", &page.hidden("request")),
-                ("csrf", &page.hidden("csrf")),
-                ("decision", "allow"),
-            ],
-        )
-        .await
-    } else {
-        page
-    };
-    assert_eq!(page.status, 303, "{}", page.body);
+    let mut page = b.get(url).await;
+    if page.status == 200 && page.body.contains("<h1>Sign in</h1>") {
+        page = b
+            .post(
+                &s.url("/oauth2/login"),
+                &[
+                    ("request", &page.hidden("request")),
+                    ("csrf", &page.hidden("csrf")),
+                    ("email", email),
+                    ("password", PASSWORD),
+                ],
+            )
+            .await;
+    }
+    if page.status == 200 && page.body.contains("Allow access?") {
+        page = b
+            .post(
+                &s.url("/oauth2/consent"),
+                &[
+                    ("request", &page.hidden("request")),
+                    ("csrf", &page.hidden("csrf")),
+                    ("decision", "allow"),
+                ],
+            )
+            .await;
+    }
+    assert!(page.status == 303 || page.status == 302, "{}", page.body);
     page.location()
 }
 
@@ -512,26 +511,189 @@ async fn a_single_page_app_is_a_public_client_with_pkce() {
     let (status, tokens) = redeem(&s, &id, "", &code, &verifier).await;
     assert_eq!(status, 200, "{tokens}");
     assert!(tokens["refresh_token"].is_string());
-    // A public client cannot use client credentials, and needs no secret to refresh.
+    // A public client cannot use client credentials, nor introspect (it has no secret).
+    let cc = post_public(&s, &[("grant_type", "client_credentials"), ("client_id", &id)]).await;
+    assert_eq!(
+        (cc.0, cc.1["error"].as_str()),
+        (400, Some("unauthorized_client")),
+        "{}",
+        cc.1
+    );
+    let access = tokens["access_token"].as_str().unwrap();
+    let r = s
+        .http
+        .post(s.url("/oauth2/introspect"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(kit::encode_form(&[("token", access), ("client_id", &id)]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    assert_eq!(r.json::<Value>().await.unwrap()["error"], "invalid_client");
+    // An ID token is not an access token: userinfo and introspection refuse it.
+    let id_token = tokens["id_token"].as_str().unwrap();
+    let r = s
+        .http
+        .get(s.url("/oauth2/userinfo"))
+        .bearer_auth(id_token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    let (machine, machine_secret) = s.client("x", &[]).await;
+    let m = s.token(&machine, &machine_secret).await;
+    let r = s
+        .http
+        .get(s.url("/oauth2/userinfo"))
+        .bearer_auth(&m)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403, "a machine token has no openid scope");
+    assert!(
+        r.headers()["www-authenticate"]
+            .to_str()
+            .unwrap()
+            .contains("insufficient_scope")
+    );
+    // Refresh: no secret needed; another client's refresh is refused and spends nothing; a
+    // wider scope is refused and spends nothing.
+    let refresh_token = tokens["refresh_token"].as_str().unwrap();
+    let (other, _) = app_client(&s, "Other SPA", true, true).await;
+    let r = post_public(
+        &s,
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", refresh_token),
+            ("client_id", &other),
+        ],
+    )
+    .await;
+    assert_eq!(
+        (r.0, r.1["error"].as_str()),
+        (400, Some("invalid_grant")),
+        "{}",
+        r.1
+    );
+    let r = post_public(
+        &s,
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", refresh_token),
+            ("client_id", &id),
+            ("scope", "openid orders:read"),
+        ],
+    )
+    .await;
+    assert_eq!(
+        (r.0, r.1["error"].as_str()),
+        (400, Some("invalid_scope")),
+        "{}",
+        r.1
+    );
+    let r = post_public(
+        &s,
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", refresh_token),
+            ("client_id", &id),
+            ("scope", "openid"),
+        ],
+    )
+    .await;
+    assert_eq!(r.0, 200, "{}", r.1);
+    assert_eq!(r.1["scope"], "openid", "a narrower scope for this access token");
+
+    // Sign-out: an access token is no id_token_hint, an unregistered return address is
+    // refused, and without a hint the person confirms (with a CSRF token) first.
+    let logout = s.url("/oauth2/logout");
+    let p = b
+        .get(&format!(
+            "{logout}?{}",
+            kit::encode_form(&[("id_token_hint", access)])
+        ))
+        .await;
+    assert_eq!(p.status, 400, "{}", p.body);
+    let p = b
+        .get(&format!(
+            "{logout}?{}",
+            kit::encode_form(&[
+                ("id_token_hint", id_token),
+                ("post_logout_redirect_uri", "https://evil.example/")
+            ])
+        ))
+        .await;
+    assert_eq!(p.status, 400);
+    assert!(p.headers.get("location").is_none());
+    let confirm = b.get(&logout).await;
+    assert_eq!(confirm.status, 200);
+    assert!(confirm.body.contains("Sign out?"), "{}", confirm.body);
+    let p = b.post(&logout, &[("confirm", "yes"), ("csrf", "forged")]).await;
+    assert!(p.body.contains("Sign out?"), "a forged confirmation asks again");
+    let p = b
+        .post(&logout, &[("confirm", "yes"), ("csrf", &confirm.hidden("csrf"))])
+        .await;
+    assert!(p.body.contains("You are signed out"), "{}", p.body);
+    let (_, challenge) = pkce();
+    let p = b
+        .get(&authorize_url(&s, &id, &challenge, &[("prompt", "none")]))
+        .await;
+    assert_eq!(query(&p.location())["error"], "login_required");
+}
+
+#[tokio::test]
+async fn browsers_may_call_the_token_and_userinfo_endpoints_across_origins() {
+    let s = kit::start(Opts::default()).await;
+    for path in [
+        "/oauth2/token",
+        "/oauth2/userinfo",
+        "/oauth2/revoke",
+        "/.well-known/jwks.json",
+    ] {
+        let r = s
+            .http
+            .request(reqwest::Method::OPTIONS, s.url(path))
+            .header("origin", "https://app.example.com")
+            .header("access-control-request-method", "POST")
+            .header("access-control-request-headers", "authorization, content-type")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "{path}");
+        assert_eq!(r.headers()["access-control-allow-origin"], "*", "{path}");
+        assert!(r.headers().get("access-control-allow-credentials").is_none());
+    }
+    // Not the pages, not introspection, not the admin API.
+    for path in ["/oauth2/login", "/oauth2/introspect", "/admin/v1/clients"] {
+        let r = s
+            .http
+            .request(reqwest::Method::OPTIONS, s.url(path))
+            .header("origin", "https://app.example.com")
+            .header("access-control-request-method", "POST")
+            .send()
+            .await
+            .unwrap();
+        assert!(r.headers().get("access-control-allow-origin").is_none(), "{path}");
+    }
+}
+
+/// POSTs a form to the token endpoint without client authentication (a public client).
+async fn post_public(s: &Server, form: &[(&str, &str)]) -> (u16, Value) {
     let r = s
         .http
         .post(s.url("/oauth2/token"))
         .header("content-type", "application/x-www-form-urlencoded")
-        .body(kit::encode_form(&[
-            ("grant_type", "refresh_token"),
-            ("refresh_token", tokens["refresh_token"].as_str().unwrap()),
-            ("client_id", &id),
-        ]))
+        .body(kit::encode_form(form))
         .send()
         .await
         .unwrap();
-    assert_eq!(r.status(), 200);
+    (r.status().as_u16(), r.json().await.unwrap())
 }
 
 #[tokio::test]
 async fn bad_authorization_requests_are_refused_precisely() {
     let s = kit::start(Opts::default()).await;
-    user(&s, "ada@example.com").await;
+    let ada = user(&s, "ada@example.com").await;
     let (id, secret) = app_client(&s, "Orders", false, false).await;
     let (other, other_secret) = app_client(&s, "Other", false, true).await;
     let (machine, machine_secret) = s.client("orders:read", &[]).await;
@@ -655,18 +817,103 @@ async fn bad_authorization_requests_are_refused_precisely() {
     let i = tampered.len() / 2;
     tampered[i] = if tampered[i] == b'A' { b'B' } else { b'A' };
     let tampered = String::from_utf8(tampered).unwrap();
+    let cookie = b.jar["tessera_csrf"].clone();
+    let forged_csrf = tessera::oidc::csrf_token(s.app(), &cookie, &tampered).unwrap();
     let p = b
         .post(
             &s.url("/oauth2/login"),
             &[
                 ("request", &tampered),
+                ("csrf", &forged_csrf),
+                ("email", "ada@example.com"),
+                ("password", PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(p.status, 400, "the seal does not open: {}", p.body);
+    assert!(no_session(&p));
+    // A post from another site is refused before anything else.
+    let req = b
+        .http
+        .post(s.url("/oauth2/login"))
+        .header("origin", "https://evil.example")
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(kit::encode_form(&[
+            ("request", &request),
+            ("csrf", &login.hidden("csrf")),
+        ]));
+    assert_eq!(b.send(req).await.status, 403);
+    // The login page's request cannot be posted as a consent.
+    let back = sign_in(
+        &mut b,
+        &s,
+        &authorize_url(&s, &other, &challenge, &[]),
+        "ada@example.com",
+    )
+    .await;
+    assert!(back.starts_with(REDIRECT));
+    let login = b
+        .get(&authorize_url(&s, &id, &challenge, &[("prompt", "login")]))
+        .await;
+    let p = b
+        .post(
+            &s.url("/oauth2/consent"),
+            &[
+                ("request", &login.hidden("request")),
+                ("csrf", &login.hidden("csrf")),
+                ("decision", "allow"),
+            ],
+        )
+        .await;
+    assert_eq!(p.status, 403, "{}", p.body);
+    // The admin scope is never for people.
+    let (admin_app, _) = s
+        .client_with(NewClient {
+            name: "admin app".into(),
+            admin: true,
+            grant_types: Some(vec!["authorization_code".into()]),
+            redirect_uris: vec![REDIRECT.into()],
+            ..Default::default()
+        })
+        .await;
+    let p = b
+        .get(&authorize_url(
+            &s,
+            &admin_app,
+            &challenge,
+            &[("scope", "openid tessera:admin")],
+        ))
+        .await;
+    assert_eq!(query(&p.location())["error"], "invalid_scope");
+    // A redirect URI removed while a sign-in is under way ends it.
+    let (moving, _) = app_client(&s, "Moving", false, true).await;
+    let login = b
+        .get(&authorize_url(&s, &moving, &challenge, &[("prompt", "login")]))
+        .await;
+    tessera::admin::update_client(
+        &s.app().store,
+        &Actor::server(),
+        &moving,
+        tessera::admin::ClientUpdate {
+            redirect_uris: Some(vec!["https://other.example/cb".into()]),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    let p = b
+        .post(
+            &s.url("/oauth2/login"),
+            &[
+                ("request", &login.hidden("request")),
                 ("csrf", &login.hidden("csrf")),
                 ("email", "ada@example.com"),
                 ("password", PASSWORD),
             ],
         )
         .await;
-    assert_eq!(p.status, 403);
+    assert_eq!(p.status, 400, "{}", p.body);
+    assert!(p.headers.get("location").is_none());
 
     // Codes: another client, another redirect URI, a wrong verifier: refused, the code kept.
     let back = sign_in(
@@ -707,7 +954,7 @@ async fn bad_authorization_requests_are_refused_precisely() {
             id: tessera::oidc::digest(expired),
             grant: tessera::store::Grant {
                 client_id: id.clone(),
-                user_id: "x".into(),
+                user_id: ada.clone(),
                 scope: vec!["openid".into()],
                 auth_time: 0,
                 nonce: None,
@@ -723,6 +970,10 @@ async fn bad_authorization_requests_are_refused_precisely() {
     assert_eq!(
         (status, body["error"].as_str()),
         (400, Some("invalid_grant")),
+        "{body}"
+    );
+    assert!(
+        body["error_description"].as_str().unwrap().contains("expired"),
         "{body}"
     );
     // A client that may not redeem codes; a grant type nobody has.

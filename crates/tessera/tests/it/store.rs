@@ -809,11 +809,17 @@ async fn sign_in_state_is_single_use_under_races(store: &Store) {
         family_id: Some(format!("fam-{n}")),
     };
     assert_eq!(
-        store.redeem_code("code1", |_| false, &issued(99)).await.unwrap(),
+        store
+            .redeem_code("code1", |_| false, &issued(99), |_| unreachable!())
+            .await
+            .unwrap(),
         Redemption::Refused
     );
     assert_eq!(
-        store.redeem_code("nope", |_| true, &issued(99)).await.unwrap(),
+        store
+            .redeem_code("nope", |_| true, &issued(99), |_| unreachable!())
+            .await
+            .unwrap(),
         Redemption::Unknown
     );
     let store = Arc::new(store.clone());
@@ -821,8 +827,10 @@ async fn sign_in_state_is_single_use_under_races(store: &Store) {
     for n in 0..8 {
         let store = store.clone();
         tasks.push(tokio::spawn(async move {
+            // The winner's first refresh token is stored with the redemption.
+            let first = refresh_token(&format!("rt-{n}"), &format!("fam-{n}"), &format!("jti-{n}"));
             let r = store
-                .redeem_code("code1", |g| g.client_id == "c1", &issued(n))
+                .redeem_code("code1", |g| g.client_id == "c1", &issued(n), |_| Some(first))
                 .await
                 .unwrap();
             (n, r)
@@ -851,6 +859,14 @@ async fn sign_in_state_is_single_use_under_races(store: &Store) {
         1,
         "the winner's access token is revoked by the reuse"
     );
+    assert_eq!(
+        store
+            .rotate_refresh(&format!("rt-{winner}"), "c1", |_| unreachable!())
+            .await
+            .unwrap(),
+        Refresh::Unknown,
+        "and its refresh token, stored in the same transaction, with its family"
+    );
 
     // Refresh tokens: eight racing rotations of one token, exactly one wins; the reuse ends
     // the family, so the winner's new token is gone too.
@@ -865,6 +881,11 @@ async fn sign_in_state_is_single_use_under_races(store: &Store) {
             .unwrap(),
         Refresh::Refused
     );
+    assert_eq!(
+        store.rotate_refresh("r1", "c1", |_| None).await.unwrap(),
+        Refresh::Refused,
+        "a request the caller refuses spends nothing"
+    );
     let mut tasks = Vec::new();
     for n in 0..8 {
         let store = store.clone();
@@ -873,7 +894,7 @@ async fn sign_in_state_is_single_use_under_races(store: &Store) {
                 .rotate_refresh("r1", "c1", |old| {
                     let mut next = refresh_token(&format!("r1-{n}"), &old.family_id, &format!("at-1-{n}"));
                     next.family_expires_at = old.family_expires_at;
-                    next
+                    Some(next)
                 })
                 .await
                 .unwrap()

@@ -220,7 +220,10 @@ async fn require_admin(State(app): State<Arc<App>>, mut req: Request, next: Next
         .audiences
         .iter()
         .any(|a| &**a == ADMIN_AUDIENCE);
-    if !active.claims.aud.contains(ADMIN_AUDIENCE) || !still_allowed {
+    // A token issued to a person (sub is a user, not the client) never opens the admin API,
+    // whatever scope its client holds.
+    let machine = active.claims.sub == active.claims.client_id;
+    if !active.claims.aud.contains(ADMIN_AUDIENCE) || !still_allowed || !machine {
         tracing::info!(client_id = %active.claims.client_id, "admin API: token for another audience");
         return bearer_error(
             StatusCode::UNAUTHORIZED,
