@@ -642,6 +642,85 @@ async fn a_single_page_app_is_a_public_client_with_pkce() {
 }
 
 #[tokio::test]
+async fn the_screening_eagle_path_takes_codes_and_refresh_tokens_with_basic() {
+    // Screening Eagle ID's token endpoint takes authorization_code beside client_credentials,
+    // with HTTP Basic, and answers with an ID token and a refresh token (the seed's example).
+    let s = kit::start(Opts {
+        presets: Some("screening-eagle"),
+        ..Default::default()
+    })
+    .await;
+    let sub = user(&s, "ada@example.com").await;
+    let (id, secret) = app_client(&s, "Inspect", false, true).await;
+    let (verifier, challenge) = pkce();
+    let mut b = Browser::new();
+    let back = sign_in(
+        &mut b,
+        &s,
+        &authorize_url(&s, &id, &challenge, &[]),
+        "ada@example.com",
+    )
+    .await;
+    let code = query(&back)["code"].clone();
+    let path = "/api/id/v1/auth/token";
+    let r = s
+        .post_form(
+            path,
+            &id,
+            &secret,
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", &code),
+                ("redirect_uri", REDIRECT),
+                ("code_verifier", &verifier),
+            ],
+        )
+        .await;
+    assert_eq!(r.status(), 200);
+    let tokens: Value = r.json().await.unwrap();
+    assert_eq!(tokens["scope"], "openid profile email offline_access");
+    let idt = verify_id_token(&s, tokens["id_token"].as_str().unwrap(), &id).await;
+    assert_eq!(idt["sub"], sub.as_str());
+    let old = tokens["refresh_token"].as_str().unwrap();
+    let r = s
+        .post_form(
+            path,
+            &id,
+            &secret,
+            &[("grant_type", "refresh_token"), ("refresh_token", old)],
+        )
+        .await;
+    assert_eq!(r.status(), 200);
+    // The path's own error style: errorDescription beside error_description.
+    let r = s
+        .post_form(
+            path,
+            &id,
+            &secret,
+            &[("grant_type", "refresh_token"), ("refresh_token", old)],
+        )
+        .await;
+    assert_eq!(r.status(), 400);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["error"], "invalid_grant");
+    assert!(body["errorDescription"].is_string(), "{body}");
+    // Basic only at this path: client_id alone (a public client's way) is refused.
+    let r = s
+        .http
+        .post(s.url(path))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(kit::encode_form(&[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", old),
+            ("client_id", &id),
+        ]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+}
+
+#[tokio::test]
 async fn browsers_may_call_the_token_and_userinfo_endpoints_across_origins() {
     let s = kit::start(Opts::default()).await;
     for path in [
