@@ -1148,7 +1148,9 @@ async fn passwords_are_throttled_and_disabled_users_cannot_sign_in() {
         }
         assert!(p.body.contains("Wrong email or password."));
     }
-    assert_eq!(held, Some(6), "the sixth attempt is held");
+    // The sixth attempt is held; on a slow machine the first back-off (1 s) may end before it
+    // arrives, and the next failure starts a longer one.
+    assert!(held.is_some_and(|n| (6..=8).contains(&n)), "held at {held:?}");
     let right = try_login(&mut b, &s, &id, "bob@example.com", PASSWORD).await;
     assert_eq!(right.status, 429, "{}", right.body);
     assert!(right.headers.get("retry-after").is_some());
