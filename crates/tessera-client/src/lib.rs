@@ -2,13 +2,19 @@
 //! RFC 6749 authorization server.
 //!
 //! A [`TokenClient`] holds one client's credentials. [`TokenClient::token`] returns a cached
-//! token for a (scope, audience) pair, renewing it ahead of expiry (with jitter, so a fleet does
-//! not renew in lockstep). However many tasks ask at once, only one request per pair is in
-//! flight. Network errors and 5xx answers are retried with exponential backoff, honouring
-//! `Retry-After`; 4xx answers (bad credentials, bad scope) are not retried.
+//! token for a (scope, audience) pair. From its renewal point on (ahead of expiry, with jitter so
+//! a fleet does not renew in lockstep) the token is renewed **in the background**: a caller
+//! holding a valid token never waits for the token server, even when it is slow or down; retries
+//! and back-off happen in that background task. Only a caller without a valid token waits, and
+//! however many ask at once, one request per pair is in flight. Network errors and 5xx answers
+//! are retried with exponential backoff, honouring `Retry-After`; 4xx answers (bad credentials,
+//! bad scope) are not retried. Building a client never contacts the server: discovery happens at
+//! the first token, and is tried again at the next one if the server was away.
 //!
-//! [`BearerMiddleware`] plugs the client into `reqwest-middleware`, so every request a service
-//! sends carries a fresh `Authorization: Bearer` header without further code.
+//! [`BearerMiddleware`] plugs the client into `reqwest-middleware` (re-exported as
+//! [`reqwest_middleware`], with [`reqwest`]), so every request a service sends carries a fresh
+//! `Authorization: Bearer` header without further code; when the API answers 401 with
+//! `invalid_token`, the token is dropped and the request sent once more with a fresh one.
 //!
 //! ```no_run
 //! # async fn example() -> Result<(), Box<dyn std::error::Error>> {
@@ -27,8 +33,16 @@
 #![deny(missing_docs)]
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
+
+pub use reqwest;
+pub use reqwest_middleware;
+pub use tessera_proto::TokenResponse;
+
+#[cfg(feature = "blocking")]
+pub mod blocking;
 
 use rand::Rng;
 use serde::Deserialize;
@@ -43,7 +57,7 @@ use serde::Deserialize;
 ///     .build()
 ///     .await
 ///     .unwrap();
-/// assert_eq!(client.token_url(), "https://auth.example.com/oauth2/token");
+/// assert_eq!(client.token_url(), Some("https://auth.example.com/oauth2/token"));
 /// # });
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -128,7 +142,7 @@ impl std::fmt::Debug for AccessToken {
 ///     .build()
 ///     .await
 ///     .unwrap();
-/// assert_eq!(client.token_url(), "https://auth.example.com/oauth2/token");
+/// assert_eq!(client.token_url(), Some("https://auth.example.com/oauth2/token"));
 /// # });
 /// ```
 pub struct TokenClientBuilder {
@@ -183,7 +197,9 @@ impl TokenClientBuilder {
         self
     }
 
-    /// Discovers the endpoint if needed and returns the client.
+    /// Returns the client. Nothing is fetched yet: with an issuer, discovery happens at the
+    /// first token (and again at the next one if the server could not be reached), so a service
+    /// starts even while the token server is down.
     pub async fn build(self) -> Result<TokenClient, ClientError> {
         let http = match self.http {
             Some(h) => h,
@@ -192,34 +208,19 @@ impl TokenClientBuilder {
                 .timeout(Duration::from_secs(15))
                 .redirect(reqwest::redirect::Policy::none())
                 .build()
-                .map_err(|e| ClientError::Config(e.to_string()))?,
+                .map_err(|e| ClientError::Config(chain(&e)))?,
         };
-        let (token_url, auth) = match (self.token_url, self.issuer) {
-            (Some(url), _) => (url, self.auth.unwrap_or(AuthMethod::Basic)),
-            (None, Some(issuer)) => {
-                let meta = discover(&http, &issuer).await?;
-                let methods = meta.token_endpoint_auth_methods_supported.unwrap_or_default();
-                let auth = self.auth.unwrap_or(
-                    if methods.is_empty() || methods.iter().any(|m| m == "client_secret_basic") {
-                        AuthMethod::Basic
-                    } else if methods.iter().any(|m| m == "client_secret_post") {
-                        AuthMethod::Post
-                    } else {
-                        return Err(ClientError::Config(format!(
-                            "the server supports neither client_secret_basic nor client_secret_post: {methods:?}"
-                        )));
-                    },
-                );
-                (meta.token_endpoint, auth)
-            }
+        let endpoint = match (self.token_url, self.issuer) {
+            (Some(url), _) => Endpoint::Fixed(url, self.auth.unwrap_or(AuthMethod::Basic)),
+            (None, Some(issuer)) => Endpoint::Discover(issuer, self.auth),
             (None, None) => return Err(ClientError::Config("set a token URL or an issuer".into())),
         };
         Ok(TokenClient {
             inner: Arc::new(Inner {
                 client_id: self.client_id,
                 client_secret: self.client_secret,
-                token_url,
-                auth,
+                endpoint,
+                discovered: tokio::sync::OnceCell::new(),
                 renew_before: self.renew_before,
                 max_retries: self.max_retries,
                 backoff: self.backoff,
@@ -228,6 +229,49 @@ impl TokenClientBuilder {
             }),
         })
     }
+}
+
+/// Where tokens come from: a URL given, or an issuer to discover it from.
+enum Endpoint {
+    Fixed(String, AuthMethod),
+    Discover(String, Option<AuthMethod>),
+}
+
+/// An error with its causes, one after the other (`reqwest`'s own message leaves out "connection
+/// refused" and the like).
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let text = s.to_string();
+        if !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        source = s.source();
+    }
+    out
+}
+
+/// The token endpoint and method from the issuer's metadata.
+async fn discover_endpoint(
+    http: &reqwest::Client,
+    issuer: &str,
+    forced: Option<AuthMethod>,
+) -> Result<(String, AuthMethod), ClientError> {
+    let meta = discover(http, issuer).await?;
+    let methods = meta.token_endpoint_auth_methods_supported.unwrap_or_default();
+    let auth = match forced {
+        Some(a) => a,
+        None if methods.is_empty() || methods.iter().any(|m| m == "client_secret_basic") => AuthMethod::Basic,
+        None if methods.iter().any(|m| m == "client_secret_post") => AuthMethod::Post,
+        None => {
+            return Err(ClientError::Config(format!(
+                "the server supports neither client_secret_basic nor client_secret_post: {methods:?}"
+            )));
+        }
+    };
+    Ok((meta.token_endpoint, auth))
 }
 
 #[derive(Deserialize)]
@@ -244,14 +288,14 @@ async fn discover(http: &reqwest::Client, issuer: &str) -> Result<Metadata, Clie
         .get(&url)
         .send()
         .await
-        .map_err(|e| ClientError::Unavailable(format!("{url}: {e}")))?;
+        .map_err(|e| ClientError::Unavailable(format!("{url}: {}", chain(&e))))?;
     if !r.status().is_success() {
         return Err(ClientError::Unavailable(format!("{url}: HTTP {}", r.status())));
     }
     let meta: Metadata = r
         .json()
         .await
-        .map_err(|e| ClientError::InvalidResponse(e.to_string()))?;
+        .map_err(|e| ClientError::InvalidResponse(chain(&e)))?;
     if meta.issuer.trim_end_matches('/') != issuer {
         return Err(ClientError::Config(format!(
             "metadata names issuer {:?}, not {issuer:?}",
@@ -263,20 +307,34 @@ async fn discover(http: &reqwest::Client, issuer: &str) -> Result<Metadata, Clie
 
 type Key = (Option<String>, Option<String>);
 
-/// One cache entry: the current token (readable without waiting) and the lock that keeps one
-/// renewal in flight.
+/// A cached token and when to renew it.
+#[derive(Clone)]
+struct Cached {
+    token: AccessToken,
+    renew_at: Instant,
+}
+
+impl Cached {
+    fn valid(&self, now: Instant) -> bool {
+        now < self.token.expires_at
+    }
+}
+
+/// One cache entry: the current token (readable without waiting), the lock that keeps one
+/// request in flight, and whether a background renewal is running.
 #[derive(Default)]
 struct Slot {
-    current: Mutex<Option<(AccessToken, Instant)>>,
-    renewing: tokio::sync::Mutex<()>,
+    current: Mutex<Option<Cached>>,
+    fetching: tokio::sync::Mutex<()>,
+    renewing: AtomicBool,
 }
 
 impl Slot {
-    fn current(&self) -> Option<(AccessToken, Instant)> {
+    fn current(&self) -> Option<Cached> {
         self.current.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
-    fn set(&self, value: Option<(AccessToken, Instant)>) {
+    fn set(&self, value: Option<Cached>) {
         *self.current.lock().unwrap_or_else(|p| p.into_inner()) = value;
     }
 }
@@ -284,8 +342,9 @@ impl Slot {
 struct Inner {
     client_id: String,
     client_secret: String,
-    token_url: String,
-    auth: AuthMethod,
+    endpoint: Endpoint,
+    /// The discovered endpoint, once discovery succeeded.
+    discovered: tokio::sync::OnceCell<(String, AuthMethod)>,
     renew_before: Duration,
     max_retries: u32,
     backoff: Duration,
@@ -303,7 +362,7 @@ impl std::fmt::Debug for TokenClient {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("TokenClient")
             .field("client_id", &self.inner.client_id)
-            .field("token_url", &self.inner.token_url)
+            .field("token_url", &self.token_url())
             .finish_non_exhaustive()
     }
 }
@@ -381,77 +440,110 @@ impl TokenClient {
         }
     }
 
-    /// The token endpoint in use.
-    pub fn token_url(&self) -> &str {
-        &self.inner.token_url
+    /// The token endpoint in use: the one given, or the discovered one once discovery happened.
+    pub fn token_url(&self) -> Option<&str> {
+        match &self.inner.endpoint {
+            Endpoint::Fixed(url, _) => Some(url),
+            Endpoint::Discover(..) => self.inner.discovered.get().map(|(u, _)| u.as_str()),
+        }
+    }
+
+    /// The endpoint and method, discovering them on first use (a failed discovery is tried
+    /// again next time).
+    async fn endpoint(&self) -> Result<(&str, AuthMethod), ClientError> {
+        match &self.inner.endpoint {
+            Endpoint::Fixed(url, auth) => Ok((url, *auth)),
+            Endpoint::Discover(issuer, forced) => {
+                let (url, auth) = self
+                    .inner
+                    .discovered
+                    .get_or_try_init(|| discover_endpoint(&self.inner.http, issuer, *forced))
+                    .await?;
+                Ok((url, *auth))
+            }
+        }
+    }
+
+    fn slot(&self, scope: Option<&str>, audience: Option<&str>) -> Arc<Slot> {
+        let key: Key = (scope.map(str::to_string), audience.map(str::to_string));
+        let mut slots = self.inner.slots.lock().unwrap_or_else(|p| p.into_inner());
+        slots.entry(key).or_default().clone()
     }
 
     /// A valid token for `scope` (space-separated; `None` for the client's default) and
-    /// `audience` (an RFC 8707 `resource`; `None` for the default), from the cache when it is
-    /// not due for renewal.
+    /// `audience` (an RFC 8707 `resource`; `None` for the default).
+    ///
+    /// A valid cached token is returned at once, always; past its renewal point a background
+    /// task renews it (one at a time, with the retries and back-off), so no caller waits for
+    /// the token server while it holds a valid token. Without one, the caller waits for the
+    /// request (shared with every other caller of the same pair).
     pub async fn token(
         &self,
         scope: Option<&str>,
         audience: Option<&str>,
     ) -> Result<AccessToken, ClientError> {
-        let key: Key = (scope.map(str::to_string), audience.map(str::to_string));
-        let slot = {
-            let mut slots = self.inner.slots.lock().unwrap_or_else(|p| p.into_inner());
-            slots.entry(key).or_default().clone()
-        };
-        let fresh = |c: &Option<(AccessToken, Instant)>| {
-            c.as_ref()
-                .filter(|(t, renew_at)| Instant::now() < *renew_at && Instant::now() < t.expires_at)
-                .map(|(t, _)| t.clone())
-        };
-        let unexpired = |c: &Option<(AccessToken, Instant)>| {
-            c.as_ref()
-                .filter(|(t, _)| Instant::now() < t.expires_at)
-                .map(|(t, _)| t.clone())
-        };
-        let cached = slot.current();
-        if let Some(t) = fresh(&cached) {
-            return Ok(t);
-        }
-        // Due for renewal. If the token is still valid and someone is already renewing it, use it
-        // meanwhile; otherwise wait for (or become) the one renewal in flight.
-        let _renewing = match slot.renewing.try_lock() {
-            Ok(guard) => guard,
-            Err(_) => {
-                if let Some(t) = unexpired(&cached) {
-                    return Ok(t);
-                }
-                slot.renewing.lock().await
+        let slot = self.slot(scope, audience);
+        if let Some(c) = slot.current().filter(|c| c.valid(Instant::now())) {
+            if Instant::now() >= c.renew_at {
+                self.renew_in_background(&slot, scope, audience);
             }
+            return Ok(c.token);
+        }
+        let _one = slot.fetching.lock().await;
+        // Whoever held the lock before may have fetched one already.
+        if let Some(c) = slot.current().filter(|c| c.valid(Instant::now())) {
+            return Ok(c.token);
+        }
+        let token = self.fetch(scope, audience).await?;
+        slot.set(Some(self.schedule(&token)));
+        Ok(token)
+    }
+
+    /// When to renew `token`: `renew_before` ahead of expiry at the latest (at most half the
+    /// lifetime), minus a random share of up to a tenth of the lifetime.
+    fn schedule(&self, token: &AccessToken) -> Cached {
+        let lifetime = token.expires_at.saturating_duration_since(Instant::now());
+        let margin = self.inner.renew_before.min(lifetime / 2);
+        let jitter = lifetime.mul_f64(rand::rng().random_range(0.0..0.1));
+        Cached {
+            token: token.clone(),
+            renew_at: token.expires_at - margin - jitter,
+        }
+    }
+
+    /// Starts a renewal of `slot` in the background unless one runs.
+    fn renew_in_background(&self, slot: &Arc<Slot>, scope: Option<&str>, audience: Option<&str>) {
+        if slot.renewing.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            // Not inside a Tokio runtime: renew at the next call that has one.
+            slot.renewing.store(false, Ordering::Release);
+            return;
         };
-        // Whoever held the lock before may have renewed already.
-        let cached = slot.current();
-        if let Some(t) = fresh(&cached) {
-            return Ok(t);
-        }
-        let started = Instant::now();
-        match self.fetch(scope, audience).await {
-            Ok(token) => {
-                let lifetime = token.expires_at.saturating_duration_since(started);
-                // Renew at the latest `renew_before` (at most half the lifetime) before expiry,
-                // minus a random share of up to a tenth of the lifetime.
-                let margin = self.inner.renew_before.min(lifetime / 2);
-                let jitter = lifetime.mul_f64(rand::rng().random_range(0.0..0.1));
-                slot.set(Some((token.clone(), token.expires_at - margin - jitter)));
-                Ok(token)
-            }
-            Err(e) => match unexpired(&cached) {
-                // The old token is still valid: keep using it and try again a little later.
-                Some(t) => {
-                    tracing::warn!(error = %e, "token renewal failed; using the current token meanwhile");
-                    let retry_at =
-                        (Instant::now() + self.inner.backoff.max(Duration::from_secs(1))).min(t.expires_at);
-                    slot.set(Some((t.clone(), retry_at)));
-                    Ok(t)
+        let (this, slot) = (self.clone(), slot.clone());
+        let (scope, audience) = (scope.map(str::to_string), audience.map(str::to_string));
+        runtime.spawn(async move {
+            let _one = slot.fetching.lock().await;
+            let due = slot
+                .current()
+                .is_none_or(|c| Instant::now() >= c.renew_at || !c.valid(Instant::now()));
+            if due {
+                match this.fetch(scope.as_deref(), audience.as_deref()).await {
+                    Ok(token) => slot.set(Some(this.schedule(&token))),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "token renewal failed; the current token stays in use");
+                        // Try again a little later (never past expiry).
+                        if let Some(mut c) = slot.current() {
+                            let backoff = this.inner.backoff.max(Duration::from_secs(1));
+                            c.renew_at = (Instant::now() + backoff).min(c.token.expires_at);
+                            slot.set(Some(c));
+                        }
+                    }
                 }
-                None => Err(e),
-            },
-        }
+            }
+            slot.renewing.store(false, Ordering::Release);
+        });
     }
 
     /// Drops cached tokens (for example after a resource server refused one); the next call
@@ -465,6 +557,16 @@ impl TokenClient {
             .values()
         {
             slot.set(None);
+        }
+    }
+
+    /// Drops the cached token of this pair if it is still `rejected` (an API refused it); a
+    /// token renewed meanwhile is kept.
+    pub fn invalidate_token(&self, scope: Option<&str>, audience: Option<&str>, rejected: &str) {
+        let slot = self.slot(scope, audience);
+        let mut current = slot.current.lock().unwrap_or_else(|p| p.into_inner());
+        if current.as_ref().is_some_and(|c| c.token.access_token == rejected) {
+            *current = None;
         }
     }
 
@@ -488,6 +590,7 @@ impl TokenClient {
         audience: Option<&str>,
     ) -> Result<tessera_proto::TokenResponse, ClientError> {
         let i = &self.inner;
+        let (token_url, auth) = self.endpoint().await?;
         let mut form: Vec<(&str, &str)> = vec![("grant_type", "client_credentials")];
         if let Some(s) = scope {
             form.push(("scope", s));
@@ -495,14 +598,14 @@ impl TokenClient {
         if let Some(a) = audience {
             form.push(("resource", a));
         }
-        if i.auth == AuthMethod::Post {
+        if auth == AuthMethod::Post {
             form.push(("client_id", &i.client_id));
             form.push(("client_secret", &i.client_secret));
         }
         let mut attempt = 0;
         loop {
-            let mut req = i.http.post(&i.token_url).form(&form);
-            if i.auth == AuthMethod::Basic {
+            let mut req = i.http.post(token_url).form(&form);
+            if auth == AuthMethod::Basic {
                 req = req.basic_auth(
                     tessera_proto::form_urlencode(&i.client_id),
                     Some(tessera_proto::form_urlencode(&i.client_secret)),
@@ -525,7 +628,7 @@ impl TokenClient {
                         description: body["error_description"].as_str().unwrap_or_default().to_string(),
                     });
                 }
-                Err(e) => (None, e.to_string()),
+                Err(e) => (None, chain(&e)),
             };
             if attempt >= i.max_retries {
                 return Err(ClientError::Unavailable(why));
@@ -543,7 +646,7 @@ async fn parse(r: reqwest::Response) -> Result<tessera_proto::TokenResponse, Cli
     let body: tessera_proto::TokenResponse = r
         .json()
         .await
-        .map_err(|e| ClientError::InvalidResponse(e.to_string()))?;
+        .map_err(|e| ClientError::InvalidResponse(chain(&e)))?;
     if !body.token_type.eq_ignore_ascii_case("bearer") {
         return Err(ClientError::InvalidResponse(format!(
             "token_type {:?}",
@@ -602,6 +705,30 @@ impl BearerMiddleware {
     }
 }
 
+/// Whether a response is an RFC 6750 `invalid_token` refusal.
+fn invalid_token(response: &reqwest::Response) -> bool {
+    response.status() == reqwest::StatusCode::UNAUTHORIZED
+        && response
+            .headers()
+            .get_all(reqwest::header::WWW_AUTHENTICATE)
+            .iter()
+            .any(|v| v.to_str().is_ok_and(|v| v.contains("invalid_token")))
+}
+
+impl BearerMiddleware {
+    async fn bearer(&self) -> reqwest_middleware::Result<(AccessToken, reqwest::header::HeaderValue)> {
+        let token = self
+            .client
+            .token(self.scope.as_deref(), self.audience.as_deref())
+            .await
+            .map_err(|e| reqwest_middleware::Error::Middleware(anyhow::Error::new(e)))?;
+        let mut value = reqwest::header::HeaderValue::from_str(&format!("Bearer {}", token.access_token))
+            .map_err(|e| reqwest_middleware::Error::Middleware(anyhow::Error::new(e)))?;
+        value.set_sensitive(true);
+        Ok((token, value))
+    }
+}
+
 #[async_trait::async_trait]
 impl reqwest_middleware::Middleware for BearerMiddleware {
     async fn handle(
@@ -610,15 +737,28 @@ impl reqwest_middleware::Middleware for BearerMiddleware {
         extensions: &mut http::Extensions,
         next: reqwest_middleware::Next<'_>,
     ) -> reqwest_middleware::Result<reqwest::Response> {
-        let token = self
-            .client
-            .token(self.scope.as_deref(), self.audience.as_deref())
-            .await
-            .map_err(|e| reqwest_middleware::Error::Middleware(anyhow::anyhow!(e)))?;
-        let value = reqwest::header::HeaderValue::from_str(&format!("Bearer {}", token.access_token))
-            .map_err(|e| reqwest_middleware::Error::Middleware(anyhow::anyhow!(e)))?;
+        // Kept to send once more if the API refuses the token (a streamed body cannot be).
+        let again = req.try_clone();
+        let (token, value) = self.bearer().await?;
         req.headers_mut().insert(reqwest::header::AUTHORIZATION, value);
-        next.run(req, extensions).await
+        let response = next.clone().run(req, extensions).await?;
+        let Some(mut again) = again.filter(|_| invalid_token(&response)) else {
+            return Ok(response);
+        };
+        // The API does not accept the token (revoked, or its keys changed): drop it, get a
+        // fresh one, and try once more. A second refusal goes back to the caller.
+        self.client.invalidate_token(
+            self.scope.as_deref(),
+            self.audience.as_deref(),
+            &token.access_token,
+        );
+        let (fresh, value) = self.bearer().await?;
+        if fresh.access_token == token.access_token {
+            return Ok(response);
+        }
+        tracing::debug!("the API refused the token; retrying once with a fresh one");
+        again.headers_mut().insert(reqwest::header::AUTHORIZATION, value);
+        next.run(again, extensions).await
     }
 }
 

@@ -15,9 +15,22 @@ use tower::{Layer, Service};
 use crate::{Claims, Verifier};
 
 /// The verified claims of the request's token. Put there by [`BearerAuthLayer`]; as an axum
-/// extractor it refuses the request (401) when the layer did not run or let it through.
+/// extractor it refuses the request (401) when the layer did not run or let it through. As
+/// `Option<Authenticated>` it is `None` for a request without a token (with
+/// [`BearerAuthLayer::optional`]).
 #[derive(Debug, Clone)]
 pub struct Authenticated(pub Claims);
+
+/// The realm of the bearer layer the request passed, for the challenges of the layers and
+/// extractors inside it.
+#[derive(Debug, Clone)]
+struct Realm(String);
+
+fn realm_of(parts: &axum::http::Extensions) -> String {
+    parts
+        .get::<Realm>()
+        .map_or_else(|| "api".to_string(), |r| r.0.clone())
+}
 
 /// Keeps a value usable inside a quoted `WWW-Authenticate` parameter.
 fn header_safe(value: &str) -> String {
@@ -30,7 +43,17 @@ fn header_safe(value: &str) -> String {
 fn challenge(status: StatusCode, realm: &str, error: Option<&str>, scope: Option<&str>) -> Response {
     let mut value = format!("Bearer realm=\"{realm}\"");
     if let Some(e) = error {
+        // RFC 6750 §3: a human-readable description beside the code; never which check failed.
+        let description = match e {
+            "invalid_request" => "the request carries no usable bearer token",
+            "invalid_token" => "the access token is invalid, expired or revoked",
+            "insufficient_scope" => "the access token lacks a scope this request needs",
+            _ => "",
+        };
         value.push_str(&format!(", error=\"{e}\""));
+        if !description.is_empty() {
+            value.push_str(&format!(", error_description=\"{description}\""));
+        }
     }
     if let Some(s) = scope {
         value.push_str(&format!(", scope=\"{s}\""));
@@ -50,7 +73,15 @@ impl<S: Send + Sync> FromRequestParts<S> for Authenticated {
             .extensions
             .get::<Authenticated>()
             .cloned()
-            .ok_or_else(|| challenge(StatusCode::UNAUTHORIZED, "api", None, None))
+            .ok_or_else(|| challenge(StatusCode::UNAUTHORIZED, &realm_of(&parts.extensions), None, None))
+    }
+}
+
+impl<S: Send + Sync> axum::extract::OptionalFromRequestParts<S> for Authenticated {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Option<Self>, Self::Rejection> {
+        Ok(parts.extensions.get::<Authenticated>().cloned())
     }
 }
 
@@ -94,6 +125,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Authenticated {
 pub struct BearerAuthLayer {
     verifier: Verifier,
     realm: String,
+    optional: bool,
 }
 
 impl BearerAuthLayer {
@@ -102,12 +134,21 @@ impl BearerAuthLayer {
         BearerAuthLayer {
             verifier,
             realm: "api".into(),
+            optional: false,
         }
     }
 
-    /// The realm named in challenges (default `api`).
+    /// The realm named in challenges (default `api`), here and in the scope layers and
+    /// extractors inside this layer.
     pub fn realm(mut self, realm: &str) -> Self {
         self.realm = header_safe(realm);
+        self
+    }
+
+    /// Lets requests without credentials through, unauthenticated (handlers take
+    /// `Option<Authenticated>`); a token that is presented must still verify.
+    pub fn optional(mut self) -> Self {
+        self.optional = true;
         self
     }
 }
@@ -119,6 +160,7 @@ impl<S> Layer<S> for BearerAuthLayer {
             inner,
             verifier: self.verifier.clone(),
             realm: self.realm.clone(),
+            optional: self.optional,
         }
     }
 }
@@ -129,6 +171,7 @@ pub struct BearerAuth<S> {
     inner: S,
     verifier: Verifier,
     realm: String,
+    optional: bool,
 }
 
 /// What the `Authorization` header holds.
@@ -193,8 +236,11 @@ where
         let mut inner = std::mem::replace(&mut self.inner, clone);
         let verifier = self.verifier.clone();
         let realm = self.realm.clone();
+        let optional = self.optional;
         Box::pin(async move {
+            req.extensions_mut().insert(Realm(realm.clone()));
             let token = match presented(&req) {
+                Presented::None if optional => return inner.call(req).await,
                 Presented::None => return Ok(challenge(StatusCode::UNAUTHORIZED, &realm, None, None)),
                 Presented::Malformed => {
                     return Ok(challenge(
@@ -231,18 +277,34 @@ where
     }
 }
 
-/// Requires a scope on top of [`BearerAuthLayer`]: 403 `insufficient_scope` naming the scope
-/// otherwise (RFC 6750 §3.1). Put it on the routes that need it, inside the bearer layer.
+/// Requires scopes on top of [`BearerAuthLayer`]: 403 `insufficient_scope` naming them
+/// otherwise (RFC 6750 §3.1), 401 without a token. Put it on the routes that need it, inside
+/// the bearer layer; challenges use that layer's realm.
 #[derive(Clone, Debug)]
 pub struct RequireScopeLayer {
-    scope: String,
+    scopes: Vec<String>,
+    any: bool,
 }
 
 impl RequireScopeLayer {
     /// Requires `scope`.
     pub fn new(scope: &str) -> Self {
+        Self::all([scope])
+    }
+
+    /// Requires every one of `scopes`.
+    pub fn all<'a>(scopes: impl IntoIterator<Item = &'a str>) -> Self {
         RequireScopeLayer {
-            scope: header_safe(scope),
+            scopes: scopes.into_iter().map(header_safe).collect(),
+            any: false,
+        }
+    }
+
+    /// Requires at least one of `scopes` (say `orders:read` or `orders:admin`).
+    pub fn any<'a>(scopes: impl IntoIterator<Item = &'a str>) -> Self {
+        RequireScopeLayer {
+            scopes: scopes.into_iter().map(header_safe).collect(),
+            any: true,
         }
     }
 }
@@ -252,7 +314,8 @@ impl<S> Layer<S> for RequireScopeLayer {
     fn layer(&self, inner: S) -> Self::Service {
         RequireScope {
             inner,
-            scope: self.scope.clone(),
+            scopes: self.scopes.clone(),
+            any: self.any,
         }
     }
 }
@@ -261,7 +324,8 @@ impl<S> Layer<S> for RequireScopeLayer {
 #[derive(Clone, Debug)]
 pub struct RequireScope<S> {
     inner: S,
-    scope: String,
+    scopes: Vec<String>,
+    any: bool,
 }
 
 impl<S> Service<Request> for RequireScope<S>
@@ -280,16 +344,22 @@ where
     fn call(&mut self, req: Request) -> Self::Future {
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
-        let scope = self.scope.clone();
+        let (scopes, any) = (self.scopes.clone(), self.any);
         Box::pin(async move {
+            let realm = realm_of(req.extensions());
+            let names = || scopes.iter().map(String::as_str);
             match req.extensions().get::<Authenticated>() {
-                None => Ok(challenge(StatusCode::UNAUTHORIZED, "api", None, None)),
-                Some(Authenticated(c)) if !c.has_scope(&scope) => Ok(challenge(
-                    StatusCode::FORBIDDEN,
-                    "api",
-                    Some("insufficient_scope"),
-                    Some(&scope),
-                )),
+                None => Ok(challenge(StatusCode::UNAUTHORIZED, &realm, None, None)),
+                Some(Authenticated(c))
+                    if (any && !c.has_any_scope(names())) || (!any && !c.has_all_scopes(names())) =>
+                {
+                    Ok(challenge(
+                        StatusCode::FORBIDDEN,
+                        &realm,
+                        Some("insufficient_scope"),
+                        Some(&scopes.join(" ")),
+                    ))
+                }
                 Some(_) => inner.call(req).await,
             }
         })

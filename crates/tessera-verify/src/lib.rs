@@ -29,19 +29,26 @@
 //! ```
 #![deny(missing_docs)]
 
+#[cfg(feature = "blocking")]
+pub mod blocking;
 #[cfg(feature = "axum")]
 mod http;
+#[cfg(feature = "test-kit")]
+pub mod testing;
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use jsonwebtoken::jwk::Jwk;
-use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use jsonwebtoken::{DecodingKey, Validation};
 use serde::Deserialize;
 
 #[cfg(feature = "axum")]
 pub use http::{Authenticated, BearerAuth, BearerAuthLayer, RequireScope, RequireScopeLayer};
+/// The signature algorithms, to name in [`VerifierBuilder::algorithms`] (re-exported so that a
+/// user need not add `jsonwebtoken` to name one).
+pub use jsonwebtoken::Algorithm;
 
 /// Longest token the verifier looks at.
 pub const MAX_TOKEN_LEN: usize = 8 * 1024;
@@ -115,25 +122,29 @@ pub enum VerifyError {
     Config(String),
 }
 
-/// The claims of a verified access token.
+/// The claims of a verified access token. The claims RFC 9068 requires are plain fields
+/// (verification refuses a token without them); any other claim (a tenant, a region, a
+/// `principal`…) is in [`Claims::extra`], typed on demand with [`Claims::claim`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Claims {
     /// Issuer.
     pub iss: String,
-    /// Subject (the client, for client credentials).
+    /// Subject (the client, for client credentials; the person, for a sign-in).
     pub sub: String,
     /// Audiences.
     pub aud: Vec<String>,
     /// Expiry (seconds since the epoch).
     pub exp: u64,
     /// Issue time.
-    pub iat: Option<u64>,
+    pub iat: u64,
     /// Token id.
-    pub jti: Option<String>,
+    pub jti: String,
     /// The client the token was issued to.
-    pub client_id: Option<String>,
+    pub client_id: String,
     /// Granted scopes.
     pub scopes: BTreeSet<String>,
+    /// Every other claim of the token.
+    pub extra: serde_json::Map<String, serde_json::Value>,
 }
 
 impl Claims {
@@ -145,16 +156,37 @@ impl Claims {
     ///     sub: "client-1".into(),
     ///     aud: vec!["https://api.example.com".into()],
     ///     exp: 2_000_000_000,
-    ///     iat: None,
-    ///     jti: None,
-    ///     client_id: Some("client-1".into()),
+    ///     iat: 1_999_999_000,
+    ///     jti: "t1".into(),
+    ///     client_id: "client-1".into(),
     ///     scopes: ["invoices:read".to_string()].into_iter().collect(),
+    ///     extra: serde_json::from_str(r#"{"tenant":"acme","limits":{"rps":5}}"#).unwrap(),
     /// };
     /// assert!(claims.has_scope("invoices:read"));
     /// assert!(!claims.has_scope("invoices:write"));
+    /// assert_eq!(claims.claim::<String>("tenant").as_deref(), Some("acme"));
+    /// #[derive(serde::Deserialize)]
+    /// struct Limits { rps: u32 }
+    /// assert_eq!(claims.claim::<Limits>("limits").map(|l| l.rps), Some(5));
+    /// assert!(claims.claim::<u32>("tenant").is_none(), "wrong type");
     /// ```
     pub fn has_scope(&self, scope: &str) -> bool {
         self.scopes.contains(scope)
+    }
+
+    /// Whether the token carries every one of `scopes`.
+    pub fn has_all_scopes<'a>(&self, scopes: impl IntoIterator<Item = &'a str>) -> bool {
+        scopes.into_iter().all(|s| self.scopes.contains(s))
+    }
+
+    /// Whether the token carries at least one of `scopes`.
+    pub fn has_any_scope<'a>(&self, scopes: impl IntoIterator<Item = &'a str>) -> bool {
+        scopes.into_iter().any(|s| self.scopes.contains(s))
+    }
+
+    /// The claim `name` as a `T`, if the token has it and it has that shape.
+    pub fn claim<T: serde::de::DeserializeOwned>(&self, name: &str) -> Option<T> {
+        serde_json::from_value(self.extra.get(name)?.clone()).ok()
     }
 }
 
@@ -168,13 +200,15 @@ struct RawClaims {
     jti: Option<String>,
     client_id: Option<String>,
     scope: Option<String>,
+    #[serde(flatten)]
+    extra: serde_json::Map<String, serde_json::Value>,
 }
 
 /// Builds a [`Verifier`]. (Its `Debug` hides the introspection secret.)
 ///
 /// ```
 /// use std::time::Duration;
-/// use jsonwebtoken::Algorithm;
+/// use tessera_verify::Algorithm;
 /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
 /// # async fn jwks_server() -> String {
 /// #     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -199,8 +233,9 @@ struct RawClaims {
 #[derive(Clone)]
 pub struct VerifierBuilder {
     issuer: String,
-    audience: Option<String>,
+    audiences: Vec<String>,
     jwks_uri: Option<String>,
+    jwks: Option<serde_json::Value>,
     algorithms: Vec<Algorithm>,
     leeway: Duration,
     min_refresh_interval: Duration,
@@ -213,7 +248,7 @@ impl std::fmt::Debug for VerifierBuilder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("VerifierBuilder")
             .field("issuer", &self.issuer)
-            .field("audience", &self.audience)
+            .field("audiences", &self.audiences)
             .field("jwks_uri", &self.jwks_uri)
             .field(
                 "introspection",
@@ -225,22 +260,33 @@ impl std::fmt::Debug for VerifierBuilder {
 
 #[derive(Clone)]
 struct Introspection {
-    url: Option<String>,
     client_id: String,
     client_secret: String,
     cache_ttl: Duration,
 }
 
 impl VerifierBuilder {
-    /// The audience this resource server answers to (RFC 9068 §4). Required.
+    /// An audience this resource server answers to (RFC 9068 §4); at least one is required.
+    /// Call it again to accept more (an API known by two names, during a rename): a token is
+    /// accepted when one of its audiences is one of these.
     pub fn audience(mut self, audience: impl Into<String>) -> Self {
-        self.audience = Some(audience.into());
+        let audience = audience.into();
+        if !self.audiences.contains(&audience) {
+            self.audiences.push(audience);
+        }
         self
     }
 
     /// Fetch keys from this JWKS URL instead of discovering it from the issuer's metadata.
     pub fn jwks_uri(mut self, uri: impl Into<String>) -> Self {
         self.jwks_uri = Some(uri.into());
+        self
+    }
+
+    /// Use this key set (a JWKS document) and never fetch one: for keys distributed out of
+    /// band, and for tests (see the `test-kit` feature).
+    pub fn jwks(mut self, jwks: serde_json::Value) -> Self {
+        self.jwks = Some(jwks);
         self
     }
 
@@ -281,7 +327,6 @@ impl VerifierBuilder {
     /// short: a revocation takes up to that long to be seen).
     pub fn introspect(mut self, client_id: &str, client_secret: &str, cache_ttl: Duration) -> Self {
         self.introspection = Some(Introspection {
-            url: None,
             client_id: client_id.into(),
             client_secret: client_secret.into(),
             cache_ttl,
@@ -289,11 +334,18 @@ impl VerifierBuilder {
         self
     }
 
-    /// Fetches metadata (unless a JWKS URL was given) and the keys, and returns the verifier.
+    /// Returns the verifier, having tried to fetch the metadata (unless a JWKS URL was given)
+    /// and the keys. An issuer that cannot be reached does not stop a service from starting:
+    /// the verifier is returned, answers [`VerifyError::Unavailable`] until the keys arrive,
+    /// and tries again (at most once a second) as tokens come in. Configuration errors (no
+    /// audience, a symmetric algorithm, metadata naming another issuer) are returned.
     pub async fn build(self) -> Result<Verifier, VerifyError> {
-        let audience = self
-            .audience
-            .ok_or_else(|| VerifyError::Config("an audience is required (RFC 9068 §4)".into()))?;
+        if self.audiences.is_empty() {
+            return Err(VerifyError::Config(
+                "an audience is required (RFC 9068 §4)".into(),
+            ));
+        }
+        let audiences = self.audiences;
         if self.algorithms.is_empty() {
             return Err(VerifyError::Config("no algorithm allowed".into()));
         }
@@ -313,26 +365,15 @@ impl VerifierBuilder {
                 .timeout(Duration::from_secs(10))
                 .redirect(reqwest::redirect::Policy::none())
                 .build()
-                .map_err(|e| VerifyError::Config(e.to_string()))?,
-        };
-        let mut introspection = self.introspection;
-        let jwks_uri = match (self.jwks_uri, introspection.is_some()) {
-            (Some(uri), false) => uri,
-            (jwks, _) => {
-                let meta = discover(&http, &issuer).await?;
-                if let Some(i) = introspection.as_mut() {
-                    i.url = Some(meta.introspection_endpoint.clone().ok_or_else(|| {
-                        VerifyError::Config("the issuer has no introspection endpoint".into())
-                    })?);
-                }
-                jwks.unwrap_or(meta.jwks_uri)
-            }
+                .map_err(|e| VerifyError::Config(chain(&e)))?,
         };
         let verifier = Verifier {
             inner: Arc::new(Inner {
                 issuer,
-                audience,
-                jwks_uri,
+                audiences,
+                jwks_uri: self.jwks_uri,
+                jwks: self.jwks,
+                endpoints: tokio::sync::OnceCell::new(),
                 algorithms: self.algorithms,
                 leeway: self.leeway,
                 min_refresh_interval: self.min_refresh_interval,
@@ -340,13 +381,40 @@ impl VerifierBuilder {
                 http,
                 keys: RwLock::new(KeyCache::default()),
                 refreshing: tokio::sync::Mutex::new(()),
-                introspection,
+                introspection: self.introspection,
                 introspected: RwLock::new(HashMap::new()),
             }),
         };
-        verifier.refresh(Trigger::Initial).await?;
+        match verifier.refresh(Trigger::Initial).await {
+            Ok(()) => {}
+            Err(VerifyError::Unavailable(why)) => {
+                tracing::warn!(issuer = %verifier.inner.issuer, error = %why, "issuer unavailable; tokens are refused as unavailable until its keys arrive");
+            }
+            Err(e) => return Err(e),
+        }
         Ok(verifier)
     }
+}
+
+/// Where the keys (and the introspection endpoint) are, once known.
+struct Endpoints {
+    jwks_uri: String,
+    introspection: Option<String>,
+}
+
+/// An error with its causes (reqwest's own message leaves out "connection refused").
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let text = s.to_string();
+        if !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        source = s.source();
+    }
+    out
 }
 
 #[derive(Deserialize)]
@@ -363,7 +431,7 @@ async fn discover(http: &reqwest::Client, issuer: &str) -> Result<Metadata, Veri
         .get(&url)
         .send()
         .await
-        .map_err(|e| VerifyError::Unavailable(format!("{url}: {e}")))?;
+        .map_err(|e| VerifyError::Unavailable(format!("{url}: {}", chain(&e))))?;
     if !response.status().is_success() {
         return Err(VerifyError::Unavailable(format!(
             "{url}: HTTP {}",
@@ -373,7 +441,7 @@ async fn discover(http: &reqwest::Client, issuer: &str) -> Result<Metadata, Veri
     let meta: Metadata = response
         .json()
         .await
-        .map_err(|e| VerifyError::Unavailable(format!("{url}: {e}")))?;
+        .map_err(|e| VerifyError::Unavailable(format!("{url}: {}", chain(&e))))?;
     if meta.issuer.trim_end_matches('/') != issuer {
         return Err(VerifyError::Config(format!(
             "metadata at {url} names issuer {:?}, not {issuer:?}",
@@ -391,6 +459,8 @@ struct KeyCache {
     last_attempt: Option<Instant>,
     /// Last fetch caused by an unknown `kid` (these are rate-limited).
     last_unknown_kid: Option<Instant>,
+    /// Why the last fetch failed, if it did.
+    last_error: Option<String>,
 }
 
 /// Why the keys are being fetched.
@@ -406,8 +476,13 @@ enum Trigger {
 
 struct Inner {
     issuer: String,
-    audience: String,
-    jwks_uri: String,
+    audiences: Vec<String>,
+    /// A JWKS URL given (skips discovery unless introspection needs it).
+    jwks_uri: Option<String>,
+    /// A key set given: never fetched.
+    jwks: Option<serde_json::Value>,
+    /// The endpoints in use, once discovery (if needed) succeeded.
+    endpoints: tokio::sync::OnceCell<Endpoints>,
     algorithms: Vec<Algorithm>,
     leeway: Duration,
     min_refresh_interval: Duration,
@@ -429,7 +504,7 @@ impl std::fmt::Debug for Verifier {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Verifier")
             .field("issuer", &self.inner.issuer)
-            .field("audience", &self.inner.audience)
+            .field("audiences", &self.inner.audiences)
             .finish_non_exhaustive()
     }
 }
@@ -445,23 +520,25 @@ fn write<T>(lock: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
 impl Verifier {
     /// Starts building a verifier for tokens of `issuer`.
     ///
-    /// Building fetches the issuer's metadata and keys, so an unreachable issuer is reported
-    /// at once; a missing audience or a symmetric algorithm is a configuration error:
+    /// Building tries to fetch the issuer's metadata and keys; a missing audience or a symmetric
+    /// algorithm is a configuration error:
     ///
     /// ```
     /// use tessera_verify::{Verifier, VerifyError};
     /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
     /// let no_audience = Verifier::builder("http://127.0.0.1:9").build().await;
     /// assert!(matches!(no_audience, Err(VerifyError::Config(_))));
-    /// let unreachable = Verifier::builder("http://127.0.0.1:9").audience("https://api.example.com").build().await;
-    /// assert!(matches!(unreachable, Err(VerifyError::Unavailable(_))));
+    /// // An issuer that cannot be reached does not stop the start: tokens wait for its keys.
+    /// let unreachable = Verifier::builder("http://127.0.0.1:9").audience("https://api.example.com").build().await.unwrap();
+    /// assert!(matches!(unreachable.verify("eyJhbGciOiJFUzI1NiIsInR5cCI6ImF0K2p3dCIsImtpZCI6ImsxIn0.e30.c2ln").await, Err(VerifyError::Unavailable(_))));
     /// # });
     /// ```
     pub fn builder(issuer: impl Into<String>) -> VerifierBuilder {
         VerifierBuilder {
             issuer: issuer.into(),
-            audience: None,
+            audiences: Vec::new(),
             jwks_uri: None,
+            jwks: None,
             algorithms: vec![Algorithm::ES256, Algorithm::RS256, Algorithm::EdDSA],
             leeway: Duration::from_secs(30),
             min_refresh_interval: Duration::from_secs(10),
@@ -476,9 +553,35 @@ impl Verifier {
         &self.inner.issuer
     }
 
-    /// The audience it requires.
+    /// The (first) audience it accepts.
     pub fn audience(&self) -> &str {
-        &self.inner.audience
+        self.inner.audiences.first().map_or("", String::as_str)
+    }
+
+    /// Every audience it accepts.
+    pub fn audiences(&self) -> &[String] {
+        &self.inner.audiences
+    }
+
+    /// The JWKS and introspection URLs: as given, or discovered once (a failed discovery is
+    /// tried again next time).
+    async fn endpoints(&self) -> Result<&Endpoints, VerifyError> {
+        let i = &self.inner;
+        i.endpoints
+            .get_or_try_init(|| async {
+                if let (Some(uri), None) = (&i.jwks_uri, &i.introspection) {
+                    return Ok(Endpoints {
+                        jwks_uri: uri.clone(),
+                        introspection: None,
+                    });
+                }
+                let meta = discover(&i.http, &i.issuer).await?;
+                Ok(Endpoints {
+                    jwks_uri: i.jwks_uri.clone().unwrap_or(meta.jwks_uri),
+                    introspection: meta.introspection_endpoint,
+                })
+            })
+            .await
     }
 
     /// Fetches the JWKS. Fetches caused by unknown `kid`s happen at most once per
@@ -495,8 +598,16 @@ impl Verifier {
             }
             let recent =
                 |t: Option<Instant>| t.is_some_and(|t| t.elapsed() < self.inner.min_refresh_interval);
+            // Until the first keys arrive (the issuer was down at start), try at most once a
+            // second, whatever the trigger.
+            let never = cache.fetched.is_none();
+            let within_second = cache
+                .last_attempt
+                .is_some_and(|t| t.elapsed() < Duration::from_secs(1));
             match trigger {
                 Trigger::Initial => {}
+                _ if never && within_second => return Ok(()),
+                _ if never => {}
                 Trigger::Stale if recent(cache.last_attempt) => return Ok(()),
                 Trigger::UnknownKid if recent(cache.last_unknown_kid) => return Ok(()),
                 Trigger::Stale | Trigger::UnknownKid => {}
@@ -509,30 +620,55 @@ impl Verifier {
                 cache.last_unknown_kid = Some(Instant::now());
             }
         }
+        let set = match &self.inner.jwks {
+            Some(given) => given.clone(),
+            None => match self.fetch_jwks().await {
+                Ok(set) => set,
+                Err(e) => {
+                    let why = match &e {
+                        VerifyError::Unavailable(m) => m.clone(),
+                        other => other.to_string(),
+                    };
+                    write(&self.inner.keys).last_error = Some(why);
+                    return Err(e);
+                }
+            },
+        };
+        self.install(&set);
+        Ok(())
+    }
+
+    /// Fetches the issuer's JWKS document.
+    async fn fetch_jwks(&self) -> Result<serde_json::Value, VerifyError> {
+        let jwks_uri = match self.endpoints().await {
+            Ok(e) => e.jwks_uri.clone(),
+            Err(e) => {
+                tracing::warn!(issuer = %self.inner.issuer, error = %e, "discovery failed; keeping cached keys");
+                return Err(e);
+            }
+        };
         let fetched = async {
             let response = self
                 .inner
                 .http
-                .get(&self.inner.jwks_uri)
+                .get(&jwks_uri)
                 .send()
                 .await
-                .map_err(|e| e.to_string())?;
+                .map_err(|e| chain(&e))?;
             if !response.status().is_success() {
                 return Err(format!("HTTP {}", response.status()));
             }
-            response
-                .json::<serde_json::Value>()
-                .await
-                .map_err(|e| e.to_string())
+            response.json::<serde_json::Value>().await.map_err(|e| chain(&e))
         }
         .await;
-        let set = match fetched {
-            Ok(set) => set,
-            Err(e) => {
-                tracing::warn!(jwks_uri = %self.inner.jwks_uri, error = %e, "JWKS refresh failed; keeping cached keys");
-                return Err(VerifyError::Unavailable(format!("{}: {e}", self.inner.jwks_uri)));
-            }
-        };
+        fetched.map_err(|e| {
+            tracing::warn!(jwks_uri = %jwks_uri, error = %e, "JWKS refresh failed; keeping cached keys");
+            VerifyError::Unavailable(format!("{jwks_uri}: {e}"))
+        })
+    }
+
+    /// Replaces the cached keys with the usable keys of `set`.
+    fn install(&self, set: &serde_json::Value) {
         let mut keys = HashMap::new();
         // Each key on its own: one key of a kind this library does not know (an encryption key,
         // another curve) must not make the whole set unusable.
@@ -573,7 +709,7 @@ impl Verifier {
         let mut cache = write(&self.inner.keys);
         cache.keys = keys;
         cache.fetched = Some(Instant::now());
-        Ok(())
+        cache.last_error = None;
     }
 
     fn key(&self, kid: &str) -> Option<(DecodingKey, Option<Algorithm>)> {
@@ -628,8 +764,21 @@ impl Verifier {
         let (key, key_alg) = match self.key(kid) {
             Some(k) => k,
             None => {
-                let _ = self.refresh(Trigger::UnknownKid).await;
-                self.key(kid).ok_or(VerifyError::UnknownKey)?
+                let refreshed = self.refresh(Trigger::UnknownKid).await;
+                match self.key(kid) {
+                    Some(k) => k,
+                    // No keys at all yet (the issuer has been away since start): the token may
+                    // be fine, so say the issuer is unavailable rather than call it forged.
+                    None if read(&self.inner.keys).fetched.is_none() => {
+                        let last = read(&self.inner.keys).last_error.clone();
+                        return Err(refreshed.err().unwrap_or_else(|| {
+                            VerifyError::Unavailable(
+                                last.unwrap_or_else(|| "the issuer's keys have not been fetched yet".into()),
+                            )
+                        }));
+                    }
+                    None => return Err(VerifyError::UnknownKey),
+                }
             }
         };
         if key_alg.is_some_and(|a| a != header.alg) {
@@ -640,7 +789,7 @@ impl Verifier {
         validation.leeway = self.inner.leeway.as_secs();
         validation.validate_nbf = true;
         validation.set_issuer(&[&self.inner.issuer]);
-        validation.set_audience(&[&self.inner.audience]);
+        validation.set_audience(&self.inner.audiences);
         validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
         let data = jsonwebtoken::decode::<RawClaims>(token, &key, &validation).map_err(|e| {
             use jsonwebtoken::errors::ErrorKind as K;
@@ -657,17 +806,21 @@ impl Verifier {
         })?;
         let c = data.claims;
         // RFC 9068 §2.2: iat, jti and client_id are REQUIRED too.
-        if c.iat.is_none() || c.jti.is_none() || c.client_id.is_none() {
+        let (Some(iat), Some(jti), Some(client_id)) = (c.iat, c.jti, c.client_id) else {
             return Err(VerifyError::InvalidClaims);
-        }
+        };
+        let mut extra = c.extra;
+        // What jsonwebtoken already checked, not repeated among the extras.
+        extra.remove("nbf");
         Ok(Claims {
             iss: c.iss,
             sub: c.sub,
             aud: c.aud.iter().map(str::to_string).collect(),
             exp: c.exp,
-            iat: c.iat,
-            jti: c.jti,
-            client_id: c.client_id,
+            iat,
+            jti,
+            client_id,
+            extra,
             scopes: c
                 .scope
                 .unwrap_or_default()
@@ -688,11 +841,16 @@ impl Verifier {
                 return Ok(active);
             }
         }
-        let url = conf.url.as_deref().unwrap_or_default();
+        let url = self
+            .endpoints()
+            .await?
+            .introspection
+            .clone()
+            .ok_or_else(|| VerifyError::Config("the issuer has no introspection endpoint".into()))?;
         let response = self
             .inner
             .http
-            .post(url)
+            .post(&url)
             .basic_auth(
                 tessera_proto::form_urlencode(&conf.client_id),
                 Some(tessera_proto::form_urlencode(&conf.client_secret)),
@@ -700,7 +858,7 @@ impl Verifier {
             .form(&[("token", token), ("token_type_hint", "access_token")])
             .send()
             .await
-            .map_err(|e| VerifyError::Unavailable(e.to_string()))?;
+            .map_err(|e| VerifyError::Unavailable(chain(&e)))?;
         if !response.status().is_success() {
             return Err(VerifyError::Unavailable(format!(
                 "introspection: HTTP {}",
@@ -710,7 +868,7 @@ impl Verifier {
         let body: serde_json::Value = response
             .json()
             .await
-            .map_err(|e| VerifyError::Unavailable(e.to_string()))?;
+            .map_err(|e| VerifyError::Unavailable(chain(&e)))?;
         let active = body["active"] == true;
         let mut cache = write(&self.inner.introspected);
         if cache.len() > 10_000 {

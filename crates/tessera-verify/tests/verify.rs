@@ -101,7 +101,9 @@ async fn verifies_real_tokens_with_typed_claims() {
     let claims = v.verify(&iss.token(None).await).await.unwrap();
     assert_eq!(claims.iss, iss.base);
     assert_eq!(claims.sub, iss.id);
-    assert_eq!(claims.client_id.as_deref(), Some(iss.id.as_str()));
+    assert_eq!(claims.client_id, iss.id);
+    assert_eq!(claims.jti.len(), 22);
+    assert!(claims.iat <= now() && claims.iat + 3600 == claims.exp);
     assert_eq!(claims.aud, vec![API.to_string()]);
     assert!(claims.has_scope("invoices:read") && claims.has_scope("invoices:write"));
     assert!(!claims.has_scope("invoices"));
@@ -269,9 +271,14 @@ async fn hostile_tokens_are_refused() {
         };
         assert_eq!(r.status(), status, "{name}");
         let challenge = r.headers()["www-authenticate"].to_str().unwrap().to_string();
+        let description = if code == "invalid_token" {
+            "the access token is invalid, expired or revoked"
+        } else {
+            "the request carries no usable bearer token"
+        };
         assert_eq!(
             challenge,
-            format!(r#"Bearer realm="api", error="{code}""#),
+            format!(r#"Bearer realm="api", error="{code}", error_description="{description}""#),
             "{name}: no detail for an attacker"
         );
     }
@@ -293,7 +300,7 @@ async fn hostile_tokens_are_refused() {
     assert_eq!(r.status(), 403);
     assert_eq!(
         r.headers()["www-authenticate"],
-        r#"Bearer realm="api", error="insufficient_scope", scope="invoices:admin""#
+        r#"Bearer realm="api", error="insufficient_scope", error_description="the access token lacks a scope this request needs", scope="invoices:admin""#
     );
     // No credentials: 401 without an error code. Malformed header, two headers, or a token in
     // the query: 400 invalid_request.
@@ -417,4 +424,279 @@ async fn introspection_mode_refuses_revoked_tokens() {
     assert_eq!(r.status(), 200);
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(v.verify(&token).await.err(), Some(VerifyError::Inactive));
+}
+
+/// What resource servers need beyond a yes or no: custom claims, several audiences, optional
+/// authentication, scope sets, the realm everywhere.
+#[tokio::test]
+async fn custom_claims_audiences_optional_auth_scope_sets_and_realm() {
+    let dir = tempfile::tempdir().unwrap();
+    let running = start_local(dir.path(), Default::default()).await.unwrap();
+    let base = running.base_url();
+    let created = running
+        .register(NewClient {
+            name: "partner".into(),
+            scope: "orders:read".into(),
+            audiences: vec!["https://orders.example.com".into(), API.into()],
+            claims: serde_json::from_str(r#"{"partner":"acme","region":"eu","limits":{"rps":5}}"#).unwrap(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let token = |resource: &'static str| {
+        let (base, id, secret) = (base.clone(), created.client.id.clone(), created.secret.clone());
+        async move {
+            let r: Value = reqwest::Client::new()
+                .post(format!("{base}/oauth2/token"))
+                .basic_auth(&id, Some(&secret))
+                .form(&[("grant_type", "client_credentials"), ("resource", resource)])
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            r["access_token"].as_str().unwrap().to_string()
+        }
+    };
+    // Two audiences accepted (an API known by two names); a third refused.
+    let v = Verifier::builder(&base)
+        .audience("https://orders.example.com")
+        .audience(API)
+        .build()
+        .await
+        .unwrap();
+    assert_eq!(v.audiences().len(), 2);
+    let old_name = token("https://orders.example.com").await;
+    let new_name = token(API).await;
+    let claims = v.verify(&old_name).await.unwrap();
+    assert!(v.verify(&new_name).await.is_ok());
+    let only_one = Verifier::builder(&base).audience(API).build().await.unwrap();
+    assert_eq!(
+        only_one.verify(&old_name).await.err(),
+        Some(VerifyError::WrongAudience)
+    );
+    // Custom claims, typed.
+    #[derive(serde::Deserialize)]
+    struct Limits {
+        rps: u32,
+    }
+    assert_eq!(claims.claim::<String>("partner").as_deref(), Some("acme"));
+    assert_eq!(claims.claim::<String>("region").as_deref(), Some("eu"));
+    assert_eq!(claims.claim::<Limits>("limits").map(|l| l.rps), Some(5));
+    assert!(
+        claims.extra.get("scope").is_none(),
+        "standard claims are fields, not extras"
+    );
+
+    // Optional authentication, scope sets and the realm on every challenge.
+    let app = Router::new()
+        .route(
+            "/catalog",
+            get(|who: Option<Authenticated>| async move {
+                who.map_or_else(|| "anonymous".to_string(), |Authenticated(c)| c.sub)
+            }),
+        )
+        .route(
+            "/orders",
+            get(|| async { "orders" }).route_layer(RequireScopeLayer::any(["orders:read", "orders:admin"])),
+        )
+        .route(
+            "/refunds",
+            get(|| async { "refunds" }).route_layer(RequireScopeLayer::all(["orders:read", "refunds:write"])),
+        )
+        .layer(BearerAuthLayer::new(v.clone()).realm("shop").optional());
+    let api = serve(app).await;
+    let http = reqwest::Client::new();
+    let get_as = |path: &'static str, token: Option<String>| {
+        let (http, api) = (http.clone(), api.clone());
+        async move {
+            let mut req = http.get(format!("{api}{path}"));
+            if let Some(t) = token {
+                req = req.bearer_auth(t);
+            }
+            req.send().await.unwrap()
+        }
+    };
+    let r = get_as("/catalog", None).await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.text().await.unwrap(), "anonymous");
+    let r = get_as("/catalog", Some(new_name.clone())).await;
+    assert_eq!(r.text().await.unwrap(), created.client.id);
+    let r = get_as("/catalog", Some("forged.token.here".into())).await;
+    assert_eq!(r.status(), 401, "a presented token must still verify");
+    assert!(
+        r.headers()["www-authenticate"]
+            .to_str()
+            .unwrap()
+            .starts_with(r#"Bearer realm="shop""#)
+    );
+    assert_eq!(
+        get_as("/orders", Some(new_name.clone())).await.status(),
+        200,
+        "any of"
+    );
+    let r = get_as("/refunds", Some(new_name.clone())).await;
+    assert_eq!(r.status(), 403, "all of");
+    let challenge = r.headers()["www-authenticate"].to_str().unwrap().to_string();
+    assert!(
+        challenge.starts_with(r#"Bearer realm="shop", error="insufficient_scope""#),
+        "{challenge}"
+    );
+    assert!(
+        challenge.ends_with(r#"scope="orders:read refunds:write""#),
+        "{challenge}"
+    );
+    let r = get_as("/orders", None).await;
+    assert_eq!(r.status(), 401, "a scope needs a token");
+    assert_eq!(r.headers()["www-authenticate"], r#"Bearer realm="shop""#);
+    running.shutdown().await;
+}
+
+/// A verifier starts while the issuer is away, says "unavailable" (with the cause) rather than
+/// "forged", and works once the keys can be fetched.
+#[tokio::test]
+async fn a_verifier_starts_while_the_issuer_is_down_and_recovers() {
+    let iss = issuer().await;
+    let token = iss.token(None).await;
+    let jwks: Value = reqwest::get(format!("{}/.well-known/jwks.json", iss.base))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    // The keys will be served here, later.
+    let addr = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let v = Verifier::builder(&iss.base)
+        .audience(API)
+        .jwks_uri(format!("http://{addr}/jwks"))
+        .build()
+        .await
+        .expect("starts without the issuer");
+    match v.verify(&token).await {
+        Err(VerifyError::Unavailable(why)) => {
+            assert!(why.to_lowercase().contains("connection refused"), "{why}")
+        }
+        other => panic!("{other:?}"),
+    }
+    let listener = tokio::net::TcpListener::bind(addr).await.unwrap();
+    let app = Router::new().route(
+        "/jwks",
+        get(move || {
+            let jwks = jwks.clone();
+            async move { axum::Json(jwks) }
+        }),
+    );
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    // Tried again at most once a second until the first keys arrive.
+    let started = std::time::Instant::now();
+    loop {
+        match v.verify(&token).await {
+            Ok(claims) => {
+                assert_eq!(claims.sub, iss.id);
+                break;
+            }
+            Err(VerifyError::Unavailable(_)) if started.elapsed() < Duration::from_secs(5) => {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            Err(e) => panic!("{e:?}"),
+        }
+    }
+}
+
+/// The test kit: an API tested with minted tokens and no token server at all.
+#[cfg(feature = "test-kit")]
+#[tokio::test]
+async fn the_test_kit_mints_tokens_an_api_accepts_without_a_server() {
+    use tessera_verify::testing::TestIssuer;
+    let issuer = TestIssuer::new("https://auth.example.com");
+    let verifier = issuer.verifier(API).await;
+    let app = Router::new()
+        .route(
+            "/orders",
+            get(|Authenticated(c): Authenticated| async move { c.sub }),
+        )
+        .route_layer(RequireScopeLayer::new("orders:read"))
+        .layer(BearerAuthLayer::new(verifier.clone()));
+    let api = serve(app).await;
+    let http = reqwest::Client::new();
+    let good = issuer
+        .token(API)
+        .subject("svc-1")
+        .scope("orders:read")
+        .claim("partner", "acme")
+        .sign();
+    let r = http
+        .get(format!("{api}/orders"))
+        .bearer_auth(&good)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.text().await.unwrap(), "svc-1");
+    let claims = verifier.verify(&good).await.unwrap();
+    assert_eq!(claims.claim::<String>("partner").as_deref(), Some("acme"));
+    // The defects a test wants: no scope, expired, another audience, another issuer's key.
+    let no_scope = issuer.token(API).sign();
+    let r = http
+        .get(format!("{api}/orders"))
+        .bearer_auth(&no_scope)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    let expired = issuer.token(API).scope("orders:read").expires_in(-120).sign();
+    assert_eq!(verifier.verify(&expired).await.err(), Some(VerifyError::Expired));
+    let elsewhere = issuer.token("https://other.example.com").sign();
+    assert_eq!(
+        verifier.verify(&elsewhere).await.err(),
+        Some(VerifyError::WrongAudience)
+    );
+    let stranger = TestIssuer::new("https://auth.example.com").token(API).sign();
+    assert_eq!(
+        verifier.verify(&stranger).await.err(),
+        Some(VerifyError::UnknownKey)
+    );
+}
+
+#[cfg(not(feature = "test-kit"))]
+#[test]
+fn the_test_kit_mints_tokens_an_api_accepts_without_a_server() {
+    assert!(
+        std::env::var_os("CI").is_none(),
+        "needs --features test-kit (cargo test --workspace enables it)"
+    );
+    eprintln!(
+        "DID NOT RUN the_test_kit_mints_tokens_an_api_accepts_without_a_server: needs --features test-kit"
+    );
+}
+
+/// The blocking verifier, against a real Tessera.
+#[cfg(feature = "blocking")]
+#[test]
+fn the_blocking_verifier_checks_real_tokens() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let mut iss = rt.block_on(issuer());
+    let token = rt.block_on(iss.token(Some("invoices:read")));
+    let v = tessera_verify::blocking::Verifier::new(Verifier::builder(&iss.base).audience(API)).unwrap();
+    let claims = v.verify(&token).unwrap();
+    assert!(claims.has_scope("invoices:read"));
+    assert_eq!(v.verify("not-a-token").err(), Some(VerifyError::Malformed));
+    let inside = rt.block_on(async { v.verify(&token).err() });
+    assert!(matches!(inside, Some(VerifyError::Config(_))), "{inside:?}");
+    drop(v);
+    rt.block_on(iss.running.take().unwrap().shutdown());
+}
+
+#[cfg(not(feature = "blocking"))]
+#[test]
+fn the_blocking_verifier_checks_real_tokens() {
+    assert!(
+        std::env::var_os("CI").is_none(),
+        "needs --features blocking (cargo test --workspace enables it)"
+    );
+    eprintln!("DID NOT RUN the_blocking_verifier_checks_real_tokens: needs --features blocking");
 }

@@ -43,3 +43,8 @@ pub mod signing;
 pub mod store;
 mod sync;
 pub mod users;
+
+/// The README's Rust snippets, compiled as doc tests so that they stay true as written.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+pub struct ReadmeSnippets;
