@@ -13,8 +13,8 @@
 //! assert!(matches!(client.token(None, None), Err(tessera_client::ClientError::Unavailable(_))));
 //! ```
 //!
-//! Call it from ordinary threads only: inside an async task it refuses (`Config`) rather than
-//! block the executor.
+//! Meant for ordinary threads (a `spawn_blocking` thread is fine); inside an async task it
+//! would block that task's executor thread while it waits.
 
 use std::sync::Arc;
 
@@ -24,29 +24,51 @@ use crate::{AccessToken, ClientError, TokenClientBuilder};
 #[derive(Clone, Debug)]
 pub struct TokenClient {
     inner: crate::TokenClient,
-    runtime: Arc<tokio::runtime::Runtime>,
+    runtime: Arc<Runtime>,
 }
 
-fn outside_async() -> Result<(), ClientError> {
-    if tokio::runtime::Handle::try_current().is_ok() {
-        return Err(ClientError::Config(
-            "the blocking client was called from async code; use tessera_client::TokenClient there".into(),
-        ));
+/// The runtime, shut down without waiting when the last clone goes (dropping a runtime
+/// normally blocks, which panics inside async code).
+#[derive(Debug)]
+struct Runtime(Option<tokio::runtime::Runtime>);
+
+impl Drop for Runtime {
+    fn drop(&mut self) {
+        if let Some(rt) = self.0.take() {
+            rt.shutdown_background();
+        }
     }
-    Ok(())
+}
+
+impl Runtime {
+    /// Runs `future` on the runtime and waits for it on this thread.
+    fn run<T: Send + 'static>(
+        &self,
+        future: impl std::future::Future<Output = Result<T, ClientError>> + Send + 'static,
+    ) -> Result<T, ClientError> {
+        let Some(rt) = &self.0 else {
+            return Err(ClientError::Config("the client's runtime is gone".into()));
+        };
+        let (tx, rx) = std::sync::mpsc::channel();
+        rt.spawn(async move {
+            let _ = tx.send(future.await);
+        });
+        rx.recv()
+            .unwrap_or_else(|_| Err(ClientError::Config("the client's runtime stopped".into())))
+    }
 }
 
 impl TokenClient {
     /// Builds the client from `builder` (nothing is fetched yet).
     pub fn new(builder: TokenClientBuilder) -> Result<Self, ClientError> {
-        outside_async()?;
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .thread_name("tessera-client")
             .enable_all()
             .build()
             .map_err(|e| ClientError::Config(format!("cannot start the client's runtime: {e}")))?;
-        let inner = runtime.block_on(builder.build())?;
+        let runtime = Runtime(Some(runtime));
+        let inner = runtime.run(builder.build())?;
         Ok(TokenClient {
             inner,
             runtime: Arc::new(runtime),
@@ -55,8 +77,13 @@ impl TokenClient {
 
     /// A valid token for `scope` and `audience`; see [`crate::TokenClient::token`].
     pub fn token(&self, scope: Option<&str>, audience: Option<&str>) -> Result<AccessToken, ClientError> {
-        outside_async()?;
-        self.runtime.block_on(self.inner.token(scope, audience))
+        let (client, scope, audience) = (
+            self.inner.clone(),
+            scope.map(str::to_string),
+            audience.map(str::to_string),
+        );
+        self.runtime
+            .run(async move { client.token(scope.as_deref(), audience.as_deref()).await })
     }
 
     /// A new token response, bypassing the cache; see [`crate::TokenClient::request`].
@@ -65,8 +92,13 @@ impl TokenClient {
         scope: Option<&str>,
         audience: Option<&str>,
     ) -> Result<crate::TokenResponse, ClientError> {
-        outside_async()?;
-        self.runtime.block_on(self.inner.request(scope, audience))
+        let (client, scope, audience) = (
+            self.inner.clone(),
+            scope.map(str::to_string),
+            audience.map(str::to_string),
+        );
+        self.runtime
+            .run(async move { client.request(scope.as_deref(), audience.as_deref()).await })
     }
 
     /// Drops cached tokens.

@@ -77,7 +77,7 @@ pub enum AuthMethod {
 /// assert!(matches!(missing, Err(tessera_client::ClientError::Config(_))));
 /// # });
 /// ```
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum ClientError {
     /// The server refused the request (a 4xx with an OAuth error); not retried.
     #[error("token request refused: {error} ({description})")]
@@ -312,11 +312,17 @@ type Key = (Option<String>, Option<String>);
 struct Cached {
     token: AccessToken,
     renew_at: Instant,
+    /// Not handed out this close to expiry.
+    margin: Duration,
 }
+
+/// A token this close to expiry (or a tenth of its lifetime, if less) is not handed out: it
+/// could expire on its way to the API.
+const EXPIRY_MARGIN: Duration = Duration::from_secs(2);
 
 impl Cached {
     fn valid(&self, now: Instant) -> bool {
-        now < self.token.expires_at
+        now + self.margin < self.token.expires_at
     }
 }
 
@@ -327,6 +333,27 @@ struct Slot {
     current: Mutex<Option<Cached>>,
     fetching: tokio::sync::Mutex<()>,
     renewing: AtomicBool,
+    /// The last failed fetch: callers that queued before it get its error instead of running
+    /// the whole retry sequence again, one after another.
+    last_failure: Mutex<Option<(Instant, ClientError)>>,
+    /// Background renewals that failed in a row (for the back-off).
+    failures: std::sync::atomic::AtomicU32,
+    /// When a token was last replaced because an API refused it (rate limit).
+    last_forced: Mutex<Option<Instant>>,
+}
+
+/// Clears a slot's "renewal running" flag when the renewal ends, however it ends (a task
+/// dropped by a runtime shutting down included).
+struct RenewingGuard(Arc<Slot>);
+
+impl Drop for RenewingGuard {
+    fn drop(&mut self) {
+        self.0.renewing.store(false, Ordering::Release);
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 impl Slot {
@@ -489,14 +516,28 @@ impl TokenClient {
             }
             return Ok(c.token);
         }
+        let queued = Instant::now();
         let _one = slot.fetching.lock().await;
-        // Whoever held the lock before may have fetched one already.
+        // Whoever held the lock before may have fetched one already, or failed to: a failure
+        // after this caller queued is its answer too.
         if let Some(c) = slot.current().filter(|c| c.valid(Instant::now())) {
             return Ok(c.token);
         }
-        let token = self.fetch(scope, audience).await?;
-        slot.set(Some(self.schedule(&token)));
-        Ok(token)
+        if let Some((at, e)) = lock(&slot.last_failure).as_ref() {
+            if *at >= queued {
+                return Err(e.clone());
+            }
+        }
+        match self.fetch(scope, audience).await {
+            Ok(token) => {
+                slot.set(Some(self.schedule(&token)));
+                Ok(token)
+            }
+            Err(e) => {
+                *lock(&slot.last_failure) = Some((Instant::now(), e.clone()));
+                Err(e)
+            }
+        }
     }
 
     /// When to renew `token`: `renew_before` ahead of expiry at the latest (at most half the
@@ -508,6 +549,7 @@ impl TokenClient {
         Cached {
             token: token.clone(),
             renew_at: token.expires_at - margin - jitter,
+            margin: EXPIRY_MARGIN.min(lifetime / 10),
         }
     }
 
@@ -521,29 +563,77 @@ impl TokenClient {
             slot.renewing.store(false, Ordering::Release);
             return;
         };
+        let guard = RenewingGuard(slot.clone());
         let (this, slot) = (self.clone(), slot.clone());
         let (scope, audience) = (scope.map(str::to_string), audience.map(str::to_string));
         runtime.spawn(async move {
+            let _guard = guard;
             let _one = slot.fetching.lock().await;
-            let due = slot
-                .current()
-                .is_none_or(|c| Instant::now() >= c.renew_at || !c.valid(Instant::now()));
-            if due {
-                match this.fetch(scope.as_deref(), audience.as_deref()).await {
-                    Ok(token) => slot.set(Some(this.schedule(&token))),
-                    Err(e) => {
-                        tracing::warn!(error = %e, "token renewal failed; the current token stays in use");
-                        // Try again a little later (never past expiry).
-                        if let Some(mut c) = slot.current() {
-                            let backoff = this.inner.backoff.max(Duration::from_secs(1));
-                            c.renew_at = (Instant::now() + backoff).min(c.token.expires_at);
-                            slot.set(Some(c));
-                        }
+            let Some(before) = slot.current() else {
+                return; // dropped meanwhile: the next caller fetches
+            };
+            if Instant::now() < before.renew_at && before.valid(Instant::now()) {
+                return; // renewed meanwhile
+            }
+            match this.fetch(scope.as_deref(), audience.as_deref()).await {
+                Ok(token) => {
+                    slot.failures.store(0, Ordering::Relaxed);
+                    slot.set(Some(this.schedule(&token)));
+                }
+                Err(e) => {
+                    let n = slot.failures.fetch_add(1, Ordering::Relaxed).min(5);
+                    // The configured back-off (at least 50 ms), doubling up to 32 times it,
+                    // with jitter so a fleet does not come back in step; never past expiry.
+                    let base = this.inner.backoff.max(Duration::from_millis(50)) * (1u32 << n);
+                    let wait = base.mul_f64(rand::rng().random_range(0.5..1.5));
+                    tracing::warn!(error = %e, retry_in_ms = wait.as_millis() as u64, "token renewal failed; the current token stays in use");
+                    // Only if the token is still the one this renewal started from (it may have
+                    // been dropped or replaced meanwhile).
+                    let mut current = lock(&slot.current);
+                    if let Some(c) = current
+                        .as_mut()
+                        .filter(|c| c.token.access_token == before.token.access_token)
+                    {
+                        c.renew_at = (Instant::now() + wait).min(c.token.expires_at);
                     }
                 }
             }
-            slot.renewing.store(false, Ordering::Release);
         });
+    }
+
+    /// Replaces the cached token of this pair after an API refused `rejected` (401
+    /// `invalid_token`): one fetch at a time, at most once every 30 seconds per pair, and the
+    /// old token stays in use if the fetch fails. Returns the token to retry with, if any.
+    async fn replace_rejected(
+        &self,
+        scope: Option<&str>,
+        audience: Option<&str>,
+        rejected: &str,
+    ) -> Option<AccessToken> {
+        let slot = self.slot(scope, audience);
+        let _one = slot.fetching.lock().await;
+        if let Some(c) = slot.current().filter(|c| c.valid(Instant::now())) {
+            if c.token.access_token != rejected {
+                return Some(c.token); // replaced meanwhile
+            }
+        }
+        {
+            let mut last = lock(&slot.last_forced);
+            if last.is_some_and(|t| t.elapsed() < Duration::from_secs(30)) {
+                return None;
+            }
+            *last = Some(Instant::now());
+        }
+        match self.fetch(scope, audience).await {
+            Ok(token) => {
+                slot.set(Some(self.schedule(&token)));
+                Some(token)
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "could not replace a refused token");
+                None
+            }
+        }
     }
 
     /// Drops cached tokens (for example after a resource server refused one); the next call
@@ -717,6 +807,7 @@ fn invalid_token(response: &reqwest::Response) -> bool {
 
 impl BearerMiddleware {
     async fn bearer(&self) -> reqwest_middleware::Result<(AccessToken, reqwest::header::HeaderValue)> {
+        // (A failure to get any token is the caller's error: nothing was sent.)
         let token = self
             .client
             .token(self.scope.as_deref(), self.audience.as_deref())
@@ -745,17 +836,26 @@ impl reqwest_middleware::Middleware for BearerMiddleware {
         let Some(mut again) = again.filter(|_| invalid_token(&response)) else {
             return Ok(response);
         };
-        // The API does not accept the token (revoked, or its keys changed): drop it, get a
-        // fresh one, and try once more. A second refusal goes back to the caller.
-        self.client.invalidate_token(
-            self.scope.as_deref(),
-            self.audience.as_deref(),
-            &token.access_token,
-        );
-        let (fresh, value) = self.bearer().await?;
-        if fresh.access_token == token.access_token {
+        // The API does not accept the token (revoked, or its keys changed): get a fresh one
+        // (shared by every caller, rate-limited) and try once more. No fresh token, or a
+        // second refusal: the API's answer goes back to the caller.
+        let Some(fresh) = self
+            .client
+            .replace_rejected(
+                self.scope.as_deref(),
+                self.audience.as_deref(),
+                &token.access_token,
+            )
+            .await
+            .filter(|t| t.access_token != token.access_token)
+        else {
             return Ok(response);
-        }
+        };
+        let Ok(mut value) = reqwest::header::HeaderValue::from_str(&format!("Bearer {}", fresh.access_token))
+        else {
+            return Ok(response);
+        };
+        value.set_sensitive(true);
         tracing::debug!("the API refused the token; retrying once with a fresh one");
         again.headers_mut().insert(reqwest::header::AUTHORIZATION, value);
         next.run(again, extensions).await

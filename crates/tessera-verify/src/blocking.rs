@@ -13,8 +13,8 @@
 //! ));
 //! ```
 //!
-//! Call it from ordinary threads only: inside an async task it refuses (`Config`) rather than
-//! block the executor.
+//! Meant for ordinary threads (a `spawn_blocking` thread is fine); inside an async task it
+//! would block that task's executor thread while it waits.
 
 use std::sync::Arc;
 
@@ -24,29 +24,51 @@ use crate::{Claims, VerifierBuilder, VerifyError};
 #[derive(Clone, Debug)]
 pub struct Verifier {
     inner: crate::Verifier,
-    runtime: Arc<tokio::runtime::Runtime>,
+    runtime: Arc<Runtime>,
 }
 
-fn outside_async() -> Result<(), VerifyError> {
-    if tokio::runtime::Handle::try_current().is_ok() {
-        return Err(VerifyError::Config(
-            "the blocking verifier was called from async code; use tessera_verify::Verifier there".into(),
-        ));
+/// The runtime, shut down without waiting when the last clone goes (dropping a runtime
+/// normally blocks, which panics inside async code).
+#[derive(Debug)]
+struct Runtime(Option<tokio::runtime::Runtime>);
+
+impl Drop for Runtime {
+    fn drop(&mut self) {
+        if let Some(rt) = self.0.take() {
+            rt.shutdown_background();
+        }
     }
-    Ok(())
+}
+
+impl Runtime {
+    /// Runs `future` on the runtime and waits for it on this thread.
+    fn run<T: Send + 'static>(
+        &self,
+        future: impl std::future::Future<Output = Result<T, VerifyError>> + Send + 'static,
+    ) -> Result<T, VerifyError> {
+        let Some(rt) = &self.0 else {
+            return Err(VerifyError::Config("the verifier's runtime is gone".into()));
+        };
+        let (tx, rx) = std::sync::mpsc::channel();
+        rt.spawn(async move {
+            let _ = tx.send(future.await);
+        });
+        rx.recv()
+            .unwrap_or_else(|_| Err(VerifyError::Config("the verifier's runtime stopped".into())))
+    }
 }
 
 impl Verifier {
     /// Builds the verifier from `builder`.
     pub fn new(builder: VerifierBuilder) -> Result<Self, VerifyError> {
-        outside_async()?;
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .thread_name("tessera-verify")
             .enable_all()
             .build()
             .map_err(|e| VerifyError::Config(format!("cannot start the verifier's runtime: {e}")))?;
-        let inner = runtime.block_on(builder.build())?;
+        let runtime = Runtime(Some(runtime));
+        let inner = runtime.run(builder.build())?;
         Ok(Verifier {
             inner,
             runtime: Arc::new(runtime),
@@ -55,8 +77,8 @@ impl Verifier {
 
     /// Verifies `token`; see [`crate::Verifier::verify`].
     pub fn verify(&self, token: &str) -> Result<Claims, VerifyError> {
-        outside_async()?;
-        self.runtime.block_on(self.inner.verify(token))
+        let (verifier, token) = (self.inner.clone(), token.to_string());
+        self.runtime.run(async move { verifier.verify(&token).await })
     }
 
     /// The async verifier underneath (it shares the key cache).

@@ -292,7 +292,7 @@ impl RequireScopeLayer {
         Self::all([scope])
     }
 
-    /// Requires every one of `scopes`.
+    /// Requires every one of `scopes` (an empty list refuses every request).
     pub fn all<'a>(scopes: impl IntoIterator<Item = &'a str>) -> Self {
         RequireScopeLayer {
             scopes: scopes.into_iter().map(header_safe).collect(),
@@ -350,8 +350,11 @@ where
             let names = || scopes.iter().map(String::as_str);
             match req.extensions().get::<Authenticated>() {
                 None => Ok(challenge(StatusCode::UNAUTHORIZED, &realm, None, None)),
+                // An empty list (a scope setting left blank) refuses rather than lets all in.
                 Some(Authenticated(c))
-                    if (any && !c.has_any_scope(names())) || (!any && !c.has_all_scopes(names())) =>
+                    if scopes.is_empty()
+                        || (any && !c.has_any_scope(names()))
+                        || (!any && !c.has_all_scopes(names())) =>
                 {
                     Ok(challenge(
                         StatusCode::FORBIDDEN,

@@ -381,6 +381,7 @@ impl VerifierBuilder {
                 http,
                 keys: RwLock::new(KeyCache::default()),
                 refreshing: tokio::sync::Mutex::new(()),
+                stale_refresh: std::sync::atomic::AtomicBool::new(false),
                 introspection: self.introspection,
                 introspected: RwLock::new(HashMap::new()),
             }),
@@ -490,6 +491,8 @@ struct Inner {
     http: reqwest::Client,
     keys: RwLock<KeyCache>,
     refreshing: tokio::sync::Mutex<()>,
+    /// A routine (stale) refresh is running in the background.
+    stale_refresh: std::sync::atomic::AtomicBool,
     introspection: Option<Introspection>,
     introspected: RwLock<HashMap<String, (bool, Instant)>>,
 }
@@ -576,6 +579,9 @@ impl Verifier {
                     });
                 }
                 let meta = discover(&i.http, &i.issuer).await?;
+                if i.introspection.is_some() && meta.introspection_endpoint.is_none() {
+                    tracing::error!(issuer = %i.issuer, "introspection was asked for, but the issuer's metadata has no introspection_endpoint: every token will be refused as unavailable");
+                }
                 Ok(Endpoints {
                     jwks_uri: i.jwks_uri.clone().unwrap_or(meta.jwks_uri),
                     introspection: meta.introspection_endpoint,
@@ -625,6 +631,9 @@ impl Verifier {
             None => match self.fetch_jwks().await {
                 Ok(set) => set,
                 Err(e) => {
+                    // Rate limits count from the end of a failed attempt: a fetch that hung
+                    // until its timeout is not followed at once by another.
+                    write(&self.inner.keys).last_attempt = Some(Instant::now());
                     let why = match &e {
                         VerifyError::Unavailable(m) => m.clone(),
                         other => other.to_string(),
@@ -753,13 +762,29 @@ impl Verifier {
         let stale = read(&self.inner.keys)
             .fetched
             .is_none_or(|t| t.elapsed() > self.inner.max_key_age);
-        if stale {
-            // In the background: requests go on with the cached keys meanwhile, and an issuer
-            // that does not answer costs them nothing.
-            let this = self.clone();
-            tokio::spawn(async move {
-                let _ = this.refresh(Trigger::Stale).await;
-            });
+        if stale
+            && !self
+                .inner
+                .stale_refresh
+                .swap(true, std::sync::atomic::Ordering::AcqRel)
+        {
+            // In the background, one at a time: requests go on with the cached keys meanwhile,
+            // and an issuer that does not answer costs them nothing.
+            match tokio::runtime::Handle::try_current() {
+                Ok(rt) => {
+                    let this = self.clone();
+                    rt.spawn(async move {
+                        let _ = this.refresh(Trigger::Stale).await;
+                        this.inner
+                            .stale_refresh
+                            .store(false, std::sync::atomic::Ordering::Release);
+                    });
+                }
+                Err(_) => self
+                    .inner
+                    .stale_refresh
+                    .store(false, std::sync::atomic::Ordering::Release),
+            }
         }
         let (key, key_alg) = match self.key(kid) {
             Some(k) => k,

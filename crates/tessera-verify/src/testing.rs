@@ -176,10 +176,14 @@ impl TestToken<'_> {
     }
 
     /// The signed token (ES256, `typ: at+jwt`).
+    ///
+    /// # Panics
+    /// If signing fails (it does not with the key the issuer made): a test cannot go on then.
+    #[allow(clippy::expect_used)]
     pub fn sign(self) -> String {
         let mut header = Header::new(Algorithm::ES256);
         header.typ = Some("at+jwt".into());
         header.kid = Some(self.issuer.kid.clone());
-        jsonwebtoken::encode(&header, &Value::Object(self.claims), &self.issuer.key).unwrap_or_default()
+        jsonwebtoken::encode(&header, &Value::Object(self.claims), &self.issuer.key).expect("ES256 signing")
     }
 }
