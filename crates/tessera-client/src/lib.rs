@@ -237,21 +237,7 @@ enum Endpoint {
     Discover(String, Option<AuthMethod>),
 }
 
-/// An error with its causes, one after the other (`reqwest`'s own message leaves out "connection
-/// refused" and the like).
-fn chain(e: &dyn std::error::Error) -> String {
-    let mut out = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        let text = s.to_string();
-        if !out.contains(&text) {
-            out.push_str(": ");
-            out.push_str(&text);
-        }
-        source = s.source();
-    }
-    out
-}
+use tessera_proto::error_chain as chain;
 
 /// The token endpoint and method from the issuer's metadata.
 async fn discover_endpoint(

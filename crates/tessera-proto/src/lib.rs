@@ -50,6 +50,34 @@ pub fn metadata_url(issuer: &str) -> String {
     format!("{scheme}://{host}/.well-known/oauth-authorization-server{path}")
 }
 
+/// An error with its causes, one after the other: HTTP clients' own messages often leave the
+/// cause out ("error sending request" without "connection refused").
+///
+/// ```
+/// #[derive(Debug)]
+/// struct Inner;
+/// impl std::fmt::Display for Inner { fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result { f.write_str("connection refused") } }
+/// impl std::error::Error for Inner {}
+/// #[derive(Debug)]
+/// struct Outer(Inner);
+/// impl std::fmt::Display for Outer { fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result { f.write_str("request failed") } }
+/// impl std::error::Error for Outer { fn source(&self) -> Option<&(dyn std::error::Error + 'static)> { Some(&self.0) } }
+/// assert_eq!(tessera_proto::error_chain(&Outer(Inner)), "request failed: connection refused");
+/// ```
+pub fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let text = s.to_string();
+        if !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        source = s.source();
+    }
+    out
+}
+
 /// A successful token response (RFC 6749 §5.1).
 ///
 /// ```

@@ -403,20 +403,7 @@ struct Endpoints {
     introspection: Option<String>,
 }
 
-/// An error with its causes (reqwest's own message leaves out "connection refused").
-fn chain(e: &dyn std::error::Error) -> String {
-    let mut out = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        let text = s.to_string();
-        if !out.contains(&text) {
-            out.push_str(": ");
-            out.push_str(&text);
-        }
-        source = s.source();
-    }
-    out
-}
+use tessera_proto::error_chain as chain;
 
 #[derive(Deserialize)]
 struct Metadata {

@@ -46,7 +46,8 @@ pub fn generate_client_id() -> String {
     uuid::Uuid::new_v4().to_string()
 }
 
-fn sha256_hex(secret: &str) -> String {
+/// SHA-256 of `secret`, in hex.
+pub(crate) fn sha256_hex(secret: &str) -> String {
     let d = digest(&SHA256, secret.as_bytes());
     d.as_ref().iter().map(|b| format!("{b:02x}")).collect()
 }

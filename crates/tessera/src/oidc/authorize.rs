@@ -301,6 +301,11 @@ async fn current_session(
     Ok(user.filter(|u| u.enabled).map(|u| (session, u)))
 }
 
+/// `req` sealed for the form of the page `label` names.
+fn seal_request(app: &App, label: &[u8], req: &AuthRequest) -> Option<String> {
+    super::seal(app, label, &serde_json::to_vec(req).ok()?)
+}
+
 /// The login page for `req`, with a CSRF cookie (reused, or set now).
 fn login_page(
     app: &App,
@@ -311,10 +316,7 @@ fn login_page(
     email: Option<&str>,
     error: Option<&str>,
 ) -> Response {
-    let Some(sealed) = serde_json::to_vec(req)
-        .ok()
-        .and_then(|json| super::seal(app, LOGIN_LABEL, &json))
-    else {
+    let Some(sealed) = seal_request(app, LOGIN_LABEL, req) else {
         return pages::error(
             StatusCode::INTERNAL_SERVER_ERROR,
             "Error",
@@ -322,14 +324,7 @@ fn login_page(
         );
     };
     let cookies = Cookies::for_issuer(&app.settings.issuer);
-    let (csrf_cookie, set) = match cookies.get(headers, CSRF_COOKIE).filter(|c| c.len() >= 40) {
-        Some(c) => (c.to_string(), None),
-        None => {
-            let c = super::random_token();
-            let set = cookies.set(CSRF_COOKIE, &c, None);
-            (c, set)
-        }
-    };
+    let (csrf_cookie, set) = cookies.csrf(headers);
     let csrf = super::csrf_token(app, &csrf_cookie, &sealed).unwrap_or_default();
     let action = app.settings.endpoint(super::LOGIN_PATH);
     let mut r = pages::login(
@@ -401,10 +396,7 @@ fn consent_page(
     session_id: &str,
 ) -> Response {
     let cookies = Cookies::for_issuer(&app.settings.issuer);
-    let Some(sealed) = serde_json::to_vec(req)
-        .ok()
-        .and_then(|json| super::seal(app, CONSENT_LABEL, &json))
-    else {
+    let Some(sealed) = seal_request(app, CONSENT_LABEL, req) else {
         return pages::error(
             StatusCode::INTERNAL_SERVER_ERROR,
             "Error",
@@ -413,14 +405,7 @@ fn consent_page(
     };
     // The CSRF cookie was checked on the login form; a browser with a session but no cookie
     // (it was cleared) gets a new one.
-    let (csrf_cookie, set) = match cookies.get(headers, CSRF_COOKIE).filter(|c| c.len() >= 40) {
-        Some(c) => (c.to_string(), None),
-        None => {
-            let c = super::random_token();
-            let set = cookies.set(CSRF_COOKIE, &c, None);
-            (c, set)
-        }
-    };
+    let (csrf_cookie, set) = cookies.csrf(headers);
     // Bound to the session too: a consent form works only for the session it was shown to.
     let binding = consent_binding(&sealed, session_id);
     let csrf = super::csrf_token(app, &csrf_cookie, &binding).unwrap_or_default();
@@ -847,14 +832,7 @@ pub async fn logout(State(app): State<Arc<App>>, request: Request) -> Response {
             form.get("csrf"),
         );
     if !proven && !confirmed && session.is_some() {
-        let (csrf_cookie, set) = match cookies.get(headers, CSRF_COOKIE).filter(|c| c.len() >= 40) {
-            Some(c) => (c.to_string(), None),
-            None => {
-                let c = super::random_token();
-                let set = cookies.set(CSRF_COOKIE, &c, None);
-                (c, set)
-            }
-        };
+        let (csrf_cookie, set) = cookies.csrf(headers);
         let csrf = super::csrf_token(&app, &csrf_cookie, LOGOUT_LABEL).unwrap_or_default();
         let mut fields = vec![("csrf", csrf.as_str()), ("confirm", "yes")];
         if let Some(t) = &target {

@@ -68,8 +68,7 @@ pub fn random_token() -> String {
 /// The store's id for a bearer value (a code, a refresh token, a session cookie): its SHA-256,
 /// in hex, so the store never holds a value that works.
 pub fn digest(value: &str) -> String {
-    let d = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, value.as_bytes());
-    d.as_ref().iter().map(|b| format!("{b:02x}")).collect()
+    crate::clients::sha256_hex(value)
 }
 
 /// Seals `plain` for the browser to carry: nonce || ciphertext, base64url.
@@ -193,6 +192,18 @@ impl Cookies {
             c.push_str(&format!("; Max-Age={age}"));
         }
         HeaderValue::from_str(&c).ok()
+    }
+
+    /// The browser's CSRF cookie, or a new one with the `Set-Cookie` that gives it.
+    pub fn csrf(&self, headers: &HeaderMap) -> (String, Option<HeaderValue>) {
+        match self.get(headers, CSRF_COOKIE).filter(|c| c.len() >= 40) {
+            Some(c) => (c.to_string(), None),
+            None => {
+                let c = random_token();
+                let set = self.set(CSRF_COOKIE, &c, None);
+                (c, set)
+            }
+        }
     }
 
     /// The value of cookie `base` in the request, if exactly one is present.
