@@ -49,7 +49,7 @@ pub fn db_url(dir: &Path) -> String {
     if !master.exists() {
         tessera::keys::MasterKey::create(&master).unwrap();
     }
-    let name = format!("t_{:016x}", {
+    let name = format!("{}{:016x}", pg::prefix(), {
         use std::hash::{Hash, Hasher};
         let mut h = std::collections::hash_map::DefaultHasher::new();
         dir.hash(&mut h);
@@ -89,6 +89,51 @@ pub mod pg {
         url
     }
 
+    /// When this test process started (seconds since the epoch).
+    fn started() -> u64 {
+        static STARTED: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+        *STARTED.get_or_init(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_secs()
+        })
+    }
+
+    /// How this process's databases begin: `t_<start time>_`, so that a later run knows what an
+    /// earlier one left.
+    pub fn prefix() -> String {
+        format!("t_{}_", started())
+    }
+
+    /// Drops the databases that earlier test runs left (each test's server has one, ~8 MB, and
+    /// nothing else removes them), once per process. A database still in use is not dropped
+    /// (two suites running at once against one server keep theirs).
+    async fn sweep(conn: &mut sqlx::PgConnection) {
+        static SWEPT: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+        if SWEPT.swap(true, std::sync::atomic::Ordering::SeqCst) {
+            return;
+        }
+        let names: Vec<String> =
+            sqlx::query_scalar("SELECT datname::text FROM pg_database WHERE datname LIKE 't\\_%'")
+                .fetch_all(&mut *conn)
+                .await
+                .unwrap_or_default();
+        let ours = started();
+        for name in names {
+            let created = name
+                .strip_prefix("t_")
+                .and_then(|rest| rest.split('_').next())
+                .and_then(|t| t.parse::<u64>().ok());
+            // Left by an earlier run (or by the naming before start times): theirs to go.
+            if created.is_none_or(|t| t < ours) {
+                let _ = sqlx::raw_sql(&format!("DROP DATABASE IF EXISTS \"{name}\""))
+                    .execute(&mut *conn)
+                    .await;
+            }
+        }
+    }
+
     /// Creates (if needed) database `name` on the test server and returns its URL.
     pub fn database(name: &str) -> String {
         let base = url().expect("TESSERA_TEST_POSTGRES_URL must be set with TESSERA_TEST_ENGINE=postgres");
@@ -97,6 +142,7 @@ pub mod pg {
         on_own_runtime(move || async move {
             use sqlx::Connection;
             let mut conn = sqlx::PgConnection::connect(&admin).await.unwrap();
+            sweep(&mut conn).await;
             let exists: bool =
                 sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
                     .bind(&db)
@@ -303,7 +349,7 @@ pub mod pg {
 
     /// A fresh, empty database with a unique name.
     pub fn fresh_database() -> String {
-        database(&format!("t_{}", uuid::Uuid::new_v4().simple()))
+        database(&format!("{}{}", prefix(), uuid::Uuid::new_v4().simple()))
     }
 
     /// `url` with its database replaced by `name`.
