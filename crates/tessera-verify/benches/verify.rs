@@ -1,15 +1,27 @@
-//! Verification throughput on one core: tokens of a real issuer, verified offline.
+//! Verification cost on one core: tokens of a real issuer, verified offline, in one run beside
+//! what they are measured against.
+//!
+//! - `first seen`: a token the verifier has not remembered, so the call does the whole work
+//!   (hash, cache lookup, split, header, key lookup, signature, claims, cache insertion): two
+//!   tokens alternate through a cache of one;
+//! - `repeated`: the same token again, as a resource server sees it on every request;
+//! - `bare signature`: only the signature check with the parsed key (the floor for first seen);
+//! - `jsonwebtoken::decode`: the same token through `jsonwebtoken` with its key and `Validation`
+//!   built once (what a hand-written resource server would do).
 //!
 //! Run with `cargo bench -p tessera-verify --bench verify`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::hint::black_box;
 
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use criterion::{Criterion, criterion_group, criterion_main};
 use tessera::admin::NewClient;
 use tessera::config::Overrides;
 use tessera::server::start_local;
-use tessera_verify::Verifier;
+use tessera_verify::jws::{self, KeyRing};
+use tessera_verify::{Algorithm, Verifier};
 
 fn verify(c: &mut Criterion) {
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -18,7 +30,7 @@ fn verify(c: &mut Criterion) {
         .unwrap();
     let dir = tempfile::tempdir().unwrap();
     for alg in ["ES256", "EdDSA", "RS256"] {
-        let (verifier, token) = rt.block_on(async {
+        let ((missing, cached), tokens, jwks, base) = rt.block_on(async {
             let sub = dir.path().join(alg);
             std::fs::create_dir_all(&sub).unwrap();
             let over = Overrides {
@@ -36,29 +48,95 @@ fn verify(c: &mut Criterion) {
                 })
                 .await
                 .unwrap();
-            let body: serde_json::Value = reqwest::Client::new()
-                .post(format!("{base}/oauth2/token"))
-                .basic_auth(&created.client.id, Some(&created.secret))
-                .form(&[("grant_type", "client_credentials")])
-                .send()
+            let mut tokens = Vec::new();
+            for _ in 0..2 {
+                let body: serde_json::Value = reqwest::Client::new()
+                    .post(format!("{base}/oauth2/token"))
+                    .basic_auth(&created.client.id, Some(&created.secret))
+                    .form(&[("grant_type", "client_credentials")])
+                    .send()
+                    .await
+                    .unwrap()
+                    .json()
+                    .await
+                    .unwrap();
+                tokens.push(body["access_token"].as_str().unwrap().to_string());
+            }
+            let jwks: serde_json::Value = reqwest::get(format!("{base}/.well-known/jwks.json"))
                 .await
                 .unwrap()
                 .json()
                 .await
                 .unwrap();
-            let verifier = Verifier::builder(&base)
-                .audience("https://api.example.com")
-                .build()
-                .await
-                .unwrap();
+            let verifier = |capacity| {
+                Verifier::builder(&base)
+                    .audience("https://api.example.com")
+                    .jwks(jwks.clone())
+                    .cache_capacity(capacity)
+                    .build()
+            };
+            let verifiers = (verifier(1).await.unwrap(), verifier(1000).await.unwrap());
             std::mem::forget(running);
-            (verifier, body["access_token"].as_str().unwrap().to_string())
+            (verifiers, tokens, jwks, base)
         });
-        c.bench_function(&format!("verify: {alg} access token"), |b| {
-            b.iter(|| black_box(rt.block_on(verifier.verify(black_box(&token))).unwrap()))
+        let token = tokens[0].clone();
+        let mut turn = 0usize;
+        c.bench_function(&format!("{alg}: first seen"), |b| {
+            b.iter(|| {
+                turn += 1;
+                black_box(rt.block_on(missing.verify(black_box(&tokens[turn % 2]))).unwrap())
+            })
+        });
+        assert_eq!(
+            missing.cached_tokens(),
+            1,
+            "a cache of one: every call above was a miss"
+        );
+        c.bench_function(&format!("{alg}: repeated"), |b| {
+            b.iter(|| black_box(rt.block_on(cached.verify(black_box(&token))).unwrap()))
+        });
+        let ring = KeyRing::from_jwks(&jwks, &[Algorithm::ES256, Algorithm::EdDSA, Algorithm::RS256]);
+        let parsed = jws::parse(&token).unwrap();
+        let key = ring.get(parsed.kid.as_deref().unwrap()).unwrap().clone();
+        let (input, signature) = token.rsplit_once('.').unwrap();
+        let signature = URL_SAFE_NO_PAD.decode(signature).unwrap();
+        c.bench_function(&format!("{alg}: bare signature"), |b| {
+            b.iter(|| assert!(key.verify(black_box(input.as_bytes()), black_box(&signature))))
+        });
+        let kid = parsed.kid.as_deref().unwrap();
+        let published = jwks["keys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|k| k["kid"] == kid)
+            .unwrap();
+        let jwk: jsonwebtoken::jwk::Jwk = serde_json::from_value(published.clone()).unwrap();
+        let decoding = jsonwebtoken::DecodingKey::from_jwk(&jwk).unwrap();
+        let mut validation = jsonwebtoken::Validation::new(parsed.alg);
+        validation.set_issuer(&[&base]);
+        validation.set_audience(&["https://api.example.com"]);
+        c.bench_function(&format!("{alg}: jsonwebtoken::decode"), |b| {
+            b.iter(|| {
+                black_box(
+                    jsonwebtoken::decode::<serde_json::Value>(black_box(&token), &decoding, &validation)
+                        .unwrap(),
+                )
+            })
         });
     }
 }
 
-criterion_group!(benches, verify);
+/// What driving an async call from this loop costs by itself (the first two rows pay it, the
+/// last two do not).
+fn runtime(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    c.bench_function("runtime: block_on of a ready future", |b| {
+        b.iter(|| rt.block_on(async { black_box(1) }))
+    });
+}
+
+criterion_group!(benches, verify, runtime);
 criterion_main!(benches);

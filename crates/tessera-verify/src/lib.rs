@@ -33,6 +33,7 @@
 pub mod blocking;
 #[cfg(feature = "axum")]
 mod http;
+pub mod jws;
 #[cfg(feature = "test-kit")]
 pub mod testing;
 
@@ -40,8 +41,6 @@ use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
-use jsonwebtoken::jwk::Jwk;
-use jsonwebtoken::{DecodingKey, Validation};
 use serde::Deserialize;
 
 #[cfg(feature = "axum")]
@@ -52,8 +51,8 @@ pub use jsonwebtoken::Algorithm;
 
 /// Longest token the verifier looks at.
 pub const MAX_TOKEN_LEN: usize = 8 * 1024;
-/// Longest JOSE header the verifier decodes.
-const MAX_HEADER_LEN: usize = 1024;
+/// Most verified tokens a [`Verifier`] remembers by default.
+pub const DEFAULT_CACHE_CAPACITY: usize = 10_000;
 
 /// Why a token was refused, or the verifier could not be built.
 ///
@@ -190,18 +189,66 @@ impl Claims {
     }
 }
 
-#[derive(Deserialize)]
-struct RawClaims {
-    iss: String,
-    sub: String,
-    aud: tessera_proto::Audience,
-    exp: u64,
-    iat: Option<u64>,
-    jti: Option<String>,
-    client_id: Option<String>,
-    scope: Option<String>,
-    #[serde(flatten)]
-    extra: serde_json::Map<String, serde_json::Value>,
+/// The claims of a verified payload, and its `nbf`: RFC 9068 §2.2's required claims must be
+/// there with the right types (one pass into a map, the known claims taken out of it; what is
+/// left is [`Claims::extra`]).
+fn claims_of(payload: &[u8]) -> Result<(Claims, Option<u64>), VerifyError> {
+    use serde_json::Value;
+    const BAD: VerifyError = VerifyError::InvalidClaims;
+    let mut m: serde_json::Map<String, Value> = serde_json::from_slice(payload).map_err(|_| BAD)?;
+    fn text(m: &mut serde_json::Map<String, Value>, k: &str) -> Result<String, VerifyError> {
+        match m.remove(k) {
+            Some(Value::String(s)) => Ok(s),
+            _ => Err(BAD),
+        }
+    }
+    fn number(v: Option<Value>) -> Result<Option<u64>, VerifyError> {
+        v.map(|v| v.as_u64().ok_or(BAD)).transpose()
+    }
+    let aud = match m.remove("aud") {
+        Some(Value::String(one)) => vec![one],
+        Some(Value::Array(many)) => many
+            .into_iter()
+            .map(|a| match a {
+                Value::String(a) => Ok(a),
+                _ => Err(BAD),
+            })
+            .collect::<Result<_, _>>()?,
+        _ => return Err(BAD),
+    };
+    let scopes = match m.remove("scope") {
+        Some(Value::String(s)) => s
+            .split(' ')
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+            .collect(),
+        None => Default::default(),
+        Some(_) => return Err(BAD),
+    };
+    let claims = Claims {
+        iss: text(&mut m, "iss")?,
+        sub: text(&mut m, "sub")?,
+        aud,
+        exp: number(m.remove("exp"))?.ok_or(BAD)?,
+        iat: number(m.remove("iat"))?.ok_or(BAD)?,
+        jti: text(&mut m, "jti")?,
+        client_id: text(&mut m, "client_id")?,
+        scopes,
+        extra: serde_json::Map::new(),
+    };
+    let nbf = number(m.remove("nbf"))?;
+    Ok((Claims { extra: m, ..claims }, nbf))
+}
+
+/// RFC 7519 §4.1.4 and §4.1.5, with `leeway` seconds of clock skew either way.
+fn check_times(exp: u64, nbf: Option<u64>, now: u64, leeway: u64) -> Result<(), VerifyError> {
+    if now >= exp.saturating_add(leeway) {
+        return Err(VerifyError::Expired);
+    }
+    if nbf.is_some_and(|nbf| now.saturating_add(leeway) < nbf) {
+        return Err(VerifyError::NotYetValid);
+    }
+    Ok(())
 }
 
 /// Builds a [`Verifier`]. (Its `Debug` hides the introspection secret.)
@@ -242,6 +289,17 @@ pub struct VerifierBuilder {
     max_key_age: Duration,
     http: Option<reqwest::Client>,
     introspection: Option<Introspection>,
+    cache_capacity: usize,
+    clock: Clock,
+}
+
+/// The time, in seconds since the epoch.
+type Clock = Arc<dyn Fn() -> u64 + Send + Sync>;
+
+fn system_time() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }
 
 impl std::fmt::Debug for VerifierBuilder {
@@ -316,6 +374,22 @@ impl VerifierBuilder {
         self
     }
 
+    /// How many verified tokens to remember (default [`DEFAULT_CACHE_CAPACITY`]; 0 turns the
+    /// cache off). A remembered token costs a hash and a lookup instead of a signature
+    /// verification; its expiry, `nbf` and key (still published, unchanged) are checked on
+    /// every use, and introspection, when asked for, still runs.
+    pub fn cache_capacity(mut self, tokens: usize) -> Self {
+        self.cache_capacity = tokens;
+        self
+    }
+
+    /// Where `exp` and `nbf` are checked against: seconds since the epoch (default: the system
+    /// clock). For tests of what an API does with a token that has expired meanwhile.
+    pub fn clock(mut self, now: impl Fn() -> u64 + Send + Sync + 'static) -> Self {
+        self.clock = Arc::new(now);
+        self
+    }
+
     /// Use this HTTP client (for proxies, timeouts, custom roots).
     pub fn http_client(mut self, client: reqwest::Client) -> Self {
         self.http = Some(client);
@@ -384,6 +458,8 @@ impl VerifierBuilder {
                 stale_refresh: std::sync::atomic::AtomicBool::new(false),
                 introspection: self.introspection,
                 introspected: RwLock::new(HashMap::new()),
+                verified: jws::VerifiedTokens::new(self.cache_capacity),
+                clock: self.clock,
             }),
         };
         match verifier.refresh(Trigger::Initial).await {
@@ -441,7 +517,7 @@ async fn discover(http: &reqwest::Client, issuer: &str) -> Result<Metadata, Veri
 
 #[derive(Default)]
 struct KeyCache {
-    keys: HashMap<String, (DecodingKey, Option<Algorithm>)>,
+    keys: jws::KeyRing,
     fetched: Option<Instant>,
     /// Last fetch attempt, whatever caused it.
     last_attempt: Option<Instant>,
@@ -482,6 +558,15 @@ struct Inner {
     stale_refresh: std::sync::atomic::AtomicBool,
     introspection: Option<Introspection>,
     introspected: RwLock<HashMap<String, (bool, Instant)>>,
+    /// Tokens already verified offline.
+    verified: jws::VerifiedTokens<Checked>,
+    clock: Clock,
+}
+
+/// What the cache keeps of a verified token: its claims, and its `nbf` for checks on later use.
+struct Checked {
+    claims: Claims,
+    nbf: Option<u64>,
 }
 
 /// Verifies access tokens of one issuer for one audience. Cheap to clone; share one per process.
@@ -535,6 +620,8 @@ impl Verifier {
             max_key_age: Duration::from_secs(300),
             http: None,
             introspection: None,
+            cache_capacity: DEFAULT_CACHE_CAPACITY,
+            clock: Arc::new(system_time),
         }
     }
 
@@ -551,6 +638,11 @@ impl Verifier {
     /// Every audience it accepts.
     pub fn audiences(&self) -> &[String] {
         &self.inner.audiences
+    }
+
+    /// How many verified tokens it remembers now (see [`VerifierBuilder::cache_capacity`]).
+    pub fn cached_tokens(&self) -> usize {
+        self.inner.verified.len()
     }
 
     /// The JWKS and introspection URLs: as given, or discovered once (a failed discovery is
@@ -663,53 +755,14 @@ impl Verifier {
         })
     }
 
-    /// Replaces the cached keys with the usable keys of `set`.
+    /// Replaces the cached keys with the usable keys of `set` (an unchanged key stays the same
+    /// entry, so tokens it verified stay cached).
     fn install(&self, set: &serde_json::Value) {
-        let mut keys = HashMap::new();
-        // Each key on its own: one key of a kind this library does not know (an encryption key,
-        // another curve) must not make the whole set unusable.
-        for raw in set["keys"].as_array().map(Vec::as_slice).unwrap_or_default() {
-            let Ok(jwk) = serde_json::from_value::<Jwk>(raw.clone()) else {
-                continue;
-            };
-            let Some(kid) = jwk.common.key_id.clone() else {
-                continue;
-            };
-            if matches!(
-                jwk.common.public_key_use,
-                Some(jsonwebtoken::jwk::PublicKeyUse::Encryption)
-            ) {
-                continue;
-            }
-            if let Some(ops) = &jwk.common.key_operations {
-                if !ops
-                    .iter()
-                    .any(|o| matches!(o, jsonwebtoken::jwk::KeyOperations::Verify))
-                {
-                    continue;
-                }
-            }
-            // A stated algorithm must be an allowed signing algorithm; a key without one is
-            // bound to the token's (allow-listed) algorithm and the key's family.
-            let alg = match raw["alg"].as_str() {
-                Some(a) => match a.parse::<Algorithm>() {
-                    Ok(alg) if self.inner.algorithms.contains(&alg) => Some(alg),
-                    _ => continue,
-                },
-                None => None,
-            };
-            if let Ok(key) = DecodingKey::from_jwk(&jwk) {
-                keys.insert(kid, (key, alg));
-            }
-        }
+        let fresh = jws::KeyRing::from_jwks(set, &self.inner.algorithms);
         let mut cache = write(&self.inner.keys);
-        cache.keys = keys;
+        cache.keys = fresh.keeping(&cache.keys);
         cache.fetched = Some(Instant::now());
         cache.last_error = None;
-    }
-
-    fn key(&self, kid: &str) -> Option<(DecodingKey, Option<Algorithm>)> {
-        read(&self.inner.keys).keys.get(kid).cloned()
     }
 
     /// Verifies `token` and returns its claims.
@@ -722,125 +775,101 @@ impl Verifier {
     }
 
     async fn verify_offline(&self, token: &str) -> Result<Claims, VerifyError> {
-        if token.len() > MAX_TOKEN_LEN || token.split('.').count() != 3 {
+        if token.len() > MAX_TOKEN_LEN {
             return Err(VerifyError::Malformed);
         }
-        if token.split('.').next().is_none_or(|h| h.len() > MAX_HEADER_LEN) {
-            return Err(VerifyError::Malformed);
+        let now = (self.inner.clock)();
+        let leeway = self.inner.leeway.as_secs();
+        self.refresh_if_stale();
+        // Seen before: its signature and fixed claims held, with a key still published.
+        let digest = jws::digest(token);
+        if self.inner.verified.capacity() > 0 {
+            let cached = self.inner.verified.get(&digest, &read(&self.inner.keys).keys);
+            if let Some(c) = cached {
+                check_times(c.claims.exp, c.nbf, now, leeway)?;
+                return Ok(c.claims.clone());
+            }
         }
-        // Compact JWS parts are unpadded base64url (RFC 7515 §7.1).
-        if !token
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')
-        {
-            return Err(VerifyError::Malformed);
-        }
-        // `none` and unknown algorithms fail here: the header does not parse.
-        let header = jsonwebtoken::decode_header(token).map_err(|_| VerifyError::Malformed)?;
-        let typ = header.typ.as_deref().unwrap_or_default();
+        let jws = jws::parse(token)?;
+        let typ = jws.typ.as_deref().unwrap_or_default();
         if !typ.eq_ignore_ascii_case("at+jwt") && !typ.eq_ignore_ascii_case("application/at+jwt") {
             return Err(VerifyError::WrongType);
         }
-        if !self.inner.algorithms.contains(&header.alg) {
+        if !self.inner.algorithms.contains(&jws.alg) {
             return Err(VerifyError::AlgorithmNotAllowed);
         }
-        let kid = header.kid.as_deref().ok_or(VerifyError::UnknownKey)?;
-        // Routine refresh when the keys are old (failure keeps them).
+        let kid = jws.kid.as_deref().ok_or(VerifyError::UnknownKey)?;
+        let key = self.key_for(kid).await?;
+        let payload = jws.verify(&key)?;
+        let (claims, nbf) = claims_of(&payload)?;
+        check_times(claims.exp, nbf, now, leeway)?;
+        if claims.iss != self.inner.issuer {
+            return Err(VerifyError::WrongIssuer);
+        }
+        if !claims.aud.iter().any(|a| self.inner.audiences.contains(a)) {
+            return Err(VerifyError::WrongAudience);
+        }
+        if self.inner.verified.capacity() == 0 {
+            return Ok(claims);
+        }
+        let expires = claims.exp.saturating_add(leeway);
+        let checked = Arc::new(Checked {
+            claims: claims.clone(),
+            nbf,
+        });
+        self.inner
+            .verified
+            .insert(digest, kid, &key, checked, expires, now);
+        Ok(claims)
+    }
+
+    /// Starts a routine key refresh in the background when the keys are old (one at a time;
+    /// requests go on with the cached keys meanwhile, and an issuer that does not answer costs
+    /// them nothing).
+    fn refresh_if_stale(&self) {
+        use std::sync::atomic::Ordering;
         let stale = read(&self.inner.keys)
             .fetched
             .is_none_or(|t| t.elapsed() > self.inner.max_key_age);
-        if stale
-            && !self
-                .inner
-                .stale_refresh
-                .swap(true, std::sync::atomic::Ordering::AcqRel)
-        {
-            // In the background, one at a time: requests go on with the cached keys meanwhile,
-            // and an issuer that does not answer costs them nothing.
-            match tokio::runtime::Handle::try_current() {
-                Ok(rt) => {
-                    let this = self.clone();
-                    rt.spawn(async move {
-                        let _ = this.refresh(Trigger::Stale).await;
-                        this.inner
-                            .stale_refresh
-                            .store(false, std::sync::atomic::Ordering::Release);
-                    });
-                }
-                Err(_) => self
-                    .inner
-                    .stale_refresh
-                    .store(false, std::sync::atomic::Ordering::Release),
-            }
+        if !stale || self.inner.stale_refresh.swap(true, Ordering::AcqRel) {
+            return;
         }
-        let (key, key_alg) = match self.key(kid) {
-            Some(k) => k,
-            None => {
-                let refreshed = self.refresh(Trigger::UnknownKid).await;
-                match self.key(kid) {
-                    Some(k) => k,
-                    // No keys at all yet (the issuer has been away since start): the token may
-                    // be fine, so say the issuer is unavailable rather than call it forged.
-                    None if read(&self.inner.keys).fetched.is_none() => {
-                        let last = read(&self.inner.keys).last_error.clone();
-                        return Err(refreshed.err().unwrap_or_else(|| {
-                            VerifyError::Unavailable(
-                                last.unwrap_or_else(|| "the issuer's keys have not been fetched yet".into()),
-                            )
-                        }));
-                    }
-                    None => return Err(VerifyError::UnknownKey),
-                }
+        match tokio::runtime::Handle::try_current() {
+            Ok(rt) => {
+                let this = self.clone();
+                rt.spawn(async move {
+                    let _ = this.refresh(Trigger::Stale).await;
+                    this.inner.stale_refresh.store(false, Ordering::Release);
+                });
             }
-        };
-        if key_alg.is_some_and(|a| a != header.alg) {
-            return Err(VerifyError::AlgorithmNotAllowed);
+            Err(_) => self.inner.stale_refresh.store(false, Ordering::Release),
         }
-        let mut validation = Validation::new(header.alg);
-        validation.algorithms = vec![header.alg];
-        validation.leeway = self.inner.leeway.as_secs();
-        validation.validate_nbf = true;
-        validation.set_issuer(&[&self.inner.issuer]);
-        validation.set_audience(&self.inner.audiences);
-        validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
-        let data = jsonwebtoken::decode::<RawClaims>(token, &key, &validation).map_err(|e| {
-            use jsonwebtoken::errors::ErrorKind as K;
-            match e.kind() {
-                K::InvalidSignature => VerifyError::BadSignature,
-                K::ExpiredSignature => VerifyError::Expired,
-                K::ImmatureSignature => VerifyError::NotYetValid,
-                K::InvalidIssuer => VerifyError::WrongIssuer,
-                K::InvalidAudience => VerifyError::WrongAudience,
-                K::InvalidAlgorithm | K::InvalidAlgorithmName => VerifyError::AlgorithmNotAllowed,
-                K::MissingRequiredClaim(_) | K::Json(_) => VerifyError::InvalidClaims,
-                _ => VerifyError::Malformed,
-            }
-        })?;
-        let c = data.claims;
-        // RFC 9068 §2.2: iat, jti and client_id are REQUIRED too.
-        let (Some(iat), Some(jti), Some(client_id)) = (c.iat, c.jti, c.client_id) else {
-            return Err(VerifyError::InvalidClaims);
-        };
-        let mut extra = c.extra;
-        // What jsonwebtoken already checked, not repeated among the extras.
-        extra.remove("nbf");
-        Ok(Claims {
-            iss: c.iss,
-            sub: c.sub,
-            aud: c.aud.iter().map(str::to_string).collect(),
-            exp: c.exp,
-            iat,
-            jti,
-            client_id,
-            extra,
-            scopes: c
-                .scope
-                .unwrap_or_default()
-                .split(' ')
-                .filter(|s| !s.is_empty())
-                .map(str::to_string)
-                .collect(),
-        })
+    }
+
+    /// The key `kid`, fetching the keys again (rate-limited) if it is not known.
+    async fn key_for(&self, kid: &str) -> Result<Arc<jws::PublicKey>, VerifyError> {
+        let known = |this: &Self| read(&this.inner.keys).keys.get(kid).cloned();
+        if let Some(k) = known(self) {
+            return Ok(k);
+        }
+        let refreshed = self.refresh(Trigger::UnknownKid).await;
+        if let Some(k) = known(self) {
+            return Ok(k);
+        }
+        let cache = read(&self.inner.keys);
+        if cache.fetched.is_some() {
+            return Err(VerifyError::UnknownKey);
+        }
+        // No keys at all yet (the issuer has been away since start): the token may be fine, so
+        // say the issuer is unavailable rather than call it forged.
+        Err(refreshed.err().unwrap_or_else(|| {
+            VerifyError::Unavailable(
+                cache
+                    .last_error
+                    .clone()
+                    .unwrap_or_else(|| "the issuer's keys have not been fetched yet".into()),
+            )
+        }))
     }
 
     /// RFC 7662: asks the issuer whether `token` is active, with a short cache.

@@ -662,6 +662,109 @@ async fn the_test_kit_mints_tokens_an_api_accepts_without_a_server() {
     );
 }
 
+/// A token seen again is not verified again, yet what changes with time still counts on every
+/// use: its expiry (on an injected clock) and its key still being published, unchanged.
+#[cfg(feature = "test-kit")]
+#[tokio::test]
+async fn a_repeated_token_is_remembered_and_expiry_and_key_retirement_still_apply() {
+    use std::sync::Mutex;
+    use std::sync::atomic::AtomicU64;
+    use tessera_verify::testing::TestIssuer;
+    let issuer = TestIssuer::new("https://auth.example.com");
+    let published = Arc::new(Mutex::new(issuer.jwks()));
+    let fetches = Arc::new(AtomicUsize::new(0));
+    let app = Router::new().route(
+        "/jwks",
+        get({
+            let (published, fetches) = (published.clone(), fetches.clone());
+            move || async move {
+                fetches.fetch_add(1, Ordering::SeqCst);
+                axum::Json(published.lock().unwrap().clone())
+            }
+        }),
+    );
+    let jwks_uri = format!("{}/jwks", serve(app).await);
+    let clock = Arc::new(AtomicU64::new(now()));
+    let verifier = Verifier::builder(issuer.issuer())
+        .audience(API)
+        .jwks_uri(&jwks_uri)
+        .leeway(Duration::ZERO)
+        .min_refresh_interval(Duration::ZERO)
+        .clock({
+            let clock = clock.clone();
+            move || clock.load(Ordering::SeqCst)
+        })
+        .build()
+        .await
+        .unwrap();
+    assert_eq!(fetches.load(Ordering::SeqCst), 1);
+    let token = issuer.token(API).scope("orders:read").expires_in(60).sign();
+    let first = verifier.verify(&token).await.unwrap();
+    assert_eq!(verifier.cached_tokens(), 1);
+    for _ in 0..3 {
+        assert_eq!(verifier.verify(&token).await.unwrap(), first);
+    }
+    assert_eq!(verifier.cached_tokens(), 1, "the same token is one entry");
+    // A token that differs in one signature character is not the cached one.
+    let mut forged = token.clone();
+    let last = forged.pop().unwrap();
+    forged.push(if last == 'A' { 'B' } else { 'A' });
+    assert!(verifier.verify(&forged).await.is_err());
+    // Expiry is checked on every hit: one second before, fine; at `exp`, expired.
+    clock.store(first.exp - 1, Ordering::SeqCst);
+    assert!(verifier.verify(&token).await.is_ok());
+    clock.store(first.exp, Ordering::SeqCst);
+    assert_eq!(verifier.verify(&token).await.err(), Some(VerifyError::Expired));
+    clock.store(now(), Ordering::SeqCst);
+
+    // The key fetched again, unchanged: the token stays remembered and good.
+    let unknown_kid = issuer.token(API).sign().replacen(
+        token.split('.').next().unwrap(),
+        &URL_SAFE_NO_PAD.encode(r#"{"alg":"ES256","typ":"at+jwt","kid":"elsewhere"}"#),
+        1,
+    );
+    assert_eq!(
+        verifier.verify(&unknown_kid).await.err(),
+        Some(VerifyError::UnknownKey)
+    );
+    assert_eq!(
+        fetches.load(Ordering::SeqCst),
+        2,
+        "an unknown kid fetched the keys again"
+    );
+    assert!(verifier.verify(&token).await.is_ok());
+    // Another key under the same kid (a replaced key): the remembered token is verified again,
+    // and fails.
+    let mut replaced = TestIssuer::new("https://auth.example.com").jwks();
+    replaced["keys"][0]["kid"] = issuer.jwks()["keys"][0]["kid"].clone();
+    *published.lock().unwrap() = replaced;
+    assert!(verifier.verify(&unknown_kid).await.is_err());
+    assert_eq!(fetches.load(Ordering::SeqCst), 3);
+    assert_eq!(
+        verifier.verify(&token).await.err(),
+        Some(VerifyError::BadSignature)
+    );
+    // The key retired: gone from the set, so is every token it signed.
+    *published.lock().unwrap() = issuer.jwks();
+    assert!(verifier.verify(&unknown_kid).await.is_err());
+    assert!(verifier.verify(&token).await.is_ok());
+    *published.lock().unwrap() = json!({"keys": []});
+    assert!(verifier.verify(&unknown_kid).await.is_err());
+    assert_eq!(fetches.load(Ordering::SeqCst), 5);
+    assert_eq!(verifier.verify(&token).await.err(), Some(VerifyError::UnknownKey));
+
+    // With the cache turned off, nothing is remembered and all still works.
+    let uncached = Verifier::builder(issuer.issuer())
+        .audience(API)
+        .jwks(issuer.jwks())
+        .cache_capacity(0)
+        .build()
+        .await
+        .unwrap();
+    assert!(uncached.verify(&token).await.is_ok());
+    assert_eq!(uncached.cached_tokens(), 0);
+}
+
 #[cfg(not(feature = "test-kit"))]
 #[test]
 fn the_test_kit_mints_tokens_an_api_accepts_without_a_server() {
