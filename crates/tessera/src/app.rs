@@ -20,9 +20,9 @@ pub struct App {
     /// Revoked token ids.
     pub revocations: crate::revocations::Revocations,
     /// Tokens whose signature was checked recently (introspection, revocation, admin API).
-    pub verified: crate::oauth::validate::VerifiedTokens,
+    pub verified: tessera_verify::jws::VerifiedTokens<tessera_proto::AccessTokenClaims>,
     /// Metadata documents, serialized once at start.
-    pub metadata: crate::http::discovery::Metadata,
+    pub metadata: Metadata,
     /// When the caches last caught up with the store.
     pub synced: Synced,
     /// Abuse limits and their state.
@@ -31,6 +31,15 @@ pub struct App {
     pub metrics: crate::metrics::Metrics,
     /// What keeps the node from being ready, if anything.
     pub readiness: Readiness,
+}
+
+/// The metadata documents (RFC 8414, OpenID Connect Discovery), serialized once at start by
+/// `http::discovery::metadata`.
+pub struct Metadata {
+    /// At `/.well-known/oauth-authorization-server`.
+    pub oauth: std::sync::Arc<str>,
+    /// At `/.well-known/openid-configuration`.
+    pub openid: std::sync::Arc<str>,
 }
 
 /// Why a node is not ready: it is shutting down, or it cannot open a signing key the store

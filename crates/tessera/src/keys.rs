@@ -446,60 +446,6 @@ fn write_private(path: &Path, data: &[u8]) -> std::io::Result<()> {
     std::fs::write(path, data)
 }
 
-/// A public key that checks signatures of tokens this server issued.
-pub struct Verifier {
-    alg: Alg,
-    key: VerifyKey,
-}
-
-enum VerifyKey {
-    /// Parsed once: parsing an EC point (with its on-curve check) per verification costs.
-    Parsed(aws_lc_rs::signature::ParsedPublicKey),
-    Rsa {
-        n: Vec<u8>,
-        e: Vec<u8>,
-    },
-}
-
-impl Verifier {
-    /// Builds a verifier from one of our public JWKs; returns its `kid` too.
-    pub fn from_jwk(jwk: &serde_json::Value) -> Option<(String, Verifier)> {
-        let field = |k: &str| jwk[k].as_str().and_then(|v| URL_SAFE_NO_PAD.decode(v).ok());
-        let alg: Alg = jwk["alg"].as_str()?.parse().ok()?;
-        use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED, ED25519, ParsedPublicKey};
-        let key = match alg {
-            Alg::ES256 => {
-                let mut point = vec![4u8];
-                point.extend(field("x")?);
-                point.extend(field("y")?);
-                VerifyKey::Parsed(ParsedPublicKey::new(&ECDSA_P256_SHA256_FIXED, point).ok()?)
-            }
-            Alg::RS256 => VerifyKey::Rsa {
-                n: field("n")?,
-                e: field("e")?,
-            },
-            Alg::EdDSA => VerifyKey::Parsed(ParsedPublicKey::new(&ED25519, field("x")?).ok()?),
-        };
-        Some((jwk["kid"].as_str()?.to_string(), Verifier { alg, key }))
-    }
-
-    /// The algorithm this key verifies.
-    pub fn alg(&self) -> Alg {
-        self.alg
-    }
-
-    /// Whether `signature` is this key's signature of `message`.
-    pub fn verify(&self, message: &[u8], signature: &[u8]) -> bool {
-        use aws_lc_rs::signature::{RSA_PKCS1_2048_8192_SHA256, RsaPublicKeyComponents};
-        match &self.key {
-            VerifyKey::Parsed(key) => key.verify_sig(message, signature).is_ok(),
-            VerifyKey::Rsa { n, e } => RsaPublicKeyComponents { n, e }
-                .verify(&RSA_PKCS1_2048_8192_SHA256, message, signature)
-                .is_ok(),
-        }
-    }
-}
-
 /// A signing key with its schedule.
 pub struct Slot {
     /// From when it signs.
@@ -520,8 +466,9 @@ pub struct KeySet {
     pub id_slots: Vec<Slot>,
     /// The JWKS document, serialized once.
     pub jwks_json: Arc<str>,
-    /// Every published key, by `kid`, for checking tokens this server issued.
-    pub verifiers: std::collections::HashMap<String, Verifier>,
+    /// Every published key, by `kid`, parsed once, for checking tokens this server issued (with
+    /// the verification code resource servers use, `tessera_verify::jws`).
+    pub verifiers: tessera_verify::jws::KeyRing,
     /// When the set must be rebuilt even without a store change (a key activates or retires).
     pub next_change_at: Option<i64>,
 }
@@ -556,10 +503,12 @@ impl KeyRing {
         crate::sync::read(&self.inner).clone()
     }
 
-    /// Replaces the key set.
-    pub fn replace(&self, set: KeySet) {
-        let set = Arc::new(set);
-        *crate::sync::write(&self.inner) = set;
+    /// Replaces the key set. Public keys that did not change stay the same entries, so tokens
+    /// they verified stay in the node's cache of verified tokens.
+    pub fn replace(&self, mut set: KeySet) {
+        let mut current = crate::sync::write(&self.inner);
+        set.verifiers = std::mem::take(&mut set.verifiers).keeping(&current.verifiers);
+        *current = Arc::new(set);
     }
 }
 

@@ -3,7 +3,9 @@
 //! The crate is the server: a library (so tests and embedders can start a node in-process) and
 //! the `tessera` binary. Modules follow the domain:
 //!
-//! - [`oauth`]: the token endpoint, client authentication, the RFC 6749 error type.
+//! - [`oauth`]: the token endpoint, client authentication, introspection and revocation (tokens
+//!   checked with the JWS code resource servers use, `tessera_verify::jws`), the RFC 6749 error
+//!   type.
 //! - [`clients`]: the client registry, secrets and the in-memory cache used on the hot path.
 //! - [`claims`]: per-client claims and the scope templates built from them.
 //! - [`keys`]: signing keys, their encryption at rest, the JWKS and the signer.
@@ -17,11 +19,12 @@
 //! - [`oidc`]: signing people in: the authorization endpoint, login and consent pages, the
 //!   authorization code and refresh token grants, ID tokens, userinfo, sign-out.
 //! - [`users`]: the user directory (people who sign in), shared by the CLI and the admin API.
-//! - [`http`]: router, limits, discovery, health.
+//! - [`http`]: router, connection limits, TLS, discovery, health, the admin API.
 //! - [`config`]: one typed configuration, layered defaults < file < environment < flags.
 //! - [`admin`]: the administrative operations the CLI and the admin API share.
 //! - [`server`]: starting a node, and the loop that keeps its caches fresh from the change log.
-//! - [`app`]: the state a node serves from.
+//! - [`app`]: the state a node serves from (it depends on no handler module; handlers depend on
+//!   it).
 //! - [`cli`]: the `tessera` command line.
 #![deny(missing_docs)]
 

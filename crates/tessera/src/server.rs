@@ -12,7 +12,7 @@ use crate::admin::{Actor, NewClient, build_client};
 use crate::app::App;
 use crate::clients::Registry;
 use crate::config::Settings;
-use crate::http::discovery::{Metadata, TOKEN_PATH};
+use crate::http::discovery::{TOKEN_PATH, metadata};
 use crate::keys::{KeyRing, MasterKey};
 use crate::signing::{ensure_first_key, load_key_set, rotate_if_due};
 use crate::store::KeyPurpose;
@@ -186,13 +186,13 @@ pub async fn start_with_listener(
     let addr = listener.local_addr()?;
     let settings_limits = settings.limits.clone();
     let app = Arc::new(App {
-        metadata: Metadata::new(&settings),
+        metadata: metadata(&settings),
         settings,
         store,
         registry,
         keys: KeyRing::new(key_set),
         revocations,
-        verified: Default::default(),
+        verified: crate::oauth::validate::verified_tokens(),
         master,
         synced: Default::default(),
         guard: crate::limits::Guard::new(settings_limits),

@@ -6,13 +6,12 @@
 //! replaces stay published until every token they could have signed has expired (the longest
 //! client token lifetime after the new key takes over, plus one cache lifetime), then retire.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use crate::admin::{Actor, MAX_TOKEN_TTL};
 use crate::config::MasterKeySource;
-use crate::keys::{self, Alg, KeySet, MasterKey, Signer, Slot, Verifier};
+use crate::keys::{self, Alg, KeySet, MasterKey, Signer, Slot};
 use crate::store::{KeyPurpose, KeyRecord, Store, now};
 
 /// The node's master key, checked against the store: it must open every signing key the store
@@ -60,7 +59,6 @@ pub async fn master_key(source: &MasterKeySource, store: &Store) -> anyhow::Resu
 pub async fn load_key_set(store: &Store, master: &MasterKey, at: i64) -> anyhow::Result<KeySet> {
     let records = store.live_keys(at).await?;
     let mut jwks = Vec::with_capacity(records.len());
-    let mut verifiers = HashMap::new();
     let mut next_change_at: Option<i64> = None;
     let mut soonest = |t: i64| {
         if t > at && next_change_at.is_none_or(|n| t < n) {
@@ -71,9 +69,6 @@ pub async fn load_key_set(store: &Store, master: &MasterKey, at: i64) -> anyhow:
     let mut id_slots = Vec::new();
     for r in &records {
         let jwk: serde_json::Value = serde_json::from_str(&r.public_jwk)?;
-        if let Some((kid, v)) = Verifier::from_jwk(&jwk) {
-            verifiers.insert(kid, v);
-        }
         jwks.push(jwk);
         soonest(r.activates_at);
         if let Some(t) = r.retired_at {
@@ -91,6 +86,11 @@ pub async fn load_key_set(store: &Store, master: &MasterKey, at: i64) -> anyhow:
             signer: Arc::new(Signer::with_typ(&r.kid, alg, &pkcs8, typ)?),
         });
     }
+    use tessera_verify::Algorithm as A;
+    let verifiers = tessera_verify::jws::KeyRing::from_jwks(
+        &serde_json::json!({ "keys": &jwks }),
+        &[A::ES256, A::RS256, A::EdDSA],
+    );
     // Records come ordered by activation, then creation: the last active one signs.
     let set = KeySet {
         slots,

@@ -8,7 +8,7 @@ use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
-use crate::app::App;
+use crate::app::{App, Metadata};
 use crate::config::Settings;
 
 /// Path of the token endpoint.
@@ -26,49 +26,41 @@ pub const OAUTH_METADATA: &str = "/.well-known/oauth-authorization-server";
 /// OpenID Connect discovery suffix.
 pub const OPENID_METADATA: &str = "/.well-known/openid-configuration";
 
-/// Serialized metadata documents.
-pub struct Metadata {
-    oauth: Arc<str>,
-    openid: Arc<str>,
-}
-
-impl Metadata {
-    /// Builds both documents from the settings.
-    pub fn new(settings: &Settings) -> Self {
-        use crate::oidc::{CLAIMS_SUPPORTED, LOGOUT_PATH, OIDC_SCOPES, USERINFO_PATH};
-        let auth_methods = ["client_secret_basic", "client_secret_post", "none"];
-        let doc = json!({
-            "issuer": settings.issuer,
-            "authorization_endpoint": settings.endpoint(AUTHORIZE_PATH),
-            "token_endpoint": settings.endpoint(TOKEN_PATH),
-            "jwks_uri": settings.endpoint(JWKS_PATH),
-            "userinfo_endpoint": settings.endpoint(USERINFO_PATH),
-            "end_session_endpoint": settings.endpoint(LOGOUT_PATH),
-            "grant_types_supported": ["client_credentials", "authorization_code", "refresh_token"],
-            "response_types_supported": ["code"],
-            "response_modes_supported": ["query"],
-            "scopes_supported": OIDC_SCOPES,
-            "subject_types_supported": ["public"],
-            "id_token_signing_alg_values_supported": [crate::signing::ID_TOKEN_ALG.as_str()],
-            "code_challenge_methods_supported": ["S256"],
-            "claims_supported": CLAIMS_SUPPORTED,
-            "claims_parameter_supported": false,
-            "request_parameter_supported": false,
-            "request_uri_parameter_supported": false,
-            "prompt_values_supported": ["none", "login", "consent", "select_account"],
-            "authorization_response_iss_parameter_supported": true,
-            "token_endpoint_auth_methods_supported": auth_methods,
-            "introspection_endpoint": settings.endpoint(INTROSPECT_PATH),
-            "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
-            "revocation_endpoint": settings.endpoint(REVOKE_PATH),
-            "revocation_endpoint_auth_methods_supported": auth_methods,
-        });
-        // One document serves both: RFC 8414 allows every OpenID Connect member.
-        let oauth = doc.to_string();
-        Metadata {
-            oauth: oauth.into(),
-            openid: doc.to_string().into(),
-        }
+/// Both metadata documents, built from the settings (once, at start).
+pub fn metadata(settings: &Settings) -> Metadata {
+    use crate::oidc::{CLAIMS_SUPPORTED, LOGOUT_PATH, OIDC_SCOPES, USERINFO_PATH};
+    let auth_methods = ["client_secret_basic", "client_secret_post", "none"];
+    let doc = json!({
+        "issuer": settings.issuer,
+        "authorization_endpoint": settings.endpoint(AUTHORIZE_PATH),
+        "token_endpoint": settings.endpoint(TOKEN_PATH),
+        "jwks_uri": settings.endpoint(JWKS_PATH),
+        "userinfo_endpoint": settings.endpoint(USERINFO_PATH),
+        "end_session_endpoint": settings.endpoint(LOGOUT_PATH),
+        "grant_types_supported": ["client_credentials", "authorization_code", "refresh_token"],
+        "response_types_supported": ["code"],
+        "response_modes_supported": ["query"],
+        "scopes_supported": OIDC_SCOPES,
+        "subject_types_supported": ["public"],
+        "id_token_signing_alg_values_supported": [crate::signing::ID_TOKEN_ALG.as_str()],
+        "code_challenge_methods_supported": ["S256"],
+        "claims_supported": CLAIMS_SUPPORTED,
+        "claims_parameter_supported": false,
+        "request_parameter_supported": false,
+        "request_uri_parameter_supported": false,
+        "prompt_values_supported": ["none", "login", "consent", "select_account"],
+        "authorization_response_iss_parameter_supported": true,
+        "token_endpoint_auth_methods_supported": auth_methods,
+        "introspection_endpoint": settings.endpoint(INTROSPECT_PATH),
+        "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+        "revocation_endpoint": settings.endpoint(REVOKE_PATH),
+        "revocation_endpoint_auth_methods_supported": auth_methods,
+    });
+    // One document serves both: RFC 8414 allows every OpenID Connect member.
+    let oauth = doc.to_string();
+    Metadata {
+        oauth: oauth.into(),
+        openid: doc.to_string().into(),
     }
 }
 

@@ -4,16 +4,13 @@
 //! its `typ`, `iss` and `exp` are right, its `jti` is not revoked, and its client exists, is
 //! enabled and has not had its tokens revoked since the token was issued.
 
-use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use tessera_proto::{ACCESS_TOKEN_TYP, AccessTokenClaims};
+use tessera_verify::jws;
 
 use crate::app::App;
 use crate::clients::CachedClient;
-use crate::keys::KeySet;
 
 /// Longest token accepted for checking.
 pub const MAX_TOKEN_LEN: usize = 4 * 1024;
@@ -43,63 +40,17 @@ pub struct Active {
     pub client: Arc<CachedClient>,
 }
 
-#[derive(serde::Deserialize)]
-struct Header {
-    alg: String,
-    kid: String,
-    typ: String,
-}
-
-/// Most tokens remembered as verified. When full, entries of expired tokens are dropped, and if
-/// that is not enough, all of them: a miss costs one signature verification, nothing more.
+/// Most tokens remembered as verified (see [`jws::VerifiedTokens`]).
 pub const MAX_VERIFIED: usize = 10_000;
 
-/// Tokens whose signature, header and issuer were checked recently, keyed by the SHA-256 of the
-/// whole token, so a token introspected again and again pays for one signature verification.
-/// Everything that can change while a token lives (expiry, revocation, its client, its key still
-/// being published) is checked on every use.
-#[derive(Default)]
-pub struct VerifiedTokens {
-    map: RwLock<HashMap<[u8; 32], Verified>>,
-}
+/// Tokens whose signature, header and issuer were checked, so a token introspected again and
+/// again pays for one signature verification. Everything that can change while a token lives
+/// (expiry, revocation, its client, its key still being published) is checked on every use.
+pub type VerifiedTokens = jws::VerifiedTokens<AccessTokenClaims>;
 
-struct Verified {
-    kid: Box<str>,
-    claims: AccessTokenClaims,
-}
-
-impl VerifiedTokens {
-    /// The remembered claims of the token with digest `key`, if its key is still in `keys`.
-    fn get(&self, key: &[u8; 32], keys: &KeySet) -> Option<AccessTokenClaims> {
-        let g = crate::sync::read(&self.map);
-        let v = g.get(key)?;
-        keys.verifiers.contains_key(&*v.kid).then(|| v.claims.clone())
-    }
-
-    fn insert(&self, key: [u8; 32], kid: &str, claims: &AccessTokenClaims, now: i64) {
-        let mut g = crate::sync::write(&self.map);
-        if g.len() >= MAX_VERIFIED {
-            g.retain(|_, v| v.claims.exp as i64 > now);
-            if g.len() >= MAX_VERIFIED {
-                g.clear();
-            }
-        }
-        let verified = Verified {
-            kid: kid.into(),
-            claims: claims.clone(),
-        };
-        g.insert(key, verified);
-    }
-
-    /// How many tokens are remembered.
-    pub fn len(&self) -> usize {
-        crate::sync::read(&self.map).len()
-    }
-
-    /// Whether none is.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
+/// An empty cache of [`MAX_VERIFIED`] tokens.
+pub fn verified_tokens() -> VerifiedTokens {
+    VerifiedTokens::new(MAX_VERIFIED)
 }
 
 /// Checks `token` at time `now`.
@@ -109,42 +60,36 @@ pub fn check(app: &App, token: &str, now: i64) -> Result<Active, Inactive> {
 }
 
 /// The claims of `token` if it is a well-formed token signed by a key this server publishes and
-/// issued by this server, whether or not it is still active.
+/// issued by this server, whether or not it is still active. The JWS rules (one header decode,
+/// keys parsed once, the cache) are `tessera_verify`'s, as in every resource server.
 pub fn authentic(app: &App, token: &str) -> Result<AccessTokenClaims, Inactive> {
     if token.len() > MAX_TOKEN_LEN {
         return Err(Inactive::Malformed);
     }
     let keys = app.keys.get();
-    let mut key = [0u8; 32];
-    key.copy_from_slice(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, token.as_bytes()).as_ref());
-    let cached = app.verified.get(&key, &keys);
+    let digest = jws::digest(token);
+    let cached = app.verified.get(&digest, &keys.verifiers);
     app.metrics.lookup("verified_tokens", cached.is_some());
     if let Some(claims) = cached {
-        return Ok(claims);
+        return Ok((*claims).clone());
     }
-    let mut parts = token.split('.');
-    let (Some(h), Some(p), Some(sig), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
-        return Err(Inactive::Malformed);
-    };
-    let decode = |s: &str| URL_SAFE_NO_PAD.decode(s).map_err(|_| Inactive::Malformed);
-    let header: Header = serde_json::from_slice(&decode(h)?).map_err(|_| Inactive::Malformed)?;
-    if header.typ != ACCESS_TOKEN_TYP {
+    let parsed = jws::parse(token).map_err(|_| Inactive::Malformed)?;
+    if parsed.typ.as_deref() != Some(ACCESS_TOKEN_TYP) {
         return Err(Inactive::Malformed);
     }
-    let verifier = keys.verifiers.get(&header.kid).ok_or(Inactive::Signature)?;
-    if verifier.alg().as_str() != header.alg {
-        return Err(Inactive::Signature);
-    }
-    let signing_input = &token[..h.len() + 1 + p.len()];
-    if !verifier.verify(signing_input.as_bytes(), &decode(sig)?) {
-        return Err(Inactive::Signature);
-    }
-    let claims: AccessTokenClaims = serde_json::from_slice(&decode(p)?).map_err(|_| Inactive::Malformed)?;
+    let kid = parsed.kid.as_deref().ok_or(Inactive::Signature)?;
+    let key = keys.verifiers.get(kid).ok_or(Inactive::Signature)?;
+    let payload = parsed.verify(key).map_err(|e| match e {
+        tessera_verify::VerifyError::Malformed => Inactive::Malformed,
+        _ => Inactive::Signature,
+    })?;
+    let claims: AccessTokenClaims = serde_json::from_slice(&payload).map_err(|_| Inactive::Malformed)?;
     if claims.iss != app.settings.issuer {
         return Err(Inactive::Issuer);
     }
+    let now = u64::try_from(crate::store::now()).unwrap_or(0);
     app.verified
-        .insert(key, &header.kid, &claims, crate::store::now());
+        .insert(digest, kid, key, Arc::new(claims.clone()), claims.exp, now);
     Ok(claims)
 }
 

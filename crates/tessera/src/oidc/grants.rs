@@ -400,25 +400,13 @@ pub fn id_token_claims(app: &App, token: &str) -> Option<Map<String, Value>> {
     if token.len() > crate::oauth::validate::MAX_TOKEN_LEN {
         return None;
     }
-    let mut parts = token.split('.');
-    let (h, p, sig) = (parts.next()?, parts.next()?, parts.next()?);
-    if parts.next().is_some() {
-        return None;
-    }
-    let header: Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(h).ok()?).ok()?;
-    if header["typ"] != "JWT" {
+    let parsed = tessera_verify::jws::parse(token).ok()?;
+    if parsed.typ.as_deref() != Some("JWT") {
         return None;
     }
     let keys = app.keys.get();
-    let verifier = keys.verifiers.get(header["kid"].as_str()?)?;
-    if header["alg"].as_str()? != verifier.alg().as_str() {
-        return None;
-    }
-    let input = &token[..h.len() + 1 + p.len()];
-    if !verifier.verify(input.as_bytes(), &URL_SAFE_NO_PAD.decode(sig).ok()?) {
-        return None;
-    }
-    let claims: Map<String, Value> = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(p).ok()?).ok()?;
+    let key = keys.verifiers.get(parsed.kid.as_deref()?)?;
+    let claims: Map<String, Value> = serde_json::from_slice(&parsed.verify(key).ok()?).ok()?;
     (claims.get("iss")?.as_str()? == app.settings.issuer).then_some(claims)
 }
 
