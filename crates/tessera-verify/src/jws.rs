@@ -26,26 +26,37 @@ use crate::{Algorithm, MAX_TOKEN_LEN, VerifyError};
 /// Longest JOSE header decoded (base64url characters).
 const MAX_HEADER_LEN: usize = 1024;
 
-/// One published public key, parsed once (for an EC key, with its on-curve check), bound to
-/// one algorithm.
+/// One published public key, parsed once (for an EC key, with its on-curve check), for each
+/// algorithm it may verify: the one its JWK states, or, without `alg`, those of its family that
+/// are allowed.
 pub struct PublicKey {
-    alg: Algorithm,
-    key: ParsedPublicKey,
+    parsed: Vec<(Algorithm, ParsedPublicKey)>,
 }
 
 impl std::fmt::Debug for PublicKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let algs: Vec<_> = self.parsed.iter().map(|(a, _)| a).collect();
         f.debug_struct("PublicKey")
-            .field("alg", &self.alg)
+            .field("algorithms", &algs)
             .finish_non_exhaustive()
     }
 }
 
+const RSA_FAMILY: [Algorithm; 6] = [
+    Algorithm::RS256,
+    Algorithm::RS384,
+    Algorithm::RS512,
+    Algorithm::PS256,
+    Algorithm::PS384,
+    Algorithm::PS512,
+];
+
 impl PublicKey {
-    /// The key of JWK `jwk` and its `kid`, if it is a signing key of an algorithm in `allowed`.
-    /// A JWK without `alg` is bound to its family's usual one (`ES256` for P-256, `ES384` for
-    /// P-384, `EdDSA` for Ed25519, `RS256` for RSA); an encryption key (`use: enc`, or
-    /// `key_ops` without `verify`) is no signing key.
+    /// The key of JWK `jwk` and its `kid`, if it is a signing key for an algorithm in
+    /// `allowed`. A JWK with `alg` verifies that algorithm only (and must fit its `kty` and
+    /// `crv`); without, an EC or OKP key verifies its curve's algorithm (`ES256` for P-256,
+    /// `ES384` for P-384, `EdDSA` for Ed25519) and an RSA key every allowed RSA algorithm. An
+    /// encryption key (`use` other than `sig`, or `key_ops` without `verify`) is no signing key.
     pub fn from_jwk(jwk: &serde_json::Value, allowed: &[Algorithm]) -> Option<(String, PublicKey)> {
         let kid = jwk["kid"].as_str()?;
         if jwk.get("use").is_some_and(|u| u != "sig") {
@@ -58,59 +69,59 @@ impl PublicKey {
         }
         let field = |k: &str| jwk[k].as_str().and_then(|v| URL_SAFE_NO_PAD.decode(v).ok());
         let (kty, crv) = (jwk["kty"].as_str()?, jwk["crv"].as_str());
-        let alg = match jwk.get("alg") {
-            Some(a) => a.as_str()?.parse::<Algorithm>().ok()?,
-            None => match (kty, crv) {
-                ("EC", Some("P-256")) => Algorithm::ES256,
-                ("EC", Some("P-384")) => Algorithm::ES384,
-                ("OKP", Some("Ed25519")) => Algorithm::EdDSA,
-                ("RSA", _) => Algorithm::RS256,
-                _ => return None,
-            },
-        };
-        if !allowed.contains(&alg) {
-            return None;
-        }
-        let algorithm = verification_algorithm(alg)?;
-        let bytes = match (alg, kty, crv) {
-            (Algorithm::ES256, "EC", Some("P-256")) | (Algorithm::ES384, "EC", Some("P-384")) => {
+        let (family, bytes): (&[Algorithm], Vec<u8>) = match (kty, crv) {
+            ("EC", Some(c @ ("P-256" | "P-384"))) => {
                 let (x, y) = (field("x")?, field("y")?);
-                let size = if alg == Algorithm::ES256 { 32 } else { 48 };
+                let (alg, size) = match c {
+                    "P-256" => (&[Algorithm::ES256], 32),
+                    _ => (&[Algorithm::ES384], 48),
+                };
                 if x.len() != size || y.len() != size {
                     return None;
                 }
-                [&[4u8][..], &x, &y].concat()
+                (alg, [&[4u8][..], &x, &y].concat())
             }
-            (Algorithm::EdDSA, "OKP", Some("Ed25519")) => field("x")?,
-            (
-                Algorithm::RS256
-                | Algorithm::RS384
-                | Algorithm::RS512
-                | Algorithm::PS256
-                | Algorithm::PS384
-                | Algorithm::PS512,
-                "RSA",
-                _,
-            ) => rsa_public_key_der(&field("n")?, &field("e")?)?,
+            ("OKP", Some("Ed25519")) => (&[Algorithm::EdDSA], field("x")?),
+            ("RSA", _) => (&RSA_FAMILY, rsa_public_key_der(&field("n")?, &field("e")?)?),
             _ => return None,
         };
-        let key = ParsedPublicKey::new(algorithm, bytes).ok()?;
-        Some((kid.to_string(), PublicKey { alg, key }))
+        let algs: Vec<Algorithm> = match jwk.get("alg") {
+            Some(a) => vec![a.as_str()?.parse::<Algorithm>().ok()?],
+            None => family.to_vec(),
+        };
+        let parsed = algs
+            .into_iter()
+            .filter(|a| family.contains(a) && allowed.contains(a))
+            .map(|a| Some((a, ParsedPublicKey::new(verification_algorithm(a)?, &bytes).ok()?)))
+            .collect::<Option<Vec<_>>>()?;
+        if parsed.is_empty() {
+            return None;
+        }
+        Some((kid.to_string(), PublicKey { parsed }))
     }
 
-    /// The algorithm this key verifies.
-    pub fn algorithm(&self) -> Algorithm {
-        self.alg
+    /// The algorithms this key verifies.
+    pub fn algorithms(&self) -> impl Iterator<Item = Algorithm> + '_ {
+        self.parsed.iter().map(|(a, _)| *a)
     }
 
-    /// Whether `signature` is this key's signature of `message`.
-    pub fn verify(&self, message: &[u8], signature: &[u8]) -> bool {
-        self.key.verify_sig(message, signature).is_ok()
+    /// Whether `signature` is this key's `alg` signature of `message` (false for an algorithm
+    /// the key is not for).
+    pub fn verify(&self, alg: Algorithm, message: &[u8], signature: &[u8]) -> bool {
+        self.parsed
+            .iter()
+            .find(|(a, _)| *a == alg)
+            .is_some_and(|(_, key)| key.verify_sig(message, signature).is_ok())
     }
 
-    /// Whether `other` is the same key material for the same algorithm.
+    /// Whether `other` is the same key material for the same algorithms.
     fn same_as(&self, other: &PublicKey) -> bool {
-        self.alg == other.alg && self.key.as_ref() == other.key.as_ref()
+        self.parsed.len() == other.parsed.len()
+            && self
+                .parsed
+                .iter()
+                .zip(&other.parsed)
+                .all(|((a, k), (b, l))| a == b && k.as_ref() == l.as_ref())
     }
 }
 
@@ -231,7 +242,19 @@ struct RawHeader {
     alg: String,
     typ: Option<String>,
     kid: Option<String>,
-    crit: Option<serde::de::IgnoredAny>,
+    #[serde(default)]
+    crit: Present,
+}
+
+/// Whether a member is there at all, whatever its value (`null` included).
+#[derive(Default)]
+struct Present(bool);
+
+impl<'de> Deserialize<'de> for Present {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        serde::de::IgnoredAny::deserialize(d)?;
+        Ok(Present(true))
+    }
 }
 
 /// Splits compact JWS `token` and decodes its header. Refuses (as [`VerifyError::Malformed`])
@@ -250,8 +273,13 @@ pub fn parse(token: &str) -> Result<Compact<'_>, VerifyError> {
     if h.len() > MAX_HEADER_LEN {
         return Err(VerifyError::Malformed);
     }
-    let header: RawHeader = serde_json::from_slice(&decode(h)?).map_err(|_| VerifyError::Malformed)?;
-    if header.crit.is_some() {
+    let json = decode(h)?;
+    // A JSON object (RFC 7515 §4): serde would read an array into the struct too.
+    if json.trim_ascii_start().first() != Some(&b'{') {
+        return Err(VerifyError::Malformed);
+    }
+    let header: RawHeader = serde_json::from_slice(&json).map_err(|_| VerifyError::Malformed)?;
+    if header.crit.0 {
         return Err(VerifyError::Malformed);
     }
     let alg = header
@@ -285,12 +313,12 @@ fn decode(part: &str) -> Result<Vec<u8>, VerifyError> {
 }
 
 impl Compact<'_> {
-    /// The payload, if `key` (bound to this token's algorithm) signed it.
+    /// The payload, if `key` signed it with this token's algorithm.
     pub fn verify(&self, key: &PublicKey) -> Result<Vec<u8>, VerifyError> {
-        if key.alg != self.alg {
+        if !key.algorithms().any(|a| a == self.alg) {
             return Err(VerifyError::AlgorithmNotAllowed);
         }
-        if !key.verify(self.signing_input.as_bytes(), &decode(self.signature)?) {
+        if !key.verify(self.alg, self.signing_input.as_bytes(), &decode(self.signature)?) {
             return Err(VerifyError::BadSignature);
         }
         decode(self.payload)
@@ -317,6 +345,7 @@ pub fn digest(token: &str) -> Digest {
 pub struct VerifiedTokens<T> {
     map: RwLock<HashMap<Digest, Entry<T>>>,
     capacity: usize,
+    hits: std::sync::atomic::AtomicU64,
 }
 
 struct Entry<T> {
@@ -332,6 +361,7 @@ impl<T> VerifiedTokens<T> {
         VerifiedTokens {
             map: RwLock::new(HashMap::new()),
             capacity,
+            hits: Default::default(),
         }
     }
 
@@ -341,7 +371,16 @@ impl<T> VerifiedTokens<T> {
         let map = self.map.read().unwrap_or_else(|p| p.into_inner());
         let e = map.get(d)?;
         let current = keys.get(&e.kid)?;
-        Arc::ptr_eq(current, &e.key).then(|| e.value.clone())
+        let hit = Arc::ptr_eq(current, &e.key).then(|| e.value.clone());
+        if hit.is_some() {
+            self.hits.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+        hit
+    }
+
+    /// How many lookups found a usable entry so far.
+    pub fn hits(&self) -> u64 {
+        self.hits.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Remembers `value` for the token with digest `d`, verified with `key` (`kid`), expiring at
@@ -411,8 +450,10 @@ mod tests {
             r#"{"alg":"none"}"#,
             r#"{"alg":"ES256","alg":"RS256"}"#,
             r#"{"alg":"ES256","crit":["exp"]}"#,
+            r#"{"alg":"ES256","crit":null}"#,
             r#"{"typ":"at+jwt"}"#,
-            r#"["ES256"]"#,
+            r#"["ES256","at+jwt","k"]"#,
+            r#" ["ES256","at+jwt","k",null]"#,
         ] {
             assert_eq!(parse(&with(bad)).err(), Some(VerifyError::Malformed), "{bad}");
         }
@@ -445,5 +486,50 @@ mod tests {
         assert!(cache.get(&digest("a"), &KeyRing::default()).is_none());
         // Not for an algorithm not allowed, nor a symmetric one.
         assert!(KeyRing::from_jwks(&jwks, &[Algorithm::ES256]).is_empty());
+    }
+
+    #[test]
+    fn an_rsa_key_without_alg_verifies_every_allowed_rsa_algorithm() {
+        use aws_lc_rs::rand::SystemRandom;
+        use aws_lc_rs::rsa::{KeyPair as RsaKeyPair, KeySize};
+        use aws_lc_rs::signature::{KeyPair, RSA_PKCS1_SHA256, RSA_PSS_SHA256};
+        let pair = RsaKeyPair::generate(KeySize::Rsa2048).unwrap();
+        let public = pair.public_key();
+        let jwk = |alg: Option<&str>| {
+            let mut k = serde_json::json!({
+                "kty": "RSA", "kid": "r",
+                "n": URL_SAFE_NO_PAD.encode(public.modulus().big_endian_without_leading_zero()),
+                "e": URL_SAFE_NO_PAD.encode(public.exponent().big_endian_without_leading_zero()),
+            });
+            if let Some(a) = alg {
+                k["alg"] = a.into();
+            }
+            k
+        };
+        let sign = |padding: &'static dyn aws_lc_rs::signature::RsaEncoding| {
+            let mut sig = vec![0; pair.public_modulus_len()];
+            pair.sign(padding, &SystemRandom::new(), b"m", &mut sig).unwrap();
+            sig
+        };
+        let (pkcs1, pss) = (sign(&RSA_PKCS1_SHA256), sign(&RSA_PSS_SHA256));
+        let both = [Algorithm::RS256, Algorithm::PS256];
+        let (_, key) = PublicKey::from_jwk(&jwk(None), &both).unwrap();
+        assert_eq!(key.algorithms().collect::<Vec<_>>(), both);
+        assert!(key.verify(Algorithm::RS256, b"m", &pkcs1));
+        assert!(key.verify(Algorithm::PS256, b"m", &pss));
+        assert!(
+            !key.verify(Algorithm::RS256, b"m", &pss),
+            "one padding is not the other"
+        );
+        assert!(
+            !key.verify(Algorithm::RS384, b"m", &pkcs1),
+            "not an algorithm of this key"
+        );
+        // A stated alg binds the key to it; one that does not fit the key type makes no key.
+        let (_, key) = PublicKey::from_jwk(&jwk(Some("RS256")), &both).unwrap();
+        assert!(!key.verify(Algorithm::PS256, b"m", &pss));
+        assert!(PublicKey::from_jwk(&jwk(Some("RS256")), &[Algorithm::PS256]).is_none());
+        assert!(PublicKey::from_jwk(&jwk(Some("ES256")), &[Algorithm::ES256]).is_none());
+        assert!(PublicKey::from_jwk(&jwk(None), &[Algorithm::ES256]).is_none());
     }
 }

@@ -349,7 +349,9 @@ impl VerifierBuilder {
     }
 
     /// Accepted signature algorithms (default ES256, RS256, EdDSA). Symmetric algorithms are
-    /// refused at build time: a public key must never verify an HMAC.
+    /// refused at build time: a public key must never verify an HMAC. A published key that
+    /// states its `alg` verifies that one only; one without verifies its curve's algorithm (EC,
+    /// OKP) or every accepted RSA algorithm (RSA).
     pub fn algorithms(mut self, algorithms: &[Algorithm]) -> Self {
         self.algorithms = algorithms.to_vec();
         self
@@ -643,6 +645,11 @@ impl Verifier {
     /// How many verified tokens it remembers now (see [`VerifierBuilder::cache_capacity`]).
     pub fn cached_tokens(&self) -> usize {
         self.inner.verified.len()
+    }
+
+    /// How many verifications were answered from the cache so far (for a metric of its use).
+    pub fn cache_hits(&self) -> u64 {
+        self.inner.verified.hits()
     }
 
     /// The JWKS and introspection URLs: as given, or discovered once (a failed discovery is

@@ -700,11 +700,12 @@ async fn a_repeated_token_is_remembered_and_expiry_and_key_retirement_still_appl
     assert_eq!(fetches.load(Ordering::SeqCst), 1);
     let token = issuer.token(API).scope("orders:read").expires_in(60).sign();
     let first = verifier.verify(&token).await.unwrap();
-    assert_eq!(verifier.cached_tokens(), 1);
+    assert_eq!((verifier.cached_tokens(), verifier.cache_hits()), (1, 0));
     for _ in 0..3 {
         assert_eq!(verifier.verify(&token).await.unwrap(), first);
     }
     assert_eq!(verifier.cached_tokens(), 1, "the same token is one entry");
+    assert_eq!(verifier.cache_hits(), 3);
     // A token that differs in one signature character is not the cached one.
     let mut forged = token.clone();
     let last = forged.pop().unwrap();
@@ -732,7 +733,9 @@ async fn a_repeated_token_is_remembered_and_expiry_and_key_retirement_still_appl
         2,
         "an unknown kid fetched the keys again"
     );
+    let hits = verifier.cache_hits();
     assert!(verifier.verify(&token).await.is_ok());
+    assert_eq!(verifier.cache_hits(), hits + 1, "still remembered");
     // Another key under the same kid (a replaced key): the remembered token is verified again,
     // and fails.
     let mut replaced = TestIssuer::new("https://auth.example.com").jwks();

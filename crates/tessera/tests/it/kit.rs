@@ -100,33 +100,38 @@ pub mod pg {
         })
     }
 
-    /// How this process's databases begin: `t_<start time>_`, so that a later run knows what an
-    /// earlier one left.
+    /// How this process's databases begin: `tessera_t_<start time>_`, so that a later run
+    /// knows what an earlier one left.
     pub fn prefix() -> String {
-        format!("t_{}_", started())
+        format!("{PREFIX}{}_", started())
     }
 
+    const PREFIX: &str = "tessera_t_";
+
     /// Drops the databases that earlier test runs left (each test's server has one, ~8 MB, and
-    /// nothing else removes them), once per process. A database still in use is not dropped
-    /// (two suites running at once against one server keep theirs).
+    /// nothing else removes them), once per process: those named by this kit, from a process
+    /// that started earlier, that nobody is connected to. Run one suite at a time against a
+    /// server: a suite still running when another starts may lose a database between two of
+    /// its connections.
     async fn sweep(conn: &mut sqlx::PgConnection) {
         static SWEPT: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
         if SWEPT.swap(true, std::sync::atomic::Ordering::SeqCst) {
             return;
         }
-        let names: Vec<String> =
-            sqlx::query_scalar("SELECT datname::text FROM pg_database WHERE datname LIKE 't\\_%'")
-                .fetch_all(&mut *conn)
-                .await
-                .unwrap_or_default();
+        let idle: Vec<String> = sqlx::query_scalar(
+            "SELECT datname::text FROM pg_database d \
+             WHERE NOT EXISTS (SELECT 1 FROM pg_stat_activity a WHERE a.datname = d.datname)",
+        )
+        .fetch_all(&mut *conn)
+        .await
+        .unwrap_or_default();
         let ours = started();
-        for name in names {
+        for name in idle {
             let created = name
-                .strip_prefix("t_")
+                .strip_prefix(PREFIX)
                 .and_then(|rest| rest.split('_').next())
                 .and_then(|t| t.parse::<u64>().ok());
-            // Left by an earlier run (or by the naming before start times): theirs to go.
-            if created.is_none_or(|t| t < ours) {
+            if created.is_some_and(|t| t < ours) {
                 let _ = sqlx::raw_sql(&format!("DROP DATABASE IF EXISTS \"{name}\""))
                     .execute(&mut *conn)
                     .await;

@@ -277,6 +277,19 @@ async fn metrics_parse_as_prometheus_text_and_count_what_happened() {
         s.token(&id, &secret).await;
     }
     assert_eq!(attempt(&s, &id, "wrong").await.0, 401);
+    // Introspected three times: verified once, then found in the cache of verified tokens, also
+    // after the node rebuilt its key set with the same keys (as every poll that sees a key
+    // change does).
+    let token = s.token(&id, &secret).await;
+    for _ in 0..2 {
+        assert_eq!(s.introspect(&id, &secret, &token).await["active"], true);
+    }
+    let app = &s.running.as_ref().unwrap().app;
+    let rebuilt = tessera::signing::load_key_set(&app.store, &app.master, tessera::store::now())
+        .await
+        .unwrap();
+    app.keys.replace(rebuilt);
+    assert_eq!(s.introspect(&id, &secret, &token).await["active"], true);
     let r = s.http.get(s.url("/metrics")).send().await.unwrap();
     assert_eq!(r.status(), 200);
     assert!(
@@ -300,7 +313,10 @@ async fn metrics_parse_as_prometheus_text_and_count_what_happened() {
             })
     };
     let token_ok = [("endpoint", "token"), ("outcome", "ok")];
-    assert_eq!(value("tessera_http_requests_total", &token_ok), Some(3.0));
+    assert_eq!(value("tessera_http_requests_total", &token_ok), Some(4.0));
+    let verified = [("cache", "verified_tokens")];
+    assert_eq!(value("tessera_cache_lookups_total", &verified), Some(3.0));
+    assert_eq!(value("tessera_cache_hits_total", &verified), Some(2.0));
     let bad = [("endpoint", "token"), ("outcome", "invalid_client")];
     assert_eq!(value("tessera_http_requests_total", &bad), Some(1.0));
     assert_eq!(value("tessera_cache_entries", &[("cache", "clients")]), Some(1.0));
@@ -311,7 +327,7 @@ async fn metrics_parse_as_prometheus_text_and_count_what_happened() {
     });
     match histogram.map(|h| &h.value) {
         Some(prometheus_parse::Value::Histogram(buckets)) => {
-            assert_eq!(buckets.last().map(|b| b.count), Some(4.0));
+            assert_eq!(buckets.last().map(|b| b.count), Some(5.0));
         }
         other => panic!("no latency histogram: {other:?}"),
     }
