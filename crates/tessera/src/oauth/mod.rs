@@ -1,10 +1,13 @@
-//! OAuth 2.0 protocol: the token endpoint, client authentication and the RFC 6749 error type.
+//! OAuth 2.0 protocol: the token endpoint, client authentication, introspection, revocation, the
+//! rules of the RFCs for scopes, redirect URIs and resource indicators, and the RFC 6749 error
+//! type.
 
 pub mod client_auth;
 pub mod form;
 pub mod introspect;
 pub mod paths;
 pub mod redirect;
+pub mod resource;
 pub mod revoke;
 pub mod scope;
 pub mod token;

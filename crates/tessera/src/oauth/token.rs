@@ -24,10 +24,10 @@ use super::client_auth::{Credentials, Method, credentials};
 use super::form::{Form, FormError};
 use super::paths::{PathRules, uri_host};
 use super::scope::parse_scope;
-use crate::admin::is_absolute_uri;
 use crate::app::App;
 use crate::clients::{AuthFailure, CachedClient};
 use crate::keys::KeySet;
+use crate::oauth::resource::is_absolute_uri;
 
 /// `POST /oauth2/token`: strict RFC 6749.
 pub async fn token(State(app): State<Arc<App>>, request: Request) -> Response {
