@@ -1179,7 +1179,7 @@ fn tool_ready(test: &str, ready: bool, how: &str) -> bool {
 }
 
 /// Runs an RP script with `env`; returns the JSON object on its last stdout line.
-fn run_script(program: &str, script: &str, env: &[(&str, &str)]) -> Value {
+pub(crate) fn run_script(program: &str, script: &str, env: &[(&str, &str)]) -> Value {
     let out = std::process::Command::new(program)
         .arg(rp_dir().join(script))
         .envs(env.iter().copied())
@@ -1192,7 +1192,7 @@ fn run_script(program: &str, script: &str, env: &[(&str, &str)]) -> Value {
         .unwrap_or_else(|e| panic!("{script}: {e}: {stdout}"))
 }
 
-fn node_ready(test: &str) -> bool {
+pub(crate) fn node_ready(test: &str) -> bool {
     tool_ready(
         test,
         rp_dir().join("node_modules/openid-client").exists(),

@@ -511,6 +511,50 @@ async fn configured_aliases_serve_the_token_endpoint() {
     );
 }
 
+/// The other way round: tessera-verify checks tokens an independent JOSE library signs (Node's
+/// jose): every algorithm it is allowed, with keys published without `alg` as many issuers do
+/// (RSA keys serving both PKCS #1 v1.5 and PSS), several audiences, custom claims; and with its
+/// default allow-list (ES256, RS256, EdDSA) it refuses the others.
+#[tokio::test]
+async fn tessera_verify_checks_what_an_independent_library_signs_and_no_more() {
+    use tessera_verify::{Algorithm, Verifier, VerifyError};
+    if !crate::oidc::node_ready("tessera_verify_checks_what_an_independent_library_signs_and_no_more") {
+        return;
+    }
+    let minted = tokio::task::spawn_blocking(|| crate::oidc::run_script("node", "jose_mint.mjs", &[]))
+        .await
+        .unwrap();
+    let tokens = minted["tokens"].as_array().unwrap();
+    assert_eq!(tokens.len(), 7);
+    let builder = || {
+        Verifier::builder("https://issuer.example")
+            .audience("https://api.example")
+            .jwks(minted["jwks"].clone())
+    };
+    use Algorithm::*;
+    let every = builder()
+        .algorithms(&[RS256, RS384, PS256, PS512, ES256, ES384, EdDSA])
+        .build()
+        .await
+        .unwrap();
+    let default = builder().build().await.unwrap();
+    for t in tokens {
+        let (alg, token) = (t["alg"].as_str().unwrap(), t["token"].as_str().unwrap());
+        let claims = every.verify(token).await.unwrap_or_else(|e| panic!("{alg}: {e}"));
+        assert_eq!(claims.jti, format!("jti-{alg}"));
+        assert_eq!(claims.client_id, "svc-1");
+        assert!(claims.has_all_scopes(["orders:read", "orders:write"]), "{alg}");
+        assert_eq!(claims.claim::<String>("tenant").as_deref(), Some("acme"), "{alg}");
+        assert_eq!(claims.aud, ["https://other.example", "https://api.example"]);
+        let by_default = default.verify(token).await;
+        if matches!(alg, "ES256" | "RS256" | "EdDSA") {
+            assert!(by_default.is_ok(), "{alg}: {by_default:?}");
+        } else {
+            assert_eq!(by_default.err(), Some(VerifyError::AlgorithmNotAllowed), "{alg}");
+        }
+    }
+}
+
 #[tokio::test]
 async fn a_resource_server_verifies_tokens_with_an_independent_library() {
     for alg in ["ES256", "RS256", "EdDSA"] {
