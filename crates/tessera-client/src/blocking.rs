@@ -18,6 +18,8 @@
 
 use std::sync::Arc;
 
+use tessera_proto::blocking::Runtime;
+
 use crate::{AccessToken, ClientError, TokenClientBuilder};
 
 /// A [`crate::TokenClient`] with blocking calls. Cheap to clone.
@@ -27,48 +29,22 @@ pub struct TokenClient {
     runtime: Arc<Runtime>,
 }
 
-/// The runtime, shut down without waiting when the last clone goes (dropping a runtime
-/// normally blocks, which panics inside async code).
-#[derive(Debug)]
-struct Runtime(Option<tokio::runtime::Runtime>);
-
-impl Drop for Runtime {
-    fn drop(&mut self) {
-        if let Some(rt) = self.0.take() {
-            rt.shutdown_background();
-        }
-    }
-}
-
-impl Runtime {
-    /// Runs `future` on the runtime and waits for it on this thread.
-    fn run<T: Send + 'static>(
-        &self,
-        future: impl std::future::Future<Output = Result<T, ClientError>> + Send + 'static,
-    ) -> Result<T, ClientError> {
-        let Some(rt) = &self.0 else {
-            return Err(ClientError::Config("the client's runtime is gone".into()));
-        };
-        let (tx, rx) = std::sync::mpsc::channel();
-        rt.spawn(async move {
-            let _ = tx.send(future.await);
-        });
-        rx.recv()
-            .unwrap_or_else(|_| Err(ClientError::Config("the client's runtime stopped".into())))
-    }
+/// Runs `future` on `runtime` and waits for it.
+fn run<T: Send + 'static>(
+    runtime: &Runtime,
+    future: impl std::future::Future<Output = Result<T, ClientError>> + Send + 'static,
+) -> Result<T, ClientError> {
+    runtime
+        .run(future)
+        .unwrap_or_else(|| Err(ClientError::Config("the client's runtime stopped".into())))
 }
 
 impl TokenClient {
     /// Builds the client from `builder` (nothing is fetched yet).
     pub fn new(builder: TokenClientBuilder) -> Result<Self, ClientError> {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .thread_name("tessera-client")
-            .enable_all()
-            .build()
+        let runtime = Runtime::new("tessera-client")
             .map_err(|e| ClientError::Config(format!("cannot start the client's runtime: {e}")))?;
-        let runtime = Runtime(Some(runtime));
-        let inner = runtime.run(builder.build())?;
+        let inner = run(&runtime, builder.build())?;
         Ok(TokenClient {
             inner,
             runtime: Arc::new(runtime),
@@ -82,8 +58,9 @@ impl TokenClient {
             scope.map(str::to_string),
             audience.map(str::to_string),
         );
-        self.runtime
-            .run(async move { client.token(scope.as_deref(), audience.as_deref()).await })
+        run(&self.runtime, async move {
+            client.token(scope.as_deref(), audience.as_deref()).await
+        })
     }
 
     /// A new token response, bypassing the cache; see [`crate::TokenClient::request`].
@@ -97,8 +74,9 @@ impl TokenClient {
             scope.map(str::to_string),
             audience.map(str::to_string),
         );
-        self.runtime
-            .run(async move { client.request(scope.as_deref(), audience.as_deref()).await })
+        run(&self.runtime, async move {
+            client.request(scope.as_deref(), audience.as_deref()).await
+        })
     }
 
     /// Drops cached tokens.

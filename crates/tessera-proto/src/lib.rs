@@ -2,9 +2,13 @@
 //!
 //! The server, the resource-server verifier and the client library all speak the same JSON: the
 //! RFC 6749 §5.1 token response, the §5.2 error body and the RFC 9068 access-token claims. They
-//! live here, in a crate with no dependencies beyond `serde`, so that a verifier or a client never
-//! pulls in the server to agree on a field name.
+//! live here, in a crate with no dependencies beyond `serde` (and Tokio for the libraries'
+//! blocking APIs, feature `blocking`), so that a verifier or a client never pulls in the server
+//! to agree on a field name.
 #![deny(missing_docs)]
+
+#[cfg(feature = "blocking")]
+pub mod blocking;
 
 use serde::{Deserialize, Serialize};
 

@@ -18,6 +18,8 @@
 
 use std::sync::Arc;
 
+use tessera_proto::blocking::Runtime;
+
 use crate::{Claims, VerifierBuilder, VerifyError};
 
 /// A [`crate::Verifier`] with blocking calls. Cheap to clone.
@@ -27,48 +29,22 @@ pub struct Verifier {
     runtime: Arc<Runtime>,
 }
 
-/// The runtime, shut down without waiting when the last clone goes (dropping a runtime
-/// normally blocks, which panics inside async code).
-#[derive(Debug)]
-struct Runtime(Option<tokio::runtime::Runtime>);
-
-impl Drop for Runtime {
-    fn drop(&mut self) {
-        if let Some(rt) = self.0.take() {
-            rt.shutdown_background();
-        }
-    }
-}
-
-impl Runtime {
-    /// Runs `future` on the runtime and waits for it on this thread.
-    fn run<T: Send + 'static>(
-        &self,
-        future: impl std::future::Future<Output = Result<T, VerifyError>> + Send + 'static,
-    ) -> Result<T, VerifyError> {
-        let Some(rt) = &self.0 else {
-            return Err(VerifyError::Config("the verifier's runtime is gone".into()));
-        };
-        let (tx, rx) = std::sync::mpsc::channel();
-        rt.spawn(async move {
-            let _ = tx.send(future.await);
-        });
-        rx.recv()
-            .unwrap_or_else(|_| Err(VerifyError::Config("the verifier's runtime stopped".into())))
-    }
+/// Runs `future` on `runtime` and waits for it.
+fn run<T: Send + 'static>(
+    runtime: &Runtime,
+    future: impl std::future::Future<Output = Result<T, VerifyError>> + Send + 'static,
+) -> Result<T, VerifyError> {
+    runtime
+        .run(future)
+        .unwrap_or_else(|| Err(VerifyError::Config("the verifier's runtime stopped".into())))
 }
 
 impl Verifier {
     /// Builds the verifier from `builder`.
     pub fn new(builder: VerifierBuilder) -> Result<Self, VerifyError> {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .thread_name("tessera-verify")
-            .enable_all()
-            .build()
+        let runtime = Runtime::new("tessera-verify")
             .map_err(|e| VerifyError::Config(format!("cannot start the verifier's runtime: {e}")))?;
-        let runtime = Runtime(Some(runtime));
-        let inner = runtime.run(builder.build())?;
+        let inner = run(&runtime, builder.build())?;
         Ok(Verifier {
             inner,
             runtime: Arc::new(runtime),
@@ -78,7 +54,7 @@ impl Verifier {
     /// Verifies `token`; see [`crate::Verifier::verify`].
     pub fn verify(&self, token: &str) -> Result<Claims, VerifyError> {
         let (verifier, token) = (self.inner.clone(), token.to_string());
-        self.runtime.run(async move { verifier.verify(&token).await })
+        run(&self.runtime, async move { verifier.verify(&token).await })
     }
 
     /// The async verifier underneath (it shares the key cache).
