@@ -108,10 +108,12 @@ impl PublicKey {
     /// Whether `signature` is this key's `alg` signature of `message` (false for an algorithm
     /// the key is not for).
     pub fn verify(&self, alg: Algorithm, message: &[u8], signature: &[u8]) -> bool {
-        self.parsed
-            .iter()
-            .find(|(a, _)| *a == alg)
-            .is_some_and(|(_, key)| key.verify_sig(message, signature).is_ok())
+        self.parsed_for(alg)
+            .is_some_and(|key| key.verify_sig(message, signature).is_ok())
+    }
+
+    fn parsed_for(&self, alg: Algorithm) -> Option<&ParsedPublicKey> {
+        self.parsed.iter().find(|(a, _)| *a == alg).map(|(_, k)| k)
     }
 
     /// Whether `other` is the same key material for the same algorithms.
@@ -315,10 +317,11 @@ fn decode(part: &str) -> Result<Vec<u8>, VerifyError> {
 impl Compact<'_> {
     /// The payload, if `key` signed it with this token's algorithm.
     pub fn verify(&self, key: &PublicKey) -> Result<Vec<u8>, VerifyError> {
-        if !key.algorithms().any(|a| a == self.alg) {
-            return Err(VerifyError::AlgorithmNotAllowed);
-        }
-        if !key.verify(self.alg, self.signing_input.as_bytes(), &decode(self.signature)?) {
+        let parsed = key.parsed_for(self.alg).ok_or(VerifyError::AlgorithmNotAllowed)?;
+        if parsed
+            .verify_sig(self.signing_input.as_bytes(), &decode(self.signature)?)
+            .is_err()
+        {
             return Err(VerifyError::BadSignature);
         }
         decode(self.payload)

@@ -789,9 +789,9 @@ impl Verifier {
         let leeway = self.inner.leeway.as_secs();
         self.refresh_if_stale();
         // Seen before: its signature and fixed claims held, with a key still published.
-        let digest = jws::digest(token);
-        if self.inner.verified.capacity() > 0 {
-            let cached = self.inner.verified.get(&digest, &read(&self.inner.keys).keys);
+        let digest = (self.inner.verified.capacity() > 0).then(|| jws::digest(token));
+        if let Some(d) = &digest {
+            let cached = self.inner.verified.get(d, &read(&self.inner.keys).keys);
             if let Some(c) = cached {
                 check_times(c.claims.exp, c.nbf, now, leeway)?;
                 return Ok(c.claims.clone());
@@ -816,9 +816,9 @@ impl Verifier {
         if !claims.aud.iter().any(|a| self.inner.audiences.contains(a)) {
             return Err(VerifyError::WrongAudience);
         }
-        if self.inner.verified.capacity() == 0 {
+        let Some(digest) = digest else {
             return Ok(claims);
-        }
+        };
         let expires = claims.exp.saturating_add(leeway);
         let checked = Arc::new(Checked {
             claims: claims.clone(),
