@@ -53,17 +53,7 @@ impl Issuer {
         if let Some(s) = scope {
             form.push(("scope", s));
         }
-        let r: Value = reqwest::Client::new()
-            .post(format!("{}/oauth2/token", self.base))
-            .basic_auth(&self.id, Some(&self.secret))
-            .form(&form)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        r["access_token"].as_str().unwrap().to_string()
+        fetch_token(&self.base, &self.id, &self.secret, &form).await
     }
 
     /// The issuer's current signing key, to forge tokens that are signed correctly but wrong in
@@ -79,6 +69,21 @@ impl Issuer {
         let pkcs8 = app.master.open(&key.kid, &key.sealed_private_key).unwrap();
         (key.kid, EncodingKey::from_ec_der(&pkcs8))
     }
+}
+
+/// An access token from the token endpoint at `base`, for client `id` with `form`.
+async fn fetch_token(base: &str, id: &str, secret: &str, form: &[(&str, &str)]) -> String {
+    let r: Value = reqwest::Client::new()
+        .post(format!("{base}/oauth2/token"))
+        .basic_auth(id, Some(secret))
+        .form(form)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    r["access_token"].as_str().unwrap().to_string()
 }
 
 fn now() -> u64 {
@@ -446,17 +451,8 @@ async fn custom_claims_audiences_optional_auth_scope_sets_and_realm() {
     let token = |resource: &'static str| {
         let (base, id, secret) = (base.clone(), created.client.id.clone(), created.secret.clone());
         async move {
-            let r: Value = reqwest::Client::new()
-                .post(format!("{base}/oauth2/token"))
-                .basic_auth(&id, Some(&secret))
-                .form(&[("grant_type", "client_credentials"), ("resource", resource)])
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
-            r["access_token"].as_str().unwrap().to_string()
+            let form = [("grant_type", "client_credentials"), ("resource", resource)];
+            fetch_token(&base, &id, &secret, &form).await
         }
     };
     // Two audiences accepted (an API known by two names); a third refused.

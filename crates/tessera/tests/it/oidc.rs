@@ -188,6 +188,16 @@ async fn app_client(s: &Server, name: &str, public: bool, first_party: bool) -> 
 
 /// Signs in through the login form (unless the browser has a session) and the consent form
 /// (when one comes); returns the redirect to the client.
+/// A new browser signs `email` in to client `id` (default scopes, PKCE): the browser, the
+/// PKCE verifier and the code it came back with.
+async fn first_code(s: &Server, id: &str, email: &str) -> (Browser, String, String) {
+    let (verifier, challenge) = pkce();
+    let mut b = Browser::new();
+    let back = sign_in(&mut b, s, &authorize_url(s, id, &challenge, &[]), email).await;
+    let code = query(&back)["code"].clone();
+    (b, verifier, code)
+}
+
 async fn sign_in(b: &mut Browser, s: &Server, url: &str, email: &str) -> String {
     let mut page = b.get(url).await;
     if page.status == 200 && page.body.contains("<h1>Sign in</h1>") {
@@ -474,17 +484,8 @@ async fn a_single_page_app_is_a_public_client_with_pkce() {
     user(&s, "grace@example.com").await;
     let (id, secret) = app_client(&s, "SPA", true, true).await;
     assert!(secret.is_empty());
-    let (verifier, challenge) = pkce();
-    let mut b = Browser::new();
     // First party: no consent page.
-    let back = sign_in(
-        &mut b,
-        &s,
-        &authorize_url(&s, &id, &challenge, &[]),
-        "grace@example.com",
-    )
-    .await;
-    let code = query(&back)["code"].clone();
+    let (mut b, verifier, code) = first_code(&s, &id, "grace@example.com").await;
     // Without the verifier, with a wrong one: refused, and the code still works after.
     let (_, wrong) = pkce();
     let (status, body) = redeem(&s, &id, "", &code, &wrong).await;
@@ -652,16 +653,7 @@ async fn the_screening_eagle_path_takes_codes_and_refresh_tokens_with_basic() {
     .await;
     let sub = user(&s, "ada@example.com").await;
     let (id, secret) = app_client(&s, "Inspect", false, true).await;
-    let (verifier, challenge) = pkce();
-    let mut b = Browser::new();
-    let back = sign_in(
-        &mut b,
-        &s,
-        &authorize_url(&s, &id, &challenge, &[]),
-        "ada@example.com",
-    )
-    .await;
-    let code = query(&back)["code"].clone();
+    let (_, verifier, code) = first_code(&s, &id, "ada@example.com").await;
     let path = "/api/id/v1/auth/token";
     let r = s
         .post_form(
