@@ -927,14 +927,14 @@ async fn sign_in_state_is_single_use_under_races(store: &Store) {
     }
 
     // Revocation (RFC 7009) by its client only; then pruning.
-    store
-        .insert_refresh(&refresh_token("r2", "f2", "at-2"))
-        .await
-        .unwrap();
+    // (The record's own expiry: `refresh_token` reads the clock again, maybe a second later.)
+    let r2 = refresh_token("r2", "f2", "at-2");
+    let at2_expires = r2.access_expires_at.unwrap();
+    store.insert_refresh(&r2).await.unwrap();
     assert_eq!(store.revoke_refresh("r2", "other").await.unwrap(), None);
     assert_eq!(
         store.revoke_refresh("r2", "c1").await.unwrap(),
-        Some(vec![("at-2".to_string(), t + 300)])
+        Some(vec![("at-2".to_string(), at2_expires)])
     );
     let mut old = refresh_token("r3", "f3", "at-3");
     old.family_expires_at = t - 1;
