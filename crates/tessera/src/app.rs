@@ -73,16 +73,26 @@ impl Readiness {
 /// When a node's caches last caught up with the store's change log (seconds since the epoch).
 /// While the database is away this stops moving; `/readyz` reports its age.
 #[derive(Debug, Default)]
-pub struct Synced(std::sync::atomic::AtomicI64);
+pub struct Synced {
+    at: std::sync::atomic::AtomicI64,
+    polls: std::sync::atomic::AtomicU64,
+}
 
 impl Synced {
     /// Records a successful poll at `at`.
     pub fn mark(&self, at: i64) {
-        self.0.store(at, std::sync::atomic::Ordering::Relaxed);
+        self.at.store(at, std::sync::atomic::Ordering::Relaxed);
+        self.polls.fetch_add(1, std::sync::atomic::Ordering::Release);
     }
 
     /// The time of the last successful poll.
     pub fn at(&self) -> i64 {
-        self.0.load(std::sync::atomic::Ordering::Relaxed)
+        self.at.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// How many polls have succeeded: once it has grown by two, a poll that began after a
+    /// given moment has been applied, so the node's caches hold what the store held then.
+    pub fn polls(&self) -> u64 {
+        self.polls.load(std::sync::atomic::Ordering::Acquire)
     }
 }

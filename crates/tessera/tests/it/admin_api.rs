@@ -511,8 +511,7 @@ async fn admin_tokens_must_be_meant_for_the_admin_api_and_follow_the_clients_sco
     )
     .await;
     assert_eq!(r.status(), 200);
-    let record = s.app().store.client(&id).await.unwrap();
-    s.app().registry.upsert(&id, record);
+    s.caught_up().await;
     let r = call(&s, "GET", "/admin/v1/keys", Some(&admin), None).await;
     assert_eq!(r.status(), 403);
     assert_eq!(r.json::<Value>().await.unwrap()["error"], "insufficient_scope");

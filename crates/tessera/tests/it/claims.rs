@@ -316,7 +316,7 @@ async fn a_literal_brace_scope_from_before_templates_still_works() {
     let store = &s.app().store;
     assert!(store.insert_client(&created.client, None, &entry).await.unwrap());
     let (id, secret) = (created.client.id.clone(), created.secret.clone());
-    s.app().registry.upsert(&id, store.client(&id).await.unwrap());
+    s.caught_up().await;
     let r = s
         .token_basic(&id, &secret, &[("grant_type", "client_credentials")])
         .await;

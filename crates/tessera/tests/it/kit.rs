@@ -418,6 +418,20 @@ impl Server {
         &self.running.as_ref().unwrap().app
     }
 
+    /// Waits (at most 10 s) until this node has applied a poll of the change log that began
+    /// after this call: what the store holds now is in its caches, and no poll that read the
+    /// store earlier can still overwrite it. (Putting a record into the registry by hand can be
+    /// undone by such a poll.)
+    pub async fn caught_up(&self) {
+        let synced = &self.app().synced;
+        let start = synced.polls();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while synced.polls() < start + 2 {
+            assert!(Instant::now() < deadline, "the node stopped polling its store");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.base, path)
     }

@@ -541,10 +541,10 @@ async fn taking_the_admin_audience_away_ends_live_admin_tokens() {
         audiences: Some(Vec::new()),
         ..Default::default()
     };
-    let record = tessera::admin::update_client(&s.app().store, &Actor::cli(), &id, update)
+    tessera::admin::update_client(&s.app().store, &Actor::cli(), &id, update)
         .await
         .unwrap();
-    s.app().registry.upsert(&id, Some(record));
+    s.caught_up().await;
     let r = list().await;
     assert_eq!(r.status(), 401);
     let challenge = r.headers()["www-authenticate"].to_str().unwrap().to_string();

@@ -287,10 +287,10 @@ async fn authentication_failures_are_invalid_client_401() {
         enabled: Some(false),
         ..Default::default()
     };
-    let record = tessera::admin::update_client(&s.app().store, &tessera::admin::Actor::cli(), &id, disable)
+    tessera::admin::update_client(&s.app().store, &tessera::admin::Actor::cli(), &id, disable)
         .await
         .unwrap();
-    s.app().registry.upsert(&id, Some(record));
+    s.caught_up().await;
     assert_error(s.token_basic(&id, &secret, &grant).await, 401, "invalid_client").await;
 }
 

@@ -396,9 +396,9 @@ async fn a_client_not_allowed_client_credentials_gets_unauthorized_client() {
         grant_types: Some(vec!["authorization_code".into(), "client_credentials".into()]),
         ..Default::default()
     };
-    let record = tessera::admin::update_client(&s.app().store, &tessera::admin::Actor::cli(), &id, update)
+    tessera::admin::update_client(&s.app().store, &tessera::admin::Actor::cli(), &id, update)
         .await
         .unwrap();
-    s.app().registry.upsert(&id, Some(record));
+    s.caught_up().await;
     assert_eq!(s.token(&id, &secret).await.split('.').count(), 3);
 }
