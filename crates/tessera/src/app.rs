@@ -31,6 +31,26 @@ pub struct App {
     pub metrics: crate::metrics::Metrics,
     /// What keeps the node from being ready, if anything.
     pub readiness: Readiness,
+    /// Held while the registry is written from what was read from the store (by a poll, or by
+    /// [`App::apply_client`]), so that an older read never lands after a newer one.
+    pub registry_writes: tokio::sync::Mutex<()>,
+}
+
+impl App {
+    /// Reads client `id` from the store and puts it (or its absence) into this node's registry
+    /// at once: what an administrative change on this node must do before it answers, so that a
+    /// disabled or narrowed client gets nothing more here. Other nodes follow within a poll.
+    /// On a store error the entry is dropped (fail closed) until the next poll brings it back.
+    pub async fn apply_client(&self, id: &str) {
+        let _turn = self.registry_writes.lock().await;
+        match self.store.client(id).await {
+            Ok(record) => self.registry.upsert(id, record),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot re-read a changed client; its entry waits for the next poll");
+                self.registry.upsert(id, None);
+            }
+        }
+    }
 }
 
 /// The metadata documents (RFC 8414, OpenID Connect Discovery), serialized once at start by

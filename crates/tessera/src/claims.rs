@@ -66,6 +66,55 @@ pub const RESERVED: &[&str] = &[
     "txn",
 ];
 
+/// The OpenID Connect standard claims (Core §5.1) and the other claims of ID tokens and userinfo
+/// answers (§2, §5.3): a user's attribute may not take one of these names, since userinfo and ID
+/// tokens must take them only from the fields they belong to (an `email_verified` attribute
+/// would vouch for an address nobody verified).
+pub const OIDC_STANDARD: &[&str] = &[
+    "name",
+    "given_name",
+    "family_name",
+    "middle_name",
+    "nickname",
+    "preferred_username",
+    "profile",
+    "picture",
+    "website",
+    "email",
+    "email_verified",
+    "gender",
+    "birthdate",
+    "zoneinfo",
+    "locale",
+    "phone_number",
+    "phone_number_verified",
+    "address",
+    "updated_at",
+    "_claim_names",
+    "_claim_sources",
+];
+
+/// Whether `name` is one a user's attribute may not take: a registered or protocol claim
+/// ([`RESERVED`]) or an OpenID Connect standard claim ([`OIDC_STANDARD`]), in any case.
+pub fn reserved_for_users(name: &str) -> bool {
+    RESERVED
+        .iter()
+        .chain(OIDC_STANDARD)
+        .any(|r| r.eq_ignore_ascii_case(name))
+}
+
+/// Checks a user's attributes: the rules of client claims, and no OpenID Connect standard claim.
+pub fn validate_attributes(attributes: &Claims) -> Result<(), String> {
+    validate(attributes)?;
+    if let Some(name) = attributes.keys().find(|n| reserved_for_users(n)) {
+        return Err(format!(
+            "attribute {name:?} is a registered or OpenID Connect standard claim; Tessera sets it \
+             from the user's own fields (email, email_verified, name, given_name, family_name)"
+        ));
+    }
+    Ok(())
+}
+
 /// The most claims a client may have.
 pub const MAX_CLAIMS: usize = 32;
 /// The most bytes a client's claims may take as JSON.
@@ -107,7 +156,14 @@ pub fn parse_pairs(pairs: &[String]) -> Result<Claims, String> {
         let Some((name, value)) = pair.split_once('=') else {
             return Err(format!("--claim {pair:?}: expected NAME=VALUE"));
         };
-        let value = serde_json::from_str::<Value>(value).unwrap_or_else(|_| Value::String(value.into()));
+        let value = match serde_json::from_str::<Value>(value) {
+            // JSON, held to the rules of every other JSON input (no repeated member names).
+            Ok(v) => {
+                crate::json::check(value.as_bytes()).map_err(|e| format!("--claim {name}: {e}"))?;
+                v
+            }
+            Err(_) => Value::String(value.into()),
+        };
         if claims.insert(name.to_string(), value).is_some() {
             return Err(format!("--claim {name} given twice"));
         }

@@ -128,6 +128,8 @@ pub struct FileConfig {
     tls_cert_file: Option<String>,
     tls_key_file: Option<String>,
     plain_http: Option<bool>,
+    hsts_max_age: Option<u64>,
+    idle_timeout: Option<u64>,
     sign_in: Option<SignInSettings>,
 }
 
@@ -221,6 +223,11 @@ pub struct Settings {
     pub tls: Option<crate::http::tls::TlsFiles>,
     /// Plain HTTP was asked for on a non-loopback address.
     pub plain_http: bool,
+    /// `Strict-Transport-Security: max-age` on the answers of a node that terminates TLS itself
+    /// (seconds; 0 sends none).
+    pub hsts_max_age: u64,
+    /// A connection with no request in flight for this long is closed (HTTP/2 with a GOAWAY).
+    pub idle_timeout: Duration,
     /// Session and refresh-token lifetimes.
     pub sign_in: SignInSettings,
 }
@@ -511,6 +518,19 @@ impl Settings {
             sign_in,
             tls,
             plain_http,
+            // One year by default; at most two (the preload list's own bound).
+            hsts_max_age: within(
+                "hsts_max_age",
+                file.hsts_max_age.unwrap_or(31_536_000),
+                0,
+                63_072_000,
+            )?,
+            idle_timeout: Duration::from_secs(within(
+                "idle_timeout",
+                file.idle_timeout.unwrap_or(60),
+                1,
+                3600,
+            )?),
             shutdown_delay: Duration::from_secs(within(
                 "shutdown_delay",
                 file.shutdown_delay.unwrap_or(0),

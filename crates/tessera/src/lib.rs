@@ -8,6 +8,7 @@
 //!   type.
 //! - [`clients`]: the client registry, secrets and the in-memory cache used on the hot path.
 //! - [`claims`]: per-client claims and the scope templates built from them.
+//! - [`json`]: strict JSON for outside input (no repeated member names, no NUL).
 //! - [`keys`]: signing keys, their encryption at rest, the JWKS and the signer.
 //! - [`signing`]: the life of signing keys: first key, rotation, the key set a node serves.
 //! - [`limits`]: abuse limits: rates per address and per client, the back-off after failed
@@ -19,7 +20,8 @@
 //! - [`oidc`]: signing people in: the authorization endpoint, login and consent pages, the
 //!   authorization code and refresh token grants, ID tokens, userinfo, sign-out.
 //! - [`users`]: the user directory (people who sign in), shared by the CLI and the admin API.
-//! - [`http`]: router, connection limits, TLS, discovery, health, the admin API.
+//! - [`http`]: router, request framing (RFC 9112), connection limits and timeouts, TLS,
+//!   discovery, health, the admin API.
 //! - [`config`]: one typed configuration, layered defaults < file < environment < flags.
 //! - [`admin`]: the administrative operations the CLI and the admin API share.
 //! - [`server`]: starting a node, and the loop that keeps its caches fresh from the change log.
@@ -35,6 +37,7 @@ pub mod cli;
 pub mod clients;
 pub mod config;
 pub mod http;
+pub mod json;
 pub mod keys;
 pub mod limits;
 pub mod metrics;

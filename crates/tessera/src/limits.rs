@@ -34,8 +34,13 @@ pub struct LimitSettings {
     pub per_client_burst: u32,
     /// Failed authentications for one client id (known or not) before the back-off starts.
     pub failures_before_backoff: u32,
-    /// Failed authentications from one address (any client id) before the back-off starts.
+    /// Failed authentications from one address (any client id or account) before the back-off
+    /// starts.
     pub address_failures_before_backoff: u32,
+    /// Failed sign-ins for one account from any address before the account's back-off starts:
+    /// the ceiling against guessing spread over many addresses. While it runs, only a browser
+    /// that signed in to the account before (it holds the account's device cookie) may try.
+    pub account_failures_before_backoff: u32,
     /// Seconds after the last failure when a failure count starts again from zero.
     pub failure_window: u64,
     /// Longest back-off, in seconds.
@@ -49,6 +54,9 @@ pub struct LimitSettings {
     pub trusted_proxy_header: Option<String>,
     /// Networks (CIDR) of the proxies whose `trusted_proxy_header` is believed.
     pub trusted_proxies: Vec<String>,
+    /// Allow a catch-all network (`0.0.0.0/0`, `::/0`) in `trusted_proxies`: every peer could
+    /// then say which address it has. Off by default; on, a warning is logged at start.
+    pub allow_any_proxy: bool,
 }
 
 impl Default for LimitSettings {
@@ -60,12 +68,14 @@ impl Default for LimitSettings {
             per_client_burst: 1000,
             failures_before_backoff: 5,
             address_failures_before_backoff: 30,
+            account_failures_before_backoff: 20,
             failure_window: 600,
             max_backoff: 900,
             max_concurrent_requests: 1024,
             max_revocations_per_client: 10_000,
             trusted_proxy_header: None,
             trusted_proxies: Vec::new(),
+            allow_any_proxy: false,
         }
     }
 }
@@ -108,6 +118,12 @@ impl Limits {
             1,
             100_000,
         )?;
+        within(
+            "account_failures_before_backoff",
+            s.account_failures_before_backoff.into(),
+            1,
+            100_000,
+        )?;
         within("failure_window", s.failure_window, 1, 86_400)?;
         within("max_backoff", s.max_backoff, 1, 86_400)?;
         within(
@@ -143,6 +159,15 @@ impl Limits {
         if proxy_header.is_some() == proxies.is_empty() {
             return Err("limits.trusted_proxy_header and limits.trusted_proxies go together".into());
         }
+        if let Some(any) = proxies.iter().find(|n| n.prefix_len() == 0) {
+            if !s.allow_any_proxy {
+                return Err(format!(
+                    "limits.trusted_proxies: {any} trusts every peer to name its own address; list \
+                     the proxies' networks, or set limits.allow_any_proxy = true if every peer \
+                     really is a proxy"
+                ));
+            }
+        }
         Ok(Limits {
             settings,
             proxy_header,
@@ -160,11 +185,55 @@ pub struct Refused {
     pub retry_after: Duration,
 }
 
+impl Limits {
+    /// Whether `trusted_proxies` holds a catch-all network (allowed by `allow_any_proxy`).
+    pub fn trusts_any_proxy(&self) -> bool {
+        self.proxies.iter().any(|n| n.prefix_len() == 0)
+    }
+}
+
+/// Whose failed authentications are counted. Each kind has key spaces of its own, so no input
+/// of one kind can touch the count of another (a client id that looks like an email is still a
+/// client id).
+#[derive(Debug, Clone, Copy)]
+pub enum Subject<'a> {
+    /// A client id presented at the token, introspection or revocation endpoint.
+    Client(&'a str),
+    /// A person's account at the login page, by its email key ([`crate::store::email_key`]).
+    Account(&'a str),
+}
+
+impl Subject<'_> {
+    fn digest(&self) -> [u8; 16] {
+        let id = match self {
+            Subject::Client(id) | Subject::Account(id) => id,
+        };
+        let d = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, id.as_bytes());
+        let mut k = [0u8; 16];
+        k.copy_from_slice(&d.as_ref()[..16]);
+        k
+    }
+}
+
+/// A count of failures. Ids are digests: an unknown client id may be a secret typed in the
+/// wrong field.
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 enum FailKey {
-    /// A digest of the presented client id: an unknown id may be a secret typed in the wrong field.
-    Id([u8; 16]),
+    /// A client id, from any address.
+    Client([u8; 16]),
+    /// An account, from one address: what holds a guesser without holding the account's owner.
+    AccountAt([u8; 16], IpAddr),
+    /// An account, from any address: the ceiling against guessing spread over many addresses.
+    Account([u8; 16]),
+    /// An address, for any client id or account.
     Address(IpAddr),
+}
+
+impl FailKey {
+    /// Whether a success of this subject can clear the key (see [`Guard::succeeded`]).
+    fn is_subject(&self) -> bool {
+        !matches!(self, FailKey::Address(_))
+    }
 }
 
 struct Failures {
@@ -197,7 +266,7 @@ pub struct Guard {
     saturated_until: AtomicU64,
     /// When the table was last swept (ms after `epoch`).
     last_sweep: AtomicU64,
-    /// Client ids with failures remembered: while none, a success needs no lookup.
+    /// Client ids and accounts with failures remembered: while none, a success needs no lookup.
     id_entries: std::sync::atomic::AtomicUsize,
     epoch: Instant,
     /// Requests in flight.
@@ -308,19 +377,36 @@ impl Guard {
         })
     }
 
-    fn id_key(client_id: &str) -> FailKey {
-        let d = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, client_id.as_bytes());
-        let mut k = [0u8; 16];
-        k.copy_from_slice(&d.as_ref()[..16]);
-        FailKey::Id(k)
+    /// The keys a failure of `subject` from `address` counts under, with their thresholds.
+    fn keys(&self, subject: Subject<'_>, address: IpAddr) -> [(FailKey, u32); 3] {
+        let s = &self.limits.settings;
+        let at = address_key(address);
+        let d = subject.digest();
+        let by_address = (FailKey::Address(at), s.address_failures_before_backoff);
+        match subject {
+            // A client id's count holds for every address (a secret is guessed from anywhere,
+            // and a generated secret still succeeds during the back-off).
+            Subject::Client(_) => [
+                (FailKey::Client(d), s.failures_before_backoff),
+                by_address,
+                by_address,
+            ],
+            Subject::Account(_) => [
+                (FailKey::AccountAt(d, at), s.failures_before_backoff),
+                by_address,
+                (FailKey::Account(d), s.account_failures_before_backoff),
+            ],
+        }
     }
 
     fn millis(&self, at: Instant) -> u64 {
         at.saturating_duration_since(self.epoch).as_millis() as u64
     }
 
-    /// How long the back-off for this client id or this address still runs, if it does.
-    pub fn backoff(&self, client_id: &str, address: IpAddr) -> Option<Refused> {
+    /// How long the back-off for `subject` from `address` still runs, if it does. For an
+    /// account, `known_browser` (the request carries the account's device cookie) lifts the
+    /// account-wide ceiling, not the count for this address.
+    pub fn backoff(&self, subject: Subject<'_>, address: IpAddr, known_browser: bool) -> Option<Refused> {
         let now = Instant::now();
         if self.backoff_horizon.load(Ordering::Relaxed) <= self.millis(now) {
             return None;
@@ -333,9 +419,10 @@ impl Guard {
             });
         }
         let map = crate::sync::lock(&self.failures);
-        [Self::id_key(client_id), FailKey::Address(address_key(address))]
+        self.keys(subject, address)
             .iter()
-            .filter_map(|k| map.get(k)?.until)
+            .filter(|(k, _)| !(known_browser && matches!(k, FailKey::Account(_))))
+            .filter_map(|(k, _)| map.get(k)?.until)
             .filter(|u| *u > now)
             .max()
             .map(|u| Refused {
@@ -344,19 +431,15 @@ impl Guard {
             })
     }
 
-    /// Records a failed authentication of `client_id` from `address`.
-    pub fn failed(&self, client_id: &str, address: IpAddr) {
+    /// Records a failed authentication of `subject` from `address`.
+    pub fn failed(&self, subject: Subject<'_>, address: IpAddr) {
         let s = &self.limits.settings;
         let now = Instant::now();
         let window = Duration::from_secs(s.failure_window);
         let mut map = crate::sync::lock(&self.failures);
-        for (key, threshold) in [
-            (Self::id_key(client_id), s.failures_before_backoff),
-            (
-                FailKey::Address(address_key(address)),
-                s.address_failures_before_backoff,
-            ),
-        ] {
+        let mut keys = self.keys(subject, address).to_vec();
+        keys.dedup_by(|a, b| a.0 == b.0);
+        for (key, threshold) in keys {
             if !map.contains_key(&key) && map.len() >= MAX_TRACKED {
                 // Sweep at most once a second: a full map must not cost a scan per failure.
                 let now_ms = self.millis(now);
@@ -380,7 +463,7 @@ impl Guard {
                     continue;
                 }
             }
-            if matches!(key, FailKey::Id(_)) && !map.contains_key(&key) {
+            if key.is_subject() && !map.contains_key(&key) {
                 self.id_entries.fetch_add(1, Ordering::Relaxed);
             }
             let f = map.entry(key).or_insert(Failures {
@@ -408,21 +491,23 @@ impl Guard {
         }
     }
 
-    /// Forgets the failures of a client id that authenticated. Free (one atomic load) while no
-    /// client id has failures remembered, which is the common case.
-    pub fn succeeded(&self, client_id: &str) {
+    /// Forgets the failures of a client id or account that authenticated from `address` (an
+    /// address's own count stays). Free (one atomic load) while no client id or account has
+    /// failures remembered, which is the common case.
+    pub fn succeeded(&self, subject: Subject<'_>, address: IpAddr) {
         if self.id_entries.load(Ordering::Relaxed) == 0 {
             return;
         }
-        let key = Self::id_key(client_id);
         let mut map = crate::sync::lock(&self.failures);
-        if map.remove(&key).is_some() {
-            self.id_entries.fetch_sub(1, Ordering::Relaxed);
+        for (key, _) in self.keys(subject, address) {
+            if key.is_subject() && map.remove(&key).is_some() {
+                self.id_entries.fetch_sub(1, Ordering::Relaxed);
+            }
         }
     }
 
     fn recount(&self, map: &HashMap<FailKey, Failures>) {
-        let ids = map.keys().filter(|k| matches!(k, FailKey::Id(_))).count();
+        let ids = map.keys().filter(|k| k.is_subject()).count();
         self.id_entries.store(ids, Ordering::Relaxed);
     }
 
@@ -502,24 +587,33 @@ mod tests {
         let g = guard(|s| s.failures_before_backoff = 3);
         let a: IpAddr = "192.0.2.1".parse().unwrap();
         for _ in 0..2 {
-            g.failed("known", a);
-            g.failed("unknown", a);
+            g.failed(Subject::Client("known"), a);
+            g.failed(Subject::Client("unknown"), a);
         }
-        assert_eq!(g.backoff("known", a), None);
-        g.failed("known", a);
-        g.failed("unknown", a);
-        let one = g.backoff("known", a).map(|r| r.retry_after.as_secs_f64());
-        let other = g.backoff("unknown", a).map(|r| r.retry_after.as_secs_f64());
+        assert_eq!(g.backoff(Subject::Client("known"), a, false), None);
+        g.failed(Subject::Client("known"), a);
+        g.failed(Subject::Client("unknown"), a);
+        let one = g
+            .backoff(Subject::Client("known"), a, false)
+            .map(|r| r.retry_after.as_secs_f64());
+        let other = g
+            .backoff(Subject::Client("unknown"), a, false)
+            .map(|r| r.retry_after.as_secs_f64());
         assert!(one.is_some_and(|s| s > 0.9 && s <= 1.0), "{one:?}");
         assert!(other.is_some_and(|s| s > 0.9 && s <= 1.0), "{other:?}");
-        g.failed("known", a);
-        let two = g.backoff("known", a).map(|r| r.retry_after.as_secs_f64());
+        g.failed(Subject::Client("known"), a);
+        let two = g
+            .backoff(Subject::Client("known"), a, false)
+            .map(|r| r.retry_after.as_secs_f64());
         assert!(two.is_some_and(|s| s > 1.9 && s <= 2.0), "{two:?}");
         let tracked = g.tracked_failures();
-        g.succeeded("known");
+        g.succeeded(Subject::Client("known"), a);
         assert_eq!(g.tracked_failures(), tracked - 1, "a success clears its id");
-        assert_eq!(g.backoff("known", "192.0.2.2".parse().unwrap()), None);
-        g.succeeded("unknown");
+        assert_eq!(
+            g.backoff(Subject::Client("known"), "192.0.2.2".parse().unwrap(), false),
+            None
+        );
+        g.succeeded(Subject::Client("unknown"), a);
         assert_eq!(
             g.id_entries.load(Ordering::Relaxed),
             0,
@@ -532,11 +626,17 @@ mod tests {
         let g = guard(|s| s.address_failures_before_backoff = 4);
         let a: IpAddr = "2001:db8::1".parse().unwrap();
         for i in 0..4 {
-            g.failed(&format!("id{i}"), a);
+            g.failed(Subject::Client(&format!("id{i}")), a);
         }
         // Same /64, another id.
-        assert!(g.backoff("fresh", "2001:db8::99".parse().unwrap()).is_some());
-        assert!(g.backoff("fresh", "2001:db9::1".parse().unwrap()).is_none());
+        assert!(
+            g.backoff(Subject::Client("fresh"), "2001:db8::99".parse().unwrap(), false)
+                .is_some()
+        );
+        assert!(
+            g.backoff(Subject::Client("fresh"), "2001:db9::1".parse().unwrap(), false)
+                .is_none()
+        );
     }
 
     #[test]
@@ -546,14 +646,18 @@ mod tests {
             s.failure_window = 1;
         });
         let a: IpAddr = "192.0.2.9".parse().unwrap();
-        g.failed("x", a);
-        let first = g.backoff("x", a).map(|r| r.retry_after.as_secs_f64());
+        g.failed(Subject::Client("x"), a);
+        let first = g
+            .backoff(Subject::Client("x"), a, false)
+            .map(|r| r.retry_after.as_secs_f64());
         assert!(first.is_some_and(|s| s > 0.9), "{first:?}");
         // The back-off (1 s) ends; 0.2 s later the window (1 s) has not passed since its end.
         std::thread::sleep(Duration::from_millis(1200));
-        assert_eq!(g.backoff("x", a), None);
-        g.failed("x", a);
-        let second = g.backoff("x", a).map(|r| r.retry_after.as_secs_f64());
+        assert_eq!(g.backoff(Subject::Client("x"), a, false), None);
+        g.failed(Subject::Client("x"), a);
+        let second = g
+            .backoff(Subject::Client("x"), a, false)
+            .map(|r| r.retry_after.as_secs_f64());
         assert!(
             second.is_some_and(|s| s > 1.9),
             "the count started over: {second:?}"
@@ -568,11 +672,14 @@ mod tests {
         });
         for i in 0..(MAX_TRACKED / 2) as u32 {
             let a = IpAddr::V4(std::net::Ipv4Addr::from(0x0a00_0000 + i));
-            g.failed(&format!("spray-{i}"), a);
+            g.failed(Subject::Client(&format!("spray-{i}")), a);
         }
-        assert_eq!(g.backoff("fresh", "198.51.100.1".parse().unwrap()), None);
-        g.failed("one-more", "198.51.100.2".parse().unwrap());
-        let refused = g.backoff("fresh", "198.51.100.1".parse().unwrap());
+        assert_eq!(
+            g.backoff(Subject::Client("fresh"), "198.51.100.1".parse().unwrap(), false),
+            None
+        );
+        g.failed(Subject::Client("one-more"), "198.51.100.2".parse().unwrap());
+        let refused = g.backoff(Subject::Client("fresh"), "198.51.100.1".parse().unwrap(), false);
         assert!(
             refused.is_some_and(|r| r.retry_after > Duration::from_secs(50)),
             "{refused:?}"
@@ -592,6 +699,76 @@ mod tests {
             g.client_address(mapped, &h),
             "198.51.100.7".parse::<IpAddr>().unwrap()
         );
+    }
+
+    #[test]
+    fn client_ids_and_accounts_never_share_a_count() {
+        let g = guard(|s| s.failures_before_backoff = 2);
+        let a: IpAddr = "192.0.2.20".parse().unwrap();
+        // Whatever the client id says, it counts as a client id.
+        for id in ["login:bob@example.com", "bob@example.com"] {
+            for _ in 0..5 {
+                g.failed(Subject::Client(id), a);
+            }
+            assert!(g.backoff(Subject::Client(id), a, false).is_some());
+        }
+        assert_eq!(g.backoff(Subject::Account("bob@example.com"), a, false), None);
+        // And the other way round.
+        let b: IpAddr = "192.0.2.21".parse().unwrap();
+        for _ in 0..5 {
+            g.failed(Subject::Account("alice@example.com"), b);
+        }
+        assert!(
+            g.backoff(Subject::Account("alice@example.com"), b, false)
+                .is_some()
+        );
+        assert_eq!(g.backoff(Subject::Client("alice@example.com"), b, false), None);
+    }
+
+    #[test]
+    fn an_account_is_held_per_address_and_only_strangers_are_held_at_the_ceiling() {
+        let g = guard(|s| {
+            s.failures_before_backoff = 3;
+            s.account_failures_before_backoff = 6;
+        });
+        let (guesser, owner) = ("192.0.2.30".parse().unwrap(), "198.51.100.30".parse().unwrap());
+        let bob = Subject::Account("bob@example.com");
+        for _ in 0..3 {
+            g.failed(bob, guesser);
+        }
+        // The guesser's address is held; the owner elsewhere is not.
+        assert!(g.backoff(bob, guesser, false).is_some());
+        assert!(
+            g.backoff(bob, guesser, true).is_some(),
+            "a cookie does not lift an address's count"
+        );
+        assert_eq!(g.backoff(bob, owner, false), None);
+        // Guessing spread over addresses reaches the account's ceiling: strangers are held
+        // everywhere, a browser that signed in before is not.
+        for i in 0..3u8 {
+            g.failed(bob, IpAddr::V4(std::net::Ipv4Addr::new(203, 0, 113, i)));
+        }
+        assert!(g.backoff(bob, owner, false).is_some());
+        assert_eq!(g.backoff(bob, owner, true), None);
+        // The owner's success clears the account, not the guesser's address.
+        g.succeeded(bob, owner);
+        assert_eq!(g.backoff(bob, "198.51.100.31".parse().unwrap(), false), None);
+        assert!(g.backoff(bob, guesser, false).is_some());
+    }
+
+    #[test]
+    fn a_catch_all_proxy_network_needs_saying_so() {
+        for any in ["0.0.0.0/0", "::/0"] {
+            let mut s = LimitSettings {
+                trusted_proxy_header: Some("X-Forwarded-For".into()),
+                trusted_proxies: vec!["10.0.0.0/8".into(), any.into()],
+                ..Default::default()
+            };
+            let refused = Limits::new(s.clone()).err().unwrap_or_default();
+            assert!(refused.contains("allow_any_proxy"), "{refused}");
+            s.allow_any_proxy = true;
+            assert!(Limits::new(s).is_ok_and(|l| l.trusts_any_proxy()));
+        }
     }
 
     #[test]

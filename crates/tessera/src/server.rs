@@ -198,10 +198,17 @@ pub async fn start_with_listener(
         guard: crate::limits::Guard::new(settings_limits),
         metrics: crate::metrics::Metrics::new(),
         readiness: Default::default(),
+        registry_writes: Default::default(),
     });
     app.synced.mark(now());
     let (shutdown, rx) = watch::channel(false);
     let mut tasks = Vec::new();
+    if app.settings.limits.trusts_any_proxy() {
+        tracing::warn!(
+            "limits.trusted_proxies holds a catch-all network (allowed by limits.allow_any_proxy): \
+             every peer may name its own address in the proxy header, for rate limits, back-off and the audit trail"
+        );
+    }
     let acceptor = match tls {
         Some((acceptor, resolver)) => {
             tasks.push(tokio::spawn(crate::http::tls::reload_loop(resolver, rx.clone())));
@@ -217,7 +224,10 @@ pub async fn start_with_listener(
     tasks.push(tokio::spawn(crate::http::serve(
         listener,
         crate::http::router(app.clone()),
-        app.settings.request_timeout,
+        crate::http::Timeouts {
+            header: app.settings.request_timeout,
+            idle: app.settings.idle_timeout,
+        },
         acceptor,
         rx.clone(),
     )));
@@ -380,7 +390,10 @@ async fn full_refresh(app: &App, master: &MasterKey, seq: &mut i64) -> anyhow::R
     // Read the sequence first: a change that lands during the reload is then applied again by
     // the next poll rather than missed.
     let new_seq = app.store.change_seq().await?;
-    load_registry(&app.store, &app.registry).await?;
+    {
+        let _turn = app.registry_writes.lock().await;
+        load_registry(&app.store, &app.registry).await?;
+    }
     let keys = rebuild_keys(app, master).await?;
     let revoked = load_revocations(&app.store).await?;
     app.keys.replace(keys);
@@ -414,6 +427,7 @@ async fn apply_changes(app: &App, master: &MasterKey, seq: &mut i64) -> anyhow::
         tracing::warn!("change log pruned past this node's position; reloading everything");
         return full_refresh(app, master, seq).await;
     }
+    let turn = app.registry_writes.lock().await;
     for id in &batch.clients {
         match app.store.client(id).await {
             Ok(record) => app.registry.upsert(id, record),
@@ -426,6 +440,7 @@ async fn apply_changes(app: &App, master: &MasterKey, seq: &mut i64) -> anyhow::
             }
         }
     }
+    drop(turn);
     if !batch.revocations.is_empty() {
         app.revocations
             .extend(app.store.revoked_tokens(&batch.revocations).await?);

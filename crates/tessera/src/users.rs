@@ -5,7 +5,7 @@
 use serde_json::json;
 
 use crate::admin::{Actor, AdminError};
-use crate::store::{SecretKind, StoreError, UserRecord, now};
+use crate::store::{SecretKind, SignInsEnded, StoreError, UserRecord, now};
 
 /// Shortest password accepted (NIST SP 800-63B §5.1.1.2: at least 8 characters).
 pub const MIN_PASSWORD: usize = 8;
@@ -113,7 +113,7 @@ pub async fn create_user(
     new: NewUser,
 ) -> Result<UserRecord, AdminError> {
     let email = validate_email(&new.email)?;
-    crate::claims::validate(&new.attributes).map_err(AdminError::Invalid)?;
+    crate::claims::validate_attributes(&new.attributes).map_err(AdminError::Invalid)?;
     let password_hash = match &new.password {
         Some(p) => Some(hash_password(p).await?),
         None => None,
@@ -164,7 +164,7 @@ pub async fn update_user(
 ) -> Result<UserRecord, AdminError> {
     let email = update.email.as_deref().map(validate_email).transpose()?;
     if let Some(a) = &update.attributes {
-        crate::claims::validate(a).map_err(AdminError::Invalid)?;
+        crate::claims::validate_attributes(a).map_err(AdminError::Invalid)?;
     }
     let given_name = update
         .given_name
@@ -221,23 +221,24 @@ pub async fn update_user(
             for k in &update.remove_attributes {
                 u.attributes.remove(k);
             }
-            crate::claims::validate(&u.attributes).map_err(AdminError::Invalid)
+            crate::claims::validate_attributes(&u.attributes).map_err(AdminError::Invalid)
         })
         .await?;
     result.ok_or_else(|| AdminError::NoUser(id.to_string()))
 }
 
-/// Sets user `id`'s password.
+/// Sets user `id`'s password, and ends the user's sign-ins (sessions, refresh-token families
+/// and the access tokens issued with them): whoever knew the old password is signed out.
 pub async fn set_password(
     store: &crate::store::Store,
     actor: &Actor,
     id: &str,
     password: &str,
-) -> Result<UserRecord, AdminError> {
+) -> Result<(UserRecord, SignInsEnded), AdminError> {
     let hash = hash_password(password).await?;
-    let audit = actor.entry("user.set_password", id, json!({}));
+    let audit = actor.entry("user.set_password", id, json!({"ends_sign_ins": true}));
     store
-        .modify_user(id, &audit, |u: &mut UserRecord| -> Result<(), AdminError> {
+        .modify_user_ending_sign_ins(id, &audit, |u: &mut UserRecord| -> Result<(), AdminError> {
             u.password_hash = Some(hash);
             Ok(())
         })
@@ -245,22 +246,39 @@ pub async fn set_password(
         .ok_or_else(|| AdminError::NoUser(id.to_string()))
 }
 
-/// Enables or disables user `id`.
+/// Enables or disables user `id`; disabling ends the user's sign-ins as
+/// [`set_password`] does.
 pub async fn set_enabled(
     store: &crate::store::Store,
     actor: &Actor,
     id: &str,
     enabled: bool,
-) -> Result<UserRecord, AdminError> {
+) -> Result<(UserRecord, SignInsEnded), AdminError> {
     let action = if enabled { "user.enable" } else { "user.disable" };
-    let audit = actor.entry(action, id, json!({}));
-    store
-        .modify_user(id, &audit, |u: &mut UserRecord| -> Result<(), AdminError> {
-            u.enabled = enabled;
-            Ok(())
-        })
-        .await?
-        .ok_or_else(|| AdminError::NoUser(id.to_string()))
+    let change = |u: &mut UserRecord| -> Result<(), AdminError> {
+        u.enabled = enabled;
+        Ok(())
+    };
+    let changed = if enabled {
+        let audit = actor.entry(action, id, json!({}));
+        store
+            .modify_user(id, &audit, change)
+            .await?
+            .map(|u| (u, SignInsEnded::default()))
+    } else {
+        let audit = actor.entry(action, id, json!({"ends_sign_ins": true}));
+        store.modify_user_ending_sign_ins(id, &audit, change).await?
+    };
+    changed.ok_or_else(|| AdminError::NoUser(id.to_string()))
+}
+
+/// What a password change or a disable says it ended, for the CLI and the admin API.
+pub fn ended_json(ended: &SignInsEnded) -> serde_json::Value {
+    json!({
+        "sessions": ended.sessions,
+        "refresh_token_families": ended.refresh_token_families,
+        "access_tokens_revoked": ended.revoked.len(),
+    })
 }
 
 /// Deletes user `id`.

@@ -790,6 +790,18 @@ async fn key_command(
             let master = signing::master_key(&settings.master_key, store).await?;
             let new = crate::keys::MasterKey::load(&to)?;
             let id = new.ids().first().map(|s| s.to_string()).unwrap_or_default();
+            // The nodes must be able to open what is sealed under the new key before anything is
+            // sealed under it: a configuration that lacks it would stop every node at its next
+            // start. This configuration is what they were given.
+            if !master.ids().contains(&id.as_str()) {
+                anyhow::bail!(
+                    "master key {id} ({}) is not among the keys this configuration opens ({:?}): add it \
+                     to every node first (a second line of the key file, or after a comma in \
+                     TESSERA_MASTER_KEY), then run rotate-master again; nothing was changed",
+                    to.display(),
+                    settings.master_key
+                );
+            }
             let n = signing::rotate_master(store, &master, &new, actor).await?;
             println!(
                 "{n} signing keys are now sealed under master key {id} ({}); nodes that were not given it turn \

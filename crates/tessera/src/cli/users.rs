@@ -135,6 +135,19 @@ fn read_password() -> anyhow::Result<String> {
     Ok(line.trim_end_matches(['\r', '\n']).to_string())
 }
 
+/// One line on what ending a user's sign-ins ended (running nodes refuse the revoked tokens
+/// within a poll of the change log).
+fn say_ended(ended: &crate::store::SignInsEnded) -> anyhow::Result<()> {
+    writeln!(
+        std::io::stdout().lock(),
+        "signed out everywhere: {} sessions and {} refresh-token families ended, {} access tokens revoked",
+        ended.sessions,
+        ended.refresh_token_families,
+        ended.revoked.len()
+    )?;
+    Ok(())
+}
+
 fn emit(u: &UserRecord, json: bool) -> anyhow::Result<()> {
     let mut out = std::io::stdout().lock();
     if json {
@@ -234,11 +247,19 @@ pub(super) async fn command(store: &Store, actor: &Actor, cmd: UserCommand) -> a
         }
         UserCommand::Disable { user, json } => {
             let id = users::get_user(store, &user).await?.id;
-            emit(&users::set_enabled(store, actor, &id, false).await?, json)?;
+            let (u, ended) = users::set_enabled(store, actor, &id, false).await?;
+            if json {
+                let mut view = users::user_json(&u);
+                view["sign_ins_ended"] = users::ended_json(&ended);
+                writeln!(std::io::stdout().lock(), "{view}")?;
+            } else {
+                emit(&u, false)?;
+                say_ended(&ended)?;
+            }
         }
         UserCommand::Enable { user, json } => {
             let id = users::get_user(store, &user).await?.id;
-            emit(&users::set_enabled(store, actor, &id, true).await?, json)?;
+            emit(&users::set_enabled(store, actor, &id, true).await?.0, json)?;
         }
         UserCommand::Delete { user } => {
             let id = users::get_user(store, &user).await?.id;
@@ -248,8 +269,9 @@ pub(super) async fn command(store: &Store, actor: &Actor, cmd: UserCommand) -> a
         UserCommand::SetPassword { user } => {
             let id = users::get_user(store, &user).await?.id;
             let password = read_password()?;
-            users::set_password(store, actor, &id, &password).await?;
+            let (_, ended) = users::set_password(store, actor, &id, &password).await?;
             println!("password set for user {id}");
+            say_ended(&ended)?;
         }
     }
     Ok(ExitCode::SUCCESS)

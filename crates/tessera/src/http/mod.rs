@@ -2,6 +2,7 @@
 
 pub mod admin;
 pub mod discovery;
+pub mod framing;
 pub mod tls;
 
 use std::net::SocketAddr;
@@ -31,6 +32,10 @@ tokio::task_local! {
 
 /// Longest a node waits on shutdown for requests in flight to finish.
 pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How long an idle connection that was told to go (HTTP/2: GOAWAY, then a PING the client
+/// should answer) is given before it is dropped: nothing is in flight on it.
+const IDLE_GOODBYE: Duration = Duration::from_secs(2);
 
 /// Most connections served at once; more wait in the kernel's backlog.
 const MAX_CONNECTIONS: usize = 10_000;
@@ -182,9 +187,9 @@ fn refuse(status: StatusCode, description: &str) -> Response {
 }
 
 /// What every request passes first: an id (returned as `X-Request-Id` and on every log line of
-/// the request), the framing rules the HTTP library leaves to the application (RFC 9112 §3.2:
-/// exactly one valid `Host` on HTTP/1.1; a declared body over the limit refused before it is
-/// read), the cap on requests in flight, and the metrics of the answer.
+/// the request), the framing rules the HTTP library leaves to the application ([`framing`]; a
+/// declared body over the limit refused before it is read), the cap on requests in flight, and
+/// the metrics of the answer.
 async fn front_door(
     State(app): State<Arc<App>>,
     request: axum::extract::Request,
@@ -200,16 +205,24 @@ async fn front_door(
         .unwrap_or("other");
     let span = tracing::info_span!("request", id = id.to_str().unwrap_or_default());
     let mut response = async {
-        let hosts = request.headers().get_all(header::HOST).iter().count();
-        let host_ok = request.headers().get(header::HOST).is_none_or(|h| {
-            h.to_str()
-                .is_ok_and(|h| !h.contains('@') && h.parse::<axum::http::uri::Authority>().is_ok())
-        });
-        if hosts > 1 || !host_ok || (hosts == 0 && request.version() == axum::http::Version::HTTP_11) {
-            return refuse(
-                StatusCode::BAD_REQUEST,
-                "exactly one valid Host header is required",
-            );
+        if let Err(r) = framing::check(
+            request.method(),
+            request.uri(),
+            request.version(),
+            request.headers(),
+        ) {
+            let mut answer = if r.close || !matches!(endpoint, "authorize" | "logout") {
+                refuse(r.status, r.description)
+            } else {
+                // The pages people see answer with a page.
+                crate::oidc::pages::error(r.status, "Bad request", "The address is malformed.")
+            };
+            if r.close {
+                answer
+                    .headers_mut()
+                    .insert(header::CONNECTION, HeaderValue::from_static("close"));
+            }
+            return answer;
         }
         let limit = if endpoint == "admin" {
             ADMIN_MAX_BODY
@@ -255,17 +268,36 @@ async fn front_door(
     }
     app.metrics.request(endpoint, outcome, started.elapsed());
     response.headers_mut().insert(REQUEST_ID, id);
+    // RFC 6797: a node that terminates TLS itself tells browsers to use nothing else. (Behind a
+    // proxy that terminates TLS, HSTS is the proxy's to send.)
+    if app.settings.tls.is_some() && app.settings.hsts_max_age > 0 {
+        if let Ok(v) = HeaderValue::try_from(format!("max-age={}", app.settings.hsts_max_age)) {
+            response
+                .headers_mut()
+                .insert(header::STRICT_TRANSPORT_SECURITY, v);
+        }
+    }
     response
 }
 
+/// How long a connection may take.
+#[derive(Debug, Clone, Copy)]
+pub struct Timeouts {
+    /// To send a request's headers, or to finish the TLS handshake.
+    pub header: Duration,
+    /// With no request in flight, before the connection is closed.
+    pub idle: Duration,
+}
+
 /// Serves `router` on `listener` until `shutdown` turns true, then drains open connections.
-/// A client that takes longer than `header_timeout` to send its request headers (or to finish
-/// the TLS handshake) is disconnected. With `tls`, connections speak TLS and offer HTTP/2 and
-/// HTTP/1.1; without, HTTP/1.1.
+/// A client that takes longer than `timeouts.header` to send its request headers (or to finish
+/// the TLS handshake) is disconnected, and a connection idle for `timeouts.idle` is closed
+/// (HTTP/2 with a GOAWAY). With `tls`, connections speak TLS and offer HTTP/2 and HTTP/1.1;
+/// without, HTTP/1.1.
 pub async fn serve(
     listener: TcpListener,
     router: Router,
-    header_timeout: Duration,
+    timeouts: Timeouts,
     tls: Option<tokio_rustls::TlsAcceptor>,
     mut shutdown: watch::Receiver<bool>,
 ) {
@@ -289,7 +321,13 @@ pub async fn serve(
             _ = shutdown.changed() => break,
         };
         let _ = stream.set_nodelay(true);
-        let service = hyper_util::service::TowerToHyperService::new(router.clone());
+        let activity = Activity::default();
+        let service = Tracked {
+            inner: hyper_util::service::TowerToHyperService::new(router.clone()),
+            activity: activity.clone(),
+        };
+        let header_timeout = timeouts.header;
+        let idle = (activity, timeouts.idle);
         let drain = drain_rx.clone();
         let tls = tls.clone();
         // The peer address is known to every request of the connection through a task-local (the
@@ -297,7 +335,7 @@ pub async fn serve(
         tokio::spawn(PEER.scope(peer, async move {
             let _permit = permit;
             match tls {
-                None => serve_http1(TokioIo::new(stream), service, header_timeout, drain, peer).await,
+                None => serve_http1(TokioIo::new(stream), service, header_timeout, idle, drain, peer).await,
                 Some(acceptor) => {
                     let stream = match tokio::time::timeout(header_timeout, acceptor.accept(stream)).await {
                         Ok(Ok(s)) => s,
@@ -307,7 +345,7 @@ pub async fn serve(
                         }
                         Err(_) => return,
                     };
-                    serve_auto(TokioIo::new(stream), service, header_timeout, drain, peer).await
+                    serve_auto(TokioIo::new(stream), service, header_timeout, idle, drain, peer).await
                 }
             }
         }));
@@ -320,7 +358,95 @@ pub async fn serve(
     }
 }
 
-type Service = hyper_util::service::TowerToHyperService<Router>;
+/// When a connection last had a request in flight, and how many it has now.
+#[derive(Clone)]
+struct Activity(Arc<ActivityState>);
+
+struct ActivityState {
+    in_flight: std::sync::atomic::AtomicUsize,
+    /// Milliseconds after `since` when the last request ended (or the connection opened).
+    last: AtomicU64,
+    since: std::time::Instant,
+}
+
+impl Default for Activity {
+    fn default() -> Self {
+        Activity(Arc::new(ActivityState {
+            in_flight: Default::default(),
+            last: AtomicU64::new(0),
+            since: std::time::Instant::now(),
+        }))
+    }
+}
+
+impl Activity {
+    fn now_ms(&self) -> u64 {
+        self.0.since.elapsed().as_millis() as u64
+    }
+
+    /// Resolves once the connection has had no request in flight for `idle`.
+    async fn idle_for(&self, idle: Duration) {
+        let idle_ms = idle.as_millis() as u64;
+        loop {
+            let quiet = self.now_ms().saturating_sub(self.0.last.load(Ordering::Relaxed));
+            if self.0.in_flight.load(Ordering::Relaxed) == 0 && quiet >= idle_ms {
+                return;
+            }
+            let wait = if self.0.in_flight.load(Ordering::Relaxed) == 0 {
+                idle_ms.saturating_sub(quiet).max(10)
+            } else {
+                idle_ms
+            };
+            tokio::time::sleep(Duration::from_millis(wait)).await;
+        }
+    }
+}
+
+/// Marks a request in flight until it is answered.
+struct InFlight(Activity);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        let a = &self.0;
+        a.0.last.store(a.now_ms(), Ordering::Relaxed);
+        a.0.in_flight.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// The router as a hyper service that keeps a connection's [`Activity`].
+#[derive(Clone)]
+struct Tracked {
+    inner: hyper_util::service::TowerToHyperService<Router>,
+    activity: Activity,
+}
+
+impl<B> hyper::service::Service<axum::http::Request<B>> for Tracked
+where
+    hyper_util::service::TowerToHyperService<Router>: hyper::service::Service<axum::http::Request<B>>,
+    <hyper_util::service::TowerToHyperService<Router> as hyper::service::Service<axum::http::Request<B>>>::Future:
+        Send + 'static,
+{
+    type Response =
+        <hyper_util::service::TowerToHyperService<Router> as hyper::service::Service<axum::http::Request<B>>>::Response;
+    type Error =
+        <hyper_util::service::TowerToHyperService<Router> as hyper::service::Service<axum::http::Request<B>>>::Error;
+    type Future = std::pin::Pin<
+        Box<dyn std::future::Future<Output = Result<Self::Response, Self::Error>> + Send + 'static>,
+    >;
+
+    fn call(&self, request: axum::http::Request<B>) -> Self::Future {
+        self.activity.0.in_flight.fetch_add(1, Ordering::Relaxed);
+        let guard = InFlight(self.activity.clone());
+        let future = self.inner.call(request);
+        Box::pin(async move {
+            let answer = future.await;
+            drop(guard);
+            answer
+        })
+    }
+}
+
+type Service = Tracked;
 
 /// Spawns tasks that know the connection's peer (see [`PEER`]).
 #[derive(Clone, Copy)]
@@ -340,6 +466,7 @@ async fn serve_http1<I>(
     io: I,
     service: Service,
     header_timeout: Duration,
+    (activity, idle): (Activity, Duration),
     mut drain: watch::Receiver<bool>,
     peer: SocketAddr,
 ) where
@@ -363,6 +490,10 @@ async fn serve_http1<I>(
             conn.as_mut().graceful_shutdown();
             let _ = tokio::time::timeout(DRAIN_TIMEOUT, conn).await;
         }
+        _ = activity.idle_for(idle) => {
+            conn.as_mut().graceful_shutdown();
+            let _ = tokio::time::timeout(IDLE_GOODBYE, conn).await;
+        }
     }
 }
 
@@ -370,6 +501,7 @@ async fn serve_auto<I>(
     io: I,
     service: Service,
     header_timeout: Duration,
+    (activity, idle): (Activity, Duration),
     mut drain: watch::Receiver<bool>,
     peer: SocketAddr,
 ) where
@@ -401,6 +533,12 @@ async fn serve_auto<I>(
         _ = drain.changed() => {
             conn.as_mut().graceful_shutdown();
             let _ = tokio::time::timeout(DRAIN_TIMEOUT, conn).await;
+        }
+        // HTTP/2 keeps a connection open for as long as the client likes: an idle one is sent a
+        // GOAWAY and closed, as HTTP/1 keep-alive connections are.
+        _ = activity.idle_for(idle) => {
+            conn.as_mut().graceful_shutdown();
+            let _ = tokio::time::timeout(IDLE_GOODBYE, conn).await;
         }
     }
 }

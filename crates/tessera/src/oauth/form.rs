@@ -40,7 +40,8 @@ pub struct Form {
 /// Why a form was refused.
 #[derive(Debug, PartialEq, Eq)]
 pub enum FormError {
-    /// Bad percent-encoding or UTF-8.
+    /// Bad percent-encoding or UTF-8, or a NUL character (which no parameter may hold, and which
+    /// PostgreSQL could not store: refused here, both engines answer alike).
     Malformed,
     /// A parameter that must appear once appeared more often.
     Repeated(String),
@@ -113,6 +114,9 @@ impl Form {
 
     /// Adds a decoded pair: an empty value counts as omitted (RFC 6749 §3.2), a repeat is refused.
     fn push(&mut self, name: String, value: String) -> Result<(), FormError> {
+        if name.contains('\0') || value.contains('\0') {
+            return Err(FormError::Malformed);
+        }
         if value.is_empty() {
             return Ok(());
         }
@@ -156,6 +160,14 @@ mod tests {
         assert_eq!(decode_component("%ff"), None, "not UTF-8");
         assert_eq!(decode_component("plain-é_.~").as_deref(), Some("plain-é_.~"));
         assert_eq!(decode_component("").as_deref(), Some(""));
+        for nul in [
+            &b"email=a%00"[..],
+            b"email=a\0",
+            b"a%00=1",
+            b"x=1&client_id=a%00b",
+        ] {
+            assert_eq!(Form::parse(nul).err(), Some(FormError::Malformed), "{nul:?}");
+        }
     }
 
     #[test]
@@ -249,6 +261,7 @@ mod tests {
                         prop_assert!(MULTI.contains(&name.as_str()) || form.all(name).count() == 1);
                     }
                     prop_assert!(form.pairs.len() <= MAX_PAIRS);
+                    prop_assert!(form.pairs.iter().all(|(n, v)| !n.contains('\0') && !v.contains('\0')));
                 }
             }
 

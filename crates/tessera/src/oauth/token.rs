@@ -27,6 +27,7 @@ use super::scope::parse_scope;
 use crate::app::App;
 use crate::clients::{AuthFailure, CachedClient};
 use crate::keys::KeySet;
+use crate::limits::Subject;
 use crate::oauth::resource::is_absolute_uri;
 
 /// `POST /oauth2/token`: strict RFC 6749.
@@ -219,7 +220,8 @@ async fn authenticate(
             }
         };
     }
-    let result = match app.guard.backoff(&creds.client_id, address) {
+    let subject = Subject::Client(&creds.client_id);
+    let result = match app.guard.backoff(subject, address, false) {
         Some(refused) => match app.registry.authenticate_cheaply(&creds.client_id, &creds.secret) {
             Some(client) => Ok(client),
             None => return Err(OAuthError::refused(refused)),
@@ -228,12 +230,12 @@ async fn authenticate(
     };
     match result {
         Ok(client) => {
-            app.guard.succeeded(&creds.client_id);
+            app.guard.succeeded(subject, address);
             app.guard.check_client(&client.id).map_err(OAuthError::refused)?;
             Ok(client)
         }
         Err(why) => {
-            app.guard.failed(&creds.client_id, address);
+            app.guard.failed(subject, address);
             tracing::info!(client = %log_id(&creds.client_id, why), method = ?creds.method, reason = why.as_str(), "client authentication failed");
             Err(OAuthError::InvalidClient("client authentication failed".into()))
         }

@@ -17,6 +17,7 @@ use serde::{Deserialize, Serialize};
 use super::pages::{self, Consent, Login};
 use super::{CSRF_COOKIE, Cookies, SESSION_COOKIE};
 use crate::app::App;
+use crate::limits::Subject;
 use crate::oauth::OAuthError;
 use crate::oauth::form::Form;
 use crate::oauth::scope::parse_scope;
@@ -59,6 +60,9 @@ pub struct AuthRequest {
     pub login_hint: Option<String>,
     /// When the request arrived (sealed requests expire).
     pub issued_at: i64,
+    /// The `resource`s asked for (RFC 8707 §2.1): the grant's tokens may be for these only.
+    #[serde(default)]
+    pub resources: Vec<String>,
 }
 
 /// What a sealed request may be posted to: each page's request opens only at its own form, so
@@ -182,6 +186,26 @@ fn check(app: &App, client: &ClientRecord, redirect_uri: &str, form: &Form) -> R
             ));
         }
     }
+    // RFC 8707 §2.1: each resource one of the client's audiences (never the admin API's, which
+    // is for machines); the grant remembers them, so no later token request can widen them.
+    let mut resources: Vec<String> = Vec::new();
+    for r in form.all("resource") {
+        if !crate::oauth::resource::is_absolute_uri(r) {
+            return Err(denied(
+                "invalid_target",
+                "resource must be an absolute URI without a fragment",
+            ));
+        }
+        if r == crate::admin::ADMIN_AUDIENCE || !cached.grants.audiences.iter().any(|a| &**a == r) {
+            return Err(denied(
+                "invalid_target",
+                "resource is not allowed for this client",
+            ));
+        }
+        if !resources.iter().any(|x| x == r) {
+            resources.push(r.to_string());
+        }
+    }
     // PKCE with S256 for every client (RFC 9700 §2.1.1); `plain` would give nothing.
     let Some(challenge) = form.get("code_challenge") else {
         return Err(denied(
@@ -252,6 +276,7 @@ fn check(app: &App, client: &ClientRecord, redirect_uri: &str, form: &Form) -> R
         max_age,
         login_hint: bounded("login_hint", 320)?,
         issued_at: now(),
+        resources,
     })
 }
 
@@ -457,6 +482,7 @@ async fn send_code(
             nonce: req.nonce.clone(),
             redirect_uri: Some(req.redirect_uri.clone()),
             code_challenge: Some(req.code_challenge.clone()),
+            resources: req.resources.clone(),
         },
         expires_at: t + super::CODE_TTL,
         keep_until: t + super::CODE_TTL,
@@ -626,8 +652,13 @@ pub async fn login(State(app): State<Arc<App>>, request: Request) -> Response {
     };
     let email = form.get("email").unwrap_or_default().trim();
     let password = form.get("password").unwrap_or_default();
-    let throttle_key = format!("login:{}", crate::store::email_key(email));
-    if let Some(refused) = app.guard.backoff(&throttle_key, address) {
+    let account_key = crate::store::email_key(email);
+    let account = Subject::Account(&account_key);
+    let cookies = Cookies::for_issuer(&app.settings.issuer);
+    let known_browser = cookies
+        .get(headers, DEVICE_COOKIE)
+        .is_some_and(|c| device_cookie_ok(&app, c, &account_key, now()));
+    if let Some(refused) = app.guard.backoff(account, address, known_browser) {
         let mut r = login_page(
             &app,
             headers,
@@ -659,7 +690,7 @@ pub async fn login(State(app): State<Arc<App>>, request: Request) -> Response {
     let user = match user {
         Some(u) if password_ok && u.enabled => u,
         other => {
-            app.guard.failed(&throttle_key, address);
+            app.guard.failed(account, address);
             let why = match other {
                 None => "unknown email",
                 Some(u) if !u.enabled && password_ok => "user disabled",
@@ -677,7 +708,7 @@ pub async fn login(State(app): State<Arc<App>>, request: Request) -> Response {
             );
         }
     };
-    app.guard.succeeded(&throttle_key);
+    app.guard.succeeded(account, address);
     // A new session on every sign-in (never one the browser brought: no session fixation).
     let cookie = super::random_token();
     let t = now();
@@ -693,9 +724,58 @@ pub async fn login(State(app): State<Arc<App>>, request: Request) -> Response {
         return store_page(&e);
     }
     tracing::info!(client_id = %req.client_id, sub = %user.id, "signed in");
-    let cookies = Cookies::for_issuer(&app.settings.issuer);
     let set = cookies.set(SESSION_COOKIE, &cookie, Some(ttl));
-    after_login(&app, headers, req, &client, &user, &session, set).await
+    let device =
+        device_cookie(&app, &account_key, t).and_then(|v| cookies.set(DEVICE_COOKIE, &v, Some(DEVICE_TTL)));
+    let mut response = after_login(&app, headers, req, &client, &user, &session, set).await;
+    if let Some(d) = device {
+        response.headers_mut().append(header::SET_COOKIE, d);
+    }
+    response
+}
+
+/// The device cookie's base name: a browser that signed in to an account before carries it,
+/// and is let through while the account's ceiling on failed sign-ins holds strangers out
+/// (guessing from many addresses cannot lock the owner out of a browser they used).
+const DEVICE_COOKIE: &str = "tessera_device";
+/// How long a device cookie is honoured: 90 days.
+const DEVICE_TTL: i64 = 90 * 86_400;
+const DEVICE_LABEL: &[u8] = b"tessera device cookie";
+
+/// What a device cookie names: the account, as a digest (the cookie never carries the email).
+fn device_account(account_key: &str) -> String {
+    let d = aws_lc_rs::digest::digest(
+        &aws_lc_rs::digest::SHA256,
+        format!("device\0{account_key}").as_bytes(),
+    );
+    base64::Engine::encode(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+        &d.as_ref()[..16],
+    )
+}
+
+/// A device cookie for the account, sealed (only this server's master keys open it).
+fn device_cookie(app: &App, account_key: &str, at: i64) -> Option<String> {
+    super::seal(
+        app,
+        DEVICE_LABEL,
+        format!("{}.{at}", device_account(account_key)).as_bytes(),
+    )
+}
+
+/// Whether `cookie` is an unexpired device cookie for this account.
+fn device_cookie_ok(app: &App, cookie: &str, account_key: &str, now: i64) -> bool {
+    let Some(plain) = super::open(app, DEVICE_LABEL, cookie) else {
+        return false;
+    };
+    let plain = String::from_utf8_lossy(&plain);
+    let Some((account, at)) = plain.split_once('.') else {
+        return false;
+    };
+    let fresh = at
+        .parse::<i64>()
+        .is_ok_and(|at| at <= now && now < at + DEVICE_TTL);
+    fresh && subtle::ConstantTimeEq::ct_eq(account.as_bytes(), device_account(account_key).as_bytes()).into()
 }
 
 /// `POST /oauth2/consent`: the signed-in user allows or denies.

@@ -48,6 +48,81 @@ fn person_audience(audience: &AudienceRef<'_>) -> Result<(), OAuthError> {
     Ok(())
 }
 
+/// Whether `client` may still be granted `scope` now: one of its scopes, or an OpenID Connect
+/// scope (`offline_access` only while it may refresh); never the admin scope. What a code or a
+/// refresh token grants is cut to this at every use (RFC 6749 §6: never more than the client
+/// may have).
+fn still_allowed(client: &CachedClient, scope: &str) -> bool {
+    match scope {
+        crate::admin::ADMIN_SCOPE => false,
+        "offline_access" => client.refresh_token,
+        s if super::OIDC_SCOPES.contains(&s) => true,
+        s => client.grants.scopes.iter().any(|a| &**a == s),
+    }
+}
+
+/// What of `granted` the client may still have, in the granted order.
+fn kept_scope(client: &CachedClient, granted: &[String]) -> Vec<String> {
+    granted
+        .iter()
+        .filter(|s| still_allowed(client, s))
+        .cloned()
+        .collect()
+}
+
+/// The audience of a token from an earlier grant (RFC 8707 §2.2). Each `resource` asked for
+/// must be one of the client's audiences now and have been named by the authorization request
+/// (a grant that named none covers the client's default audience only); without `resource`,
+/// what was named that the client may still have.
+fn granted_audience<'a>(
+    app: &'a App,
+    client: &'a CachedClient,
+    form: &'a Form,
+    granted: &'a [String],
+) -> Result<AudienceRef<'a>, OAuthError> {
+    let asked = crate::oauth::token::grant_audience(app, client, form)?;
+    let allowed_now = |r: &str| client.grants.audiences.iter().any(|a| &**a == r);
+    if form.all("resource").next().is_none() {
+        if granted.is_empty() {
+            return Ok(asked);
+        }
+        let still: Vec<&'a str> = granted
+            .iter()
+            .map(String::as_str)
+            .filter(|r| allowed_now(r))
+            .collect();
+        return match still.as_slice() {
+            [] => Err(OAuthError::InvalidTarget(
+                "none of the resources this grant named is still allowed for this client".into(),
+            )),
+            [one] => Ok(AudienceRef::One(one)),
+            _ => Ok(AudienceRef::Many(still)),
+        };
+    }
+    let default = client
+        .grants
+        .audiences
+        .first()
+        .map_or(app.settings.issuer.as_str(), |a| &**a);
+    let named = |r: &str| {
+        if granted.is_empty() {
+            r == default
+        } else {
+            granted.iter().any(|g| g == r)
+        }
+    };
+    let within = match &asked {
+        AudienceRef::One(a) => named(a),
+        AudienceRef::Many(all) => all.iter().all(|a| named(a)),
+    };
+    if !within {
+        return Err(OAuthError::InvalidTarget(
+            "resource was not named by the authorization request this grant comes from".into(),
+        ));
+    }
+    Ok(asked)
+}
+
 /// `grant_type=authorization_code`.
 pub async fn exchange_code(
     app: &App,
@@ -76,8 +151,7 @@ pub async fn exchange_code(
     if code.len() > 128 {
         return Err(OAuthError::InvalidGrant("the code is not valid".into()));
     }
-    let audience = crate::oauth::token::grant_audience(app, client, form)?;
-    person_audience(&audience)?;
+    person_audience(&crate::oauth::token::grant_audience(app, client, form)?)?;
     // Everything that can fail is done before the code is spent: a spent code the client never
     // got tokens for would make its retry look like a replay.
     crate::signing::ensure_id_key(app)
@@ -94,14 +168,27 @@ pub async fn exchange_code(
     let refresh_value = super::random_token();
     let wants_refresh = |g: &Grant| client.refresh_token && g.scope.iter().any(|s| s == "offline_access");
     let sign_in = &app.settings.sign_in;
+    // Why a code that is the client's was not redeemed (the client changed since it was issued).
+    let mut refused: Option<OAuthError> = None;
     let outcome = app
         .store
         .redeem_code(
             &super::digest(code),
             |g| {
-                g.client_id == *client.id
+                let its_own = g.client_id == *client.id
                     && g.redirect_uri.as_deref() == Some(redirect_uri)
-                    && pkce_ok(g.code_challenge.as_deref(), verifier)
+                    && pkce_ok(g.code_challenge.as_deref(), verifier);
+                if !its_own {
+                    return false;
+                }
+                if kept_scope(client, &g.scope).is_empty() {
+                    refused = Some(OAuthError::InvalidGrant(
+                        "none of the scopes the code grants is still allowed for this client".into(),
+                    ));
+                } else if let Err(e) = granted_audience(app, client, form, &g.resources) {
+                    refused = Some(e);
+                }
+                refused.is_none()
             },
             &issued,
             |g| {
@@ -112,6 +199,7 @@ pub async fn exchange_code(
                     grant: Grant {
                         redirect_uri: None,
                         code_challenge: None,
+                        scope: kept_scope(client, &g.scope),
                         ..g.clone()
                     },
                     created_at: t,
@@ -124,7 +212,7 @@ pub async fn exchange_code(
         )
         .await
         .map_err(|e| OAuthError::store(&e))?;
-    let grant = match outcome {
+    let mut grant = match outcome {
         Redemption::Redeemed(g) => g,
         Redemption::Reused(revoked) => {
             // This node stops accepting them at once; the others within a poll.
@@ -135,10 +223,12 @@ pub async fn exchange_code(
             ));
         }
         Redemption::Refused => {
-            return Err(OAuthError::InvalidGrant(
-                "the code was issued to another client, another redirect_uri, or the code_verifier does not match"
-                    .into(),
-            ));
+            return Err(refused.unwrap_or_else(|| {
+                OAuthError::InvalidGrant(
+                    "the code was issued to another client, another redirect_uri, or the code_verifier does not match"
+                        .into(),
+                )
+            }));
         }
         Redemption::Unknown => {
             return Err(OAuthError::InvalidGrant(
@@ -148,6 +238,14 @@ pub async fn exchange_code(
     };
     let user = match signed_in_user(app, &grant).await {
         Ok(u) => u,
+        Err(e) => {
+            end_family(app, &refresh_value, client).await;
+            return Err(e);
+        }
+    };
+    grant.scope = kept_scope(client, &grant.scope);
+    let audience = match granted_audience(app, client, form, &grant.resources) {
+        Ok(a) => a,
         Err(e) => {
             end_family(app, &refresh_value, client).await;
             return Err(e);
@@ -192,8 +290,7 @@ pub async fn refresh(app: &App, client: &Arc<CachedClient>, form: &Form) -> Resu
         })?),
         None => None,
     };
-    let audience = crate::oauth::token::grant_audience(app, client, form)?;
-    person_audience(&audience)?;
+    person_audience(&crate::oauth::token::grant_audience(app, client, form)?)?;
     crate::signing::ensure_id_key(app)
         .await
         .map_err(|e| OAuthError::internal(&e))?;
@@ -202,21 +299,39 @@ pub async fn refresh(app: &App, client: &Arc<CachedClient>, form: &Form) -> Resu
     let jti = new_jti();
     let access_expires_at = t + i64::from(client.token_ttl) + 1;
     let idle = app.settings.sign_in.refresh_token_idle_ttl as i64;
-    // A scope wider than granted is refused before the token is spent (RFC 6749 §6).
-    let too_wide = std::sync::atomic::AtomicBool::new(false);
+    // What is refused is refused before the token is spent (RFC 6749 §6): a scope wider than
+    // granted, or than the client may have now; a resource the grant did not name. What the
+    // client lost since is gone from the new token of the family too.
+    let mut refused: Option<OAuthError> = None;
     let outcome = app
         .store
         .rotate_refresh(&super::digest(presented), &client.id, |old| {
+            let kept = kept_scope(client, &old.grant.scope);
+            if kept.is_empty() {
+                refused = Some(OAuthError::InvalidGrant(
+                    "none of the scopes this refresh token grants is still allowed for this client".into(),
+                ));
+                return None;
+            }
             if let Some(n) = &narrower {
-                if n.iter().any(|s| !old.grant.scope.contains(s)) {
-                    too_wide.store(true, std::sync::atomic::Ordering::Relaxed);
+                if n.iter().any(|s| !kept.contains(s)) {
+                    refused = Some(OAuthError::InvalidScope(
+                        "scope asks for more than was granted, or than the client may have now".into(),
+                    ));
                     return None;
                 }
+            }
+            if let Err(e) = granted_audience(app, client, form, &old.grant.resources) {
+                refused = Some(e);
+                return None;
             }
             Some(RefreshRecord {
                 id: super::digest(&value),
                 family_id: old.family_id.clone(),
-                grant: old.grant.clone(),
+                grant: Grant {
+                    scope: kept,
+                    ..old.grant.clone()
+                },
                 created_at: t,
                 expires_at: (t + idle).min(old.family_expires_at),
                 family_expires_at: old.family_expires_at,
@@ -235,10 +350,8 @@ pub async fn refresh(app: &App, client: &Arc<CachedClient>, form: &Form) -> Resu
                 "the refresh token was already used; every token of its family is revoked".into(),
             ));
         }
-        Refresh::Refused if too_wide.load(std::sync::atomic::Ordering::Relaxed) => {
-            return Err(OAuthError::InvalidScope(
-                "scope asks for more than was granted".into(),
-            ));
+        Refresh::Refused if refused.is_some() => {
+            return Err(refused.unwrap_or_else(|| OAuthError::InvalidGrant("refused".into())));
         }
         Refresh::Refused | Refresh::Unknown => {
             return Err(OAuthError::InvalidGrant(
@@ -257,10 +370,18 @@ pub async fn refresh(app: &App, client: &Arc<CachedClient>, form: &Form) -> Resu
             return Err(e);
         }
     };
-    if let Some(narrower) = narrower {
-        grant.scope = narrower;
-    }
+    grant.scope = match narrower {
+        Some(narrower) => narrower,
+        None => kept_scope(client, &grant.scope),
+    };
     grant.nonce = None;
+    let audience = match granted_audience(app, client, form, &old.grant.resources) {
+        Ok(a) => a,
+        Err(e) => {
+            end_family(app, &value, client).await;
+            return Err(e);
+        }
+    };
     let minted = Minting {
         grant: &grant,
         user: &user,
@@ -383,8 +504,12 @@ pub fn user_claims(user: &UserRecord, scope: &[String]) -> Map<String, Value> {
             }
         }
         out.insert("updated_at".into(), json!(user.updated_at));
+        // Attributes add claims; they never stand in for a standard one (a user stored before
+        // such names were refused may still hold one: it is not released).
         for (k, v) in &user.attributes {
-            out.entry(k.clone()).or_insert_with(|| v.clone());
+            if !crate::claims::reserved_for_users(k) {
+                out.entry(k.clone()).or_insert_with(|| v.clone());
+            }
         }
     }
     if has("email") {

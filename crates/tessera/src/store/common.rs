@@ -11,7 +11,8 @@ use sqlx::Row;
 
 use super::{
     AuditEntry, AuditEvent, ChangeBatch, ClientRecord, CodeRecord, Grant, Issued, KeyPurpose, KeyRecord,
-    Redemption, Refresh, RefreshRecord, SecretKind, SecretRecord, SessionRecord, UserRecord, now, transfer,
+    Redemption, Refresh, RefreshRecord, SecretKind, SecretRecord, SessionRecord, SignInsEnded, UserRecord, now,
+    transfer,
 };
 
 type Conn = <Db as sqlx::Database>::Connection;
@@ -318,8 +319,9 @@ impl Engine {
         &self,
         id: &str,
         audit: &AuditEntry,
+        end_sign_ins: bool,
         change: impl FnOnce(&mut UserRecord) -> Result<(), E>,
-    ) -> Result<Option<UserRecord>, E> {
+    ) -> Result<Option<(UserRecord, SignInsEnded)>, E> {
         let (mut tx, _write) = self.begin_write().await?;
         let row = sqlx::query("SELECT * FROM users WHERE id = $1")
             .bind(id)
@@ -342,13 +344,21 @@ impl Engine {
             return Err(StoreError::Conflict("another user has this email".into()).into());
         }
         write_user(&mut tx, &user, false).await?;
+        let ended = if end_sign_ins {
+            end_sign_ins_in(&mut tx, id).await?
+        } else {
+            SignInsEnded::default()
+        };
         record_audit(&mut tx, audit, now()).await?;
         tx.commit().await.map_err(StoreError::from)?;
-        Ok(Some(user))
+        Ok(Some((user, ended)))
     }
 
     pub(super) async fn delete_user(&self, id: &str, audit: &AuditEntry) -> Result<bool, StoreError> {
         let (mut tx, _write) = self.begin_write().await?;
+        // Its sessions and refresh tokens would go with it (foreign keys); the access tokens
+        // issued with those refresh tokens are revoked, as when a password changes.
+        end_sign_ins_in(&mut tx, id).await?;
         let done = sqlx::query("DELETE FROM users WHERE id = $1")
             .bind(id)
             .execute(&mut *tx)
@@ -1222,6 +1232,30 @@ async fn revoke_in(tx: &mut Tx, jti: &str, client_id: &str, expires_at: i64) -> 
         record_change(tx, "revocation", jti).await?;
     }
     Ok(())
+}
+
+/// Ends every sign-in of user `id`: its sessions, and its refresh-token families with the access
+/// tokens they came with.
+async fn end_sign_ins_in(tx: &mut Tx, id: &str) -> Result<SignInsEnded, StoreError> {
+    let sessions = sqlx::query("DELETE FROM sessions WHERE user_id = $1")
+        .bind(id)
+        .execute(&mut **tx)
+        .await?
+        .rows_affected();
+    let families: Vec<String> =
+        sqlx::query_scalar("SELECT DISTINCT family_id FROM refresh_tokens WHERE user_id = $1 ORDER BY family_id")
+            .bind(id)
+            .fetch_all(&mut **tx)
+            .await?;
+    let mut revoked = Vec::new();
+    for f in &families {
+        revoked.extend(revoke_family(tx, f).await?);
+    }
+    Ok(SignInsEnded {
+        sessions,
+        refresh_token_families: families.len() as u64,
+        revoked,
+    })
 }
 
 /// Ends a refresh-token family: its tokens go, and the access tokens they came with that are

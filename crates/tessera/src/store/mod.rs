@@ -351,6 +351,22 @@ pub struct Grant {
     /// The PKCE `S256` challenge (codes only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub code_challenge: Option<String>,
+    /// The resources (RFC 8707) the authorization request named: tokens from this grant may be
+    /// for these only. Empty: the request named none, and the grant covers the client's default
+    /// audience.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub resources: Vec<String>,
+}
+
+/// What ending a user's sign-ins ended.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SignInsEnded {
+    /// Browser sessions deleted.
+    pub sessions: u64,
+    /// Refresh-token families revoked.
+    pub refresh_token_families: u64,
+    /// Access tokens revoked with those families (`jti`, expiry).
+    pub revoked: Vec<(String, i64)>,
 }
 
 /// What a redeemed code or a used refresh token issued, so that a second use can revoke it.
@@ -638,7 +654,20 @@ impl Store {
         audit: &AuditEntry,
         change: impl FnOnce(&mut UserRecord) -> Result<(), E>,
     ) -> Result<Option<UserRecord>, E> {
-        dispatch!(self, e => e.modify_user(id, audit, change).await)
+        let changed = dispatch!(self, e => e.modify_user(id, audit, false, change).await)?;
+        Ok(changed.map(|(user, _)| user))
+    }
+
+    /// [`Store::modify_user`], and in the same transaction ends every sign-in of the user: its
+    /// sessions go, and its refresh-token families with the access tokens they came with (which
+    /// every node learns of through the change log, like any revocation).
+    pub async fn modify_user_ending_sign_ins<E: From<StoreError>>(
+        &self,
+        id: &str,
+        audit: &AuditEntry,
+        change: impl FnOnce(&mut UserRecord) -> Result<(), E>,
+    ) -> Result<Option<(UserRecord, SignInsEnded)>, E> {
+        dispatch!(self, e => e.modify_user(id, audit, true, change).await)
     }
 
     /// Deletes user `id`; `false` when there was none.

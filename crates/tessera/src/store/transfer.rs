@@ -324,7 +324,7 @@ fn from_line(line: Line) -> Result<Option<Record>, String> {
         },
         Line::Meta { key, value } => Record::Meta { key, value },
         Line::User(u) => {
-            crate::claims::validate(&u.attributes).map_err(|e| format!("user {}: {e}", u.id))?;
+            crate::claims::validate_attributes(&u.attributes).map_err(|e| format!("user {}: {e}", u.id))?;
             if u.email.trim().is_empty() {
                 return Err(format!("user {}: no email", u.id));
             }
@@ -387,7 +387,7 @@ pub fn read(input: impl std::io::BufRead) -> Result<Vec<Record>, StoreError> {
     while let Some((i, line)) = lines.next() {
         let n = i + 1;
         let line = line.map_err(|e| bad(n, e.to_string()))?;
-        let parsed: Line = serde_json::from_str(&line).map_err(|e| bad(n, e.to_string()))?;
+        let parsed: Line = crate::json::from_str(&line).map_err(|e| bad(n, e))?;
         if let Line::End { records: expected } = parsed {
             if expected != records.len() as u64 {
                 return Err(bad(

@@ -200,6 +200,22 @@ async fn hostile_requests_get_precise_errors_and_change_nothing() {
     let long_secret = basic(&format!("{id}:{}", "s".repeat(600)));
     let wrong = basic(&format!("{id}:wrong-secret"));
     let unknown = basic("nobody:wrong-secret");
+    // "GET /healthz HTTP/1.1\r\n", "Host: tessera.test\r\n", "Connection: close\r\n" and the
+    // final CRLF come to 64 bytes; the pad header adds its name, ": " and CRLF.
+    let at_limit = "p".repeat(64 * 1024 - 64 - "X-Pad: \r\n".len());
+    let over_limit = format!("{at_limit}p");
+    let many_headers: Vec<(String, String)> =
+        (0..60).map(|i| (format!("X-H{i}"), "h".repeat(1500))).collect();
+    let te = |fields: &[&str]| {
+        let mut out = format!(
+            "POST /oauth2/token HTTP/1.1\r\nHost: t\r\nAuthorization: {auth}\r\nContent-Type: application/x-www-form-urlencoded\r\n"
+        );
+        for f in fields {
+            out.push_str(&format!("Transfer-Encoding: {f}\r\n"));
+        }
+        out.push_str("\r\n1d\r\ngrant_type=client_credentials\r\n0\r\n\r\n");
+        out.into_bytes()
+    };
     let mut cases = vec![
         // Content types and bodies.
         Case { name: "no body", request: post("/oauth2/token", &[a, FORM], b""), status: 400, error: Some("invalid_request") },
@@ -222,8 +238,20 @@ async fn hostile_requests_get_precise_errors_and_change_nothing() {
         Case { name: "truncated percent escape", request: tok(b"grant_type=client_credentials%2"), status: 400, error: Some("invalid_request") },
         Case { name: "escaped invalid UTF-8", request: tok(b"grant_type=client_credentials&scope=%FF%FE"), status: 400, error: Some("invalid_request") },
         Case { name: "raw invalid UTF-8", request: tok(b"grant_type=client_credentials&scope=\xff\xfe"), status: 400, error: Some("invalid_request") },
-        Case { name: "escaped NUL in grant_type", request: tok(b"grant_type=client_credentials%00"), status: 400, error: Some("unsupported_grant_type") },
-        Case { name: "raw NUL in body", request: tok(b"grant_type=client_credentials\0"), status: 400, error: Some("unsupported_grant_type") },
+        // NUL cannot be stored by PostgreSQL: refused as malformed before any lookup, on both engines.
+        Case { name: "escaped NUL in grant_type", request: tok(b"grant_type=client_credentials%00"), status: 400, error: Some("invalid_request") },
+        Case { name: "raw NUL in body", request: tok(b"grant_type=client_credentials\0"), status: 400, error: Some("invalid_request") },
+        Case { name: "escaped NUL in client_id", request: post("/oauth2/token", &[FORM], b"grant_type=client_credentials&client_id=a%00b&client_secret=x"), status: 400, error: Some("invalid_request") },
+        Case { name: "NUL in a Basic client id", request: post("/oauth2/token", &[("Authorization", &basic("a\0b:x")), FORM], cc), status: 401, error: Some("invalid_client") },
+        Case { name: "escaped NUL in a Basic client id", request: post("/oauth2/token", &[("Authorization", &basic("a%00b:x")), FORM], cc), status: 401, error: Some("invalid_client") },
+        Case { name: "escaped NUL in a code", request: tok(b"grant_type=authorization_code&code=a%00b&redirect_uri=https%3A%2F%2Fa.example%2F"), status: 400, error: Some("invalid_request") },
+        Case { name: "escaped NUL in a revoked token", request: post("/oauth2/revoke", &[a, FORM], b"token=a%00b"), status: 400, error: Some("invalid_request") },
+        Case { name: "NUL in an authorize client_id", request: http("GET", "/oauth2/authorize?client_id=a%00b&response_type=code&scope=openid&redirect_uri=https%3A%2F%2Fa.example%2F&code_challenge=E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM&code_challenge_method=S256", &[], b""), status: 400, error: None },
+        Case { name: "NUL in a logout parameter", request: http("GET", "/oauth2/logout?client_id=a%00b&post_logout_redirect_uri=https%3A%2F%2Fa.example%2F", &[], b""), status: 400, error: None },
+        Case { name: "NUL in a login email", request: post("/oauth2/login", &[FORM], b"request=x&csrf=y&email=bob%40example.com%00&password=p"), status: 400, error: None },
+        Case { name: "NUL in an admin path", request: http("GET", "/admin/v1/clients/a%00b", &[], b""), status: 400, error: Some("invalid_request") },
+        Case { name: "NUL in an admin cursor", request: http("GET", "/admin/v1/clients?after=%00", &[], b""), status: 400, error: Some("invalid_request") },
+        Case { name: "escaped invalid UTF-8 in a path", request: http("GET", "/admin/v1/users/%FF", &[], b""), status: 400, error: Some("invalid_request") },
         Case { name: "scope repeated", request: tok(b"grant_type=client_credentials&scope=demo:read&scope=demo:read"), status: 400, error: Some("invalid_request") },
         Case { name: "scope not allowed", request: tok(b"grant_type=client_credentials&scope=admin"), status: 400, error: Some("invalid_scope") },
         Case { name: "scope with a control character", request: tok(b"grant_type=client_credentials&scope=demo:read%0A"), status: 400, error: Some("invalid_scope") },
@@ -269,7 +297,21 @@ async fn hostile_requests_get_precise_errors_and_change_nothing() {
         Case { name: "garbage request line", request: b"HELLO\r\n\r\n".to_vec(), status: 400, error: None },
         Case { name: "header without a colon", request: b"GET /healthz HTTP/1.1\r\nHost: t\r\nbroken header\r\n\r\n".to_vec(), status: 400, error: None },
         Case { name: "NUL in a header", request: b"GET /healthz HTTP/1.1\r\nHost: t\r\nX-A: a\0b\r\n\r\n".to_vec(), status: 400, error: None },
-        Case { name: "70 KB of headers", request: format!("GET /healthz HTTP/1.1\r\nHost: t\r\nX-Big: {}\r\n\r\n", "a".repeat(200_000)).into_bytes(), status: 431, error: None },
+        Case { name: "200 KB header", request: format!("GET /healthz HTTP/1.1\r\nHost: t\r\nX-Big: {}\r\n\r\n", "a".repeat(200_000)).into_bytes(), status: 431, error: None },
+        // SECURITY.md: a request head is at most 64 KiB, counted as the request line and each
+        // `name: value` line with its CRLF. At the limit it is served; one byte more is not.
+        Case { name: "head of exactly 64 KiB", request: http("GET", "/healthz", &[("X-Pad", &at_limit)], b""), status: 200, error: None },
+        Case { name: "head one byte over 64 KiB", request: http("GET", "/healthz", &[("X-Pad", &over_limit)], b""), status: 431, error: None },
+        Case { name: "one 100 KiB header", request: http("GET", "/healthz", &[("X-Big", &"a".repeat(100 * 1024))], b""), status: 431, error: None },
+        Case { name: "60 headers of 1.5 KB", request: http("GET", "/healthz", &many_headers.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect::<Vec<_>>(), b""), status: 431, error: None },
+        // RFC 9112 §6.1, §6.3: only chunked, once and last; an unknown coding is 501.
+        Case { name: "gzip then chunked", request: te(&["gzip, chunked"]), status: 501, error: None },
+        Case { name: "deflate then chunked", request: te(&["deflate, chunked"]), status: 501, error: None },
+        Case { name: "compress then chunked", request: te(&["compress, chunked"]), status: 501, error: None },
+        Case { name: "x-custom then chunked", request: te(&["x-custom, chunked"]), status: 501, error: None },
+        Case { name: "chunked twice in one header", request: te(&["chunked, chunked"]), status: 400, error: None },
+        Case { name: "two Transfer-Encoding headers", request: te(&["chunked", "chunked"]), status: 400, error: None },
+        Case { name: "obs-fold", request: b"GET /healthz HTTP/1.1\r\nHost: t\r\nX-A: a\r\n  folded\r\n\r\n".to_vec(), status: 400, error: None },
         Case { name: "chunked form", request: format!("POST /oauth2/token HTTP/1.1\r\nHost: t\r\nConnection: close\r\nAuthorization: {auth}\r\nContent-Type: application/x-www-form-urlencoded\r\nTransfer-Encoding: chunked\r\n\r\n1d\r\ngrant_type=client_credentials\r\n0\r\n\r\n").into_bytes(), status: 200, error: None },
         // Introspection.
         Case { name: "introspect without token", request: post("/oauth2/introspect", &[a, FORM], b""), status: 400, error: Some("invalid_request") },
@@ -347,6 +389,13 @@ async fn hostile_requests_get_precise_errors_and_change_nothing() {
     p.stop();
     let log = p.stderr();
     assert!(!log.contains("panicked"), "{log}");
+    // A hostile request is the client's error, never the server's (PostgreSQL once logged one
+    // for a NUL byte it could not store).
+    let errors: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("ERROR") || l.contains("\"error\""))
+        .collect();
+    assert!(errors.is_empty(), "{}", errors.join("\n"));
     for (what, s) in [
         ("secret", secret.as_str()),
         ("other secret", other_secret.as_str()),
@@ -357,4 +406,48 @@ async fn hostile_requests_get_precise_errors_and_change_nothing() {
     ] {
         assert!(!log.contains(s), "the {what} reached the log");
     }
+}
+
+/// RFC 9112 §6.3: after a framing error the rest of the connection cannot be trusted (a proxy in
+/// front may have framed it differently), so the server answers once and closes: a request
+/// smuggled behind the first is never served.
+#[tokio::test]
+async fn a_framing_error_closes_the_connection_so_nothing_is_smuggled_behind_it() {
+    let s = kit::start(kit::Opts::default()).await;
+    let addr = s.base.trim_start_matches("http://").to_string();
+    let smuggled = "GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n";
+    for framing in [
+        "Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n",
+        "Transfer-Encoding: gzip, chunked\r\n",
+        "Transfer-Encoding: chunked\r\nContent-Length: 5\r\n",
+    ] {
+        let mut c = tokio::net::TcpStream::connect(&addr).await.unwrap();
+        let request = format!("POST /oauth2/token HTTP/1.1\r\nHost: t\r\n{framing}\r\n0\r\n\r\n{smuggled}");
+        c.write_all(request.as_bytes()).await.unwrap();
+        let mut out = Vec::new();
+        tokio::time::timeout(Duration::from_secs(10), c.read_to_end(&mut out))
+            .await
+            .expect("the connection was left open")
+            .unwrap_or(0);
+        let text = String::from_utf8_lossy(&out);
+        assert_eq!(text.matches("HTTP/1.1 ").count(), 1, "{framing}: {text}");
+        assert!(
+            text.starts_with("HTTP/1.1 400") || text.starts_with("HTTP/1.1 501"),
+            "{text}"
+        );
+        assert!(text.to_ascii_lowercase().contains("connection: close"), "{text}");
+    }
+    // A well-framed request on the same kind of connection is followed by the next one.
+    let mut c = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    c.write_all(
+        format!("{smuggled}GET /healthz HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n").as_bytes(),
+    )
+    .await
+    .unwrap();
+    let mut out = Vec::new();
+    tokio::time::timeout(Duration::from_secs(10), c.read_to_end(&mut out))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&out).matches("HTTP/1.1 200").count(), 2);
 }

@@ -470,11 +470,40 @@ async fn the_master_key_is_replaced_without_downtime() {
     let new_file = dir.join("new.key");
     tessera::keys::MasterKey::create(&new_file).unwrap();
     let new = std::fs::read_to_string(&new_file).unwrap();
+    let db = kit::db_url(&dir);
+    // 0. Skipping the first step is refused, with one line saying what to do, and changes
+    // nothing: the nodes, given only the old key, could not start after it.
+    let out = tokio::process::Command::new(kit::bin())
+        .current_dir(&dir)
+        .args(["--database", &db, "--master-key-file", "master.key"])
+        .args(["key", "rotate-master", "--to", "new.key"])
+        .output()
+        .await
+        .unwrap();
+    assert_ne!(out.status.code(), Some(0));
+    let err = String::from_utf8_lossy(&out.stderr).to_string();
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(
+        err.contains("not among the keys") && err.contains("nothing was changed"),
+        "{err}"
+    );
+    let only_old = tessera::keys::MasterKey::load(&key_file).unwrap();
+    for k in s.app().store.all_keys().await.unwrap() {
+        assert!(only_old.open(&k.kid, &k.sealed_private_key).is_ok(), "{}", k.kid);
+    }
+    assert!(
+        !s.app()
+            .store
+            .audit_events(0, 0, 100)
+            .await
+            .unwrap()
+            .iter()
+            .any(|e| e.entry.action == "master_key.rotate")
+    );
     // 1. Every node is given both keys (old first) and restarted, one by one.
     std::fs::write(&key_file, format!("{}\n{}\n", old.trim(), new.trim())).unwrap();
     let s = s.restart().await;
     // 2. The keys are sealed again under the new one.
-    let db = kit::db_url(&dir);
     let out = tokio::process::Command::new(kit::bin())
         .current_dir(&dir)
         .args(["--database", &db, "--master-key-file", "master.key"])

@@ -15,6 +15,7 @@ mod cli;
 mod cluster;
 mod discovery;
 mod first_run;
+mod hardening;
 mod hostile;
 mod lifecycle;
 mod limits;

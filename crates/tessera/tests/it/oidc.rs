@@ -15,24 +15,24 @@ use tessera::users::NewUser;
 
 use crate::kit::{self, Opts, Server};
 
-const PASSWORD: &str = "correct horse battery staple";
-const REDIRECT: &str = "http://127.0.0.1:9/callback";
+pub(crate) const PASSWORD: &str = "correct horse battery staple";
+pub(crate) const REDIRECT: &str = "http://127.0.0.1:9/callback";
 
 /// A browser without JavaScript: a cookie jar, no redirects followed.
-struct Browser {
-    http: reqwest::Client,
-    jar: HashMap<String, String>,
+pub(crate) struct Browser {
+    pub(crate) http: reqwest::Client,
+    pub(crate) jar: HashMap<String, String>,
 }
 
 /// One answer: status, headers, body.
-struct Page {
-    status: StatusCode,
-    headers: reqwest::header::HeaderMap,
-    body: String,
+pub(crate) struct Page {
+    pub(crate) status: StatusCode,
+    pub(crate) headers: reqwest::header::HeaderMap,
+    pub(crate) body: String,
 }
 
 impl Page {
-    fn location(&self) -> String {
+    pub(crate) fn location(&self) -> String {
         self.headers
             .get("location")
             .map(|l| l.to_str().unwrap().to_string())
@@ -40,7 +40,7 @@ impl Page {
     }
 
     /// The value of the hidden input `name`.
-    fn hidden(&self, name: &str) -> String {
+    pub(crate) fn hidden(&self, name: &str) -> String {
         let marker = format!("name=\"{name}\" value=\"");
         let start = self
             .body
@@ -51,7 +51,7 @@ impl Page {
         self.body[start..end].replace("&amp;", "&")
     }
 
-    fn set_cookies(&self) -> Vec<String> {
+    pub(crate) fn set_cookies(&self) -> Vec<String> {
         self.headers
             .get_all("set-cookie")
             .iter()
@@ -61,7 +61,7 @@ impl Page {
 }
 
 impl Browser {
-    fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Browser {
             http: reqwest::Client::builder()
                 .redirect(reqwest::redirect::Policy::none())
@@ -71,7 +71,7 @@ impl Browser {
         }
     }
 
-    async fn send(&mut self, req: reqwest::RequestBuilder) -> Page {
+    pub(crate) async fn send(&mut self, req: reqwest::RequestBuilder) -> Page {
         let cookie: Vec<String> = self.jar.iter().map(|(k, v)| format!("{k}={v}")).collect();
         let req = if cookie.is_empty() {
             req
@@ -98,12 +98,12 @@ impl Browser {
         }
     }
 
-    async fn get(&mut self, url: &str) -> Page {
+    pub(crate) async fn get(&mut self, url: &str) -> Page {
         let req = self.http.get(url);
         self.send(req).await
     }
 
-    async fn post(&mut self, url: &str, form: &[(&str, &str)]) -> Page {
+    pub(crate) async fn post(&mut self, url: &str, form: &[(&str, &str)]) -> Page {
         let req = self
             .http
             .post(url)
@@ -114,7 +114,7 @@ impl Browser {
 }
 
 /// A PKCE pair: (verifier, S256 challenge).
-fn pkce() -> (String, String) {
+pub(crate) fn pkce() -> (String, String) {
     let verifier = URL_SAFE_NO_PAD.encode(rand_bytes());
     let d = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, verifier.as_bytes());
     (verifier, URL_SAFE_NO_PAD.encode(d.as_ref()))
@@ -128,13 +128,13 @@ fn rand_bytes() -> [u8; 32] {
 }
 
 /// The query parameters of a URL.
-fn query(url: &str) -> HashMap<String, String> {
+pub(crate) fn query(url: &str) -> HashMap<String, String> {
     let q = url.split_once('?').map(|(_, q)| q).unwrap_or_default();
     form_urlencoded::parse(q.as_bytes()).into_owned().collect()
 }
 
 /// An authorization request URL with sensible parameters, `extra` replacing or adding some.
-fn authorize_url(s: &Server, client_id: &str, challenge: &str, extra: &[(&str, &str)]) -> String {
+pub(crate) fn authorize_url(s: &Server, client_id: &str, challenge: &str, extra: &[(&str, &str)]) -> String {
     let mut params: Vec<(&str, &str)> = vec![
         ("response_type", "code"),
         ("client_id", client_id),
@@ -154,7 +154,7 @@ fn authorize_url(s: &Server, client_id: &str, challenge: &str, extra: &[(&str, &
     format!("{}?{}", s.url("/oauth2/authorize"), kit::encode_form(&params))
 }
 
-async fn user(s: &Server, email: &str) -> String {
+pub(crate) async fn user(s: &Server, email: &str) -> String {
     tessera::users::create_user(
         &s.app().store,
         &Actor::server(),
@@ -173,7 +173,7 @@ async fn user(s: &Server, email: &str) -> String {
 }
 
 /// A client that signs people in: (id, secret; empty for a public client).
-async fn app_client(s: &Server, name: &str, public: bool, first_party: bool) -> (String, String) {
+pub(crate) async fn app_client(s: &Server, name: &str, public: bool, first_party: bool) -> (String, String) {
     s.client_with(NewClient {
         name: name.into(),
         scope: "orders:read".into(),
@@ -190,7 +190,7 @@ async fn app_client(s: &Server, name: &str, public: bool, first_party: bool) -> 
 /// (when one comes); returns the redirect to the client.
 /// A new browser signs `email` in to client `id` (default scopes, PKCE): the browser, the
 /// PKCE verifier and the code it came back with.
-async fn first_code(s: &Server, id: &str, email: &str) -> (Browser, String, String) {
+pub(crate) async fn first_code(s: &Server, id: &str, email: &str) -> (Browser, String, String) {
     let (verifier, challenge) = pkce();
     let mut b = Browser::new();
     let back = sign_in(&mut b, s, &authorize_url(s, id, &challenge, &[]), email).await;
@@ -198,7 +198,18 @@ async fn first_code(s: &Server, id: &str, email: &str) -> (Browser, String, Stri
     (b, verifier, code)
 }
 
-async fn sign_in(b: &mut Browser, s: &Server, url: &str, email: &str) -> String {
+pub(crate) async fn sign_in(b: &mut Browser, s: &Server, url: &str, email: &str) -> String {
+    sign_in_with(b, s, url, email, PASSWORD).await
+}
+
+/// Signs in with `password`, consents if asked, and returns where the browser was sent.
+pub(crate) async fn sign_in_with(
+    b: &mut Browser,
+    s: &Server,
+    url: &str,
+    email: &str,
+    password: &str,
+) -> String {
     let mut page = b.get(url).await;
     if page.status == 200 && page.body.contains("<h1>Sign in</h1>") {
         page = b
@@ -208,7 +219,7 @@ async fn sign_in(b: &mut Browser, s: &Server, url: &str, email: &str) -> String 
                     ("request", &page.hidden("request")),
                     ("csrf", &page.hidden("csrf")),
                     ("email", email),
-                    ("password", PASSWORD),
+                    ("password", password),
                 ],
             )
             .await;
@@ -230,7 +241,7 @@ async fn sign_in(b: &mut Browser, s: &Server, url: &str, email: &str) -> String 
 }
 
 /// Redeems `code`; returns the status and body.
-async fn redeem(s: &Server, id: &str, secret: &str, code: &str, verifier: &str) -> (u16, Value) {
+pub(crate) async fn redeem(s: &Server, id: &str, secret: &str, code: &str, verifier: &str) -> (u16, Value) {
     let mut form = vec![
         ("grant_type", "authorization_code"),
         ("code", code),
@@ -252,7 +263,7 @@ async fn redeem(s: &Server, id: &str, secret: &str, code: &str, verifier: &str) 
     (r.status().as_u16(), r.json().await.unwrap())
 }
 
-async fn refresh(s: &Server, id: &str, secret: &str, token: &str) -> (u16, Value) {
+pub(crate) async fn refresh(s: &Server, id: &str, secret: &str, token: &str) -> (u16, Value) {
     let r = s
         .token_basic(
             id,
@@ -1031,6 +1042,7 @@ async fn bad_authorization_requests_are_refused_precisely() {
                 nonce: None,
                 redirect_uri: Some(REDIRECT.into()),
                 code_challenge: Some(challenge.clone()),
+                resources: Vec::new(),
             },
             expires_at: tessera::store::now() - 1,
             keep_until: tessera::store::now() + 60,
@@ -1086,7 +1098,13 @@ async fn bad_authorization_requests_are_refused_precisely() {
 }
 
 /// Posts the login form of a fresh authorization request.
-async fn try_login(b: &mut Browser, s: &Server, client_id: &str, email: &str, password: &str) -> Page {
+pub(crate) async fn try_login(
+    b: &mut Browser,
+    s: &Server,
+    client_id: &str,
+    email: &str,
+    password: &str,
+) -> Page {
     let (_, challenge) = pkce();
     let login = b.get(&authorize_url(s, client_id, &challenge, &[])).await;
     b.post(
@@ -1101,7 +1119,7 @@ async fn try_login(b: &mut Browser, s: &Server, client_id: &str, email: &str, pa
     .await
 }
 
-fn no_session(p: &Page) -> bool {
+pub(crate) fn no_session(p: &Page) -> bool {
     p.set_cookies().iter().all(|c| !c.contains("tessera_session"))
 }
 

@@ -69,7 +69,10 @@ async fn tls_serves_http1_and_http2_and_picks_up_a_new_certificate() {
         tls_key_file: src(key_path.display().to_string()),
         ..Default::default()
     };
-    let settings = tessera::config::Settings::load(None, &over).unwrap();
+    // Idle connections are closed after a second here, HSTS for a day.
+    let config = dir.path().join("t.toml");
+    std::fs::write(&config, "idle_timeout = 1\nhsts_max_age = 86400\n").unwrap();
+    let settings = tessera::config::Settings::load(Some(&config), &over).unwrap();
     let running = tessera::server::start_with_listener(settings, Some(listener))
         .await
         .unwrap();
@@ -84,10 +87,42 @@ async fn tls_serves_http1_and_http2_and_picks_up_a_new_certificate() {
     let mut out = String::new();
     s.read_to_string(&mut out).await.unwrap();
     assert!(out.starts_with("HTTP/1.1 200"), "{out}");
-    // HTTP/2 is offered and chosen by a client that asks for it.
-    let s = connect(addr, &cert1, &[b"h2", b"http/1.1"]).await;
+    // A TLS listener tells browsers to come back over TLS only (RFC 6797), for the configured time.
+    assert!(
+        out.to_ascii_lowercase()
+            .contains("\r\nstrict-transport-security: max-age=86400\r\n"),
+        "{out}"
+    );
+    // A kept-alive HTTP/1.1 connection with nothing in flight is closed after idle_timeout.
+    let mut s = connect(addr, &cert1, &[b"http/1.1"]).await;
+    s.write_all(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        .await
+        .unwrap();
+    let mut out = Vec::new();
+    let closed = tokio::time::timeout(Duration::from_secs(10), s.read_to_end(&mut out)).await;
+    assert!(closed.is_ok(), "an idle HTTP/1.1 connection was kept open");
+    assert!(String::from_utf8_lossy(&out).starts_with("HTTP/1.1 200"));
+    // HTTP/2 is offered and chosen by a client that asks for it; an idle HTTP/2 connection is
+    // sent a GOAWAY (frame type 7) and closed (this client never answers the server's PING, so
+    // the close comes after the short wait the server gives an idle connection's goodbye).
+    let mut s = connect(addr, &cert1, &[b"h2", b"http/1.1"]).await;
     assert_eq!(s.get_ref().1.alpn_protocol(), Some(&b"h2"[..]));
-    drop(s);
+    s.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x00\x04\x00\x00\x00\x00\x00")
+        .await
+        .unwrap();
+    let mut frames = Vec::new();
+    let closed = tokio::time::timeout(Duration::from_secs(10), s.read_to_end(&mut frames)).await;
+    assert!(closed.is_ok(), "an idle HTTP/2 connection was kept open");
+    let mut at = 0;
+    let mut types = Vec::new();
+    while at + 9 <= frames.len() {
+        let len = (usize::from(frames[at]) << 16)
+            | (usize::from(frames[at + 1]) << 8)
+            | usize::from(frames[at + 2]);
+        types.push(frames[at + 3]);
+        at += 9 + len;
+    }
+    assert!(types.contains(&7), "no GOAWAY among frames {types:?}");
     // And spoken: curl over HTTP/2, where curl is installed.
     let ca = dir.path().join("ca.pem");
     std::fs::write(&ca, &cert1).unwrap();

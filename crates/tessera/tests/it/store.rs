@@ -734,6 +734,7 @@ fn grant(client_id: &str, user_id: &str) -> Grant {
         nonce: Some("n".into()),
         redirect_uri: Some("https://app.example/cb".into()),
         code_challenge: Some("c".into()),
+        resources: vec!["https://api.example/".into()],
     }
 }
 

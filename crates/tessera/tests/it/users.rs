@@ -226,7 +226,10 @@ async fn the_admin_api_manages_users_as_the_cli_does() {
     )
     .await
     .unwrap();
-    assert_eq!(r.status(), 204);
+    // A new password ends every sign-in (none here) and says so.
+    assert_eq!(r.status(), 200);
+    let ended: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(ended["sign_ins_ended"]["sessions"], 0, "{ended}");
     let page: serde_json::Value = call("GET", "/admin/v1/users?limit=10", None)
         .await
         .unwrap()

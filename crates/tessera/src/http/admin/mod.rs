@@ -68,6 +68,7 @@ pub fn router(app: Arc<App>) -> Router<Arc<App>> {
         protected = protected.route(path, make());
     }
     let protected = protected
+        .route_layer(axum::middleware::from_fn(strict_json))
         .route_layer(axum::middleware::from_fn_with_state(app.clone(), require_admin))
         .layer(axum::extract::DefaultBodyLimit::max(super::ADMIN_MAX_BODY))
         .layer(tower_http::timeout::TimeoutLayer::with_status_code(
@@ -145,6 +146,35 @@ fn internal(e: &dyn std::fmt::Display) -> Response {
     AdminError::Store(crate::store::StoreError::Io(e.to_string())).into_response()
 }
 
+/// Holds a JSON body to [`crate::json::check`] before any handler reads it: a member name repeated
+/// at any depth (inside `claims` or `attributes` too, where serde would keep the last) or a NUL
+/// character is `400 invalid_request`.
+async fn strict_json(req: Request, next: Next) -> Response {
+    let json = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.to_ascii_lowercase().contains("json"));
+    if !json {
+        return next.run(req).await;
+    }
+    let (parts, body) = req.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, super::ADMIN_MAX_BODY).await else {
+        return error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "invalid_request",
+            "the body is larger than 64 KiB or was not received in time",
+        );
+    };
+    if !bytes.is_empty() {
+        if let Err(e) = crate::json::check(&bytes) {
+            return error(StatusCode::BAD_REQUEST, "invalid_request", &e);
+        }
+    }
+    next.run(Request::from_parts(parts, axum::body::Body::from(bytes)))
+        .await
+}
+
 /// The authenticated caller, put in the request by [`require_admin`].
 #[derive(Clone)]
 struct Caller(Actor);
@@ -212,14 +242,25 @@ async fn require_admin(State(app): State<Arc<App>>, mut req: Request, next: Next
             );
         }
     };
+    // The client as the store holds it now, not as this node's cache last saw it: a change made
+    // on any node, or by the CLI, binds the admin API at once (these requests are few; the
+    // read is cheap beside what they do).
+    let client = match app.store.client(&active.claims.client_id).await {
+        Ok(Some(c)) if c.enabled && active.claims.iat as i64 > c.tokens_revoked_before => c,
+        Ok(_) => {
+            tracing::info!(client_id = %active.claims.client_id, "admin API: the token's client is gone, disabled or revoked");
+            return bearer_error(
+                StatusCode::UNAUTHORIZED,
+                "invalid_token",
+                INVALID,
+                "the token is invalid, expired or revoked",
+            );
+        }
+        Err(e) => return AdminError::from(e).into_response(),
+    };
     // RFC 9068 §4: the token must be meant for this API, and its client must still be allowed
     // tokens for it: taking the audience away takes effect at once, not when tokens expire.
-    let still_allowed = active
-        .client
-        .grants
-        .audiences
-        .iter()
-        .any(|a| &**a == ADMIN_AUDIENCE);
+    let still_allowed = client.audiences.iter().any(|a| a == ADMIN_AUDIENCE);
     // A token issued to a person (sub is a user, not the client) never opens the admin API,
     // whatever scope its client holds.
     let machine = active.claims.sub == active.claims.client_id;
@@ -235,7 +276,7 @@ async fn require_admin(State(app): State<Arc<App>>, mut req: Request, next: Next
     // The scope must be in the token, and still be the client's: taking the admin scope away
     // from a client takes effect at once, not when its tokens expire.
     let scopes = active.claims.scope.as_deref().unwrap_or_default();
-    let still_admin = active.client.grants.scopes.iter().any(|s| &**s == ADMIN_SCOPE);
+    let still_admin = client.scopes.iter().any(|s| s == ADMIN_SCOPE);
     if !scopes.split(' ').any(|s| s == ADMIN_SCOPE) || !still_admin {
         return bearer_error(
             StatusCode::FORBIDDEN,
@@ -373,16 +414,19 @@ async fn create_client(
         first_party: c.first_party,
     };
     match admin::create_client(&app.store, &caller(&ext), new).await {
-        Ok(created) => no_store(
-            (
-                StatusCode::CREATED,
-                Json(json!({
-                    "client": admin::client_json(&created.client),
-                    "client_secret": (!created.client.flows.public).then_some(&created.secret),
-                })),
+        Ok(created) => {
+            app.apply_client(&created.client.id).await;
+            no_store(
+                (
+                    StatusCode::CREATED,
+                    Json(json!({
+                        "client": admin::client_json(&created.client),
+                        "client_secret": (!created.client.flows.public).then_some(&created.secret),
+                    })),
+                )
+                    .into_response(),
             )
-                .into_response(),
-        ),
+        }
         Err(e) => e.into_response(),
     }
 }
@@ -408,9 +452,14 @@ struct PatchClient {
     first_party: Option<bool>,
 }
 
+/// Updates a client, and this node's registry before the answer: a client disabled or narrowed
+/// here gets nothing more here from the moment the caller hears of it.
 async fn apply(app: &App, actor: &Actor, id: &str, update: ClientUpdate) -> Response {
     match admin::update_client(&app.store, actor, id, update).await {
-        Ok(c) => Json(admin::client_json(&c)).into_response(),
+        Ok(c) => {
+            app.apply_client(&c.id).await;
+            Json(admin::client_json(&c)).into_response()
+        }
         Err(e) => e.into_response(),
     }
 }
@@ -469,7 +518,10 @@ async fn delete_client(
     Path(id): Path<String>,
 ) -> Response {
     match admin::delete_client(&app.store, &caller(&ext), &id).await {
-        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Ok(()) => {
+            app.apply_client(&id).await;
+            StatusCode::NO_CONTENT.into_response()
+        }
         Err(e) => e.into_response(),
     }
 }
@@ -496,14 +548,17 @@ async fn rotate_secret(
     };
     let grace = std::time::Duration::from_secs(r.grace_seconds.unwrap_or(86_400));
     match admin::rotate_secret(&app.store, &caller(&ext), &id, grace).await {
-        Ok(created) => no_store(
-            Json(json!({
-                "client_id": created.client.id,
-                "client_secret": created.secret,
-                "previous_secrets_expire_at": crate::store::now() + grace.as_secs() as i64,
-            }))
-            .into_response(),
-        ),
+        Ok(created) => {
+            app.apply_client(&created.client.id).await;
+            no_store(
+                Json(json!({
+                    "client_id": created.client.id,
+                    "client_secret": created.secret,
+                    "previous_secrets_expire_at": crate::store::now() + grace.as_secs() as i64,
+                }))
+                .into_response(),
+            )
+        }
         Err(e) => e.into_response(),
     }
 }
@@ -515,6 +570,7 @@ async fn revoke_tokens(
 ) -> Response {
     match admin::revoke_tokens(&app.store, &caller(&ext), &id).await {
         Ok(c) => {
+            app.apply_client(&c.id).await;
             Json(json!({"client_id": c.id, "tokens_revoked_before": c.tokens_revoked_before})).into_response()
         }
         Err(e) => e.into_response(),

@@ -136,7 +136,15 @@ pub(super) async fn update(
 
 async fn set_enabled(app: &App, ext: &axum::http::Extensions, id: &str, enabled: bool) -> Response {
     match users::set_enabled(&app.store, &caller(ext), id, enabled).await {
-        Ok(u) => Json(users::user_json(&u)).into_response(),
+        Ok((u, ended)) => {
+            // This node stops accepting the revoked tokens at once; the others within a poll.
+            app.revocations.extend(ended.revoked.clone());
+            let mut view = users::user_json(&u);
+            if !enabled {
+                view["sign_ins_ended"] = users::ended_json(&ended);
+            }
+            Json(view).into_response()
+        }
         Err(e) => e.into_response(),
     }
 }
@@ -174,7 +182,10 @@ pub(super) async fn set_password(
         Err(r) => return r.into_response(),
     };
     match users::set_password(&app.store, &caller(&ext), &id, &p.password).await {
-        Ok(_) => StatusCode::NO_CONTENT.into_response(),
+        Ok((_, ended)) => {
+            app.revocations.extend(ended.revoked.clone());
+            Json(serde_json::json!({"sign_ins_ended": users::ended_json(&ended)})).into_response()
+        }
         Err(e) => e.into_response(),
     }
 }
