@@ -12,6 +12,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use tower::{Layer, Service};
 
+use crate::bearer::Presented;
 use crate::{Claims, Verifier};
 
 /// The verified claims of the request's token. Put there by [`BearerAuthLayer`]; as an axum
@@ -174,49 +175,6 @@ pub struct BearerAuth<S> {
     optional: bool,
 }
 
-/// What the `Authorization` header holds.
-enum Presented {
-    None,
-    Malformed,
-    Token(String),
-}
-
-fn presented(req: &Request) -> Presented {
-    // RFC 6750 §2.3: tokens in the query string are refused, not looked for.
-    if req
-        .uri()
-        .query()
-        .is_some_and(|q| q.split('&').any(|p| p.split('=').next() == Some("access_token")))
-    {
-        return Presented::Malformed;
-    }
-    let mut values = req.headers().get_all(header::AUTHORIZATION).iter();
-    let Some(value) = values.next() else {
-        return Presented::None;
-    };
-    if values.next().is_some() {
-        return Presented::Malformed;
-    }
-    let Some((scheme, token)) = value.to_str().ok().and_then(|v| v.split_once(' ')) else {
-        return Presented::Malformed;
-    };
-    if !scheme.eq_ignore_ascii_case("bearer") {
-        return Presented::None;
-    }
-    let token = token.trim_matches(' ');
-    // RFC 6750 §2.1 b64token syntax.
-    let b64token = |t: &str| {
-        !t.is_empty()
-            && t.trim_end_matches('=')
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b"-._~+/".contains(&b))
-    };
-    if !b64token(token) {
-        return Presented::Malformed;
-    }
-    Presented::Token(token.to_string())
-}
-
 impl<S> Service<Request> for BearerAuth<S>
 where
     S: Service<Request, Response = Response> + Clone + Send + 'static,
@@ -239,10 +197,22 @@ where
         let optional = self.optional;
         Box::pin(async move {
             req.extensions_mut().insert(Realm(realm.clone()));
-            let token = match presented(&req) {
-                Presented::None if optional => return inner.call(req).await,
-                Presented::None => return Ok(challenge(StatusCode::UNAUTHORIZED, &realm, None, None)),
-                Presented::Malformed => {
+            // Owned, so that the request can move on.
+            let presented = match crate::bearer::presented(
+                req.headers()
+                    .get_all(header::AUTHORIZATION)
+                    .iter()
+                    .map(|v| v.as_bytes()),
+                req.uri().query(),
+            ) {
+                Presented::None => None,
+                Presented::Malformed(_) => Some(Err(())),
+                Presented::Token(t) => Some(Ok(t.to_string())),
+            };
+            let token = match presented {
+                None if optional => return inner.call(req).await,
+                None => return Ok(challenge(StatusCode::UNAUTHORIZED, &realm, None, None)),
+                Some(Err(())) => {
                     return Ok(challenge(
                         StatusCode::BAD_REQUEST,
                         &realm,
@@ -250,7 +220,7 @@ where
                         None,
                     ));
                 }
-                Presented::Token(t) => t,
+                Some(Ok(t)) => t,
             };
             match verifier.verify(&token).await {
                 Ok(claims) => {

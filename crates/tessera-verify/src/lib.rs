@@ -29,6 +29,7 @@
 //! ```
 #![deny(missing_docs)]
 
+pub mod bearer;
 #[cfg(feature = "blocking")]
 pub mod blocking;
 #[cfg(feature = "axum")]

@@ -2,8 +2,10 @@
 //! CLI calls these; so will the admin API.
 
 use crate::clients::{generate_client_id, generate_secret, new_secret_record};
+use crate::model::{DEFAULT_TOKEN_TTL, MAX_TOKEN_TTL};
 use crate::oauth::scope::is_scope_token;
-use crate::store::{AuditEntry, ClientRecord, SecretKind, Store, StoreError, now};
+use crate::operation::{Actor, AdminError};
+use crate::store::{ClientRecord, SecretKind, Store, now};
 
 /// The scope that lets a client's tokens call the admin API.
 pub const ADMIN_SCOPE: &str = "tessera:admin";
@@ -11,74 +13,6 @@ pub const ADMIN_SCOPE: &str = "tessera:admin";
 /// it, so a token with the admin scope that was issued for some other API cannot be replayed
 /// against the admin API by that API.
 pub const ADMIN_AUDIENCE: &str = "urn:tessera:admin";
-
-/// Who performs an administrative operation, and from where. Recorded with every change.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Actor {
-    /// `cli:USER`, `client:ID` or `tessera`.
-    pub id: String,
-    /// Host (CLI) or peer address (API).
-    pub source: String,
-}
-
-impl Actor {
-    /// The operator at this machine's command line.
-    pub fn cli() -> Self {
-        let user = std::env::var("USER")
-            .or_else(|_| std::env::var("LOGNAME"))
-            .unwrap_or_else(|_| "unknown".into());
-        let host = std::fs::read_to_string("/etc/hostname")
-            .map(|h| h.trim().to_string())
-            .ok()
-            .filter(|h| !h.is_empty())
-            .unwrap_or_else(|| "localhost".into());
-        Actor {
-            id: format!("cli:{user}"),
-            source: format!("cli@{host}"),
-        }
-    }
-
-    /// The server itself (bootstrap, scheduled rotation).
-    pub fn server() -> Self {
-        Actor {
-            id: "tessera".into(),
-            source: "server".into(),
-        }
-    }
-
-    /// An audit entry for `action` on `target`.
-    pub fn entry(&self, action: &str, target: &str, details: serde_json::Value) -> AuditEntry {
-        AuditEntry {
-            actor: self.id.clone(),
-            source: self.source.clone(),
-            action: action.into(),
-            target: target.into(),
-            details,
-        }
-    }
-}
-
-/// Longest token lifetime a client may have: one day.
-pub const MAX_TOKEN_TTL: u32 = 86_400;
-/// Default token lifetime.
-pub const DEFAULT_TOKEN_TTL: u32 = 3600;
-
-/// An administrative failure.
-#[derive(Debug, thiserror::Error)]
-pub enum AdminError {
-    /// The input broke a rule.
-    #[error("{0}")]
-    Invalid(String),
-    /// No such client.
-    #[error("no client with id {0}")]
-    NotFound(String),
-    /// No such user.
-    #[error("no user {0}")]
-    NoUser(String),
-    /// The store failed.
-    #[error(transparent)]
-    Store(#[from] StoreError),
-}
 
 /// What a new client looks like. (No `Debug`: it may hold a secret.)
 #[derive(Default, Clone)]

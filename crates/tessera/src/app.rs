@@ -37,6 +37,23 @@ pub struct App {
 }
 
 impl App {
+    /// What `/metrics` reports of this node's state, read now.
+    pub fn gauges(&self) -> crate::metrics::Gauges {
+        let now = crate::store::now();
+        let keys = self.keys.get();
+        let limit = self.guard.settings().max_concurrent_requests as usize;
+        crate::metrics::Gauges {
+            clients: self.registry.len(),
+            revocations: self.revocations.len(),
+            verified_tokens: self.verified.len(),
+            published_keys: keys.verifiers.len(),
+            key_age: keys.current(now).map_or(0, |s| now - s.activates_at),
+            synced_ago: now - self.synced.at(),
+            in_flight: limit.saturating_sub(self.guard.in_flight.available_permits()),
+            backoff_tracked: self.guard.tracked_failures(),
+        }
+    }
+
     /// Reads client `id` from the store and puts it (or its absence) into this node's registry
     /// at once: what an administrative change on this node must do before it answers, so that a
     /// disabled or narrowed client gets nothing more here. Other nodes follow within a poll.

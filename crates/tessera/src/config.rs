@@ -14,6 +14,7 @@ use serde::Deserialize;
 
 use crate::keys::Alg;
 use crate::oauth::paths::{ALL_PRESETS, PRESET_NAMES, PathRules, preset};
+use crate::store::DatabaseUrl;
 
 /// The default listen address.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
@@ -27,49 +28,13 @@ pub const DEFAULT_DATABASE: &str = "sqlite:./tessera-data/tessera.db";
 #[error("{0}")]
 pub struct ConfigError(pub String);
 
-/// Where the database lives.
-#[derive(Clone, PartialEq, Eq)]
-pub enum DatabaseUrl {
-    /// An SQLite file.
-    Sqlite {
-        /// The URL as given (sqlx understands it).
-        url: String,
-        /// The file's path.
-        path: PathBuf,
-    },
-    /// A PostgreSQL server.
-    Postgres(String),
-}
-
-impl std::fmt::Debug for DatabaseUrl {
-    // A PostgreSQL URL may carry a password: never print it.
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            DatabaseUrl::Sqlite { url, .. } => write!(f, "{url}"),
-            DatabaseUrl::Postgres(_) => write!(f, "postgres://<redacted>"),
-        }
-    }
-}
-
-impl DatabaseUrl {
-    /// Parses a `sqlite:` or `postgres:` URL.
-    pub fn parse(value: &str) -> Result<Self, String> {
-        if let Some(rest) = value.strip_prefix("sqlite:") {
-            let rest = rest.strip_prefix("//").unwrap_or(rest);
-            let path = rest.split('?').next().unwrap_or_default();
-            if path.is_empty() || path == ":memory:" {
-                return Err("an sqlite: URL needs a file path, e.g. sqlite:./tessera-data/tessera.db".into());
-            }
-            Ok(DatabaseUrl::Sqlite {
-                url: format!("sqlite:{rest}"),
-                path: PathBuf::from(path),
-            })
-        } else if value.starts_with("postgres:") || value.starts_with("postgresql:") {
-            Ok(DatabaseUrl::Postgres(value.to_string()))
-        } else {
-            Err("expected a sqlite: or postgres: URL".into())
-        }
-    }
+/// The certificate and key files.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsFiles {
+    /// PEM certificate chain, leaf first.
+    pub cert: PathBuf,
+    /// PEM private key (PKCS#8, SEC1 or PKCS#1).
+    pub key: PathBuf,
 }
 
 /// Where a node's master key (the key-encryption key of its signing keys) comes from.
@@ -220,7 +185,7 @@ pub struct Settings {
     /// load balancer stops sending it work first).
     pub shutdown_delay: Duration,
     /// TLS certificate and key, if this node terminates TLS itself.
-    pub tls: Option<crate::http::tls::TlsFiles>,
+    pub tls: Option<TlsFiles>,
     /// Plain HTTP was asked for on a non-loopback address.
     pub plain_http: bool,
     /// `Strict-Transport-Security: max-age` on the answers of a node that terminates TLS itself
@@ -457,7 +422,7 @@ impl Settings {
             |v| v,
         );
         let tls = match (tls_cert, tls_key) {
-            (Some((cert, _)), Some((key, _))) => Some(crate::http::tls::TlsFiles {
+            (Some((cert, _)), Some((key, _))) => Some(TlsFiles {
                 cert: PathBuf::from(cert),
                 key: PathBuf::from(key),
             }),

@@ -17,6 +17,7 @@
 //! - [`revocations`]: the node's cache of revoked token ids.
 //! - [`store`]: persistence behind one contract: SQLite (embedded default) or PostgreSQL (many
 //!   nodes), migrations per dialect, the change log every node follows, export and import.
+//! - [`transfer`]: the export file format (`tessera export` / `import`): moving a store.
 //! - [`oidc`]: signing people in: the authorization endpoint, login and consent pages, the
 //!   authorization code and refresh token grants, ID tokens, userinfo, sign-out.
 //! - [`users`]: the user directory (people who sign in), shared by the CLI and the admin API.
@@ -24,6 +25,8 @@
 //!   discovery, health, the admin API.
 //! - [`config`]: one typed configuration, layered defaults < file < environment < flags.
 //! - [`admin`]: the administrative operations the CLI and the admin API share.
+//! - [`operation`]: who performs an operation (recorded in the audit trail) and how one fails.
+//! - [`model`]: the domain's rules and limits, below everything else.
 //! - [`server`]: starting a node, and the loop that keeps its caches fresh from the change log.
 //! - [`app`]: the state a node serves from (it depends on no handler module; handlers depend on
 //!   it).
@@ -41,13 +44,16 @@ pub mod json;
 pub mod keys;
 pub mod limits;
 pub mod metrics;
+pub mod model;
 pub mod oauth;
 pub mod oidc;
+pub mod operation;
 pub mod revocations;
 pub mod server;
 pub mod signing;
 pub mod store;
 mod sync;
+pub mod transfer;
 pub mod users;
 
 /// The README's Rust snippets, compiled as doc tests so that they stay true as written.

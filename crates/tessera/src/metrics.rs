@@ -1,12 +1,9 @@
 //! `/metrics`, in the OpenMetrics text format (which Prometheus reads): requests by endpoint and outcome, latency, limit
 //! rejections, and gauges read when scraped (cache sizes, key age, time since the last sync).
 
-use std::sync::{Arc, OnceLock};
+use std::sync::OnceLock;
 use std::time::Duration;
 
-use axum::extract::State;
-use axum::http::{HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -14,10 +11,29 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
-use crate::app::App;
-
 /// Counts the log lines the non-blocking log writer dropped (set where logging starts).
 pub static LOG_ERRORS: OnceLock<tracing_appender::non_blocking::ErrorCounter> = OnceLock::new();
+
+/// What the gauges read when `/metrics` is scraped (the node's state, gathered by the app).
+#[derive(Debug, Clone, Default)]
+pub struct Gauges {
+    /// Clients in the registry cache.
+    pub clients: usize,
+    /// Revoked token ids cached.
+    pub revocations: usize,
+    /// Verified tokens cached.
+    pub verified_tokens: usize,
+    /// Keys in the published JWKS.
+    pub published_keys: usize,
+    /// Seconds since the current signing key became active.
+    pub key_age: i64,
+    /// Seconds since the node last synced with the store.
+    pub synced_ago: i64,
+    /// Requests in flight.
+    pub in_flight: usize,
+    /// Client ids, accounts and addresses with failures remembered.
+    pub backoff_tracked: usize,
+}
 
 /// The RFC error code an error response carried, put in the response's extensions by whoever
 /// built it, so that metrics count outcomes without reading bodies.
@@ -189,29 +205,20 @@ impl Metrics {
         }
     }
 
-    fn refresh(&self, app: &App) {
-        let now = crate::store::now();
+    fn refresh(&self, g: &Gauges) {
         let set = |cache: &'static str, n: usize| {
             self.cache_entries
                 .get_or_create(&CacheLabels { cache })
                 .set(n as i64);
         };
-        set("clients", app.registry.len());
-        set("revocations", app.revocations.len());
-        set("verified_tokens", app.verified.len());
-        let keys = app.keys.get();
-        set("published_keys", keys.verifiers.len());
-        self.key_age.set(
-            keys.current(now)
-                .map(|s| now - s.activates_at)
-                .unwrap_or(0)
-                .max(0),
-        );
-        self.synced_ago.set((now - app.synced.at()).max(0));
-        let limit = app.guard.settings().max_concurrent_requests as usize;
-        self.in_flight
-            .set(limit.saturating_sub(app.guard.in_flight.available_permits()) as i64);
-        self.backoff_tracked.set(app.guard.tracked_failures() as i64);
+        set("clients", g.clients);
+        set("revocations", g.revocations);
+        set("verified_tokens", g.verified_tokens);
+        set("published_keys", g.published_keys);
+        self.key_age.set(g.key_age.max(0));
+        self.synced_ago.set(g.synced_ago.max(0));
+        self.in_flight.set(g.in_flight as i64);
+        self.backoff_tracked.set(g.backoff_tracked as i64);
         let dropped = LOG_ERRORS.get().map(|c| c.dropped_lines() as u64).unwrap_or(0);
         let counted = self.dropped_logs.get();
         if dropped > counted {
@@ -219,26 +226,11 @@ impl Metrics {
         }
     }
 
-    /// The text exposition.
-    pub fn render(&self, app: &App) -> Result<String, std::fmt::Error> {
-        self.refresh(app);
+    /// The text exposition, with the gauges read at scrape time.
+    pub fn render(&self, gauges: &Gauges) -> Result<String, std::fmt::Error> {
+        self.refresh(gauges);
         let mut out = String::with_capacity(8 * 1024);
         prometheus_client::encoding::text::encode(&mut out, &self.registry)?;
         Ok(out)
-    }
-}
-
-/// `GET /metrics`.
-pub async fn metrics(State(app): State<Arc<App>>) -> Response {
-    match app.metrics.render(&app) {
-        Ok(text) => {
-            let mut r = (StatusCode::OK, text).into_response();
-            r.headers_mut().insert(
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("application/openmetrics-text; version=1.0.0; charset=utf-8"),
-            );
-            r
-        }
-        Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
     }
 }

@@ -8,12 +8,13 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use crate::admin::{Actor, NewClient, build_client};
+use crate::admin::{NewClient, build_client};
 use crate::app::App;
 use crate::clients::Registry;
 use crate::config::Settings;
 use crate::http::discovery::{TOKEN_PATH, metadata};
 use crate::keys::{KeyRing, MasterKey};
+use crate::operation::Actor;
 use crate::signing::{ensure_first_key, load_key_set, rotate_if_due};
 use crate::store::KeyPurpose;
 use crate::store::{Store, now};
@@ -62,12 +63,11 @@ impl Running {
     }
 
     /// Registers a client through the admin operations (as the CLI would) and makes this node
-    /// see it at once instead of at its next poll of the change log.
+    /// see it at once, as the admin API does: read back from the store under the registry's
+    /// write lock, so that no poll can put an older state back.
     pub async fn register(&self, new: NewClient) -> anyhow::Result<crate::admin::Created> {
         let created = crate::admin::create_client(&self.app.store, &Actor::cli(), new).await?;
-        self.app
-            .registry
-            .upsert(&created.client.id, Some(created.client.clone()));
+        self.app.apply_client(&created.client.id).await;
         Ok(created)
     }
 }

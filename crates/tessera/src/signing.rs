@@ -9,9 +9,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::admin::{Actor, MAX_TOKEN_TTL};
 use crate::config::MasterKeySource;
 use crate::keys::{self, Alg, KeySet, MasterKey, Signer, Slot};
+use crate::model::MAX_TOKEN_TTL;
+use crate::operation::Actor;
 use crate::store::{KeyPurpose, KeyRecord, Store, now};
 
 /// The node's master key, checked against the store: it must open every signing key the store
@@ -105,9 +106,6 @@ pub async fn load_key_set(store: &Store, master: &MasterKey, at: i64) -> anyhow:
     Ok(set)
 }
 
-/// Meta key naming the master key that seals new signing keys (see [`rotate_master`]).
-pub const SEALING_KEY_META: &str = "master_key.sealing";
-
 /// A new key sealed under the store's sealing master key; also returns that key's id as the
 /// store named it (`None`: no master key rotation yet), for the store to check at insertion.
 async fn new_record(
@@ -117,7 +115,7 @@ async fn new_record(
     purpose: KeyPurpose,
     activates_at: i64,
 ) -> anyhow::Result<(KeyRecord, Option<String>)> {
-    let sealing = store.meta(SEALING_KEY_META).await?;
+    let sealing = store.meta(crate::store::SEALING_KEY_META).await?;
     let generated = tokio::task::spawn_blocking(move || keys::generate(alg)).await??;
     let record = KeyRecord {
         kid: generated.kid.clone(),
@@ -301,7 +299,7 @@ pub async fn rotate_master(
         serde_json::json!({"keys": sealed.len()}),
     );
     store
-        .reseal_keys(&sealed, SEALING_KEY_META, &new_id, &audit)
+        .reseal_keys(&sealed, crate::store::SEALING_KEY_META, &new_id, &audit)
         .await?;
     tracing::info!(master_key = %new_id, keys = sealed.len(), "signing keys sealed under a new master key");
     Ok(sealed.len())

@@ -4,7 +4,7 @@
 
 use serde_json::json;
 
-use crate::admin::{Actor, AdminError};
+use crate::operation::{Actor, AdminError};
 use crate::store::{SecretKind, SignInsEnded, StoreError, UserRecord, now};
 
 /// Shortest password accepted (NIST SP 800-63B §5.1.1.2: at least 8 characters).

@@ -9,8 +9,9 @@ use std::process::ExitCode;
 use clap::parser::ValueSource;
 use clap::{ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 
-use crate::admin::{self, Actor, ClientUpdate, NewClient};
+use crate::admin::{self, ClientUpdate, NewClient};
 use crate::config::{Overrides, Settings};
+use crate::operation::Actor;
 use crate::signing;
 use crate::store::{ClientRecord, Store};
 
@@ -672,7 +673,7 @@ fn run_admin(settings: Settings, cmd: Command) -> anyhow::Result<ExitCode> {
 }
 
 async fn export_command(store: &Store, output: &std::path::Path) -> anyhow::Result<ExitCode> {
-    use crate::store::transfer;
+    use crate::transfer;
     let count = if output.as_os_str() == "-" {
         transfer::export(store, &mut std::io::BufWriter::new(std::io::stdout().lock())).await?
     } else {
@@ -707,7 +708,7 @@ async fn import_command(
     settings: &Settings,
     input: &std::path::Path,
 ) -> anyhow::Result<ExitCode> {
-    use crate::store::transfer;
+    use crate::transfer;
     let records = if input.as_os_str() == "-" {
         transfer::read(std::io::stdin().lock())?
     } else {
@@ -726,7 +727,7 @@ async fn import_command(
     };
     let master = signing::master_key(&source, store).await?;
     for r in &records {
-        if let transfer::Record::Key(k) = r {
+        if let crate::store::Record::Key(k) = r {
             if master.open(&k.kid, &k.sealed_private_key).is_err() {
                 anyhow::bail!(
                     "the master key ({:?}) cannot open signing key {} in the export: give import \

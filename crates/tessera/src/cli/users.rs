@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use clap::Subcommand;
 
-use crate::admin::Actor;
+use crate::operation::Actor;
 use crate::store::{Store, UserRecord};
 use crate::users::{self, NewUser, UserUpdate};
 

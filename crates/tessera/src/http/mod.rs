@@ -116,7 +116,7 @@ pub fn router(app: Arc<App>) -> Router {
             .route(&format!("{OAUTH_METADATA}{path}"), get(discovery::oauth_metadata));
     }
     if app.settings.metrics {
-        router = router.route("/metrics", get(crate::metrics::metrics));
+        router = router.route("/metrics", get(metrics));
     }
     // Slow clients are cut off by the header-read timeout and by the handlers' own bounded body
     // reads; the token endpoint does no other waiting (Argon2id runs under a bounded pool). The
@@ -546,4 +546,19 @@ async fn serve_auto<I>(
 /// Binds `addr`.
 pub async fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
     TcpListener::bind(addr).await
+}
+
+/// `GET /metrics`: the node's counters and its state now, in the OpenMetrics text format.
+async fn metrics(State(app): State<Arc<App>>) -> Response {
+    match app.metrics.render(&app.gauges()) {
+        Ok(text) => {
+            let mut r = (StatusCode::OK, text).into_response();
+            r.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/openmetrics-text; version=1.0.0; charset=utf-8"),
+            );
+            r
+        }
+        Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+    }
 }

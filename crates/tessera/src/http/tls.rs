@@ -2,7 +2,7 @@
 //! files change (a renewed certificate is served without a restart). HTTP/2 and HTTP/1.1 are
 //! offered by ALPN.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, SystemTime};
 
@@ -12,20 +12,13 @@ use rustls::server::{ClientHello, ResolvesServerCert};
 use rustls::sign::CertifiedKey;
 use tokio::sync::watch;
 
+use crate::config::TlsFiles;
+
 /// How often the files are checked for a change.
 pub const RELOAD_CHECK: Duration = Duration::from_secs(2);
 
 /// Largest certificate or key file read.
 const MAX_PEM: u64 = 1024 * 1024;
-
-/// The certificate and key files.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TlsFiles {
-    /// PEM certificate chain, leaf first.
-    pub cert: PathBuf,
-    /// PEM private key (PKCS#8, SEC1 or PKCS#1).
-    pub key: PathBuf,
-}
 
 fn read_pem(path: &Path) -> Result<Vec<u8>, String> {
     use std::io::Read;

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use axum::extract::{Request, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -549,37 +549,25 @@ fn bearer_error(status: StatusCode, error: Option<&str>, description: &str) -> R
     r
 }
 
-fn bearer_token(headers: &HeaderMap) -> Result<Option<&str>, ()> {
-    let mut values = headers.get_all(header::AUTHORIZATION).iter();
-    let Some(v) = values.next() else {
-        return Ok(None);
-    };
-    if values.next().is_some() {
-        return Err(());
-    }
-    let v = v.to_str().map_err(|_| ())?;
-    let (scheme, token) = v.split_once(' ').ok_or(())?;
-    if !scheme.eq_ignore_ascii_case("bearer") || token.is_empty() {
-        return Err(());
-    }
-    Ok(Some(token.trim_matches(' ')))
-}
-
 /// `GET` or `POST /oauth2/userinfo` with a Bearer access token (in the header only).
 pub async fn userinfo(State(app): State<Arc<App>>, request: Request) -> Response {
     let headers = request.headers();
     if let Err(e) = crate::oauth::token::admit(&app, headers) {
         return e.into_response();
     }
-    let token = match bearer_token(headers) {
-        Ok(Some(t)) => t,
-        Ok(None) => return bearer_error(StatusCode::UNAUTHORIZED, None, ""),
-        Err(()) => {
-            return bearer_error(
-                StatusCode::BAD_REQUEST,
-                Some("invalid_request"),
-                "send one Authorization: Bearer header",
-            );
+    // One reading of the credentials for every bearer endpoint (RFC 6750 §2, §3.1): another
+    // scheme is "no credentials" (401 without an error code), as it is for the admin API.
+    let token = match tessera_verify::bearer::presented(
+        headers
+            .get_all(header::AUTHORIZATION)
+            .iter()
+            .map(|v| v.as_bytes()),
+        request.uri().query(),
+    ) {
+        tessera_verify::bearer::Presented::Token(t) => t,
+        tessera_verify::bearer::Presented::None => return bearer_error(StatusCode::UNAUTHORIZED, None, ""),
+        tessera_verify::bearer::Presented::Malformed(why) => {
+            return bearer_error(StatusCode::BAD_REQUEST, Some("invalid_request"), why);
         }
     };
     let Ok(active) = crate::oauth::validate::check(&app, token, now()) else {

@@ -11,8 +11,7 @@ use sqlx::Row;
 
 use super::{
     AuditEntry, AuditEvent, ChangeBatch, ClientRecord, CodeRecord, Grant, Issued, KeyPurpose, KeyRecord,
-    Redemption, Refresh, RefreshRecord, SecretKind, SecretRecord, SessionRecord, SignInsEnded, UserRecord, now,
-    transfer,
+    Redemption, Refresh, Record, RefreshRecord, SecretKind, SecretRecord, SessionRecord, SignInsEnded, UserRecord, now,
 };
 
 type Conn = <Db as sqlx::Database>::Connection;
@@ -429,7 +428,7 @@ impl Engine {
         // has moved to another since (rotate-master ran meanwhile), refuse rather than store a
         // key that the nodes may soon be unable to open.
         let sealing: Option<String> = sqlx::query_scalar("SELECT value FROM meta WHERE key = $1")
-            .bind(crate::signing::SEALING_KEY_META)
+            .bind(super::SEALING_KEY_META)
             .fetch_optional(&mut *tx)
             .await?;
         if sealing.as_deref() != sealed_under {
@@ -729,7 +728,7 @@ impl Engine {
         holds_nothing(&mut conn).await
     }
 
-    pub(super) async fn import(&self, records: &[transfer::Record]) -> Result<(), StoreError> {
+    pub(super) async fn import(&self, records: &[Record]) -> Result<(), StoreError> {
         let (mut tx, _write) = self.begin_write().await?;
         if !holds_nothing(&mut tx).await? {
             return Err(StoreError::Unsupported(
@@ -738,16 +737,16 @@ impl Engine {
         }
         for record in records {
             match record {
-                transfer::Record::Client(c) => {
+                Record::Client(c) => {
                     insert_client_row(&mut tx, c).await?;
                     for s in &c.secrets {
                         insert_secret(&mut tx, &c.id, s).await?;
                     }
                     record_change(&mut tx, "client", &c.id).await?;
                 }
-                transfer::Record::Key(k) => insert_key(&mut tx, k).await?,
-                transfer::Record::User(u) => write_user(&mut tx, u, true).await?,
-                transfer::Record::Revocation {
+                Record::Key(k) => insert_key(&mut tx, k).await?,
+                Record::User(u) => write_user(&mut tx, u, true).await?,
+                Record::Revocation {
                     jti,
                     client_id,
                     expires_at,
@@ -765,8 +764,8 @@ impl Engine {
                     .await?;
                     record_change(&mut tx, "revocation", jti).await?;
                 }
-                transfer::Record::Audit { at, entry } => record_audit(&mut tx, entry, *at).await?,
-                transfer::Record::Meta { key, value } => {
+                Record::Audit { at, entry } => record_audit(&mut tx, entry, *at).await?,
+                Record::Meta { key, value } => {
                     sqlx::query(
                         "INSERT INTO meta (key, value) VALUES ($1, $2) \
                          ON CONFLICT (key) DO UPDATE SET value = excluded.value",
@@ -783,10 +782,10 @@ impl Engine {
     }
 
     /// Streams everything the store holds to `sink`, read in one snapshot.
-    pub(super) async fn export(&self, mut sink: impl FnMut(transfer::Record)) -> Result<u64, StoreError> {
+    pub(super) async fn export(&self, mut sink: impl FnMut(Record)) -> Result<u64, StoreError> {
         let mut tx = self.begin_snapshot().await?;
         let mut count = 0u64;
-        let mut emit = |r: transfer::Record| {
+        let mut emit = |r: Record| {
             count += 1;
             sink(r)
         };
@@ -797,20 +796,20 @@ impl Engine {
             .map(|r| Ok::<_, StoreError>((r.try_get("key")?, r.try_get("value")?)))
             .collect::<Result<Vec<(String, String)>, _>>()?
         {
-            emit(transfer::Record::Meta { key, value });
+            emit(Record::Meta { key, value });
         }
-        stream_clients(&mut tx, |c| emit(transfer::Record::Client(c))).await?;
+        stream_clients(&mut tx, |c| emit(Record::Client(c))).await?;
         {
             let mut rows = sqlx::query("SELECT * FROM users ORDER BY id").fetch(&mut *tx);
             while let Some(r) = rows.try_next().await? {
-                emit(transfer::Record::User(user_from_row(&r)?));
+                emit(Record::User(user_from_row(&r)?));
             }
         }
         for row in sqlx::query("SELECT * FROM signing_keys ORDER BY activates_at, created_at, kid")
             .fetch_all(&mut *tx)
             .await?
         {
-            emit(transfer::Record::Key(key_from_row(&row)?));
+            emit(Record::Key(key_from_row(&row)?));
         }
         {
             let mut rows = sqlx::query(
@@ -818,7 +817,7 @@ impl Engine {
             )
             .fetch(&mut *tx);
             while let Some(r) = rows.try_next().await? {
-                emit(transfer::Record::Revocation {
+                emit(Record::Revocation {
                     jti: r.try_get("jti")?,
                     client_id: r.try_get("client_id")?,
                     expires_at: r.try_get("expires_at")?,
@@ -830,7 +829,7 @@ impl Engine {
             let mut rows = sqlx::query("SELECT * FROM audit_events ORDER BY id").fetch(&mut *tx);
             while let Some(r) = rows.try_next().await? {
                 let event = audit_from_row(&r)?;
-                emit(transfer::Record::Audit {
+                emit(Record::Audit {
                     at: event.at,
                     entry: event.entry,
                 });

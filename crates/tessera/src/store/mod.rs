@@ -24,9 +24,8 @@
 //! change that commits late. Nothing here relies on PostgreSQL's LISTEN/NOTIFY or advisory
 //! locks at run time, so the design carries to PostgreSQL-wire databases that lack them.
 
+use std::path::PathBuf;
 use std::time::Duration;
-
-use crate::config::DatabaseUrl;
 
 mod postgres;
 mod sqlite;
@@ -35,7 +34,6 @@ mod sqlite;
 /// while they wait for the store's write lock, so waiting writers never starve the change-log
 /// poll and the other reads of the pool.
 const CONCURRENT_WRITES: usize = 2;
-pub mod transfer;
 
 /// A store error. Messages never contain secrets.
 #[derive(Debug, thiserror::Error)]
@@ -113,13 +111,15 @@ pub enum SecretKind {
 }
 
 impl SecretKind {
-    fn as_str(self) -> &'static str {
+    /// The name the store and export files use.
+    pub fn as_str(self) -> &'static str {
         match self {
             SecretKind::Sha256 => "sha256",
             SecretKind::Argon2id => "argon2id",
         }
     }
-    fn parse(s: &str) -> Result<Self, StoreError> {
+    /// Reads [`SecretKind::as_str`]'s name.
+    pub fn parse(s: &str) -> Result<Self, StoreError> {
         match s {
             "sha256" => Ok(SecretKind::Sha256),
             "argon2id" => Ok(SecretKind::Argon2id),
@@ -141,6 +141,92 @@ pub struct SecretRecord {
     pub created_at: i64,
     /// When it stops working, if ever.
     pub expires_at: Option<i64>,
+}
+
+/// Meta key naming the master key that seals new signing keys (see
+/// [`crate::signing::rotate_master`]).
+pub const SEALING_KEY_META: &str = "master_key.sealing";
+
+/// Where the database lives.
+#[derive(Clone, PartialEq, Eq)]
+pub enum DatabaseUrl {
+    /// An SQLite file.
+    Sqlite {
+        /// The URL as given (sqlx understands it).
+        url: String,
+        /// The file's path.
+        path: PathBuf,
+    },
+    /// A PostgreSQL server.
+    Postgres(String),
+}
+
+impl std::fmt::Debug for DatabaseUrl {
+    // A PostgreSQL URL may carry a password: never print it.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            DatabaseUrl::Sqlite { url, .. } => write!(f, "{url}"),
+            DatabaseUrl::Postgres(_) => write!(f, "postgres://<redacted>"),
+        }
+    }
+}
+
+impl DatabaseUrl {
+    /// Parses a `sqlite:` or `postgres:` URL.
+    pub fn parse(value: &str) -> Result<Self, String> {
+        if let Some(rest) = value.strip_prefix("sqlite:") {
+            let rest = rest.strip_prefix("//").unwrap_or(rest);
+            let path = rest.split('?').next().unwrap_or_default();
+            if path.is_empty() || path == ":memory:" {
+                return Err("an sqlite: URL needs a file path, e.g. sqlite:./tessera-data/tessera.db".into());
+            }
+            Ok(DatabaseUrl::Sqlite {
+                url: format!("sqlite:{rest}"),
+                path: PathBuf::from(path),
+            })
+        } else if value.starts_with("postgres:") || value.starts_with("postgresql:") {
+            Ok(DatabaseUrl::Postgres(value.to_string()))
+        } else {
+            Err("expected a sqlite: or postgres: URL".into())
+        }
+    }
+}
+
+/// One thing a store holds, as export reads it and import writes it (the file format is
+/// [`crate::transfer`]'s).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Record {
+    /// A client with its hashed secrets.
+    Client(ClientRecord),
+    /// A signing key, sealed.
+    Key(KeyRecord),
+    /// A user, with the hash of its password.
+    User(UserRecord),
+    /// A revoked token id.
+    Revocation {
+        /// The token id.
+        jti: String,
+        /// Whose token it was.
+        client_id: String,
+        /// When the token expires (and the record may go).
+        expires_at: i64,
+        /// When it was revoked.
+        revoked_at: i64,
+    },
+    /// An audit event, with its time.
+    Audit {
+        /// When.
+        at: i64,
+        /// What.
+        entry: AuditEntry,
+    },
+    /// A meta value.
+    Meta {
+        /// Its key.
+        key: String,
+        /// Its value.
+        value: String,
+    },
 }
 
 /// A registered client.
@@ -816,13 +902,13 @@ impl Store {
     }
 
     /// Streams everything the store holds to `sink`, read in one snapshot (export).
-    pub async fn export(&self, sink: impl FnMut(transfer::Record)) -> Result<u64, StoreError> {
+    pub async fn export(&self, sink: impl FnMut(Record)) -> Result<u64, StoreError> {
         dispatch!(self, e => e.export(sink).await)
     }
 
     /// Writes `records` exactly as they are (ids, times, hashes, sealed keys), in one
     /// transaction, refusing a store that is not empty. Every node then reloads.
-    pub async fn import(&self, records: &[transfer::Record]) -> Result<(), StoreError> {
+    pub async fn import(&self, records: &[Record]) -> Result<(), StoreError> {
         dispatch!(self, e => e.import(records).await)
     }
 

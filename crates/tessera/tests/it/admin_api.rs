@@ -116,14 +116,16 @@ async fn admin_api_refuses_requests_without_a_valid_admin_token() {
     assert_eq!(r.json::<Value>().await.unwrap()["error"], "invalid_token");
     let admin = s.token(&admin_id, &admin_secret).await;
 
-    // Tokens in the query string are not looked at; malformed headers are invalid_request.
+    // A token in the query string is refused, not looked at (RFC 6750 §2.3), and malformed
+    // headers are invalid_request: the same answers as userinfo and tessera-verify give.
     let r = s
         .http
         .get(s.url(&format!("{path}?access_token={admin}")))
         .send()
         .await
         .unwrap();
-    assert_eq!(r.status(), 401);
+    assert_eq!(r.status(), 400);
+    assert_eq!(r.json::<Value>().await.unwrap()["error"], "invalid_request");
     for header in ["Bearer", "Bearer a b", "Bearer  "] {
         let r = s
             .http

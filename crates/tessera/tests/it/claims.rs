@@ -4,7 +4,8 @@
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use tessera::admin::{self, Actor, ClientUpdate, NewClient};
+use tessera::admin::{self, ClientUpdate, NewClient};
+use tessera::operation::Actor;
 
 use crate::kit::{self, Opts, cli, cli_json, decode_unverified};
 

@@ -4,7 +4,8 @@
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use tessera::admin::{Actor, ClientUpdate, NewClient};
+use tessera::admin::{ClientUpdate, NewClient};
+use tessera::operation::Actor;
 use tessera::users::NewUser;
 
 use crate::kit::{self, Opts, Server};
@@ -298,7 +299,7 @@ async fn user_attributes_cannot_stand_in_for_identity_claims() {
         };
         let refused = tessera::users::create_user(store, &Actor::cli(), new).await;
         assert!(
-            matches!(refused, Err(tessera::admin::AdminError::Invalid(_))),
+            matches!(refused, Err(tessera::operation::AdminError::Invalid(_))),
             "{name}: created"
         );
     }

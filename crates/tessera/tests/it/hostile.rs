@@ -327,7 +327,16 @@ async fn hostile_requests_get_precise_errors_and_change_nothing() {
         Case { name: "admin without a token", request: http("GET", "/admin/v1/clients", &[], b""), status: 401, error: None },
         Case { name: "admin with a client token", request: http("GET", "/admin/v1/clients", &[("Authorization", &format!("Bearer {token}"))], b""), status: 401, error: None },
         Case { name: "admin with alg none", request: http("GET", "/admin/v1/clients", &[("Authorization", &format!("Bearer {alg_none}"))], b""), status: 401, error: None },
-        Case { name: "admin token in the query", request: http("GET", &format!("/admin/v1/clients?access_token={token}"), &[], b""), status: 401, error: None },
+        // RFC 6750 §2.3, §3.1, read alike by the admin API, userinfo and tessera-verify: a token in
+        // the query or two Authorization fields are malformed (400), another scheme is no
+        // credentials (401 without an error code).
+        Case { name: "admin token in the query", request: http("GET", &format!("/admin/v1/clients?access_token={token}"), &[], b""), status: 400, error: Some("invalid_request") },
+        Case { name: "admin with Basic", request: http("GET", "/admin/v1/clients", &[("Authorization", &basic("a:b"))], b""), status: 401, error: Some("unauthorized") },
+        Case { name: "admin with two Authorization fields", request: http("GET", "/admin/v1/clients", &[("Authorization", &format!("Bearer {token}")), ("Authorization", &format!("Bearer {token}"))], b""), status: 400, error: Some("invalid_request") },
+        Case { name: "admin with a token that is not a b64token", request: http("GET", "/admin/v1/clients", &[("Authorization", "Bearer a\"b")], b""), status: 400, error: Some("invalid_request") },
+        Case { name: "userinfo with Basic", request: http("GET", "/oauth2/userinfo", &[("Authorization", &basic("a:b"))], b""), status: 401, error: None },
+        Case { name: "userinfo token in the query", request: http("GET", &format!("/oauth2/userinfo?access_token={token}"), &[], b""), status: 400, error: None },
+        Case { name: "userinfo with two Authorization fields", request: http("GET", "/oauth2/userinfo", &[("Authorization", &format!("Bearer {token}")), ("Authorization", &format!("Bearer {token}"))], b""), status: 400, error: None },
         Case { name: "admin body over 64 KiB", request: http("POST", "/admin/v1/clients", &[("Authorization", &format!("Bearer {token}")), ("Content-Type", "application/json")], &vec![b' '; 70_000]), status: 413, error: Some("invalid_request") },
     ];
     // Forged tokens at introspection: never active.

@@ -4,7 +4,8 @@
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use tessera::admin::{self, Actor, ClientUpdate, NewClient};
+use tessera::admin::{self, ClientUpdate, NewClient};
+use tessera::operation::Actor;
 
 use crate::kit::{self, Opts, decode_unverified, encode_form, verify_as_resource_server};
 

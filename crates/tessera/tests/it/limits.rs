@@ -3,8 +3,9 @@
 
 use std::time::{Duration, Instant};
 
-use tessera::admin::{Actor, NewClient};
+use tessera::admin::NewClient;
 use tessera::limits::LimitSettings;
+use tessera::operation::Actor;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::kit::{self, Opts};

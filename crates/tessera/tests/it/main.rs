@@ -17,6 +17,7 @@ mod discovery;
 mod first_run;
 mod hardening;
 mod hostile;
+mod layers;
 mod lifecycle;
 mod limits;
 mod oidc;

@@ -10,7 +10,8 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use reqwest::StatusCode;
 use serde_json::Value;
-use tessera::admin::{Actor, NewClient};
+use tessera::admin::NewClient;
+use tessera::operation::Actor;
 use tessera::users::NewUser;
 
 use crate::kit::{self, Opts, Server};

@@ -3,10 +3,10 @@
 
 use std::sync::Arc;
 
-use tessera::config::DatabaseUrl;
+use tessera::store::DatabaseUrl;
 use tessera::store::{
     AuditEntry, ClientRecord, CodeRecord, Grant, Issued, KeyRecord, Redemption, Refresh, RefreshRecord,
-    SecretKind, SecretRecord, SessionRecord, Store, StoreError, UserRecord, now, transfer,
+    SecretKind, SecretRecord, SessionRecord, Store, StoreError, UserRecord, now,
 };
 
 use crate::kit::pg;
@@ -459,7 +459,7 @@ async fn export_then_import_is_identical(store: &Store) {
         .await
         .unwrap();
     let mut text = Vec::new();
-    let count = transfer::export(store, &mut text).await.unwrap();
+    let count = tessera::transfer::export(store, &mut text).await.unwrap();
     assert_eq!(
         count,
         1 + 1 + 1 + 1 + 1 + 3,
@@ -467,7 +467,7 @@ async fn export_then_import_is_identical(store: &Store) {
     );
 
     let target = fresh(store.engine_name()).await.unwrap();
-    let records = transfer::read(text.as_slice()).unwrap();
+    let records = tessera::transfer::read(text.as_slice()).unwrap();
     target.store.import(&records).await.unwrap();
     assert_eq!(
         target.store.clients().await.unwrap(),
@@ -509,7 +509,7 @@ async fn import_refuses_a_store_in_use(store: &Store) {
         .insert_client(&client("held"), None, &audit("client.create", "held"))
         .await
         .unwrap();
-    let records = vec![transfer::Record::Client(client("other"))];
+    let records = vec![tessera::store::Record::Client(client("other"))];
     let err = store.import(&records).await.unwrap_err();
     assert!(err.to_string().contains("already holds"), "{err}");
     assert_eq!(

@@ -287,7 +287,7 @@ async fn authentication_failures_are_invalid_client_401() {
         enabled: Some(false),
         ..Default::default()
     };
-    tessera::admin::update_client(&s.app().store, &tessera::admin::Actor::cli(), &id, disable)
+    tessera::admin::update_client(&s.app().store, &tessera::operation::Actor::cli(), &id, disable)
         .await
         .unwrap();
     s.caught_up().await;

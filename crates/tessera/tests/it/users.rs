@@ -399,7 +399,7 @@ async fn a_client_not_allowed_client_credentials_gets_unauthorized_client() {
         grant_types: Some(vec!["authorization_code".into(), "client_credentials".into()]),
         ..Default::default()
     };
-    tessera::admin::update_client(&s.app().store, &tessera::admin::Actor::cli(), &id, update)
+    tessera::admin::update_client(&s.app().store, &tessera::operation::Actor::cli(), &id, update)
         .await
         .unwrap();
     s.caught_up().await;

@@ -4,10 +4,11 @@
 //! implementation. Errors are JSON with a stable `error` code.
 
 use std::sync::Arc;
+use tessera_verify::bearer::Presented;
 
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, Query, Request, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodRouter, delete, get, patch, post};
@@ -15,9 +16,10 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::admin::{self, ADMIN_AUDIENCE, ADMIN_SCOPE, Actor, AdminError, ClientUpdate, NewClient};
+use crate::admin::{self, ADMIN_AUDIENCE, ADMIN_SCOPE, ClientUpdate, NewClient};
 use crate::app::App;
 use crate::oauth::validate::check;
+use crate::operation::{Actor, AdminError};
 use crate::signing;
 
 mod users;
@@ -187,49 +189,28 @@ async fn require_admin(State(app): State<Arc<App>>, mut req: Request, next: Next
     const INSUFFICIENT: &str =
         r#"Bearer realm="tessera-admin", error="insufficient_scope", scope="tessera:admin""#;
     const MALFORMED: &str = r#"Bearer realm="tessera-admin", error="invalid_request""#;
-    let headers: &HeaderMap = req.headers();
-    let mut values = headers.get_all(header::AUTHORIZATION).iter();
-    let (Some(value), None) = (values.next(), values.next()) else {
-        if headers.get_all(header::AUTHORIZATION).iter().count() > 1 {
+    // One reading of the credentials for every bearer endpoint (RFC 6750 §2, §3.1).
+    let token = match tessera_verify::bearer::presented(
+        req.headers()
+            .get_all(header::AUTHORIZATION)
+            .iter()
+            .map(|v| v.as_bytes()),
+        req.uri().query(),
+    ) {
+        Presented::None => {
             return bearer_error(
-                StatusCode::BAD_REQUEST,
-                "invalid_request",
-                MALFORMED,
-                "more than one Authorization header",
+                StatusCode::UNAUTHORIZED,
+                "unauthorized",
+                REALM,
+                "a bearer token is required",
             );
         }
-        return bearer_error(
-            StatusCode::UNAUTHORIZED,
-            "unauthorized",
-            REALM,
-            "a bearer token is required",
-        );
+        Presented::Malformed(why) => {
+            return bearer_error(StatusCode::BAD_REQUEST, "invalid_request", MALFORMED, why);
+        }
+        Presented::Token(t) => t.to_string(),
     };
-    let Some((scheme, token)) = value.to_str().ok().and_then(|v| v.split_once(' ')) else {
-        return bearer_error(
-            StatusCode::BAD_REQUEST,
-            "invalid_request",
-            MALFORMED,
-            "malformed Authorization header",
-        );
-    };
-    if !scheme.eq_ignore_ascii_case("bearer") {
-        return bearer_error(
-            StatusCode::UNAUTHORIZED,
-            "unauthorized",
-            REALM,
-            "a bearer token is required",
-        );
-    }
-    let token = token.trim();
-    if token.is_empty() || token.contains(' ') {
-        return bearer_error(
-            StatusCode::BAD_REQUEST,
-            "invalid_request",
-            MALFORMED,
-            "malformed bearer token",
-        );
-    }
+    let token = token.as_str();
     let active = match check(&app, token, crate::store::now()) {
         Ok(a) => a,
         Err(why) => {

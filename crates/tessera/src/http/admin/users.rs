@@ -40,7 +40,7 @@ pub(super) async fn list(
             Json(json!({"users": list.iter().map(users::user_json).collect::<Vec<_>>(), "next_after": next}))
                 .into_response()
         }
-        Err(e) => crate::admin::AdminError::from(e).into_response(),
+        Err(e) => crate::operation::AdminError::from(e).into_response(),
     }
 }
 
@@ -85,8 +85,8 @@ pub(super) async fn create(
 pub(super) async fn get_one(State(app): State<Arc<App>>, Path(id): Path<String>) -> Response {
     match app.store.user(&id).await {
         Ok(Some(u)) => Json(users::user_json(&u)).into_response(),
-        Ok(None) => crate::admin::AdminError::NoUser(id).into_response(),
-        Err(e) => crate::admin::AdminError::from(e).into_response(),
+        Ok(None) => crate::operation::AdminError::NoUser(id).into_response(),
+        Err(e) => crate::operation::AdminError::from(e).into_response(),
     }
 }
 

@@ -30,7 +30,9 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use serde::{Deserialize, Serialize};
 
-use super::{AuditEntry, ClientRecord, KeyRecord, SecretKind, SecretRecord, StoreError, UserRecord};
+use crate::store::{
+    AuditEntry, ClientRecord, KeyRecord, Record, SecretKind, SecretRecord, Store, StoreError, UserRecord,
+};
 
 /// The `format` of the header line.
 pub const FORMAT: &str = "tessera-export";
@@ -38,42 +40,6 @@ pub const FORMAT: &str = "tessera-export";
 /// Version 2 added per-client `claims` (version 1 files read as clients without claims);
 /// version 3 added users and each client's `flows` (type, grant types, redirect URIs).
 pub const VERSION: u32 = 3;
-
-/// One thing a store holds, as import writes it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Record {
-    /// A client with its hashed secrets.
-    Client(ClientRecord),
-    /// A signing key, sealed.
-    Key(KeyRecord),
-    /// A user, with the hash of its password.
-    User(UserRecord),
-    /// A revoked token id.
-    Revocation {
-        /// The token id.
-        jti: String,
-        /// Whose token it was.
-        client_id: String,
-        /// When the token expires (and the record may go).
-        expires_at: i64,
-        /// When it was revoked.
-        revoked_at: i64,
-    },
-    /// An audit event, with its time.
-    Audit {
-        /// When.
-        at: i64,
-        /// What.
-        entry: AuditEntry,
-    },
-    /// A meta value.
-    Meta {
-        /// Its key.
-        key: String,
-        /// Its value.
-        value: String,
-    },
-}
 
 #[derive(Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
@@ -103,7 +69,7 @@ enum Line {
         #[serde(default)]
         claims: crate::claims::Claims,
         #[serde(default)]
-        flows: super::Flows,
+        flows: crate::store::Flows,
         secrets: Vec<SecretLine>,
     },
     User(UserRecord),
@@ -116,7 +82,7 @@ enum Line {
         activates_at: i64,
         retired_at: Option<i64>,
         #[serde(default)]
-        purpose: super::KeyPurpose,
+        purpose: crate::store::KeyPurpose,
     },
     Revocation {
         jti: String,
@@ -239,7 +205,7 @@ fn from_line(line: Line) -> Result<Option<Record>, String> {
                 }
                 scopes
             },
-            token_ttl: if token_ttl == 0 || token_ttl > crate::admin::MAX_TOKEN_TTL {
+            token_ttl: if token_ttl == 0 || token_ttl > crate::model::MAX_TOKEN_TTL {
                 return Err(format!("client {id}: token_ttl {token_ttl} is out of range"));
             } else {
                 token_ttl
@@ -336,11 +302,11 @@ fn from_line(line: Line) -> Result<Option<Record>, String> {
 }
 
 /// Writes an export of `store` to `out`; returns how many records it holds.
-pub async fn export(store: &super::Store, out: &mut impl std::io::Write) -> Result<u64, anyhow::Error> {
+pub async fn export(store: &Store, out: &mut impl std::io::Write) -> Result<u64, anyhow::Error> {
     let header = Line::Header {
         format: FORMAT.into(),
         version: VERSION,
-        exported_at: super::now(),
+        exported_at: crate::store::now(),
         schema_version: store.schema_version().await?,
         engine: store.engine_name().into(),
     };
@@ -414,7 +380,8 @@ pub fn read(input: impl std::io::BufRead) -> Result<Vec<Record>, StoreError> {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use super::read;
+    use crate::store::Record;
 
     #[test]
     fn refuses_truncated_and_foreign_files() {
