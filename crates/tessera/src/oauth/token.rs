@@ -465,6 +465,21 @@ pub struct Minted<'a> {
     pub scope: Option<Cow<'a, str>>,
 }
 
+/// When a token for `client` minted at `now` by a key retiring at `retire_at` is issued and
+/// expires: the one rule for every token Tessera signs (access tokens of every grant, ID tokens).
+pub fn lifetime(client: &CachedClient, now: i64, retire_at: Option<i64>) -> (i64, i64) {
+    // Tokens issued at or before `tokens_revoked_before` count as revoked. A token minted in the
+    // same second as a revocation is newer than it, so it is dated one second later.
+    let iat = now.max(client.tokens_revoked_before + 1).max(0);
+    let mut exp = iat + i64::from(client.token_ttl);
+    // A key scheduled to retire never signs a token that outlives it (a client's lifetime may
+    // have been raised after the rotation was planned).
+    if let Some(retire_at) = retire_at {
+        exp = exp.min(retire_at).max(iat + 1);
+    }
+    (iat, exp)
+}
+
 /// Mints the claims of a token for `client` at time `now`, to be signed by a key that retires
 /// at `retire_at`, if scheduled.
 pub fn mint<'a>(
@@ -475,15 +490,7 @@ pub fn mint<'a>(
     now: i64,
     retire_at: Option<i64>,
 ) -> Result<Minted<'a>, serde_json::Error> {
-    // Tokens issued at or before `tokens_revoked_before` count as revoked. A token minted in the
-    // same second as a revocation is newer than it, so it is dated one second later.
-    let iat = now.max(client.tokens_revoked_before + 1).max(0);
-    let mut exp = iat + i64::from(client.token_ttl);
-    // A key scheduled to retire never signs a token that outlives it (a client's lifetime may
-    // have been raised after the rotation was planned).
-    if let Some(retire_at) = retire_at {
-        exp = exp.min(retire_at).max(iat + 1);
-    }
+    let (iat, exp) = lifetime(client, now, retire_at);
     let mut jti = [0u8; JTI_LEN];
     let claims = ClaimsRef {
         iss: issuer,

@@ -428,11 +428,7 @@ fn respond(
     let slot = keys
         .current(t)
         .ok_or_else(|| OAuthError::internal(&"no active signing key"))?;
-    let iat = t.max(client.tokens_revoked_before + 1);
-    let mut exp = iat + i64::from(client.token_ttl);
-    if let Some(r) = slot.retire_at {
-        exp = exp.min(r).max(iat + 1);
-    }
+    let (iat, exp) = crate::oauth::token::lifetime(client, t, slot.retire_at);
     let scope = grant.scope.join(" ");
     let claims = json!({
         "iss": app.settings.issuer,
