@@ -3,7 +3,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use tessera::oauth::scope::{is_scope_token, parse_scope};
+use tessera::model::scope::{is_scope_token, parse_scope};
 
 fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else {

@@ -2,8 +2,8 @@
 //! CLI calls these; so will the admin API.
 
 use crate::clients::{generate_client_id, generate_secret, new_secret_record};
+use crate::model::scope::is_scope_token;
 use crate::model::{DEFAULT_TOKEN_TTL, MAX_TOKEN_TTL};
-use crate::oauth::scope::is_scope_token;
 use crate::operation::{Actor, AdminError};
 use crate::store::{ClientRecord, SecretKind, Store, now};
 

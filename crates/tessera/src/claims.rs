@@ -10,7 +10,7 @@
 
 use serde_json::{Map, Value};
 
-use crate::oauth::scope::is_scope_token;
+use crate::model::scope::is_scope_token;
 
 /// A client's claims: a JSON object.
 pub type Claims = Map<String, Value>;

@@ -13,7 +13,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use crate::keys::Alg;
-use crate::oauth::paths::{ALL_PRESETS, PRESET_NAMES, PathRules, preset};
+use crate::model::paths::{ALL_PRESETS, PRESET_NAMES, PathRules, preset};
 use crate::store::DatabaseUrl;
 
 /// The default listen address.
@@ -80,7 +80,7 @@ pub struct FileConfig {
     bootstrap: Option<bool>,
     token_endpoint_aliases: Option<Vec<String>>,
     token_endpoint_presets: Option<Vec<String>>,
-    token_endpoint: Option<Vec<crate::oauth::paths::PathConfig>>,
+    token_endpoint: Option<Vec<crate::model::paths::PathConfig>>,
     signing_alg: Option<String>,
     master_key_file: Option<String>,
     jwks_max_age: Option<u64>,
@@ -164,7 +164,7 @@ pub struct Settings {
     /// Create the quickstart client on a fresh store.
     pub bootstrap: bool,
     /// Extra paths that serve the token endpoint, each with its rules (aliases are strict).
-    pub token_paths: Vec<(String, crate::oauth::paths::PathRules)>,
+    pub token_paths: Vec<(String, crate::model::paths::PathRules)>,
     /// Algorithm for signing keys created by this node.
     pub signing_alg: Alg,
     /// Where the key that encrypts private signing keys at rest comes from.

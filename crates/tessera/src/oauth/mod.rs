@@ -5,11 +5,9 @@
 pub mod client_auth;
 pub mod form;
 pub mod introspect;
-pub mod paths;
 pub mod redirect;
 pub mod resource;
 pub mod revoke;
-pub mod scope;
 pub mod token;
 pub mod validate;
 

@@ -22,12 +22,12 @@ use tessera_proto::AccessTokenClaims;
 use super::OAuthError;
 use super::client_auth::{Credentials, Method, credentials};
 use super::form::{Form, FormError};
-use super::paths::{PathRules, uri_host};
-use super::scope::parse_scope;
 use crate::app::App;
 use crate::clients::{AuthFailure, CachedClient};
 use crate::keys::KeySet;
 use crate::limits::Subject;
+use crate::model::paths::{PathRules, uri_host};
+use crate::model::scope::parse_scope;
 use crate::oauth::resource::is_absolute_uri;
 
 /// `POST /oauth2/token`: strict RFC 6749.

@@ -18,9 +18,9 @@ use super::pages::{self, Consent, Login};
 use super::{CSRF_COOKIE, Cookies, SESSION_COOKIE};
 use crate::app::App;
 use crate::limits::Subject;
+use crate::model::scope::parse_scope;
 use crate::oauth::OAuthError;
 use crate::oauth::form::Form;
-use crate::oauth::scope::parse_scope;
 use crate::store::{ClientRecord, CodeRecord, Grant, SessionRecord, UserRecord, now};
 
 /// Longest query string or form the authorization endpoint reads.

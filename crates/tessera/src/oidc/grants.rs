@@ -285,7 +285,7 @@ pub async fn refresh(app: &App, client: &Arc<CachedClient>, form: &Form) -> Resu
         return Err(OAuthError::InvalidGrant("the refresh token is not valid".into()));
     }
     let narrower = match form.get("scope") {
-        Some(s) => Some(crate::oauth::scope::parse_scope(s).map_err(|_| {
+        Some(s) => Some(crate::model::scope::parse_scope(s).map_err(|_| {
             OAuthError::InvalidScope("scope is not a space-delimited list of scope tokens".into())
         })?),
         None => None,

@@ -2,6 +2,9 @@
 //! bottom layer (see ARCHITECTURE.md). More of the domain's types and rules move here as the
 //! layers are drawn.
 
+pub mod paths;
+pub mod scope;
+
 /// Longest token lifetime a client may have: one day.
 pub const MAX_TOKEN_TTL: u32 = 86_400;
 /// Default token lifetime.
