@@ -16,7 +16,7 @@ use tessera::clients::Registry;
 use tessera::keys::{Alg, Signer, generate};
 use tessera::oauth::client_auth::credentials;
 use tessera::oauth::form::Form;
-use tessera::oauth::token::{AudienceRef, Issued, mint, new_jti, token_response_json};
+use tessera::oauth::mint::{AudienceRef, Issued, mint, new_jti, token_response_json};
 use tessera_proto::{AccessTokenClaims, Audience};
 
 fn claims(client_id: &str) -> AccessTokenClaims {

@@ -3,16 +3,9 @@
 
 use crate::clients::{generate_client_id, generate_secret, new_secret_record};
 use crate::model::scope::is_scope_token;
-use crate::model::{DEFAULT_TOKEN_TTL, MAX_TOKEN_TTL};
+use crate::model::{ADMIN_AUDIENCE, ADMIN_SCOPE, DEFAULT_TOKEN_TTL, MAX_TOKEN_TTL};
 use crate::operation::{Actor, AdminError};
 use crate::store::{ClientRecord, SecretKind, Store, now};
-
-/// The scope that lets a client's tokens call the admin API.
-pub const ADMIN_SCOPE: &str = "tessera:admin";
-/// The audience (RFC 8707 resource) of tokens meant for the admin API. Admin tokens must carry
-/// it, so a token with the admin scope that was issued for some other API cannot be replayed
-/// against the admin API by that API.
-pub const ADMIN_AUDIENCE: &str = "urn:tessera:admin";
 
 /// What a new client looks like. (No `Debug`: it may hold a secret.)
 #[derive(Default, Clone)]

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::keys::Alg;
+use crate::keys::{Alg, MasterKeySource};
 use crate::model::paths::{ALL_PRESETS, PRESET_NAMES, PathRules, preset};
 use crate::store::DatabaseUrl;
 
@@ -35,38 +35,6 @@ pub struct TlsFiles {
     pub cert: PathBuf,
     /// PEM private key (PKCS#8, SEC1 or PKCS#1).
     pub key: PathBuf,
-}
-
-/// Where a node's master key (the key-encryption key of its signing keys) comes from.
-#[derive(Clone)]
-pub enum MasterKeySource {
-    /// The key itself, 32 bytes in base64, e.g. from `TESSERA_MASTER_KEY`.
-    Value {
-        /// The key, base64.
-        base64: String,
-        /// Where it came from, for messages.
-        source: String,
-    },
-    /// A file holding the key in base64.
-    File {
-        /// Its path.
-        path: PathBuf,
-        /// Whether this node may create the file when it is missing (an SQLite store that holds
-        /// no signing key yet).
-        create: bool,
-    },
-    /// None given, on a store that needs one from outside (PostgreSQL).
-    Missing,
-}
-
-impl std::fmt::Debug for MasterKeySource {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            MasterKeySource::Value { source, .. } => write!(f, "<redacted, from {source}>"),
-            MasterKeySource::File { path, .. } => write!(f, "{}", path.display()),
-            MasterKeySource::Missing => f.write_str("none"),
-        }
-    }
 }
 
 /// The settings file, as written by an operator. Every field is optional; unknown fields are an

@@ -272,6 +272,38 @@ impl Signer {
     }
 }
 
+/// Where a node's master key (the key-encryption key of its signing keys) comes from.
+#[derive(Clone)]
+pub enum MasterKeySource {
+    /// The key itself, 32 bytes in base64, e.g. from `TESSERA_MASTER_KEY`.
+    Value {
+        /// The key, base64.
+        base64: String,
+        /// Where it came from, for messages.
+        source: String,
+    },
+    /// A file holding the key in base64.
+    File {
+        /// Its path.
+        path: std::path::PathBuf,
+        /// Whether this node may create the file when it is missing (an SQLite store that holds
+        /// no signing key yet).
+        create: bool,
+    },
+    /// None given, on a store that needs one from outside (PostgreSQL).
+    Missing,
+}
+
+impl std::fmt::Debug for MasterKeySource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            MasterKeySource::Value { source, .. } => write!(f, "<redacted, from {source}>"),
+            MasterKeySource::File { path, .. } => write!(f, "{}", path.display()),
+            MasterKeySource::Missing => f.write_str("none"),
+        }
+    }
+}
+
 /// The keys that seal private signing keys at rest (AES-256-GCM): one or more, so that the
 /// master key can be replaced without downtime. Every key opens; one seals: the key the store
 /// names as its sealing key when this node holds it, else the first.

@@ -107,13 +107,13 @@ mod tests {
 
     #[test]
     fn own_and_foreign_ids() {
-        let jti = crate::oauth::token::new_jti();
+        let jti = crate::oauth::mint::new_jti();
         assert!(ours(&jti).is_some(), "{jti}");
         let r = Revocations::default();
         r.extend([(jti.clone(), 100), ("revoked-00000001".to_string(), 50)]);
         assert!(r.contains(&jti));
         assert!(r.contains("revoked-00000001"));
-        assert!(!r.contains(&crate::oauth::token::new_jti()));
+        assert!(!r.contains(&crate::oauth::mint::new_jti()));
         assert!(!r.contains("revoked-00000002"));
         // Same length, not canonical base64url (stray trailing bits): held as text, no alias.
         let mut odd = jti.clone();

@@ -337,7 +337,7 @@ async fn schedule_loop(app: Arc<App>, mut shutdown: watch::Receiver<bool>) {
         if Instant::now() >= next_id_key_check {
             next_id_key_check = Instant::now() + Duration::from_secs(10);
             if app.keys.get().id_slots.is_empty() && app.registry.any_signs_in() {
-                if let Err(e) = crate::signing::ensure_id_key(&app).await {
+                if let Err(e) = crate::signing::ensure_id_key(&app.store, &app.master, &app.keys).await {
                     tracing::warn!(error = %e, "cannot create the ID token signing key");
                 }
             }

@@ -9,8 +9,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::config::MasterKeySource;
-use crate::keys::{self, Alg, KeySet, MasterKey, Signer, Slot};
+use crate::keys::{self, Alg, KeyRing, KeySet, MasterKey, MasterKeySource, Signer, Slot};
 use crate::model::MAX_TOKEN_TTL;
 use crate::operation::Actor;
 use crate::store::{KeyPurpose, KeyRecord, Store, now};
@@ -159,13 +158,12 @@ pub async fn ensure_first_key(
 /// Makes sure the node can sign ID tokens: creates the RS256 ID token key if the store has none
 /// (of nodes racing, one does), and rebuilds the node's key set at once rather than at the next
 /// poll.
-pub async fn ensure_id_key(app: &crate::app::App) -> anyhow::Result<()> {
-    if !app.keys.get().id_slots.is_empty() {
+pub async fn ensure_id_key(store: &Store, master: &MasterKey, keys: &KeyRing) -> anyhow::Result<()> {
+    if !keys.get().id_slots.is_empty() {
         return Ok(());
     }
-    ensure_first_key(&app.store, &app.master, ID_TOKEN_ALG, KeyPurpose::IdToken).await?;
-    app.keys
-        .replace(load_key_set(&app.store, &app.master, now()).await?);
+    ensure_first_key(store, master, ID_TOKEN_ALG, KeyPurpose::IdToken).await?;
+    keys.replace(load_key_set(store, master, now()).await?);
     Ok(())
 }
 

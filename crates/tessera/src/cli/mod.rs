@@ -719,7 +719,7 @@ async fn import_command(
     // The nodes of the target store must open its keys: check this node's master key now,
     // before anything is written, rather than at their start.
     let source = match &settings.master_key {
-        crate::config::MasterKeySource::File { path, .. } => crate::config::MasterKeySource::File {
+        crate::keys::MasterKeySource::File { path, .. } => crate::keys::MasterKeySource::File {
             path: path.clone(),
             create: false,
         },

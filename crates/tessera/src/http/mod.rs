@@ -19,16 +19,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-use crate::app::App;
+use crate::app::{App, PEER};
 use crate::oauth::{introspect, revoke, token};
 use discovery::{
     AUTHORIZE_PATH, INTROSPECT_PATH, JWKS_PATH, OAUTH_METADATA, OPENID_METADATA, REVOKE_PATH, TOKEN_PATH,
 };
-
-tokio::task_local! {
-    /// The address of the peer of the connection being served.
-    pub static PEER: SocketAddr;
-}
 
 /// Longest a node waits on shutdown for requests in flight to finish.
 pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);

@@ -9,3 +9,10 @@ pub mod scope;
 pub const MAX_TOKEN_TTL: u32 = 86_400;
 /// Default token lifetime.
 pub const DEFAULT_TOKEN_TTL: u32 = 3600;
+
+/// The scope that lets a client's tokens call the admin API.
+pub const ADMIN_SCOPE: &str = "tessera:admin";
+/// The audience (RFC 8707 resource) of tokens meant for the admin API. Admin tokens must carry
+/// it, so a token with the admin scope that was issued for some other API cannot be replayed
+/// against the admin API by that API.
+pub const ADMIN_AUDIENCE: &str = "urn:tessera:admin";

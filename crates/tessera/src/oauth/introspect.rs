@@ -9,7 +9,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
 use super::OAuthError;
-use super::token::{admit, authenticate_request, read_form};
+use super::admission::{admit, authenticate_request, read_form};
 use super::validate::check;
 use crate::app::App;
 

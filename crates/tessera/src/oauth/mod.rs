@@ -2,9 +2,11 @@
 //! rules of the RFCs for scopes, redirect URIs and resource indicators, and the RFC 6749 error
 //! type.
 
+pub mod admission;
 pub mod client_auth;
 pub mod form;
 pub mod introspect;
+pub mod mint;
 pub mod redirect;
 pub mod resource;
 pub mod revoke;

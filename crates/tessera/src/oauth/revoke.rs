@@ -8,7 +8,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 
 use super::OAuthError;
-use super::token::{admit, authenticate_request, read_form};
+use super::admission::{admit, authenticate_request, read_form};
 use super::validate::{active, authentic};
 use crate::app::App;
 

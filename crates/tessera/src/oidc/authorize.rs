@@ -86,7 +86,7 @@ fn denied(error: &'static str, description: impl Into<String>) -> Denied {
 /// `GET` or `POST /oauth2/authorize`.
 pub async fn authorize(State(app): State<Arc<App>>, request: Request) -> Response {
     let (parts, body) = request.into_parts();
-    let address = match crate::oauth::token::admit(&app, &parts.headers) {
+    let address = match crate::oauth::admission::admit(&app, &parts.headers) {
         Ok(a) => a,
         Err(e) => return refused_page(e),
     };
@@ -97,7 +97,7 @@ pub async fn authorize(State(app): State<Arc<App>>, request: Request) -> Respons
         }
         Form::parse(query.as_bytes()).map_err(|_| ())
     } else if parts.method == Method::POST {
-        crate::oauth::token::read_form(&app, &parts.headers, body)
+        crate::oauth::admission::read_form(&app, &parts.headers, body)
             .await
             .map_err(|_| ())
     } else {
@@ -169,7 +169,7 @@ fn check(app: &App, client: &ClientRecord, redirect_uri: &str, form: &Form) -> R
         return Err(denied("invalid_scope", "scope is required"));
     };
     let scope = parse_scope(scope).map_err(|_| denied("invalid_scope", "scope is malformed"))?;
-    if scope.iter().any(|s| s == crate::admin::ADMIN_SCOPE) {
+    if scope.iter().any(|s| s == crate::model::ADMIN_SCOPE) {
         return Err(denied(
             "invalid_scope",
             "the admin scope is for machine clients, never for people",
@@ -196,7 +196,7 @@ fn check(app: &App, client: &ClientRecord, redirect_uri: &str, form: &Form) -> R
                 "resource must be an absolute URI without a fragment",
             ));
         }
-        if r == crate::admin::ADMIN_AUDIENCE || !cached.grants.audiences.iter().any(|a| &**a == r) {
+        if r == crate::model::ADMIN_AUDIENCE || !cached.grants.audiences.iter().any(|a| &**a == r) {
             return Err(denied(
                 "invalid_target",
                 "resource is not allowed for this client",
@@ -597,11 +597,11 @@ async fn posted(
     label: &[u8],
     session_id: Option<&str>,
 ) -> Result<(Form, AuthRequest, ClientRecord, IpAddr), Response> {
-    let address = crate::oauth::token::admit(app, headers).map_err(refused_page)?;
+    let address = crate::oauth::admission::admit(app, headers).map_err(refused_page)?;
     if cross_site(app, headers) {
         return Err(forbidden_form());
     }
-    let form = crate::oauth::token::read_form(app, headers, body)
+    let form = crate::oauth::admission::read_form(app, headers, body)
         .await
         .map_err(|_| bad_request("The form is malformed."))?;
     let sealed = form.get("request").unwrap_or_default();
@@ -842,7 +842,7 @@ const LOGOUT_LABEL: &str = "logout";
 pub async fn logout(State(app): State<Arc<App>>, request: Request) -> Response {
     let (parts, body) = request.into_parts();
     let headers = &parts.headers;
-    if crate::oauth::token::admit(&app, headers).is_err() {
+    if crate::oauth::admission::admit(&app, headers).is_err() {
         return pages::error(
             StatusCode::TOO_MANY_REQUESTS,
             "Too many requests",
@@ -850,7 +850,7 @@ pub async fn logout(State(app): State<Arc<App>>, request: Request) -> Response {
         );
     }
     let form = if parts.method == Method::POST {
-        crate::oauth::token::read_form(&app, headers, body).await.ok()
+        crate::oauth::admission::read_form(&app, headers, body).await.ok()
     } else {
         let q = parts.uri.query().unwrap_or_default();
         (q.len() <= MAX_REQUEST)

@@ -15,7 +15,7 @@ use crate::app::App;
 use crate::clients::CachedClient;
 use crate::oauth::OAuthError;
 use crate::oauth::form::Form;
-use crate::oauth::token::{AudienceRef, new_jti};
+use crate::oauth::mint::{AudienceRef, new_jti};
 use crate::store::{Grant, Issued, Redemption, Refresh, RefreshRecord, UserRecord, now};
 
 /// Whether `verifier` (RFC 7636 §4.1: 43 to 128 unreserved characters) hashes to `challenge`.
@@ -37,8 +37,8 @@ fn valid_verifier(v: &str) -> bool {
 /// Refuses audiences a person's token may never carry: the admin API is for machines.
 fn person_audience(audience: &AudienceRef<'_>) -> Result<(), OAuthError> {
     let admin = match audience {
-        AudienceRef::One(a) => *a == crate::admin::ADMIN_AUDIENCE,
-        AudienceRef::Many(all) => all.contains(&crate::admin::ADMIN_AUDIENCE),
+        AudienceRef::One(a) => *a == crate::model::ADMIN_AUDIENCE,
+        AudienceRef::Many(all) => all.contains(&crate::model::ADMIN_AUDIENCE),
     };
     if admin {
         return Err(OAuthError::InvalidTarget(
@@ -54,7 +54,7 @@ fn person_audience(audience: &AudienceRef<'_>) -> Result<(), OAuthError> {
 /// may have).
 fn still_allowed(client: &CachedClient, scope: &str) -> bool {
     match scope {
-        crate::admin::ADMIN_SCOPE => false,
+        crate::model::ADMIN_SCOPE => false,
         "offline_access" => client.refresh_token,
         s if super::OIDC_SCOPES.contains(&s) => true,
         s => client.grants.scopes.iter().any(|a| &**a == s),
@@ -80,7 +80,7 @@ fn granted_audience<'a>(
     form: &'a Form,
     granted: &'a [String],
 ) -> Result<AudienceRef<'a>, OAuthError> {
-    let asked = crate::oauth::token::grant_audience(app, client, form)?;
+    let asked = crate::oauth::resource::grant_audience(app, client, form)?;
     let allowed_now = |r: &str| client.grants.audiences.iter().any(|a| &**a == r);
     if form.all("resource").next().is_none() {
         if granted.is_empty() {
@@ -151,10 +151,10 @@ pub async fn exchange_code(
     if code.len() > 128 {
         return Err(OAuthError::InvalidGrant("the code is not valid".into()));
     }
-    person_audience(&crate::oauth::token::grant_audience(app, client, form)?)?;
+    person_audience(&crate::oauth::resource::grant_audience(app, client, form)?)?;
     // Everything that can fail is done before the code is spent: a spent code the client never
     // got tokens for would make its retry look like a replay.
-    crate::signing::ensure_id_key(app)
+    crate::signing::ensure_id_key(&app.store, &app.master, &app.keys)
         .await
         .map_err(|e| OAuthError::internal(&e))?;
     // What this redemption will issue, recorded with the code, so that a second redemption
@@ -290,8 +290,8 @@ pub async fn refresh(app: &App, client: &Arc<CachedClient>, form: &Form) -> Resu
         })?),
         None => None,
     };
-    person_audience(&crate::oauth::token::grant_audience(app, client, form)?)?;
-    crate::signing::ensure_id_key(app)
+    person_audience(&crate::oauth::resource::grant_audience(app, client, form)?)?;
+    crate::signing::ensure_id_key(&app.store, &app.master, &app.keys)
         .await
         .map_err(|e| OAuthError::internal(&e))?;
     let t = now();
@@ -428,7 +428,7 @@ fn respond(
     let slot = keys
         .current(t)
         .ok_or_else(|| OAuthError::internal(&"no active signing key"))?;
-    let (iat, exp) = crate::oauth::token::lifetime(client, t, slot.retire_at);
+    let (iat, exp) = crate::oauth::mint::lifetime(client, t, slot.retire_at);
     let scope = grant.scope.join(" ");
     let claims = json!({
         "iss": app.settings.issuer,
@@ -548,7 +548,7 @@ fn bearer_error(status: StatusCode, error: Option<&str>, description: &str) -> R
 /// `GET` or `POST /oauth2/userinfo` with a Bearer access token (in the header only).
 pub async fn userinfo(State(app): State<Arc<App>>, request: Request) -> Response {
     let headers = request.headers();
-    if let Err(e) = crate::oauth::token::admit(&app, headers) {
+    if let Err(e) = crate::oauth::admission::admit(&app, headers) {
         return e.into_response();
     }
     // One reading of the credentials for every bearer endpoint (RFC 6750 §2, §3.1): another

@@ -16,8 +16,9 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::admin::{self, ADMIN_AUDIENCE, ADMIN_SCOPE, ClientUpdate, NewClient};
+use crate::admin::{self, ClientUpdate, NewClient};
 use crate::app::App;
+use crate::model::{ADMIN_AUDIENCE, ADMIN_SCOPE};
 use crate::oauth::validate::check;
 use crate::operation::{Actor, AdminError};
 use crate::signing;
@@ -266,7 +267,7 @@ async fn require_admin(State(app): State<Arc<App>>, mut req: Request, next: Next
             "the token lacks the tessera:admin scope",
         );
     }
-    let peer = super::PEER
+    let peer = crate::app::PEER
         .try_with(|p| p.ip().to_string())
         .unwrap_or_else(|_| "unknown".into());
     let actor = Actor {

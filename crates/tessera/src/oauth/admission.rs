@@ -1,0 +1,242 @@
+//! What every client-facing endpoint does first: admit the request (the client's address and
+//! its rate), read the body as a strict form, and authenticate the client with one of the
+//! methods the path accepts.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::{Body, Bytes};
+use axum::http::{HeaderMap, header};
+
+use super::OAuthError;
+use super::client_auth::{Credentials, Method, credentials};
+use super::form::{Form, FormError};
+use crate::app::App;
+use crate::clients::{AuthFailure, CachedClient};
+use crate::limits::Subject;
+use crate::model::paths::PathRules;
+
+fn is_form_content_type(headers: &HeaderMap) -> bool {
+    let Some(value) = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()) else {
+        return false;
+    };
+    let mut parts = value.split(';');
+    let media = parts.next().unwrap_or_default().trim();
+    if !media.eq_ignore_ascii_case("application/x-www-form-urlencoded") {
+        return false;
+    }
+    parts.all(|p| match p.split_once('=') {
+        Some((k, v)) if k.trim().eq_ignore_ascii_case("charset") => {
+            v.trim().trim_matches('"').eq_ignore_ascii_case("utf-8")
+        }
+        Some(_) => true,
+        None => p.trim().is_empty(),
+    })
+}
+
+/// Reads the body within the size limit and the request deadline.
+pub async fn read_body(body: Body, limit: usize, timeout: Duration) -> Result<Bytes, OAuthError> {
+    match tokio::time::timeout(timeout, axum::body::to_bytes(body, limit)).await {
+        Ok(Ok(bytes)) => Ok(bytes),
+        Ok(Err(_)) => Err(OAuthError::InvalidRequest(
+            format!("request body unreadable or larger than {limit} bytes").into(),
+        )),
+        Err(_) => Err(OAuthError::InvalidRequest(
+            "request body not received in time".into(),
+        )),
+    }
+}
+
+/// Parses a form body, mapping failures to `invalid_request`.
+pub fn parse_form(bytes: &[u8]) -> Result<Form, OAuthError> {
+    Form::parse(bytes).map_err(form_error)
+}
+
+fn form_error(e: FormError) -> OAuthError {
+    match e {
+        FormError::Malformed => OAuthError::InvalidRequest("malformed form encoding".into()),
+        FormError::Repeated(name) => {
+            let name = if name.len() > 64 {
+                "a parameter".to_string()
+            } else {
+                name
+            };
+            OAuthError::InvalidRequest(format!("parameter {name} repeated").into())
+        }
+        FormError::TooMany => OAuthError::InvalidRequest("too many parameters".into()),
+    }
+}
+
+fn is_multipart(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get(header::CONTENT_TYPE)?.to_str().ok()?;
+    let media = value.split(';').next().unwrap_or_default().trim();
+    media.eq_ignore_ascii_case("multipart/form-data").then_some(value)
+}
+
+/// Reads the token request's body: a form, or (where the path allows it) `multipart/form-data`
+/// with the same rules.
+pub(crate) async fn read_token_request(
+    app: &App,
+    headers: &HeaderMap,
+    body: Body,
+    rules: &PathRules,
+) -> Result<Form, OAuthError> {
+    let Some(content_type) = is_multipart(headers).filter(|_| rules.multipart) else {
+        return read_form(app, headers, body).await;
+    };
+    let bytes = read_body(body, app.settings.max_body_bytes, app.settings.request_timeout).await?;
+    Form::parse_multipart(content_type, bytes)
+        .await
+        .map_err(form_error)
+}
+
+/// Reads an `application/x-www-form-urlencoded` request body strictly, within the size limit
+/// and the request deadline.
+pub async fn read_form(app: &App, headers: &HeaderMap, body: Body) -> Result<Form, OAuthError> {
+    if !is_form_content_type(headers) {
+        return Err(OAuthError::InvalidRequest(
+            "Content-Type must be application/x-www-form-urlencoded".into(),
+        ));
+    }
+    let bytes = read_body(body, app.settings.max_body_bytes, app.settings.request_timeout).await?;
+    parse_form(&bytes)
+}
+
+/// The common start of every client-authenticated endpoint (token, introspection, revocation):
+/// the client's credentials are found, then the endpoint's `required` parameter, then the secret
+/// is checked, so a malformed request is refused before any secret check. Returns the
+/// parameter's value, the client and how it authenticated.
+pub async fn authenticate_request<'f>(
+    app: &App,
+    address: IpAddr,
+    headers: &HeaderMap,
+    form: &'f Form,
+    required: &'static str,
+) -> Result<(&'f str, Arc<CachedClient>, Method), OAuthError> {
+    authenticate_on(app, address, headers, form, required, &PathRules::STRICT).await
+}
+
+/// The first step of every client-authenticated endpoint: the client's address (the peer's, or
+/// from a trusted proxy's header), counted against its rate before anything is read.
+pub fn admit(app: &App, headers: &HeaderMap) -> Result<IpAddr, OAuthError> {
+    let peer = crate::app::PEER
+        .try_with(|p| p.ip())
+        .unwrap_or(IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED));
+    let address = app.guard.client_address(peer, headers);
+    app.guard.check_address(address).map_err(OAuthError::refused)?;
+    Ok(address)
+}
+
+/// [`authenticate_request`] on a path that may accept only some authentication methods.
+pub(crate) async fn authenticate_on<'f>(
+    app: &App,
+    address: IpAddr,
+    headers: &HeaderMap,
+    form: &'f Form,
+    required: &'static str,
+    rules: &PathRules,
+) -> Result<(&'f str, Arc<CachedClient>, Method), OAuthError> {
+    let creds = credentials(headers, form)?;
+    match creds.method {
+        Method::Basic if !rules.basic => {
+            return Err(OAuthError::InvalidClient(
+                "this endpoint accepts client_secret_post only".into(),
+            ));
+        }
+        Method::Post | Method::None if !rules.post => {
+            return Err(OAuthError::InvalidClient(
+                "this endpoint accepts HTTP Basic (client_secret_basic) only".into(),
+            ));
+        }
+        _ => {}
+    }
+    let Some(value) = form.get(required) else {
+        return Err(OAuthError::InvalidRequest(
+            format!("{required} is required").into(),
+        ));
+    };
+    let client = authenticate(app, &creds, address).await?;
+    Ok((value, client, creds.method))
+}
+
+/// Authenticates the client that sent `creds`; every failure is the same `invalid_client`. While
+/// a back-off runs for the client id or the address, only a check that costs nothing is made,
+/// and anything it does not accept gets 429, whether the id exists or not.
+async fn authenticate(
+    app: &App,
+    creds: &Credentials,
+    address: IpAddr,
+) -> Result<Arc<CachedClient>, OAuthError> {
+    if creds.method == Method::None {
+        // A public client has no secret to guess: it is known and public, or refused.
+        return match app.registry.get(&creds.client_id) {
+            Some(client) if client.public && client.enabled => {
+                app.guard.check_client(&client.id).map_err(OAuthError::refused)?;
+                Ok(client)
+            }
+            _ => {
+                tracing::info!(client = %log_id(&creds.client_id, AuthFailure::UnknownClient), "public client authentication failed");
+                Err(OAuthError::InvalidClient(
+                    "client authentication failed (a confidential client must send its secret)".into(),
+                ))
+            }
+        };
+    }
+    let subject = Subject::Client(&creds.client_id);
+    let result = match app.guard.backoff(subject, address, false) {
+        Some(refused) => match app.registry.authenticate_cheaply(&creds.client_id, &creds.secret) {
+            Some(client) => Ok(client),
+            None => return Err(OAuthError::refused(refused)),
+        },
+        None => app.registry.authenticate(&creds.client_id, &creds.secret).await,
+    };
+    match result {
+        Ok(client) => {
+            app.guard.succeeded(subject, address);
+            app.guard.check_client(&client.id).map_err(OAuthError::refused)?;
+            Ok(client)
+        }
+        Err(why) => {
+            app.guard.failed(subject, address);
+            tracing::info!(client = %log_id(&creds.client_id, why), method = ?creds.method, reason = why.as_str(), "client authentication failed");
+            Err(OAuthError::InvalidClient("client authentication failed".into()))
+        }
+    }
+}
+
+/// How a presented client id appears in the log. A registered id is public (it is in every token
+/// the client holds); an unknown one may be a secret pasted in the wrong field, so only a short
+/// digest of it is logged, enough to correlate repeated attempts.
+pub fn log_id(client_id: &str, why: AuthFailure) -> String {
+    if why == AuthFailure::UnknownClient {
+        let d = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, client_id.as_bytes());
+        let hex: String = d.as_ref().iter().take(6).map(|b| format!("{b:02x}")).collect();
+        format!("unknown:{hex}")
+    } else {
+        client_id.to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::HeaderValue;
+
+    #[test]
+    fn content_types() {
+        let mut h = HeaderMap::new();
+        assert!(!is_form_content_type(&h));
+        for (v, ok) in [
+            ("application/x-www-form-urlencoded", true),
+            ("application/x-www-form-urlencoded; charset=UTF-8", true),
+            ("Application/X-WWW-Form-Urlencoded;charset=\"utf-8\"", true),
+            ("application/x-www-form-urlencoded; charset=latin1", false),
+            ("application/json", false),
+            ("multipart/form-data", false),
+        ] {
+            h.insert(header::CONTENT_TYPE, HeaderValue::from_static(v));
+            assert_eq!(is_form_content_type(&h), ok, "{v}");
+        }
+    }
+}

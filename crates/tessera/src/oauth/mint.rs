@@ -1,0 +1,267 @@
+//! Minting access tokens: the lifetime rule every token follows, the claims of a client's own
+//! token (client credentials), the signature with the key active now, and the RFC 6749 §5.1
+//! answer. Shared by every grant; reads only memory.
+
+use std::borrow::Cow;
+
+use axum::body::Body;
+use axum::http::{HeaderValue, header};
+use axum::response::Response;
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use rand::RngCore;
+
+use super::OAuthError;
+use crate::clients::CachedClient;
+use crate::keys::KeySet;
+
+#[cfg(doc)]
+use tessera_proto::AccessTokenClaims;
+
+/// A fresh token id: 128 random bits.
+pub fn new_jti() -> String {
+    let mut buf = [0u8; JTI_LEN];
+    fill_jti(&mut buf).to_string()
+}
+
+/// Length of a token id: 16 bytes in base64url.
+const JTI_LEN: usize = 22;
+
+/// Writes a fresh token id into `buf` and returns it.
+fn fill_jti(buf: &mut [u8; JTI_LEN]) -> &str {
+    let mut bytes = [0u8; 16];
+    rand::rng().fill_bytes(&mut bytes);
+    let n = URL_SAFE_NO_PAD.encode_slice(bytes, buf).unwrap_or(0);
+    // base64url is ASCII; 16 bytes always take exactly 22 characters.
+    std::str::from_utf8(&buf[..n]).unwrap_or_default()
+}
+
+/// An audience claim borrowed from the client, the request or the settings.
+#[derive(serde::Serialize)]
+#[serde(untagged)]
+pub enum AudienceRef<'a> {
+    /// One audience, serialized as a string.
+    One(&'a str),
+    /// Several, serialized as an array.
+    Many(Vec<&'a str>),
+}
+
+/// The claims of a token being minted: the same JSON as [`AccessTokenClaims`], from borrowed
+/// strings (a test checks that they agree).
+#[derive(serde::Serialize)]
+struct ClaimsRef<'a> {
+    iss: &'a str,
+    sub: &'a str,
+    aud: &'a AudienceRef<'a>,
+    exp: u64,
+    iat: u64,
+    jti: &'a str,
+    client_id: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    scope: Option<&'a str>,
+}
+
+/// A freshly signed access token.
+pub struct Issued<'a> {
+    /// The JWT.
+    pub access_token: String,
+    /// Its lifetime in seconds (`exp - iat`).
+    pub expires_in: u64,
+    /// The granted scope.
+    pub scope: Option<Cow<'a, str>>,
+}
+
+/// The claims of a token about to be signed.
+pub struct Minted<'a> {
+    /// Their JSON.
+    pub claims_json: Vec<u8>,
+    /// Issue time.
+    pub iat: i64,
+    /// Expiry.
+    pub exp: i64,
+    /// The granted scope.
+    pub scope: Option<Cow<'a, str>>,
+}
+
+/// When a token for `client` minted at `now` by a key retiring at `retire_at` is issued and
+/// expires: the one rule for every token Tessera signs (access tokens of every grant, ID tokens).
+pub fn lifetime(client: &CachedClient, now: i64, retire_at: Option<i64>) -> (i64, i64) {
+    // Tokens issued at or before `tokens_revoked_before` count as revoked. A token minted in the
+    // same second as a revocation is newer than it, so it is dated one second later.
+    let iat = now.max(client.tokens_revoked_before + 1).max(0);
+    let mut exp = iat + i64::from(client.token_ttl);
+    // A key scheduled to retire never signs a token that outlives it (a client's lifetime may
+    // have been raised after the rotation was planned).
+    if let Some(retire_at) = retire_at {
+        exp = exp.min(retire_at).max(iat + 1);
+    }
+    (iat, exp)
+}
+
+/// Mints the claims of a token for `client` at time `now`, to be signed by a key that retires
+/// at `retire_at`, if scheduled.
+pub fn mint<'a>(
+    issuer: &str,
+    client: &CachedClient,
+    scope: Option<Cow<'a, str>>,
+    aud: &AudienceRef<'_>,
+    now: i64,
+    retire_at: Option<i64>,
+) -> Result<Minted<'a>, serde_json::Error> {
+    let (iat, exp) = lifetime(client, now, retire_at);
+    let mut jti = [0u8; JTI_LEN];
+    let claims = ClaimsRef {
+        iss: issuer,
+        sub: &client.id,
+        aud,
+        exp: exp as u64,
+        iat: iat as u64,
+        jti: fill_jti(&mut jti),
+        client_id: &client.id,
+        scope: scope.as_deref(),
+    };
+    let mut claims_json = serde_json::to_vec(&claims)?;
+    if let Some(extra) = &client.claims {
+        // The client's own claims, serialized once when it was cached; their names never clash
+        // with the ones above (`crate::claims::RESERVED`).
+        claims_json.pop();
+        claims_json.push(b',');
+        claims_json.extend_from_slice(extra.as_bytes());
+        claims_json.push(b'}');
+    }
+    Ok(Minted {
+        claims_json,
+        iat,
+        exp,
+        scope,
+    })
+}
+
+/// Builds and signs an access token for `client` at time `now` with the key active then.
+pub(crate) fn issue<'a>(
+    keys: &KeySet,
+    issuer: &str,
+    client: &CachedClient,
+    scope: Option<Cow<'a, str>>,
+    aud: &AudienceRef<'_>,
+    now: i64,
+) -> Result<Issued<'a>, OAuthError> {
+    let slot = keys
+        .current(now)
+        .ok_or_else(|| OAuthError::internal(&"no active signing key"))?;
+    let minted =
+        mint(issuer, client, scope, aud, now, slot.retire_at).map_err(|e| OAuthError::internal(&e))?;
+    let access_token = slot
+        .signer
+        .sign_jwt(&minted.claims_json)
+        .map_err(|e| OAuthError::internal(&e))?;
+    Ok(Issued {
+        access_token,
+        expires_in: (minted.exp - minted.iat) as u64,
+        scope: minted.scope,
+    })
+}
+
+/// The RFC 6749 §5.1 response for an issued token.
+pub fn token_response(issued: Issued<'_>) -> Result<Response, OAuthError> {
+    let json = token_response_json(&issued).map_err(|e| OAuthError::internal(&e))?;
+    let mut response = Response::new(Body::from(json));
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    super::no_store(&mut response);
+    Ok(response)
+}
+
+/// The JSON of a token response, written directly: the access token is a compact JWS (base64url
+/// and dots, nothing to escape), so it is copied instead of going through serde_json's escaping
+/// scan, which cost more instructions than the rest of the response (bench/instructions.sh).
+/// The scope still goes through serde_json.
+pub fn token_response_json(issued: &Issued<'_>) -> Result<Vec<u8>, serde_json::Error> {
+    debug_assert!(
+        issued
+            .access_token
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+    );
+    let scope_len = issued.scope.as_ref().map_or(0, |s| s.len() + 12);
+    let mut out = Vec::with_capacity(issued.access_token.len() + scope_len + 64);
+    out.extend_from_slice(br#"{"access_token":""#);
+    out.extend_from_slice(issued.access_token.as_bytes());
+    out.extend_from_slice(br#"","token_type":"Bearer","expires_in":"#);
+    out.extend_from_slice(issued.expires_in.to_string().as_bytes());
+    if let Some(scope) = &issued.scope {
+        out.extend_from_slice(br#","scope":"#);
+        serde_json::to_writer(&mut out, scope)?;
+    }
+    out.push(b'}');
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tessera_proto::{AccessTokenClaims, Audience, TokenResponse};
+
+    #[test]
+    fn borrowed_claims_are_access_token_claims() {
+        let many = AudienceRef::Many(vec!["https://a", "https://b"]);
+        let one = AudienceRef::One("https://a");
+        for (aud, expected, scope) in [
+            (&one, Audience::One("https://a".into()), Some("x y")),
+            (
+                &many,
+                Audience::Many(vec!["https://a".into(), "https://b".into()]),
+                None,
+            ),
+        ] {
+            let mut buf = [0u8; JTI_LEN];
+            let jti = fill_jti(&mut buf).to_string();
+            assert_eq!(jti.len(), JTI_LEN);
+            let claims = ClaimsRef {
+                iss: "https://issuer",
+                sub: "c\"1",
+                aud,
+                exp: 20,
+                iat: 10,
+                jti: &jti,
+                client_id: "c\"1",
+                scope,
+            };
+            let json = serde_json::to_vec(&claims).unwrap();
+            let owned = AccessTokenClaims {
+                iss: "https://issuer".into(),
+                sub: "c\"1".into(),
+                aud: expected,
+                exp: 20,
+                iat: 10,
+                jti: jti.clone(),
+                client_id: "c\"1".into(),
+                scope: scope.map(String::from),
+                extra: Default::default(),
+            };
+            assert_eq!(json, serde_json::to_vec(&owned).unwrap());
+        }
+        assert_ne!(new_jti(), new_jti());
+    }
+
+    #[test]
+    fn token_response_json_matches_the_wire_type() {
+        for scope in [None, Some("demo:read demo:write".to_string())] {
+            let issued = Issued {
+                access_token: "eyJhbGciOiJFUzI1NiJ9.eyJzdWIiOiJ4In0.c2ln-_".into(),
+                expires_in: 3600,
+                scope: scope.clone().map(Cow::Owned),
+            };
+            let json = token_response_json(&issued).unwrap();
+            let parsed: TokenResponse = serde_json::from_slice(&json).unwrap();
+            assert_eq!(parsed.access_token, issued.access_token);
+            assert_eq!(parsed.token_type, "Bearer");
+            assert_eq!(parsed.expires_in, Some(3600));
+            assert_eq!(parsed.scope, scope);
+            let value: serde_json::Value = serde_json::from_slice(&json).unwrap();
+            let fields = if scope.is_some() { 4 } else { 3 };
+            assert_eq!(value.as_object().map(|o| o.len()), Some(fields), "{value}");
+        }
+    }
+}
