@@ -129,26 +129,9 @@ fn storable(raw: &[u8]) -> bool {
     if !raw.contains(&b'%') {
         return !raw.contains(&0) && std::str::from_utf8(raw).is_ok();
     }
-    let mut out = Vec::with_capacity(raw.len());
-    let mut i = 0;
-    while i < raw.len() {
-        let hex = |b: u8| (b as char).to_digit(16);
-        match (
-            raw[i],
-            raw.get(i + 1).copied().and_then(hex),
-            raw.get(i + 2).copied().and_then(hex),
-        ) {
-            (b'%', Some(hi), Some(lo)) => {
-                out.push((hi * 16 + lo) as u8);
-                i += 3;
-            }
-            (b, _, _) => {
-                out.push(b);
-                i += 1;
-            }
-        }
-    }
-    !out.contains(&0) && std::str::from_utf8(&out).is_ok()
+    // `percent_decode` leaves a malformed escape as it is, for the parameter parsers to refuse.
+    let decoded: Vec<u8> = percent_encoding::percent_decode(raw).collect();
+    !decoded.contains(&0) && std::str::from_utf8(&decoded).is_ok()
 }
 
 #[cfg(test)]
