@@ -16,7 +16,7 @@ use tessera::clients::Registry;
 use tessera::keys::{Alg, Signer, generate};
 use tessera::oauth::client_auth::credentials;
 use tessera::oauth::form::Form;
-use tessera::oauth::mint::{AudienceRef, Issued, mint, new_jti, token_response_json};
+use tessera::oauth::mint::{AudienceRef, Issued, Subject, mint, new_jti, token_response_json};
 use tessera_proto::{AccessTokenClaims, Audience};
 
 fn claims(client_id: &str) -> AccessTokenClaims {
@@ -92,7 +92,18 @@ fn hot_path(c: &mut Criterion) {
     c.bench_function("mint: claims and their JSON", |b| {
         b.iter(|| {
             let scope = Some(Cow::Borrowed(black_box("demo:read demo:write")));
-            black_box(mint("http://127.0.0.1:8080", &client, scope, &aud, 1_800_000_000, None).unwrap())
+            black_box(
+                mint(
+                    "http://127.0.0.1:8080",
+                    &client,
+                    Subject::Client,
+                    scope,
+                    &aud,
+                    1_800_000_000,
+                    None,
+                )
+                .unwrap(),
+            )
         })
     });
     let claims_json = serde_json::to_vec(&claims(&id)).unwrap();

@@ -167,11 +167,14 @@ pub fn build_client(new: NewClient) -> Result<Created, AdminError> {
     let token_ttl = validate_ttl(new.token_ttl.unwrap_or(DEFAULT_TOKEN_TTL))?;
     validate_claims(&new.claims, &scopes)?;
     let default_grants: &[&str] = if new.public {
-        &[crate::store::AUTHORIZATION_CODE, crate::store::REFRESH_TOKEN]
+        &[
+            crate::model::flows::AUTHORIZATION_CODE,
+            crate::model::flows::REFRESH_TOKEN,
+        ]
     } else {
-        &[crate::store::CLIENT_CREDENTIALS]
+        &[crate::model::flows::CLIENT_CREDENTIALS]
     };
-    let flows = crate::store::Flows {
+    let flows = crate::model::flows::Flows {
         public: new.public,
         grant_types: new
             .grant_types
@@ -187,7 +190,7 @@ pub fn build_client(new: NewClient) -> Result<Created, AdminError> {
             "a public client cannot introspect tokens or use the admin API (it has no secret)".into(),
         ));
     }
-    crate::oauth::redirect::validate_flows(&flows).map_err(AdminError::Invalid)?;
+    crate::model::flows::validate_flows(&flows).map_err(AdminError::Invalid)?;
     let (secret, kind) = match new.secret {
         _ if new.public => (String::new(), SecretKind::Sha256),
         Some(s) => {
@@ -333,7 +336,7 @@ pub async fn update_client(
                 client.flows.first_party = f;
             }
             if flows_changed {
-                crate::oauth::redirect::validate_flows(&client.flows).map_err(AdminError::Invalid)?;
+                crate::model::flows::validate_flows(&client.flows).map_err(AdminError::Invalid)?;
             }
             if let Some(enabled) = update.enabled {
                 if client.enabled && !enabled {

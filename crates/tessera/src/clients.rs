@@ -170,14 +170,10 @@ pub struct CachedClient {
     pub enabled: bool,
     /// May introspect other clients' tokens.
     pub can_introspect: bool,
-    /// May use the client credentials grant.
-    pub client_credentials: bool,
     /// A public client (no secret; `token_endpoint_auth_method` `none`).
     pub public: bool,
-    /// May redeem authorization codes.
-    pub authorization_code: bool,
-    /// May use refresh tokens.
-    pub refresh_token: bool,
+    /// The grant types it may use: bit `i` for `model::flows::GRANT_TYPES[i]`.
+    grant_types: u32,
     /// Tokens issued at or before this time are revoked (0: none).
     pub tokens_revoked_before: i64,
     /// Its claims as a JSON fragment to splice into each token (`"a":1,"b":"x"`), if any.
@@ -195,10 +191,8 @@ impl CachedClient {
             token_ttl: record.token_ttl,
             enabled: record.enabled,
             can_introspect: record.can_introspect,
-            client_credentials: record.flows.allows(crate::store::CLIENT_CREDENTIALS),
             public: record.flows.public,
-            authorization_code: record.flows.allows(crate::store::AUTHORIZATION_CODE),
-            refresh_token: record.flows.allows(crate::store::REFRESH_TOKEN),
+            grant_types: grant_bits(&record.flows),
             tokens_revoked_before: record.tokens_revoked_before,
             claims: crate::claims::fragment(&record.claims),
             updated_at: record.updated_at,
@@ -210,6 +204,14 @@ impl CachedClient {
         }
     }
 
+    /// Whether it may use the grant type `name` (one of `model::flows::GRANT_TYPES`).
+    pub fn may_use(&self, name: &str) -> bool {
+        crate::model::flows::GRANT_TYPES
+            .iter()
+            .position(|g| *g == name)
+            .is_some_and(|i| self.grant_types & (1 << i) != 0)
+    }
+
     /// Whether this entry was built from a record identical to `r` in everything it keeps.
     fn same_version(&self, r: &ClientRecord) -> bool {
         *self.id == *r.id
@@ -217,16 +219,24 @@ impl CachedClient {
             && self.token_ttl == r.token_ttl
             && self.enabled == r.enabled
             && self.can_introspect == r.can_introspect
-            && self.client_credentials == r.flows.allows(crate::store::CLIENT_CREDENTIALS)
             && self.public == r.flows.public
-            && self.authorization_code == r.flows.allows(crate::store::AUTHORIZATION_CODE)
-            && self.refresh_token == r.flows.allows(crate::store::REFRESH_TOKEN)
+            && self.grant_types == grant_bits(&r.flows)
             && self.tokens_revoked_before == r.tokens_revoked_before
             && self.claims == crate::claims::fragment(&r.claims)
             && self.grants.matches(&grant_scopes(r), &r.audiences)
             && self.secrets.len() == r.secrets.len()
             && self.secrets.iter().zip(&r.secrets).all(|(c, s)| c.same_as(s))
     }
+}
+
+/// The grant types of `flows` as bits over `model::flows::GRANT_TYPES` (unknown names, which
+/// validation refuses, are left out).
+fn grant_bits(flows: &crate::model::flows::Flows) -> u32 {
+    crate::model::flows::GRANT_TYPES
+        .iter()
+        .enumerate()
+        .filter(|(_, g)| flows.allows(g))
+        .fold(0, |bits, (i, _)| bits | (1 << i))
 }
 
 /// A registry entry, hashed and compared by client id, so the id is stored once (in the client)
@@ -442,7 +452,10 @@ impl Registry {
 
     /// Whether any cached client signs people in (may redeem authorization codes).
     pub fn any_signs_in(&self) -> bool {
-        self.read().clients.iter().any(|e| e.0.authorization_code)
+        self.read()
+            .clients
+            .iter()
+            .any(|e| e.0.may_use(crate::model::flows::AUTHORIZATION_CODE))
     }
 
     /// The cached client `id`.

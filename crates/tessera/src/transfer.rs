@@ -69,7 +69,7 @@ enum Line {
         #[serde(default)]
         claims: crate::claims::Claims,
         #[serde(default)]
-        flows: crate::store::Flows,
+        flows: crate::model::flows::Flows,
         secrets: Vec<SecretLine>,
     },
     User(UserRecord),
@@ -192,7 +192,7 @@ fn from_line(line: Line) -> Result<Option<Record>, String> {
             secrets,
         } => Record::Client(ClientRecord {
             flows: {
-                crate::oauth::redirect::validate_flows(&flows).map_err(|e| format!("client {id}: {e}"))?;
+                crate::model::flows::validate_flows(&flows).map_err(|e| format!("client {id}: {e}"))?;
                 flows
             },
             claims: {

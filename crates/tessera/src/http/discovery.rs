@@ -28,8 +28,16 @@ pub const OPENID_METADATA: &str = "/.well-known/openid-configuration";
 
 /// Both metadata documents, built from the settings (once, at start).
 pub fn metadata(settings: &Settings) -> Metadata {
+    use crate::oauth::client_auth::METHODS;
     use crate::oidc::{CLAIMS_SUPPORTED, LOGOUT_PATH, OIDC_SCOPES, USERINFO_PATH};
-    let auth_methods = ["client_secret_basic", "client_secret_post", "none"];
+    let auth_methods: Vec<&str> = METHODS.iter().map(|m| m.name()).collect();
+    // RFC 7662 §2.1: introspection needs a client that proves who it is.
+    let introspection_methods: Vec<&str> = METHODS
+        .iter()
+        .filter(|m| m.proves_possession())
+        .map(|m| m.name())
+        .collect();
+    let grant_types: Vec<&str> = crate::oauth::grants::GRANTS.iter().map(|g| g.name()).collect();
     let doc = json!({
         "issuer": settings.issuer,
         "authorization_endpoint": settings.endpoint(AUTHORIZE_PATH),
@@ -37,7 +45,7 @@ pub fn metadata(settings: &Settings) -> Metadata {
         "jwks_uri": settings.endpoint(JWKS_PATH),
         "userinfo_endpoint": settings.endpoint(USERINFO_PATH),
         "end_session_endpoint": settings.endpoint(LOGOUT_PATH),
-        "grant_types_supported": ["client_credentials", "authorization_code", "refresh_token"],
+        "grant_types_supported": grant_types,
         "response_types_supported": ["code"],
         "response_modes_supported": ["query"],
         "scopes_supported": OIDC_SCOPES,
@@ -52,7 +60,7 @@ pub fn metadata(settings: &Settings) -> Metadata {
         "authorization_response_iss_parameter_supported": true,
         "token_endpoint_auth_methods_supported": auth_methods,
         "introspection_endpoint": settings.endpoint(INTROSPECT_PATH),
-        "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+        "introspection_endpoint_auth_methods_supported": introspection_methods,
         "revocation_endpoint": settings.endpoint(REVOKE_PATH),
         "revocation_endpoint_auth_methods_supported": auth_methods,
     });

@@ -77,8 +77,8 @@ pub fn router(app: Arc<App>) -> Router {
         )
         .route(
             crate::oidc::USERINFO_PATH,
-            get(crate::oidc::grants::userinfo)
-                .post(crate::oidc::grants::userinfo)
+            get(crate::oauth::userinfo::userinfo)
+                .post(crate::oauth::userinfo::userinfo)
                 .layer(cors.clone()),
         )
         .route(

@@ -2,7 +2,9 @@
 //! bottom layer (see ARCHITECTURE.md). More of the domain's types and rules move here as the
 //! layers are drawn.
 
+pub mod flows;
 pub mod paths;
+pub mod redirect;
 pub mod scope;
 
 /// Longest token lifetime a client may have: one day.

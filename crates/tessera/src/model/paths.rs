@@ -45,6 +45,24 @@ impl PathRules {
     };
 }
 
+impl PathRules {
+    /// Whether a request authenticated with the method `name` may use this path, and if not,
+    /// why. `none` (a public client naming itself in the body) goes with `client_secret_post`;
+    /// a path that names its methods accepts no method it does not name.
+    pub fn accepts(&self, name: &str) -> Result<(), &'static str> {
+        let accepted = match name {
+            "client_secret_basic" => self.basic,
+            "client_secret_post" | "none" => self.post,
+            _ => self.basic && self.post,
+        };
+        match accepted {
+            true => Ok(()),
+            false if self.post => Err("this endpoint accepts client_secret_post only"),
+            false => Err("this endpoint accepts HTTP Basic (client_secret_basic) only"),
+        }
+    }
+}
+
 impl Default for PathRules {
     fn default() -> Self {
         Self::STRICT

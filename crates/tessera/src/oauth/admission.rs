@@ -10,11 +10,10 @@ use axum::body::{Body, Bytes};
 use axum::http::{HeaderMap, header};
 
 use super::OAuthError;
-use super::client_auth::{Credentials, Method, credentials};
+use super::client_auth::{AuthMethod, credentials};
 use super::form::{Form, FormError};
 use crate::app::App;
-use crate::clients::{AuthFailure, CachedClient};
-use crate::limits::Subject;
+use crate::clients::CachedClient;
 use crate::model::paths::PathRules;
 
 fn is_form_content_type(headers: &HeaderMap) -> bool {
@@ -113,7 +112,7 @@ pub async fn authenticate_request<'f>(
     headers: &HeaderMap,
     form: &'f Form,
     required: &'static str,
-) -> Result<(&'f str, Arc<CachedClient>, Method), OAuthError> {
+) -> Result<(&'f str, Arc<CachedClient>, &'static dyn AuthMethod), OAuthError> {
     authenticate_on(app, address, headers, form, required, &PathRules::STRICT).await
 }
 
@@ -136,86 +135,23 @@ pub(crate) async fn authenticate_on<'f>(
     form: &'f Form,
     required: &'static str,
     rules: &PathRules,
-) -> Result<(&'f str, Arc<CachedClient>, Method), OAuthError> {
+) -> Result<(&'f str, Arc<CachedClient>, &'static dyn AuthMethod), OAuthError> {
     let creds = credentials(headers, form)?;
-    match creds.method {
-        Method::Basic if !rules.basic => {
-            return Err(OAuthError::InvalidClient(
-                "this endpoint accepts client_secret_post only".into(),
-            ));
-        }
-        Method::Post | Method::None if !rules.post => {
-            return Err(OAuthError::InvalidClient(
-                "this endpoint accepts HTTP Basic (client_secret_basic) only".into(),
-            ));
-        }
-        _ => {}
-    }
+    rules
+        .accepts(creds.method.name())
+        .map_err(|why| OAuthError::InvalidClient(why.into()))?;
     let Some(value) = form.get(required) else {
         return Err(OAuthError::InvalidRequest(
             format!("{required} is required").into(),
         ));
     };
-    let client = authenticate(app, &creds, address).await?;
+    let client = creds.method.verify(app, &creds, address).await?;
+    if !creds.method.allowed(&client) {
+        tracing::info!(client = %client.id, method = creds.method.name(), "client authentication method not allowed for this client");
+        return Err(OAuthError::InvalidClient("client authentication failed".into()));
+    }
+    app.guard.check_client(&client.id).map_err(OAuthError::refused)?;
     Ok((value, client, creds.method))
-}
-
-/// Authenticates the client that sent `creds`; every failure is the same `invalid_client`. While
-/// a back-off runs for the client id or the address, only a check that costs nothing is made,
-/// and anything it does not accept gets 429, whether the id exists or not.
-async fn authenticate(
-    app: &App,
-    creds: &Credentials,
-    address: IpAddr,
-) -> Result<Arc<CachedClient>, OAuthError> {
-    if creds.method == Method::None {
-        // A public client has no secret to guess: it is known and public, or refused.
-        return match app.registry.get(&creds.client_id) {
-            Some(client) if client.public && client.enabled => {
-                app.guard.check_client(&client.id).map_err(OAuthError::refused)?;
-                Ok(client)
-            }
-            _ => {
-                tracing::info!(client = %log_id(&creds.client_id, AuthFailure::UnknownClient), "public client authentication failed");
-                Err(OAuthError::InvalidClient(
-                    "client authentication failed (a confidential client must send its secret)".into(),
-                ))
-            }
-        };
-    }
-    let subject = Subject::Client(&creds.client_id);
-    let result = match app.guard.backoff(subject, address, false) {
-        Some(refused) => match app.registry.authenticate_cheaply(&creds.client_id, &creds.secret) {
-            Some(client) => Ok(client),
-            None => return Err(OAuthError::refused(refused)),
-        },
-        None => app.registry.authenticate(&creds.client_id, &creds.secret).await,
-    };
-    match result {
-        Ok(client) => {
-            app.guard.succeeded(subject, address);
-            app.guard.check_client(&client.id).map_err(OAuthError::refused)?;
-            Ok(client)
-        }
-        Err(why) => {
-            app.guard.failed(subject, address);
-            tracing::info!(client = %log_id(&creds.client_id, why), method = ?creds.method, reason = why.as_str(), "client authentication failed");
-            Err(OAuthError::InvalidClient("client authentication failed".into()))
-        }
-    }
-}
-
-/// How a presented client id appears in the log. A registered id is public (it is in every token
-/// the client holds); an unknown one may be a secret pasted in the wrong field, so only a short
-/// digest of it is logged, enough to correlate repeated attempts.
-pub fn log_id(client_id: &str, why: AuthFailure) -> String {
-    if why == AuthFailure::UnknownClient {
-        let d = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, client_id.as_bytes());
-        let hex: String = d.as_ref().iter().take(6).map(|b| format!("{b:02x}")).collect();
-        format!("unknown:{hex}")
-    } else {
-        client_id.to_string()
-    }
 }
 
 #[cfg(test)]

@@ -37,7 +37,7 @@ async fn handle(app: &App, headers: &HeaderMap, body: Body) -> Result<Response, 
     let form = read_form(app, headers, body).await?;
     let (token, caller, method) = authenticate_request(app, address, headers, &form, "token").await?;
     // RFC 7662 §2.1: the endpoint requires authorization; a public client has nothing to show.
-    if method == super::client_auth::Method::None {
+    if !method.proves_possession() {
         return Err(super::OAuthError::InvalidClient(
             "introspection needs client authentication; a public client cannot introspect".into(),
         ));

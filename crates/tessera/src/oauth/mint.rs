@@ -1,19 +1,20 @@
-//! Minting access tokens: the lifetime rule every token follows, the claims of a client's own
-//! token (client credentials), the signature with the key active now, and the RFC 6749 §5.1
-//! answer. Shared by every grant; reads only memory.
+//! Minting tokens: the lifetime rule every token follows, the claims of an access token (about
+//! the client itself, or about a person who signed in) and of an ID token, the signature with
+//! the key active now, and the RFC 6749 §5.1 answer. Shared by every grant; reads only memory.
 
 use std::borrow::Cow;
 
-use axum::body::Body;
-use axum::http::{HeaderValue, header};
-use axum::response::Response;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use rand::RngCore;
 
-use super::OAuthError;
+use serde_json::{Map, Value, json};
+
+use super::{Answer, OAuthError};
+use crate::app::App;
 use crate::clients::CachedClient;
 use crate::keys::KeySet;
+use crate::store::{Grant, UserRecord};
 
 #[cfg(doc)]
 use tessera_proto::AccessTokenClaims;
@@ -59,6 +60,26 @@ struct ClaimsRef<'a> {
     client_id: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
     scope: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    auth_time: Option<i64>,
+}
+
+/// Whom an access token is about.
+#[derive(Clone, Copy)]
+pub enum Subject<'a> {
+    /// The client itself (client credentials): `sub` is the client id, and the client's own
+    /// claims are added.
+    Client,
+    /// A person who signed in at `auth_time`; `jti` is the token id the store recorded with the
+    /// grant, so that a replayed grant can revoke it.
+    User {
+        /// The user id.
+        id: &'a str,
+        /// When they signed in.
+        auth_time: i64,
+        /// The token id.
+        jti: &'a str,
+    },
 }
 
 /// A freshly signed access token.
@@ -98,30 +119,36 @@ pub fn lifetime(client: &CachedClient, now: i64, retire_at: Option<i64>) -> (i64
     (iat, exp)
 }
 
-/// Mints the claims of a token for `client` at time `now`, to be signed by a key that retires
-/// at `retire_at`, if scheduled.
+/// Mints the claims of an access token of `client` about `subject` at time `now`, to be signed
+/// by a key that retires at `retire_at`, if scheduled.
 pub fn mint<'a>(
     issuer: &str,
     client: &CachedClient,
+    subject: Subject<'_>,
     scope: Option<Cow<'a, str>>,
     aud: &AudienceRef<'_>,
     now: i64,
     retire_at: Option<i64>,
 ) -> Result<Minted<'a>, serde_json::Error> {
     let (iat, exp) = lifetime(client, now, retire_at);
-    let mut jti = [0u8; JTI_LEN];
+    let mut fresh = [0u8; JTI_LEN];
+    let (sub, jti, auth_time, extra) = match subject {
+        Subject::Client => (&*client.id, fill_jti(&mut fresh), None, client.claims.as_deref()),
+        Subject::User { id, auth_time, jti } => (id, jti, Some(auth_time), None),
+    };
     let claims = ClaimsRef {
         iss: issuer,
-        sub: &client.id,
+        sub,
         aud,
         exp: exp as u64,
         iat: iat as u64,
-        jti: fill_jti(&mut jti),
+        jti,
         client_id: &client.id,
         scope: scope.as_deref(),
+        auth_time,
     };
     let mut claims_json = serde_json::to_vec(&claims)?;
-    if let Some(extra) = &client.claims {
+    if let Some(extra) = extra {
         // The client's own claims, serialized once when it was cached; their names never clash
         // with the ones above (`crate::claims::RESERVED`).
         claims_json.pop();
@@ -149,8 +176,8 @@ pub(crate) fn issue<'a>(
     let slot = keys
         .current(now)
         .ok_or_else(|| OAuthError::internal(&"no active signing key"))?;
-    let minted =
-        mint(issuer, client, scope, aud, now, slot.retire_at).map_err(|e| OAuthError::internal(&e))?;
+    let minted = mint(issuer, client, Subject::Client, scope, aud, now, slot.retire_at)
+        .map_err(|e| OAuthError::internal(&e))?;
     let access_token = slot
         .signer
         .sign_jwt(&minted.claims_json)
@@ -163,14 +190,109 @@ pub(crate) fn issue<'a>(
 }
 
 /// The RFC 6749 §5.1 response for an issued token.
-pub fn token_response(issued: Issued<'_>) -> Result<Response, OAuthError> {
+pub fn token_response(issued: Issued<'_>) -> Result<Answer, OAuthError> {
     let json = token_response_json(&issued).map_err(|e| OAuthError::internal(&e))?;
-    let mut response = Response::new(Body::from(json));
-    response
-        .headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    super::no_store(&mut response);
-    Ok(response)
+    Ok(Answer::Json(json))
+}
+
+/// What the tokens of a person's answer are made from.
+pub struct UserTokens<'a> {
+    /// The sign-in grant (its scope already cut to what the client may have now).
+    pub grant: &'a Grant,
+    /// Its user.
+    pub user: &'a UserRecord,
+    /// The access token's audience.
+    pub audience: &'a AudienceRef<'a>,
+    /// The access token's id, as the store recorded it.
+    pub jti: &'a str,
+    /// The time the store recorded the access token's expiry from: the one clock reading.
+    pub at: i64,
+    /// Whether the ID token carries the grant's `nonce` (the code's answer; not a refresh's).
+    pub with_nonce: bool,
+}
+
+/// Signs a person's access token (and the ID token when `openid` was granted) with one
+/// lifetime, and builds the answer.
+pub fn issue_for_user(
+    app: &App,
+    client: &CachedClient,
+    m: &UserTokens<'_>,
+    refresh_token: Option<String>,
+) -> Result<Answer, OAuthError> {
+    let keys = app.keys.get();
+    let slot = keys
+        .current(m.at)
+        .ok_or_else(|| OAuthError::internal(&"no active signing key"))?;
+    let scope = m.grant.scope.join(" ");
+    let subject = Subject::User {
+        id: &m.user.id,
+        auth_time: m.grant.auth_time,
+        jti: m.jti,
+    };
+    let minted = mint(
+        &app.settings.issuer,
+        client,
+        subject,
+        Some(Cow::Borrowed(&scope)),
+        m.audience,
+        m.at,
+        slot.retire_at,
+    )
+    .map_err(|e| OAuthError::internal(&e))?;
+    let access_token = slot
+        .signer
+        .sign_jwt(&minted.claims_json)
+        .map_err(|e| OAuthError::internal(&e))?;
+    let mut body = json!({
+        "access_token": access_token,
+        "token_type": "Bearer",
+        "expires_in": minted.exp - minted.iat,
+        "scope": scope,
+    });
+    if m.grant.scope.iter().any(|s| s == "openid") {
+        let id_token = id_token(app, &keys, client, m, &access_token, (minted.iat, minted.exp))?;
+        body["id_token"] = json!(id_token);
+    }
+    if let Some(r) = refresh_token {
+        body["refresh_token"] = json!(r);
+    }
+    serde_json::to_vec(&body)
+        .map(Answer::Json)
+        .map_err(|e| OAuthError::internal(&e))
+}
+
+/// The ID token beside `access_token` (OpenID Connect Core §2, §3.1.3.6), with the access
+/// token's lifetime.
+fn id_token(
+    app: &App,
+    keys: &KeySet,
+    client: &CachedClient,
+    m: &UserTokens<'_>,
+    access_token: &str,
+    (iat, exp): (i64, i64),
+) -> Result<String, OAuthError> {
+    let id_slot = keys
+        .current_id(m.at)
+        .ok_or_else(|| OAuthError::internal(&"no active ID token signing key"))?;
+    // at_hash: the left half of the SHA-256 of the access token (RS256), base64url.
+    let d = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, access_token.as_bytes());
+    let at_hash = URL_SAFE_NO_PAD.encode(&d.as_ref()[..16]);
+    let mut id = Map::new();
+    id.insert("iss".into(), json!(app.settings.issuer));
+    id.insert("sub".into(), json!(m.user.id));
+    id.insert("aud".into(), json!(&*client.id));
+    id.insert("exp".into(), json!(exp));
+    id.insert("iat".into(), json!(iat));
+    id.insert("auth_time".into(), json!(m.grant.auth_time));
+    id.insert("azp".into(), json!(&*client.id));
+    id.insert("at_hash".into(), json!(at_hash));
+    if let (true, Some(nonce)) = (m.with_nonce, &m.grant.nonce) {
+        id.insert("nonce".into(), json!(nonce));
+    }
+    id_slot
+        .signer
+        .sign_jwt(Value::Object(id).to_string().as_bytes())
+        .map_err(|e| OAuthError::internal(&e))
 }
 
 /// The JSON of a token response, written directly: the access token is a compact JWS (base64url
@@ -227,6 +349,7 @@ mod tests {
                 jti: &jti,
                 client_id: "c\"1",
                 scope,
+                auth_time: None,
             };
             let json = serde_json::to_vec(&claims).unwrap();
             let owned = AccessTokenClaims {

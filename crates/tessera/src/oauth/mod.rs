@@ -5,12 +5,13 @@
 pub mod admission;
 pub mod client_auth;
 pub mod form;
+pub mod grants;
 pub mod introspect;
 pub mod mint;
-pub mod redirect;
 pub mod resource;
 pub mod revoke;
 pub mod token;
+pub mod userinfo;
 pub mod validate;
 
 use std::borrow::Cow;
@@ -23,6 +24,15 @@ pub const BASIC_CHALLENGE: &str = r#"Basic realm="tessera", charset="UTF-8""#;
 
 /// `Retry-After` on answers refused because the store is away: about one pool timeout.
 pub const RETRY_AFTER_SECONDS: &str = "5";
+
+/// A protocol endpoint's answer when it succeeds; `http/` makes it an HTTP response.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Answer {
+    /// 200 with this JSON body, never cached (RFC 6749 §5.1).
+    Json(Vec<u8>),
+    /// 200 with no body, never cached (RFC 7009 §2.2).
+    Empty,
+}
 
 /// An OAuth error as the client sees it. The description is public; anything private goes to the
 /// log before the error is built, never into it.
@@ -228,6 +238,22 @@ impl OAuthError {
             }
             _ => {}
         }
+        response
+    }
+}
+
+impl IntoResponse for Answer {
+    fn into_response(self) -> Response {
+        let mut response = match self {
+            Answer::Json(body) => {
+                let mut r = Response::new(axum::body::Body::from(body));
+                r.headers_mut()
+                    .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+                r
+            }
+            Answer::Empty => StatusCode::OK.into_response(),
+        };
+        no_store(&mut response);
         response
     }
 }

@@ -6,6 +6,7 @@
 
 use std::sync::Arc;
 
+use serde_json::{Map, Value};
 use tessera_proto::{ACCESS_TOKEN_TYP, AccessTokenClaims};
 use tessera_verify::jws;
 
@@ -109,4 +110,19 @@ pub fn active(app: &App, claims: AccessTokenClaims, now: i64) -> Result<Active, 
         return Err(Inactive::Revoked);
     }
     Ok(Active { claims, client })
+}
+/// The claims of an ID token this server signed (signature, `typ`, `iss`), expired or not:
+/// what an `id_token_hint` must be.
+pub fn id_token_claims(app: &App, token: &str) -> Option<Map<String, Value>> {
+    if token.len() > MAX_TOKEN_LEN {
+        return None;
+    }
+    let parsed = tessera_verify::jws::parse(token).ok()?;
+    if parsed.typ.as_deref() != Some("JWT") {
+        return None;
+    }
+    let keys = app.keys.get();
+    let key = keys.verifiers.get(parsed.kid.as_deref()?)?;
+    let claims: Map<String, Value> = serde_json::from_slice(&parsed.verify(key).ok()?).ok()?;
+    (claims.get("iss")?.as_str()? == app.settings.issuer).then_some(claims)
 }

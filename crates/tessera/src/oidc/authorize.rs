@@ -125,7 +125,7 @@ pub async fn authorize(State(app): State<Arc<App>>, request: Request) -> Respons
     let Some(redirect_uri) = form.get("redirect_uri") else {
         return bad_request("The request does not say where to return to (redirect_uri).");
     };
-    if !crate::oauth::redirect::matches(&client.flows.redirect_uris, redirect_uri) {
+    if !crate::model::redirect::matches(&client.flows.redirect_uris, redirect_uri) {
         return bad_request("The address to return to is not registered for this application.");
     }
     let state = form.get("state").map(str::to_string);
@@ -159,7 +159,8 @@ fn check(app: &App, client: &ClientRecord, redirect_uri: &str, form: &Form) -> R
         return Err(denied("invalid_request", "response_mode must be query"));
     }
     let cached = app.registry.get(&client.id);
-    let Some(cached) = cached.filter(|c| c.enabled && c.authorization_code) else {
+    let Some(cached) = cached.filter(|c| c.enabled && c.may_use(crate::model::flows::AUTHORIZATION_CODE))
+    else {
         return Err(denied(
             "unauthorized_client",
             "this client may not use the authorization code flow",
@@ -176,8 +177,8 @@ fn check(app: &App, client: &ClientRecord, redirect_uri: &str, form: &Form) -> R
         ));
     }
     for s in &scope {
-        let oidc =
-            super::OIDC_SCOPES.contains(&s.as_str()) && (s != "offline_access" || cached.refresh_token);
+        let oidc = super::OIDC_SCOPES.contains(&s.as_str())
+            && (s != "offline_access" || cached.may_use(crate::model::flows::REFRESH_TOKEN));
         if !oidc && !cached.grants.scopes.iter().any(|a| **a == **s) {
             let s = if s.len() > 64 { "requested" } else { s.as_str() };
             return Err(denied(
@@ -626,8 +627,8 @@ async fn posted(
     let client = match app.store.client(&req.client_id).await {
         Ok(Some(c))
             if c.enabled
-                && c.flows.allows(crate::store::AUTHORIZATION_CODE)
-                && crate::oauth::redirect::matches(&c.flows.redirect_uris, &req.redirect_uri) =>
+                && c.flows.allows(crate::model::flows::AUTHORIZATION_CODE)
+                && crate::model::redirect::matches(&c.flows.redirect_uris, &req.redirect_uri) =>
         {
             c
         }
@@ -861,7 +862,7 @@ pub async fn logout(State(app): State<Arc<App>>, request: Request) -> Response {
         return bad_request("The sign-out request is malformed.");
     };
     let hint = match form.get("id_token_hint") {
-        Some(t) => match super::grants::id_token_claims(&app, t) {
+        Some(t) => match crate::oauth::validate::id_token_claims(&app, t) {
             Some(c) => Some(c),
             None => return bad_request("The id_token_hint was not issued by this server."),
         },
@@ -882,7 +883,7 @@ pub async fn logout(State(app): State<Arc<App>>, request: Request) -> Response {
                 return bad_request("post_logout_redirect_uri needs id_token_hint or client_id.");
             };
             match app.store.client(id).await {
-                Ok(Some(c)) if crate::oauth::redirect::matches(&c.flows.redirect_uris, uri) => {
+                Ok(Some(c)) if crate::model::redirect::matches(&c.flows.redirect_uris, uri) => {
                     Some(uri.to_string())
                 }
                 Ok(_) => {

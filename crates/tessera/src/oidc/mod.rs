@@ -2,7 +2,6 @@
 //! tokens, and OpenID Connect Core on top, held to the OAuth 2.0 Security BCP (RFC 9700).
 //!
 //! - [`authorize`]: the authorization endpoint, the login and consent pages, sign-out.
-//! - [`grants`]: the `authorization_code` and `refresh_token` grants, ID tokens, userinfo.
 //! - [`pages`]: the HTML, rendered on the server, escaped, without JavaScript.
 //!
 //! Between the authorization request and the code, the request travels sealed (AES-256-GCM
@@ -11,7 +10,6 @@
 //! Sessions, consents, codes and refresh tokens live in the store, on both engines.
 
 pub mod authorize;
-pub mod grants;
 pub mod pages;
 
 use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};

@@ -1177,7 +1177,7 @@ async fn insert_client_row(tx: &mut Tx, client: &ClientRecord) -> Result<(), Sto
     Ok(())
 }
 
-fn flows_json(flows: &super::Flows) -> String {
+fn flows_json(flows: &crate::model::flows::Flows) -> String {
     serde_json::to_string(flows).unwrap_or_else(|_| "{}".into())
 }
 

@@ -255,51 +255,9 @@ pub struct ClientRecord {
     /// Claims put in every token it gets (a JSON object; see [`crate::claims`]).
     pub claims: crate::claims::Claims,
     /// How it may get tokens.
-    pub flows: Flows,
+    pub flows: crate::model::flows::Flows,
     /// Its secrets.
     pub secrets: Vec<SecretRecord>,
-}
-
-/// The grant type of machine clients (RFC 6749 §4.4).
-pub const CLIENT_CREDENTIALS: &str = "client_credentials";
-/// The grant type of apps that sign people in (RFC 6749 §4.1).
-pub const AUTHORIZATION_CODE: &str = "authorization_code";
-/// Renewing tokens without the user (RFC 6749 §6).
-pub const REFRESH_TOKEN: &str = "refresh_token";
-
-/// How a client may get tokens: its type, its grant types and, for the authorization code
-/// flow, where it may be sent back to. Stored as one JSON object; missing members take the
-/// defaults of a confidential machine client.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct Flows {
-    /// A public client (RFC 6749 §2.1: a single-page or native app) has no secret and
-    /// authenticates with `none`; only confidential clients may use client credentials.
-    pub public: bool,
-    /// The grant types it may use.
-    pub grant_types: Vec<String>,
-    /// Its redirect URIs, matched exactly (loopback ports excepted, RFC 8252 §7.3).
-    pub redirect_uris: Vec<String>,
-    /// A first-party app: its users are not asked for consent.
-    pub first_party: bool,
-}
-
-impl Default for Flows {
-    fn default() -> Self {
-        Flows {
-            public: false,
-            grant_types: vec![CLIENT_CREDENTIALS.to_string()],
-            redirect_uris: Vec::new(),
-            first_party: false,
-        }
-    }
-}
-
-impl Flows {
-    /// Whether it may use `grant_type`.
-    pub fn allows(&self, grant_type: &str) -> bool {
-        self.grant_types.iter().any(|g| g == grant_type)
-    }
 }
 
 /// A person who signs in (OpenID Connect). The id is the stable, opaque `sub`; the email is

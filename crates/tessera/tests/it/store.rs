@@ -59,7 +59,7 @@ fn client(id: &str) -> ClientRecord {
             .as_object()
             .cloned()
             .unwrap(),
-        flows: tessera::store::Flows {
+        flows: tessera::model::flows::Flows {
             public: false,
             grant_types: vec!["client_credentials".into(), "authorization_code".into()],
             redirect_uris: vec!["https://app.example/cb".into(), "http://127.0.0.1/native".into()],

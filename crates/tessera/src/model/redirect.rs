@@ -103,48 +103,6 @@ pub fn validate(uri: &str) -> Result<(), String> {
     }
 }
 
-/// Most redirect URIs per client.
-pub const MAX_REDIRECT_URIS: usize = 20;
-
-/// Checks how a client may get tokens: known grant types, no client credentials for a public
-/// client (RFC 6749 §4.4: confidential clients only), a redirect URI for the authorization code
-/// flow, refresh tokens only beside it, valid and distinct redirect URIs.
-pub fn validate_flows(flows: &crate::store::Flows) -> Result<(), String> {
-    use crate::store::{AUTHORIZATION_CODE, CLIENT_CREDENTIALS, REFRESH_TOKEN};
-    if flows.grant_types.is_empty() {
-        return Err("a client needs at least one grant type".into());
-    }
-    for (i, g) in flows.grant_types.iter().enumerate() {
-        if ![CLIENT_CREDENTIALS, AUTHORIZATION_CODE, REFRESH_TOKEN].contains(&g.as_str()) {
-            return Err(format!(
-                "unknown grant type {g:?} (client_credentials, authorization_code, refresh_token)"
-            ));
-        }
-        if flows.grant_types[..i].contains(g) {
-            return Err(format!("grant type {g} given twice"));
-        }
-    }
-    if flows.public && flows.allows(CLIENT_CREDENTIALS) {
-        return Err("a public client cannot use client_credentials (RFC 6749 §4.4)".into());
-    }
-    if flows.allows(REFRESH_TOKEN) && !flows.allows(AUTHORIZATION_CODE) {
-        return Err("refresh_token needs authorization_code".into());
-    }
-    if flows.allows(AUTHORIZATION_CODE) && flows.redirect_uris.is_empty() {
-        return Err("authorization_code needs at least one redirect URI".into());
-    }
-    if flows.redirect_uris.len() > MAX_REDIRECT_URIS {
-        return Err(format!("at most {MAX_REDIRECT_URIS} redirect URIs"));
-    }
-    for (i, uri) in flows.redirect_uris.iter().enumerate() {
-        validate(uri).map_err(|e| format!("{uri:?}: {e}"))?;
-        if flows.redirect_uris[..i].contains(uri) {
-            return Err(format!("redirect URI {uri} given twice"));
-        }
-    }
-    Ok(())
-}
-
 /// Whether `presented` is one of `registered`: exactly, or, for a loopback `http` URI, equal in
 /// everything but the port.
 pub fn matches(registered: &[String], presented: &str) -> bool {
@@ -194,31 +152,6 @@ mod tests {
             assert!(validate(bad).is_err(), "{bad}");
         }
         assert!(validate(&format!("https://a.example/{}", "x".repeat(MAX_REDIRECT_URI))).is_err());
-    }
-
-    #[test]
-    fn flows() {
-        use crate::store::Flows;
-        let web = |grants: &[&str], uris: &[&str], public: bool| Flows {
-            public,
-            grant_types: grants.iter().map(|g| g.to_string()).collect(),
-            redirect_uris: uris.iter().map(|u| u.to_string()).collect(),
-            first_party: false,
-        };
-        assert_eq!(validate_flows(&Flows::default()), Ok(()));
-        let cb = ["https://app.example/cb"];
-        assert_eq!(
-            validate_flows(&web(&["authorization_code", "refresh_token"], &cb, true)),
-            Ok(())
-        );
-        assert!(validate_flows(&web(&[], &[], false)).is_err());
-        assert!(validate_flows(&web(&["password"], &[], false)).is_err());
-        assert!(validate_flows(&web(&["client_credentials"], &[], true)).is_err());
-        assert!(validate_flows(&web(&["refresh_token"], &cb, false)).is_err());
-        assert!(validate_flows(&web(&["authorization_code"], &[], false)).is_err());
-        assert!(validate_flows(&web(&["authorization_code"], &["http://evil.example/cb"], false)).is_err());
-        assert!(validate_flows(&web(&["authorization_code"], &[cb[0], cb[0]], false)).is_err());
-        assert!(validate_flows(&web(&["client_credentials", "client_credentials"], &[], false)).is_err());
     }
 
     #[test]

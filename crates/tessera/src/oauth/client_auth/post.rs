@@ -1,0 +1,44 @@
+//! `client_secret_post` (RFC 6749 §2.3.1): `client_id` and `client_secret` in the form body.
+
+use std::net::IpAddr;
+
+use axum::http::HeaderMap;
+
+use super::{AuthMethod, Credentials, Verifying, verify_secret};
+use crate::app::App;
+use crate::clients::CachedClient;
+use crate::oauth::OAuthError;
+use crate::oauth::form::Form;
+
+/// `client_secret_post`.
+pub struct SecretPost;
+
+impl AuthMethod for SecretPost {
+    fn name(&self) -> &'static str {
+        "client_secret_post"
+    }
+
+    fn find(&self, _headers: &HeaderMap, form: &Form) -> Result<Option<Credentials>, OAuthError> {
+        let Some(secret) = form.get("client_secret") else {
+            return Ok(None);
+        };
+        let Some(client_id) = form.get("client_id") else {
+            return Err(OAuthError::InvalidRequest(
+                "client_secret without client_id".into(),
+            ));
+        };
+        Ok(Some(Credentials {
+            client_id: client_id.to_string(),
+            secret: secret.to_string(),
+            method: &SecretPost,
+        }))
+    }
+
+    fn allowed(&self, client: &CachedClient) -> bool {
+        !client.public
+    }
+
+    fn verify<'a>(&'a self, app: &'a App, creds: &'a Credentials, address: IpAddr) -> Verifying<'a> {
+        Box::pin(verify_secret(app, creds, address))
+    }
+}
