@@ -4,8 +4,9 @@
 use crate::clients::{generate_client_id, generate_secret, new_secret_record};
 use crate::model::scope::is_scope_token;
 use crate::model::{ADMIN_AUDIENCE, ADMIN_SCOPE, DEFAULT_TOKEN_TTL, MAX_TOKEN_TTL};
+use crate::model::{ClientRecord, SecretKind};
 use crate::operation::{Actor, AdminError};
-use crate::store::{ClientRecord, SecretKind, Store, now};
+use crate::store::{Store, now};
 
 /// What a new client looks like. (No `Debug`: it may hold a secret.)
 #[derive(Default, Clone)]
@@ -413,7 +414,7 @@ pub async fn get_client(store: &Store, id: &str) -> Result<ClientRecord, AdminEr
 }
 
 /// The JSON view of an audit event.
-pub fn audit_json(e: &crate::store::AuditEvent) -> serde_json::Value {
+pub fn audit_json(e: &crate::model::AuditEvent) -> serde_json::Value {
     serde_json::json!({
         "id": e.id,
         "at": e.at,

@@ -18,7 +18,8 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use subtle::ConstantTimeEq;
 
-use crate::store::{ClientRecord, SecretKind, SecretRecord, now};
+use crate::model::{ClientRecord, SecretKind, SecretRecord};
+use crate::store::now;
 
 /// How long a successful Argon2id verification is remembered.
 pub const ARGON2_CACHE_TTL: Duration = Duration::from_secs(600);

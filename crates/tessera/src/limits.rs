@@ -199,7 +199,7 @@ impl Limits {
 pub enum Subject<'a> {
     /// A client id presented at the token, introspection or revocation endpoint.
     Client(&'a str),
-    /// A person's account at the login page, by its email key ([`crate::store::email_key`]).
+    /// A person's account at the login page, by its email key ([`crate::model::email_key`]).
     Account(&'a str),
 }
 

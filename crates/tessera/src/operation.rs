@@ -2,7 +2,8 @@
 //! fails: shared by the operations themselves (clients in [`crate::admin`], [`crate::users`],
 //! [`crate::signing`]) and by the CLI and admin API that call them.
 
-use crate::store::{AuditEntry, StoreError};
+use crate::model::AuditEntry;
+use crate::store::StoreError;
 
 /// Who performs an administrative operation, and from where. Recorded with every change.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -14,9 +14,9 @@ use crate::clients::Registry;
 use crate::config::Settings;
 use crate::http::discovery::{TOKEN_PATH, metadata};
 use crate::keys::{KeyRing, MasterKey};
+use crate::model::KeyPurpose;
 use crate::operation::Actor;
 use crate::signing::{ensure_first_key, load_key_set, rotate_if_due};
-use crate::store::KeyPurpose;
 use crate::store::{Store, now};
 
 /// How often a node asks the store what changed.

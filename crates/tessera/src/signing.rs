@@ -11,8 +11,9 @@ use std::time::Duration;
 
 use crate::keys::{self, Alg, KeyRing, KeySet, MasterKey, MasterKeySource, Signer, Slot};
 use crate::model::MAX_TOKEN_TTL;
+use crate::model::{KeyPurpose, KeyRecord};
 use crate::operation::Actor;
-use crate::store::{KeyPurpose, KeyRecord, Store, now};
+use crate::store::{Store, now};
 
 /// The node's master key, checked against the store: it must open every signing key the store
 /// holds, or the node refuses to start (one line saying so) rather than sign with a key of its

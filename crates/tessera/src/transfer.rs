@@ -30,9 +30,8 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use serde::{Deserialize, Serialize};
 
-use crate::store::{
-    AuditEntry, ClientRecord, KeyRecord, Record, SecretKind, SecretRecord, Store, StoreError, UserRecord,
-};
+use crate::model::{AuditEntry, ClientRecord, KeyRecord, SecretKind, SecretRecord, UserRecord};
+use crate::store::{Record, Store, StoreError};
 
 /// The `format` of the header line.
 pub const FORMAT: &str = "tessera-export";
@@ -82,7 +81,7 @@ enum Line {
         activates_at: i64,
         retired_at: Option<i64>,
         #[serde(default)]
-        purpose: crate::store::KeyPurpose,
+        purpose: crate::model::KeyPurpose,
     },
     Revocation {
         jti: String,
@@ -223,7 +222,7 @@ fn from_line(line: Line) -> Result<Option<Record>, String> {
                 .map(|s| {
                     Ok(SecretRecord {
                         id: s.id,
-                        kind: SecretKind::parse(&s.kind).map_err(|e| e.to_string())?,
+                        kind: SecretKind::parse(&s.kind)?,
                         hash: s.hash,
                         created_at: s.created_at,
                         expires_at: s.expires_at,

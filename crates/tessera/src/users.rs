@@ -4,8 +4,9 @@
 
 use serde_json::json;
 
+use crate::model::{SecretKind, SignInsEnded, UserRecord};
 use crate::operation::{Actor, AdminError};
-use crate::store::{SecretKind, SignInsEnded, StoreError, UserRecord, now};
+use crate::store::{StoreError, now};
 
 /// Shortest password accepted (NIST SP 800-63B §5.1.1.2: at least 8 characters).
 pub const MIN_PASSWORD: usize = 8;
@@ -196,7 +197,7 @@ pub async fn update_user(
         .modify_user(id, &audit, |u: &mut UserRecord| -> Result<(), AdminError> {
             if let Some(e) = email {
                 // A new address is not verified until someone says so.
-                if crate::store::email_key(&e) != crate::store::email_key(&u.email) {
+                if crate::model::email_key(&e) != crate::model::email_key(&u.email) {
                     u.email_verified = false;
                 }
                 u.email = e;

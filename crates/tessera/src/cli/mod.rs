@@ -11,9 +11,10 @@ use clap::{ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand}
 
 use crate::admin::{self, ClientUpdate, NewClient};
 use crate::config::{Overrides, Settings};
+use crate::model::ClientRecord;
 use crate::operation::Actor;
 use crate::signing;
-use crate::store::{ClientRecord, Store};
+use crate::store::Store;
 
 /// Tessera: an OAuth 2.0 authorization server for machine-to-machine access tokens.
 /// No `Debug`: arguments may hold a secret or a database password.
@@ -614,8 +615,8 @@ fn print_client(c: &ClientRecord, out: &mut impl Write) -> std::io::Result<()> {
     writeln!(out, "updated_at: {}", fmt_time(c.updated_at))?;
     for s in &c.secrets {
         let kind = match s.kind {
-            crate::store::SecretKind::Sha256 => "generated",
-            crate::store::SecretKind::Argon2id => "imported",
+            crate::model::SecretKind::Sha256 => "generated",
+            crate::model::SecretKind::Argon2id => "imported",
         };
         let expiry = s
             .expires_at
@@ -812,13 +813,13 @@ async fn key_command(
         }
         KeyCommand::Rotate { alg, id_token, json } => {
             let (alg, purpose) = match alg {
-                _ if id_token => (signing::ID_TOKEN_ALG, crate::store::KeyPurpose::IdToken),
+                _ if id_token => (signing::ID_TOKEN_ALG, crate::model::KeyPurpose::IdToken),
                 Some(a) => (
                     a.parse()
                         .map_err(|e: String| anyhow::anyhow!("invalid --alg {a:?}: {e}"))?,
-                    crate::store::KeyPurpose::Access,
+                    crate::model::KeyPurpose::Access,
                 ),
-                None => (settings.signing_alg, crate::store::KeyPurpose::Access),
+                None => (settings.signing_alg, crate::model::KeyPurpose::Access),
             };
             let master = signing::master_key(&settings.master_key, store).await?;
             let r = signing::rotate(store, &master, actor, alg, purpose, settings.jwks_max_age, None)

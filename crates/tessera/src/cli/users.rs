@@ -6,8 +6,9 @@ use std::process::ExitCode;
 
 use clap::Subcommand;
 
+use crate::model::UserRecord;
 use crate::operation::Actor;
-use crate::store::{Store, UserRecord};
+use crate::store::Store;
 use crate::users::{self, NewUser, UserUpdate};
 
 #[derive(Subcommand)]
@@ -137,7 +138,7 @@ fn read_password() -> anyhow::Result<String> {
 
 /// One line on what ending a user's sign-ins ended (running nodes refuse the revoked tokens
 /// within a poll of the change log).
-fn say_ended(ended: &crate::store::SignInsEnded) -> anyhow::Result<()> {
+fn say_ended(ended: &crate::model::SignInsEnded) -> anyhow::Result<()> {
     writeln!(
         std::io::stdout().lock(),
         "signed out everywhere: {} sessions and {} refresh-token families ended, {} access tokens revoked",

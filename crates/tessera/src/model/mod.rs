@@ -1,11 +1,25 @@
 //! The rules of the domain that every layer reads, and that import nothing of the server: the
 //! bottom layer (see ARCHITECTURE.md). More of the domain's types and rules move here as the
-//! layers are drawn.
+//! layers are drawn. The records the store keeps (clients, users, keys, sign-in state, audit
+//! entries) are defined here, so the store imports the model and nothing above it.
 
+pub mod audit;
+pub mod client;
 pub mod flows;
+pub mod key;
 pub mod paths;
 pub mod redirect;
 pub mod scope;
+pub mod sign_in;
+pub mod user;
+
+pub use audit::{AuditEntry, AuditEvent};
+pub use client::{ClientRecord, SecretKind, SecretRecord};
+pub use key::{KeyPurpose, KeyRecord};
+pub use sign_in::{
+    CodeRecord, Grant, Issued, Redemption, Refresh, RefreshRecord, SessionRecord, SignInsEnded,
+};
+pub use user::{UserRecord, email_key};
 
 /// Longest token lifetime a client may have: one day.
 pub const MAX_TOKEN_TTL: u32 = 86_400;

@@ -14,7 +14,7 @@ use super::{Answer, OAuthError};
 use crate::app::App;
 use crate::clients::CachedClient;
 use crate::keys::KeySet;
-use crate::store::{Grant, UserRecord};
+use crate::model::{Grant, UserRecord};
 
 #[cfg(doc)]
 use tessera_proto::AccessTokenClaims;

@@ -10,7 +10,8 @@ use serde_json::{Map, Value, json};
 
 use super::OAuthError;
 use crate::app::App;
-use crate::store::{UserRecord, now};
+use crate::model::UserRecord;
+use crate::store::now;
 
 /// The claims a user releases for `scope` (OpenID Connect Core §5.4), `sub` always.
 pub fn user_claims(user: &UserRecord, scope: &[String]) -> Map<String, Value> {

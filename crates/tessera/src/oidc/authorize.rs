@@ -19,9 +19,10 @@ use super::{CSRF_COOKIE, Cookies, SESSION_COOKIE};
 use crate::app::App;
 use crate::limits::Subject;
 use crate::model::scope::parse_scope;
+use crate::model::{ClientRecord, CodeRecord, Grant, SessionRecord, UserRecord};
 use crate::oauth::OAuthError;
 use crate::oauth::form::Form;
-use crate::store::{ClientRecord, CodeRecord, Grant, SessionRecord, UserRecord, now};
+use crate::store::now;
 
 /// Longest query string or form the authorization endpoint reads.
 const MAX_REQUEST: usize = 8 * 1024;
@@ -653,7 +654,7 @@ pub async fn login(State(app): State<Arc<App>>, request: Request) -> Response {
     };
     let email = form.get("email").unwrap_or_default().trim();
     let password = form.get("password").unwrap_or_default();
-    let account_key = crate::store::email_key(email);
+    let account_key = crate::model::email_key(email);
     let account = Subject::Account(&account_key);
     let cookies = Cookies::for_issuer(&app.settings.issuer);
     let known_browser = cookies

@@ -6,7 +6,7 @@
 //! - `postgres`: a shared PostgreSQL database for many stateless nodes.
 //!
 //! Both run the same SQL where the dialects agree (`$N` placeholders, `ON CONFLICT`), from one
-//! source file compiled once per engine (`common.rs`), so the two cannot drift; each engine
+//! set of files compiled once per engine (`sql/`, one file per entity), so the two cannot drift; each engine
 //! module holds only what differs: connecting, migrations, how a write transaction starts and
 //! how a change gets its sequence number. No sqlx type leaves this module.
 //!
@@ -26,6 +26,11 @@
 
 use std::path::PathBuf;
 use std::time::Duration;
+
+use crate::model::{
+    AuditEntry, AuditEvent, ClientRecord, CodeRecord, Grant, Issued, KeyRecord, Redemption, Refresh,
+    RefreshRecord, SecretRecord, SessionRecord, SignInsEnded, UserRecord,
+};
 
 mod postgres;
 mod sqlite;
@@ -99,48 +104,6 @@ impl From<sqlx::Error> for StoreError {
             _ => StoreError::Db(e.to_string()),
         }
     }
-}
-
-/// How a client secret is hashed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SecretKind {
-    /// SHA-256 of a generated, high-entropy secret.
-    Sha256,
-    /// Argon2id PHC string of an imported secret.
-    Argon2id,
-}
-
-impl SecretKind {
-    /// The name the store and export files use.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            SecretKind::Sha256 => "sha256",
-            SecretKind::Argon2id => "argon2id",
-        }
-    }
-    /// Reads [`SecretKind::as_str`]'s name.
-    pub fn parse(s: &str) -> Result<Self, StoreError> {
-        match s {
-            "sha256" => Ok(SecretKind::Sha256),
-            "argon2id" => Ok(SecretKind::Argon2id),
-            other => Err(StoreError::Corrupt(format!("unknown secret kind {other:?}"))),
-        }
-    }
-}
-
-/// A stored client secret: its hash, never its value.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SecretRecord {
-    /// Identifier of this secret.
-    pub id: String,
-    /// Hash scheme.
-    pub kind: SecretKind,
-    /// The hash (hex SHA-256, or an Argon2id PHC string).
-    pub hash: String,
-    /// When it was created.
-    pub created_at: i64,
-    /// When it stops working, if ever.
-    pub expires_at: Option<i64>,
 }
 
 /// Meta key naming the master key that seals new signing keys (see
@@ -229,264 +192,6 @@ pub enum Record {
     },
 }
 
-/// A registered client.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ClientRecord {
-    /// The client id.
-    pub id: String,
-    /// A human name.
-    pub name: String,
-    /// Allowed scopes.
-    pub scopes: Vec<String>,
-    /// Allowed audiences; the first is the default.
-    pub audiences: Vec<String>,
-    /// Lifetime of its tokens, in seconds.
-    pub token_ttl: u32,
-    /// Whether it may get tokens.
-    pub enabled: bool,
-    /// Creation time.
-    pub created_at: i64,
-    /// Last change.
-    pub updated_at: i64,
-    /// May introspect other clients' tokens.
-    pub can_introspect: bool,
-    /// Tokens issued at or before this time are revoked (0: none).
-    pub tokens_revoked_before: i64,
-    /// Claims put in every token it gets (a JSON object; see [`crate::claims`]).
-    pub claims: crate::claims::Claims,
-    /// How it may get tokens.
-    pub flows: crate::model::flows::Flows,
-    /// Its secrets.
-    pub secrets: Vec<SecretRecord>,
-}
-
-/// A person who signs in (OpenID Connect). The id is the stable, opaque `sub`; the email is
-/// unique without regard to case. (`Debug` leaves the password hash out.)
-#[derive(Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct UserRecord {
-    /// The user id (`sub`).
-    pub id: String,
-    /// Email address, as given.
-    pub email: String,
-    /// Whether the address was verified.
-    pub email_verified: bool,
-    /// Given name.
-    pub given_name: Option<String>,
-    /// Family name.
-    pub family_name: Option<String>,
-    /// Full name.
-    pub name: Option<String>,
-    /// Argon2id PHC string of the password; `None`: no password sign-in.
-    pub password_hash: Option<String>,
-    /// Whether the user may sign in.
-    pub enabled: bool,
-    /// Custom attributes, released as claims (a JSON object; see [`crate::claims`]).
-    #[serde(default)]
-    pub attributes: crate::claims::Claims,
-    /// Creation time.
-    pub created_at: i64,
-    /// Last change.
-    pub updated_at: i64,
-}
-
-impl std::fmt::Debug for UserRecord {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("UserRecord")
-            .field("id", &self.id)
-            .field("email", &self.email)
-            .field("enabled", &self.enabled)
-            .field("has_password", &self.password_hash.is_some())
-            .finish_non_exhaustive()
-    }
-}
-
-/// The key an email is unique under: the address in lower case.
-pub fn email_key(email: &str) -> String {
-    email.trim().to_lowercase()
-}
-
-/// A stored signing key. The private part is sealed.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct KeyRecord {
-    /// Key id (RFC 7638 thumbprint).
-    pub kid: String,
-    /// JOSE algorithm name.
-    pub alg: String,
-    /// Sealed PKCS#8.
-    pub sealed_private_key: Vec<u8>,
-    /// Public JWK (JSON).
-    pub public_jwk: String,
-    /// Creation time.
-    pub created_at: i64,
-    /// From when it may sign.
-    pub activates_at: i64,
-    /// When it leaves the JWKS (it stops signing when a newer key activates), if scheduled.
-    pub retired_at: Option<i64>,
-    /// What it signs.
-    pub purpose: KeyPurpose,
-}
-
-/// What a signing key signs. Each purpose has its own keys and rotates on its own: access
-/// tokens with the configured algorithm, ID tokens with RS256 (which OpenID Connect requires
-/// every provider to offer).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum KeyPurpose {
-    /// Access tokens (RFC 9068).
-    #[default]
-    Access,
-    /// OpenID Connect ID tokens.
-    IdToken,
-}
-
-impl KeyPurpose {
-    /// The stored name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            KeyPurpose::Access => "access",
-            KeyPurpose::IdToken => "id_token",
-        }
-    }
-
-    /// Reads the stored name.
-    pub fn parse(s: &str) -> Result<Self, StoreError> {
-        match s {
-            "access" => Ok(KeyPurpose::Access),
-            "id_token" => Ok(KeyPurpose::IdToken),
-            other => Err(StoreError::Corrupt(format!("unknown key purpose {other:?}"))),
-        }
-    }
-}
-
-/// A signed-in browser. The id is the SHA-256 of the cookie's value, so the store never holds
-/// a value that opens a session.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SessionRecord {
-    /// SHA-256 (hex) of the cookie value.
-    pub id: String,
-    /// Who signed in.
-    pub user_id: String,
-    /// When they entered their password.
-    pub auth_time: i64,
-    /// Creation time.
-    pub created_at: i64,
-    /// When it ends.
-    pub expires_at: i64,
-}
-
-/// What an authorization code or a refresh token grants.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct Grant {
-    /// The client it was granted to.
-    pub client_id: String,
-    /// The user (`sub`).
-    pub user_id: String,
-    /// Granted scopes.
-    pub scope: Vec<String>,
-    /// When the user authenticated.
-    pub auth_time: i64,
-    /// The `nonce` of the authorization request (ID tokens repeat it).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub nonce: Option<String>,
-    /// The redirect URI the code was sent to (codes only).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub redirect_uri: Option<String>,
-    /// The PKCE `S256` challenge (codes only).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub code_challenge: Option<String>,
-    /// The resources (RFC 8707) the authorization request named: tokens from this grant may be
-    /// for these only. Empty: the request named none, and the grant covers the client's default
-    /// audience.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub resources: Vec<String>,
-}
-
-/// What ending a user's sign-ins ended.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct SignInsEnded {
-    /// Browser sessions deleted.
-    pub sessions: u64,
-    /// Refresh-token families revoked.
-    pub refresh_token_families: u64,
-    /// Access tokens revoked with those families (`jti`, expiry).
-    pub revoked: Vec<(String, i64)>,
-}
-
-/// What a redeemed code or a used refresh token issued, so that a second use can revoke it.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct Issued {
-    /// The access token's `jti`.
-    pub access_jti: String,
-    /// When that access token expires.
-    pub access_expires_at: i64,
-    /// The refresh-token family started, if any.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub family_id: Option<String>,
-}
-
-/// An authorization code (by the SHA-256 of its value).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CodeRecord {
-    /// SHA-256 (hex) of the code.
-    pub id: String,
-    /// What it grants.
-    pub grant: Grant,
-    /// When it stops being redeemable.
-    pub expires_at: i64,
-    /// Until when the row is kept (to recognise a second use).
-    pub keep_until: i64,
-}
-
-/// The outcome of presenting an authorization code.
-#[derive(Debug, PartialEq, Eq)]
-pub enum Redemption {
-    /// First use: the code is spent, here is what it grants.
-    Redeemed(Grant),
-    /// The code exists but the request does not match it (another client, redirect URI or
-    /// PKCE verifier): nothing changed.
-    Refused,
-    /// A second use: what the first issued has been revoked (these access token ids, with
-    /// their expiry).
-    Reused(Vec<(String, i64)>),
-    /// No such code, or expired.
-    Unknown,
-}
-
-/// A refresh token (by the SHA-256 of its value).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RefreshRecord {
-    /// SHA-256 (hex) of the token.
-    pub id: String,
-    /// Its family: every token rotated from one code exchange.
-    pub family_id: String,
-    /// What it grants.
-    pub grant: Grant,
-    /// Creation time.
-    pub created_at: i64,
-    /// When it expires unused (idle lifetime).
-    pub expires_at: i64,
-    /// When the family ends whatever happens (absolute lifetime).
-    pub family_expires_at: i64,
-    /// The access token issued with it.
-    pub access_jti: Option<String>,
-    /// When that access token expires.
-    pub access_expires_at: Option<i64>,
-}
-
-/// The outcome of presenting a refresh token.
-#[derive(Debug, PartialEq, Eq)]
-pub enum Refresh {
-    /// Spent and replaced: the old record (the new one is stored).
-    Rotated(Box<RefreshRecord>),
-    /// It exists but belongs to another client, or the request was refused: nothing changed.
-    Refused,
-    /// Used before: its whole family is revoked (these access token ids, with their expiry).
-    Reused(Vec<(String, i64)>),
-    /// No such token, or expired.
-    Unknown,
-}
-
 /// What changed since a sequence number.
 #[derive(Debug, Default)]
 pub struct ChangeBatch {
@@ -500,32 +205,6 @@ pub struct ChangeBatch {
     pub revocations: Vec<String>,
     /// Entries after the asked-for sequence were pruned: the caller must reload everything.
     pub gap: bool,
-}
-
-/// Who made an administrative change, from where, and what it was. Never holds a secret.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AuditEntry {
-    /// Who: `cli:USER`, `client:ID` (admin API) or `tessera` (the server itself).
-    pub actor: String,
-    /// From where: a host for the CLI, a peer address for the API.
-    pub source: String,
-    /// What, e.g. `client.create`.
-    pub action: String,
-    /// On what: a client id or a key id.
-    pub target: String,
-    /// Details (JSON object).
-    pub details: serde_json::Value,
-}
-
-/// A stored audit event.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AuditEvent {
-    /// Sequence number.
-    pub id: i64,
-    /// When.
-    pub at: i64,
-    /// The entry.
-    pub entry: AuditEntry,
 }
 
 /// The store: one engine behind one contract.

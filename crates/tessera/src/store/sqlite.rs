@@ -20,6 +20,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (5, include_str!("../../migrations/sqlite/0005_users.sql")),
     (6, include_str!("../../migrations/sqlite/0006_flows.sql")),
     (7, include_str!("../../migrations/sqlite/0007_sign_in.sql")),
+    (8, include_str!("../../migrations/sqlite/0008_checksums.sql")),
 ];
 
 /// An open SQLite store.
@@ -125,4 +126,14 @@ async fn record_change(tx: &mut Tx, entity: &str, id: &str) -> Result<(), StoreE
     Ok(())
 }
 
-include!("common.rs");
+// The operations both engines share, one file per entity.
+include!("sql/engine.rs");
+include!("sql/meta.rs");
+include!("sql/clients.rs");
+include!("sql/users.rs");
+include!("sql/keys.rs");
+include!("sql/revocations.rs");
+include!("sql/audit.rs");
+include!("sql/changes.rs");
+include!("sql/sign_in.rs");
+include!("sql/transfer.rs");

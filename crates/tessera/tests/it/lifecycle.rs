@@ -357,7 +357,7 @@ async fn key_rotation_under_continuous_traffic_breaks_no_token() {
                 &master(&s),
                 &Actor::cli(),
                 tessera::keys::Alg::ES256,
-                tessera::store::KeyPurpose::Access,
+                tessera::model::KeyPurpose::Access,
                 max_age,
                 None,
             )

@@ -413,7 +413,7 @@ async fn a_node_that_cannot_open_a_stored_key_is_not_ready_and_keeps_its_key() {
         &stray,
         &Actor::cli(),
         tessera::keys::Alg::ES256,
-        tessera::store::KeyPurpose::Access,
+        tessera::model::KeyPurpose::Access,
         Duration::from_secs(1),
         None,
     )

@@ -1033,9 +1033,9 @@ async fn bad_authorization_requests_are_refused_precisely() {
     let expired = "expired-code-value-expired-code-value-1234";
     s.app()
         .store
-        .insert_code(&tessera::store::CodeRecord {
+        .insert_code(&tessera::model::CodeRecord {
             id: tessera::oidc::digest(expired),
-            grant: tessera::store::Grant {
+            grant: tessera::model::Grant {
                 client_id: id.clone(),
                 user_id: ada.clone(),
                 scope: vec!["openid".into()],

@@ -5,7 +5,7 @@ use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use serde_json::Value;
 use tessera::admin::NewClient;
 use tessera::keys::MasterKey;
-use tessera::store::SecretKind;
+use tessera::model::SecretKind;
 
 use crate::kit::{self, Opts};
 

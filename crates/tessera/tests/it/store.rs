@@ -3,11 +3,12 @@
 
 use std::sync::Arc;
 
-use tessera::store::DatabaseUrl;
-use tessera::store::{
+use tessera::model::{
     AuditEntry, ClientRecord, CodeRecord, Grant, Issued, KeyRecord, Redemption, Refresh, RefreshRecord,
-    SecretKind, SecretRecord, SessionRecord, Store, StoreError, UserRecord, now,
+    SecretKind, SecretRecord, SessionRecord, UserRecord,
 };
+use tessera::store::DatabaseUrl;
+use tessera::store::{Store, StoreError, now};
 
 use crate::kit::pg;
 
@@ -103,7 +104,7 @@ fn key(kid: &str, created_at: i64) -> KeyRecord {
         created_at,
         activates_at: created_at,
         retired_at: None,
-        purpose: tessera::store::KeyPurpose::Access,
+        purpose: tessera::model::KeyPurpose::Access,
     }
 }
 
@@ -482,7 +483,7 @@ async fn export_then_import_is_identical(store: &Store) {
         store.all_meta().await.unwrap()
     );
     let events =
-        |s: Vec<tessera::store::AuditEvent>| s.into_iter().map(|e| (e.at, e.entry)).collect::<Vec<_>>();
+        |s: Vec<tessera::model::AuditEvent>| s.into_iter().map(|e| (e.at, e.entry)).collect::<Vec<_>>();
     assert_eq!(
         events(target.store.audit_events(0, 0, 100).await.unwrap()),
         events(store.audit_events(0, 0, 100).await.unwrap())
@@ -523,6 +524,63 @@ async fn import_refuses_a_store_in_use(store: &Store) {
 /// transactions commit. Tessera numbers changes under the write lock instead; here a writer that
 /// took a number and has not committed holds back every later writer, so a poller never sees a
 /// later change before an earlier one.
+/// A migration file edited after a store applied it is refused at start with one line, on
+/// both engines; an unchanged store opens without taking the migration lock.
+async fn an_edited_migration_is_refused_at_start(engine: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let url = match engine {
+        "sqlite" => format!("sqlite:{}/t.db", dir.path().display()),
+        _ => {
+            if pg::require("edited migration (postgres)").is_none() {
+                return;
+            }
+            pg::fresh_database()
+        }
+    };
+    let parsed = DatabaseUrl::parse(&url).unwrap();
+    let store = Store::open(&parsed, true).await.unwrap();
+    assert_eq!(store.schema_version().await.unwrap(), 8);
+    store.close().await;
+    Store::open(&parsed, false).await.unwrap().close().await;
+
+    // What a store that ran another text of migration 3 looks like.
+    let edit = "UPDATE schema_checksums SET sha256 = 'c0ffee' WHERE version = 3";
+    {
+        use sqlx::Connection;
+        if engine == "sqlite" {
+            let mut c = sqlx::SqliteConnection::connect(&url).await.unwrap();
+            assert_eq!(
+                sqlx::query(edit).execute(&mut c).await.unwrap().rows_affected(),
+                1
+            );
+        } else {
+            let mut c = sqlx::PgConnection::connect(&url).await.unwrap();
+            assert_eq!(
+                sqlx::query(edit).execute(&mut c).await.unwrap().rows_affected(),
+                1
+            );
+        }
+    }
+    let err = Store::open(&parsed, false).await.unwrap_err();
+    assert!(matches!(err, StoreError::Unsupported(_)), "{err:?}");
+    let text = err.to_string();
+    assert!(
+        text.starts_with("migration 3 was applied") && text.contains("checksum"),
+        "{text}"
+    );
+    assert!(!text.contains('\n'), "one line: {text}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_edited_migration_is_refused_at_start_on_sqlite() {
+    an_edited_migration_is_refused_at_start("sqlite").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_edited_migration_is_refused_at_start_on_postgres() {
+    an_edited_migration_is_refused_at_start("postgres").await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_change_feed_never_skips_a_late_commit() {
     let Some(_) = pg::require("postgres_change_feed_never_skips_a_late_commit") else {

@@ -573,7 +573,7 @@ async fn list_keys(State(app): State<Arc<App>>) -> Response {
 struct RotateKey {
     alg: Option<String>,
     /// `access` (default) or `id_token`.
-    purpose: Option<crate::store::KeyPurpose>,
+    purpose: Option<crate::model::KeyPurpose>,
 }
 
 async fn rotate_key(
@@ -590,8 +590,8 @@ async fn rotate_key(
     };
     let purpose = r.purpose.unwrap_or_default();
     let alg = match (purpose, r.alg.as_deref().map(str::parse).transpose()) {
-        (crate::store::KeyPurpose::IdToken, Ok(None)) => signing::ID_TOKEN_ALG,
-        (crate::store::KeyPurpose::IdToken, _) => {
+        (crate::model::KeyPurpose::IdToken, Ok(None)) => signing::ID_TOKEN_ALG,
+        (crate::model::KeyPurpose::IdToken, _) => {
             return error(
                 StatusCode::BAD_REQUEST,
                 "invalid_input",

@@ -6,9 +6,10 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
 use super::sign_in::{end_family, granted_audience, kept_scope, person_audience, signed_in_user};
 use super::{Grant, Issuing, TokenRequest};
+use crate::model::{Grant as SignIn, Issued, Redemption, RefreshRecord};
 use crate::oauth::mint::{UserTokens, issue_for_user, new_jti};
 use crate::oauth::{Answer, OAuthError};
-use crate::store::{Grant as SignIn, Issued, Redemption, RefreshRecord, now};
+use crate::store::now;
 
 /// `grant_type=authorization_code`.
 pub struct AuthorizationCode;

@@ -4,9 +4,10 @@
 
 use super::sign_in::{end_family, granted_audience, kept_scope, person_audience, signed_in_user};
 use super::{Grant, Issuing, TokenRequest};
+use crate::model::{Grant as SignIn, Refresh, RefreshRecord};
 use crate::oauth::mint::{UserTokens, issue_for_user, new_jti};
 use crate::oauth::{Answer, OAuthError};
-use crate::store::{Grant as SignIn, Refresh, RefreshRecord, now};
+use crate::store::now;
 
 /// `grant_type=refresh_token`.
 pub struct RefreshToken;

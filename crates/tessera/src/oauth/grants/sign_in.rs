@@ -4,10 +4,10 @@
 
 use crate::app::App;
 use crate::clients::CachedClient;
+use crate::model::{Grant, UserRecord};
 use crate::oauth::OAuthError;
 use crate::oauth::form::Form;
 use crate::oauth::mint::AudienceRef;
-use crate::store::{Grant, UserRecord};
 
 /// Refuses audiences a person's token may never carry: the admin API is for machines.
 pub(super) fn person_audience(audience: &AudienceRef<'_>) -> Result<(), OAuthError> {

@@ -1,0 +1,27 @@
+//! The audit trail's entries.
+
+/// Who made an administrative change, from where, and what it was. Never holds a secret.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditEntry {
+    /// Who: `cli:USER`, `client:ID` (admin API) or `tessera` (the server itself).
+    pub actor: String,
+    /// From where: a host for the CLI, a peer address for the API.
+    pub source: String,
+    /// What, e.g. `client.create`.
+    pub action: String,
+    /// On what: a client id or a key id.
+    pub target: String,
+    /// Details (JSON object).
+    pub details: serde_json::Value,
+}
+
+/// A stored audit event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditEvent {
+    /// Sequence number.
+    pub id: i64,
+    /// When.
+    pub at: i64,
+    /// The entry.
+    pub entry: AuditEntry,
+}

@@ -1,0 +1,331 @@
+impl Engine {
+    pub(super) async fn insert_client(
+        &self,
+        client: &ClientRecord,
+        once_meta: Option<&str>,
+        audit: &AuditEntry,
+    ) -> Result<bool, StoreError> {
+        let (mut tx, _write) = self.begin_write().await?;
+        if let Some(key) = once_meta {
+            let inserted =
+                sqlx::query("INSERT INTO meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING")
+                    .bind(key)
+                    .bind(&client.id)
+                    .execute(&mut *tx)
+                    .await?;
+            if inserted.rows_affected() == 0 {
+                return Ok(false);
+            }
+        }
+        insert_client_row(&mut tx, client).await?;
+        for secret in &client.secrets {
+            insert_secret(&mut tx, &client.id, secret).await?;
+        }
+        record_change(&mut tx, "client", &client.id).await?;
+        record_audit(&mut tx, audit, now()).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    pub(super) async fn modify_client<E: From<StoreError>>(
+        &self,
+        id: &str,
+        audit: &AuditEntry,
+        change: impl FnOnce(&mut ClientRecord) -> Result<(), E>,
+    ) -> Result<Option<ClientRecord>, E> {
+        let (mut tx, _write) = self.begin_write().await?;
+        let Some(mut client) = load_client(&mut tx, id).await? else {
+            return Ok(None);
+        };
+        change(&mut client)?;
+        client.updated_at = now();
+        sqlx::query(
+            "UPDATE clients SET name = $1, scopes = $2, audiences = $3, token_ttl = $4, enabled = $5, \
+             updated_at = $6, can_introspect = $7, tokens_revoked_before = $8, claims = $10, flows = $11 \
+             WHERE id = $9",
+        )
+        .bind(&client.name)
+        .bind(client.scopes.join(" "))
+        .bind(audiences_json(&client.audiences))
+        .bind(i64::from(client.token_ttl))
+        .bind(client.enabled)
+        .bind(client.updated_at)
+        .bind(client.can_introspect)
+        .bind(client.tokens_revoked_before)
+        .bind(&client.id)
+        .bind(claims_json(&client.claims))
+        .bind(flows_json(&client.flows))
+        .execute(&mut *tx)
+        .await
+        .map_err(StoreError::from)?;
+        record_change(&mut tx, "client", &client.id).await?;
+        record_audit(&mut tx, audit, now()).await?;
+        tx.commit().await.map_err(StoreError::from)?;
+        Ok(Some(client))
+    }
+
+    pub(super) async fn rotate_secret(
+        &self,
+        id: &str,
+        secret: &SecretRecord,
+        others_expire_at: i64,
+        audit: &AuditEntry,
+    ) -> Result<Option<ClientRecord>, StoreError> {
+        let (mut tx, _write) = self.begin_write().await?;
+        if load_client(&mut tx, id).await?.is_none() {
+            return Ok(None);
+        }
+        let t = now();
+        sqlx::query(
+            "DELETE FROM client_secrets WHERE client_id = $1 AND expires_at IS NOT NULL AND expires_at <= $2",
+        )
+        .bind(id)
+        .bind(t)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "UPDATE client_secrets SET expires_at = $1 WHERE client_id = $2 AND (expires_at IS NULL OR expires_at > $1)",
+        )
+        .bind(others_expire_at)
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+        insert_secret(&mut tx, id, secret).await?;
+        sqlx::query("UPDATE clients SET updated_at = $1 WHERE id = $2")
+            .bind(t)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        record_change(&mut tx, "client", id).await?;
+        record_audit(&mut tx, audit, t).await?;
+        let client = load_client(&mut tx, id).await?;
+        tx.commit().await?;
+        Ok(client)
+    }
+
+    pub(super) async fn delete_client(&self, id: &str, audit: &AuditEntry) -> Result<bool, StoreError> {
+        let (mut tx, _write) = self.begin_write().await?;
+        let done = sqlx::query("DELETE FROM clients WHERE id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        if done.rows_affected() == 0 {
+            return Ok(false);
+        }
+        record_change(&mut tx, "client", id).await?;
+        record_audit(&mut tx, audit, now()).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    pub(super) async fn client(&self, id: &str) -> Result<Option<ClientRecord>, StoreError> {
+        let mut conn = self.pool.acquire().await?;
+        load_client(&mut conn, id).await
+    }
+
+    pub(super) async fn clients(&self) -> Result<Vec<ClientRecord>, StoreError> {
+        let rows = sqlx::query("SELECT * FROM clients ORDER BY created_at, id")
+            .fetch_all(&self.pool)
+            .await?;
+        let secrets = sqlx::query("SELECT * FROM client_secrets ORDER BY created_at, id")
+            .fetch_all(&self.pool)
+            .await?;
+        with_secrets(&rows, &secrets)
+    }
+
+    pub(super) async fn for_each_client(&self, sink: impl FnMut(ClientRecord)) -> Result<u64, StoreError> {
+        let mut tx = self.begin_bulk().await?;
+        let count = stream_clients(&mut tx, sink).await?;
+        tx.commit().await?;
+        Ok(count)
+    }
+
+    pub(super) async fn clients_page(
+        &self,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<ClientRecord>, StoreError> {
+        let rows = sqlx::query("SELECT * FROM clients WHERE id > $1 ORDER BY id LIMIT $2")
+            .bind(after.unwrap_or(""))
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await?;
+        let mut clients = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let id: String = row.try_get("id")?;
+            let secrets =
+                sqlx::query("SELECT * FROM client_secrets WHERE client_id = $1 ORDER BY created_at, id")
+                    .bind(&id)
+                    .fetch_all(&self.pool)
+                    .await?;
+            clients.extend(with_secrets(std::slice::from_ref(row), &secrets)?);
+        }
+        Ok(clients)
+    }
+
+    pub(super) async fn max_token_ttl(&self) -> Result<i64, StoreError> {
+        Ok(
+            sqlx::query_scalar("SELECT COALESCE(MAX(token_ttl), 0) FROM clients")
+                .fetch_one(&self.pool)
+                .await?,
+        )
+    }
+}
+
+/// Streams every client with its secrets to `sink`, one at a time.
+async fn stream_clients(conn: &mut Conn, mut sink: impl FnMut(ClientRecord)) -> Result<u64, StoreError> {
+    let mut rows = sqlx::query(
+        "SELECT c.*, s.id AS s_id, s.kind AS s_kind, s.hash AS s_hash, s.created_at AS s_created_at, \
+         s.expires_at AS s_expires_at FROM clients c LEFT JOIN client_secrets s ON s.client_id = c.id \
+         ORDER BY c.id, s.created_at, s.id",
+    )
+    .fetch(&mut *conn);
+    let mut current: Option<ClientRecord> = None;
+    let mut count = 0;
+    while let Some(row) = rows.try_next().await? {
+        let id: String = row.try_get("id")?;
+        if current.as_ref().is_none_or(|c| c.id != id) {
+            if let Some(done) = current.take() {
+                sink(done);
+                count += 1;
+            }
+            current = Some(client_from_row(&row)?);
+        }
+        let secret_id: Option<String> = row.try_get("s_id")?;
+        if let (Some(sid), Some(c)) = (secret_id, current.as_mut()) {
+            let kind: String = row.try_get("s_kind")?;
+            c.secrets.push(SecretRecord {
+                id: sid,
+                kind: SecretKind::parse(&kind).map_err(StoreError::Corrupt)?,
+                hash: row.try_get("s_hash")?,
+                created_at: row.try_get("s_created_at")?,
+                expires_at: row.try_get("s_expires_at")?,
+            });
+        }
+    }
+    if let Some(done) = current.take() {
+        sink(done);
+        count += 1;
+    }
+    Ok(count)
+}
+
+async fn load_client(conn: &mut Conn, id: &str) -> Result<Option<ClientRecord>, StoreError> {
+    let row = sqlx::query("SELECT * FROM clients WHERE id = $1")
+        .bind(id)
+        .fetch_optional(&mut *conn)
+        .await?;
+    let Some(row) = row else { return Ok(None) };
+    let mut client = client_from_row(&row)?;
+    let rows = sqlx::query("SELECT * FROM client_secrets WHERE client_id = $1 ORDER BY created_at, id")
+        .bind(id)
+        .fetch_all(&mut *conn)
+        .await?;
+    client.secrets = rows.iter().map(secret_from_row).collect::<Result<_, _>>()?;
+    Ok(Some(client))
+}
+
+async fn insert_client_row(tx: &mut Tx, client: &ClientRecord) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO clients (id, name, scopes, audiences, token_ttl, enabled, created_at, updated_at, \
+         can_introspect, tokens_revoked_before, claims, flows) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+    )
+    .bind(&client.id)
+    .bind(&client.name)
+    .bind(client.scopes.join(" "))
+    .bind(audiences_json(&client.audiences))
+    .bind(i64::from(client.token_ttl))
+    .bind(client.enabled)
+    .bind(client.created_at)
+    .bind(client.updated_at)
+    .bind(client.can_introspect)
+    .bind(client.tokens_revoked_before)
+    .bind(claims_json(&client.claims))
+    .bind(flows_json(&client.flows))
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+fn flows_json(flows: &crate::model::flows::Flows) -> String {
+    serde_json::to_string(flows).unwrap_or_else(|_| "{}".into())
+}
+
+async fn insert_secret(tx: &mut Tx, client_id: &str, secret: &SecretRecord) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO client_secrets (id, client_id, kind, hash, created_at, expires_at) \
+         VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(&secret.id)
+    .bind(client_id)
+    .bind(secret.kind.as_str())
+    .bind(&secret.hash)
+    .bind(secret.created_at)
+    .bind(secret.expires_at)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+fn with_secrets(rows: &[DbRow], secrets: &[DbRow]) -> Result<Vec<ClientRecord>, StoreError> {
+    let mut clients: Vec<ClientRecord> = rows.iter().map(client_from_row).collect::<Result<_, _>>()?;
+    let by_id: std::collections::HashMap<String, usize> = clients
+        .iter()
+        .enumerate()
+        .map(|(i, c)| (c.id.clone(), i))
+        .collect();
+    for row in secrets {
+        let client_id: String = row.try_get("client_id")?;
+        if let Some(&i) = by_id.get(&client_id) {
+            clients[i].secrets.push(secret_from_row(row)?);
+        }
+    }
+    Ok(clients)
+}
+
+fn claims_json(claims: &crate::claims::Claims) -> String {
+    serde_json::Value::Object(claims.clone()).to_string()
+}
+
+fn audiences_json(audiences: &[String]) -> String {
+    serde_json::Value::from(audiences.to_vec()).to_string()
+}
+
+fn client_from_row(row: &DbRow) -> Result<ClientRecord, StoreError> {
+    let scopes: String = row.try_get("scopes")?;
+    let audiences: String = row.try_get("audiences")?;
+    let token_ttl: i64 = row.try_get("token_ttl")?;
+    let claims: String = row.try_get("claims")?;
+    let flows: String = row.try_get("flows")?;
+    Ok(ClientRecord {
+        id: row.try_get("id")?,
+        name: row.try_get("name")?,
+        scopes: scopes
+            .split(' ')
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+            .collect(),
+        audiences: serde_json::from_str(&audiences).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+        token_ttl: u32::try_from(token_ttl).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+        enabled: row.try_get("enabled")?,
+        created_at: row.try_get("created_at")?,
+        updated_at: row.try_get("updated_at")?,
+        can_introspect: row.try_get("can_introspect")?,
+        tokens_revoked_before: row.try_get("tokens_revoked_before")?,
+        claims: serde_json::from_str(&claims).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+        flows: serde_json::from_str(&flows).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+        secrets: Vec::new(),
+    })
+}
+
+fn secret_from_row(row: &DbRow) -> Result<SecretRecord, StoreError> {
+    let kind: String = row.try_get("kind")?;
+    Ok(SecretRecord {
+        id: row.try_get("id")?,
+        kind: SecretKind::parse(&kind).map_err(StoreError::Corrupt)?,
+        hash: row.try_get("hash")?,
+        created_at: row.try_get("created_at")?,
+        expires_at: row.try_get("expires_at")?,
+    })
+}
