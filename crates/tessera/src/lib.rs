@@ -3,9 +3,10 @@
 //! The crate is the server: a library (so tests and embedders can start a node in-process) and
 //! the `tessera` binary. Modules follow the domain:
 //!
-//! - [`oauth`]: the token endpoint, client authentication, introspection and revocation (tokens
-//!   checked with the JWS code resource servers use, `tessera_verify::jws`), the RFC 6749 error
-//!   type.
+//! - [`oauth`]: the protocol: request admission, client authentication methods and grants
+//!   (one module each behind one trait), one `mint` for access and ID tokens, the token,
+//!   authorization, userinfo, introspection and revocation endpoints (tokens checked with the
+//!   JWS code resource servers use, `tessera_verify::jws`), the RFC 6749 error type.
 //! - [`clients`]: the client registry, secrets and the in-memory cache used on the hot path.
 //! - [`claims`]: per-client claims and the scope templates built from them.
 //! - [`json`]: strict JSON for outside input (no repeated member names, no NUL).
@@ -18,11 +19,9 @@
 //! - [`store`]: persistence behind one contract: SQLite (embedded default) or PostgreSQL (many
 //!   nodes), migrations per dialect, the change log every node follows, export and import.
 //! - [`transfer`]: the export file format (`tessera export` / `import`): moving a store.
-//! - [`oidc`]: signing people in: the authorization endpoint, login and consent pages, the
-//!   authorization code and refresh token grants, ID tokens, userinfo, sign-out.
 //! - [`users`]: the user directory (people who sign in), shared by the CLI and the admin API.
 //! - [`http`]: router, request framing (RFC 9112), connection limits and timeouts, TLS,
-//!   discovery, health, the admin API.
+//!   discovery, health, the admin API, and the pages that sign people in (`http::interaction`).
 //! - [`config`]: one typed configuration, layered defaults < file < environment < flags.
 //! - [`admin`]: the administrative operations the CLI and the admin API share.
 //! - [`operation`]: who performs an operation (recorded in the audit trail) and how one fails.
@@ -46,7 +45,6 @@ pub mod limits;
 pub mod metrics;
 pub mod model;
 pub mod oauth;
-pub mod oidc;
 pub mod operation;
 pub mod revocations;
 pub mod server;

@@ -29,7 +29,7 @@ pub const OPENID_METADATA: &str = "/.well-known/openid-configuration";
 /// Both metadata documents, built from the settings (once, at start).
 pub fn metadata(settings: &Settings) -> Metadata {
     use crate::oauth::client_auth::METHODS;
-    use crate::oidc::{CLAIMS_SUPPORTED, LOGOUT_PATH, OIDC_SCOPES, USERINFO_PATH};
+    use crate::oauth::oidc::{CLAIMS_SUPPORTED, LOGOUT_PATH, OIDC_SCOPES, USERINFO_PATH};
     let auth_methods: Vec<&str> = METHODS.iter().map(|m| m.name()).collect();
     // RFC 7662 §2.1: introspection needs a client that proves who it is.
     let introspection_methods: Vec<&str> = METHODS

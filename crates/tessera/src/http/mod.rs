@@ -3,6 +3,7 @@
 pub mod admin;
 pub mod discovery;
 pub mod framing;
+pub mod interaction;
 pub mod tls;
 
 use std::net::SocketAddr;
@@ -61,22 +62,22 @@ pub fn router(app: Arc<App>) -> Router {
         .route(TOKEN_PATH, token_route().layer(cors.clone()))
         .route(
             AUTHORIZE_PATH,
-            get(crate::oidc::authorize::authorize).post(crate::oidc::authorize::authorize),
+            get(crate::http::interaction::authorize).post(crate::http::interaction::authorize),
         )
         .route(
-            crate::oidc::LOGIN_PATH,
-            post(crate::oidc::authorize::login).fallback(token::method_not_allowed),
+            crate::oauth::oidc::LOGIN_PATH,
+            post(crate::http::interaction::login).fallback(token::method_not_allowed),
         )
         .route(
-            crate::oidc::CONSENT_PATH,
-            post(crate::oidc::authorize::consent).fallback(token::method_not_allowed),
+            crate::oauth::oidc::CONSENT_PATH,
+            post(crate::http::interaction::consent).fallback(token::method_not_allowed),
         )
         .route(
-            crate::oidc::LOGOUT_PATH,
-            get(crate::oidc::authorize::logout).post(crate::oidc::authorize::logout),
+            crate::oauth::oidc::LOGOUT_PATH,
+            get(crate::http::interaction::logout).post(crate::http::interaction::logout),
         )
         .route(
-            crate::oidc::USERINFO_PATH,
+            crate::oauth::oidc::USERINFO_PATH,
             get(crate::oauth::userinfo::userinfo)
                 .post(crate::oauth::userinfo::userinfo)
                 .layer(cors.clone()),
@@ -157,9 +158,9 @@ fn endpoint_of(app: &App, path: &str) -> &'static str {
         INTROSPECT_PATH => "introspect",
         REVOKE_PATH => "revoke",
         JWKS_PATH => "jwks",
-        AUTHORIZE_PATH | crate::oidc::LOGIN_PATH | crate::oidc::CONSENT_PATH => "authorize",
-        crate::oidc::USERINFO_PATH => "userinfo",
-        crate::oidc::LOGOUT_PATH => "logout",
+        AUTHORIZE_PATH | crate::oauth::oidc::LOGIN_PATH | crate::oauth::oidc::CONSENT_PATH => "authorize",
+        crate::oauth::oidc::USERINFO_PATH => "userinfo",
+        crate::oauth::oidc::LOGOUT_PATH => "logout",
         "/healthz" | "/readyz" => "health",
         "/metrics" => "metrics",
         p if p.starts_with("/.well-known/") => "discovery",
@@ -210,7 +211,7 @@ async fn front_door(
                 refuse(r.status, r.description)
             } else {
                 // The pages people see answer with a page.
-                crate::oidc::pages::error(r.status, "Bad request", "The address is malformed.")
+                crate::http::interaction::pages::error(r.status, "Bad request", "The address is malformed.")
             };
             if r.close {
                 answer

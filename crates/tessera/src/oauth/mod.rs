@@ -3,11 +3,13 @@
 //! type.
 
 pub mod admission;
+pub mod authorize;
 pub mod client_auth;
 pub mod form;
 pub mod grants;
 pub mod introspect;
 pub mod mint;
+pub mod oidc;
 pub mod resource;
 pub mod revoke;
 pub mod token;

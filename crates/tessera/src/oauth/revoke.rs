@@ -37,7 +37,7 @@ async fn handle(app: &App, headers: &HeaderMap, body: Body) -> Result<Response, 
     if !token.contains('.') {
         let revoked = app
             .store
-            .revoke_refresh(&crate::oidc::digest(token), &caller.id)
+            .revoke_refresh(&crate::oauth::oidc::digest(token), &caller.id)
             .await
             .map_err(|e| OAuthError::store(&e))?;
         if let Some(revoked) = revoked {

@@ -222,7 +222,7 @@ fn layer(module: &Module) -> usize {
             "operation" | "keys" | "clients" | "users" | "signing" | "revocations" | "limits" | "metrics",
         ) => 3,
         Some("config" | "app") => 4,
-        Some("oauth" | "oidc") => 5,
+        Some("oauth") => 5,
         Some("admin" | "transfer") => 6,
         Some("http") => 7,
         Some("server") => 8,

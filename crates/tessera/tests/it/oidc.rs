@@ -901,7 +901,7 @@ async fn bad_authorization_requests_are_refused_precisely() {
     tampered[i] = if tampered[i] == b'A' { b'B' } else { b'A' };
     let tampered = String::from_utf8(tampered).unwrap();
     let cookie = b.jar["tessera_csrf"].clone();
-    let forged_csrf = tessera::oidc::csrf_token(s.app(), &cookie, &tampered).unwrap();
+    let forged_csrf = tessera::http::interaction::csrf_token(s.app(), &cookie, &tampered).unwrap();
     let p = b
         .post(
             &s.url("/oauth2/login"),
@@ -1034,7 +1034,7 @@ async fn bad_authorization_requests_are_refused_precisely() {
     s.app()
         .store
         .insert_code(&tessera::model::CodeRecord {
-            id: tessera::oidc::digest(expired),
+            id: tessera::oauth::oidc::digest(expired),
             grant: tessera::model::Grant {
                 client_id: id.clone(),
                 user_id: ada.clone(),

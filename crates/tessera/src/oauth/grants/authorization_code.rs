@@ -71,9 +71,9 @@ async fn exchange_code(r: &TokenRequest<'_>) -> Result<Answer, OAuthError> {
     let issued = Issued {
         access_jti: new_jti(),
         access_expires_at: t + i64::from(client.token_ttl) + 1,
-        family_id: Some(crate::oidc::random_token()),
+        family_id: Some(crate::oauth::oidc::random_token()),
     };
-    let refresh_value = crate::oidc::random_token();
+    let refresh_value = crate::oauth::oidc::random_token();
     let wants_refresh = |g: &SignIn| {
         client.may_use(crate::model::flows::REFRESH_TOKEN) && g.scope.iter().any(|s| s == "offline_access")
     };
@@ -83,7 +83,7 @@ async fn exchange_code(r: &TokenRequest<'_>) -> Result<Answer, OAuthError> {
     let outcome = app
         .store
         .redeem_code(
-            &crate::oidc::digest(code),
+            &crate::oauth::oidc::digest(code),
             |g| {
                 let its_own = g.client_id == *client.id
                     && g.redirect_uri.as_deref() == Some(redirect_uri)
@@ -104,7 +104,7 @@ async fn exchange_code(r: &TokenRequest<'_>) -> Result<Answer, OAuthError> {
             |g| {
                 let family_expires_at = t + sign_in.refresh_token_ttl as i64;
                 wants_refresh(g).then(|| RefreshRecord {
-                    id: crate::oidc::digest(&refresh_value),
+                    id: crate::oauth::oidc::digest(&refresh_value),
                     family_id: issued.family_id.clone().unwrap_or_default(),
                     grant: SignIn {
                         redirect_uri: None,

@@ -44,7 +44,7 @@ async fn refresh(r: &TokenRequest<'_>) -> Result<Answer, OAuthError> {
         .await
         .map_err(|e| OAuthError::internal(&e))?;
     let t = now();
-    let value = crate::oidc::random_token();
+    let value = crate::oauth::oidc::random_token();
     let jti = new_jti();
     let access_expires_at = t + i64::from(client.token_ttl) + 1;
     let idle = app.settings.sign_in.refresh_token_idle_ttl as i64;
@@ -54,7 +54,7 @@ async fn refresh(r: &TokenRequest<'_>) -> Result<Answer, OAuthError> {
     let mut refused: Option<OAuthError> = None;
     let outcome = app
         .store
-        .rotate_refresh(&crate::oidc::digest(presented), &client.id, |old| {
+        .rotate_refresh(&crate::oauth::oidc::digest(presented), &client.id, |old| {
             let kept = kept_scope(client, &old.grant.scope);
             if kept.is_empty() {
                 refused = Some(OAuthError::InvalidGrant(
@@ -75,7 +75,7 @@ async fn refresh(r: &TokenRequest<'_>) -> Result<Answer, OAuthError> {
                 return None;
             }
             Some(RefreshRecord {
-                id: crate::oidc::digest(&value),
+                id: crate::oauth::oidc::digest(&value),
                 family_id: old.family_id.clone(),
                 grant: SignIn {
                     scope: kept,

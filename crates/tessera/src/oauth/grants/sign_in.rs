@@ -31,7 +31,7 @@ fn still_allowed(client: &CachedClient, scope: &str) -> bool {
     match scope {
         crate::model::ADMIN_SCOPE => false,
         "offline_access" => client.may_use(crate::model::flows::REFRESH_TOKEN),
-        s if crate::oidc::OIDC_SCOPES.contains(&s) => true,
+        s if crate::oauth::oidc::OIDC_SCOPES.contains(&s) => true,
         s => client.grants.scopes.iter().any(|a| &**a == s),
     }
 }
@@ -102,7 +102,7 @@ pub(super) fn granted_audience<'a>(
 pub(super) async fn end_family(app: &App, value: &str, client: &CachedClient) {
     if let Ok(Some(revoked)) = app
         .store
-        .revoke_refresh(&crate::oidc::digest(value), &client.id)
+        .revoke_refresh(&crate::oauth::oidc::digest(value), &client.id)
         .await
     {
         app.revocations.extend(revoked);

@@ -1,7 +1,11 @@
-//! Signing people in: the authorization code flow (RFC 6749 §4.1) with PKCE (RFC 7636), refresh
-//! tokens, and OpenID Connect Core on top, held to the OAuth 2.0 Security BCP (RFC 9700).
+//! The pages that sign people in, apart from the protocol: the authorization endpoint's HTTP
+//! face, the login and consent forms, and sign-out (OpenID Connect RP-Initiated Logout). What
+//! an authorization request may ask is checked by `oauth::authorize`; the tokens are the
+//! grants' (`oauth::grants`).
 //!
-//! - [`authorize`]: the authorization endpoint, the login and consent pages, sign-out.
+//! - [`authorize`]: the authorization endpoint: errors, the session, the login and consent
+//!   pages, the code.
+//! - [`login`], [`consent`], [`logout`]: the forms' targets.
 //! - [`pages`]: the HTML, rendered on the server, escaped, without JavaScript.
 //!
 //! Between the authorization request and the code, the request travels sealed (AES-256-GCM
@@ -9,8 +13,16 @@
 //! what another began, and an unauthenticated visitor cannot make the store write anything.
 //! Sessions, consents, codes and refresh tokens live in the store, on both engines.
 
-pub mod authorize;
+mod authorize;
+mod consent;
+mod login;
+mod logout;
 pub mod pages;
+
+pub use authorize::authorize;
+pub use consent::consent;
+pub use login::login;
+pub use logout::logout;
 
 use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
 use aws_lc_rs::rand::{SecureRandom, SystemRandom};
@@ -19,55 +31,6 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
 use crate::app::App;
-
-/// Path of the login form's target.
-pub const LOGIN_PATH: &str = "/oauth2/login";
-/// Path of the consent form's target.
-pub const CONSENT_PATH: &str = "/oauth2/consent";
-/// Path of the userinfo endpoint (OpenID Connect Core §5.3).
-pub const USERINFO_PATH: &str = "/oauth2/userinfo";
-/// Path of the end-session endpoint (OpenID Connect RP-Initiated Logout).
-pub const LOGOUT_PATH: &str = "/oauth2/logout";
-
-/// Scopes every client that signs people in may ask for, beside its own.
-pub const OIDC_SCOPES: &[&str] = &["openid", "profile", "email", "offline_access"];
-/// Claims the userinfo endpoint and ID tokens may carry.
-pub const CLAIMS_SUPPORTED: &[&str] = &[
-    "iss",
-    "sub",
-    "aud",
-    "exp",
-    "iat",
-    "auth_time",
-    "nonce",
-    "at_hash",
-    "azp",
-    "name",
-    "given_name",
-    "family_name",
-    "updated_at",
-    "email",
-    "email_verified",
-];
-
-/// How long an authorization code can be redeemed.
-pub const CODE_TTL: i64 = 60;
-/// How long a visitor has between the authorization request and the last form.
-pub const INTERACTION_TTL: i64 = 15 * 60;
-
-/// A fresh random value: 32 bytes in base64url.
-pub fn random_token() -> String {
-    let mut bytes = [0u8; 32];
-    // The system RNG does not fail on supported platforms; a zero value would only be refused.
-    let _ = SystemRandom::new().fill(&mut bytes);
-    URL_SAFE_NO_PAD.encode(bytes)
-}
-
-/// The store's id for a bearer value (a code, a refresh token, a session cookie): its SHA-256,
-/// in hex, so the store never holds a value that works.
-pub fn digest(value: &str) -> String {
-    crate::clients::sha256_hex(value)
-}
 
 /// Seals `plain` for the browser to carry: nonce || ciphertext, base64url.
 pub fn seal(app: &App, label: &[u8], plain: &[u8]) -> Option<String> {
@@ -147,6 +110,7 @@ pub struct Cookies {
 
 /// The session cookie's base name.
 pub const SESSION_COOKIE: &str = "tessera_session";
+
 /// The CSRF cookie's base name.
 pub const CSRF_COOKIE: &str = "tessera_csrf";
 
@@ -197,7 +161,7 @@ impl Cookies {
         match self.get(headers, CSRF_COOKIE).filter(|c| c.len() >= 40) {
             Some(c) => (c.to_string(), None),
             None => {
-                let c = random_token();
+                let c = crate::oauth::oidc::random_token();
                 let set = self.set(CSRF_COOKIE, &c, None);
                 (c, set)
             }
@@ -225,18 +189,4 @@ impl Cookies {
         }
         found.filter(|v| v.len() <= 128)
     }
-}
-
-/// Appends `params` to `uri`'s query (RFC 6749 §4.1.2: keeping any query it has).
-pub fn with_query(uri: &str, params: &[(&str, &str)]) -> String {
-    let mut out = uri.to_string();
-    let mut sep = if uri.contains('?') { '&' } else { '?' };
-    for (k, v) in params {
-        out.push(sep);
-        out.push_str(k);
-        out.push('=');
-        out.push_str(&tessera_proto::form_urlencode(v));
-        sep = '&';
-    }
-    out
 }
