@@ -7,22 +7,23 @@ use std::sync::Arc;
 use tessera_verify::bearer::Presented;
 
 use axum::extract::rejection::JsonRejection;
-use axum::extract::{Path, Query, Request, State};
+use axum::extract::{Query, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodRouter, delete, get, patch, post};
 use axum::{Json, Router};
 use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::json;
 
-use crate::admin::{self, ClientUpdate, NewClient};
 use crate::app::App;
 use crate::model::{ADMIN_AUDIENCE, ADMIN_SCOPE};
 use crate::oauth::validate::check;
 use crate::operation::{Actor, AdminError};
-use crate::signing;
 
+mod audit;
+mod clients;
+mod keys;
 mod users;
 
 /// The OpenAPI 3 document describing this API.
@@ -33,22 +34,30 @@ type Make = fn() -> MethodRouter<Arc<App>>;
 /// Every admin route: method, path, handler. The router is built from this table and the
 /// OpenAPI document is tested against it, so neither can drift from the other.
 pub const ROUTES: &[(&str, &str, Make)] = &[
-    ("GET", "/admin/v1/clients", || get(list_clients)),
-    ("POST", "/admin/v1/clients", || post(create_client)),
-    ("GET", "/admin/v1/clients/{id}", || get(get_client)),
-    ("PATCH", "/admin/v1/clients/{id}", || patch(update_client)),
-    ("DELETE", "/admin/v1/clients/{id}", || delete(delete_client)),
-    ("POST", "/admin/v1/clients/{id}/disable", || post(disable_client)),
-    ("POST", "/admin/v1/clients/{id}/enable", || post(enable_client)),
+    ("GET", "/admin/v1/clients", || get(clients::list_clients)),
+    ("POST", "/admin/v1/clients", || post(clients::create_client)),
+    ("GET", "/admin/v1/clients/{id}", || get(clients::get_client)),
+    ("PATCH", "/admin/v1/clients/{id}", || {
+        patch(clients::update_client)
+    }),
+    ("DELETE", "/admin/v1/clients/{id}", || {
+        delete(clients::delete_client)
+    }),
+    ("POST", "/admin/v1/clients/{id}/disable", || {
+        post(clients::disable_client)
+    }),
+    ("POST", "/admin/v1/clients/{id}/enable", || {
+        post(clients::enable_client)
+    }),
     ("POST", "/admin/v1/clients/{id}/rotate-secret", || {
-        post(rotate_secret)
+        post(clients::rotate_secret)
     }),
     ("POST", "/admin/v1/clients/{id}/revoke-tokens", || {
-        post(revoke_tokens)
+        post(clients::revoke_tokens)
     }),
-    ("GET", "/admin/v1/keys", || get(list_keys)),
-    ("POST", "/admin/v1/keys/rotate", || post(rotate_key)),
-    ("GET", "/admin/v1/audit", || get(list_audit)),
+    ("GET", "/admin/v1/keys", || get(keys::list_keys)),
+    ("POST", "/admin/v1/keys/rotate", || post(keys::rotate_key)),
+    ("GET", "/admin/v1/audit", || get(audit::list_audit)),
     ("GET", "/admin/v1/users", || get(users::list)),
     ("POST", "/admin/v1/users", || post(users::create)),
     ("GET", "/admin/v1/users/{id}", || get(users::get_one)),
@@ -307,352 +316,4 @@ fn query<T>(q: Result<Query<T>, axum::extract::rejection::QueryRejection>) -> Re
 pub(super) struct Page {
     pub(super) limit: Option<u32>,
     pub(super) after: Option<String>,
-}
-
-async fn list_clients(
-    State(app): State<Arc<App>>,
-    q: Result<Query<Page>, axum::extract::rejection::QueryRejection>,
-) -> Response {
-    let page = match query(q) {
-        Ok(p) => p,
-        Err(r) => return r.into_response(),
-    };
-    let limit = page.limit.unwrap_or(100);
-    if !(1..=1000).contains(&limit) {
-        return error(
-            StatusCode::BAD_REQUEST,
-            "invalid_input",
-            "limit must be 1 to 1000",
-        );
-    }
-    match app.store.clients_page(page.after.as_deref(), limit).await {
-        Ok(clients) => {
-            let next = (clients.len() == limit as usize)
-                .then(|| clients.last().map(|c| c.id.clone()))
-                .flatten();
-            Json(json!({"clients": clients.iter().map(admin::client_json).collect::<Vec<_>>(), "next_after": next}))
-                .into_response()
-        }
-        Err(e) => AdminError::from(e).into_response(),
-    }
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct CreateClient {
-    name: String,
-    #[serde(default)]
-    scope: String,
-    #[serde(default)]
-    audiences: Vec<String>,
-    token_ttl: Option<u32>,
-    secret: Option<String>,
-    #[serde(default)]
-    admin: bool,
-    #[serde(default)]
-    introspect: bool,
-    #[serde(default)]
-    claims: crate::claims::Claims,
-    #[serde(default)]
-    client_type: Option<String>,
-    grant_types: Option<Vec<String>>,
-    #[serde(default)]
-    redirect_uris: Vec<String>,
-    #[serde(default)]
-    first_party: bool,
-}
-
-async fn create_client(
-    State(app): State<Arc<App>>,
-    ext: axum::http::Extensions,
-    payload: Result<Json<CreateClient>, JsonRejection>,
-) -> Response {
-    let c = match body(payload) {
-        Ok(c) => c,
-        Err(r) => return r.into_response(),
-    };
-    let new = NewClient {
-        name: c.name,
-        scope: c.scope,
-        audiences: c.audiences,
-        token_ttl: c.token_ttl,
-        secret: c.secret,
-        admin: c.admin,
-        introspect: c.introspect,
-        claims: c.claims,
-        public: match c.client_type.as_deref() {
-            None | Some("confidential") => false,
-            Some("public") => true,
-            Some(_) => {
-                return error(
-                    StatusCode::BAD_REQUEST,
-                    "invalid_input",
-                    "client_type must be confidential or public",
-                );
-            }
-        },
-        grant_types: c.grant_types,
-        redirect_uris: c.redirect_uris,
-        first_party: c.first_party,
-    };
-    match admin::create_client(&app.store, &caller(&ext), new).await {
-        Ok(created) => {
-            app.apply_client(&created.client.id).await;
-            no_store(
-                (
-                    StatusCode::CREATED,
-                    Json(json!({
-                        "client": admin::client_json(&created.client),
-                        "client_secret": (!created.client.flows.public).then_some(&created.secret),
-                    })),
-                )
-                    .into_response(),
-            )
-        }
-        Err(e) => e.into_response(),
-    }
-}
-
-async fn get_client(State(app): State<Arc<App>>, Path(id): Path<String>) -> Response {
-    match admin::get_client(&app.store, &id).await {
-        Ok(c) => Json(admin::client_json(&c)).into_response(),
-        Err(e) => e.into_response(),
-    }
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct PatchClient {
-    name: Option<String>,
-    scope: Option<String>,
-    audiences: Option<Vec<String>>,
-    token_ttl: Option<u32>,
-    introspect: Option<bool>,
-    claims: Option<crate::claims::Claims>,
-    grant_types: Option<Vec<String>>,
-    redirect_uris: Option<Vec<String>>,
-    first_party: Option<bool>,
-}
-
-/// Updates a client, and this node's registry before the answer: a client disabled or narrowed
-/// here gets nothing more here from the moment the caller hears of it.
-async fn apply(app: &App, actor: &Actor, id: &str, update: ClientUpdate) -> Response {
-    match admin::update_client(&app.store, actor, id, update).await {
-        Ok(c) => {
-            app.apply_client(&c.id).await;
-            Json(admin::client_json(&c)).into_response()
-        }
-        Err(e) => e.into_response(),
-    }
-}
-
-async fn update_client(
-    State(app): State<Arc<App>>,
-    ext: axum::http::Extensions,
-    Path(id): Path<String>,
-    payload: Result<Json<PatchClient>, JsonRejection>,
-) -> Response {
-    let p = match body(payload) {
-        Ok(p) => p,
-        Err(r) => return r.into_response(),
-    };
-    let update = ClientUpdate {
-        name: p.name,
-        scope: p.scope,
-        audiences: p.audiences,
-        token_ttl: p.token_ttl,
-        enabled: None,
-        introspect: p.introspect,
-        // PATCH replaces the claims whole.
-        claims: p.claims.clone(),
-        clear_claims: p.claims.is_some(),
-        grant_types: p.grant_types,
-        redirect_uris: p.redirect_uris,
-        first_party: p.first_party,
-    };
-    apply(&app, &caller(&ext), &id, update).await
-}
-
-async fn disable_client(state: State<Arc<App>>, ext: axum::http::Extensions, id: Path<String>) -> Response {
-    set_enabled(state, ext, id, false).await
-}
-
-async fn enable_client(state: State<Arc<App>>, ext: axum::http::Extensions, id: Path<String>) -> Response {
-    set_enabled(state, ext, id, true).await
-}
-
-async fn set_enabled(
-    State(app): State<Arc<App>>,
-    ext: axum::http::Extensions,
-    Path(id): Path<String>,
-    enabled: bool,
-) -> Response {
-    let update = ClientUpdate {
-        enabled: Some(enabled),
-        ..Default::default()
-    };
-    apply(&app, &caller(&ext), &id, update).await
-}
-
-async fn delete_client(
-    State(app): State<Arc<App>>,
-    ext: axum::http::Extensions,
-    Path(id): Path<String>,
-) -> Response {
-    match admin::delete_client(&app.store, &caller(&ext), &id).await {
-        Ok(()) => {
-            app.apply_client(&id).await;
-            StatusCode::NO_CONTENT.into_response()
-        }
-        Err(e) => e.into_response(),
-    }
-}
-
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-struct RotateSecret {
-    grace_seconds: Option<u64>,
-}
-
-async fn rotate_secret(
-    State(app): State<Arc<App>>,
-    ext: axum::http::Extensions,
-    Path(id): Path<String>,
-    payload: Result<Json<RotateSecret>, JsonRejection>,
-) -> Response {
-    // An empty body means the defaults.
-    let r = match payload {
-        Err(JsonRejection::MissingJsonContentType(_)) => RotateSecret::default(),
-        other => match body(other) {
-            Ok(r) => r,
-            Err(resp) => return resp.into_response(),
-        },
-    };
-    let grace = std::time::Duration::from_secs(r.grace_seconds.unwrap_or(86_400));
-    match admin::rotate_secret(&app.store, &caller(&ext), &id, grace).await {
-        Ok(created) => {
-            app.apply_client(&created.client.id).await;
-            no_store(
-                Json(json!({
-                    "client_id": created.client.id,
-                    "client_secret": created.secret,
-                    "previous_secrets_expire_at": crate::store::now() + grace.as_secs() as i64,
-                }))
-                .into_response(),
-            )
-        }
-        Err(e) => e.into_response(),
-    }
-}
-
-async fn revoke_tokens(
-    State(app): State<Arc<App>>,
-    ext: axum::http::Extensions,
-    Path(id): Path<String>,
-) -> Response {
-    match admin::revoke_tokens(&app.store, &caller(&ext), &id).await {
-        Ok(c) => {
-            app.apply_client(&c.id).await;
-            Json(json!({"client_id": c.id, "tokens_revoked_before": c.tokens_revoked_before})).into_response()
-        }
-        Err(e) => e.into_response(),
-    }
-}
-
-async fn list_keys(State(app): State<Arc<App>>) -> Response {
-    let t = crate::store::now();
-    match app.store.all_keys().await {
-        Ok(keys) => Json(json!({"keys": keys.iter().map(|k| signing::key_json(k, t)).collect::<Vec<_>>()}))
-            .into_response(),
-        Err(e) => AdminError::from(e).into_response(),
-    }
-}
-
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-struct RotateKey {
-    alg: Option<String>,
-    /// `access` (default) or `id_token`.
-    purpose: Option<crate::model::KeyPurpose>,
-}
-
-async fn rotate_key(
-    State(app): State<Arc<App>>,
-    ext: axum::http::Extensions,
-    payload: Result<Json<RotateKey>, JsonRejection>,
-) -> Response {
-    let r = match payload {
-        Err(JsonRejection::MissingJsonContentType(_)) => RotateKey::default(),
-        other => match body(other) {
-            Ok(r) => r,
-            Err(resp) => return resp.into_response(),
-        },
-    };
-    let purpose = r.purpose.unwrap_or_default();
-    let alg = match (purpose, r.alg.as_deref().map(str::parse).transpose()) {
-        (crate::model::KeyPurpose::IdToken, Ok(None)) => signing::ID_TOKEN_ALG,
-        (crate::model::KeyPurpose::IdToken, _) => {
-            return error(
-                StatusCode::BAD_REQUEST,
-                "invalid_input",
-                "ID token keys are RS256; leave out alg",
-            );
-        }
-        (_, Ok(a)) => a.unwrap_or(app.settings.signing_alg),
-        (_, Err(e)) => return error(StatusCode::BAD_REQUEST, "invalid_input", &e),
-    };
-    let actor = caller(&ext);
-    let (store, master, max_age) = (&app.store, &app.master, app.settings.jwks_max_age);
-    match signing::rotate(store, master, &actor, alg, purpose, max_age, None).await {
-        Ok(Some(r)) => (
-            StatusCode::CREATED,
-            Json(json!({"kid": r.kid, "alg": r.alg.as_str(), "activates_at": r.activates_at, "previous_retire_at": r.previous_retire_at})),
-        )
-            .into_response(),
-        Ok(None) => error(StatusCode::CONFLICT, "conflict", "another rotation happened first"),
-        Err(e) => match e.downcast::<crate::store::StoreError>() {
-            Ok(store) => AdminError::Store(store).into_response(),
-            Err(e) => internal(&e),
-        },
-    }
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct AuditQuery {
-    since: Option<i64>,
-    after: Option<i64>,
-    limit: Option<u32>,
-}
-
-async fn list_audit(
-    State(app): State<Arc<App>>,
-    q: Result<Query<AuditQuery>, axum::extract::rejection::QueryRejection>,
-) -> Response {
-    let q = match query(q) {
-        Ok(q) => q,
-        Err(r) => return r.into_response(),
-    };
-    let limit = q.limit.unwrap_or(100);
-    if !(1..=1000).contains(&limit) {
-        return error(
-            StatusCode::BAD_REQUEST,
-            "invalid_input",
-            "limit must be 1 to 1000",
-        );
-    }
-    match app
-        .store
-        .audit_events(q.since.unwrap_or(0), q.after.unwrap_or(0), limit)
-        .await
-    {
-        Ok(events) => {
-            let next = (events.len() == limit as usize)
-                .then(|| events.last().map(|e| e.id))
-                .flatten();
-            Json(json!({"events": events.iter().map(admin::audit_json).collect::<Vec<Value>>(), "next_after": next}))
-                .into_response()
-        }
-        Err(e) => AdminError::from(e).into_response(),
-    }
 }

@@ -7,9 +7,15 @@
 //! keyed MAC of the secret, never the secret) for a while, so the slow hash is paid once per cache
 //! period instead of on every request. A wrong secret always pays the full Argon2id cost.
 
+mod secrets;
+
+pub(crate) use secrets::sha256_hex;
+pub use secrets::{ARGON2_CACHE_TTL, generate_client_id, generate_secret, hash_secret, new_secret_record};
+use secrets::{CachedSecret, verify_phc};
+
 use std::collections::HashSet;
-use std::sync::{Arc, Mutex, RwLock};
-use std::time::{Duration, Instant};
+use std::sync::{Arc, RwLock};
+use std::time::Instant;
 
 use aws_lc_rs::digest::{SHA256, digest};
 use aws_lc_rs::hmac;
@@ -18,116 +24,8 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use subtle::ConstantTimeEq;
 
-use crate::model::{ClientRecord, SecretKind, SecretRecord};
+use crate::model::{ClientRecord, SecretKind};
 use crate::store::now;
-
-/// How long a successful Argon2id verification is remembered.
-pub const ARGON2_CACHE_TTL: Duration = Duration::from_secs(600);
-
-/// Generates a client secret: 32 random bytes, base64url without padding (43 characters, all
-/// unreserved, so they need no escaping in Basic credentials, forms or shells).
-///
-/// A secret never starts with `-`, so that it cannot be mistaken for an option on a command line;
-/// drawing again in that case leaves well over 255 bits of entropy.
-pub fn generate_secret() -> Result<String, &'static str> {
-    loop {
-        let mut bytes = [0u8; 32];
-        SystemRandom::new()
-            .fill(&mut bytes)
-            .map_err(|_| "no randomness")?;
-        let secret = URL_SAFE_NO_PAD.encode(bytes);
-        if !secret.starts_with('-') {
-            return Ok(secret);
-        }
-    }
-}
-
-/// Generates a client id: a random UUID.
-pub fn generate_client_id() -> String {
-    uuid::Uuid::new_v4().to_string()
-}
-
-/// SHA-256 of `secret`, in hex.
-pub(crate) fn sha256_hex(secret: &str) -> String {
-    let d = digest(&SHA256, secret.as_bytes());
-    d.as_ref().iter().map(|b| format!("{b:02x}")).collect()
-}
-
-/// Hashes a secret for storage.
-pub fn hash_secret(secret: &str, kind: SecretKind) -> Result<String, String> {
-    match kind {
-        SecretKind::Sha256 => Ok(sha256_hex(secret)),
-        SecretKind::Argon2id => {
-            use argon2::password_hash::{PasswordHasher, SaltString, rand_core::OsRng};
-            let salt = SaltString::generate(&mut OsRng);
-            argon2::Argon2::default()
-                .hash_password(secret.as_bytes(), &salt)
-                .map(|h| h.to_string())
-                .map_err(|e| format!("argon2: {e}"))
-        }
-    }
-}
-
-/// A new secret record for `secret`.
-pub fn new_secret_record(secret: &str, kind: SecretKind) -> Result<SecretRecord, String> {
-    Ok(SecretRecord {
-        id: uuid::Uuid::new_v4().to_string(),
-        kind,
-        hash: hash_secret(secret, kind)?,
-        created_at: now(),
-        expires_at: None,
-    })
-}
-
-/// A secret as the cache holds it: the hash only, no identifiers.
-enum CachedSecret {
-    Sha256 {
-        digest: [u8; 32],
-        expires_at: Option<i64>,
-    },
-    /// Boxed: imported secrets are the rare case, and this keeps the common one small.
-    Argon2(Box<Argon2Secret>),
-}
-
-struct Argon2Secret {
-    phc: Box<str>,
-    expires_at: Option<i64>,
-    /// MAC of the last secret that verified, and when.
-    verified: Mutex<Option<([u8; 32], Instant)>>,
-}
-
-impl CachedSecret {
-    fn from_record(s: &SecretRecord) -> Option<Self> {
-        match s.kind {
-            SecretKind::Sha256 => {
-                let bytes = hex_decode(&s.hash)?;
-                let digest: [u8; 32] = bytes.try_into().ok()?;
-                Some(CachedSecret::Sha256 {
-                    digest,
-                    expires_at: s.expires_at,
-                })
-            }
-            SecretKind::Argon2id => Some(CachedSecret::Argon2(Box::new(Argon2Secret {
-                phc: s.hash.as_str().into(),
-                expires_at: s.expires_at,
-                verified: Mutex::new(None),
-            }))),
-        }
-    }
-
-    /// Whether this is the cached form of `s` (same hash, same expiry).
-    fn same_as(&self, s: &SecretRecord) -> bool {
-        match (self, s.kind) {
-            (CachedSecret::Sha256 { digest, expires_at }, SecretKind::Sha256) => {
-                *expires_at == s.expires_at && hex_decode(&s.hash).is_some_and(|d| d == digest)
-            }
-            (CachedSecret::Argon2(a), SecretKind::Argon2id) => {
-                a.expires_at == s.expires_at && *a.phc == *s.hash
-            }
-            _ => false,
-        }
-    }
-}
 
 /// What a client may ask for. Clients registered alike share one copy (the registry interns
 /// them), so a million clients with the same scopes hold these strings once.
@@ -275,16 +173,6 @@ impl ClientMap {
         self.clients.shrink_to_fit();
         self.grants.shrink_to_fit();
     }
-}
-
-fn hex_decode(s: &str) -> Option<Vec<u8>> {
-    if s.len() % 2 != 0 {
-        return None;
-    }
-    (0..s.len())
-        .step_by(2)
-        .map(|i| s.get(i..i + 2).and_then(|h| u8::from_str_radix(h, 16).ok()))
-        .collect()
 }
 
 /// Why authentication failed (for the log only; the client always sees `invalid_client`).
@@ -623,120 +511,5 @@ impl Registry {
     }
 }
 
-fn verify_phc(phc: &str, secret: &str) -> bool {
-    use argon2::password_hash::{PasswordHash, PasswordVerifier};
-    match PasswordHash::new(phc) {
-        Ok(hash) => argon2::Argon2::default()
-            .verify_password(secret.as_bytes(), &hash)
-            .is_ok(),
-        Err(_) => false,
-    }
-}
-
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn record(secret: &str, kind: SecretKind, enabled: bool) -> ClientRecord {
-        ClientRecord {
-            id: "c1".into(),
-            name: "n".into(),
-            scopes: vec!["a".into()],
-            audiences: vec![],
-            token_ttl: 60,
-            enabled,
-            created_at: 0,
-            updated_at: 0,
-            can_introspect: false,
-            tokens_revoked_before: 0,
-            claims: Default::default(),
-            flows: Default::default(),
-            secrets: vec![new_secret_record(secret, kind).unwrap()],
-        }
-    }
-
-    #[test]
-    fn entries_are_shared_while_unchanged_and_rebuilt_on_any_change() {
-        let reg = Registry::new();
-        let mut a = record(&generate_secret().unwrap(), SecretKind::Sha256, true);
-        let mut b = a.clone();
-        b.id = "c2".into();
-        b.secrets = vec![new_secret_record("other", SecretKind::Sha256).unwrap()];
-        reg.replace_all(vec![a.clone(), b.clone()]);
-        let (ca, cb) = (reg.get("c1").unwrap(), reg.get("c2").unwrap());
-        assert!(Arc::ptr_eq(&ca.grants, &cb.grants), "same scopes, one copy");
-        assert_eq!(&*ca.grants.all_scopes, "a");
-
-        // A refresh with the same records keeps the entries.
-        reg.replace_all(vec![a.clone(), b.clone()]);
-        assert!(Arc::ptr_eq(&ca, &reg.get("c1").unwrap()));
-
-        // Any change the cache keeps makes a new entry, even with the same updated_at.
-        let fresh = |reg: &Registry, r: &ClientRecord| {
-            reg.replace_all(vec![r.clone()]);
-            let now = reg.get(&r.id).unwrap();
-            let changed = !Arc::ptr_eq(&ca, &now);
-            reg.replace_all(vec![a.clone()]);
-            changed
-        };
-        let mut c = a.clone();
-        c.enabled = false;
-        assert!(fresh(&reg, &c));
-        let mut c = a.clone();
-        c.secrets = vec![new_secret_record("rotated", SecretKind::Sha256).unwrap()];
-        assert!(fresh(&reg, &c));
-        let mut c = a.clone();
-        c.secrets[0].expires_at = Some(1);
-        assert!(fresh(&reg, &c));
-        let mut c = a.clone();
-        c.scopes.push("b".into());
-        assert!(fresh(&reg, &c));
-        let mut c = a.clone();
-        c.audiences.push("https://api".into());
-        assert!(fresh(&reg, &c));
-        let mut c = a.clone();
-        c.tokens_revoked_before = 5;
-        assert!(fresh(&reg, &c));
-
-        // upsert replaces one entry and removes with None; new scopes get their own grants.
-        a.scopes = vec!["z".into()];
-        reg.upsert("c1", Some(a.clone()));
-        assert_eq!(&*reg.get("c1").unwrap().grants.all_scopes, "z");
-        assert_eq!(reg.len(), 1);
-        reg.upsert("c1", None);
-        assert!(reg.get("c1").is_none());
-        assert!(reg.is_empty());
-    }
-
-    #[tokio::test]
-    async fn generated_and_imported_secrets_verify() {
-        let secret = generate_secret().unwrap();
-        assert_eq!(secret.len(), 43);
-        assert!((0..200).all(|_| !generate_secret().unwrap().starts_with('-')));
-        let reg = Registry::new();
-        reg.replace_all(vec![record(&secret, SecretKind::Sha256, true)]);
-        assert!(reg.authenticate("c1", &secret).await.is_ok());
-        assert_eq!(
-            reg.authenticate("c1", "nope").await.err(),
-            Some(AuthFailure::BadSecret)
-        );
-        assert_eq!(
-            reg.authenticate("c2", &secret).await.err(),
-            Some(AuthFailure::UnknownClient)
-        );
-
-        reg.replace_all(vec![record("hunter2", SecretKind::Argon2id, true)]);
-        assert!(reg.authenticate("c1", "hunter2").await.is_ok());
-        assert!(reg.authenticate("c1", "hunter2").await.is_ok(), "cached path");
-        assert_eq!(
-            reg.authenticate("c1", "hunter3").await.err(),
-            Some(AuthFailure::BadSecret)
-        );
-
-        reg.replace_all(vec![record("hunter2", SecretKind::Argon2id, false)]);
-        assert_eq!(
-            reg.authenticate("c1", "hunter2").await.err(),
-            Some(AuthFailure::Disabled)
-        );
-    }
-}
+mod tests;

@@ -1,0 +1,79 @@
+use super::*;
+
+#[test]
+fn the_vendor_example_config_serves_four_paths() {
+    let path = Path::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../examples/vendors.toml"
+    ));
+    let settings = Settings::load(Some(path), &Overrides::default()).map_err(|e| e.0);
+    let paths: Vec<(String, PathRules)> = settings.map(|s| s.token_paths).unwrap_or_default();
+    let names: Vec<&str> = paths.iter().map(|(p, _)| p.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "/connect/token",
+            "/configapi/v2/oauth/token",
+            "/api/id/v1/auth/token",
+            "/ids/auth/login"
+        ]
+    );
+    assert!(paths[0].1.multipart && paths[1].1.scope_selects_audience && !paths[2].1.post);
+    // The same four as the one-line preset.
+    let over = Overrides {
+        token_endpoint_presets: Some(("all".into(), "test".into())),
+        ..Default::default()
+    };
+    let all = Settings::load(None, &over)
+        .map(|s| s.token_paths)
+        .unwrap_or_default();
+    assert_eq!(all, paths);
+    // A preset path given twice is refused.
+    let over = Overrides {
+        token_endpoint_presets: Some(("instructure,instructure".into(), "test".into())),
+        ..Default::default()
+    };
+    assert!(Settings::load(None, &over).is_err());
+}
+
+#[test]
+fn issuer_rules() {
+    assert_eq!(
+        validate_issuer("https://auth.example/").as_deref(),
+        Ok("https://auth.example")
+    );
+    assert!(validate_issuer("auth.example").is_err());
+    assert!(validate_issuer("https://a/?x=1").is_err());
+    assert!(validate_issuer("https://a/#f").is_err());
+    assert!(
+        validate_issuer("http://auth.example").is_err(),
+        "http off loopback"
+    );
+    assert!(validate_issuer("http://127.0.0.1:8080").is_ok());
+    assert!(validate_issuer("http://localhost:8080/").is_ok());
+    assert!(validate_issuer("https://a/{*x}").is_err());
+    assert!(validate_issuer("https://a/tenant-1/").is_ok());
+}
+
+#[test]
+fn database_urls() {
+    assert!(matches!(
+        DatabaseUrl::parse("sqlite:./x.db"),
+        Ok(DatabaseUrl::Sqlite { .. })
+    ));
+    assert!(matches!(
+        DatabaseUrl::parse("sqlite:///tmp/x.db"),
+        Ok(DatabaseUrl::Sqlite { .. })
+    ));
+    assert!(DatabaseUrl::parse("mysql://x").is_err());
+    assert!(DatabaseUrl::parse("sqlite::memory:").is_err());
+    let pg = DatabaseUrl::parse("postgres://u:hunter2@h/db").map(|d| format!("{d:?}"));
+    assert_eq!(pg.as_deref(), Ok("postgres://<redacted>"));
+}
+
+#[test]
+fn aliases() {
+    assert_eq!(parse_aliases("/connect/token, /x").map(|v| v.len()), Ok(2));
+    assert!(parse_aliases("connect/token").is_err());
+    assert!(parse_aliases("/oauth2/token").is_err());
+}
