@@ -149,7 +149,13 @@ async fn record_change(tx: &mut Tx, entity: &str, id: &str) -> Result<(), StoreE
     Ok(())
 }
 
-// The operations both engines share, one file per entity.
+// The operations both engines share, one file per entity. (`Store`'s methods for them are
+// defined once, by the SQLite module; see `define_operations!`.)
+macro_rules! operations {
+    ($($operations:tt)*) => {
+        define_operations!(engine_only { $($operations)* });
+    };
+}
 include!("sql/engine.rs");
 include!("sql/meta.rs");
 include!("sql/clients.rs");

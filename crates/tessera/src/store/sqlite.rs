@@ -126,7 +126,13 @@ async fn record_change(tx: &mut Tx, entity: &str, id: &str) -> Result<(), StoreE
     Ok(())
 }
 
-// The operations both engines share, one file per entity.
+// The operations both engines share, one file per entity. This engine's module also defines
+// `Store`'s method for each of them (see `define_operations!`).
+macro_rules! operations {
+    ($($operations:tt)*) => {
+        define_operations!(facade { $($operations)* });
+    };
+}
 include!("sql/engine.rs");
 include!("sql/meta.rs");
 include!("sql/clients.rs");

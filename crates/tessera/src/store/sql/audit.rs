@@ -1,12 +1,14 @@
-impl Engine {
-    pub(super) async fn audit(&self, entry: &AuditEntry) -> Result<(), StoreError> {
+operations! {
+    /// Records an audit entry on its own (for changes that have no other write).
+    pub async fn audit(&self, entry: &AuditEntry) -> Result<(), StoreError> {
         let (mut tx, _write) = self.begin_write().await?;
         record_audit(&mut tx, entry, now()).await?;
         tx.commit().await?;
         Ok(())
     }
 
-    pub(super) async fn audit_events(
+    /// Audit events at or after `since`, oldest first, at most `limit`, after event id `after`.
+    pub async fn audit_events(
         &self,
         since: i64,
         after: i64,

@@ -1,11 +1,14 @@
-impl Engine {
-    pub(super) async fn change_seq(&self) -> Result<i64, StoreError> {
+operations! {
+    /// The newest change sequence number.
+    pub async fn change_seq(&self) -> Result<i64, StoreError> {
         Ok(sqlx::query_scalar("SELECT COALESCE(MAX(seq), 0) FROM changes")
             .fetch_one(&self.pool)
             .await?)
     }
 
-    pub(super) async fn changes_since(&self, seq: i64) -> Result<ChangeBatch, StoreError> {
+    /// What changed after `seq`: at most 10,000 entries, in order; call again until `seq` stops
+    /// moving.
+    pub async fn changes_since(&self, seq: i64) -> Result<ChangeBatch, StoreError> {
         // One statement a poll: up to 10,000 entries after `seq`, then the newest entry of the log
         // (pruning always keeps it), each half read from the index in order. Change numbers have
         // no holes (they are taken under the write lock, and a rollback gives its number back),
@@ -60,7 +63,8 @@ impl Engine {
         Ok(batch)
     }
 
-    pub(super) async fn prune_changes(&self, age: std::time::Duration) -> Result<u64, StoreError> {
+    /// Forgets change-log entries older than `age` (never the newest).
+    pub async fn prune_changes(&self, age: std::time::Duration) -> Result<u64, StoreError> {
         let cutoff = now() - age.as_secs() as i64;
         let done = sqlx::query("DELETE FROM changes WHERE at <= $1 AND seq < (SELECT MAX(seq) FROM changes)")
             .bind(cutoff)

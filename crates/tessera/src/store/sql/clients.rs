@@ -1,5 +1,8 @@
-impl Engine {
-    pub(super) async fn insert_client(
+operations! {
+    /// Inserts a client with its first secret. With `once_meta`, the insert happens only if that
+    /// meta key did not exist yet (so of two racing nodes, one creates the client); returns
+    /// whether the client was inserted.
+    pub async fn insert_client(
         &self,
         client: &ClientRecord,
         once_meta: Option<&str>,
@@ -27,7 +30,10 @@ impl Engine {
         Ok(true)
     }
 
-    pub(super) async fn modify_client<E: From<StoreError>>(
+    /// Reads client `id`, lets `change` edit it, and writes it back, all under the write lock so
+    /// that concurrent edits (from any node) cannot lose each other. Returns `None` when the
+    /// client does not exist.
+    pub async fn modify_client<E: From<StoreError>>(
         &self,
         id: &str,
         audit: &AuditEntry,
@@ -64,7 +70,10 @@ impl Engine {
         Ok(Some(client))
     }
 
-    pub(super) async fn rotate_secret(
+    /// Adds `secret` to client `id` and makes every other secret expire at `others_expire_at`
+    /// (unless it expires sooner); secrets already expired are dropped. Returns the client, or
+    /// `None` when it does not exist.
+    pub async fn rotate_secret(
         &self,
         id: &str,
         secret: &SecretRecord,
@@ -103,7 +112,8 @@ impl Engine {
         Ok(client)
     }
 
-    pub(super) async fn delete_client(&self, id: &str, audit: &AuditEntry) -> Result<bool, StoreError> {
+    /// Deletes a client and its secrets. Returns false when it did not exist.
+    pub async fn delete_client(&self, id: &str, audit: &AuditEntry) -> Result<bool, StoreError> {
         let (mut tx, _write) = self.begin_write().await?;
         let done = sqlx::query("DELETE FROM clients WHERE id = $1")
             .bind(id)
@@ -118,12 +128,14 @@ impl Engine {
         Ok(true)
     }
 
-    pub(super) async fn client(&self, id: &str) -> Result<Option<ClientRecord>, StoreError> {
+    /// One client with its secrets.
+    pub async fn client(&self, id: &str) -> Result<Option<ClientRecord>, StoreError> {
         let mut conn = self.pool.acquire().await?;
         load_client(&mut conn, id).await
     }
 
-    pub(super) async fn clients(&self) -> Result<Vec<ClientRecord>, StoreError> {
+    /// Every client, ordered by creation time.
+    pub async fn clients(&self) -> Result<Vec<ClientRecord>, StoreError> {
         let rows = sqlx::query("SELECT * FROM clients ORDER BY created_at, id")
             .fetch_all(&self.pool)
             .await?;
@@ -133,14 +145,17 @@ impl Engine {
         with_secrets(&rows, &secrets)
     }
 
-    pub(super) async fn for_each_client(&self, sink: impl FnMut(ClientRecord)) -> Result<u64, StoreError> {
+    /// Streams every client with its secrets to `sink`, one at a time, so that loading a large
+    /// registry never holds all rows in memory at once.
+    pub async fn for_each_client(&self, sink: impl FnMut(ClientRecord)) -> Result<u64, StoreError> {
         let mut tx = self.begin_bulk().await?;
         let count = stream_clients(&mut tx, sink).await?;
         tx.commit().await?;
         Ok(count)
     }
 
-    pub(super) async fn clients_page(
+    /// A page of clients ordered by id, starting after `after`.
+    pub async fn clients_page(
         &self,
         after: Option<&str>,
         limit: u32,
@@ -163,7 +178,8 @@ impl Engine {
         Ok(clients)
     }
 
-    pub(super) async fn max_token_ttl(&self) -> Result<i64, StoreError> {
+    /// The longest token lifetime any client has.
+    pub async fn max_token_ttl(&self) -> Result<i64, StoreError> {
         Ok(
             sqlx::query_scalar("SELECT COALESCE(MAX(token_ttl), 0) FROM clients")
                 .fetch_one(&self.pool)

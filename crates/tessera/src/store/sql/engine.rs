@@ -37,8 +37,9 @@ impl Engine {
 }
 
 
-impl Engine {
-    pub(super) async fn close(&self) {
+operations! {
+    /// Closes the pool.
+    pub async fn close(&self) {
         self.pool.close().await
     }
 }

@@ -1,5 +1,7 @@
-impl Engine {
-    pub(super) async fn insert_first_key(
+operations! {
+    /// Inserts a signing key when the store has no live key (first start). Returns whether it
+    /// did: of any number of nodes starting at once, exactly one does.
+    pub async fn insert_first_key(
         &self,
         key: &KeyRecord,
         audit: &AuditEntry,
@@ -21,7 +23,16 @@ impl Engine {
         Ok(true)
     }
 
-    pub(super) async fn rotate_key(
+    /// Adds `key`, activating `lead` seconds from now, and schedules every key without a
+    /// retirement time to leave the JWKS `tail` seconds after that. Both times are taken inside
+    /// the write transaction. With `unless_replaced` (the kid and creation time of the newest key
+    /// the caller saw), nothing happens when a key newer than that one, in (creation time, kid)
+    /// order, exists: another node rotated first. Returns the retirement time of the replaced keys, or `None`
+    /// when nothing happened. Refused with [`StoreError::Limit`] while [`MAX_PENDING_KEYS`](super::MAX_PENDING_KEYS) keys
+    /// wait to activate: each rotation publishes a key, and rotating in a loop would otherwise
+    /// grow every verifier's JWKS without bound. `sealed_under` is the sealing master key the
+    /// store named when the key was sealed; [`StoreError::Conflict`] if it names another now.
+    pub async fn rotate_key(
         &self,
         key: &mut KeyRecord,
         lead: i64,
@@ -82,7 +93,9 @@ impl Engine {
         Ok(Some(retire_at))
     }
 
-    pub(super) async fn reseal_keys(
+    /// Replaces the sealed private key of each `(kid, sealed)` (keys that are gone are skipped)
+    /// and sets meta `meta_key` to `meta_value`, in one transaction recorded as a key change.
+    pub async fn reseal_keys(
         &self,
         sealed: &[(String, Vec<u8>)],
         meta_key: &str,
@@ -123,7 +136,8 @@ impl Engine {
         Ok(())
     }
 
-    pub(super) async fn live_keys(&self, at: i64) -> Result<Vec<KeyRecord>, StoreError> {
+    /// Signing keys still published at `at`, oldest first.
+    pub async fn live_keys(&self, at: i64) -> Result<Vec<KeyRecord>, StoreError> {
         let rows = sqlx::query(
             "SELECT * FROM signing_keys WHERE retired_at IS NULL OR retired_at > $1 \
              ORDER BY activates_at, created_at, kid",
@@ -134,14 +148,16 @@ impl Engine {
         rows.iter().map(key_from_row).collect()
     }
 
-    pub(super) async fn all_keys(&self) -> Result<Vec<KeyRecord>, StoreError> {
+    /// Every signing key, retired ones included, oldest first.
+    pub async fn all_keys(&self) -> Result<Vec<KeyRecord>, StoreError> {
         let rows = sqlx::query("SELECT * FROM signing_keys ORDER BY activates_at, created_at, kid")
             .fetch_all(&self.pool)
             .await?;
         rows.iter().map(key_from_row).collect()
     }
 
-    pub(super) async fn prune_retired_keys(&self, age: std::time::Duration) -> Result<u64, StoreError> {
+    /// Deletes keys retired for longer than `age`, private parts and all.
+    pub async fn prune_retired_keys(&self, age: std::time::Duration) -> Result<u64, StoreError> {
         let (mut tx, _write) = self.begin_write().await?;
         let cutoff = now() - age.as_secs() as i64;
         let rows =

@@ -1,3 +1,51 @@
+operations! {
+    /// Streams the revoked token ids that have not expired yet, with their expiry, into `sink`,
+    /// so a node never holds all rows in memory at once.
+    pub async fn for_each_revoked(&self, sink: impl FnMut(&str, i64)) -> Result<u64, StoreError> {
+        let mut sink = sink;
+        let mut tx = self.begin_bulk().await?;
+        let mut count = 0;
+        {
+            let mut rows = sqlx::query("SELECT jti, expires_at FROM revoked_tokens WHERE expires_at > $1")
+                .bind(now())
+                .fetch(&mut *tx);
+            while let Some(r) = rows.try_next().await? {
+                let jti: &str = r.try_get("jti")?;
+                sink(jti, r.try_get("expires_at")?);
+                count += 1;
+            }
+        }
+        tx.commit().await?;
+        Ok(count)
+    }
+
+    /// Those of `ids` that are revoked and not expired yet, with their expiry.
+    pub async fn revoked_tokens(&self, ids: &[String]) -> Result<Vec<(String, i64)>, StoreError> {
+        let t = now();
+        let mut out = Vec::new();
+        for jti in ids {
+            let row = sqlx::query("SELECT expires_at FROM revoked_tokens WHERE jti = $1 AND expires_at > $2")
+                .bind(jti)
+                .bind(t)
+                .fetch_optional(&self.pool)
+                .await?;
+            if let Some(r) = row {
+                out.push((jti.clone(), r.try_get("expires_at")?));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Forgets revocations of tokens that have expired anyway.
+    pub async fn prune_revocations(&self) -> Result<u64, StoreError> {
+        let done = sqlx::query("DELETE FROM revoked_tokens WHERE expires_at <= $1")
+            .bind(now())
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected())
+    }
+}
+
 impl Engine {
     pub(super) async fn revoke_token(
         &self,
@@ -25,47 +73,6 @@ impl Engine {
         revoke_in(&mut tx, jti, client_id, expires_at).await?;
         tx.commit().await?;
         Ok(())
-    }
-
-    pub(super) async fn for_each_revoked(&self, mut sink: impl FnMut(&str, i64)) -> Result<u64, StoreError> {
-        let mut tx = self.begin_bulk().await?;
-        let mut count = 0;
-        {
-            let mut rows = sqlx::query("SELECT jti, expires_at FROM revoked_tokens WHERE expires_at > $1")
-                .bind(now())
-                .fetch(&mut *tx);
-            while let Some(r) = rows.try_next().await? {
-                let jti: &str = r.try_get("jti")?;
-                sink(jti, r.try_get("expires_at")?);
-                count += 1;
-            }
-        }
-        tx.commit().await?;
-        Ok(count)
-    }
-
-    pub(super) async fn revoked_tokens(&self, ids: &[String]) -> Result<Vec<(String, i64)>, StoreError> {
-        let t = now();
-        let mut out = Vec::new();
-        for jti in ids {
-            let row = sqlx::query("SELECT expires_at FROM revoked_tokens WHERE jti = $1 AND expires_at > $2")
-                .bind(jti)
-                .bind(t)
-                .fetch_optional(&self.pool)
-                .await?;
-            if let Some(r) = row {
-                out.push((jti.clone(), r.try_get("expires_at")?));
-            }
-        }
-        Ok(out)
-    }
-
-    pub(super) async fn prune_revocations(&self) -> Result<u64, StoreError> {
-        let done = sqlx::query("DELETE FROM revoked_tokens WHERE expires_at <= $1")
-            .bind(now())
-            .execute(&self.pool)
-            .await?;
-        Ok(done.rows_affected())
     }
 }
 

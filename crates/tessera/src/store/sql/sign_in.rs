@@ -1,5 +1,6 @@
-impl Engine {
-    pub(super) async fn insert_session(&self, session: &SessionRecord) -> Result<(), StoreError> {
+operations! {
+    /// Stores a new browser session.
+    pub async fn insert_session(&self, session: &SessionRecord) -> Result<(), StoreError> {
         sqlx::query(
             "INSERT INTO sessions (id, user_id, auth_time, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)",
         )
@@ -13,7 +14,8 @@ impl Engine {
         Ok(())
     }
 
-    pub(super) async fn session(&self, id: &str) -> Result<Option<SessionRecord>, StoreError> {
+    /// The session `id` if it has not ended.
+    pub async fn session(&self, id: &str) -> Result<Option<SessionRecord>, StoreError> {
         let row = sqlx::query("SELECT * FROM sessions WHERE id = $1 AND expires_at > $2")
             .bind(id)
             .bind(now())
@@ -31,7 +33,8 @@ impl Engine {
         .transpose()
     }
 
-    pub(super) async fn delete_session(&self, id: &str) -> Result<bool, StoreError> {
+    /// Ends session `id`; `false` when there was none.
+    pub async fn delete_session(&self, id: &str) -> Result<bool, StoreError> {
         let done = sqlx::query("DELETE FROM sessions WHERE id = $1")
             .bind(id)
             .execute(&self.pool)
@@ -39,7 +42,8 @@ impl Engine {
         Ok(done.rows_affected() > 0)
     }
 
-    pub(super) async fn consent(
+    /// The scopes `user_id` allowed `client_id`, if any.
+    pub async fn consent(
         &self,
         user_id: &str,
         client_id: &str,
@@ -53,7 +57,8 @@ impl Engine {
         Ok(scopes.map(|s| s.split_whitespace().map(str::to_string).collect()))
     }
 
-    pub(super) async fn grant_consent(
+    /// Records that `user_id` allowed `client_id` these scopes (replacing what was there).
+    pub async fn grant_consent(
         &self,
         user_id: &str,
         client_id: &str,
@@ -72,7 +77,8 @@ impl Engine {
         Ok(())
     }
 
-    pub(super) async fn insert_code(&self, code: &CodeRecord) -> Result<(), StoreError> {
+    /// Stores a new authorization code.
+    pub async fn insert_code(&self, code: &CodeRecord) -> Result<(), StoreError> {
         sqlx::query(
             "INSERT INTO authorization_codes (id, client_id, grant_json, expires_at, keep_until) \
              VALUES ($1, $2, $3, $4, $5)",
@@ -87,7 +93,13 @@ impl Engine {
         Ok(())
     }
 
-    pub(super) async fn redeem_code(
+    /// Redeems code `id` once, under the write lock, so that of any number of nodes exactly one
+    /// redeems it. `matches` checks the request against what the code grants (client, redirect
+    /// URI, PKCE): if it says no, nothing changes. On a second use, what the first issued
+    /// (`issued` was recorded then) is revoked: its access token and refresh-token family.
+    /// `refresh` may return the first refresh token of that family: it is stored in the same
+    /// transaction, so a second use racing this one cannot miss it.
+    pub async fn redeem_code(
         &self,
         id: &str,
         matches: impl FnOnce(&Grant) -> bool,
@@ -148,12 +160,17 @@ impl Engine {
         Ok(Redemption::Redeemed(grant))
     }
 
-    pub(super) async fn insert_refresh(&self, token: &RefreshRecord) -> Result<(), StoreError> {
+    /// Stores a new refresh token (the first of its family).
+    pub async fn insert_refresh(&self, token: &RefreshRecord) -> Result<(), StoreError> {
         let mut conn = self.pool.acquire().await?;
         insert_refresh_row(&mut conn, token).await
     }
 
-    pub(super) async fn rotate_refresh(
+    /// Spends refresh token `id` and stores `next(old)` in its place, under the write lock.
+    /// `client_id` must be the token's client, and `next` may refuse (`None`, e.g. a scope
+    /// wider than granted): either way nothing changes ([`Refresh::Refused`]). A token used
+    /// before revokes its family (every token of it, and the access tokens they came with).
+    pub async fn rotate_refresh(
         &self,
         id: &str,
         client_id: &str,
@@ -194,7 +211,10 @@ impl Engine {
         Ok(Refresh::Rotated(Box::new(old)))
     }
 
-    pub(super) async fn revoke_refresh(
+    /// Revokes the family of refresh token `id` if it belongs to `client_id` (RFC 7009), with
+    /// the access tokens issued beside it (returned, with their expiry); `None` when there was
+    /// no such token.
+    pub async fn revoke_refresh(
         &self,
         id: &str,
         client_id: &str,
@@ -214,7 +234,9 @@ impl Engine {
         Ok(Some(revoked))
     }
 
-    pub(super) async fn prune_sign_in(&self) -> Result<u64, StoreError> {
+    /// Forgets ended sessions, codes past keeping and refresh-token families past their
+    /// absolute lifetime.
+    pub async fn prune_sign_in(&self) -> Result<u64, StoreError> {
         let t = now();
         let mut count = 0;
         for sql in [

@@ -1,10 +1,13 @@
-impl Engine {
-    pub(super) async fn is_empty(&self) -> Result<bool, StoreError> {
+operations! {
+    /// Whether the store holds no client, no user and no key (import refuses anything else).
+    pub async fn is_empty(&self) -> Result<bool, StoreError> {
         let mut conn = self.pool.acquire().await?;
         holds_nothing(&mut conn).await
     }
 
-    pub(super) async fn import(&self, records: &[Record]) -> Result<(), StoreError> {
+    /// Writes `records` exactly as they are (ids, times, hashes, sealed keys), in one
+    /// transaction, refusing a store that is not empty. Every node then reloads.
+    pub async fn import(&self, records: &[Record]) -> Result<(), StoreError> {
         let (mut tx, _write) = self.begin_write().await?;
         if !holds_nothing(&mut tx).await? {
             return Err(StoreError::Unsupported(
@@ -57,8 +60,10 @@ impl Engine {
         Ok(())
     }
 
-    /// Streams everything the store holds to `sink`, read in one snapshot.
-    pub(super) async fn export(&self, mut sink: impl FnMut(Record)) -> Result<u64, StoreError> {
+    /// Streams everything the store holds to `sink`, read in one snapshot (export).
+    // Streams everything the store holds to `sink`, read in one snapshot.
+    pub async fn export(&self, sink: impl FnMut(Record)) -> Result<u64, StoreError> {
+        let mut sink = sink;
         let mut tx = self.begin_snapshot().await?;
         let mut count = 0u64;
         let mut emit = |r: Record| {

@@ -1,5 +1,6 @@
-impl Engine {
-    pub(super) async fn insert_user(
+operations! {
+    /// Adds a user; `false` (and nothing written) when its email is taken.
+    pub async fn insert_user(
         &self,
         user: &UserRecord,
         audit: &AuditEntry,
@@ -19,7 +20,8 @@ impl Engine {
         Ok(true)
     }
 
-    pub(super) async fn user(&self, id: &str) -> Result<Option<UserRecord>, StoreError> {
+    /// One user, by id.
+    pub async fn user(&self, id: &str) -> Result<Option<UserRecord>, StoreError> {
         let row = sqlx::query("SELECT * FROM users WHERE id = $1")
             .bind(id)
             .fetch_optional(&self.pool)
@@ -27,7 +29,8 @@ impl Engine {
         row.as_ref().map(user_from_row).transpose()
     }
 
-    pub(super) async fn user_by_email(&self, email: &str) -> Result<Option<UserRecord>, StoreError> {
+    /// One user, by email (without regard to case).
+    pub async fn user_by_email(&self, email: &str) -> Result<Option<UserRecord>, StoreError> {
         let row = sqlx::query("SELECT * FROM users WHERE email_key = $1")
             .bind(crate::model::email_key(email))
             .fetch_optional(&self.pool)
@@ -35,7 +38,8 @@ impl Engine {
         row.as_ref().map(user_from_row).transpose()
     }
 
-    pub(super) async fn users_page(
+    /// Up to `limit` users with ids after `after`, ordered by id.
+    pub async fn users_page(
         &self,
         after: Option<&str>,
         limit: u32,
@@ -48,6 +52,26 @@ impl Engine {
         rows.iter().map(user_from_row).collect()
     }
 
+    /// Deletes user `id`; `false` when there was none.
+    pub async fn delete_user(&self, id: &str, audit: &AuditEntry) -> Result<bool, StoreError> {
+        let (mut tx, _write) = self.begin_write().await?;
+        // Its sessions and refresh tokens would go with it (foreign keys); the access tokens
+        // issued with those refresh tokens are revoked, as when a password changes.
+        end_sign_ins_in(&mut tx, id).await?;
+        let done = sqlx::query("DELETE FROM users WHERE id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        if done.rows_affected() == 0 {
+            return Ok(false);
+        }
+        record_audit(&mut tx, audit, now()).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+}
+
+impl Engine {
     pub(super) async fn modify_user<E: From<StoreError>>(
         &self,
         id: &str,
@@ -85,23 +109,6 @@ impl Engine {
         record_audit(&mut tx, audit, now()).await?;
         tx.commit().await.map_err(StoreError::from)?;
         Ok(Some((user, ended)))
-    }
-
-    pub(super) async fn delete_user(&self, id: &str, audit: &AuditEntry) -> Result<bool, StoreError> {
-        let (mut tx, _write) = self.begin_write().await?;
-        // Its sessions and refresh tokens would go with it (foreign keys); the access tokens
-        // issued with those refresh tokens are revoked, as when a password changes.
-        end_sign_ins_in(&mut tx, id).await?;
-        let done = sqlx::query("DELETE FROM users WHERE id = $1")
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
-        if done.rows_affected() == 0 {
-            return Ok(false);
-        }
-        record_audit(&mut tx, audit, now()).await?;
-        tx.commit().await?;
-        Ok(true)
     }
 }
 
