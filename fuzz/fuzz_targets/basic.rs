@@ -4,7 +4,7 @@
 
 use axum::http::{HeaderMap, HeaderValue, header};
 use libfuzzer_sys::fuzz_target;
-use tessera::oauth::client_auth::{Method, credentials};
+use tessera::oauth::client_auth::credentials;
 use tessera::oauth::form::Form;
 
 fuzz_target!(|data: &[u8]| {
@@ -22,8 +22,10 @@ fuzz_target!(|data: &[u8]| {
     if let Ok(c) = credentials(&headers, &form) {
         assert!(!c.client_id.is_empty() && c.client_id.len() <= 256);
         assert!(c.secret.len() <= 512);
-        // Only a public client (client_id alone, no Basic) comes without a secret.
-        assert_eq!(c.secret.is_empty(), c.method == Method::None);
-        assert!(c.method != Method::None || headers.is_empty());
+        // Only a public client (`none`: client_id alone, no Basic) comes without a secret.
+        let public = !c.method.proves_possession();
+        assert_eq!(public, c.method.name() == "none");
+        assert_eq!(c.secret.is_empty(), public);
+        assert!(!public || headers.is_empty());
     }
 });

@@ -103,7 +103,7 @@ fuzz_target!(|data: &[u8]| {
             Err(_) => return,
         },
     };
-    let introspected = tessera::oauth::validate::check(&n.running.app, text, tessera::store::now()).is_ok();
+    let introspected = tessera::oauth::validate::check(&n.running.app, text, tessera::model::clock::unix_now()).is_ok();
     let verified = n.runtime.block_on(n.verifier.verify(text)).is_ok();
     if text != n.token {
         assert!(

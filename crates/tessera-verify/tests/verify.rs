@@ -62,7 +62,7 @@ impl Issuer {
         let app = &self.running.as_ref().unwrap().app;
         let key = app
             .store
-            .live_keys(tessera::store::now())
+            .live_keys(tessera::model::clock::unix_now())
             .await
             .unwrap()
             .remove(0);

@@ -35,18 +35,24 @@ fn claims(client_id: &str) -> AccessTokenClaims {
 
 fn hot_path(c: &mut Criterion) {
     let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
-    let created = build_client(NewClient {
-        name: "bench".into(),
-        scope: "demo:read demo:write".into(),
-        ..Default::default()
-    })
+    let created = build_client(
+        NewClient {
+            name: "bench".into(),
+            scope: "demo:read demo:write".into(),
+            ..Default::default()
+        },
+        tessera::model::clock::unix_now(),
+    )
     .unwrap();
-    let imported = build_client(NewClient {
-        name: "bench-imported".into(),
-        scope: "demo:read".into(),
-        secret: Some("imported-secret-0123456789".into()),
-        ..Default::default()
-    })
+    let imported = build_client(
+        NewClient {
+            name: "bench-imported".into(),
+            scope: "demo:read".into(),
+            secret: Some("imported-secret-0123456789".into()),
+            ..Default::default()
+        },
+        tessera::model::clock::unix_now(),
+    )
     .unwrap();
     let id = created.client.id.clone();
     let secret = created.secret.clone();

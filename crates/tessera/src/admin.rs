@@ -6,7 +6,7 @@ use crate::model::scope::is_scope_token;
 use crate::model::{ADMIN_AUDIENCE, ADMIN_SCOPE, DEFAULT_TOKEN_TTL, MAX_TOKEN_TTL};
 use crate::model::{ClientRecord, SecretKind};
 use crate::operation::{Actor, AdminError};
-use crate::store::{Store, now};
+use crate::store::Store;
 
 /// What a new client looks like. (No `Debug`: it may hold a secret.)
 #[derive(Default, Clone)]
@@ -152,8 +152,8 @@ fn validate_imported_secret(secret: &str) -> Result<(), AdminError> {
     Ok(())
 }
 
-/// Builds a client (validated, secret hashed) without storing it.
-pub fn build_client(new: NewClient) -> Result<Created, AdminError> {
+/// Builds a client (validated, secret hashed), created `at`, without storing it.
+pub fn build_client(new: NewClient, at: i64) -> Result<Created, AdminError> {
     let name = validate_name(&new.name)?;
     let mut scopes = validate_scopes(&new.scope)?;
     if new.admin && !scopes.iter().any(|s| s == ADMIN_SCOPE) {
@@ -208,7 +208,7 @@ pub fn build_client(new: NewClient) -> Result<Created, AdminError> {
     } else {
         vec![new_secret_record(&secret, kind).map_err(AdminError::Invalid)?]
     };
-    let t = now();
+    let t = at;
     Ok(Created {
         client: ClientRecord {
             id: generate_client_id(),
@@ -231,7 +231,7 @@ pub fn build_client(new: NewClient) -> Result<Created, AdminError> {
 
 /// Creates a client. The returned secret is the one and only copy.
 pub async fn create_client(store: &Store, actor: &Actor, new: NewClient) -> Result<Created, AdminError> {
-    let created = build_client(new)?;
+    let created = build_client(new, actor.now())?;
     let c = &created.client;
     let details = serde_json::json!({
         "name": c.name, "scope": c.scopes.join(" "), "audiences": c.audiences, "token_ttl": c.token_ttl,
@@ -341,7 +341,7 @@ pub async fn update_client(
             }
             if let Some(enabled) = update.enabled {
                 if client.enabled && !enabled {
-                    client.tokens_revoked_before = now();
+                    client.tokens_revoked_before = actor.now();
                 }
                 client.enabled = enabled;
             }
@@ -356,7 +356,7 @@ pub async fn revoke_tokens(store: &Store, actor: &Actor, id: &str) -> Result<Cli
     let entry = actor.entry("client.revoke_tokens", id, serde_json::json!({}));
     let changed = store
         .modify_client(id, &entry, |client| {
-            client.tokens_revoked_before = now();
+            client.tokens_revoked_before = actor.now();
             Ok::<(), AdminError>(())
         })
         .await?;
@@ -380,14 +380,14 @@ pub async fn rotate_secret(
     }
     let secret = generate_secret().map_err(|e| AdminError::Invalid(e.into()))?;
     let record = new_secret_record(&secret, SecretKind::Sha256).map_err(AdminError::Invalid)?;
-    let expire = now() + grace.as_secs() as i64;
+    let expire = actor.now() + grace.as_secs() as i64;
     let entry = actor.entry(
         "client.rotate_secret",
         id,
         serde_json::json!({"new_secret_id": record.id, "previous_expire_at": expire}),
     );
     let client = store
-        .rotate_secret(id, &record, expire, &entry)
+        .rotate_secret(id, &record, expire, actor.now(), &entry)
         .await?
         .ok_or_else(|| AdminError::NotFound(id.to_string()))?;
     Ok(Created { client, secret })
@@ -460,11 +460,14 @@ mod tests {
 
     #[test]
     fn build_rules() {
-        let ok = build_client(NewClient {
-            name: "x".into(),
-            scope: "a b".into(),
-            ..Default::default()
-        })
+        let ok = build_client(
+            NewClient {
+                name: "x".into(),
+                scope: "a b".into(),
+                ..Default::default()
+            },
+            0,
+        )
         .unwrap();
         assert_eq!(ok.client.scopes, vec!["a", "b"]);
         assert_eq!(ok.client.token_ttl, DEFAULT_TOKEN_TTL);
@@ -495,7 +498,7 @@ mod tests {
                 ..Default::default()
             },
         ] {
-            assert!(build_client(bad).is_err());
+            assert!(build_client(bad, 0).is_err());
         }
     }
 }

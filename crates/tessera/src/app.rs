@@ -1,5 +1,7 @@
 //! The state a node serves from: settings, store, and the caches kept fresh from the store.
 
+use std::sync::Arc;
+
 use crate::clients::Registry;
 use crate::config::Settings;
 use crate::keys::KeyRing;
@@ -40,12 +42,14 @@ pub struct App {
     /// Held while the registry is written from what was read from the store (by a poll, or by
     /// [`App::apply_client`]), so that an older read never lands after a newer one.
     pub registry_writes: tokio::sync::Mutex<()>,
+    /// The node's time: the system's, or a test's manual clock.
+    pub clock: Arc<dyn crate::model::clock::Clock>,
 }
 
 impl App {
     /// What `/metrics` reports of this node's state, read now.
     pub fn gauges(&self) -> crate::metrics::Gauges {
-        let now = crate::store::now();
+        let now = self.clock.now();
         let keys = self.keys.get();
         let limit = self.guard.settings().max_concurrent_requests as usize;
         crate::metrics::Gauges {

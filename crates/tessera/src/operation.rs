@@ -2,16 +2,23 @@
 //! fails: shared by the operations themselves (clients in [`crate::admin`], [`crate::users`],
 //! [`crate::signing`]) and by the CLI and admin API that call them.
 
+use std::sync::Arc;
+
 use crate::model::AuditEntry;
+use crate::model::clock::{Clock, SystemClock};
 use crate::store::StoreError;
 
-/// Who performs an administrative operation, and from where. Recorded with every change.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Who performs an administrative operation, from where, and by which clock: recorded with
+/// every change, and the time the operation stamps (token revocation, secret expiry) is the
+/// actor's, so that an operation through a node's admin API runs on that node's clock.
+#[derive(Debug, Clone)]
 pub struct Actor {
     /// `cli:USER`, `client:ID` or `tessera`.
     pub id: String,
     /// Host (CLI) or peer address (API).
     pub source: String,
+    /// The time the operation happens at.
+    pub clock: Arc<dyn Clock>,
 }
 
 impl Actor {
@@ -28,6 +35,7 @@ impl Actor {
         Actor {
             id: format!("cli:{user}"),
             source: format!("cli@{host}"),
+            clock: Arc::new(SystemClock),
         }
     }
 
@@ -36,7 +44,18 @@ impl Actor {
         Actor {
             id: "tessera".into(),
             source: "server".into(),
+            clock: Arc::new(SystemClock),
         }
+    }
+
+    /// The same actor, acting on `clock` (a node's).
+    pub fn on(self, clock: Arc<dyn Clock>) -> Self {
+        Actor { clock, ..self }
+    }
+
+    /// Now, by the actor's clock (seconds since the Unix epoch).
+    pub fn now(&self) -> i64 {
+        self.clock.now()
     }
 
     /// An audit entry for `action` on `target`.

@@ -15,9 +15,10 @@ use crate::config::Settings;
 use crate::http::discovery::{TOKEN_PATH, metadata};
 use crate::keys::{KeyRing, MasterKey};
 use crate::model::KeyPurpose;
+use crate::model::clock::{Clock, SystemClock};
 use crate::operation::Actor;
 use crate::signing::{ensure_first_key, load_key_set, rotate_if_due};
-use crate::store::{Store, now};
+use crate::store::Store;
 
 /// How often a node asks the store what changed.
 pub const CHANGE_POLL: Duration = Duration::from_millis(500);
@@ -66,7 +67,9 @@ impl Running {
     /// see it at once, as the admin API does: read back from the store under the registry's
     /// write lock, so that no poll can put an older state back.
     pub async fn register(&self, new: NewClient) -> anyhow::Result<crate::admin::Created> {
-        let created = crate::admin::create_client(&self.app.store, &Actor::cli(), new).await?;
+        let created =
+            crate::admin::create_client(&self.app.store, &Actor::cli().on(self.app.clock.clone()), new)
+                .await?;
         self.app.apply_client(&created.client.id).await;
         Ok(created)
     }
@@ -101,15 +104,18 @@ pub struct Quickstart {
 }
 
 /// Creates the quickstart client on a store that never had one.
-async fn bootstrap(store: &Store) -> anyhow::Result<Option<Quickstart>> {
+async fn bootstrap(store: &Store, at: i64) -> anyhow::Result<Option<Quickstart>> {
     if store.meta(BOOTSTRAP_META).await?.is_some() || !store.clients().await?.is_empty() {
         return Ok(None);
     }
-    let created = build_client(NewClient {
-        name: "quickstart".into(),
-        scope: "demo:read demo:write".into(),
-        ..Default::default()
-    })?;
+    let created = build_client(
+        NewClient {
+            name: "quickstart".into(),
+            scope: "demo:read demo:write".into(),
+            ..Default::default()
+        },
+        at,
+    )?;
     let audit = Actor::server().entry(
         "client.create",
         &created.client.id,
@@ -149,6 +155,17 @@ pub async fn start_with_listener(
     settings: Settings,
     listener: Option<std::net::TcpListener>,
 ) -> anyhow::Result<Running> {
+    start_with_clock(settings, listener, Arc::new(SystemClock)).await
+}
+
+/// [`start_with_listener`], on `clock`: everything the node decides by time (token lifetimes,
+/// secret expiry, back-off windows, sign-in lifetimes, its schedules) reads it, so a test can
+/// move a [`crate::model::clock::ManualClock`] instead of waiting.
+pub async fn start_with_clock(
+    settings: Settings,
+    listener: Option<std::net::TcpListener>,
+    clock: Arc<dyn Clock>,
+) -> anyhow::Result<Running> {
     // TLS files first: a bad certificate is reported before anything else happens.
     let tls = match &settings.tls {
         Some(files) => Some(crate::http::tls::acceptor(files).map_err(|e| anyhow::anyhow!(e))?),
@@ -166,13 +183,13 @@ pub async fn start_with_listener(
     // The change sequence is read before anything is loaded, so nothing changed in between is
     // missed: at worst it is applied twice.
     let seq = store.change_seq().await?;
-    let key_set = load_key_set(&store, &master, now()).await?;
+    let key_set = load_key_set(&store, &master, clock.now()).await?;
     if settings.bootstrap {
-        if let Some(q) = bootstrap(&store).await? {
+        if let Some(q) = bootstrap(&store, clock.now()).await? {
             print_quickstart(&q, &settings);
         }
     }
-    let registry = Registry::new();
+    let registry = Registry::with_clock(clock.clone());
     load_registry(&store, &registry).await?;
     let revocations = crate::revocations::Revocations::default();
     revocations.replace(load_revocations(&store).await?);
@@ -195,12 +212,13 @@ pub async fn start_with_listener(
         verified: crate::oauth::validate::verified_tokens(),
         master,
         synced: Default::default(),
-        guard: crate::limits::Guard::new(settings_limits),
+        guard: crate::limits::Guard::with_clock(settings_limits, clock.clone()),
         metrics: crate::metrics::Metrics::new(),
         readiness: Default::default(),
         registry_writes: Default::default(),
+        clock,
     });
-    app.synced.mark(now());
+    app.synced.mark(app.clock.now());
     let (shutdown, rx) = watch::channel(false);
     let mut tasks = Vec::new();
     if app.settings.limits.trusts_any_proxy() {
@@ -252,39 +270,44 @@ const POLL_TIMEOUT: Duration = Duration::from_secs(10);
 /// writes (rotation, pruning) runs in [`schedule_loop`], so that it never delays a poll.
 async fn refresh_loop(app: Arc<App>, mut seq: i64, mut shutdown: watch::Receiver<bool>) {
     let master = &app.master;
-    use tokio::time::Instant;
+
     let mut tick = tokio::time::interval(CHANGE_POLL);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut next_full = Instant::now() + FULL_REFRESH;
+    let mut next_full = app.clock.instant() + FULL_REFRESH;
     loop {
         tokio::select! {
             _ = tick.tick() => {}
             _ = shutdown.changed() => return,
         }
-        if Instant::now() >= next_full {
+        if app.clock.instant() >= next_full {
             next_full = match full_refresh(&app, master, &mut seq).await {
                 Ok(()) => {
-                    app.synced.mark(now());
-                    Instant::now() + FULL_REFRESH
+                    app.synced.mark(app.clock.now());
+                    app.clock.instant() + FULL_REFRESH
                 }
                 Err(e) => {
                     tracing::warn!(error = %e, "full cache refresh failed; serving from cache");
-                    Instant::now() + Duration::from_secs(30)
+                    app.clock.instant() + Duration::from_secs(30)
                 }
             };
         } else {
             match tokio::time::timeout(POLL_TIMEOUT, apply_changes(&app, master, &mut seq)).await {
-                Ok(Ok(())) => app.synced.mark(now()),
+                Ok(Ok(())) => app.synced.mark(app.clock.now()),
                 Ok(Err(e)) => tracing::warn!(error = %e, "reading the change log failed; serving from cache"),
                 Err(_) => tracing::warn!("reading the change log timed out; serving from cache"),
             }
         }
         // A pending key activates, or an old one retires, without any store change.
-        if app.keys.get().next_change_at.is_some_and(|t| t <= now()) {
-            match load_key_set(&app.store, master, now()).await {
+        if app
+            .keys
+            .get()
+            .next_change_at
+            .is_some_and(|t| t <= app.clock.now())
+        {
+            match load_key_set(&app.store, master, app.clock.now()).await {
                 Ok(set) => {
                     let kid = set
-                        .current(now())
+                        .current(app.clock.now())
                         .map(|s| s.signer.kid().to_string())
                         .unwrap_or_default();
                     tracing::info!(%kid, "signing key set changed on schedule");
@@ -304,21 +327,20 @@ async fn refresh_loop(app: Arc<App>, mut seq: i64, mut shutdown: watch::Receiver
 /// Scheduled work that writes to the store: key rotation when due (every node checks, the
 /// store's write lock lets one rotate) and pruning of expired state.
 async fn schedule_loop(app: Arc<App>, mut shutdown: watch::Receiver<bool>) {
-    use tokio::time::Instant;
     let mut tick = tokio::time::interval(CHANGE_POLL);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut next_housekeeping = Instant::now();
-    let mut next_rotation_check = Instant::now();
-    let mut next_id_key_check = Instant::now();
+    let mut next_housekeeping = app.clock.instant();
+    let mut next_rotation_check = app.clock.instant();
+    let mut next_id_key_check = app.clock.instant();
     loop {
         tokio::select! {
             _ = tick.tick() => {}
             _ = shutdown.changed() => return,
         }
         if let Some(interval) = app.settings.key_rotation_interval {
-            if Instant::now() >= next_rotation_check {
+            if app.clock.instant() >= next_rotation_check {
                 next_rotation_check =
-                    Instant::now() + (interval / 2).clamp(CHANGE_POLL, Duration::from_secs(5));
+                    app.clock.instant() + (interval / 2).clamp(CHANGE_POLL, Duration::from_secs(5));
                 let s = &app.settings;
                 for (alg, purpose) in [
                     (s.signing_alg, KeyPurpose::Access),
@@ -334,16 +356,16 @@ async fn schedule_loop(app: Arc<App>, mut shutdown: watch::Receiver<bool>) {
         }
         // The first client that signs people in brings the ID token key (RS256), ahead of its
         // first code exchange (which would make it then). A scan of the registry, so not often.
-        if Instant::now() >= next_id_key_check {
-            next_id_key_check = Instant::now() + Duration::from_secs(10);
+        if app.clock.instant() >= next_id_key_check {
+            next_id_key_check = app.clock.instant() + Duration::from_secs(10);
             if app.keys.get().id_slots.is_empty() && app.registry.any_signs_in() {
                 if let Err(e) = crate::signing::ensure_id_key(&app.store, &app.master, &app.keys).await {
                     tracing::warn!(error = %e, "cannot create the ID token signing key");
                 }
             }
         }
-        if Instant::now() >= next_housekeeping {
-            next_housekeeping = Instant::now() + HOUSEKEEPING;
+        if app.clock.instant() >= next_housekeeping {
+            next_housekeeping = app.clock.instant() + HOUSEKEEPING;
             housekeeping(&app).await;
         }
     }
@@ -353,7 +375,7 @@ async fn schedule_loop(app: Arc<App>, mut shutdown: watch::Receiver<bool>) {
 const HOUSEKEEPING: Duration = Duration::from_secs(60);
 
 async fn housekeeping(app: &App) {
-    app.revocations.prune(now());
+    app.revocations.prune(app.clock.now());
     app.guard.prune();
     let results = [
         app.store.prune_changes(Duration::from_secs(86_400)).await,
@@ -405,7 +427,7 @@ async fn full_refresh(app: &App, master: &MasterKey, seq: &mut i64) -> anyhow::R
 /// Builds the key set from the store. A key this node cannot open (sealed under another master
 /// key) makes the node unready until it can: it goes on signing with the set it has.
 async fn rebuild_keys(app: &App, master: &MasterKey) -> anyhow::Result<crate::keys::KeySet> {
-    match load_key_set(&app.store, master, now()).await {
+    match load_key_set(&app.store, master, app.clock.now()).await {
         Ok(set) => {
             app.readiness.keys(None);
             Ok(set)

@@ -11,9 +11,10 @@ use std::time::Duration;
 
 use crate::keys::{self, Alg, KeyRing, KeySet, MasterKey, MasterKeySource, Signer, Slot};
 use crate::model::MAX_TOKEN_TTL;
+use crate::model::clock::unix_now;
 use crate::model::{KeyPurpose, KeyRecord};
 use crate::operation::Actor;
-use crate::store::{Store, now};
+use crate::store::Store;
 
 /// The node's master key, checked against the store: it must open every signing key the store
 /// holds, or the node refuses to start (one line saying so) rather than sign with a key of its
@@ -122,7 +123,7 @@ async fn new_record(
         alg: alg.as_str().to_string(),
         sealed_private_key: master.seal_with(sealing.as_deref(), &generated.kid, &generated.pkcs8)?,
         public_jwk: generated.public_jwk.to_string(),
-        created_at: now(),
+        created_at: unix_now(),
         activates_at,
         retired_at: None,
         purpose,
@@ -140,10 +141,15 @@ pub async fn ensure_first_key(
     alg: Alg,
     purpose: KeyPurpose,
 ) -> anyhow::Result<bool> {
-    if store.live_keys(now()).await?.iter().any(|k| k.purpose == purpose) {
+    if store
+        .live_keys(unix_now())
+        .await?
+        .iter()
+        .any(|k| k.purpose == purpose)
+    {
         return Ok(false);
     }
-    let (record, _) = new_record(store, master, alg, purpose, now()).await?;
+    let (record, _) = new_record(store, master, alg, purpose, unix_now()).await?;
     let audit = Actor::server().entry(
         "key.create",
         &record.kid,
@@ -164,7 +170,7 @@ pub async fn ensure_id_key(store: &Store, master: &MasterKey, keys: &KeyRing) ->
         return Ok(());
     }
     ensure_first_key(store, master, ID_TOKEN_ALG, KeyPurpose::IdToken).await?;
-    keys.replace(load_key_set(store, master, now()).await?);
+    keys.replace(load_key_set(store, master, unix_now()).await?);
     Ok(())
 }
 
@@ -259,7 +265,7 @@ pub async fn rotate_if_due(
         return Ok(None);
     }
     let (kid, created_at) = newest.map(|k| (k.kid.as_str(), k.created_at)).unwrap_or(("", 0));
-    if now() < created_at + interval.as_secs() as i64 {
+    if unix_now() < created_at + interval.as_secs() as i64 {
         return Ok(None);
     }
     // Every node checks; the store's write lock lets exactly one of them rotate.

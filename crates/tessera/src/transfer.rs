@@ -305,7 +305,7 @@ pub async fn export(store: &Store, out: &mut impl std::io::Write) -> Result<u64,
     let header = Line::Header {
         format: FORMAT.into(),
         version: VERSION,
-        exported_at: crate::store::now(),
+        exported_at: crate::model::clock::unix_now(),
         schema_version: store.schema_version().await?,
         engine: store.engine_name().into(),
     };

@@ -4,9 +4,10 @@
 
 use serde_json::json;
 
+use crate::model::clock::unix_now;
 use crate::model::{SecretKind, SignInsEnded, UserRecord};
 use crate::operation::{Actor, AdminError};
-use crate::store::{StoreError, now};
+use crate::store::StoreError;
 
 /// Shortest password accepted (NIST SP 800-63B §5.1.1.2: at least 8 characters).
 pub const MIN_PASSWORD: usize = 8;
@@ -119,7 +120,7 @@ pub async fn create_user(
         Some(p) => Some(hash_password(p).await?),
         None => None,
     };
-    let t = now();
+    let t = unix_now();
     let user = UserRecord {
         id: uuid::Uuid::new_v4().to_string(),
         email,

@@ -25,7 +25,7 @@ pub(super) enum AuditCommand {
 
 pub(super) fn parse_since(since: &str) -> anyhow::Result<i64> {
     if let Ok(d) = humantime::parse_duration(since) {
-        return Ok(crate::store::now() - d.as_secs() as i64);
+        return Ok(crate::model::clock::unix_now() - d.as_secs() as i64);
     }
     let t = humantime::parse_rfc3339_weak(since).map_err(|_| {
         anyhow::anyhow!("--since {since:?}: expected a duration (24h) or a time (2026-01-31T12:00:00Z)")

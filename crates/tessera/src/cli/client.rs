@@ -365,7 +365,7 @@ pub(super) async fn client_command(
             let grace = humantime::parse_duration(&grace)
                 .map_err(|e| anyhow::anyhow!("invalid --grace {grace:?}: {e}"))?;
             let rotated = admin::rotate_secret(store, actor, &id, grace).await?;
-            let expire = crate::store::now() + grace.as_secs() as i64;
+            let expire = crate::model::clock::unix_now() + grace.as_secs() as i64;
             if json {
                 print_json(&serde_json::json!({
                     "client_id": rotated.client.id, "client_secret": rotated.secret,

@@ -48,7 +48,7 @@ pub(super) async fn key_command(
     settings: &Settings,
     cmd: KeyCommand,
 ) -> anyhow::Result<ExitCode> {
-    let t = crate::store::now();
+    let t = crate::model::clock::unix_now();
     match cmd {
         KeyCommand::List { json } => {
             let keys = store.all_keys().await?;

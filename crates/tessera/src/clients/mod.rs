@@ -15,7 +15,6 @@ use secrets::{CachedSecret, verify_phc};
 
 use std::collections::HashSet;
 use std::sync::{Arc, RwLock};
-use std::time::Instant;
 
 use aws_lc_rs::digest::{SHA256, digest};
 use aws_lc_rs::hmac;
@@ -24,8 +23,8 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use subtle::ConstantTimeEq;
 
+use crate::model::clock::{Clock, SystemClock};
 use crate::model::{ClientRecord, SecretKind};
-use crate::store::now;
 
 /// What a client may ask for. Clients registered alike share one copy (the registry interns
 /// them), so a million clients with the same scopes hold these strings once.
@@ -206,6 +205,8 @@ pub struct Registry {
     argon2_permits: Arc<tokio::sync::Semaphore>,
     /// A hash of a random secret, checked against on failures that ran no Argon2id of their own.
     dummy_phc: Arc<std::sync::OnceLock<String>>,
+    /// The node's time: secrets expire, and a remembered Argon2id success ages, by it.
+    clock: Arc<dyn Clock>,
 }
 
 impl Default for Registry {
@@ -254,8 +255,13 @@ fn intern(
 }
 
 impl Registry {
-    /// An empty registry.
+    /// An empty registry on the system's clock.
     pub fn new() -> Self {
+        Self::with_clock(Arc::new(SystemClock))
+    }
+
+    /// An empty registry on `clock`.
+    pub fn with_clock(clock: Arc<dyn Clock>) -> Self {
         let mut key = [0u8; 32];
         // If the system RNG fails, the zero key still keeps the cache correct (it only hides
         // secrets less well in memory); the RNG failing also fails every key generation.
@@ -266,6 +272,7 @@ impl Registry {
             mac_key: hmac::Key::new(hmac::HMAC_SHA256, &key),
             argon2_permits: Arc::new(tokio::sync::Semaphore::new(parallel)),
             dummy_phc: Arc::default(),
+            clock,
         }
     }
 
@@ -368,7 +375,7 @@ impl Registry {
             self.dummy_check(secret).await;
             return Err(AuthFailure::UnknownClient);
         };
-        let now_s = now();
+        let now_s = self.clock.now();
         let mut ok = self.cheap_match(&client, secret, now_s);
         if !ok {
             let (matched, ran) = self.verify_argon2(&client, secret, now_s).await;
@@ -394,7 +401,7 @@ impl Registry {
     /// otherwise try it as fast as it can send.
     pub fn authenticate_cheaply(&self, client_id: &str, secret: &str) -> Option<Arc<CachedClient>> {
         let client = self.get(client_id)?;
-        (self.generated_match(&client, secret, now()) && client.enabled).then_some(client)
+        (self.generated_match(&client, secret, self.clock.now()) && client.enabled).then_some(client)
     }
 
     /// A live generated secret's digest matches, in constant time.
@@ -427,7 +434,9 @@ impl Registry {
                         continue;
                     }
                     let cached = *crate::sync::lock(&a.verified);
-                    if let Some((m, _)) = cached.filter(|(_, at)| at.elapsed() < ARGON2_CACHE_TTL) {
+                    if let Some((m, _)) = cached.filter(|(_, at)| {
+                        self.clock.instant().saturating_duration_since(*at) < ARGON2_CACHE_TTL
+                    }) {
                         let mac = mac.get_or_insert_with(|| hmac::sign(&self.mac_key, secret.as_bytes()));
                         matched |= m.as_slice().ct_eq(mac.as_ref());
                     }
@@ -453,7 +462,7 @@ impl Registry {
                 let mac = hmac::sign(&self.mac_key, secret.as_bytes());
                 let mut m = [0u8; 32];
                 m.copy_from_slice(mac.as_ref());
-                *crate::sync::lock(&a.verified) = Some((m, Instant::now()));
+                *crate::sync::lock(&a.verified) = Some((m, self.clock.instant()));
                 return (true, ran);
             }
         }

@@ -9,8 +9,8 @@ use aws_lc_rs::rand::{SecureRandom, SystemRandom};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
+use crate::model::clock::unix_now;
 use crate::model::{SecretKind, SecretRecord};
-use crate::store::now;
 
 /// How long a successful Argon2id verification is remembered.
 pub const ARGON2_CACHE_TTL: Duration = Duration::from_secs(600);
@@ -65,7 +65,7 @@ pub fn new_secret_record(secret: &str, kind: SecretKind) -> Result<SecretRecord,
         id: uuid::Uuid::new_v4().to_string(),
         kind,
         hash: hash_secret(secret, kind)?,
-        created_at: now(),
+        created_at: unix_now(),
         expires_at: None,
     })
 }

@@ -120,7 +120,7 @@ pub async fn healthz() -> impl IntoResponse {
 /// this node was not given): the node then signs with the old key, and `reason` says why.
 pub async fn readyz(State(app): State<Arc<App>>) -> Response {
     let store_ok = app.store.ping().await;
-    let age = (crate::store::now() - app.synced.at()).max(0);
+    let age = (app.clock.now() - app.synced.at()).max(0);
     let store = if store_ok { "ok" } else { "unavailable" };
     match app.readiness.problem() {
         None => axum::Json(json!({

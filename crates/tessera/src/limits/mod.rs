@@ -16,6 +16,8 @@ use std::time::{Duration, Instant};
 
 use axum::http::HeaderMap;
 use governor::clock::{Clock, DefaultClock};
+
+use crate::model::clock::{self, SystemClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use serde::Deserialize;
 
@@ -269,6 +271,8 @@ pub struct Guard {
     /// Client ids and accounts with failures remembered: while none, a success needs no lookup.
     id_entries: std::sync::atomic::AtomicUsize,
     epoch: Instant,
+    /// The node's time.
+    clock: Arc<dyn clock::Clock>,
     /// Requests in flight.
     pub in_flight: Arc<tokio::sync::Semaphore>,
 }
@@ -295,8 +299,13 @@ pub fn address_key(ip: IpAddr) -> IpAddr {
 }
 
 impl Guard {
-    /// A guard with fresh state.
+    /// A guard with fresh state, on the system's clock.
     pub fn new(limits: Limits) -> Self {
+        Self::with_clock(limits, Arc::new(SystemClock))
+    }
+
+    /// A guard with fresh state whose back-off windows run on `clock`.
+    pub fn with_clock(limits: Limits, clock: Arc<dyn clock::Clock>) -> Self {
         let s = &limits.settings;
         Guard {
             by_address: quota(s.per_address_rps, s.per_address_burst).map(RateLimiter::keyed),
@@ -306,7 +315,8 @@ impl Guard {
             id_entries: Default::default(),
             saturated_until: AtomicU64::new(0),
             last_sweep: AtomicU64::new(0),
-            epoch: Instant::now(),
+            epoch: clock.instant(),
+            clock,
             in_flight: Arc::new(tokio::sync::Semaphore::new(s.max_concurrent_requests as usize)),
             limits,
         }
@@ -407,7 +417,7 @@ impl Guard {
     /// account, `known_browser` (the request carries the account's device cookie) lifts the
     /// account-wide ceiling, not the count for this address.
     pub fn backoff(&self, subject: Subject<'_>, address: IpAddr, known_browser: bool) -> Option<Refused> {
-        let now = Instant::now();
+        let now = self.clock.instant();
         if self.backoff_horizon.load(Ordering::Relaxed) <= self.millis(now) {
             return None;
         }
@@ -434,7 +444,7 @@ impl Guard {
     /// Records a failed authentication of `subject` from `address`.
     pub fn failed(&self, subject: Subject<'_>, address: IpAddr) {
         let s = &self.limits.settings;
-        let now = Instant::now();
+        let now = self.clock.instant();
         let window = Duration::from_secs(s.failure_window);
         let mut map = crate::sync::lock(&self.failures);
         let mut keys = self.keys(subject, address).to_vec();
@@ -513,7 +523,7 @@ impl Guard {
 
     /// Drops state that no longer matters (run now and then).
     pub fn prune(&self) {
-        let now = Instant::now();
+        let now = self.clock.instant();
         let window = Duration::from_secs(self.limits.settings.failure_window);
         {
             let mut map = crate::sync::lock(&self.failures);

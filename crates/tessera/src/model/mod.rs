@@ -5,6 +5,7 @@
 
 pub mod audit;
 pub mod client;
+pub mod clock;
 pub mod flows;
 pub mod key;
 pub mod paths;

@@ -9,7 +9,7 @@ use crate::app::App;
 use crate::model::scope::parse_scope;
 use crate::model::{ClientRecord, CodeRecord, Grant};
 use crate::oauth::form::Form;
-use crate::store::{StoreError, now};
+use crate::store::StoreError;
 
 /// What `prompt` asked for (OpenID Connect Core §3.1.2.1).
 #[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
@@ -227,7 +227,7 @@ pub fn check(
         prompt,
         max_age,
         login_hint: bounded("login_hint", 320)?,
-        issued_at: now(),
+        issued_at: app.clock.now(),
         resources,
     })
 }
@@ -242,7 +242,7 @@ pub async fn issue_code(
     auth_time: i64,
 ) -> Result<String, StoreError> {
     let code = super::oidc::random_token();
-    let t = now();
+    let t = app.clock.now();
     let record = CodeRecord {
         id: super::oidc::digest(&code),
         grant: Grant {

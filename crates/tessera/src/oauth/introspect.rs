@@ -43,7 +43,7 @@ async fn handle(app: &App, headers: &HeaderMap, body: Body) -> Result<Response, 
         ));
     }
     // token_type_hint is accepted; every kind of token is searched anyway (§2.1).
-    let active = match check(app, token, crate::store::now()) {
+    let active = match check(app, token, app.clock.now()) {
         Ok(active) => active,
         Err(why) => {
             tracing::debug!(caller = %caller.id, reason = ?why, "introspected an inactive token");

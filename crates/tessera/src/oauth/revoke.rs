@@ -56,7 +56,7 @@ async fn handle(app: &App, headers: &HeaderMap, body: Body) -> Result<Response, 
             "a client may revoke only its own tokens".into(),
         ));
     }
-    let Ok(active) = active(app, claims, crate::store::now()) else {
+    let Ok(active) = active(app, claims, app.clock.now()) else {
         // Expired, already revoked, or its client disabled: nothing left to do.
         return Ok(ok());
     };

@@ -11,7 +11,6 @@ use serde_json::{Map, Value, json};
 use super::OAuthError;
 use crate::app::App;
 use crate::model::UserRecord;
-use crate::store::now;
 
 /// The claims a user releases for `scope` (OpenID Connect Core §5.4), `sub` always.
 pub fn user_claims(user: &UserRecord, scope: &[String]) -> Map<String, Value> {
@@ -79,7 +78,7 @@ pub async fn userinfo(State(app): State<Arc<App>>, request: Request) -> Response
             return bearer_error(StatusCode::BAD_REQUEST, Some("invalid_request"), why);
         }
     };
-    let Ok(active) = super::validate::check(&app, token, now()) else {
+    let Ok(active) = super::validate::check(&app, token, app.clock.now()) else {
         return bearer_error(
             StatusCode::UNAUTHORIZED,
             Some("invalid_token"),

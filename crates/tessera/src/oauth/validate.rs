@@ -88,7 +88,7 @@ pub fn authentic(app: &App, token: &str) -> Result<AccessTokenClaims, Inactive> 
     if claims.iss != app.settings.issuer {
         return Err(Inactive::Issuer);
     }
-    let now = u64::try_from(crate::store::now()).unwrap_or(0);
+    let now = u64::try_from(app.clock.now()).unwrap_or(0);
     app.verified
         .insert(digest, kid, key, Arc::new(claims.clone()), claims.exp, now);
     Ok(claims)

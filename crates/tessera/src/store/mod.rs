@@ -268,12 +268,11 @@ impl std::fmt::Debug for Store {
     }
 }
 
-/// Seconds since the Unix epoch.
-pub fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or_default()
+/// Seconds since the Unix epoch, by the system's clock: what the store stamps records with and
+/// judges stored expiries by. Everything above the store reads the node's
+/// [`crate::model::clock::Clock`] instead.
+fn now() -> i64 {
+    crate::model::clock::unix_now()
 }
 
 impl Store {

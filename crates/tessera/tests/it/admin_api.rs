@@ -92,7 +92,7 @@ async fn admin_api_refuses_requests_without_a_valid_admin_token() {
         .await;
     let expiring = s.token(&short, &short_secret).await;
     assert_eq!(call(&s, "GET", path, Some(&expiring), None).await.status(), 200);
-    tokio::time::sleep(Duration::from_millis(2100)).await;
+    s.advance(Duration::from_secs(2));
     let r = call(&s, "GET", path, Some(&expiring), None).await;
     assert_eq!(r.status(), 401);
     assert_eq!(r.json::<Value>().await.unwrap()["error"], "invalid_token");

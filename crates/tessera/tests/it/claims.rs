@@ -306,11 +306,14 @@ async fn the_admin_api_sets_and_replaces_claims() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_literal_brace_scope_from_before_templates_still_works() {
     let s = kit::start(Opts::default()).await;
-    let mut created = admin::build_client(NewClient {
-        name: "legacy".into(),
-        scope: "plain".into(),
-        ..Default::default()
-    })
+    let mut created = admin::build_client(
+        NewClient {
+            name: "legacy".into(),
+            scope: "plain".into(),
+            ..Default::default()
+        },
+        tessera::model::clock::unix_now(),
+    )
     .unwrap();
     created.client.scopes.push("legacy{x}".into());
     let entry = Actor::cli().entry("client.create", &created.client.id, json!({}));

@@ -320,10 +320,10 @@ async fn three_nodes_share_clients_revocations_and_keys() {
     // Published before it signs: until it activates, every node signs with the old key.
     let activates_at = rotated["activates_at"].as_i64().unwrap();
     let kid_now = kid_of(&c.access_token(2, &id, &secret).await);
-    if tessera::store::now() < activates_at {
+    if tessera::model::clock::unix_now() < activates_at {
         assert_eq!(kid_now, old_kid, "a key signed before its activation time");
     }
-    let activates_in = activates_at - tessera::store::now();
+    let activates_in = activates_at - tessera::model::clock::unix_now();
     let signing = eventually(
         Duration::from_secs(activates_in.max(0) as u64) + BOUND,
         || async {

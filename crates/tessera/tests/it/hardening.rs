@@ -57,7 +57,7 @@ fn claims(token: &Value) -> Value {
 }
 
 async fn narrow_client(s: &Server, id: &str, update: ClientUpdate) {
-    tessera::admin::update_client(&s.app().store, &Actor::cli(), id, update)
+    tessera::admin::update_client(&s.app().store, &s.actor(), id, update)
         .await
         .unwrap();
     s.caught_up().await;
@@ -565,7 +565,7 @@ async fn changes_through_the_admin_api_bind_this_node_before_it_answers() {
         scope: Some(String::new()),
         ..Default::default()
     };
-    tessera::admin::update_client(&s.app().store, &Actor::cli(), &admin_id, update)
+    tessera::admin::update_client(&s.app().store, &s.actor(), &admin_id, update)
         .await
         .unwrap();
     let r = s

@@ -2,6 +2,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use base64::Engine;
@@ -9,7 +10,8 @@ use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use tempfile::TempDir;
 use tessera::admin::NewClient;
 use tessera::config::{Overrides, Settings};
-use tessera::server::{Running, start_with_listener};
+use tessera::model::clock::ManualClock;
+use tessera::server::{Running, start_with_clock};
 
 /// Options for an in-process server.
 #[derive(Default, Clone)]
@@ -30,6 +32,8 @@ pub struct Server {
     pub base: String,
     pub dir: TempDir,
     pub http: reqwest::Client,
+    /// The node's clock: a test that waits for time to pass moves it instead of sleeping.
+    pub clock: Arc<ManualClock>,
     opts: Opts,
 }
 
@@ -403,12 +407,16 @@ pub async fn start_in(dir: TempDir, opts: Opts) -> Server {
     if let Some(l) = opts.limits.clone() {
         settings.limits = tessera::limits::Limits::new(l).unwrap();
     }
-    let running = start_with_listener(settings, Some(listener)).await.unwrap();
+    let clock = Arc::new(ManualClock::new());
+    let running = start_with_clock(settings, Some(listener), clock.clone())
+        .await
+        .unwrap();
     Server {
         running: Some(running),
         base,
         dir,
         http: reqwest::Client::new(),
+        clock,
         opts,
     }
 }
@@ -430,6 +438,17 @@ impl Server {
             assert!(Instant::now() < deadline, "the node stopped polling its store");
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
+    }
+
+    /// The operator at the command line, acting on this node's clock.
+    pub fn actor(&self) -> tessera::operation::Actor {
+        tessera::operation::Actor::cli().on(self.clock.clone())
+    }
+
+    /// Moves this node's clock forward by `by`: tokens, secrets and back-off windows age as if
+    /// that much time had passed.
+    pub fn advance(&self, by: Duration) {
+        self.clock.advance(by);
     }
 
     pub fn url(&self, path: &str) -> String {

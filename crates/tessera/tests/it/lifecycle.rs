@@ -106,7 +106,7 @@ async fn introspection_reports_active_tokens_and_every_kind_of_inactive_one() {
     let (short, short_secret) = client_ttl(&s, 1).await;
     let expiring = s.token(&short, &short_secret).await;
     assert_eq!(s.introspect(&rs, &rs_secret, &expiring).await["active"], true);
-    tokio::time::sleep(Duration::from_millis(2100)).await;
+    s.advance(Duration::from_secs(2));
     assert_eq!(s.introspect(&rs, &rs_secret, &expiring).await, inactive());
 
     // Revoked.
@@ -124,7 +124,7 @@ async fn introspection_reports_active_tokens_and_every_kind_of_inactive_one() {
         enabled: Some(false),
         ..Default::default()
     };
-    admin::update_client(&s.app().store, &Actor::cli(), &d, disable)
+    admin::update_client(&s.app().store, &s.actor(), &d, disable)
         .await
         .unwrap();
     refresh(&s).await;
@@ -134,14 +134,14 @@ async fn introspection_reports_active_tokens_and_every_kind_of_inactive_one() {
         enabled: Some(true),
         ..Default::default()
     };
-    admin::update_client(&s.app().store, &Actor::cli(), &d, enable)
+    admin::update_client(&s.app().store, &s.actor(), &d, enable)
         .await
         .unwrap();
     refresh(&s).await;
     assert_eq!(s.introspect(&rs, &rs_secret, &of_disabled).await, inactive());
     let fresh = s.token(&d, &d_secret).await;
     assert_eq!(s.introspect(&rs, &rs_secret, &fresh).await["active"], true);
-    admin::delete_client(&s.app().store, &Actor::cli(), &d)
+    admin::delete_client(&s.app().store, &s.actor(), &d)
         .await
         .unwrap();
     refresh(&s).await;
@@ -239,7 +239,7 @@ async fn revocation_follows_rfc_7009_and_survives_a_restart() {
     assert!(stored.contains(&jti));
     let s = s.restart().await;
     // The issuer changed with the port; check what the restarted node thinks directly.
-    let now = tessera::store::now();
+    let now = tessera::model::clock::unix_now();
     assert!(s.app().revocations.contains(&jti));
     assert!(tessera::oauth::validate::check(s.app(), &token, now).is_err());
 }
@@ -258,7 +258,7 @@ async fn revoking_all_of_a_clients_tokens() {
         }
     }
     assert_eq!(s.app().verified.len(), 2, "one verification remembered per token");
-    admin::revoke_tokens(&s.app().store, &Actor::cli(), &a)
+    admin::revoke_tokens(&s.app().store, &s.actor(), &a)
         .await
         .unwrap();
     refresh(&s).await;
@@ -274,7 +274,7 @@ async fn revoking_all_of_a_clients_tokens() {
 async fn a_rotated_secret_works_during_the_grace_period_and_not_after() {
     let s = kit::start(Opts::default()).await;
     let (id, old) = s.client("read", &[]).await;
-    let rotated = admin::rotate_secret(&s.app().store, &Actor::cli(), &id, Duration::from_secs(4))
+    let rotated = admin::rotate_secret(&s.app().store, &s.actor(), &id, Duration::from_secs(4))
         .await
         .unwrap();
     refresh(&s).await;
@@ -308,7 +308,7 @@ async fn a_rotated_secret_works_during_the_grace_period_and_not_after() {
         "the new one does not"
     );
     assert!(!shown.to_string().contains(&new) && !shown.to_string().contains(&old));
-    tokio::time::sleep(Duration::from_millis(4100)).await;
+    s.advance(Duration::from_secs(5));
     assert_eq!(
         s.token_basic(&id, &old, &grant).await.status(),
         401,
@@ -316,7 +316,7 @@ async fn a_rotated_secret_works_during_the_grace_period_and_not_after() {
     );
     assert_eq!(s.token_basic(&id, &new, &grant).await.status(), 200);
     // A second rotation drops the expired secret.
-    admin::rotate_secret(&s.app().store, &Actor::cli(), &id, Duration::ZERO)
+    admin::rotate_secret(&s.app().store, &s.actor(), &id, Duration::ZERO)
         .await
         .unwrap();
     let c = admin::get_client(&s.app().store, &id).await.unwrap();
@@ -365,7 +365,7 @@ async fn key_rotation_under_continuous_traffic_breaks_no_token() {
             .unwrap()
             .unwrap();
             assert!(
-                r.activates_at > tessera::store::now() + 1,
+                r.activates_at > tessera::model::clock::unix_now() + 1,
                 "published at least one cache lifetime ahead"
             );
             rotation = Some(r);
@@ -395,7 +395,7 @@ async fn key_rotation_under_continuous_traffic_breaks_no_token() {
             }
             if !kids.contains(&old_kid.as_str()) {
                 // Retired: every token the old key signed has expired by now.
-                let now = tessera::store::now() as u64;
+                let now = tessera::model::clock::unix_now() as u64;
                 for (k, t) in &issued {
                     if *k == old_kid {
                         assert!(

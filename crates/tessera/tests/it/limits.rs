@@ -85,7 +85,7 @@ async fn failed_logins_back_off_alike_for_known_unknown_and_imported_ids() {
     );
 
     // The back-off grows: one more failure after it ends doubles it.
-    tokio::time::sleep(Duration::from_millis(1100)).await;
+    s.advance(Duration::from_millis(1100));
     assert_eq!(attempt(&s, unknown, "wrong").await.0, 401);
     let (status, retry, ..) = attempt(&s, unknown, "wrong").await;
     assert_eq!((status, retry.as_deref()), (429, Some("2")));
@@ -286,7 +286,7 @@ async fn metrics_parse_as_prometheus_text_and_count_what_happened() {
         assert_eq!(s.introspect(&id, &secret, &token).await["active"], true);
     }
     let app = &s.running.as_ref().unwrap().app;
-    let rebuilt = tessera::signing::load_key_set(&app.store, &app.master, tessera::store::now())
+    let rebuilt = tessera::signing::load_key_set(&app.store, &app.master, tessera::model::clock::unix_now())
         .await
         .unwrap();
     app.keys.replace(rebuilt);
@@ -571,7 +571,7 @@ async fn taking_the_admin_audience_away_ends_live_admin_tokens() {
         audiences: Some(Vec::new()),
         ..Default::default()
     };
-    tessera::admin::update_client(&s.app().store, &Actor::cli(), &id, update)
+    tessera::admin::update_client(&s.app().store, &s.actor(), &id, update)
         .await
         .unwrap();
     s.caught_up().await;

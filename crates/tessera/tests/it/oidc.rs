@@ -1045,8 +1045,8 @@ async fn bad_authorization_requests_are_refused_precisely() {
                 code_challenge: Some(challenge.clone()),
                 resources: Vec::new(),
             },
-            expires_at: tessera::store::now() - 1,
-            keep_until: tessera::store::now() + 60,
+            expires_at: tessera::model::clock::unix_now() - 1,
+            keep_until: tessera::model::clock::unix_now() + 60,
         })
         .await
         .unwrap();

@@ -95,7 +95,12 @@ async fn signing_keys_are_sealed_with_the_master_key_and_survive_restart() {
         .await
         .unwrap();
     let before = body["access_token"].as_str().unwrap().to_string();
-    let keys = s.app().store.live_keys(tessera::store::now()).await.unwrap();
+    let keys = s
+        .app()
+        .store
+        .live_keys(tessera::model::clock::unix_now())
+        .await
+        .unwrap();
     assert_eq!(keys.len(), 1);
     let key = &keys[0];
 
@@ -127,7 +132,12 @@ async fn signing_keys_are_sealed_with_the_master_key_and_survive_restart() {
     // After a restart: same key, the old token still verifies, new tokens work.
     let s = s.restart().await;
     assert_eq!(
-        s.app().store.live_keys(tessera::store::now()).await.unwrap()[0].kid,
+        s.app()
+            .store
+            .live_keys(tessera::model::clock::unix_now())
+            .await
+            .unwrap()[0]
+            .kid,
         key.kid
     );
     let jwks = s.url("/.well-known/jwks.json");

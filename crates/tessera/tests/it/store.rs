@@ -3,12 +3,13 @@
 
 use std::sync::Arc;
 
+use tessera::model::clock::unix_now as now;
 use tessera::model::{
     AuditEntry, ClientRecord, CodeRecord, Grant, Issued, KeyRecord, Redemption, Refresh, RefreshRecord,
     SecretKind, SecretRecord, SessionRecord, UserRecord,
 };
 use tessera::store::DatabaseUrl;
-use tessera::store::{Store, StoreError, now};
+use tessera::store::{Store, StoreError};
 
 use crate::kit::pg;
 
@@ -201,7 +202,7 @@ async fn clients_round_trip(store: &Store) {
         expires_at: None,
     };
     let rotated = store
-        .rotate_secret("c1", &s2, now() + 60, &audit("client.rotate_secret", "c1"))
+        .rotate_secret("c1", &s2, now() + 60, now(), &audit("client.rotate_secret", "c1"))
         .await
         .unwrap()
         .unwrap();
@@ -210,7 +211,7 @@ async fn clients_round_trip(store: &Store) {
     assert_eq!(rotated.secrets[1].expires_at, None);
     assert!(
         store
-            .rotate_secret("nope", &s2, 0, &audit("x", "y"))
+            .rotate_secret("nope", &s2, 0, now(), &audit("x", "y"))
             .await
             .unwrap()
             .is_none()

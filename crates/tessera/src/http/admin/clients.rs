@@ -251,7 +251,7 @@ pub(super) async fn rotate_secret(
                 Json(json!({
                     "client_id": created.client.id,
                     "client_secret": created.secret,
-                    "previous_secrets_expire_at": crate::store::now() + grace.as_secs() as i64,
+                    "previous_secrets_expire_at": app.clock.now() + grace.as_secs() as i64,
                 }))
                 .into_response(),
             )

@@ -17,7 +17,7 @@ use crate::signing;
 use super::{body, caller, error, internal};
 
 pub(super) async fn list_keys(State(app): State<Arc<App>>) -> Response {
-    let t = crate::store::now();
+    let t = app.clock.now();
     match app.store.all_keys().await {
         Ok(keys) => Json(json!({"keys": keys.iter().map(|k| signing::key_json(k, t)).collect::<Vec<_>>()}))
             .into_response(),

@@ -221,7 +221,7 @@ async fn require_admin(State(app): State<Arc<App>>, mut req: Request, next: Next
         Presented::Token(t) => t.to_string(),
     };
     let token = token.as_str();
-    let active = match check(&app, token, crate::store::now()) {
+    let active = match check(&app, token, app.clock.now()) {
         Ok(a) => a,
         Err(why) => {
             tracing::info!(reason = ?why, "admin API: token refused");
@@ -282,6 +282,7 @@ async fn require_admin(State(app): State<Arc<App>>, mut req: Request, next: Next
     let actor = Actor {
         id: format!("client:{}", active.claims.client_id),
         source: peer,
+        clock: app.clock.clone(),
     };
     req.extensions_mut().insert(Caller(actor));
     next.run(req).await

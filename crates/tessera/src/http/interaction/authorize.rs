@@ -18,7 +18,6 @@ use crate::model::{ClientRecord, SessionRecord, UserRecord};
 use crate::oauth::OAuthError;
 use crate::oauth::authorize::{AuthRequest, Denied, check, denied};
 use crate::oauth::form::Form;
-use crate::store::now;
 
 /// Longest query string or form the authorization endpoint reads.
 pub(super) const MAX_REQUEST: usize = 8 * 1024;
@@ -96,7 +95,7 @@ pub(super) async fn proceed(
         Ok(s) => s,
         Err(e) => return store_page(&e),
     };
-    let fresh_enough = |s: &SessionRecord| req.max_age.is_none_or(|m| now() - s.auth_time <= m);
+    let fresh_enough = |s: &SessionRecord| req.max_age.is_none_or(|m| app.clock.now() - s.auth_time <= m);
     match session {
         Some((s, user)) if !req.prompt.login && fresh_enough(&s) => {
             after_login(app, headers, req, client, &user, &s, None).await
@@ -389,7 +388,7 @@ pub(super) async fn posted(
     }
     let req: AuthRequest = super::open(app, label, sealed)
         .and_then(|json| serde_json::from_slice(&json).ok())
-        .filter(|r: &AuthRequest| now() - r.issued_at <= crate::oauth::oidc::INTERACTION_TTL)
+        .filter(|r: &AuthRequest| app.clock.now() - r.issued_at <= crate::oauth::oidc::INTERACTION_TTL)
         .ok_or_else(|| {
             pages::error(
                 StatusCode::BAD_REQUEST,

@@ -14,7 +14,6 @@ use super::authorize::{
 use super::pages::{self};
 use crate::app::App;
 use crate::oauth::authorize::denied;
-use crate::store::now;
 
 /// `POST /oauth2/consent`: the signed-in user allows or denies.
 pub async fn consent(State(app): State<Arc<App>>, request: Request) -> Response {
@@ -40,7 +39,9 @@ pub async fn consent(State(app): State<Arc<App>>, request: Request) -> Response 
     // prompt=login and max_age hold here too: the session must be the sign-in this request
     // asked for (or recent enough), not an older one the browser still has.
     let signed_in_for_it = session.auth_time >= req.issued_at;
-    let recent = req.max_age.is_none_or(|m| now() - session.auth_time <= m);
+    let recent = req
+        .max_age
+        .is_none_or(|m| app.clock.now() - session.auth_time <= m);
     if !signed_in_for_it && (req.prompt.login || !recent) {
         return forbidden_form();
     }

@@ -12,7 +12,6 @@ use super::{Cookies, SESSION_COOKIE};
 use crate::app::App;
 use crate::limits::Subject;
 use crate::model::SessionRecord;
-use crate::store::now;
 
 /// `POST /oauth2/login`: checks the password, throttled per account and per address, with the
 /// same answer and the same cost whether the account exists or not.
@@ -30,7 +29,7 @@ pub async fn login(State(app): State<Arc<App>>, request: Request) -> Response {
     let cookies = Cookies::for_issuer(&app.settings.issuer);
     let known_browser = cookies
         .get(headers, DEVICE_COOKIE)
-        .is_some_and(|c| device_cookie_ok(&app, c, &account_key, now()));
+        .is_some_and(|c| device_cookie_ok(&app, c, &account_key, app.clock.now()));
     if let Some(refused) = app.guard.backoff(account, address, known_browser) {
         let mut r = login_page(
             &app,
@@ -84,7 +83,7 @@ pub async fn login(State(app): State<Arc<App>>, request: Request) -> Response {
     app.guard.succeeded(account, address);
     // A new session on every sign-in (never one the browser brought: no session fixation).
     let cookie = crate::oauth::oidc::random_token();
-    let t = now();
+    let t = app.clock.now();
     let ttl = app.settings.sign_in.session_ttl as i64;
     let session = SessionRecord {
         id: crate::oauth::oidc::digest(&cookie),

@@ -9,7 +9,6 @@ use super::{Grant, Issuing, TokenRequest};
 use crate::model::{Grant as SignIn, Issued, Redemption, RefreshRecord};
 use crate::oauth::mint::{UserTokens, issue_for_user, new_jti};
 use crate::oauth::{Answer, OAuthError};
-use crate::store::now;
 
 /// `grant_type=authorization_code`.
 pub struct AuthorizationCode;
@@ -67,7 +66,7 @@ async fn exchange_code(r: &TokenRequest<'_>) -> Result<Answer, OAuthError> {
         .map_err(|e| OAuthError::internal(&e))?;
     // What this redemption will issue, recorded with the code, so that a second redemption
     // racing this one revokes it; the refresh token is stored in the same transaction.
-    let t = now();
+    let t = app.clock.now();
     let issued = Issued {
         access_jti: new_jti(),
         access_expires_at: t + i64::from(client.token_ttl) + 1,

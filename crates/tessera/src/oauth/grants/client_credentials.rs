@@ -48,7 +48,7 @@ fn client_credentials(r: &TokenRequest<'_>) -> Result<Answer, OAuthError> {
         client,
         scope,
         &audience,
-        crate::store::now(),
+        app.clock.now(),
     )?;
     token_response(issued)
 }

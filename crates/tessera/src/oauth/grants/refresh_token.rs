@@ -7,7 +7,6 @@ use super::{Grant, Issuing, TokenRequest};
 use crate::model::{Grant as SignIn, Refresh, RefreshRecord};
 use crate::oauth::mint::{UserTokens, issue_for_user, new_jti};
 use crate::oauth::{Answer, OAuthError};
-use crate::store::now;
 
 /// `grant_type=refresh_token`.
 pub struct RefreshToken;
@@ -43,7 +42,7 @@ async fn refresh(r: &TokenRequest<'_>) -> Result<Answer, OAuthError> {
     crate::signing::ensure_id_key(&app.store, &app.master, &app.keys)
         .await
         .map_err(|e| OAuthError::internal(&e))?;
-    let t = now();
+    let t = app.clock.now();
     let value = crate::oauth::oidc::random_token();
     let jti = new_jti();
     let access_expires_at = t + i64::from(client.token_ttl) + 1;

@@ -70,21 +70,22 @@ operations! {
         Ok(Some(client))
     }
 
-    /// Adds `secret` to client `id` and makes every other secret expire at `others_expire_at`
-    /// (unless it expires sooner); secrets already expired are dropped. Returns the client, or
-    /// `None` when it does not exist.
+    /// Adds `secret` to client `id` at time `at` and makes every other secret expire at
+    /// `others_expire_at` (unless it expires sooner); secrets expired by `at` are dropped.
+    /// Returns the client, or `None` when it does not exist.
     pub async fn rotate_secret(
         &self,
         id: &str,
         secret: &SecretRecord,
         others_expire_at: i64,
+        at: i64,
         audit: &AuditEntry,
     ) -> Result<Option<ClientRecord>, StoreError> {
         let (mut tx, _write) = self.begin_write().await?;
         if load_client(&mut tx, id).await?.is_none() {
             return Ok(None);
         }
-        let t = now();
+        let t = at;
         sqlx::query(
             "DELETE FROM client_secrets WHERE client_id = $1 AND expires_at IS NOT NULL AND expires_at <= $2",
         )
