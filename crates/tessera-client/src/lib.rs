@@ -155,7 +155,11 @@ pub struct TokenClientBuilder {
     max_retries: u32,
     backoff: Duration,
     http: Option<reqwest::Client>,
+    clock: Option<Clock>,
 }
+
+/// A source of monotonic time (the default is [`Instant::now`]).
+type Clock = Arc<dyn Fn() -> Instant + Send + Sync>;
 
 impl TokenClientBuilder {
     /// The token endpoint URL.
@@ -197,6 +201,13 @@ impl TokenClientBuilder {
         self
     }
 
+    /// Read time from `now` instead of [`Instant::now`]: a test of renewal and expiry can move
+    /// its own clock forward instead of waiting for the token's lifetime to pass.
+    pub fn clock(mut self, now: impl Fn() -> Instant + Send + Sync + 'static) -> Self {
+        self.clock = Some(Arc::new(now));
+        self
+    }
+
     /// Returns the client. Nothing is fetched yet: with an issuer, discovery happens at the
     /// first token (and again at the next one if the server could not be reached), so a service
     /// starts even while the token server is down.
@@ -226,6 +237,7 @@ impl TokenClientBuilder {
                 backoff: self.backoff,
                 http,
                 slots: Mutex::new(HashMap::new()),
+                clock: self.clock.unwrap_or_else(|| Arc::new(Instant::now)),
             }),
         })
     }
@@ -363,6 +375,7 @@ struct Inner {
     backoff: Duration,
     http: reqwest::Client,
     slots: Mutex<HashMap<Key, Arc<Slot>>>,
+    clock: Clock,
 }
 
 /// Fetches and caches tokens for one client. Cheap to clone; share one per process.
@@ -450,7 +463,13 @@ impl TokenClient {
             max_retries: 3,
             backoff: Duration::from_millis(200),
             http: None,
+            clock: None,
         }
+    }
+
+    /// Now, by the client's clock.
+    fn now(&self) -> Instant {
+        (self.inner.clock)()
     }
 
     /// The token endpoint in use: the one given, or the discovered one once discovery happened.
@@ -496,17 +515,17 @@ impl TokenClient {
         audience: Option<&str>,
     ) -> Result<AccessToken, ClientError> {
         let slot = self.slot(scope, audience);
-        if let Some(c) = slot.current().filter(|c| c.valid(Instant::now())) {
-            if Instant::now() >= c.renew_at {
+        if let Some(c) = slot.current().filter(|c| c.valid(self.now())) {
+            if self.now() >= c.renew_at {
                 self.renew_in_background(&slot, scope, audience);
             }
             return Ok(c.token);
         }
-        let queued = Instant::now();
+        let queued = self.now();
         let _one = slot.fetching.lock().await;
         // Whoever held the lock before may have fetched one already, or failed to: a failure
         // after this caller queued is its answer too.
-        if let Some(c) = slot.current().filter(|c| c.valid(Instant::now())) {
+        if let Some(c) = slot.current().filter(|c| c.valid(self.now())) {
             return Ok(c.token);
         }
         if let Some((at, e)) = lock(&slot.last_failure).as_ref() {
@@ -520,7 +539,7 @@ impl TokenClient {
                 Ok(token)
             }
             Err(e) => {
-                *lock(&slot.last_failure) = Some((Instant::now(), e.clone()));
+                *lock(&slot.last_failure) = Some((self.now(), e.clone()));
                 Err(e)
             }
         }
@@ -529,7 +548,7 @@ impl TokenClient {
     /// When to renew `token`: `renew_before` ahead of expiry at the latest (at most half the
     /// lifetime), minus a random share of up to a tenth of the lifetime.
     fn schedule(&self, token: &AccessToken) -> Cached {
-        let lifetime = token.expires_at.saturating_duration_since(Instant::now());
+        let lifetime = token.expires_at.saturating_duration_since(self.now());
         let margin = self.inner.renew_before.min(lifetime / 2);
         let jitter = lifetime.mul_f64(rand::rng().random_range(0.0..0.1));
         Cached {
@@ -558,7 +577,7 @@ impl TokenClient {
             let Some(before) = slot.current() else {
                 return; // dropped meanwhile: the next caller fetches
             };
-            if Instant::now() < before.renew_at && before.valid(Instant::now()) {
+            if this.now() < before.renew_at && before.valid(this.now()) {
                 return; // renewed meanwhile
             }
             match this.fetch(scope.as_deref(), audience.as_deref()).await {
@@ -580,7 +599,7 @@ impl TokenClient {
                         .as_mut()
                         .filter(|c| c.token.access_token == before.token.access_token)
                     {
-                        c.renew_at = (Instant::now() + wait).min(c.token.expires_at);
+                        c.renew_at = (this.now() + wait).min(c.token.expires_at);
                     }
                 }
             }
@@ -598,7 +617,7 @@ impl TokenClient {
     ) -> Option<AccessToken> {
         let slot = self.slot(scope, audience);
         let _one = slot.fetching.lock().await;
-        if let Some(c) = slot.current().filter(|c| c.valid(Instant::now())) {
+        if let Some(c) = slot.current().filter(|c| c.valid(self.now())) {
             if c.token.access_token != rejected {
                 return Some(c.token); // replaced meanwhile
             }
@@ -608,7 +627,7 @@ impl TokenClient {
             if last.is_some_and(|t| t.elapsed() < Duration::from_secs(30)) {
                 return None;
             }
-            *last = Some(Instant::now());
+            *last = Some(self.now());
         }
         match self.fetch(scope, audience).await {
             Ok(token) => {
@@ -647,7 +666,7 @@ impl TokenClient {
     }
 
     async fn fetch(&self, scope: Option<&str>, audience: Option<&str>) -> Result<AccessToken, ClientError> {
-        let started = Instant::now();
+        let started = self.now();
         let body = self.request(scope, audience).await?;
         // Without expires_in, assume a short life and renew soon; bound absurd ones.
         let lifetime = Duration::from_secs(body.expires_in.unwrap_or(60).min(366 * 86_400));

@@ -88,9 +88,11 @@ async fn a_hundred_callers_on_a_cold_cache_cause_one_request() {
 #[tokio::test]
 async fn tokens_are_renewed_before_they_expire() {
     let (url, count) = endpoint(|n| ok(n, 3)).await;
+    let clock = TestClock::default();
     let client = TokenClient::builder("id", "secret")
         .token_url(url)
         .renew_before(Duration::from_secs(1))
+        .clock(clock.reader())
         .build()
         .await
         .unwrap();
@@ -101,7 +103,7 @@ async fn tokens_are_renewed_before_they_expire() {
         "cached"
     );
     // Renewal is due between 1.7 s and 2 s into a 3 s lifetime (1 s margin, up to 0.3 s jitter).
-    tokio::time::sleep(Duration::from_millis(2100)).await;
+    clock.advance(Duration::from_millis(2100));
     // The caller holds a valid token: it gets it at once, and the renewal runs behind it.
     let asked = Instant::now();
     let second = client.token(None, None).await.unwrap();
@@ -119,10 +121,29 @@ async fn tokens_are_renewed_before_they_expire() {
         "renewed in the background"
     );
     assert!(
-        Instant::now() < first.expires_at,
+        clock.now() < first.expires_at,
         "renewed only after the old token expired"
     );
     assert_eq!(count.load(Ordering::SeqCst), 2);
+}
+
+/// A clock the test moves forward instead of waiting; it runs with the real one.
+#[derive(Clone, Default)]
+struct TestClock(Arc<std::sync::Mutex<Duration>>);
+
+impl TestClock {
+    fn now(&self) -> Instant {
+        Instant::now() + *self.0.lock().unwrap()
+    }
+
+    fn advance(&self, by: Duration) {
+        *self.0.lock().unwrap() += by;
+    }
+
+    fn reader(&self) -> impl Fn() -> Instant + Send + Sync + 'static {
+        let c = self.clone();
+        move || c.now()
+    }
 }
 
 /// Polls `check` until it is true or `limit` passes.
@@ -313,15 +334,17 @@ async fn a_failed_renewal_keeps_the_still_valid_token() {
         }
     })
     .await;
+    let clock = TestClock::default();
     let client = TokenClient::builder("id", "secret")
         .token_url(url)
         .renew_before(Duration::from_secs(1))
         .retries(0, Duration::from_millis(10))
+        .clock(clock.reader())
         .build()
         .await
         .unwrap();
     let first = client.token(None, None).await.unwrap();
-    tokio::time::sleep(Duration::from_millis(2100)).await;
+    clock.advance(Duration::from_millis(2100));
     // Renewal is due and fails (in the background); the token has not expired, so it is still
     // the answer.
     let again = client.token(None, None).await.unwrap();
@@ -338,7 +361,7 @@ async fn a_failed_renewal_keeps_the_still_valid_token() {
         first.access_token
     );
     // Once it has expired, the failure is reported.
-    tokio::time::sleep(Duration::from_millis(1000)).await;
+    clock.advance(Duration::from_millis(1000));
     assert!(matches!(
         client.token(None, None).await,
         Err(ClientError::Unavailable(_))

@@ -360,12 +360,24 @@ async fn killing_one_node_leaves_the_others_answering() {
 
     // Steady traffic: four workers on each node that stays, two on the node that is killed.
     let mut traffic = Traffic::start(&c, &[(0, 2), (1, 4), (2, 4)], &id, &secret, Duration::ZERO);
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let flowing = eventually(BOUND, || async { traffic.ok().iter().all(|&n| n >= 50) }).await;
+    assert!(flowing, "traffic did not reach every node: {:?}", traffic.ok());
     c.nodes[0].child.kill().unwrap(); // SIGKILL
     c.nodes[0].child.wait().unwrap();
     let before = traffic.ok();
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // Until the killed node's workers have seen it gone and the others served 200 more each.
+    let carried_on = eventually(BOUND, || async {
+        let ok = traffic.ok();
+        traffic.failed()[0] > 0 && (1..3).all(|n| ok[n] >= before[n] + 200)
+    })
+    .await;
     traffic.stop().await;
+    assert!(
+        carried_on,
+        "after the kill: ok {:?}, failed {:?}",
+        traffic.ok(),
+        traffic.failed()
+    );
     let (ok, failed) = (traffic.ok(), traffic.failed());
     eprintln!("ok per node {ok:?}, failed per node {failed:?}");
     assert!(ok[0] > 0, "the killed node answered before it died");
@@ -462,7 +474,8 @@ async fn the_database_goes_away_and_comes_back() {
     // Token traffic on both nodes throughout.
     let total = |counts: [usize; 3]| counts.iter().sum::<usize>();
     let mut traffic = Traffic::start(&c, &[(0, 2), (1, 2)], &id, &secret, Duration::from_millis(5));
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    let flowing = eventually(BOUND, || async { traffic.ok()[..2].iter().all(|&n| n >= 20) }).await;
+    assert!(flowing, "traffic did not reach both nodes: {:?}", traffic.ok());
 
     db.stop();
     let outage = Instant::now();
@@ -509,11 +522,17 @@ async fn the_database_goes_away_and_comes_back() {
         json!({"active": false})
     );
     assert_eq!(c.introspect(1, &id, &secret, &live).await["active"], true);
-    let remaining = Duration::from_secs(4).saturating_sub(outage.elapsed());
-    tokio::time::sleep(remaining).await;
+    // Both nodes go on issuing while the database is away, past several failed polls of it.
+    let issued_through = eventually(BOUND, || async {
+        outage.elapsed() > tessera::server::CHANGE_POLL * 4
+            && traffic.ok()[..2].iter().sum::<usize>() >= ok_at_stop + 200
+    })
+    .await;
     assert!(
-        total(traffic.ok()) > ok_at_stop,
-        "no token was issued while the database was away"
+        issued_through,
+        "too few tokens issued while the database was away: {} then {:?}",
+        ok_at_stop,
+        traffic.ok()
     );
 
     db.restart();

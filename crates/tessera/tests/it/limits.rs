@@ -519,7 +519,7 @@ async fn the_master_key_is_replaced_without_downtime() {
         String::from_utf8_lossy(&out.stderr)
     );
     // The node follows without a pause: ready, same key.
-    tokio::time::sleep(tessera::server::CHANGE_POLL * 3).await;
+    s.caught_up().await;
     let r = s.http.get(s.url("/readyz")).send().await.unwrap();
     assert_eq!(r.status(), 200);
     assert_eq!(kid(&s.token(&id, &secret).await), signing);

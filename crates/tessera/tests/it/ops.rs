@@ -348,14 +348,16 @@ async fn sigterm_drains_under_load_and_exits_zero() {
     slow.write_all(head.as_bytes()).await.unwrap();
     // Load from four workers until the node stops answering.
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let served = Arc::new(std::sync::atomic::AtomicU32::new(0));
     let workers: Vec<_> = (0..4)
         .map(|_| {
-            let (http, base, id, secret, stop) = (
+            let (http, base, id, secret, stop, served) = (
                 http.clone(),
                 base.clone(),
                 id.clone(),
                 secret.clone(),
                 stop.clone(),
+                served.clone(),
             );
             tokio::spawn(async move {
                 let (mut ok, mut bad) = (0u32, Vec::new());
@@ -367,7 +369,10 @@ async fn sigterm_drains_under_load_and_exits_zero() {
                         .send()
                         .await
                     {
-                        Ok(r) if r.status() == 200 => ok += 1,
+                        Ok(r) if r.status() == 200 => {
+                            ok += 1;
+                            served.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        }
                         Ok(r) => bad.push(r.status().as_u16()),
                         // Refused connections after the node stopped accepting are expected.
                         Err(_) => tokio::time::sleep(Duration::from_millis(10)).await,
@@ -377,7 +382,11 @@ async fn sigterm_drains_under_load_and_exits_zero() {
             })
         })
         .collect();
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    let serving = kit::eventually(Duration::from_secs(10), || async {
+        served.load(std::sync::atomic::Ordering::Relaxed) >= 20
+    })
+    .await;
+    assert!(serving, "the workers got no token before the signal");
     let pid = p.child.id().to_string();
     assert!(
         std::process::Command::new("kill")
