@@ -4,6 +4,7 @@ pub mod admin;
 pub mod discovery;
 pub mod framing;
 pub mod interaction;
+pub mod oauth;
 pub mod tls;
 
 use std::net::SocketAddr;
@@ -21,7 +22,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use crate::app::{App, PEER};
-use crate::oauth::{introspect, revoke, token};
+use crate::http::oauth as endpoints;
 use discovery::{
     AUTHORIZE_PATH, INTROSPECT_PATH, JWKS_PATH, OAUTH_METADATA, OPENID_METADATA, REVOKE_PATH, TOKEN_PATH,
 };
@@ -57,7 +58,7 @@ pub fn router(app: Arc<App>) -> Router {
         .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE])
         .expose_headers([header::WWW_AUTHENTICATE])
         .max_age(Duration::from_secs(600));
-    let token_route = || post(token::token).fallback(token::method_not_allowed);
+    let token_route = || post(endpoints::token).fallback(endpoints::method_not_allowed);
     let mut routes = Router::new()
         .route(TOKEN_PATH, token_route().layer(cors.clone()))
         .route(
@@ -66,11 +67,11 @@ pub fn router(app: Arc<App>) -> Router {
         )
         .route(
             crate::oauth::oidc::LOGIN_PATH,
-            post(crate::http::interaction::login).fallback(token::method_not_allowed),
+            post(crate::http::interaction::login).fallback(endpoints::method_not_allowed),
         )
         .route(
             crate::oauth::oidc::CONSENT_PATH,
-            post(crate::http::interaction::consent).fallback(token::method_not_allowed),
+            post(crate::http::interaction::consent).fallback(endpoints::method_not_allowed),
         )
         .route(
             crate::oauth::oidc::LOGOUT_PATH,
@@ -78,18 +79,18 @@ pub fn router(app: Arc<App>) -> Router {
         )
         .route(
             crate::oauth::oidc::USERINFO_PATH,
-            get(crate::oauth::userinfo::userinfo)
-                .post(crate::oauth::userinfo::userinfo)
+            get(endpoints::userinfo)
+                .post(endpoints::userinfo)
                 .layer(cors.clone()),
         )
         .route(
             INTROSPECT_PATH,
-            post(introspect::introspect).fallback(token::method_not_allowed),
+            post(endpoints::introspect).fallback(endpoints::method_not_allowed),
         )
         .route(
             REVOKE_PATH,
-            post(revoke::revoke)
-                .fallback(token::method_not_allowed)
+            post(endpoints::revoke)
+                .fallback(endpoints::method_not_allowed)
                 .layer(cors.clone()),
         )
         .route(JWKS_PATH, get(discovery::jwks).layer(cors.clone()))
@@ -100,9 +101,9 @@ pub fn router(app: Arc<App>) -> Router {
     for (path, rules) in &app.settings.token_paths {
         let rules = Arc::new(rules.clone());
         let handler = move |State(app): State<Arc<App>>, request: axum::extract::Request| {
-            token::token_at(app, request, rules.clone())
+            endpoints::token_at(app, request, rules.clone())
         };
-        routes = routes.route(path, post(handler).fallback(token::method_not_allowed));
+        routes = routes.route(path, post(handler).fallback(endpoints::method_not_allowed));
     }
     let routes = routes.merge(admin::router(app.clone()));
     let mut router = routes.clone();
@@ -176,7 +177,7 @@ fn refuse(status: StatusCode, description: &str) -> Response {
         axum::Json(serde_json::json!({"error": "invalid_request", "error_description": description})),
     )
         .into_response();
-    crate::oauth::no_store(&mut r);
+    crate::http::oauth::no_store(&mut r);
     r.extensions_mut()
         .insert(crate::metrics::Outcome("invalid_request"));
     r

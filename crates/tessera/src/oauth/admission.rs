@@ -6,8 +6,9 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::body::{Body, Bytes};
-use axum::http::{HeaderMap, header};
+use bytes::Bytes;
+use http::{HeaderMap, header};
+use http_body_util::{BodyExt, Limited};
 
 use super::OAuthError;
 use super::client_auth::{AuthMethod, credentials};
@@ -34,10 +35,17 @@ fn is_form_content_type(headers: &HeaderMap) -> bool {
     })
 }
 
+/// What a request body's errors may be turned into.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
 /// Reads the body within the size limit and the request deadline.
-pub async fn read_body(body: Body, limit: usize, timeout: Duration) -> Result<Bytes, OAuthError> {
-    match tokio::time::timeout(timeout, axum::body::to_bytes(body, limit)).await {
-        Ok(Ok(bytes)) => Ok(bytes),
+pub async fn read_body<B>(body: B, limit: usize, timeout: Duration) -> Result<Bytes, OAuthError>
+where
+    B: http_body::Body<Data = Bytes>,
+    B::Error: Into<BoxError>,
+{
+    match tokio::time::timeout(timeout, Limited::new(body, limit).collect()).await {
+        Ok(Ok(collected)) => Ok(collected.to_bytes()),
         Ok(Err(_)) => Err(OAuthError::InvalidRequest(
             format!("request body unreadable or larger than {limit} bytes").into(),
         )),
@@ -75,12 +83,16 @@ fn is_multipart(headers: &HeaderMap) -> Option<&str> {
 
 /// Reads the token request's body: a form, or (where the path allows it) `multipart/form-data`
 /// with the same rules.
-pub(crate) async fn read_token_request(
+pub(crate) async fn read_token_request<B>(
     app: &App,
     headers: &HeaderMap,
-    body: Body,
+    body: B,
     rules: &PathRules,
-) -> Result<Form, OAuthError> {
+) -> Result<Form, OAuthError>
+where
+    B: http_body::Body<Data = Bytes>,
+    B::Error: Into<BoxError>,
+{
     let Some(content_type) = is_multipart(headers).filter(|_| rules.multipart) else {
         return read_form(app, headers, body).await;
     };
@@ -92,7 +104,11 @@ pub(crate) async fn read_token_request(
 
 /// Reads an `application/x-www-form-urlencoded` request body strictly, within the size limit
 /// and the request deadline.
-pub async fn read_form(app: &App, headers: &HeaderMap, body: Body) -> Result<Form, OAuthError> {
+pub async fn read_form<B>(app: &App, headers: &HeaderMap, body: B) -> Result<Form, OAuthError>
+where
+    B: http_body::Body<Data = Bytes>,
+    B::Error: Into<BoxError>,
+{
     if !is_form_content_type(headers) {
         return Err(OAuthError::InvalidRequest(
             "Content-Type must be application/x-www-form-urlencoded".into(),
@@ -157,7 +173,7 @@ pub(crate) async fn authenticate_on<'f>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use axum::http::HeaderValue;
+    use http::HeaderValue;
 
     #[test]
     fn content_types() {

@@ -76,7 +76,7 @@ impl Form {
     /// Parses a `multipart/form-data` body (RFC 7578) with the same rules as a form: text fields
     /// only (no file, no content type but `text/plain`), UTF-8, no repeats, at most 64 fields.
     /// `content_type` is the request's `Content-Type`, which carries the boundary.
-    pub async fn parse_multipart(content_type: &str, body: axum::body::Bytes) -> Result<Form, FormError> {
+    pub async fn parse_multipart(content_type: &str, body: bytes::Bytes) -> Result<Form, FormError> {
         let boundary = multer::parse_boundary(content_type).map_err(|_| FormError::Malformed)?;
         let stream = futures_util::stream::once(async move { Ok::<_, std::convert::Infallible>(body) });
         let mut multipart = multer::Multipart::new(stream, boundary);
@@ -184,7 +184,7 @@ mod tests {
         assert_eq!(Form::parse(b"a=1&a=").unwrap().get("a"), Some("1"));
     }
 
-    fn multipart(parts: &[(&str, &str, &str)]) -> axum::body::Bytes {
+    fn multipart(parts: &[(&str, &str, &str)]) -> bytes::Bytes {
         let mut body = String::new();
         for (headers, name, value) in parts {
             body.push_str(&format!(
@@ -245,7 +245,7 @@ mod tests {
                 .is_err(),
             "no boundary"
         );
-        let cut: axum::body::Bytes = "--B\r\nContent-Disposition: form-data; name=\"a\"\r\n\r\n1".into();
+        let cut: bytes::Bytes = "--B\r\nContent-Disposition: form-data; name=\"a\"\r\n\r\n1".into();
         assert!(Form::parse_multipart(ct, cut).await.is_err(), "unterminated");
     }
 

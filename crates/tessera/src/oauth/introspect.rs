@@ -1,38 +1,22 @@
 //! Token introspection (RFC 7662).
 
-use std::sync::Arc;
-
-use axum::body::Body;
-use axum::extract::{Request, State};
-use axum::http::{HeaderMap, HeaderValue, header};
-use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use http::HeaderMap;
 use serde_json::json;
 
-use super::OAuthError;
-use super::admission::{admit, authenticate_request, read_form};
+use super::admission::{BoxError, admit, authenticate_request, read_form};
 use super::validate::check;
+use super::{Answer, OAuthError};
 use crate::app::App;
 
-/// `POST /oauth2/introspect`. The caller authenticates as a client; it may introspect its own
-/// tokens, and any token when an operator allowed it (`--introspect`). Everything else, and every
-/// token that is not active, is exactly `{"active": false}` (RFC 7662 §2.2).
-pub async fn introspect(State(app): State<Arc<App>>, request: Request) -> Response {
-    let (parts, body) = request.into_parts();
-    match handle(&app, &parts.headers, body).await {
-        Ok(r) => r,
-        Err(e) => e.into_response(),
-    }
-}
-
-fn json_no_store(value: serde_json::Value) -> Response {
-    let mut r = axum::Json(value).into_response();
-    super::no_store(&mut r);
-    r.headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    r
-}
-
-async fn handle(app: &App, headers: &HeaderMap, body: Body) -> Result<Response, OAuthError> {
+/// Answers `POST /oauth2/introspect`. The caller authenticates as a client; it may introspect
+/// its own tokens, and any token when an operator allowed it (`--introspect`). Everything else,
+/// and every token that is not active, is exactly `{"active": false}` (RFC 7662 §2.2).
+pub async fn handle<B>(app: &App, headers: &HeaderMap, body: B) -> Result<Answer, OAuthError>
+where
+    B: http_body::Body<Data = Bytes>,
+    B::Error: Into<BoxError>,
+{
     let address = admit(app, headers)?;
     let form = read_form(app, headers, body).await?;
     let (token, caller, method) = authenticate_request(app, address, headers, &form, "token").await?;
@@ -47,12 +31,12 @@ async fn handle(app: &App, headers: &HeaderMap, body: Body) -> Result<Response, 
         Ok(active) => active,
         Err(why) => {
             tracing::debug!(caller = %caller.id, reason = ?why, "introspected an inactive token");
-            return Ok(json_no_store(json!({"active": false})));
+            return Answer::json(&json!({"active": false}));
         }
     };
     if *active.claims.client_id != *caller.id && !caller.can_introspect {
         tracing::info!(caller = %caller.id, "introspection of another client's token refused");
-        return Ok(json_no_store(json!({"active": false})));
+        return Answer::json(&json!({"active": false}));
     }
     let c = active.claims;
     let mut body = json!({
@@ -76,5 +60,5 @@ async fn handle(app: &App, headers: &HeaderMap, body: Body) -> Result<Response, 
             map.entry(name).or_insert(value);
         }
     }
-    Ok(json_no_store(body))
+    Answer::json(&body)
 }

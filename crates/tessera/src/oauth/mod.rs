@@ -1,6 +1,8 @@
-//! OAuth 2.0 protocol: the token endpoint, client authentication, introspection, revocation, the
-//! rules of the RFCs for scopes, redirect URIs and resource indicators, and the RFC 6749 error
-//! type.
+//! OAuth 2.0 protocol, free of any web framework: request admission, client authentication
+//! methods and grants (one module each), minting, the token, authorization, userinfo,
+//! introspection and revocation endpoints, and the RFC 6749 error type. Endpoints take the
+//! request's headers and body (`http` and `http-body` types) and answer with an [`Answer`] or an
+//! [`OAuthError`]; `crate::http` turns those into responses.
 
 pub mod admission;
 pub mod authorize;
@@ -18,8 +20,7 @@ pub mod validate;
 
 use std::borrow::Cow;
 
-use axum::http::{HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use http::StatusCode;
 
 /// `WWW-Authenticate` challenge sent with every 401 from the token endpoint.
 pub const BASIC_CHALLENGE: &str = r#"Basic realm="tessera", charset="UTF-8""#;
@@ -34,6 +35,15 @@ pub enum Answer {
     Json(Vec<u8>),
     /// 200 with no body, never cached (RFC 7009 §2.2).
     Empty,
+}
+
+impl Answer {
+    /// 200 with `value` as JSON, never cached.
+    pub fn json(value: &serde_json::Value) -> Result<Self, OAuthError> {
+        serde_json::to_vec(value)
+            .map(Answer::Json)
+            .map_err(|e| OAuthError::internal(&e))
+    }
 }
 
 /// An OAuth error as the client sees it. The description is public; anything private goes to the
@@ -118,7 +128,8 @@ impl OAuthError {
         }
     }
 
-    fn description(&self) -> Cow<'_, str> {
+    /// The public description.
+    pub fn description(&self) -> Cow<'_, str> {
         match self {
             OAuthError::InvalidRequest(d)
             | OAuthError::InvalidClient(d)
@@ -167,7 +178,7 @@ impl OAuthError {
 
 /// Keeps a description within RFC 6749's `error_description` alphabet: printable ASCII without
 /// `"` and `\`.
-fn sanitize(description: &str) -> String {
+pub(crate) fn sanitize(description: &str) -> String {
     description
         .chars()
         .map(|c| match c {
@@ -176,99 +187,6 @@ fn sanitize(description: &str) -> String {
             _ => '?',
         })
         .collect()
-}
-
-/// Headers every token-endpoint answer carries (RFC 6749 §5.1).
-pub fn no_store(response: &mut Response) {
-    let h = response.headers_mut();
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    h.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
-}
-
-impl OAuthError {
-    /// The response with `errorDescription` beside `error_description`, for clients written
-    /// against APIs that use that name (a path's `camel_case_errors`).
-    pub fn into_camel_case_response(self) -> Response {
-        let description = sanitize(&self.description());
-        let body = serde_json::json!({
-            "error": self.code(),
-            "error_description": description,
-            "errorDescription": description,
-        });
-        self.respond(body)
-    }
-
-    fn respond(self, body: impl serde::Serialize) -> Response {
-        let mut response = (self.status(), axum::Json(body)).into_response();
-        no_store(&mut response);
-        response
-            .extensions_mut()
-            .insert(crate::metrics::Outcome(self.code()));
-        if let OAuthError::TooManyRequests { limit, .. } = self {
-            response.extensions_mut().insert(crate::metrics::Limited(limit));
-        } else if self == OAuthError::Overloaded {
-            response
-                .extensions_mut()
-                .insert(crate::metrics::Limited("concurrency"));
-        }
-        match self {
-            OAuthError::InvalidClient(_) => {
-                response.headers_mut().insert(
-                    header::WWW_AUTHENTICATE,
-                    HeaderValue::from_static(BASIC_CHALLENGE),
-                );
-            }
-            OAuthError::MethodNotAllowed => {
-                response
-                    .headers_mut()
-                    .insert(header::ALLOW, HeaderValue::from_static("POST"));
-            }
-            OAuthError::TemporarilyUnavailable => {
-                response
-                    .headers_mut()
-                    .insert(header::RETRY_AFTER, HeaderValue::from_static(RETRY_AFTER_SECONDS));
-            }
-            OAuthError::TooManyRequests { retry_after, .. } => {
-                response
-                    .headers_mut()
-                    .insert(header::RETRY_AFTER, HeaderValue::from(retry_after));
-            }
-            OAuthError::Overloaded => {
-                response
-                    .headers_mut()
-                    .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
-            }
-            _ => {}
-        }
-        response
-    }
-}
-
-impl IntoResponse for Answer {
-    fn into_response(self) -> Response {
-        let mut response = match self {
-            Answer::Json(body) => {
-                let mut r = Response::new(axum::body::Body::from(body));
-                r.headers_mut()
-                    .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
-                r
-            }
-            Answer::Empty => StatusCode::OK.into_response(),
-        };
-        no_store(&mut response);
-        response
-    }
-}
-
-impl IntoResponse for OAuthError {
-    fn into_response(self) -> Response {
-        let body = tessera_proto::ErrorResponse {
-            error: self.code().to_string(),
-            error_description: Some(sanitize(&self.description())),
-            error_uri: None,
-        };
-        self.respond(body)
-    }
 }
 
 #[cfg(test)]

@@ -1,37 +1,25 @@
 //! Token revocation (RFC 7009).
 
-use std::sync::Arc;
+use bytes::Bytes;
+use http::HeaderMap;
 
-use axum::body::Body;
-use axum::extract::{Request, State};
-use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
-
-use super::OAuthError;
-use super::admission::{admit, authenticate_request, read_form};
+use super::admission::{BoxError, admit, authenticate_request, read_form};
 use super::validate::{active, authentic};
+use super::{Answer, OAuthError};
 use crate::app::App;
 
-/// `POST /oauth2/revoke`. A client revokes its own tokens. A token that is invalid, unknown,
-/// expired or already revoked gets 200 as well (§2.2): there is nothing left to do. A valid token
-/// of another client is refused (§2.1).
-pub async fn revoke(State(app): State<Arc<App>>, request: Request) -> Response {
-    let (parts, body) = request.into_parts();
-    match handle(&app, &parts.headers, body).await {
-        Ok(r) => r,
-        Err(e) => e.into_response(),
-    }
-}
-
-async fn handle(app: &App, headers: &HeaderMap, body: Body) -> Result<Response, OAuthError> {
+/// Answers `POST /oauth2/revoke`. A client revokes its own tokens. A token that is invalid,
+/// unknown, expired or already revoked gets 200 as well (§2.2): there is nothing left to do. A
+/// valid token of another client is refused (§2.1).
+pub async fn handle<B>(app: &App, headers: &HeaderMap, body: B) -> Result<Answer, OAuthError>
+where
+    B: http_body::Body<Data = Bytes>,
+    B::Error: Into<BoxError>,
+{
     let address = admit(app, headers)?;
     let form = read_form(app, headers, body).await?;
     let (token, caller, _) = authenticate_request(app, address, headers, &form, "token").await?;
-    let ok = || {
-        let mut r = StatusCode::OK.into_response();
-        super::no_store(&mut r);
-        r
-    };
+    let ok = || Answer::Empty;
     // A refresh token (opaque, never a JWT): its family ends, with the access tokens issued
     // beside it (RFC 7009 §2.1). Another client's, or an unknown one: nothing to do.
     if !token.contains('.') {

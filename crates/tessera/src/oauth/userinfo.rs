@@ -1,14 +1,10 @@
 //! The userinfo endpoint (OpenID Connect Core §5.3): the claims a person's access token
 //! releases, for its scope (§5.4).
 
-use std::sync::Arc;
-
-use axum::extract::{Request, State};
-use axum::http::{HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use http::{HeaderMap, StatusCode, header};
 use serde_json::{Map, Value, json};
 
-use super::OAuthError;
+use super::{Answer, OAuthError};
 use crate::app::App;
 use crate::model::UserRecord;
 
@@ -43,26 +39,34 @@ pub fn user_claims(user: &UserRecord, scope: &[String]) -> Map<String, Value> {
     out
 }
 
-/// A userinfo error (RFC 6750 §3.1), with its `WWW-Authenticate` challenge.
-fn bearer_error(status: StatusCode, error: Option<&str>, description: &str) -> Response {
-    let challenge = match error {
-        Some(e) => format!(r#"Bearer realm="tessera", error="{e}", error_description="{description}""#),
-        None => r#"Bearer realm="tessera""#.to_string(),
-    };
-    let mut r = status.into_response();
-    if let Ok(v) = HeaderValue::from_str(&challenge) {
-        r.headers_mut().insert(header::WWW_AUTHENTICATE, v);
-    }
-    super::no_store(&mut r);
-    r
+/// Why userinfo refused a request.
+#[derive(Debug)]
+pub enum UserinfoError {
+    /// A bearer-token refusal (RFC 6750 §3.1): `http/` answers with its challenge.
+    Bearer {
+        /// 400, 401 or 403.
+        status: StatusCode,
+        /// The error code, none when no credentials came.
+        error: Option<&'static str>,
+        /// Its description.
+        description: &'static str,
+    },
+    /// Refused before the token was looked at (a limit), or the store failed.
+    OAuth(OAuthError),
 }
 
-/// `GET` or `POST /oauth2/userinfo` with a Bearer access token (in the header only).
-pub async fn userinfo(State(app): State<Arc<App>>, request: Request) -> Response {
-    let headers = request.headers();
-    if let Err(e) = super::admission::admit(&app, headers) {
-        return e.into_response();
+fn bearer_error(status: StatusCode, error: Option<&'static str>, description: &'static str) -> UserinfoError {
+    UserinfoError::Bearer {
+        status,
+        error,
+        description,
     }
+}
+
+/// Answers `GET` or `POST /oauth2/userinfo` with a Bearer access token (in the header only;
+/// `query` is read only to refuse a token there).
+pub async fn handle(app: &App, headers: &HeaderMap, query: Option<&str>) -> Result<Answer, UserinfoError> {
+    super::admission::admit(app, headers).map_err(UserinfoError::OAuth)?;
     // One reading of the credentials for every bearer endpoint (RFC 6750 §2, §3.1): another
     // scheme is "no credentials" (401 without an error code), as it is for the admin API.
     let token = match tessera_verify::bearer::presented(
@@ -70,20 +74,26 @@ pub async fn userinfo(State(app): State<Arc<App>>, request: Request) -> Response
             .get_all(header::AUTHORIZATION)
             .iter()
             .map(|v| v.as_bytes()),
-        request.uri().query(),
+        query,
     ) {
         tessera_verify::bearer::Presented::Token(t) => t,
-        tessera_verify::bearer::Presented::None => return bearer_error(StatusCode::UNAUTHORIZED, None, ""),
+        tessera_verify::bearer::Presented::None => {
+            return Err(bearer_error(StatusCode::UNAUTHORIZED, None, ""));
+        }
         tessera_verify::bearer::Presented::Malformed(why) => {
-            return bearer_error(StatusCode::BAD_REQUEST, Some("invalid_request"), why);
+            return Err(bearer_error(
+                StatusCode::BAD_REQUEST,
+                Some("invalid_request"),
+                why,
+            ));
         }
     };
-    let Ok(active) = super::validate::check(&app, token, app.clock.now()) else {
-        return bearer_error(
+    let Ok(active) = super::validate::check(app, token, app.clock.now()) else {
+        return Err(bearer_error(
             StatusCode::UNAUTHORIZED,
             Some("invalid_token"),
             "the access token is not active",
-        );
+        ));
     };
     let scope: Vec<String> = active
         .claims
@@ -94,24 +104,22 @@ pub async fn userinfo(State(app): State<Arc<App>>, request: Request) -> Response
         .map(str::to_string)
         .collect();
     if !scope.iter().any(|s| s == "openid") {
-        return bearer_error(
+        return Err(bearer_error(
             StatusCode::FORBIDDEN,
             Some("insufficient_scope"),
             "the access token was not granted openid",
-        );
+        ));
     }
     let user = match app.store.user(&active.claims.sub).await {
         Ok(Some(u)) if u.enabled => u,
         Ok(_) => {
-            return bearer_error(
+            return Err(bearer_error(
                 StatusCode::UNAUTHORIZED,
                 Some("invalid_token"),
                 "the token's user no longer exists or is disabled",
-            );
+            ));
         }
-        Err(e) => return OAuthError::store(&e).into_response(),
+        Err(e) => return Err(UserinfoError::OAuth(OAuthError::store(&e))),
     };
-    let mut r = axum::Json(Value::Object(user_claims(&user, &scope))).into_response();
-    super::no_store(&mut r);
-    r
+    Answer::json(&Value::Object(user_claims(&user, &scope))).map_err(UserinfoError::OAuth)
 }

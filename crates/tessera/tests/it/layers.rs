@@ -266,3 +266,21 @@ fn every_import_runs_down_the_layers_architecture_md_states() {
         upward.join("\n")
     );
 }
+
+#[test]
+fn the_protocol_knows_no_web_framework() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut all = Vec::new();
+    files(&src.join("oauth"), &mut all);
+    files(&src.join("model"), &mut all);
+    assert!(all.len() > 20, "the protocol's files were not found");
+    let framework: Vec<String> = all
+        .iter()
+        .filter(|f| std::fs::read_to_string(f).unwrap().contains("axum"))
+        .map(|f| f.strip_prefix(&src).unwrap().display().to_string())
+        .collect();
+    assert!(
+        framework.is_empty(),
+        "the protocol and the model use the web framework (answers are made in http/): {framework:?}"
+    );
+}

@@ -150,7 +150,7 @@ impl IntoResponse for AdminError {
 
 /// A response holding a secret must not be stored by any cache.
 fn no_store(mut r: Response) -> Response {
-    crate::oauth::no_store(&mut r);
+    crate::http::oauth::no_store(&mut r);
     r
 }
 

@@ -2,9 +2,9 @@
 
 use std::net::IpAddr;
 
-use axum::http::{HeaderMap, header};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
+use http::{HeaderMap, header};
 
 use super::{AuthMethod, Credentials, Verifying, verify_secret};
 use crate::app::App;

@@ -15,7 +15,7 @@ use std::net::IpAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 
-use axum::http::{HeaderMap, header};
+use http::{HeaderMap, header};
 
 pub use basic::SecretBasic;
 pub use none::PublicClient;
@@ -165,7 +165,7 @@ pub fn log_id(client_id: &str, why: AuthFailure) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use axum::http::HeaderValue;
+    use http::HeaderValue;
 
     fn form(body: &str) -> Form {
         Form::parse(body.as_bytes()).unwrap()

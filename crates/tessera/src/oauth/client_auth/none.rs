@@ -3,7 +3,7 @@
 
 use std::net::IpAddr;
 
-use axum::http::{HeaderMap, header};
+use http::{HeaderMap, header};
 
 use super::{AuthMethod, Credentials, Verifying, log_id};
 use crate::app::App;

@@ -1,0 +1,176 @@
+//! The protocol's HTTP face: the axum handlers of the token, introspection, revocation and
+//! userinfo endpoints, which hand the request's headers and body to `crate::oauth` and turn
+//! its [`Answer`] or [`OAuthError`] into a response (status, `Cache-Control: no-store`,
+//! challenges, `Retry-After`, the metrics' outcome).
+
+use std::sync::Arc;
+
+use axum::extract::{Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+
+use crate::app::App;
+use crate::model::paths::PathRules;
+use crate::oauth::userinfo::UserinfoError;
+use crate::oauth::{Answer, BASIC_CHALLENGE, OAuthError, RETRY_AFTER_SECONDS, sanitize};
+
+/// `POST /oauth2/token`: strict RFC 6749.
+pub async fn token(State(app): State<Arc<App>>, request: Request) -> Response {
+    let (parts, body) = request.into_parts();
+    answer(crate::oauth::token::handle(&app, &parts.headers, body, &PathRules::STRICT).await)
+}
+
+/// The token endpoint on an extra path, with that path's rules.
+pub async fn token_at(app: Arc<App>, request: Request, rules: Arc<PathRules>) -> Response {
+    let (parts, body) = request.into_parts();
+    match crate::oauth::token::handle(&app, &parts.headers, body, &rules).await {
+        Ok(a) => a.into_response(),
+        Err(e) if rules.camel_case_errors => camel_case_error(e),
+        Err(e) => e.into_response(),
+    }
+}
+
+/// Any other method on the token endpoint and the other form targets.
+pub async fn method_not_allowed() -> Response {
+    OAuthError::MethodNotAllowed.into_response()
+}
+
+/// `POST /oauth2/introspect` (RFC 7662).
+pub async fn introspect(State(app): State<Arc<App>>, request: Request) -> Response {
+    let (parts, body) = request.into_parts();
+    answer(crate::oauth::introspect::handle(&app, &parts.headers, body).await)
+}
+
+/// `POST /oauth2/revoke` (RFC 7009).
+pub async fn revoke(State(app): State<Arc<App>>, request: Request) -> Response {
+    let (parts, body) = request.into_parts();
+    answer(crate::oauth::revoke::handle(&app, &parts.headers, body).await)
+}
+
+/// `GET` or `POST /oauth2/userinfo` (OpenID Connect Core §5.3).
+pub async fn userinfo(State(app): State<Arc<App>>, request: Request) -> Response {
+    match crate::oauth::userinfo::handle(&app, request.headers(), request.uri().query()).await {
+        Ok(a) => a.into_response(),
+        Err(UserinfoError::OAuth(e)) => e.into_response(),
+        Err(UserinfoError::Bearer {
+            status,
+            error,
+            description,
+        }) => bearer_error(status, error, description),
+    }
+}
+
+fn answer(result: Result<Answer, OAuthError>) -> Response {
+    match result {
+        Ok(a) => a.into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+/// A bearer-token refusal (RFC 6750 §3.1), with its `WWW-Authenticate` challenge.
+fn bearer_error(status: StatusCode, error: Option<&str>, description: &str) -> Response {
+    let challenge = match error {
+        Some(e) => format!(r#"Bearer realm="tessera", error="{e}", error_description="{description}""#),
+        None => r#"Bearer realm="tessera""#.to_string(),
+    };
+    let mut r = status.into_response();
+    if let Ok(v) = HeaderValue::from_str(&challenge) {
+        r.headers_mut().insert(header::WWW_AUTHENTICATE, v);
+    }
+    no_store(&mut r);
+    r
+}
+
+/// Headers every token-endpoint answer carries (RFC 6749 §5.1).
+pub fn no_store(response: &mut Response) {
+    let h = response.headers_mut();
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+}
+
+/// The response with `errorDescription` beside `error_description`, for clients written against
+/// APIs that use that name (a path's `camel_case_errors`).
+pub fn camel_case_error(e: OAuthError) -> Response {
+    let description = sanitize(&e.description());
+    let body = serde_json::json!({
+        "error": e.code(),
+        "error_description": description,
+        "errorDescription": description,
+    });
+    respond(e, body)
+}
+
+fn respond(e: OAuthError, body: impl serde::Serialize) -> Response {
+    let this = e;
+    {
+        let mut response = (this.status(), axum::Json(body)).into_response();
+        no_store(&mut response);
+        response
+            .extensions_mut()
+            .insert(crate::metrics::Outcome(this.code()));
+        if let OAuthError::TooManyRequests { limit, .. } = this {
+            response.extensions_mut().insert(crate::metrics::Limited(limit));
+        } else if this == OAuthError::Overloaded {
+            response
+                .extensions_mut()
+                .insert(crate::metrics::Limited("concurrency"));
+        }
+        match this {
+            OAuthError::InvalidClient(_) => {
+                response.headers_mut().insert(
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static(BASIC_CHALLENGE),
+                );
+            }
+            OAuthError::MethodNotAllowed => {
+                response
+                    .headers_mut()
+                    .insert(header::ALLOW, HeaderValue::from_static("POST"));
+            }
+            OAuthError::TemporarilyUnavailable => {
+                response
+                    .headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from_static(RETRY_AFTER_SECONDS));
+            }
+            OAuthError::TooManyRequests { retry_after, .. } => {
+                response
+                    .headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from(retry_after));
+            }
+            OAuthError::Overloaded => {
+                response
+                    .headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+            }
+            _ => {}
+        }
+        response
+    }
+}
+
+impl IntoResponse for Answer {
+    fn into_response(self) -> Response {
+        let mut response = match self {
+            Answer::Json(body) => {
+                let mut r = Response::new(axum::body::Body::from(body));
+                r.headers_mut()
+                    .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+                r
+            }
+            Answer::Empty => StatusCode::OK.into_response(),
+        };
+        no_store(&mut response);
+        response
+    }
+}
+
+impl IntoResponse for OAuthError {
+    fn into_response(self) -> Response {
+        let body = tessera_proto::ErrorResponse {
+            error: self.code().to_string(),
+            error_description: Some(sanitize(&self.description())),
+            error_uri: None,
+        };
+        respond(self, body)
+    }
+}
