@@ -413,47 +413,6 @@ pub async fn get_client(store: &Store, id: &str) -> Result<ClientRecord, AdminEr
         .ok_or_else(|| AdminError::NotFound(id.to_string()))
 }
 
-/// The JSON view of an audit event.
-pub fn audit_json(e: &crate::model::AuditEvent) -> serde_json::Value {
-    serde_json::json!({
-        "id": e.id,
-        "at": e.at,
-        "actor": e.entry.actor,
-        "source": e.entry.source,
-        "action": e.entry.action,
-        "target": e.entry.target,
-        "details": e.entry.details,
-    })
-}
-
-/// The JSON view of a client: everything but secret values and hashes.
-pub fn client_json(c: &ClientRecord) -> serde_json::Value {
-    serde_json::json!({
-        "client_id": c.id,
-        "name": c.name,
-        "scope": c.scopes.join(" "),
-        "audiences": c.audiences,
-        "token_ttl": c.token_ttl,
-        "enabled": c.enabled,
-        "can_introspect": c.can_introspect,
-        "tokens_revoked_before": c.tokens_revoked_before,
-        "claims": c.claims,
-        "client_type": if c.flows.public { "public" } else { "confidential" },
-        "token_endpoint_auth_method": if c.flows.public { "none" } else { "client_secret_basic" },
-        "grant_types": c.flows.grant_types,
-        "redirect_uris": c.flows.redirect_uris,
-        "first_party": c.flows.first_party,
-        "created_at": c.created_at,
-        "updated_at": c.updated_at,
-        "secrets": c.secrets.iter().map(|s| serde_json::json!({
-            "id": s.id,
-            "kind": match s.kind { SecretKind::Sha256 => "generated", SecretKind::Argon2id => "imported" },
-            "created_at": s.created_at,
-            "expires_at": s.expires_at,
-        })).collect::<Vec<_>>(),
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

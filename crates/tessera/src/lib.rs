@@ -53,6 +53,7 @@ pub mod store;
 mod sync;
 pub mod transfer;
 pub mod users;
+pub mod views;
 
 /// The README's Rust snippets, compiled as doc tests so that they stay true as written.
 #[cfg(doctest)]

@@ -309,22 +309,3 @@ pub async fn rotate_master(
     tracing::info!(master_key = %new_id, keys = sealed.len(), "signing keys sealed under a new master key");
     Ok(sealed.len())
 }
-
-/// The JSON view of a key.
-pub fn key_json(k: &KeyRecord, at: i64) -> serde_json::Value {
-    let state = match k.retired_at {
-        Some(r) if r <= at => "retired",
-        _ if k.activates_at > at => "pending",
-        Some(_) => "retiring",
-        None => "active",
-    };
-    serde_json::json!({
-        "kid": k.kid,
-        "alg": k.alg,
-        "purpose": k.purpose.as_str(),
-        "state": state,
-        "created_at": k.created_at,
-        "activates_at": k.activates_at,
-        "retires_at": k.retired_at,
-    })
-}

@@ -274,15 +274,6 @@ pub async fn set_enabled(
     changed.ok_or_else(|| AdminError::NoUser(id.to_string()))
 }
 
-/// What a password change or a disable says it ended, for the CLI and the admin API.
-pub fn ended_json(ended: &SignInsEnded) -> serde_json::Value {
-    json!({
-        "sessions": ended.sessions,
-        "refresh_token_families": ended.refresh_token_families,
-        "access_tokens_revoked": ended.revoked.len(),
-    })
-}
-
 /// Deletes user `id`.
 pub async fn delete_user(store: &crate::store::Store, actor: &Actor, id: &str) -> Result<(), AdminError> {
     let audit = actor.entry("user.delete", id, json!({}));
@@ -291,23 +282,6 @@ pub async fn delete_user(store: &crate::store::Store, actor: &Actor, id: &str) -
     } else {
         Err(AdminError::NoUser(id.to_string()))
     }
-}
-
-/// The JSON view of a user: never the password hash, only whether there is one.
-pub fn user_json(u: &UserRecord) -> serde_json::Value {
-    json!({
-        "id": u.id,
-        "email": u.email,
-        "email_verified": u.email_verified,
-        "given_name": u.given_name,
-        "family_name": u.family_name,
-        "name": u.name,
-        "enabled": u.enabled,
-        "has_password": u.password_hash.is_some(),
-        "attributes": u.attributes,
-        "created_at": u.created_at,
-        "updated_at": u.updated_at,
-    })
 }
 
 #[cfg(test)]

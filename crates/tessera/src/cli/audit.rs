@@ -1,8 +1,8 @@
 //! `tessera audit …`: read the audit trail.
 
 use super::{fmt_time, print_json};
-use crate::admin::{self};
 use crate::store::Store;
+use crate::views;
 use clap::Subcommand;
 use std::io::Write;
 use std::process::ExitCode;
@@ -51,7 +51,13 @@ pub(super) async fn audit_command(store: &Store, cmd: AuditCommand) -> anyhow::R
         }
     }
     if json {
-        print_json(&events.iter().map(admin::audit_json).collect::<Vec<_>>().into())?;
+        print_json(
+            &events
+                .iter()
+                .map(|e| views::json(views::AuditView::from(e)))
+                .collect::<Vec<_>>()
+                .into(),
+        )?;
     } else {
         let mut out = std::io::stdout().lock();
         for e in &events {

@@ -5,6 +5,7 @@ use crate::admin::{self, ClientUpdate, NewClient};
 use crate::model::ClientRecord;
 use crate::operation::Actor;
 use crate::store::Store;
+use crate::views;
 use clap::{Args, Subcommand};
 use std::io::{BufRead, Write};
 use std::process::ExitCode;
@@ -216,7 +217,7 @@ pub(super) fn print_client(c: &ClientRecord, out: &mut impl Write) -> std::io::R
 pub(super) fn emit_client(c: &ClientRecord, json: bool) -> anyhow::Result<()> {
     let mut out = std::io::stdout().lock();
     if json {
-        writeln!(out, "{}", admin::client_json(c))?;
+        writeln!(out, "{}", views::client_json(c))?;
     } else {
         print_client(c, &mut out)?;
     }
@@ -283,8 +284,8 @@ pub(super) async fn client_command(
             let mut out = std::io::stdout().lock();
             let secret = (!created.client.flows.public).then_some(&created.secret);
             if json {
-                let body = serde_json::json!({"client_id": created.client.id, "client_secret": secret});
-                writeln!(out, "{body}")?;
+                // The same document as the admin API's `POST /admin/v1/clients`.
+                writeln!(out, "{}", views::json(views::CreatedClientView::from(&created)))?;
             } else {
                 writeln!(out, "client_id:     {}", created.client.id)?;
                 match secret {
@@ -300,7 +301,10 @@ pub(super) async fn client_command(
             let clients = store.clients().await?;
             let mut out = std::io::stdout().lock();
             if json {
-                let list: Vec<_> = clients.iter().map(admin::client_json).collect();
+                let list: Vec<_> = clients
+                    .iter()
+                    .map(|c| views::json(views::ClientView::from(c)))
+                    .collect();
                 writeln!(out, "{}", serde_json::Value::from(list))?;
             } else {
                 writeln!(

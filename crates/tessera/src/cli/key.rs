@@ -5,6 +5,7 @@ use crate::config::Settings;
 use crate::operation::Actor;
 use crate::signing;
 use crate::store::Store;
+use crate::views;
 use clap::Subcommand;
 use std::io::Write;
 use std::path::PathBuf;
@@ -56,7 +57,7 @@ pub(super) async fn key_command(
                 print_json(
                     &keys
                         .iter()
-                        .map(|k| signing::key_json(k, t))
+                        .map(|k| views::key_json(k, t))
                         .collect::<Vec<_>>()
                         .into(),
                 )?;
@@ -68,7 +69,7 @@ pub(super) async fn key_command(
                     "KID", "ALG", "STATE", "ACTIVATES"
                 )?;
                 for k in &keys {
-                    let j = signing::key_json(k, t);
+                    let j = views::key_json(k, t);
                     let retires = k.retired_at.map(fmt_time).unwrap_or_else(|| "-".into());
                     writeln!(
                         out,

@@ -10,6 +10,7 @@ use crate::model::UserRecord;
 use crate::operation::Actor;
 use crate::store::Store;
 use crate::users::{self, NewUser, UserUpdate};
+use crate::views;
 
 #[derive(Subcommand)]
 pub(super) enum UserCommand {
@@ -152,7 +153,7 @@ fn say_ended(ended: &crate::model::SignInsEnded) -> anyhow::Result<()> {
 fn emit(u: &UserRecord, json: bool) -> anyhow::Result<()> {
     let mut out = std::io::stdout().lock();
     if json {
-        writeln!(out, "{}", users::user_json(u))?;
+        writeln!(out, "{}", views::user_json(u))?;
         return Ok(());
     }
     let opt = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".into());
@@ -213,7 +214,10 @@ pub(super) async fn command(store: &Store, actor: &Actor, cmd: UserCommand) -> a
             let page = store.users_page(after.as_deref(), limit).await?;
             let mut out = std::io::stdout().lock();
             if json {
-                let list: Vec<serde_json::Value> = page.iter().map(users::user_json).collect();
+                let list: Vec<serde_json::Value> = page
+                    .iter()
+                    .map(|u| views::json(views::UserView::from(u)))
+                    .collect();
                 writeln!(out, "{}", serde_json::Value::Array(list))?;
             } else {
                 for u in &page {
@@ -250,8 +254,8 @@ pub(super) async fn command(store: &Store, actor: &Actor, cmd: UserCommand) -> a
             let id = users::get_user(store, &user).await?.id;
             let (u, ended) = users::set_enabled(store, actor, &id, false).await?;
             if json {
-                let mut view = users::user_json(&u);
-                view["sign_ins_ended"] = users::ended_json(&ended);
+                let mut view = views::user_json(&u);
+                view["sign_ins_ended"] = views::ended_json(&ended);
                 writeln!(std::io::stdout().lock(), "{view}")?;
             } else {
                 emit(&u, false)?;

@@ -548,3 +548,61 @@ async fn responses_that_show_a_secret_are_not_cached() {
     assert_eq!(r.status(), 200);
     assert_eq!(r.headers()["cache-control"], "no-store");
 }
+
+/// The member names of a JSON document, at every depth (array items merged).
+fn shape(v: &Value, at: &str, out: &mut BTreeSet<String>) {
+    match v {
+        Value::Object(m) => {
+            for (k, v) in m {
+                let path = format!("{at}/{k}");
+                out.insert(path.clone());
+                shape(v, &path, out);
+            }
+        }
+        Value::Array(items) => items.iter().for_each(|i| shape(i, &format!("{at}[]"), out)),
+        _ => {}
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cli_and_the_api_answer_a_new_client_with_the_same_document() {
+    let s = kit::start(Opts::default()).await;
+    let (admin, _) = admin_token(&s).await;
+    let body = json!({"name": "same", "scope": "read", "audiences": ["https://api.example.com"]});
+    let api = json_of(
+        call(&s, "POST", "/admin/v1/clients", Some(&admin), Some(body)).await,
+        201,
+    )
+    .await;
+    let cli = kit::cli_json(
+        s.dir.path(),
+        &[
+            "client",
+            "create",
+            "--name",
+            "same",
+            "--scope",
+            "read",
+            "--audience",
+            "https://api.example.com",
+            "--json",
+        ],
+    );
+    let (mut a, mut c) = (BTreeSet::new(), BTreeSet::new());
+    shape(&api, "", &mut a);
+    shape(&cli, "", &mut c);
+    assert_eq!(a, c);
+    assert!(
+        a.contains("/client/secrets[]/kind") && a.contains("/client_secret"),
+        "{a:?}"
+    );
+    // The same view, apart from what differs between two clients.
+    let strip = |mut v: Value| {
+        for k in ["client_id", "created_at", "updated_at", "secrets"] {
+            v["client"].as_object_mut().unwrap().remove(k);
+        }
+        v["client"].clone()
+    };
+    assert_eq!(strip(api.clone()), strip(cli.clone()));
+    assert_ne!(api["client_secret"], cli["client_secret"]);
+}

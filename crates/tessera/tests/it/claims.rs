@@ -119,7 +119,7 @@ async fn an_update_is_in_the_next_token_within_the_propagation_bound() {
             "--json",
         ],
     );
-    let id = created["client_id"].as_str().unwrap().to_string();
+    let id = created["client"]["client_id"].as_str().unwrap().to_string();
     let secret = created["client_secret"].as_str().unwrap().to_string();
     // `client show` lists the claims.
     let (code, out, _) = cli(d, &["client", "show", &id]);

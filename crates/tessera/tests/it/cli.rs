@@ -54,7 +54,8 @@ async fn cli_manages_clients_and_a_running_server_follows_without_restart() {
     let http = reqwest::Client::new();
     let base = server.base.clone();
 
-    // create --json prints exactly {"client_id", "client_secret"} and nothing else on stdout.
+    // create --json prints the admin API's document, {"client": {…}, "client_secret"}, and
+    // nothing else on stdout.
     let (code, out, _) = cli(
         d,
         &[
@@ -71,7 +72,9 @@ async fn cli_manages_clients_and_a_running_server_follows_without_restart() {
     assert_eq!(out.lines().count(), 1, "{out}");
     let created: Value = serde_json::from_str(&out).unwrap();
     assert_eq!(created.as_object().unwrap().len(), 2);
-    let id = created["client_id"].as_str().unwrap().to_string();
+    assert_eq!(created["client"]["name"], "billing");
+    assert_eq!(created["client"]["scope"], "read write");
+    let id = created["client"]["client_id"].as_str().unwrap().to_string();
     let secret = created["client_secret"].as_str().unwrap().to_string();
 
     // create -> token, on the server that was already running.
@@ -153,7 +156,7 @@ async fn cli_manages_clients_and_a_running_server_follows_without_restart() {
         ],
     );
     assert_eq!(created["client_secret"], imported);
-    let mid = created["client_id"].as_str().unwrap().to_string();
+    let mid = created["client"]["client_id"].as_str().unwrap().to_string();
     assert!(within_bound(|| async { token_status(&http, &base, &mid, imported, None).await.0 == 200 }).await);
     assert_eq!(
         cli_json(d, &["client", "show", &mid, "--json"])["secrets"][0]["kind"],
@@ -206,7 +209,7 @@ async fn logs_of_a_whole_session_contain_no_secret_or_token() {
     let (q_id, q_secret) = parse_quickstart(&server.stdout());
     secrets.push(q_secret.clone());
     let created = cli_json(d, &["client", "create", "--name", "a", "--scope", "s", "--json"]);
-    let id = created["client_id"].as_str().unwrap().to_string();
+    let id = created["client"]["client_id"].as_str().unwrap().to_string();
     secrets.push(created["client_secret"].as_str().unwrap().to_string());
     let imported = "imported-secret-for-log-test";
     secrets.push(imported.to_string());
@@ -214,7 +217,7 @@ async fn logs_of_a_whole_session_contain_no_secret_or_token() {
         d,
         &["client", "create", "--name", "b", "--secret", imported, "--json"],
     );
-    let imp_id = created["client_id"].as_str().unwrap().to_string();
+    let imp_id = created["client"]["client_id"].as_str().unwrap().to_string();
     assert!(
         within_bound(|| async { token_status(&http, &base, &imp_id, imported, None).await.0 == 200 }).await
     );
@@ -303,11 +306,11 @@ async fn cli_rotates_secrets_and_keys_revokes_tokens_and_keeps_an_audit_trail() 
         d,
         &["client", "create", "--name", "svc", "--scope", "read", "--json"],
     );
-    let id = created["client_id"].as_str().unwrap().to_string();
+    let id = created["client"]["client_id"].as_str().unwrap().to_string();
     let old = created["client_secret"].as_str().unwrap().to_string();
     let rs = cli_json(d, &["client", "create", "--name", "rs", "--introspect", "--json"]);
     let (rs_id, rs_secret) = (
-        rs["client_id"].as_str().unwrap().to_string(),
+        rs["client"]["client_id"].as_str().unwrap().to_string(),
         rs["client_secret"].as_str().unwrap().to_string(),
     );
     assert_eq!(
@@ -461,7 +464,7 @@ async fn tessera_token_fetches_decodes_and_verifies() {
             "--json",
         ],
     );
-    let id = created["client_id"].as_str().unwrap().to_string();
+    let id = created["client"]["client_id"].as_str().unwrap().to_string();
     let secret = created["client_secret"].as_str().unwrap().to_string();
     let run = |args: &[&str], env: &[(&str, &str)]| {
         let mut cmd = crate::kit::tessera_cmd(d);
@@ -531,7 +534,7 @@ async fn tessera_token_fetches_decodes_and_verifies() {
             "--json",
         ],
     );
-    let dashed_id = dashed["client_id"].as_str().unwrap().to_string();
+    let dashed_id = dashed["client"]["client_id"].as_str().unwrap().to_string();
     assert!(
         within_bound(|| async {
             token_status(

@@ -101,7 +101,7 @@ impl Cluster {
         all.extend_from_slice(args);
         let v = tessera_json(self.dir.path(), &self.url, &all);
         (
-            v["client_id"].as_str().unwrap().to_string(),
+            v["client"]["client_id"].as_str().unwrap().to_string(),
             v["client_secret"].as_str().unwrap().to_string(),
         )
     }
@@ -628,7 +628,7 @@ async fn export_from_sqlite_and_import_into_postgres() {
             &["client", "create", "--name", "moving", "--scope", "m", "--json"],
         );
         (
-            v["client_id"].as_str().unwrap().to_string(),
+            v["client"]["client_id"].as_str().unwrap().to_string(),
             v["client_secret"].as_str().unwrap().to_string(),
         )
     };
@@ -658,7 +658,7 @@ async fn export_from_sqlite_and_import_into_postgres() {
             .unwrap();
         let out = out.wait_with_output().unwrap();
         assert!(out.status.success());
-        serde_json::from_slice::<Value>(&out.stdout).unwrap()["client_id"]
+        serde_json::from_slice::<Value>(&out.stdout).unwrap()["client"]["client_id"]
             .as_str()
             .unwrap()
             .to_string()

@@ -130,7 +130,7 @@ async fn hostile_requests_get_precise_errors_and_change_nothing() {
     let (id, secret) = (field("client_id:"), field("client_secret:"));
     let other = kit::cli_json(dir.path(), &["client", "create", "--name", "other", "--json"]);
     let (other_id, other_secret) = (
-        other["client_id"].as_str().unwrap().to_string(),
+        other["client"]["client_id"].as_str().unwrap().to_string(),
         other["client_secret"].as_str().unwrap().to_string(),
     );
     let http_client = reqwest::Client::new();

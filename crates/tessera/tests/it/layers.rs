@@ -223,7 +223,7 @@ fn layer(module: &Module) -> usize {
         ) => 3,
         Some("config" | "app") => 4,
         Some("oauth") => 5,
-        Some("admin" | "transfer") => 6,
+        Some("admin" | "transfer" | "views") => 6,
         Some("http") => 7,
         Some("server") => 8,
         Some("cli" | "main") => 9,

@@ -294,7 +294,7 @@ async fn a_rotated_secret_works_during_the_grace_period_and_not_after() {
         "old secret in grace"
     );
     // Both are visible (never their values), the old one with its end.
-    let shown = admin::client_json(&admin::get_client(&s.app().store, &id).await.unwrap());
+    let shown = tessera::views::client_json(&admin::get_client(&s.app().store, &id).await.unwrap());
     let secrets = shown["secrets"].as_array().unwrap();
     assert_eq!(secrets.len(), 2);
     assert_eq!(

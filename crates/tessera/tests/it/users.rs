@@ -281,7 +281,7 @@ fn clients_that_redirect_are_registered_strictly() {
         ],
     );
     assert_eq!(spa["client_secret"], serde_json::Value::Null);
-    let id = spa["client_id"].as_str().unwrap();
+    let id = spa["client"]["client_id"].as_str().unwrap();
     let shown = kit::cli_json(d, &["client", "show", id, "--json"]);
     assert_eq!(shown["client_type"], "public");
     assert_eq!(shown["token_endpoint_auth_method"], "none");
@@ -312,7 +312,7 @@ fn clients_that_redirect_are_registered_strictly() {
     );
     let shown = kit::cli_json(
         d,
-        &["client", "show", native["client_id"].as_str().unwrap(), "--json"],
+        &["client", "show", native["client"]["client_id"].as_str().unwrap(), "--json"],
     );
     assert_eq!(shown["first_party"], true);
     // What may not be registered, each refused in one line.

@@ -7,11 +7,10 @@ use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
-use serde_json::{Value, json};
 
-use crate::admin::{self};
 use crate::app::App;
 use crate::operation::AdminError;
+use crate::views;
 
 use super::{error, query};
 
@@ -31,26 +30,23 @@ pub(super) async fn list_audit(
         Ok(q) => q,
         Err(r) => return r.into_response(),
     };
-    let limit = q.limit.unwrap_or(100);
-    if !(1..=1000).contains(&limit) {
-        return error(
-            StatusCode::BAD_REQUEST,
-            "invalid_input",
-            "limit must be 1 to 1000",
-        );
-    }
+    let limit = match views::page_limit(q.limit) {
+        Ok(l) => l,
+        Err(why) => return error(StatusCode::BAD_REQUEST, "invalid_input", &why),
+    };
     match app
         .store
         .audit_events(q.since.unwrap_or(0), q.after.unwrap_or(0), limit)
         .await
     {
-        Ok(events) => {
-            let next = (events.len() == limit as usize)
-                .then(|| events.last().map(|e| e.id))
-                .flatten();
-            Json(json!({"events": events.iter().map(admin::audit_json).collect::<Vec<Value>>(), "next_after": next}))
-                .into_response()
-        }
+        Ok(events) => Json(views::page(
+            "events",
+            &events,
+            limit,
+            views::AuditView::from,
+            |e| e.id,
+        ))
+        .into_response(),
         Err(e) => AdminError::from(e).into_response(),
     }
 }

@@ -13,6 +13,7 @@ use serde_json::json;
 use crate::admin::{self, ClientUpdate, NewClient};
 use crate::app::App;
 use crate::operation::{Actor, AdminError};
+use crate::views;
 
 use super::{Page, body, caller, error, no_store, query};
 
@@ -24,22 +25,19 @@ pub(super) async fn list_clients(
         Ok(p) => p,
         Err(r) => return r.into_response(),
     };
-    let limit = page.limit.unwrap_or(100);
-    if !(1..=1000).contains(&limit) {
-        return error(
-            StatusCode::BAD_REQUEST,
-            "invalid_input",
-            "limit must be 1 to 1000",
-        );
-    }
+    let limit = match views::page_limit(page.limit) {
+        Ok(l) => l,
+        Err(why) => return error(StatusCode::BAD_REQUEST, "invalid_input", &why),
+    };
     match app.store.clients_page(page.after.as_deref(), limit).await {
-        Ok(clients) => {
-            let next = (clients.len() == limit as usize)
-                .then(|| clients.last().map(|c| c.id.clone()))
-                .flatten();
-            Json(json!({"clients": clients.iter().map(admin::client_json).collect::<Vec<_>>(), "next_after": next}))
-                .into_response()
-        }
+        Ok(clients) => Json(views::page(
+            "clients",
+            &clients,
+            limit,
+            views::ClientView::from,
+            |c| c.id.as_str(),
+        ))
+        .into_response(),
         Err(e) => AdminError::from(e).into_response(),
     }
 }
@@ -108,10 +106,7 @@ pub(super) async fn create_client(
             no_store(
                 (
                     StatusCode::CREATED,
-                    Json(json!({
-                        "client": admin::client_json(&created.client),
-                        "client_secret": (!created.client.flows.public).then_some(&created.secret),
-                    })),
+                    Json(views::json(views::CreatedClientView::from(&created))),
                 )
                     .into_response(),
             )
@@ -122,7 +117,7 @@ pub(super) async fn create_client(
 
 pub(super) async fn get_client(State(app): State<Arc<App>>, Path(id): Path<String>) -> Response {
     match admin::get_client(&app.store, &id).await {
-        Ok(c) => Json(admin::client_json(&c)).into_response(),
+        Ok(c) => Json(views::client_json(&c)).into_response(),
         Err(e) => e.into_response(),
     }
 }
@@ -147,7 +142,7 @@ pub(super) async fn apply(app: &App, actor: &Actor, id: &str, update: ClientUpda
     match admin::update_client(&app.store, actor, id, update).await {
         Ok(c) => {
             app.apply_client(&c.id).await;
-            Json(admin::client_json(&c)).into_response()
+            Json(views::client_json(&c)).into_response()
         }
         Err(e) => e.into_response(),
     }

@@ -13,13 +13,14 @@ use serde_json::json;
 use crate::app::App;
 use crate::operation::AdminError;
 use crate::signing;
+use crate::views;
 
 use super::{body, caller, error, internal};
 
 pub(super) async fn list_keys(State(app): State<Arc<App>>) -> Response {
     let t = app.clock.now();
     match app.store.all_keys().await {
-        Ok(keys) => Json(json!({"keys": keys.iter().map(|k| signing::key_json(k, t)).collect::<Vec<_>>()}))
+        Ok(keys) => Json(json!({"keys": keys.iter().map(|k| views::key_json(k, t)).collect::<Vec<_>>()}))
             .into_response(),
         Err(e) => AdminError::from(e).into_response(),
     }

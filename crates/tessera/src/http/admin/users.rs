@@ -10,11 +10,11 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
-use serde_json::json;
 
 use super::{Page, body, caller, error, query};
 use crate::app::App;
 use crate::users::{self, NewUser, UserUpdate};
+use crate::views;
 
 pub(super) async fn list(
     State(app): State<Arc<App>>,
@@ -24,22 +24,15 @@ pub(super) async fn list(
         Ok(p) => p,
         Err(r) => return r.into_response(),
     };
-    let limit = page.limit.unwrap_or(100);
-    if !(1..=1000).contains(&limit) {
-        return error(
-            StatusCode::BAD_REQUEST,
-            "invalid_input",
-            "limit must be 1 to 1000",
-        );
-    }
+    let limit = match views::page_limit(page.limit) {
+        Ok(l) => l,
+        Err(why) => return error(StatusCode::BAD_REQUEST, "invalid_input", &why),
+    };
     match app.store.users_page(page.after.as_deref(), limit).await {
-        Ok(list) => {
-            let next = (list.len() == limit as usize)
-                .then(|| list.last().map(|u| u.id.clone()))
-                .flatten();
-            Json(json!({"users": list.iter().map(users::user_json).collect::<Vec<_>>(), "next_after": next}))
-                .into_response()
-        }
+        Ok(list) => Json(views::page("users", &list, limit, views::UserView::from, |u| {
+            u.id.as_str()
+        }))
+        .into_response(),
         Err(e) => crate::operation::AdminError::from(e).into_response(),
     }
 }
@@ -77,14 +70,14 @@ pub(super) async fn create(
         attributes: c.attributes,
     };
     match users::create_user(&app.store, &caller(&ext), new).await {
-        Ok(u) => (StatusCode::CREATED, Json(users::user_json(&u))).into_response(),
+        Ok(u) => (StatusCode::CREATED, Json(views::user_json(&u))).into_response(),
         Err(e) => e.into_response(),
     }
 }
 
 pub(super) async fn get_one(State(app): State<Arc<App>>, Path(id): Path<String>) -> Response {
     match app.store.user(&id).await {
-        Ok(Some(u)) => Json(users::user_json(&u)).into_response(),
+        Ok(Some(u)) => Json(views::user_json(&u)).into_response(),
         Ok(None) => crate::operation::AdminError::NoUser(id).into_response(),
         Err(e) => crate::operation::AdminError::from(e).into_response(),
     }
@@ -129,7 +122,7 @@ pub(super) async fn update(
             .collect(),
     };
     match users::update_user(&app.store, &caller(&ext), &id, update).await {
-        Ok(u) => Json(users::user_json(&u)).into_response(),
+        Ok(u) => Json(views::user_json(&u)).into_response(),
         Err(e) => e.into_response(),
     }
 }
@@ -139,9 +132,9 @@ async fn set_enabled(app: &App, ext: &axum::http::Extensions, id: &str, enabled:
         Ok((u, ended)) => {
             // This node stops accepting the revoked tokens at once; the others within a poll.
             app.revocations.extend(ended.revoked.clone());
-            let mut view = users::user_json(&u);
+            let mut view = views::user_json(&u);
             if !enabled {
-                view["sign_ins_ended"] = users::ended_json(&ended);
+                view["sign_ins_ended"] = views::ended_json(&ended);
             }
             Json(view).into_response()
         }
@@ -184,7 +177,7 @@ pub(super) async fn set_password(
     match users::set_password(&app.store, &caller(&ext), &id, &p.password).await {
         Ok((_, ended)) => {
             app.revocations.extend(ended.revoked.clone());
-            Json(serde_json::json!({"sign_ins_ended": users::ended_json(&ended)})).into_response()
+            Json(serde_json::json!({"sign_ins_ended": views::ended_json(&ended)})).into_response()
         }
         Err(e) => e.into_response(),
     }
