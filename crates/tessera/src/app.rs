@@ -7,12 +7,6 @@ use crate::config::Settings;
 use crate::keys::KeyRing;
 use crate::store::Store;
 
-tokio::task_local! {
-    /// The address of the peer of the connection being served: set for each connection's tasks
-    /// by the HTTP server, read by request admission and the admin API's audit trail.
-    pub static PEER: std::net::SocketAddr;
-}
-
 /// Everything a request handler may need, passed explicitly (no globals).
 pub struct App {
     /// Validated settings.

@@ -5,14 +5,17 @@ pub mod discovery;
 pub mod framing;
 pub mod interaction;
 pub mod oauth;
+mod peer;
 pub mod tls;
+
+pub use peer::peer;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::State;
+use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -21,7 +24,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-use crate::app::{App, PEER};
+use crate::app::App;
 use crate::http::oauth as endpoints;
 use discovery::{
     AUTHORIZE_PATH, INTROSPECT_PATH, JWKS_PATH, OAUTH_METADATA, OPENID_METADATA, REVOKE_PATH, TOKEN_PATH,
@@ -322,14 +325,13 @@ pub async fn serve(
         let service = Tracked {
             inner: hyper_util::service::TowerToHyperService::new(router.clone()),
             activity: activity.clone(),
+            peer,
         };
         let header_timeout = timeouts.header;
         let idle = (activity, timeouts.idle);
         let drain = drain_rx.clone();
         let tls = tls.clone();
-        // The peer address is known to every request of the connection through a task-local (the
-        // admin API audits it), at no per-request cost.
-        tokio::spawn(PEER.scope(peer, async move {
+        tokio::spawn(async move {
             let _permit = permit;
             match tls {
                 None => serve_http1(TokioIo::new(stream), service, header_timeout, idle, drain, peer).await,
@@ -345,7 +347,7 @@ pub async fn serve(
                     serve_auto(TokioIo::new(stream), service, header_timeout, idle, drain, peer).await
                 }
             }
-        }));
+        });
     }
     let _ = drain_tx.send(true);
     // Wait (bounded) for connections to finish.
@@ -410,11 +412,13 @@ impl Drop for InFlight {
     }
 }
 
-/// The router as a hyper service that keeps a connection's [`Activity`].
+/// The router as a hyper service that keeps a connection's [`Activity`] and gives every request
+/// the connection's peer address (axum's `ConnectInfo`, read with [`peer`]).
 #[derive(Clone)]
 struct Tracked {
     inner: hyper_util::service::TowerToHyperService<Router>,
     activity: Activity,
+    peer: SocketAddr,
 }
 
 impl<B> hyper::service::Service<axum::http::Request<B>> for Tracked
@@ -431,7 +435,8 @@ where
         Box<dyn std::future::Future<Output = Result<Self::Response, Self::Error>> + Send + 'static>,
     >;
 
-    fn call(&self, request: axum::http::Request<B>) -> Self::Future {
+    fn call(&self, mut request: axum::http::Request<B>) -> Self::Future {
+        request.extensions_mut().insert(ConnectInfo(self.peer));
         self.activity.0.in_flight.fetch_add(1, Ordering::Relaxed);
         let guard = InFlight(self.activity.clone());
         let future = self.inner.call(request);
@@ -444,20 +449,6 @@ where
 }
 
 type Service = Tracked;
-
-/// Spawns tasks that know the connection's peer (see [`PEER`]).
-#[derive(Clone, Copy)]
-struct PeerExecutor(SocketAddr);
-
-impl<F> hyper::rt::Executor<F> for PeerExecutor
-where
-    F: std::future::Future + Send + 'static,
-    F::Output: Send + 'static,
-{
-    fn execute(&self, fut: F) {
-        tokio::spawn(PEER.scope(self.0, fut));
-    }
-}
 
 async fn serve_http1<I>(
     io: I,
@@ -506,7 +497,7 @@ async fn serve_auto<I>(
 {
     // HTTP/2 serves each stream in a task of its own: the executor carries the peer's address
     // into those tasks, as the connection's task carries it for HTTP/1.
-    let mut builder = hyper_util::server::conn::auto::Builder::new(PeerExecutor(peer));
+    let mut builder = hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new());
     builder
         .http1()
         .timer(TokioTimer::new())

@@ -17,13 +17,24 @@ use crate::oauth::{Answer, BASIC_CHALLENGE, OAuthError, RETRY_AFTER_SECONDS, san
 /// `POST /oauth2/token`: strict RFC 6749.
 pub async fn token(State(app): State<Arc<App>>, request: Request) -> Response {
     let (parts, body) = request.into_parts();
-    answer(crate::oauth::token::handle(&app, &parts.headers, body, &PathRules::STRICT).await)
+    answer(
+        crate::oauth::token::handle(
+            &app,
+            super::peer(&parts.extensions),
+            &parts.headers,
+            body,
+            &PathRules::STRICT,
+        )
+        .await,
+    )
 }
 
 /// The token endpoint on an extra path, with that path's rules.
 pub async fn token_at(app: Arc<App>, request: Request, rules: Arc<PathRules>) -> Response {
     let (parts, body) = request.into_parts();
-    match crate::oauth::token::handle(&app, &parts.headers, body, &rules).await {
+    match crate::oauth::token::handle(&app, super::peer(&parts.extensions), &parts.headers, body, &rules)
+        .await
+    {
         Ok(a) => a.into_response(),
         Err(e) if rules.camel_case_errors => camel_case_error(e),
         Err(e) => e.into_response(),
@@ -38,18 +49,25 @@ pub async fn method_not_allowed() -> Response {
 /// `POST /oauth2/introspect` (RFC 7662).
 pub async fn introspect(State(app): State<Arc<App>>, request: Request) -> Response {
     let (parts, body) = request.into_parts();
-    answer(crate::oauth::introspect::handle(&app, &parts.headers, body).await)
+    answer(crate::oauth::introspect::handle(&app, super::peer(&parts.extensions), &parts.headers, body).await)
 }
 
 /// `POST /oauth2/revoke` (RFC 7009).
 pub async fn revoke(State(app): State<Arc<App>>, request: Request) -> Response {
     let (parts, body) = request.into_parts();
-    answer(crate::oauth::revoke::handle(&app, &parts.headers, body).await)
+    answer(crate::oauth::revoke::handle(&app, super::peer(&parts.extensions), &parts.headers, body).await)
 }
 
 /// `GET` or `POST /oauth2/userinfo` (OpenID Connect Core §5.3).
 pub async fn userinfo(State(app): State<Arc<App>>, request: Request) -> Response {
-    match crate::oauth::userinfo::handle(&app, request.headers(), request.uri().query()).await {
+    match crate::oauth::userinfo::handle(
+        &app,
+        super::peer(request.extensions()),
+        request.headers(),
+        request.uri().query(),
+    )
+    .await
+    {
         Ok(a) => a.into_response(),
         Err(UserinfoError::OAuth(e)) => e.into_response(),
         Err(UserinfoError::Bearer {

@@ -132,12 +132,9 @@ pub async fn authenticate_request<'f>(
     authenticate_on(app, address, headers, form, required, &PathRules::STRICT).await
 }
 
-/// The first step of every client-authenticated endpoint: the client's address (the peer's, or
-/// from a trusted proxy's header), counted against its rate before anything is read.
-pub fn admit(app: &App, headers: &HeaderMap) -> Result<IpAddr, OAuthError> {
-    let peer = crate::app::PEER
-        .try_with(|p| p.ip())
-        .unwrap_or(IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED));
+/// The first step of every client-authenticated endpoint: the client's address (the connection's
+/// `peer`, or from a trusted proxy's header), counted against its rate before anything is read.
+pub fn admit(app: &App, peer: IpAddr, headers: &HeaderMap) -> Result<IpAddr, OAuthError> {
     let address = app.guard.client_address(peer, headers);
     app.guard.check_address(address).map_err(OAuthError::refused)?;
     Ok(address)

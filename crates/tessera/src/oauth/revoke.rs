@@ -1,5 +1,7 @@
 //! Token revocation (RFC 7009).
 
+use std::net::IpAddr;
+
 use bytes::Bytes;
 use http::HeaderMap;
 
@@ -11,12 +13,12 @@ use crate::app::App;
 /// Answers `POST /oauth2/revoke`. A client revokes its own tokens. A token that is invalid,
 /// unknown, expired or already revoked gets 200 as well (§2.2): there is nothing left to do. A
 /// valid token of another client is refused (§2.1).
-pub async fn handle<B>(app: &App, headers: &HeaderMap, body: B) -> Result<Answer, OAuthError>
+pub async fn handle<B>(app: &App, peer: IpAddr, headers: &HeaderMap, body: B) -> Result<Answer, OAuthError>
 where
     B: http_body::Body<Data = Bytes>,
     B::Error: Into<BoxError>,
 {
-    let address = admit(app, headers)?;
+    let address = admit(app, peer, headers)?;
     let form = read_form(app, headers, body).await?;
     let (token, caller, _) = authenticate_request(app, address, headers, &form, "token").await?;
     let ok = || Answer::Empty;

@@ -1,6 +1,8 @@
 //! The token endpoint (RFC 6749 §3.2): admission, client authentication, then the grant that
 //! `grant_type` names (`super::grants`).
 
+use std::net::IpAddr;
+
 use bytes::Bytes;
 use http::HeaderMap;
 
@@ -13,6 +15,7 @@ use crate::model::paths::PathRules;
 /// authentication, then the grant.
 pub async fn handle<B>(
     app: &App,
+    peer: IpAddr,
     headers: &HeaderMap,
     body: B,
     rules: &PathRules,
@@ -21,7 +24,7 @@ where
     B: http_body::Body<Data = Bytes>,
     B::Error: Into<BoxError>,
 {
-    let address = admit(app, headers)?;
+    let address = admit(app, peer, headers)?;
     let form = read_token_request(app, headers, body, rules).await?;
     let (grant_type, client, method) =
         authenticate_on(app, address, headers, &form, "grant_type", rules).await?;

@@ -65,8 +65,13 @@ fn bearer_error(status: StatusCode, error: Option<&'static str>, description: &'
 
 /// Answers `GET` or `POST /oauth2/userinfo` with a Bearer access token (in the header only;
 /// `query` is read only to refuse a token there).
-pub async fn handle(app: &App, headers: &HeaderMap, query: Option<&str>) -> Result<Answer, UserinfoError> {
-    super::admission::admit(app, headers).map_err(UserinfoError::OAuth)?;
+pub async fn handle(
+    app: &App,
+    peer: std::net::IpAddr,
+    headers: &HeaderMap,
+    query: Option<&str>,
+) -> Result<Answer, UserinfoError> {
+    super::admission::admit(app, peer, headers).map_err(UserinfoError::OAuth)?;
     // One reading of the credentials for every bearer endpoint (RFC 6750 §2, §3.1): another
     // scheme is "no credentials" (401 without an error code), as it is for the admin API.
     let token = match tessera_verify::bearer::presented(

@@ -606,3 +606,31 @@ async fn the_cli_and_the_api_answer_a_new_client_with_the_same_document() {
     assert_eq!(strip(api.clone()), strip(cli.clone()));
     assert_ne!(api["client_secret"], cli["client_secret"]);
 }
+
+/// The router answers without a listener (`tower::ServiceExt::oneshot`), and the connection's
+/// peer reaches the handlers as axum's `ConnectInfo`: the admin API's audit trail records it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_router_serves_oneshot_requests_and_audits_the_peer_it_is_given() {
+    use tower::ServiceExt;
+    let s = kit::start(Opts::default()).await;
+    let (admin, _) = admin_token(&s).await;
+    let app = s.running.as_ref().unwrap().app.clone();
+    let peer: std::net::SocketAddr = "192.0.2.7:40000".parse().unwrap();
+    let mut request = axum::http::Request::post("/admin/v1/clients")
+        .header("host", "127.0.0.1")
+        .header("authorization", format!("Bearer {admin}"))
+        .header("content-type", "application/json")
+        .body(axum::body::Body::from(r#"{"name":"oneshot"}"#))
+        .unwrap();
+    request.extensions_mut().insert(axum::extract::ConnectInfo(peer));
+    let r = tessera::http::router(app.clone()).oneshot(request).await.unwrap();
+    let status = r.status();
+    let body = axum::body::to_bytes(r.into_body(), 1 << 16).await.unwrap();
+    assert_eq!(status, 201, "{}", String::from_utf8_lossy(&body));
+    let events = app.store.audit_events(0, 0, 1000).await.unwrap();
+    let created = events
+        .iter()
+        .find(|e| e.entry.action == "client.create" && e.entry.details["name"] == "oneshot")
+        .expect("the creation is audited");
+    assert_eq!(created.entry.source, "192.0.2.7");
+}

@@ -312,7 +312,12 @@ fn clients_that_redirect_are_registered_strictly() {
     );
     let shown = kit::cli_json(
         d,
-        &["client", "show", native["client"]["client_id"].as_str().unwrap(), "--json"],
+        &[
+            "client",
+            "show",
+            native["client"]["client_id"].as_str().unwrap(),
+            "--json",
+        ],
     );
     assert_eq!(shown["first_party"], true);
     // What may not be registered, each refused in one line.

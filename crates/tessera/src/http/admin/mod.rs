@@ -276,9 +276,10 @@ async fn require_admin(State(app): State<Arc<App>>, mut req: Request, next: Next
             "the token lacks the tessera:admin scope",
         );
     }
-    let peer = crate::app::PEER
-        .try_with(|p| p.ip().to_string())
-        .unwrap_or_else(|_| "unknown".into());
+    let peer = req
+        .extensions()
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map_or_else(|| "unknown".to_string(), |c| c.0.ip().to_string());
     let actor = Actor {
         id: format!("client:{}", active.claims.client_id),
         source: peer,

@@ -31,10 +31,11 @@ pub(super) const CONSENT_LABEL: &[u8] = b"tessera authorization request: consent
 /// `GET` or `POST /oauth2/authorize`.
 pub async fn authorize(State(app): State<Arc<App>>, request: Request) -> Response {
     let (parts, body) = request.into_parts();
-    let address = match crate::oauth::admission::admit(&app, &parts.headers) {
-        Ok(a) => a,
-        Err(e) => return refused_page(e),
-    };
+    let address =
+        match crate::oauth::admission::admit(&app, crate::http::peer(&parts.extensions), &parts.headers) {
+            Ok(a) => a,
+            Err(e) => return refused_page(e),
+        };
     let form = if parts.method == Method::GET || parts.method == Method::HEAD {
         let query = parts.uri.query().unwrap_or_default();
         if query.len() > MAX_REQUEST {
@@ -365,12 +366,13 @@ pub(super) fn cross_site(app: &App, headers: &HeaderMap) -> bool {
 /// redirect URI or grant taken away meanwhile ends the sign-in).
 pub(super) async fn posted(
     app: &App,
+    peer: IpAddr,
     headers: &HeaderMap,
     body: Body,
     label: &[u8],
     session_id: Option<&str>,
 ) -> Result<(Form, AuthRequest, ClientRecord, IpAddr), Response> {
-    let address = crate::oauth::admission::admit(app, headers).map_err(refused_page)?;
+    let address = crate::oauth::admission::admit(app, peer, headers).map_err(refused_page)?;
     if cross_site(app, headers) {
         return Err(forbidden_form());
     }

@@ -31,7 +31,15 @@ pub async fn consent(State(app): State<Arc<App>>, request: Request) -> Response 
         }
         Err(e) => return store_page(&e),
     };
-    let posted = posted(&app, headers, body, CONSENT_LABEL, Some(&session.id)).await;
+    let posted = posted(
+        &app,
+        crate::http::peer(&parts.extensions),
+        headers,
+        body,
+        CONSENT_LABEL,
+        Some(&session.id),
+    )
+    .await;
     let (form, req, client, _) = match posted {
         Ok(p) => p,
         Err(r) => return r,

@@ -18,7 +18,16 @@ use crate::model::SessionRecord;
 pub async fn login(State(app): State<Arc<App>>, request: Request) -> Response {
     let (parts, body) = request.into_parts();
     let headers = &parts.headers;
-    let (form, req, client, address) = match posted(&app, headers, body, LOGIN_LABEL, None).await {
+    let (form, req, client, address) = match posted(
+        &app,
+        crate::http::peer(&parts.extensions),
+        headers,
+        body,
+        LOGIN_LABEL,
+        None,
+    )
+    .await
+    {
         Ok(p) => p,
         Err(r) => return r,
     };

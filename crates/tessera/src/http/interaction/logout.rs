@@ -21,7 +21,7 @@ const LOGOUT_LABEL: &str = "logout";
 pub async fn logout(State(app): State<Arc<App>>, request: Request) -> Response {
     let (parts, body) = request.into_parts();
     let headers = &parts.headers;
-    if crate::oauth::admission::admit(&app, headers).is_err() {
+    if crate::oauth::admission::admit(&app, crate::http::peer(&parts.extensions), headers).is_err() {
         return pages::error(
             StatusCode::TOO_MANY_REQUESTS,
             "Too many requests",
