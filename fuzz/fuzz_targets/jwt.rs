@@ -53,17 +53,12 @@ fn node() -> &'static Node {
             .unwrap_or_else(|e| panic!("runtime: {e}"));
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
         let (running, verifier, token) = runtime.block_on(async {
-            let running = tessera::server::start_local(dir.path(), Default::default())
-                .await
-                .unwrap_or_else(|e| panic!("start: {e}"));
-            let created = running
-                .register(tessera::admin::NewClient {
+            let running = tessera_testkit::local(dir.path(), Default::default()).await;
+            let created = tessera_testkit::register(&running, tessera::admin::NewClient {
                     name: "fuzz".into(),
                     scope: "a".into(),
                     ..Default::default()
-                })
-                .await
-                .unwrap_or_else(|e| panic!("client: {e}"));
+                }).await;
             let token = fetch_token(&running, &created.client.id, &created.secret).await;
             let verifier = tessera_verify::Verifier::builder(running.base_url())
                 .audience(running.base_url())

@@ -244,9 +244,7 @@ async fn a_401_is_not_retried() {
 
 async fn tessera() -> (tessera::server::Running, String, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
-    let running = tessera::server::start_local(dir.path(), Default::default())
-        .await
-        .unwrap();
+    let running = tessera_testkit::local(dir.path(), Default::default()).await;
     let base = running.base_url();
     (running, base, dir)
 }
@@ -256,16 +254,17 @@ async fn against_a_real_tessera_with_discovery_and_reqwest_middleware() {
     let (running, base, _dir) = tessera().await;
     // An imported secret with characters that need RFC 6749 §2.3.1 encoding.
     let secret = "p:a+s%s w/rd";
-    let created = running
-        .register(tessera::admin::NewClient {
+    let created = tessera_testkit::register(
+        &running,
+        tessera::admin::NewClient {
             name: "svc".into(),
             scope: "invoices:read invoices:write".into(),
             audiences: vec!["https://api.example.com".into()],
             secret: Some(secret.into()),
             ..Default::default()
-        })
-        .await
-        .unwrap();
+        },
+    )
+    .await;
     let id = created.client.id.clone();
 
     for method in [AuthMethod::Basic, AuthMethod::Post] {
@@ -568,13 +567,14 @@ async fn the_middleware_retries_once_with_a_fresh_token_after_invalid_token() {
 fn the_blocking_client_gets_tokens_from_a_real_tessera() {
     let rt = tokio::runtime::Runtime::new().unwrap();
     let (running, base, _dir) = rt.block_on(tessera());
-    let created = rt
-        .block_on(running.register(tessera::admin::NewClient {
+    let created = rt.block_on(tessera_testkit::register(
+        &running,
+        tessera::admin::NewClient {
             name: "script".into(),
             scope: "reports:read".into(),
             ..Default::default()
-        }))
-        .unwrap();
+        },
+    ));
     let client = tessera_client::blocking::TokenClient::new(
         TokenClient::builder(&created.client.id, &created.secret).issuer(&base),
     )

@@ -19,7 +19,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use criterion::{Criterion, criterion_group, criterion_main};
 use tessera::admin::NewClient;
 use tessera::config::Overrides;
-use tessera::server::start_local;
+
 use tessera_verify::jws::{self, KeyRing};
 use tessera_verify::{Algorithm, Verifier};
 
@@ -37,17 +37,18 @@ fn verify(c: &mut Criterion) {
                 signing_alg: Some((alg.to_string(), "bench".to_string())),
                 ..Default::default()
             };
-            let running = start_local(&sub, over).await.unwrap();
+            let running = tessera_testkit::local(&sub, over).await;
             let base = running.base_url();
-            let created = running
-                .register(NewClient {
+            let created = tessera_testkit::register(
+                &running,
+                NewClient {
                     name: "bench".into(),
                     scope: "a b".into(),
                     audiences: vec!["https://api.example.com".into()],
                     ..Default::default()
-                })
-                .await
-                .unwrap();
+                },
+            )
+            .await;
             let mut tokens = Vec::new();
             for _ in 0..2 {
                 let body: serde_json::Value = reqwest::Client::new()

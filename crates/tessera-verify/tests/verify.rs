@@ -12,7 +12,8 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::{Value, json};
 use tessera::admin::NewClient;
-use tessera::server::{Running, start_local};
+use tessera::server::Running;
+
 use tessera_verify::{Authenticated, BearerAuthLayer, RequireScopeLayer, Verifier, VerifyError};
 
 const API: &str = "https://api.example.com";
@@ -27,17 +28,18 @@ struct Issuer {
 
 async fn issuer() -> Issuer {
     let dir = tempfile::tempdir().unwrap();
-    let running = start_local(dir.path(), Default::default()).await.unwrap();
-    let created = running
-        .register(NewClient {
+    let running = tessera_testkit::local(dir.path(), Default::default()).await;
+    let created = tessera_testkit::register(
+        &running,
+        NewClient {
             name: "caller".into(),
             scope: "invoices:read invoices:write".into(),
             audiences: vec![API.into()],
             introspect: true,
             ..Default::default()
-        })
-        .await
-        .unwrap();
+        },
+    )
+    .await;
     Issuer {
         base: running.base_url(),
         running: Some(running),
@@ -442,18 +444,19 @@ async fn introspection_mode_refuses_revoked_tokens() {
 #[tokio::test]
 async fn custom_claims_audiences_optional_auth_scope_sets_and_realm() {
     let dir = tempfile::tempdir().unwrap();
-    let running = start_local(dir.path(), Default::default()).await.unwrap();
+    let running = tessera_testkit::local(dir.path(), Default::default()).await;
     let base = running.base_url();
-    let created = running
-        .register(NewClient {
+    let created = tessera_testkit::register(
+        &running,
+        NewClient {
             name: "partner".into(),
             scope: "orders:read".into(),
             audiences: vec!["https://orders.example.com".into(), API.into()],
             claims: serde_json::from_str(r#"{"partner":"acme","region":"eu","limits":{"rps":5}}"#).unwrap(),
             ..Default::default()
-        })
-        .await
-        .unwrap();
+        },
+    )
+    .await;
     let token = |resource: &'static str| {
         let (base, id, secret) = (base.clone(), created.client.id.clone(), created.secret.clone());
         async move {

@@ -62,37 +62,6 @@ impl Running {
         };
         format!("{scheme}://{}", self.addr)
     }
-
-    /// Registers a client through the admin operations (as the CLI would) and makes this node
-    /// see it at once, as the admin API does: read back from the store under the registry's
-    /// write lock, so that no poll can put an older state back.
-    pub async fn register(&self, new: NewClient) -> anyhow::Result<crate::admin::Created> {
-        let created =
-            crate::admin::create_client(&self.app.store, &Actor::cli().on(self.app.clock.clone()), new)
-                .await?;
-        self.app.apply_client(&created.client.id).await;
-        Ok(created)
-    }
-}
-
-/// Starts a node on an ephemeral loopback port with its store under `dir` and its own address as
-/// issuer, bootstrap off, for tests, benchmarks and local tools. `overrides` may set anything
-/// else (and those four too).
-pub async fn start_local(
-    dir: &std::path::Path,
-    mut overrides: crate::config::Overrides,
-) -> anyhow::Result<Running> {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
-    let base = format!("http://{}", listener.local_addr()?);
-    let local = |v: String| Some((v, "start_local".to_string()));
-    overrides.listen = overrides.listen.or_else(|| local("127.0.0.1:0".into()));
-    overrides.issuer = overrides.issuer.or_else(|| local(base));
-    overrides.database = overrides
-        .database
-        .or_else(|| local(format!("sqlite:{}/tessera.db", dir.display())));
-    overrides.bootstrap = overrides.bootstrap.or_else(|| local("false".into()));
-    let settings = Settings::load(None, &overrides)?;
-    start_with_listener(settings, Some(listener)).await
 }
 
 /// What the first start of a fresh store prints: the quickstart client and how to use it.

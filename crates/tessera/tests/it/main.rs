@@ -7,7 +7,9 @@
     clippy::type_complexity
 )]
 
-mod kit;
+// The test kit is a crate of its own, shared with the libraries' tests, the fuzz targets and the
+// benchmarks.
+use tessera_testkit as kit;
 
 mod admin_api;
 mod claims;

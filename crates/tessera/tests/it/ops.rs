@@ -139,14 +139,15 @@ async fn tls_serves_http1_and_http2_and_picks_up_a_new_certificate() {
             assert!(text.ends_with("\n2 200"), "{text}");
             // Over HTTP/2 each request runs in a task of its own: the peer's address must still
             // reach the handlers (rate limits, back-off, the audit trail).
-            let created = running
-                .register(tessera::admin::NewClient {
+            let created = kit::register(
+                &running,
+                tessera::admin::NewClient {
                     name: "h2 ops".into(),
                     admin: true,
                     ..Default::default()
-                })
-                .await
-                .unwrap();
+                },
+            )
+            .await;
             let base = format!("https://localhost:{}", addr.port());
             let curl = |args: Vec<String>| {
                 let ca = ca.clone();

@@ -1,4 +1,15 @@
-//! The test kit: start Tessera (in-process or as the real binary) and talk to it.
+//! Tessera's test kit, shared by the server's integration tests, the libraries' tests, the fuzz
+//! targets and the benchmarks: start a real node (in-process on a pre-bound loopback port, on a
+//! [`ManualClock`] that tests move instead of sleeping, or the real binary as a process), wait
+//! until it has caught up with its store, register clients, make PostgreSQL databases, and talk
+//! to it over real HTTP. Not published; nothing here is part of the server's API.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::type_complexity,
+    missing_docs
+)]
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -12,6 +23,34 @@ use tessera::admin::NewClient;
 use tessera::config::{Overrides, Settings};
 use tessera::model::clock::ManualClock;
 use tessera::server::{Running, start_with_clock};
+
+/// Starts a node on an ephemeral loopback port with its store under `dir` and its own address
+/// as issuer, bootstrap off, on the system clock; `overrides` may set anything else.
+pub async fn local(dir: &Path, mut overrides: Overrides) -> Running {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let local = |v: String| Some((v, "test kit".to_string()));
+    overrides.listen = overrides.listen.or_else(|| local("127.0.0.1:0".into()));
+    overrides.issuer = overrides.issuer.or_else(|| local(base));
+    overrides.database = overrides
+        .database
+        .or_else(|| local(format!("sqlite:{}/tessera.db", dir.display())));
+    overrides.bootstrap = overrides.bootstrap.or_else(|| local("false".into()));
+    let settings = Settings::load(None, &overrides).unwrap();
+    let clock: Arc<dyn tessera::model::clock::Clock> = Arc::new(tessera::model::clock::SystemClock);
+    start_with_clock(settings, Some(listener), clock).await.unwrap()
+}
+
+/// Registers a client through the admin operations (as the CLI would) and makes `running` see
+/// it at once, as the admin API does.
+pub async fn register(running: &Running, new: NewClient) -> tessera::admin::Created {
+    let actor = tessera::operation::Actor::cli().on(running.app.clock.clone());
+    let created = tessera::admin::create_client(&running.app.store, &actor, new)
+        .await
+        .unwrap();
+    running.app.apply_client(&created.client.id).await;
+    created
+}
 
 /// Options for an in-process server.
 #[derive(Default, Clone)]
@@ -463,7 +502,7 @@ impl Server {
 
     /// Registers a client through the admin operations and makes the registry see it now.
     pub async fn client_with(&self, new: NewClient) -> (String, String) {
-        let created = self.running.as_ref().unwrap().register(new).await.unwrap();
+        let created = register(self.running.as_ref().unwrap(), new).await;
         (created.client.id.clone(), created.secret.clone())
     }
 
@@ -616,8 +655,21 @@ where
     }
 }
 
-pub fn bin() -> &'static str {
-    env!("CARGO_BIN_EXE_tessera")
+/// The `tessera` binary beside the running test executable (`target/<profile>/tessera`, built
+/// with the server's tests), or `TESSERA_BIN`.
+pub fn bin() -> PathBuf {
+    if let Some(b) = std::env::var_os("TESSERA_BIN") {
+        return PathBuf::from(b);
+    }
+    let exe = std::env::current_exe().unwrap();
+    let dir = exe.parent().unwrap();
+    // Test executables live in `deps/`; the binary one level up.
+    let dir = if dir.ends_with("deps") {
+        dir.parent().unwrap()
+    } else {
+        dir
+    };
+    dir.join(format!("tessera{}", std::env::consts::EXE_SUFFIX))
 }
 
 /// A `tessera` command with a clean environment (no stray `TESSERA_*` from the caller).
