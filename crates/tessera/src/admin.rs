@@ -2,8 +2,8 @@
 //! CLI calls these; so will the admin API.
 
 use crate::clients::{generate_client_id, generate_secret, new_secret_record};
-use crate::model::scope::is_scope_token;
-use crate::model::{ADMIN_AUDIENCE, ADMIN_SCOPE, DEFAULT_TOKEN_TTL, MAX_TOKEN_TTL};
+use crate::model::client as rules;
+use crate::model::{ADMIN_AUDIENCE, ADMIN_SCOPE, DEFAULT_TOKEN_TTL};
 use crate::model::{ClientRecord, SecretKind};
 use crate::operation::{Actor, AdminError};
 use crate::store::Store;
@@ -81,92 +81,22 @@ impl std::fmt::Debug for Created {
     }
 }
 
-fn validate_name(name: &str) -> Result<String, AdminError> {
-    let name = name.trim();
-    if name.is_empty() || name.chars().count() > 200 || name.chars().any(char::is_control) {
-        return Err(AdminError::Invalid(
-            "name must be 1 to 200 printable characters".into(),
-        ));
-    }
-    Ok(name.to_string())
-}
-
-fn validate_scopes(scope: &str) -> Result<Vec<String>, AdminError> {
-    let mut scopes: Vec<String> = Vec::new();
-    for token in scope.split_ascii_whitespace() {
-        if !is_scope_token(token) {
-            return Err(AdminError::Invalid(format!(
-                "scope {token:?} is not an RFC 6749 scope token"
-            )));
-        }
-        if !scopes.iter().any(|s| s == token) {
-            scopes.push(token.to_string());
-        }
-    }
-    if scopes.len() > 200 {
-        return Err(AdminError::Invalid("at most 200 scopes".into()));
-    }
-    Ok(scopes)
-}
-
-fn validate_audiences(audiences: &[String]) -> Result<Vec<String>, AdminError> {
-    let mut out: Vec<String> = Vec::new();
-    for a in audiences {
-        if !crate::oauth::resource::is_absolute_uri(a) {
-            return Err(AdminError::Invalid(format!(
-                "audience {a:?} must be an absolute URI without a fragment"
-            )));
-        }
-        if !out.contains(a) {
-            out.push(a.clone());
-        }
-    }
-    if out.len() > 50 {
-        return Err(AdminError::Invalid("at most 50 audiences".into()));
-    }
-    Ok(out)
-}
-
-/// Checks claims, and that every scope template of the client can be filled from them.
-fn validate_claims(claims: &crate::claims::Claims, scopes: &[String]) -> Result<(), AdminError> {
-    crate::claims::validate(claims).map_err(AdminError::Invalid)?;
-    crate::claims::expand_scopes(scopes, claims).map_err(AdminError::Invalid)?;
-    Ok(())
-}
-
-fn validate_ttl(ttl: u32) -> Result<u32, AdminError> {
-    if ttl == 0 || ttl > MAX_TOKEN_TTL {
-        return Err(AdminError::Invalid(format!(
-            "token ttl must be 1 to {MAX_TOKEN_TTL} seconds"
-        )));
-    }
-    Ok(ttl)
-}
-
-fn validate_imported_secret(secret: &str) -> Result<(), AdminError> {
-    if secret.len() < 8 || secret.len() > 512 || secret.chars().any(char::is_control) {
-        return Err(AdminError::Invalid(
-            "an imported secret must be 8 to 512 bytes without control characters".into(),
-        ));
-    }
-    Ok(())
-}
-
 /// Builds a client (validated, secret hashed), created `at`, without storing it.
 pub fn build_client(new: NewClient, at: i64) -> Result<Created, AdminError> {
-    let name = validate_name(&new.name)?;
-    let mut scopes = validate_scopes(&new.scope)?;
+    let name = rules::validate_name(&new.name).map_err(AdminError::Invalid)?;
+    let mut scopes = rules::validate_scopes(&new.scope).map_err(AdminError::Invalid)?;
     if new.admin && !scopes.iter().any(|s| s == ADMIN_SCOPE) {
         scopes.push(ADMIN_SCOPE.to_string());
     }
-    let mut audiences = validate_audiences(&new.audiences)?;
+    let mut audiences = rules::validate_audiences(&new.audiences).map_err(AdminError::Invalid)?;
     if new.admin && !audiences.iter().any(|a| a == ADMIN_AUDIENCE) {
         // Last, so a client with other audiences keeps its default; one without gets admin
         // tokens by default.
         audiences.push(ADMIN_AUDIENCE.to_string());
     }
-    let token_ttl = validate_ttl(new.token_ttl.unwrap_or(DEFAULT_TOKEN_TTL))?;
-    validate_claims(&new.claims, &scopes)?;
+    let token_ttl =
+        rules::validate_ttl(new.token_ttl.unwrap_or(DEFAULT_TOKEN_TTL)).map_err(AdminError::Invalid)?;
+    rules::validate_claims(&new.claims, &scopes).map_err(AdminError::Invalid)?;
     let default_grants: &[&str] = if new.public {
         &[
             crate::model::flows::AUTHORIZATION_CODE,
@@ -195,7 +125,7 @@ pub fn build_client(new: NewClient, at: i64) -> Result<Created, AdminError> {
     let (secret, kind) = match new.secret {
         _ if new.public => (String::new(), SecretKind::Sha256),
         Some(s) => {
-            validate_imported_secret(&s)?;
+            rules::validate_imported_secret(&s).map_err(AdminError::Invalid)?;
             (s, SecretKind::Argon2id)
         }
         None => (
@@ -295,16 +225,16 @@ pub async fn update_client(
     let changed = store
         .modify_client(id, &entry, |client| {
             if let Some(name) = update.name {
-                client.name = validate_name(&name)?;
+                client.name = rules::validate_name(&name).map_err(AdminError::Invalid)?;
             }
             if let Some(scope) = update.scope {
-                client.scopes = validate_scopes(&scope)?;
+                client.scopes = rules::validate_scopes(&scope).map_err(AdminError::Invalid)?;
             }
             if let Some(audiences) = update.audiences {
-                client.audiences = validate_audiences(&audiences)?;
+                client.audiences = rules::validate_audiences(&audiences).map_err(AdminError::Invalid)?;
             }
             if let Some(ttl) = update.token_ttl {
-                client.token_ttl = validate_ttl(ttl)?;
+                client.token_ttl = rules::validate_ttl(ttl).map_err(AdminError::Invalid)?;
             }
             if let Some(introspect) = update.introspect {
                 client.can_introspect = introspect;
@@ -322,7 +252,7 @@ pub async fn update_client(
             // Only when they change: a stored client (say one whose old scope holds a literal
             // `{`) can always be disabled.
             if scope_changed || claims_changed {
-                validate_claims(&client.claims, &client.scopes)?;
+                rules::validate_claims(&client.claims, &client.scopes).map_err(AdminError::Invalid)?;
             }
             let flows_changed = update.grant_types.is_some()
                 || update.redirect_uris.is_some()

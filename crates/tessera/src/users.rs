@@ -5,18 +5,10 @@
 use serde_json::json;
 
 use crate::model::clock::unix_now;
+use crate::model::user::{MAX_PASSWORD, MIN_PASSWORD, validate_email, validate_name};
 use crate::model::{SecretKind, SignInsEnded, UserRecord};
 use crate::operation::{Actor, AdminError};
 use crate::store::StoreError;
-
-/// Shortest password accepted (NIST SP 800-63B §5.1.1.2: at least 8 characters).
-pub const MIN_PASSWORD: usize = 8;
-/// Longest password accepted, in bytes (Argon2id hashes any length; this bounds the work).
-pub const MAX_PASSWORD: usize = 1024;
-/// Longest email address (RFC 5321 §4.5.3.1.3 path limit).
-pub const MAX_EMAIL: usize = 254;
-/// Longest name field.
-pub const MAX_NAME: usize = 200;
 
 /// A new user. (No `Debug`: it may hold a password.)
 #[derive(Default, Clone)]
@@ -56,40 +48,6 @@ pub struct UserUpdate {
     pub remove_attributes: Vec<String>,
 }
 
-/// Checks an email address: one `@` between a non-empty local part and a domain, no spaces or
-/// control characters, at most 254 bytes. (Deliverability is the business of verification.)
-pub fn validate_email(email: &str) -> Result<String, AdminError> {
-    let email = email.trim();
-    let bad = |why: &str| AdminError::Invalid(format!("email {why}"));
-    if email.is_empty() || email.len() > MAX_EMAIL {
-        return Err(bad("must be 1 to 254 bytes"));
-    }
-    if email.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        return Err(bad("must not hold spaces or control characters"));
-    }
-    match email.split_once('@') {
-        Some((local, domain)) if !local.is_empty() && !domain.is_empty() && !domain.contains('@') => {
-            if domain.starts_with('.') || domain.ends_with('.') || domain.contains("..") {
-                return Err(bad("has a malformed domain"));
-            }
-            Ok(email.to_string())
-        }
-        _ => Err(bad("must look like name@example.com")),
-    }
-}
-
-fn validate_name(field: &str, value: Option<String>) -> Result<Option<String>, AdminError> {
-    let Some(v) = value.map(|v| v.trim().to_string()).filter(|v| !v.is_empty()) else {
-        return Ok(None);
-    };
-    if v.chars().count() > MAX_NAME || v.chars().any(char::is_control) {
-        return Err(AdminError::Invalid(format!(
-            "{field} must be at most {MAX_NAME} characters without control characters"
-        )));
-    }
-    Ok(Some(v))
-}
-
 /// Checks a password's length and hashes it with Argon2id (off the async threads).
 pub async fn hash_password(password: &str) -> Result<String, AdminError> {
     let chars = password.chars().count();
@@ -114,7 +72,7 @@ pub async fn create_user(
     actor: &Actor,
     new: NewUser,
 ) -> Result<UserRecord, AdminError> {
-    let email = validate_email(&new.email)?;
+    let email = validate_email(&new.email).map_err(AdminError::Invalid)?;
     crate::claims::validate_attributes(&new.attributes).map_err(AdminError::Invalid)?;
     let password_hash = match &new.password {
         Some(p) => Some(hash_password(p).await?),
@@ -125,9 +83,9 @@ pub async fn create_user(
         id: uuid::Uuid::new_v4().to_string(),
         email,
         email_verified: new.email_verified,
-        given_name: validate_name("given_name", new.given_name)?,
-        family_name: validate_name("family_name", new.family_name)?,
-        name: validate_name("name", new.name)?,
+        given_name: validate_name("given_name", new.given_name).map_err(AdminError::Invalid)?,
+        family_name: validate_name("family_name", new.family_name).map_err(AdminError::Invalid)?,
+        name: validate_name("name", new.name).map_err(AdminError::Invalid)?,
         password_hash,
         enabled: true,
         attributes: new.attributes,
@@ -164,7 +122,12 @@ pub async fn update_user(
     id: &str,
     update: UserUpdate,
 ) -> Result<UserRecord, AdminError> {
-    let email = update.email.as_deref().map(validate_email).transpose()?;
+    let email = update
+        .email
+        .as_deref()
+        .map(validate_email)
+        .transpose()
+        .map_err(AdminError::Invalid)?;
     if let Some(a) = &update.attributes {
         crate::claims::validate_attributes(a).map_err(AdminError::Invalid)?;
     }
@@ -207,13 +170,13 @@ pub async fn update_user(
                 u.email_verified = v;
             }
             if let Some(v) = given_name {
-                u.given_name = v?;
+                u.given_name = v.map_err(AdminError::Invalid)?;
             }
             if let Some(v) = family_name {
-                u.family_name = v?;
+                u.family_name = v.map_err(AdminError::Invalid)?;
             }
             if let Some(v) = name {
-                u.name = v?;
+                u.name = v.map_err(AdminError::Invalid)?;
             }
             if let Some(a) = update.attributes {
                 for (k, v) in a.iter() {

@@ -1,4 +1,4 @@
-//! A person who signs in, as the store keeps them.
+//! A person who signs in, as the store keeps them, and the rules their details follow.
 
 /// A person who signs in (OpenID Connect). The id is the stable, opaque `sub`; the email is
 /// unique without regard to case. (`Debug` leaves the password hash out.)
@@ -44,4 +44,49 @@ impl std::fmt::Debug for UserRecord {
 /// The key an email is unique under: the address in lower case.
 pub fn email_key(email: &str) -> String {
     email.trim().to_lowercase()
+}
+
+/// Shortest password accepted (NIST SP 800-63B §5.1.1.2: at least 8 characters).
+pub const MIN_PASSWORD: usize = 8;
+/// Longest password accepted, in bytes (Argon2id hashes any length; this bounds the work).
+pub const MAX_PASSWORD: usize = 1024;
+/// Longest email address (RFC 5321 §4.5.3.1.3 path limit).
+pub const MAX_EMAIL: usize = 254;
+/// Longest name field.
+pub const MAX_NAME: usize = 200;
+
+/// Checks an email address: one `@` between a non-empty local part and a domain, no spaces or
+/// control characters, at most 254 bytes. (Deliverability is the business of verification.)
+pub fn validate_email(email: &str) -> Result<String, String> {
+    let email = email.trim();
+    let bad = |why: &str| format!("email {why}");
+    if email.is_empty() || email.len() > MAX_EMAIL {
+        return Err(bad("must be 1 to 254 bytes"));
+    }
+    if email.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(bad("must not hold spaces or control characters"));
+    }
+    match email.split_once('@') {
+        Some((local, domain)) if !local.is_empty() && !domain.is_empty() && !domain.contains('@') => {
+            if domain.starts_with('.') || domain.ends_with('.') || domain.contains("..") {
+                return Err(bad("has a malformed domain"));
+            }
+            Ok(email.to_string())
+        }
+        _ => Err(bad("must look like name@example.com")),
+    }
+}
+
+/// An optional name field: trimmed, empty is none, at most [`MAX_NAME`] characters without
+/// control characters.
+pub fn validate_name(field: &str, value: Option<String>) -> Result<Option<String>, String> {
+    let Some(v) = value.map(|v| v.trim().to_string()).filter(|v| !v.is_empty()) else {
+        return Ok(None);
+    };
+    if v.chars().count() > MAX_NAME || v.chars().any(char::is_control) {
+        return Err(format!(
+            "{field} must be at most {MAX_NAME} characters without control characters"
+        ));
+    }
+    Ok(Some(v))
 }

@@ -142,7 +142,7 @@ pub fn check(
     // is for machines); the grant remembers them, so no later token request can widen them.
     let mut resources: Vec<String> = Vec::new();
     for r in form.all("resource") {
-        if !crate::oauth::resource::is_absolute_uri(r) {
+        if !crate::model::client::is_absolute_uri(r) {
             return Err(denied(
                 "invalid_target",
                 "resource must be an absolute URI without a fragment",

@@ -63,7 +63,7 @@ pub async fn login(State(app): State<Arc<App>>, request: Request) -> Response {
         }
     };
     let hash = user.as_ref().and_then(|u| u.password_hash.as_deref());
-    let password_ok = if password.len() > crate::users::MAX_PASSWORD {
+    let password_ok = if password.len() > crate::model::user::MAX_PASSWORD {
         app.registry.check_password(None, "").await
     } else {
         app.registry.check_password(hash, password).await
