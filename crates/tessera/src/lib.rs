@@ -1,35 +1,35 @@
 //! Tessera, an OAuth 2.0 authorization server for machine-to-machine access tokens.
 //!
 //! The crate is the server: a library (so tests and embedders can start a node in-process) and
-//! the `tessera` binary. Modules follow the domain:
+//! the `tessera` binary. Its modules form layers, bottom up; a module imports only its own layer
+//! and those below (ARCHITECTURE.md at the repository's root has the table and where new things
+//! go; `tests/it/layers.rs` enforces it):
 //!
-//! - [`oauth`]: the protocol: request admission, client authentication methods and grants
-//!   (one module each behind one trait), one `mint` for access and ID tokens, the token,
-//!   authorization, userinfo, introspection and revocation endpoints (tokens checked with the
-//!   JWS code resource servers use, `tessera_verify::jws`), the RFC 6749 error type.
-//! - [`clients`]: the client registry, secrets and the in-memory cache used on the hot path.
-//! - [`claims`]: per-client claims and the scope templates built from them.
-//! - [`json`]: strict JSON for outside input (no repeated member names, no NUL).
-//! - [`keys`]: signing keys, their encryption at rest, the JWKS and the signer.
-//! - [`signing`]: the life of signing keys: first key, rotation, the key set a node serves.
-//! - [`limits`]: abuse limits: rates per address and per client, the back-off after failed
-//!   authentications, the cap on requests in flight.
-//! - [`metrics`]: `/metrics` in the Prometheus text format.
-//! - [`revocations`]: the node's cache of revoked token ids.
-//! - [`store`]: persistence behind one contract: SQLite (embedded default) or PostgreSQL (many
-//!   nodes), migrations per dialect, the change log every node follows, export and import.
-//! - [`transfer`]: the export file format (`tessera export` / `import`): moving a store.
-//! - [`users`]: the user directory (people who sign in), shared by the CLI and the admin API.
-//! - [`http`]: router, request framing (RFC 9112), connection limits and timeouts, TLS,
-//!   discovery, health, the admin API, and the pages that sign people in (`http::interaction`).
-//! - [`config`]: one typed configuration, layered defaults < file < environment < flags.
-//! - [`admin`]: the administrative operations the CLI and the admin API share.
-//! - [`operation`]: who performs an operation (recorded in the audit trail) and how one fails.
-//! - [`model`]: the domain's rules and limits, below everything else.
-//! - [`server`]: starting a node, and the loop that keeps its caches fresh from the change log.
-//! - [`app`]: the state a node serves from (it depends on no handler module; handlers depend on
-//!   it).
-//! - [`cli`]: the `tessera` command line.
+//! 1. Foundations. [`model`]: the records the store keeps and the rules they follow, the scope
+//!    grammar, token-endpoint path rules, flows, token lifetimes, the [`model::clock::Clock`].
+//!    [`claims`]: per-client claims and the scope templates built from them. [`json`]: strict
+//!    JSON for outside input (no repeated member names, no NUL).
+//! 2. [`store`]: persistence behind one contract, SQLite (embedded default) or PostgreSQL (many
+//!    nodes); each entity's SQL written once for both; migrations per dialect, checked; the
+//!    change log every node follows.
+//! 3. Domain services. [`operation`]: who acts, on which clock, and how an operation fails.
+//!    [`keys`]: signing keys, sealing at rest, the JWKS and the signer. [`clients`]: the client
+//!    registry and the in-memory cache of the hot path. [`users`]: the user directory.
+//!    [`signing`]: first key, rotation, the key set a node serves. [`revocations`]: the node's
+//!    cache of revoked token ids. [`limits`]: rates, back-off, requests in flight. [`metrics`]:
+//!    counters for `/metrics`.
+//! 4. Node state. [`config`]: one typed configuration, defaults < file < environment < flags.
+//!    [`app`]: the state a node serves from.
+//! 5. [`oauth`]: the protocol, free of the web framework: request admission, client
+//!    authentication methods and grants (one module each behind one trait), one `mint` for access
+//!    and ID tokens, the token, authorization, userinfo, introspection and revocation endpoints
+//!    (tokens checked with `tessera_verify::jws`, the code resource servers use), `OAuthError`.
+//! 6. Operations. [`admin`]: client operations. [`transfer`]: the export file format.
+//!    [`views`]: the documents the CLI and the admin API print.
+//! 7. [`http`]: router, framing (RFC 9112), limits and timeouts, TLS, discovery, the protocol's
+//!    HTTP face, the sign-in pages ([`http::interaction`]), the admin API.
+//! 8. [`server`]: starting a node, and the loop that keeps its caches fresh.
+//! 9. [`cli`]: the `tessera` command line.
 #![deny(missing_docs)]
 
 pub mod admin;
