@@ -142,7 +142,14 @@ pub async fn start_with_clock(
     };
     let store = Store::open(&settings.database, true).await?;
     let master = crate::signing::master_key(&settings.master_key, &store).await?;
-    ensure_first_key(&store, &master, settings.signing_alg, KeyPurpose::Access).await?;
+    ensure_first_key(
+        &store,
+        &master,
+        settings.signing_alg,
+        KeyPurpose::Access,
+        clock.now(),
+    )
+    .await?;
     store
         .raise_meta(
             crate::signing::JWKS_MAX_AGE_META,
@@ -301,6 +308,7 @@ async fn schedule_loop(app: Arc<App>, mut shutdown: watch::Receiver<bool>) {
     let mut next_housekeeping = app.clock.instant();
     let mut next_rotation_check = app.clock.instant();
     let mut next_id_key_check = app.clock.instant();
+    let server_actor = Actor::server().on(app.clock.clone());
     loop {
         tokio::select! {
             _ = tick.tick() => {}
@@ -315,8 +323,15 @@ async fn schedule_loop(app: Arc<App>, mut shutdown: watch::Receiver<bool>) {
                     (s.signing_alg, KeyPurpose::Access),
                     (crate::signing::ID_TOKEN_ALG, KeyPurpose::IdToken),
                 ] {
-                    if let Err(e) =
-                        rotate_if_due(&app.store, &app.master, alg, purpose, interval, s.jwks_max_age).await
+                    if let Err(e) = rotate_if_due(
+                        &app.store,
+                        &app.master,
+                        &server_actor,
+                        (alg, purpose),
+                        interval,
+                        s.jwks_max_age,
+                    )
+                    .await
                     {
                         tracing::warn!(error = %e, purpose = purpose.as_str(), "scheduled key rotation failed");
                     }
@@ -328,7 +343,9 @@ async fn schedule_loop(app: Arc<App>, mut shutdown: watch::Receiver<bool>) {
         if app.clock.instant() >= next_id_key_check {
             next_id_key_check = app.clock.instant() + Duration::from_secs(10);
             if app.keys.get().id_slots.is_empty() && app.registry.any_signs_in() {
-                if let Err(e) = crate::signing::ensure_id_key(&app.store, &app.master, &app.keys).await {
+                if let Err(e) =
+                    crate::signing::ensure_id_key(&app.store, &app.master, &app.keys, app.clock.now()).await
+                {
                     tracing::warn!(error = %e, "cannot create the ID token signing key");
                 }
             }

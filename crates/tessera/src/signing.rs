@@ -11,7 +11,6 @@ use std::time::Duration;
 
 use crate::keys::{self, Alg, KeyRing, KeySet, MasterKey, MasterKeySource, Signer, Slot};
 use crate::model::MAX_TOKEN_TTL;
-use crate::model::clock::unix_now;
 use crate::model::{KeyPurpose, KeyRecord};
 use crate::operation::Actor;
 use crate::store::Store;
@@ -114,7 +113,7 @@ async fn new_record(
     master: &MasterKey,
     alg: Alg,
     purpose: KeyPurpose,
-    activates_at: i64,
+    (created_at, activates_at): (i64, i64),
 ) -> anyhow::Result<(KeyRecord, Option<String>)> {
     let sealing = store.meta(crate::store::SEALING_KEY_META).await?;
     let generated = tokio::task::spawn_blocking(move || keys::generate(alg)).await??;
@@ -123,7 +122,7 @@ async fn new_record(
         alg: alg.as_str().to_string(),
         sealed_private_key: master.seal_with(sealing.as_deref(), &generated.kid, &generated.pkcs8)?,
         public_jwk: generated.public_jwk.to_string(),
-        created_at: unix_now(),
+        created_at,
         activates_at,
         retired_at: None,
         purpose,
@@ -134,22 +133,19 @@ async fn new_record(
 /// The algorithm of ID tokens: RS256, the one OpenID Connect requires every provider to offer.
 pub const ID_TOKEN_ALG: Alg = Alg::RS256;
 
-/// Creates the first signing key for `purpose` if the store has none; returns whether it did.
+/// Creates the first signing key for `purpose` if the store has none at `at`; returns whether it
+/// did.
 pub async fn ensure_first_key(
     store: &Store,
     master: &MasterKey,
     alg: Alg,
     purpose: KeyPurpose,
+    at: i64,
 ) -> anyhow::Result<bool> {
-    if store
-        .live_keys(unix_now())
-        .await?
-        .iter()
-        .any(|k| k.purpose == purpose)
-    {
+    if store.live_keys(at).await?.iter().any(|k| k.purpose == purpose) {
         return Ok(false);
     }
-    let (record, _) = new_record(store, master, alg, purpose, unix_now()).await?;
+    let (record, _) = new_record(store, master, alg, purpose, (at, at)).await?;
     let audit = Actor::server().entry(
         "key.create",
         &record.kid,
@@ -164,13 +160,13 @@ pub async fn ensure_first_key(
 
 /// Makes sure the node can sign ID tokens: creates the RS256 ID token key if the store has none
 /// (of nodes racing, one does), and rebuilds the node's key set at once rather than at the next
-/// poll.
-pub async fn ensure_id_key(store: &Store, master: &MasterKey, keys: &KeyRing) -> anyhow::Result<()> {
+/// poll. `at` is now, by the node's clock.
+pub async fn ensure_id_key(store: &Store, master: &MasterKey, keys: &KeyRing, at: i64) -> anyhow::Result<()> {
     if !keys.get().id_slots.is_empty() {
         return Ok(());
     }
-    ensure_first_key(store, master, ID_TOKEN_ALG, KeyPurpose::IdToken).await?;
-    keys.replace(load_key_set(store, master, unix_now()).await?);
+    ensure_first_key(store, master, ID_TOKEN_ALG, KeyPurpose::IdToken, at).await?;
+    keys.replace(load_key_set(store, master, at).await?);
     Ok(())
 }
 
@@ -216,7 +212,7 @@ pub async fn rotate(
     unless_replaced: Option<(&str, i64)>,
 ) -> anyhow::Result<Option<Rotation>> {
     let lead = 2 * shared_max_age(store, jwks_max_age).await? + 2;
-    let (mut record, sealed_under) = new_record(store, master, alg, purpose, 0).await?;
+    let (mut record, sealed_under) = new_record(store, master, alg, purpose, (actor.now(), 0)).await?;
     let longest = store.max_token_ttl().await?.clamp(0, i64::from(MAX_TOKEN_TTL));
     let audit = actor.entry(
         "key.rotate",
@@ -245,14 +241,14 @@ pub async fn rotate(
     }))
 }
 
-/// Rotates the keys of `purpose` when the newest is older than `interval` (scheduled rotation).
-/// Safe to call from every node: only one of them rotates. Does nothing for a purpose that has
-/// no key yet.
+/// Rotates the keys of `purpose` when the newest is older than `interval` by `actor`'s clock
+/// (scheduled rotation). Safe to call from every node: only one of them rotates. Does nothing
+/// for a purpose that has no key yet.
 pub async fn rotate_if_due(
     store: &Store,
     master: &MasterKey,
-    alg: Alg,
-    purpose: KeyPurpose,
+    actor: &Actor,
+    (alg, purpose): (Alg, KeyPurpose),
     interval: Duration,
     jwks_max_age: Duration,
 ) -> anyhow::Result<Option<Rotation>> {
@@ -265,14 +261,14 @@ pub async fn rotate_if_due(
         return Ok(None);
     }
     let (kid, created_at) = newest.map(|k| (k.kid.as_str(), k.created_at)).unwrap_or(("", 0));
-    if unix_now() < created_at + interval.as_secs() as i64 {
+    if actor.now() < created_at + interval.as_secs() as i64 {
         return Ok(None);
     }
     // Every node checks; the store's write lock lets exactly one of them rotate.
     rotate(
         store,
         master,
-        &Actor::server(),
+        actor,
         alg,
         purpose,
         jwks_max_age,

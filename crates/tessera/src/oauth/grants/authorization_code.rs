@@ -61,7 +61,7 @@ async fn exchange_code(r: &TokenRequest<'_>) -> Result<Answer, OAuthError> {
     person_audience(&crate::oauth::resource::grant_audience(app, client, form)?)?;
     // Everything that can fail is done before the code is spent: a spent code the client never
     // got tokens for would make its retry look like a replay.
-    crate::signing::ensure_id_key(&app.store, &app.master, &app.keys)
+    crate::signing::ensure_id_key(&app.store, &app.master, &app.keys, app.clock.now())
         .await
         .map_err(|e| OAuthError::internal(&e))?;
     // What this redemption will issue, recorded with the code, so that a second redemption

@@ -39,7 +39,7 @@ async fn refresh(r: &TokenRequest<'_>) -> Result<Answer, OAuthError> {
         None => None,
     };
     person_audience(&crate::oauth::resource::grant_audience(app, client, form)?)?;
-    crate::signing::ensure_id_key(&app.store, &app.master, &app.keys)
+    crate::signing::ensure_id_key(&app.store, &app.master, &app.keys, app.clock.now())
         .await
         .map_err(|e| OAuthError::internal(&e))?;
     let t = app.clock.now();
