@@ -634,3 +634,29 @@ async fn the_router_serves_oneshot_requests_and_audits_the_peer_it_is_given() {
         .expect("the creation is audited");
     assert_eq!(created.entry.source, "192.0.2.7");
 }
+
+/// Every `grant_types` list in the OpenAPI document names exactly the grants the token
+/// endpoint serves, in its order: a new grant module cannot leave the document behind.
+#[test]
+fn the_openapi_document_lists_the_grants_the_token_endpoint_serves() {
+    fn walk(v: &Value, found: &mut Vec<Value>) {
+        match v {
+            Value::Object(m) => {
+                if let Some(g) = m.get("grant_types") {
+                    found.push(g["items"]["enum"].clone());
+                }
+                m.values().for_each(|v| walk(v, found));
+            }
+            Value::Array(a) => a.iter().for_each(|v| walk(v, found)),
+            _ => {}
+        }
+    }
+    let doc: Value = serde_json::from_str(tessera::http::admin::OPENAPI).unwrap();
+    let mut found = Vec::new();
+    walk(&doc, &mut found);
+    assert_eq!(found.len(), 3, "grant_types lists in the document");
+    let served: Vec<&str> = tessera::oauth::grants::GRANTS.iter().map(|g| g.name()).collect();
+    for listed in found {
+        assert_eq!(listed, json!(served));
+    }
+}
