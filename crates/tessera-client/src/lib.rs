@@ -624,10 +624,11 @@ impl TokenClient {
         }
         {
             let mut last = lock(&slot.last_forced);
-            if last.is_some_and(|t| t.elapsed() < Duration::from_secs(30)) {
+            let now = self.now();
+            if last.is_some_and(|t| now.saturating_duration_since(t) < Duration::from_secs(30)) {
                 return None;
             }
-            *last = Some(self.now());
+            *last = Some(now);
         }
         match self.fetch(scope, audience).await {
             Ok(token) => {

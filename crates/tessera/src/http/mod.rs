@@ -495,8 +495,8 @@ async fn serve_auto<I>(
 ) where
     I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
 {
-    // HTTP/2 serves each stream in a task of its own: the executor carries the peer's address
-    // into those tasks, as the connection's task carries it for HTTP/1.
+    // HTTP/2 serves each stream in a task of its own; the peer's address travels with each
+    // request (`Tracked` gives it `ConnectInfo`), so any executor will do.
     let mut builder = hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new());
     builder
         .http1()

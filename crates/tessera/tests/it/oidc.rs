@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use reqwest::StatusCode;
-use serde_json::Value;
+use serde_json::{Value, json};
 use tessera::admin::NewClient;
 use tessera::operation::Actor;
 use tessera::users::NewUser;
@@ -520,7 +520,10 @@ async fn a_single_page_app_is_a_public_client_with_pkce() {
         .await
         .unwrap();
     assert_eq!(r.status(), 400);
-    assert_eq!(r.json::<Value>().await.unwrap()["error"], "invalid_request");
+    assert_eq!(
+        r.json::<Value>().await.unwrap(),
+        json!({"error": "invalid_request", "error_description": "code_verifier is required (PKCE)"})
+    );
     let (status, tokens) = redeem(&s, &id, "", &code, &verifier).await;
     assert_eq!(status, 200, "{tokens}");
     assert!(tokens["refresh_token"].is_string());

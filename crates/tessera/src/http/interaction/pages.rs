@@ -65,21 +65,23 @@ struct ConfirmLogout<'a> {
     fields: &'a [(&'a str, &'a str)],
 }
 
-/// A rendered page with the security headers.
+/// A rendered page with the security headers (a page that fails to render is a plain 500, with
+/// the same headers).
 fn page(status: StatusCode, template: &impl Template) -> Response {
-    let html = match template.render() {
-        Ok(html) => html,
+    let (mut r, rendered) = match template.render() {
+        Ok(html) => ((status, html).into_response(), true),
         Err(e) => {
             tracing::error!(error = %e, "a page did not render");
-            return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+            (StatusCode::INTERNAL_SERVER_ERROR.into_response(), false)
         }
     };
-    let mut r = (status, html).into_response();
     let h = r.headers_mut();
-    h.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/html; charset=utf-8"),
-    );
+    if rendered {
+        h.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/html; charset=utf-8"),
+        );
+    }
     if let Ok(csp) = HeaderValue::from_str(&format!(
         "default-src 'none'; style-src 'sha256-{STYLE_SHA256}'; frame-ancestors 'none'; base-uri 'none'"
     )) {

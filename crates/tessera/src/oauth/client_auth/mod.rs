@@ -95,13 +95,13 @@ pub fn credentials(headers: &HeaderMap, form: &Form) -> Result<Credentials, OAut
             Err(e) => Err(e),
         };
         if let Some((first, _)) = &found {
+            let both = match (first.name(), method.name()) {
+                // What this answer has always said for the common case.
+                ("client_secret_basic", "client_secret_post") => "Basic and client_secret".to_string(),
+                (a, b) => format!("{a} and {b}"),
+            };
             return Err(OAuthError::InvalidRequest(
-                format!(
-                    "more than one client authentication method ({} and {})",
-                    first.name(),
-                    method.name()
-                )
-                .into(),
+                format!("more than one client authentication method ({both})").into(),
             ));
         }
         found = Some((*method, result));
@@ -205,6 +205,15 @@ mod tests {
             let e = credentials(&headers, &form(body)).unwrap_err();
             assert_eq!(e.code(), code, "{body}");
         }
+    }
+
+    #[test]
+    fn two_methods_are_named_as_they_always_were() {
+        let e = credentials(&basic("a", "s"), &form("client_secret=s")).unwrap_err();
+        assert_eq!(
+            e.description(),
+            "more than one client authentication method (Basic and client_secret)"
+        );
     }
 
     #[test]

@@ -18,9 +18,13 @@ impl Grant for AuthorizationCode {
         crate::model::flows::AUTHORIZATION_CODE
     }
 
-    fn required(&self) -> &'static [&'static str] {
-        // RFC 7636 §4.5: PKCE is required of every client.
-        &["code", "redirect_uri", "code_verifier"]
+    fn required(&self) -> &'static [(&'static str, &'static str)] {
+        &[
+            ("code", "code is required"),
+            ("redirect_uri", "redirect_uri is required"),
+            // RFC 7636 §4.5: PKCE is required of every client.
+            ("code_verifier", "code_verifier is required (PKCE)"),
+        ]
     }
 
     fn issue<'a>(&'a self, request: TokenRequest<'a>) -> Issuing<'a> {

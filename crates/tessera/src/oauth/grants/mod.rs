@@ -41,7 +41,8 @@ pub struct TokenRequest<'a> {
 }
 
 impl<'a> TokenRequest<'a> {
-    /// A parameter the grant declared in [`Grant::required`]: present by then.
+    /// A parameter the grant declared in [`Grant::required`] (present by then), or another one
+    /// it cannot do without.
     pub fn required(&self, name: &'static str) -> Result<&'a str, OAuthError> {
         self.form
             .get(name)
@@ -54,9 +55,10 @@ pub trait Grant: Sync {
     /// Its `grant_type` value, as discovery lists it and clients are registered for it.
     fn name(&self) -> &'static str;
 
-    /// The parameters it cannot do without, checked in this order before it runs (RFC 6749
-    /// §5.2: `invalid_request`). Parameters it does not know are ignored (§3.2).
-    fn required(&self) -> &'static [&'static str] {
+    /// The parameters it cannot do without, each with the description of the `invalid_request`
+    /// its absence gets (RFC 6749 §5.2), checked in this order before it runs. Parameters it
+    /// does not know are ignored (§3.2).
+    fn required(&self) -> &'static [(&'static str, &'static str)] {
         &[]
     }
 
@@ -103,8 +105,10 @@ pub async fn dispatch(
         form,
         rules,
     };
-    for name in grant.required() {
-        request.required(name)?;
+    for (name, missing) in grant.required() {
+        if form.get(name).is_none() {
+            return Err(OAuthError::InvalidRequest((*missing).into()));
+        }
     }
     grant.issue(request).await
 }

@@ -16,8 +16,8 @@ impl Grant for RefreshToken {
         crate::model::flows::REFRESH_TOKEN
     }
 
-    fn required(&self) -> &'static [&'static str] {
-        &["refresh_token"]
+    fn required(&self) -> &'static [(&'static str, &'static str)] {
+        &[("refresh_token", "refresh_token is required")]
     }
 
     fn issue<'a>(&'a self, request: TokenRequest<'a>) -> Issuing<'a> {

@@ -70,8 +70,9 @@ operations! {
         Ok(Some(client))
     }
 
-    /// Adds `secret` to client `id` at time `at` and makes every other secret expire at
-    /// `others_expire_at` (unless it expires sooner); secrets expired by `at` are dropped.
+    /// Adds `secret` to client `id` at time `at` (or later: the store's time once it holds the
+    /// write lock) and makes every other secret expire at `others_expire_at` (unless it expires
+    /// sooner); secrets expired by then are dropped.
     /// Returns the client, or `None` when it does not exist.
     pub async fn rotate_secret(
         &self,
@@ -85,7 +86,9 @@ operations! {
         if load_client(&mut tx, id).await?.is_none() {
             return Ok(None);
         }
-        let t = at;
+        // The operation's time, or the store's if that is later (time spent waiting for the
+        // write lock): what expired by then is dropped.
+        let t = at.max(now());
         sqlx::query(
             "DELETE FROM client_secrets WHERE client_id = $1 AND expires_at IS NOT NULL AND expires_at <= $2",
         )
