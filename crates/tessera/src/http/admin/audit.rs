@@ -4,7 +4,6 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::extract::{Query, State};
-use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
@@ -12,7 +11,7 @@ use crate::app::App;
 use crate::operation::AdminError;
 use crate::views;
 
-use super::{error, query};
+use super::paged;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -22,17 +21,19 @@ pub(super) struct AuditQuery {
     limit: Option<u32>,
 }
 
+impl super::Paged for AuditQuery {
+    fn limit(&self) -> Option<u32> {
+        self.limit
+    }
+}
+
 pub(super) async fn list_audit(
     State(app): State<Arc<App>>,
     q: Result<Query<AuditQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Response {
-    let q = match query(q) {
-        Ok(q) => q,
-        Err(r) => return r.into_response(),
-    };
-    let limit = match views::page_limit(q.limit) {
-        Ok(l) => l,
-        Err(why) => return error(StatusCode::BAD_REQUEST, "invalid_input", &why),
+    let (q, limit) = match paged(q) {
+        Ok(p) => p,
+        Err(r) => return *r,
     };
     match app
         .store

@@ -15,19 +15,15 @@ use crate::app::App;
 use crate::operation::{Actor, AdminError};
 use crate::views;
 
-use super::{Page, body, caller, error, no_store, query};
+use super::{Page, body, caller, error, no_store, paged};
 
 pub(super) async fn list_clients(
     State(app): State<Arc<App>>,
     q: Result<Query<Page>, axum::extract::rejection::QueryRejection>,
 ) -> Response {
-    let page = match query(q) {
+    let (page, limit) = match paged(q) {
         Ok(p) => p,
-        Err(r) => return r.into_response(),
-    };
-    let limit = match views::page_limit(page.limit) {
-        Ok(l) => l,
-        Err(why) => return error(StatusCode::BAD_REQUEST, "invalid_input", &why),
+        Err(r) => return *r,
     };
     match app.store.clients_page(page.after.as_deref(), limit).await {
         Ok(clients) => Json(views::page(

@@ -20,6 +20,7 @@ use crate::app::App;
 use crate::model::{ADMIN_AUDIENCE, ADMIN_SCOPE};
 use crate::oauth::validate::check;
 use crate::operation::{Actor, AdminError};
+use crate::views;
 
 mod audit;
 mod clients;
@@ -318,4 +319,26 @@ fn query<T>(q: Result<Query<T>, axum::extract::rejection::QueryRejection>) -> Re
 pub(super) struct Page {
     pub(super) limit: Option<u32>,
     pub(super) after: Option<String>,
+}
+
+/// A list request's query: it names how many items a page may hold.
+pub(super) trait Paged {
+    /// The `limit` asked for.
+    fn limit(&self) -> Option<u32>;
+}
+
+impl Paged for Page {
+    fn limit(&self) -> Option<u32> {
+        self.limit
+    }
+}
+
+/// A list request's query, read strictly, and its page size within the limits (400 otherwise).
+pub(super) fn paged<T: Paged>(
+    q: Result<Query<T>, axum::extract::rejection::QueryRejection>,
+) -> Result<(T, u32), Box<Response>> {
+    let q = query(q).map_err(|e| Box::new(e.into_response()))?;
+    let limit = views::page_limit(q.limit())
+        .map_err(|why| Box::new(error(StatusCode::BAD_REQUEST, "invalid_input", &why)))?;
+    Ok((q, limit))
 }

@@ -11,7 +11,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
-use super::{Page, body, caller, error, query};
+use super::{Page, body, caller, paged};
 use crate::app::App;
 use crate::users::{self, NewUser, UserUpdate};
 use crate::views;
@@ -20,13 +20,9 @@ pub(super) async fn list(
     State(app): State<Arc<App>>,
     q: Result<Query<Page>, axum::extract::rejection::QueryRejection>,
 ) -> Response {
-    let page = match query(q) {
+    let (page, limit) = match paged(q) {
         Ok(p) => p,
-        Err(r) => return r.into_response(),
-    };
-    let limit = match views::page_limit(page.limit) {
-        Ok(l) => l,
-        Err(why) => return error(StatusCode::BAD_REQUEST, "invalid_input", &why),
+        Err(r) => return *r,
     };
     match app.store.users_page(page.after.as_deref(), limit).await {
         Ok(list) => Json(views::page("users", &list, limit, views::UserView::from, |u| {
