@@ -156,13 +156,4 @@ macro_rules! operations {
         define_operations!(engine_only { $($operations)* });
     };
 }
-include!("sql/engine.rs");
-include!("sql/meta.rs");
-include!("sql/clients.rs");
-include!("sql/users.rs");
-include!("sql/keys.rs");
-include!("sql/revocations.rs");
-include!("sql/audit.rs");
-include!("sql/changes.rs");
-include!("sql/sign_in.rs");
-include!("sql/transfer.rs");
+include!("sql/all.rs");

@@ -2,8 +2,8 @@
 // (`clients.rs`, `users.rs`, `keys.rs`, `sign_in.rs`, `revocations.rs`, `audit.rs`,
 // `changes.rs`, `meta.rs`, `transfer.rs`) and this file for what they share.
 //
-// These files are not modules: `sqlite.rs` and `postgres.rs` each `include!` them after
-// defining `Db` (the sqlx database), `Engine { pool }`, and the few functions whose SQL differs:
+// These files are not modules: `sqlite.rs` and `postgres.rs` each `include!` them (through
+// `all.rs`) after defining `Db` (the sqlx database), `Engine { pool }`, and the few functions whose SQL differs:
 // `Engine::begin_write` (take the store's write lock), `Engine::begin_migration`,
 // `Engine::store_exists`, and `record_change` (number a change under that lock). Everything
 // here uses SQL both dialects accept: `$N` placeholders, `ON CONFLICT`, `COALESCE`, `LIMIT`.
