@@ -119,51 +119,48 @@ pub fn camel_case_error(e: OAuthError) -> Response {
 }
 
 fn respond(e: OAuthError, body: impl serde::Serialize) -> Response {
-    let this = e;
-    {
-        let mut response = (this.status(), axum::Json(body)).into_response();
-        no_store(&mut response);
+    let mut response = (e.status(), axum::Json(body)).into_response();
+    no_store(&mut response);
+    response
+        .extensions_mut()
+        .insert(crate::metrics::Outcome(e.code()));
+    if let OAuthError::TooManyRequests { limit, .. } = e {
+        response.extensions_mut().insert(crate::metrics::Limited(limit));
+    } else if e == OAuthError::Overloaded {
         response
             .extensions_mut()
-            .insert(crate::metrics::Outcome(this.code()));
-        if let OAuthError::TooManyRequests { limit, .. } = this {
-            response.extensions_mut().insert(crate::metrics::Limited(limit));
-        } else if this == OAuthError::Overloaded {
-            response
-                .extensions_mut()
-                .insert(crate::metrics::Limited("concurrency"));
-        }
-        match this {
-            OAuthError::InvalidClient(_) => {
-                response.headers_mut().insert(
-                    header::WWW_AUTHENTICATE,
-                    HeaderValue::from_static(BASIC_CHALLENGE),
-                );
-            }
-            OAuthError::MethodNotAllowed => {
-                response
-                    .headers_mut()
-                    .insert(header::ALLOW, HeaderValue::from_static("POST"));
-            }
-            OAuthError::TemporarilyUnavailable => {
-                response
-                    .headers_mut()
-                    .insert(header::RETRY_AFTER, HeaderValue::from_static(RETRY_AFTER_SECONDS));
-            }
-            OAuthError::TooManyRequests { retry_after, .. } => {
-                response
-                    .headers_mut()
-                    .insert(header::RETRY_AFTER, HeaderValue::from(retry_after));
-            }
-            OAuthError::Overloaded => {
-                response
-                    .headers_mut()
-                    .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
-            }
-            _ => {}
-        }
-        response
+            .insert(crate::metrics::Limited("concurrency"));
     }
+    match e {
+        OAuthError::InvalidClient(_) => {
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static(BASIC_CHALLENGE),
+            );
+        }
+        OAuthError::MethodNotAllowed => {
+            response
+                .headers_mut()
+                .insert(header::ALLOW, HeaderValue::from_static("POST"));
+        }
+        OAuthError::TemporarilyUnavailable => {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static(RETRY_AFTER_SECONDS));
+        }
+        OAuthError::TooManyRequests { retry_after, .. } => {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(retry_after));
+        }
+        OAuthError::Overloaded => {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        }
+        _ => {}
+    }
+    response
 }
 
 impl IntoResponse for Answer {

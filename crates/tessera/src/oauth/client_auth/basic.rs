@@ -20,6 +20,10 @@ impl AuthMethod for SecretBasic {
         "client_secret_basic"
     }
 
+    fn presented_as(&self) -> &'static str {
+        "Basic"
+    }
+
     fn find(&self, headers: &HeaderMap, form: &Form) -> Result<Option<Credentials>, OAuthError> {
         let Some(value) = headers.get(header::AUTHORIZATION) else {
             return Ok(None);

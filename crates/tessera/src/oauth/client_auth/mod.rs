@@ -40,6 +40,11 @@ pub trait AuthMethod: Sync {
     /// Its name in discovery (RFC 8414 `token_endpoint_auth_methods_supported`).
     fn name(&self) -> &'static str;
 
+    /// What a request carries when it uses this method, as an error names it.
+    fn presented_as(&self) -> &'static str {
+        self.name()
+    }
+
     /// This method's credentials in the request: `Ok(None)` when the request does not use it,
     /// an error when it does but malformed.
     fn find(&self, headers: &HeaderMap, form: &Form) -> Result<Option<Credentials>, OAuthError>;
@@ -95,13 +100,13 @@ pub fn credentials(headers: &HeaderMap, form: &Form) -> Result<Credentials, OAut
             Err(e) => Err(e),
         };
         if let Some((first, _)) = &found {
-            let both = match (first.name(), method.name()) {
-                // What this answer has always said for the common case.
-                ("client_secret_basic", "client_secret_post") => "Basic and client_secret".to_string(),
-                (a, b) => format!("{a} and {b}"),
-            };
             return Err(OAuthError::InvalidRequest(
-                format!("more than one client authentication method ({both})").into(),
+                format!(
+                    "more than one client authentication method ({} and {})",
+                    first.presented_as(),
+                    method.presented_as()
+                )
+                .into(),
             ));
         }
         found = Some((*method, result));

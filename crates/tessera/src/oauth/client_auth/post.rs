@@ -18,6 +18,10 @@ impl AuthMethod for SecretPost {
         "client_secret_post"
     }
 
+    fn presented_as(&self) -> &'static str {
+        "client_secret"
+    }
+
     fn find(&self, _headers: &HeaderMap, form: &Form) -> Result<Option<Credentials>, OAuthError> {
         let Some(secret) = form.get("client_secret") else {
             return Ok(None);
