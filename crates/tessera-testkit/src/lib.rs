@@ -11,6 +11,8 @@
     missing_docs
 )]
 
+pub mod keys;
+
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
@@ -443,6 +445,9 @@ pub async fn start_in(dir: TempDir, opts: Opts) -> Server {
         settings.jwks_max_age = t;
     }
     settings.key_rotation_interval = opts.key_rotation_interval;
+    // Key sets that tests serve on loopback, over plain http, answer fast or not at all.
+    settings.outbound.allow_http_loopback = true;
+    settings.outbound.timeout = Duration::from_secs(2);
     if let Some(l) = opts.limits.clone() {
         settings.limits = tessera::limits::Limits::new(l).unwrap();
     }

@@ -214,6 +214,16 @@ impl KeyRing {
         self.keys.get(kid)
     }
 
+    /// The one key for `alg`, if exactly one key of the ring verifies it (what a JWS without
+    /// `kid` may be checked against).
+    pub fn only_for(&self, alg: Algorithm) -> Option<&Arc<PublicKey>> {
+        let mut found = self.keys.values().filter(|k| k.algorithms().any(|a| a == alg));
+        match (found.next(), found.next()) {
+            (Some(k), None) => Some(k),
+            _ => None,
+        }
+    }
+
     /// How many keys there are.
     pub fn len(&self) -> usize {
         self.keys.len()
@@ -315,6 +325,12 @@ fn decode(part: &str) -> Result<Vec<u8>, VerifyError> {
 }
 
 impl Compact<'_> {
+    /// The payload, decoded but **not verified**: only to learn which key to verify it with
+    /// (who claims to have signed it), never to trust what it says.
+    pub fn unverified_payload(&self) -> Result<Vec<u8>, VerifyError> {
+        decode(self.payload)
+    }
+
     /// The payload, if `key` signed it with this token's algorithm.
     pub fn verify(&self, key: &PublicKey) -> Result<Vec<u8>, VerifyError> {
         let parsed = key.parsed_for(self.alg).ok_or(VerifyError::AlgorithmNotAllowed)?;

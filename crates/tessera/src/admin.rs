@@ -2,6 +2,7 @@
 //! CLI calls these; so will the admin API.
 
 use crate::clients::{generate_client_id, generate_secret, new_secret_record};
+use crate::model::auth::TokenAuth;
 use crate::model::client as rules;
 use crate::model::{ADMIN_AUDIENCE, ADMIN_SCOPE, DEFAULT_TOKEN_TTL};
 use crate::model::{ClientRecord, SecretKind};
@@ -36,6 +37,12 @@ pub struct NewClient {
     pub redirect_uris: Vec<String>,
     /// A first-party app (no consent screen).
     pub first_party: bool,
+    /// How it authenticates; a client that signs assertions gets no secret.
+    pub auth: TokenAuth,
+    /// Its public keys, inline (a JWK Set).
+    pub jwks: Option<serde_json::Value>,
+    /// Where it publishes its public keys.
+    pub jwks_uri: Option<String>,
 }
 
 /// Changes to a client; `None` leaves a field as it is.
@@ -63,7 +70,20 @@ pub struct ClientUpdate {
     pub redirect_uris: Option<Vec<String>>,
     /// First party or not.
     pub first_party: Option<bool>,
+    /// A new authentication method. Moving from a secret to `private_key_jwt` keeps the
+    /// client's secrets working for `secret_grace` (none: they stop at once), so its
+    /// deployments can move to the key without downtime.
+    pub auth: Option<TokenAuth>,
+    /// How long the secrets keep working after a move to `private_key_jwt`.
+    pub secret_grace: Option<std::time::Duration>,
+    /// New inline keys (`Some(None)` removes them); setting them removes a `jwks_uri`.
+    pub jwks: Option<Option<serde_json::Value>>,
+    /// A new key address (`Some(None)` removes it); setting it removes inline keys.
+    pub jwks_uri: Option<Option<String>>,
 }
+
+/// Longest grace a replaced secret may keep working: 30 days.
+pub const MAX_SECRET_GRACE: std::time::Duration = std::time::Duration::from_secs(30 * 86_400);
 
 /// A created client and the only copy of its secret that will ever exist outside its owner.
 pub struct Created {
@@ -112,9 +132,18 @@ pub fn build_client(new: NewClient, at: i64) -> Result<Created, AdminError> {
             .unwrap_or_else(|| default_grants.iter().map(|g| g.to_string()).collect()),
         redirect_uris: new.redirect_uris,
         first_party: new.first_party,
+        auth: new.auth,
+        jwks: new.jwks,
+        jwks_uri: new.jwks_uri,
     };
     if new.public && new.secret.is_some() {
         return Err(AdminError::Invalid("a public client has no secret".into()));
+    }
+    let keyed = new.auth == TokenAuth::PrivateKeyJwt;
+    if keyed && new.secret.is_some() {
+        return Err(AdminError::Invalid(
+            "a private_key_jwt client has no secret (it signs assertions with its key)".into(),
+        ));
     }
     if new.public && (new.introspect || new.admin) {
         return Err(AdminError::Invalid(
@@ -123,7 +152,7 @@ pub fn build_client(new: NewClient, at: i64) -> Result<Created, AdminError> {
     }
     crate::model::flows::validate_flows(&flows).map_err(AdminError::Invalid)?;
     let (secret, kind) = match new.secret {
-        _ if new.public => (String::new(), SecretKind::Sha256),
+        _ if new.public || keyed => (String::new(), SecretKind::Sha256),
         Some(s) => {
             rules::validate_imported_secret(&s).map_err(AdminError::Invalid)?;
             (s, SecretKind::Argon2id)
@@ -133,7 +162,7 @@ pub fn build_client(new: NewClient, at: i64) -> Result<Created, AdminError> {
             SecretKind::Sha256,
         ),
     };
-    let secrets = if new.public {
+    let secrets = if new.public || keyed {
         Vec::new()
     } else {
         vec![new_secret_record(&secret, kind).map_err(AdminError::Invalid)?]
@@ -168,7 +197,7 @@ pub async fn create_client(store: &Store, actor: &Actor, new: NewClient) -> Resu
         "can_introspect": c.can_introspect,
         "claims": c.claims.keys().collect::<Vec<_>>(),
         "flows": c.flows,
-        "secret": if c.flows.public { "none" } else if c.secrets.first().is_some_and(|s| s.kind == SecretKind::Argon2id) { "imported" } else { "generated" },
+        "secret": if c.secrets.is_empty() { "none" } else if c.secrets.first().is_some_and(|s| s.kind == SecretKind::Argon2id) { "imported" } else { "generated" },
     });
     store
         .insert_client(c, None, &actor.entry("client.create", &c.id, details))
@@ -219,6 +248,30 @@ pub async fn update_client(
     if let Some(f) = update.first_party {
         details.insert("first_party".into(), f.into());
     }
+    if let Some(a) = update.auth {
+        details.insert(
+            "token_endpoint_auth_method".into(),
+            serde_json::to_value(a).unwrap_or_default(),
+        );
+    }
+    if let Some(g) = update.secret_grace {
+        if g > MAX_SECRET_GRACE {
+            return Err(AdminError::Invalid("secret grace must be at most 30 days".into()));
+        }
+        details.insert("secret_grace_seconds".into(), g.as_secs().into());
+    }
+    if let Some(j) = &update.jwks {
+        // The key ids only: the keys are public, but an audit trail needs no key material.
+        let kids: Vec<serde_json::Value> = j
+            .iter()
+            .flat_map(|set| set["keys"].as_array().into_iter().flatten())
+            .map(|k| k["kid"].clone())
+            .collect();
+        details.insert("jwks_kids".into(), kids.into());
+    }
+    if let Some(u) = &update.jwks_uri {
+        details.insert("jwks_uri".into(), u.clone().into());
+    }
     let entry = actor.entry(action, id, details.into());
     let scope_changed = update.scope.is_some();
     let claims_changed = update.claims.is_some() || update.clear_claims;
@@ -256,7 +309,48 @@ pub async fn update_client(
             }
             let flows_changed = update.grant_types.is_some()
                 || update.redirect_uris.is_some()
-                || update.first_party.is_some();
+                || update.first_party.is_some()
+                || update.auth.is_some()
+                || update.jwks.is_some()
+                || update.jwks_uri.is_some();
+            let (jwks_given, uri_given) = (update.jwks.is_some(), update.jwks_uri.is_some());
+            if let Some(j) = update.jwks {
+                if j.is_some() && !uri_given {
+                    client.flows.jwks_uri = None;
+                }
+                client.flows.jwks = j;
+            }
+            if let Some(u) = update.jwks_uri {
+                if u.is_some() && !jwks_given {
+                    client.flows.jwks = None;
+                }
+                client.flows.jwks_uri = u;
+            }
+            if let Some(method) = update.auth {
+                let was = client.flows.auth;
+                client.flows.auth = method;
+                if was == TokenAuth::ClientSecret && method == TokenAuth::PrivateKeyJwt {
+                    // The secrets it had work until the grace ends, and then are gone.
+                    let until = actor.now() + update.secret_grace.unwrap_or_default().as_secs() as i64;
+                    for s in &mut client.secrets {
+                        s.expires_at = Some(s.expires_at.map_or(until, |e| e.min(until)));
+                    }
+                    client
+                        .secrets
+                        .retain(|s| s.expires_at.is_some_and(|e| e > actor.now()));
+                }
+                if method == TokenAuth::ClientSecret
+                    && !client.flows.public
+                    && !client
+                        .secrets
+                        .iter()
+                        .any(|s| s.expires_at.is_none_or(|e| e > actor.now()))
+                {
+                    return Err(AdminError::Invalid(
+                        "the client has no secret to move to: rotate its secret first".into(),
+                    ));
+                }
+            }
             if let Some(g) = update.grant_types {
                 client.flows.grant_types = g;
             }

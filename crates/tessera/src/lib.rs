@@ -36,6 +36,7 @@ pub mod admin;
 pub mod app;
 pub mod claims;
 pub mod cli;
+pub mod client_keys;
 pub mod clients;
 pub mod config;
 pub mod http;

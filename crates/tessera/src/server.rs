@@ -178,7 +178,10 @@ pub async fn start_with_clock(
     };
     let addr = listener.local_addr()?;
     let settings_limits = settings.limits.clone();
+    let remote_keys = crate::client_keys::RemoteKeys::new(&settings.outbound, clock.clone())
+        .map_err(|e| anyhow::anyhow!(e))?;
     let app = Arc::new(App {
+        remote_keys,
         metadata: metadata(&settings),
         settings,
         store,
@@ -368,6 +371,7 @@ async fn housekeeping(app: &App) {
         app.store.prune_revocations().await,
         app.store.prune_retired_keys(Duration::from_secs(86_400)).await,
         app.store.prune_sign_in().await,
+        app.store.prune_assertions().await,
     ];
     for r in results {
         if let Err(e) = r {

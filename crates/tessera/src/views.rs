@@ -9,6 +9,7 @@
 use serde::Serialize;
 
 use crate::claims::Claims;
+use crate::model::auth::TokenAuth;
 use crate::model::{AuditEvent, ClientRecord, KeyRecord, SecretKind, SignInsEnded, UserRecord};
 
 /// A client: everything but secret values and hashes.
@@ -24,6 +25,10 @@ pub struct ClientView<'a> {
     enabled: bool,
     first_party: bool,
     grant_types: &'a [String],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    jwks: Option<&'a serde_json::Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    jwks_uri: Option<&'a str>,
     name: &'a str,
     redirect_uris: &'a [String],
     scope: String,
@@ -56,6 +61,8 @@ impl<'a> From<&'a ClientRecord> for ClientView<'a> {
             enabled: c.enabled,
             first_party: c.flows.first_party,
             grant_types: &c.flows.grant_types,
+            jwks: c.flows.jwks.as_ref(),
+            jwks_uri: c.flows.jwks_uri.as_deref(),
             name: &c.name,
             redirect_uris: &c.flows.redirect_uris,
             scope: c.scopes.join(" "),
@@ -72,10 +79,10 @@ impl<'a> From<&'a ClientRecord> for ClientView<'a> {
                     },
                 })
                 .collect(),
-            token_endpoint_auth_method: if c.flows.public {
-                "none"
-            } else {
-                "client_secret_basic"
+            token_endpoint_auth_method: match c.flows.auth {
+                _ if c.flows.public => "none",
+                TokenAuth::ClientSecret => "client_secret_basic",
+                TokenAuth::PrivateKeyJwt => "private_key_jwt",
             },
             token_ttl: c.token_ttl,
             tokens_revoked_before: c.tokens_revoked_before,
@@ -85,7 +92,7 @@ impl<'a> From<&'a ClientRecord> for ClientView<'a> {
 }
 
 /// A client just created, with its secret: the only time the secret is shown (`null` for a
-/// public client, which has none). `tessera client create --json` and `POST /admin/v1/clients`
+/// client that has none: a public client, or one that signs assertions with its key). `tessera client create --json` and `POST /admin/v1/clients`
 /// print this.
 #[derive(Debug, Serialize)]
 pub struct CreatedClientView<'a> {
@@ -97,7 +104,7 @@ impl<'a> From<&'a crate::admin::Created> for CreatedClientView<'a> {
     fn from(c: &'a crate::admin::Created) -> Self {
         CreatedClientView {
             client: ClientView::from(&c.client),
-            client_secret: (!c.client.flows.public).then_some(c.secret.as_str()),
+            client_secret: (!c.secret.is_empty()).then_some(c.secret.as_str()),
         }
     }
 }

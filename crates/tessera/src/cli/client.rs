@@ -3,6 +3,7 @@
 use super::{fmt_time, print_json};
 use crate::admin::{self, ClientUpdate, NewClient};
 use crate::model::ClientRecord;
+use crate::model::auth::TokenAuth;
 use crate::operation::Actor;
 use crate::store::Store;
 use crate::views;
@@ -24,6 +25,42 @@ pub(super) struct FlowArgs {
     /// A first-party app: its users are not asked for consent.
     #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
     first_party: Option<bool>,
+    /// How it authenticates: client_secret_basic (a secret, also accepted in the form) or
+    /// private_key_jwt (an assertion signed with its key: give --jwks-file or --jwks-uri).
+    #[arg(long, value_name = "METHOD")]
+    auth_method: Option<String>,
+    /// A file holding its public keys (a JWK Set, or one JWK); replaces a --jwks-uri.
+    #[arg(long, value_name = "FILE", conflicts_with = "jwks_uri")]
+    jwks_file: Option<std::path::PathBuf>,
+    /// Where it publishes its public keys (https); replaces inline keys.
+    #[arg(long, value_name = "URL")]
+    jwks_uri: Option<String>,
+}
+
+impl FlowArgs {
+    fn auth(&self) -> anyhow::Result<Option<TokenAuth>> {
+        self.auth_method
+            .as_deref()
+            .map(TokenAuth::parse)
+            .transpose()
+            .map_err(|e| anyhow::anyhow!(e))
+    }
+
+    /// The key set in `--jwks-file`: a JWK Set, or a single JWK made into one.
+    fn jwks(&self) -> anyhow::Result<Option<serde_json::Value>> {
+        let Some(path) = &self.jwks_file else {
+            return Ok(None);
+        };
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
+        let value: serde_json::Value = serde_json::from_str(&text)
+            .map_err(|e| anyhow::anyhow!("{} is not JSON: {e}", path.display()))?;
+        Ok(Some(if value.get("kty").is_some() {
+            serde_json::json!({ "keys": [value] })
+        } else {
+            value
+        }))
+    }
 }
 
 #[derive(Subcommand)]
@@ -116,6 +153,11 @@ pub(super) enum ClientCommand {
         clear_claims: bool,
         #[command(flatten)]
         flows: FlowArgs,
+        /// On a move from a secret to --auth-method private_key_jwt: how long its secrets keep
+        /// working (e.g. 1h), so its deployments can switch to the key without downtime
+        /// [default: 0, they stop at once; at most 30d].
+        #[arg(long, value_name = "DURATION")]
+        secret_grace: Option<String>,
         /// Print JSON.
         #[arg(long)]
         json: bool,
@@ -187,6 +229,24 @@ pub(super) fn print_client(c: &ClientRecord, out: &mut impl Write) -> std::io::R
         if c.flows.first_party { ", first party" } else { "" }
     )?;
     writeln!(out, "grants:     {}", c.flows.grant_types.join(" "))?;
+    if c.flows.auth == TokenAuth::PrivateKeyJwt {
+        writeln!(out, "auth:       private_key_jwt")?;
+    }
+    for jwk in c
+        .flows
+        .jwks
+        .iter()
+        .flat_map(|j| j["keys"].as_array().into_iter().flatten())
+    {
+        let (kid, kty) = (
+            jwk["kid"].as_str().unwrap_or("?"),
+            jwk["kty"].as_str().unwrap_or("?"),
+        );
+        writeln!(out, "key:        {kid} ({kty})")?;
+    }
+    if let Some(uri) = &c.flows.jwks_uri {
+        writeln!(out, "jwks_uri:   {uri}")?;
+    }
     for uri in &c.flows.redirect_uris {
         writeln!(out, "redirect:   {uri}")?;
     }
@@ -262,6 +322,7 @@ pub(super) async fn client_command(
                      libraries skip: client_secret_post avoids the question"
                 );
             }
+            let (auth, jwks) = (flows.auth()?.unwrap_or_default(), flows.jwks()?);
             let created = admin::create_client(
                 store,
                 actor,
@@ -276,13 +337,16 @@ pub(super) async fn client_command(
                     claims,
                     public,
                     grant_types: (!flows.grant_types.is_empty()).then_some(flows.grant_types),
+                    auth,
+                    jwks,
+                    jwks_uri: flows.jwks_uri.clone(),
                     redirect_uris: flows.redirect_uris,
                     first_party: flows.first_party.unwrap_or(false),
                 },
             )
             .await?;
             let mut out = std::io::stdout().lock();
-            let secret = (!created.client.flows.public).then_some(&created.secret);
+            let secret = (!created.secret.is_empty()).then_some(&created.secret);
             if json {
                 // The same document as the admin API's `POST /admin/v1/clients`.
                 writeln!(out, "{}", views::json(views::CreatedClientView::from(&created)))?;
@@ -293,7 +357,13 @@ pub(super) async fn client_command(
                         writeln!(out, "client_secret: {secret}")?;
                         writeln!(out, "Store the secret now: Tessera keeps only a hash of it.")?;
                     }
-                    None => writeln!(out, "A public client: no secret (it uses PKCE).")?,
+                    None if created.client.flows.public => {
+                        writeln!(out, "A public client: no secret (it uses PKCE).")?
+                    }
+                    None => writeln!(
+                        out,
+                        "No secret: the client signs its assertions (private_key_jwt) with its key."
+                    )?,
                 }
             }
         }
@@ -337,6 +407,7 @@ pub(super) async fn client_command(
             remove_claims,
             clear_claims,
             flows,
+            secret_grace,
             json,
         } => {
             let mut claims = crate::claims::parse_pairs(&claims).map_err(|e| anyhow::anyhow!(e))?;
@@ -348,6 +419,7 @@ pub(super) async fn client_command(
             } else {
                 (!audiences.is_empty()).then_some(audiences)
             };
+            let (auth, jwks) = (flows.auth()?, flows.jwks()?);
             let update = ClientUpdate {
                 name,
                 scope,
@@ -358,6 +430,14 @@ pub(super) async fn client_command(
                 claims: (!claims.is_empty()).then_some(claims),
                 clear_claims,
                 grant_types: (!flows.grant_types.is_empty()).then_some(flows.grant_types),
+                auth,
+                secret_grace: secret_grace
+                    .as_deref()
+                    .map(humantime::parse_duration)
+                    .transpose()
+                    .map_err(|e| anyhow::anyhow!("invalid --secret-grace: {e}"))?,
+                jwks: jwks.map(Some),
+                jwks_uri: flows.jwks_uri.clone().map(Some),
                 redirect_uris: (!flows.redirect_uris.is_empty()).then_some(flows.redirect_uris),
                 first_party: flows.first_party,
             };

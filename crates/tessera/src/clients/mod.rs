@@ -23,6 +23,7 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use subtle::ConstantTimeEq;
 
+use crate::model::auth::TokenAuth;
 use crate::model::clock::{Clock, SystemClock};
 use crate::model::{ClientRecord, SecretKind};
 
@@ -76,9 +77,67 @@ pub struct CachedClient {
     pub tokens_revoked_before: i64,
     /// Its claims as a JSON fragment to splice into each token (`"a":1,"b":"x"`), if any.
     pub claims: Option<Box<str>>,
+    /// How it authenticates when confidential.
+    pub auth: TokenAuth,
+    /// Its public keys, if it registered any.
+    pub keys: Option<Arc<ClientKeys>>,
     /// The record's last change, part of what a refresh compares.
     updated_at: i64,
     secrets: Box<[CachedSecret]>,
+}
+
+/// A client's registered public keys: parsed once when inline, or the address it publishes them
+/// at (fetched and cached by `client_keys`).
+pub struct ClientKeys {
+    /// Where they are.
+    pub source: KeySource,
+    /// What the record holds (the key set's JSON, or the address), to tell a changed record.
+    recorded: Box<str>,
+}
+
+/// Where a client's keys are.
+pub enum KeySource {
+    /// Inline, parsed.
+    Inline(tessera_verify::jws::KeyRing),
+    /// At this `jwks_uri`.
+    Remote(Box<str>),
+}
+
+impl ClientKeys {
+    fn of(flows: &crate::model::flows::Flows) -> Option<ClientKeys> {
+        if let Some(uri) = &flows.jwks_uri {
+            return Some(ClientKeys {
+                source: KeySource::Remote(uri.as_str().into()),
+                recorded: uri.as_str().into(),
+            });
+        }
+        let jwks = flows.jwks.as_ref()?;
+        Some(ClientKeys {
+            source: KeySource::Inline(tessera_verify::jws::KeyRing::from_jwks(
+                jwks,
+                crate::model::auth::ASSERTION_ALGORITHMS,
+            )),
+            recorded: jwks.to_string().into(),
+        })
+    }
+
+    fn same_as(&self, flows: &crate::model::flows::Flows) -> bool {
+        match (&self.source, &flows.jwks_uri, &flows.jwks) {
+            (KeySource::Remote(_), Some(uri), _) => *self.recorded == **uri,
+            (KeySource::Inline(_), None, Some(jwks)) => *self.recorded == *jwks.to_string(),
+            _ => false,
+        }
+    }
+}
+
+/// The secrets of `record` a client may present: all of a secret client's, and of a key client
+/// only those still in the grace period of its move to a key (they have an end).
+fn usable_secrets(record: &ClientRecord) -> impl Iterator<Item = &crate::model::SecretRecord> {
+    let keyed = record.flows.auth == TokenAuth::PrivateKeyJwt;
+    record
+        .secrets
+        .iter()
+        .filter(move |s| !keyed || s.expires_at.is_some())
 }
 
 impl CachedClient {
@@ -93,13 +152,19 @@ impl CachedClient {
             grant_types: grant_bits(&record.flows),
             tokens_revoked_before: record.tokens_revoked_before,
             claims: crate::claims::fragment(&record.claims),
+            auth: record.flows.auth,
+            keys: ClientKeys::of(&record.flows).map(Arc::new),
             updated_at: record.updated_at,
-            secrets: record
-                .secrets
-                .iter()
+            secrets: usable_secrets(record)
                 .filter_map(CachedSecret::from_record)
                 .collect(),
         }
+    }
+
+    /// Whether it may present a secret: a confidential client whose method is a secret, or
+    /// one moving to a key while its secrets' grace lasts.
+    pub fn accepts_secrets(&self) -> bool {
+        !self.public && (self.auth == TokenAuth::ClientSecret || !self.secrets.is_empty())
     }
 
     /// Whether it may use the grant type `name` (one of `model::flows::GRANT_TYPES`).
@@ -122,8 +187,17 @@ impl CachedClient {
             && self.tokens_revoked_before == r.tokens_revoked_before
             && self.claims == crate::claims::fragment(&r.claims)
             && self.grants.matches(&grant_scopes(r), &r.audiences)
-            && self.secrets.len() == r.secrets.len()
-            && self.secrets.iter().zip(&r.secrets).all(|(c, s)| c.same_as(s))
+            && self.auth == r.flows.auth
+            && match &self.keys {
+                Some(k) => k.same_as(&r.flows),
+                None => r.flows.jwks.is_none() && r.flows.jwks_uri.is_none(),
+            }
+            && self.secrets.len() == usable_secrets(r).count()
+            && self
+                .secrets
+                .iter()
+                .zip(usable_secrets(r))
+                .all(|(c, s)| c.same_as(s))
     }
 }
 

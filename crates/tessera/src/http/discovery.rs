@@ -11,8 +11,7 @@ use serde_json::json;
 use crate::app::{App, Metadata};
 use crate::config::Settings;
 
-/// Path of the token endpoint.
-pub const TOKEN_PATH: &str = "/oauth2/token";
+pub use crate::model::paths::TOKEN_PATH;
 /// Path of the authorization endpoint (RFC 6749 §3.1).
 pub const AUTHORIZE_PATH: &str = "/oauth2/authorize";
 /// Path of the introspection endpoint (RFC 7662).
@@ -28,6 +27,7 @@ pub const OPENID_METADATA: &str = "/.well-known/openid-configuration";
 
 /// Both metadata documents, built from the settings (once, at start).
 pub fn metadata(settings: &Settings) -> Metadata {
+    use crate::model::auth::ASSERTION_ALGORITHM_NAMES;
     use crate::oauth::client_auth::METHODS;
     use crate::oauth::oidc::{CLAIMS_SUPPORTED, LOGOUT_PATH, OIDC_SCOPES, USERINFO_PATH};
     let auth_methods: Vec<&str> = METHODS.iter().map(|m| m.name()).collect();
@@ -59,10 +59,13 @@ pub fn metadata(settings: &Settings) -> Metadata {
         "prompt_values_supported": ["none", "login", "consent", "select_account"],
         "authorization_response_iss_parameter_supported": true,
         "token_endpoint_auth_methods_supported": auth_methods,
+        "token_endpoint_auth_signing_alg_values_supported": ASSERTION_ALGORITHM_NAMES,
         "introspection_endpoint": settings.endpoint(INTROSPECT_PATH),
         "introspection_endpoint_auth_methods_supported": introspection_methods,
+        "introspection_endpoint_auth_signing_alg_values_supported": ASSERTION_ALGORITHM_NAMES,
         "revocation_endpoint": settings.endpoint(REVOKE_PATH),
         "revocation_endpoint_auth_methods_supported": auth_methods,
+        "revocation_endpoint_auth_signing_alg_values_supported": ASSERTION_ALGORITHM_NAMES,
     });
     // One document serves both: RFC 8414 allows every OpenID Connect member.
     let oauth = doc.to_string();

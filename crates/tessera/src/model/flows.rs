@@ -1,5 +1,8 @@
 //! How a client may get tokens: the grant type names, its kind (public or confidential), its
-//! redirect URIs, and the rules a registration must follow.
+//! redirect URIs, how it authenticates and with which keys, and the rules a registration must
+//! follow.
+
+use super::auth::{self, TokenAuth};
 
 /// The grant type of machine clients (RFC 6749 §4.4).
 pub const CLIENT_CREDENTIALS: &str = "client_credentials";
@@ -27,6 +30,18 @@ pub struct Flows {
     pub redirect_uris: Vec<String>,
     /// A first-party app: its users are not asked for consent.
     pub first_party: bool,
+    /// How a confidential client authenticates (RFC 7591 `token_endpoint_auth_method`).
+    #[serde(
+        rename = "token_endpoint_auth_method",
+        skip_serializing_if = "TokenAuth::is_secret"
+    )]
+    pub auth: TokenAuth,
+    /// Its public keys, inline (a JWK Set), for `private_key_jwt`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub jwks: Option<serde_json::Value>,
+    /// Where it publishes its public keys, for `private_key_jwt`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub jwks_uri: Option<String>,
 }
 
 impl Default for Flows {
@@ -36,6 +51,9 @@ impl Default for Flows {
             grant_types: vec![CLIENT_CREDENTIALS.to_string()],
             redirect_uris: Vec::new(),
             first_party: false,
+            auth: TokenAuth::ClientSecret,
+            jwks: None,
+            jwks_uri: None,
         }
     }
 }
@@ -83,6 +101,29 @@ pub fn validate_flows(flows: &Flows) -> Result<(), String> {
             return Err(format!("redirect URI {uri} given twice"));
         }
     }
+    validate_keys(flows)
+}
+
+/// Checks how a client authenticates: keys inline or at an address (RFC 7591 §2: not both),
+/// valid, and present when it signs its assertions; a public client has no method but `none`.
+fn validate_keys(flows: &Flows) -> Result<(), String> {
+    if flows.jwks.is_some() && flows.jwks_uri.is_some() {
+        return Err("give jwks or jwks_uri, not both (RFC 7591 §2)".into());
+    }
+    if let Some(jwks) = &flows.jwks {
+        auth::validate_jwks(jwks)?;
+    }
+    if let Some(uri) = &flows.jwks_uri {
+        auth::validate_jwks_uri(uri)?;
+    }
+    if flows.auth == TokenAuth::PrivateKeyJwt {
+        if flows.public {
+            return Err("a public client authenticates with none, not private_key_jwt".into());
+        }
+        if flows.jwks.is_none() && flows.jwks_uri.is_none() {
+            return Err("private_key_jwt needs the client's public keys: jwks or jwks_uri".into());
+        }
+    }
     Ok(())
 }
 
@@ -97,8 +138,33 @@ mod tests {
             grant_types: grants.iter().map(|g| g.to_string()).collect(),
             redirect_uris: uris.iter().map(|u| u.to_string()).collect(),
             first_party: false,
+            ..Flows::default()
         };
         assert_eq!(validate_flows(&Flows::default()), Ok(()));
+        let keyed = |jwks: bool, uri: bool| Flows {
+            auth: TokenAuth::PrivateKeyJwt,
+            jwks: jwks.then(|| {
+                serde_json::json!({"keys": [{"kty": "OKP", "crv": "Ed25519", "kid": "k",
+                "x": "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}]})
+            }),
+            jwks_uri: uri.then(|| "https://app.example/jwks".to_string()),
+            ..Flows::default()
+        };
+        assert_eq!(validate_flows(&keyed(true, false)), Ok(()));
+        assert_eq!(validate_flows(&keyed(false, true)), Ok(()));
+        assert!(validate_flows(&keyed(false, false)).is_err());
+        assert!(validate_flows(&keyed(true, true)).is_err());
+        // Stored as before for a secret client; a key client's record names its method.
+        assert_eq!(
+            serde_json::to_value(Flows::default()).unwrap(),
+            serde_json::json!({"public": false, "grant_types": ["client_credentials"], "redirect_uris": [], "first_party": false})
+        );
+        let stored = serde_json::to_value(keyed(false, true)).unwrap();
+        assert_eq!(stored["token_endpoint_auth_method"], "private_key_jwt");
+        assert_eq!(
+            serde_json::from_value::<Flows>(stored).unwrap(),
+            keyed(false, true)
+        );
         let cb = ["https://app.example/cb"];
         assert_eq!(
             validate_flows(&web(&["authorization_code", "refresh_token"], &cb, true)),

@@ -4,6 +4,7 @@
 //! entries) are defined here, so the store imports the model and nothing above it.
 
 pub mod audit;
+pub mod auth;
 pub mod client;
 pub mod clock;
 pub mod flows;

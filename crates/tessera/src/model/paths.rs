@@ -16,6 +16,9 @@
 
 use serde::Deserialize;
 
+/// Path of the token endpoint.
+pub const TOKEN_PATH: &str = "/oauth2/token";
+
 /// What a token-endpoint path accepts and how it answers.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PathRules {

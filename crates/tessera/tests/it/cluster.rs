@@ -761,3 +761,84 @@ async fn export_from_sqlite_and_import_into_postgres() {
         .unwrap();
     assert_eq!(claims["client_id"], id.as_str());
 }
+
+/// A client assertion (RFC 7523 §3: `jti` single use) is accepted once by the whole cluster: the
+/// node that did not see it first refuses the replay too, and no node logs it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_assertion_is_used_once_across_nodes() {
+    let Some(c) = Cluster::start(2).await else {
+        return;
+    };
+    let key = crate::kit::keys::TestKey::new("ES256", "cluster-1");
+    let file = c.dir.path().join("jwks.json");
+    std::fs::write(&file, key.jwks().to_string()).unwrap();
+    let created = tessera_json(
+        c.dir.path(),
+        &c.url,
+        &[
+            "client",
+            "create",
+            "--json",
+            "--name",
+            "keyed",
+            "--auth-method",
+            "private_key_jwt",
+            "--jwks-file",
+            file.to_str().unwrap(),
+        ],
+    );
+    let id = created["client"]["client_id"].as_str().unwrap().to_string();
+    let now = tessera::model::clock::unix_now();
+    let assertion = key.jwt(&json!({
+        "iss": id, "sub": id, "aud": c.issuer, "iat": now, "exp": now + 60, "jti": "once-only",
+    }));
+    let post = |node: usize| {
+        c.http
+            .post(c.url(node, "/oauth2/token"))
+            .form(&[
+                ("grant_type", "client_credentials"),
+                (
+                    "client_assertion_type",
+                    "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+                ),
+                ("client_assertion", assertion.as_str()),
+            ])
+            .send()
+    };
+    // Both nodes know the client (it came through the change log).
+    let known = eventually(BOUND, || async {
+        let mut ok = true;
+        for node in 0..2 {
+            let probe = key.jwt(&json!({
+                "iss": id, "sub": id, "aud": c.issuer, "iat": now, "exp": now + 60,
+                "jti": uuid::Uuid::new_v4().to_string(),
+            }));
+            let r = c
+                .http
+                .post(c.url(node, "/oauth2/token"))
+                .form(&[
+                    ("grant_type", "client_credentials"),
+                    (
+                        "client_assertion_type",
+                        "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+                    ),
+                    ("client_assertion", probe.as_str()),
+                ])
+                .send()
+                .await
+                .unwrap();
+            ok &= r.status() == 200;
+        }
+        ok
+    })
+    .await;
+    assert!(known, "a node never learned of the key client");
+    assert_eq!(post(0).await.unwrap().status(), 200);
+    let replay = post(1).await.unwrap();
+    assert_eq!(replay.status(), 401);
+    assert_eq!(replay.json::<Value>().await.unwrap()["error"], "invalid_client");
+    assert_eq!(post(0).await.unwrap().status(), 401);
+    for node in &c.nodes {
+        assert!(!node.stderr().contains(&assertion[..60]), "an assertion in a log");
+    }
+}

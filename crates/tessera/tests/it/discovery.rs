@@ -31,7 +31,18 @@ async fn authorization_server_metadata_has_every_required_field() {
     );
     assert_eq!(
         m["token_endpoint_auth_methods_supported"],
-        serde_json::json!(["client_secret_basic", "client_secret_post", "none"])
+        serde_json::json!([
+            "client_secret_basic",
+            "client_secret_post",
+            "private_key_jwt",
+            "none"
+        ])
+    );
+    // RFC 8414 §2: REQUIRED with private_key_jwt; client_secret_jwt is not offered (it needs
+    // the secret in clear, and only hashes of secrets are stored).
+    assert_eq!(
+        m["token_endpoint_auth_signing_alg_values_supported"],
+        serde_json::json!(["ES256", "ES384", "EdDSA", "RS256", "PS256"])
     );
     assert_eq!(m["code_challenge_methods_supported"], serde_json::json!(["S256"]));
     assert_eq!(m["authorization_response_iss_parameter_supported"], true);

@@ -24,6 +24,7 @@ mod lifecycle;
 mod limits;
 mod oidc;
 mod ops;
+mod secretless;
 mod secrets;
 mod store;
 mod token;

@@ -66,6 +66,7 @@ fn client(id: &str) -> ClientRecord {
             grant_types: vec!["client_credentials".into(), "authorization_code".into()],
             redirect_uris: vec!["https://app.example/cb".into(), "http://127.0.0.1/native".into()],
             first_party: true,
+            ..Default::default()
         },
         secrets: vec![SecretRecord {
             id: format!("{id}-s1"),
@@ -148,7 +149,30 @@ conformance!(
     users_round_trip_with_unique_emails,
     sealing_again_and_rotating_refuse_a_moved_target,
     sign_in_state_is_single_use_under_races,
+    assertions_are_used_once_under_races,
 );
+
+/// A client assertion's id is accepted once until it expires, however many writers race with
+/// it; after its expiry (by the caller's clock) it may be recorded again, and pruning forgets it.
+async fn assertions_are_used_once_under_races(store: &Store) {
+    let t = now();
+    let racers = (0..8).map(|_| {
+        let store = store.clone();
+        tokio::spawn(async move { store.use_assertion("a1", t + 60, t).await.unwrap() })
+    });
+    let mut won = 0;
+    for r in racers {
+        won += u32::from(r.await.unwrap());
+    }
+    assert_eq!(won, 1, "exactly one writer uses an assertion");
+    assert!(!store.use_assertion("a1", t + 60, t + 59).await.unwrap());
+    assert!(store.use_assertion("a2", t + 60, t).await.unwrap());
+    // Expired by the caller's clock: usable again (it is refused for its expiry anyway).
+    assert!(store.use_assertion("a1", t + 200, t + 61).await.unwrap());
+    assert!(!store.use_assertion("a1", t + 200, t + 62).await.unwrap());
+    assert!(store.use_assertion("old", t - 10, t - 20).await.unwrap());
+    assert_eq!(store.prune_assertions().await.unwrap(), 1);
+}
 
 async fn clients_round_trip(store: &Store) {
     let seq0 = store.change_seq().await.unwrap();
@@ -540,7 +564,7 @@ async fn an_edited_migration_is_refused_at_start(engine: &str) {
     };
     let parsed = DatabaseUrl::parse(&url).unwrap();
     let store = Store::open(&parsed, true).await.unwrap();
-    assert_eq!(store.schema_version().await.unwrap(), 8);
+    assert_eq!(store.schema_version().await.unwrap(), 9);
     store.close().await;
     Store::open(&parsed, false).await.unwrap().close().await;
 

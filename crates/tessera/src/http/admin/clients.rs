@@ -12,6 +12,7 @@ use serde_json::json;
 
 use crate::admin::{self, ClientUpdate, NewClient};
 use crate::app::App;
+use crate::model::auth::TokenAuth;
 use crate::operation::{Actor, AdminError};
 use crate::views;
 
@@ -61,6 +62,24 @@ pub(super) struct CreateClient {
     redirect_uris: Vec<String>,
     #[serde(default)]
     first_party: bool,
+    token_endpoint_auth_method: Option<String>,
+    jwks: Option<serde_json::Value>,
+    jwks_uri: Option<String>,
+}
+
+/// A member that may be absent (leave as it is), `null` (remove) or a value (set).
+fn present<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(d).map(Some)
+}
+
+fn auth_method(name: Option<&str>) -> Result<Option<TokenAuth>, Box<Response>> {
+    name.map(TokenAuth::parse)
+        .transpose()
+        .map_err(|e| Box::new(error(StatusCode::BAD_REQUEST, "invalid_input", &e)))
 }
 
 pub(super) async fn create_client(
@@ -95,6 +114,12 @@ pub(super) async fn create_client(
         grant_types: c.grant_types,
         redirect_uris: c.redirect_uris,
         first_party: c.first_party,
+        auth: match auth_method(c.token_endpoint_auth_method.as_deref()) {
+            Ok(a) => a.unwrap_or_default(),
+            Err(r) => return *r,
+        },
+        jwks: c.jwks,
+        jwks_uri: c.jwks_uri,
     };
     match admin::create_client(&app.store, &caller(&ext), new).await {
         Ok(created) => {
@@ -130,6 +155,12 @@ pub(super) struct PatchClient {
     grant_types: Option<Vec<String>>,
     redirect_uris: Option<Vec<String>>,
     first_party: Option<bool>,
+    token_endpoint_auth_method: Option<String>,
+    secret_grace_seconds: Option<u64>,
+    #[serde(default, deserialize_with = "present")]
+    jwks: Option<Option<serde_json::Value>>,
+    #[serde(default, deserialize_with = "present")]
+    jwks_uri: Option<Option<String>>,
 }
 
 /// Updates a client, and this node's registry before the answer: a client disabled or narrowed
@@ -167,6 +198,13 @@ pub(super) async fn update_client(
         grant_types: p.grant_types,
         redirect_uris: p.redirect_uris,
         first_party: p.first_party,
+        auth: match auth_method(p.token_endpoint_auth_method.as_deref()) {
+            Ok(a) => a,
+            Err(r) => return *r,
+        },
+        secret_grace: p.secret_grace_seconds.map(std::time::Duration::from_secs),
+        jwks: p.jwks,
+        jwks_uri: p.jwks_uri,
     };
     apply(&app, &caller(&ext), &id, update).await
 }

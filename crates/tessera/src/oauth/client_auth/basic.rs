@@ -45,7 +45,7 @@ impl AuthMethod for SecretBasic {
     }
 
     fn allowed(&self, client: &CachedClient) -> bool {
-        !client.public
+        client.accepts_secrets()
     }
 
     fn verify<'a>(&'a self, app: &'a App, creds: &'a Credentials, address: IpAddr) -> Verifying<'a> {

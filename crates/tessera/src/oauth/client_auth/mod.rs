@@ -1,5 +1,6 @@
 //! Client authentication (RFC 6749 §2.3), one module per method behind [`AuthMethod`]:
-//! `client_secret_basic`, `client_secret_post` and `none` (a public client, RFC 6749 §2.1).
+//! `client_secret_basic`, `client_secret_post`, `private_key_jwt` (RFC 7523 §2.2) and `none` (a
+//! public client, RFC 6749 §2.1).
 //! A request uses exactly one method; the path decides which it accepts
 //! ([`crate::model::paths::PathRules::accepts`]), the client which it may use
 //! ([`AuthMethod::allowed`]), and discovery lists [`METHODS`].
@@ -9,6 +10,7 @@
 mod basic;
 mod none;
 mod post;
+mod private_key_jwt;
 
 use std::future::Future;
 use std::net::IpAddr;
@@ -20,6 +22,7 @@ use http::{HeaderMap, header};
 pub use basic::SecretBasic;
 pub use none::PublicClient;
 pub use post::SecretPost;
+pub use private_key_jwt::{ASSERTION_TYPE, PrivateKeyJwt};
 
 use super::OAuthError;
 use super::form::Form;
@@ -54,6 +57,11 @@ pub trait AuthMethod: Sync {
         true
     }
 
+    /// Longest proof (secret or assertion) accepted.
+    fn max_proof_len(&self) -> usize {
+        MAX_SECRET
+    }
+
     /// Whether `client` may authenticate this way.
     fn allowed(&self, client: &CachedClient) -> bool;
 
@@ -63,13 +71,13 @@ pub trait AuthMethod: Sync {
 }
 
 /// Every method, in the order discovery lists them.
-pub static METHODS: &[&dyn AuthMethod] = &[&SecretBasic, &SecretPost, &PublicClient];
+pub static METHODS: &[&dyn AuthMethod] = &[&SecretBasic, &SecretPost, &PrivateKeyJwt, &PublicClient];
 
 /// The credentials a request presented.
 pub struct Credentials {
     /// The client id.
     pub client_id: String,
-    /// The secret (empty for `none`).
+    /// What proves it: the secret, or the signed assertion (empty for `none`).
     pub secret: String,
     /// The method they came by.
     pub method: &'static dyn AuthMethod,
@@ -118,7 +126,7 @@ pub fn credentials(headers: &HeaderMap, form: &Form) -> Result<Credentials, OAut
     if creds.client_id.is_empty()
         || creds.client_id.len() > MAX_ID
         || (creds.secret.is_empty() && creds.method.proves_possession())
-        || creds.secret.len() > MAX_SECRET
+        || creds.secret.len() > creds.method.max_proof_len()
     {
         return Err(OAuthError::InvalidClient("client authentication failed".into()));
     }
@@ -224,6 +232,14 @@ mod tests {
     #[test]
     fn every_method_is_listed_once() {
         let names: Vec<&str> = METHODS.iter().map(|m| m.name()).collect();
-        assert_eq!(names, ["client_secret_basic", "client_secret_post", "none"]);
+        assert_eq!(
+            names,
+            [
+                "client_secret_basic",
+                "client_secret_post",
+                "private_key_jwt",
+                "none"
+            ]
+        );
     }
 }

@@ -20,8 +20,12 @@ impl AuthMethod for PublicClient {
     }
 
     fn find(&self, headers: &HeaderMap, form: &Form) -> Result<Option<Credentials>, OAuthError> {
-        // With an Authorization header or a secret, the id belongs to that method.
-        if headers.contains_key(header::AUTHORIZATION) || form.get("client_secret").is_some() {
+        // With an Authorization header, a secret or an assertion, the id belongs to that method.
+        if headers.contains_key(header::AUTHORIZATION)
+            || form.get("client_secret").is_some()
+            || form.get("client_assertion").is_some()
+            || form.get("client_assertion_type").is_some()
+        {
             return Ok(None);
         }
         Ok(form.get("client_id").map(|id| Credentials {

@@ -10,3 +10,4 @@ include!("audit.rs");
 include!("changes.rs");
 include!("sign_in.rs");
 include!("transfer.rs");
+include!("assertions.rs");

@@ -30,8 +30,8 @@ operations! {
         Ok(true)
     }
 
-    /// Reads client `id`, lets `change` edit it, and writes it back, all under the write lock so
-    /// that concurrent edits (from any node) cannot lose each other. Returns `None` when the
+    /// Reads client `id`, lets `change` edit it (its secrets too), and writes it back, all under
+    /// the write lock so that concurrent edits (from any node) cannot lose each other. Returns `None` when the
     /// client does not exist.
     pub async fn modify_client<E: From<StoreError>>(
         &self,
@@ -43,8 +43,19 @@ operations! {
         let Some(mut client) = load_client(&mut tx, id).await? else {
             return Ok(None);
         };
+        let secrets_before = client.secrets.clone();
         change(&mut client)?;
         client.updated_at = now();
+        if client.secrets != secrets_before {
+            sqlx::query("DELETE FROM client_secrets WHERE client_id = $1")
+                .bind(id)
+                .execute(&mut *tx)
+                .await
+                .map_err(StoreError::from)?;
+            for secret in &client.secrets {
+                insert_secret(&mut tx, id, secret).await?;
+            }
+        }
         sqlx::query(
             "UPDATE clients SET name = $1, scopes = $2, audiences = $3, token_ttl = $4, enabled = $5, \
              updated_at = $6, can_introspect = $7, tokens_revoked_before = $8, claims = $10, flows = $11 \
