@@ -65,6 +65,7 @@ pub struct Opts {
     pub jwks_max_age: Option<Duration>,
     pub key_rotation_interval: Option<Duration>,
     pub limits: Option<tessera::limits::LimitSettings>,
+    pub max_assertion_lifetime: Option<Duration>,
 }
 
 /// A server running in this process.
@@ -445,6 +446,9 @@ pub async fn start_in(dir: TempDir, opts: Opts) -> Server {
         settings.jwks_max_age = t;
     }
     settings.key_rotation_interval = opts.key_rotation_interval;
+    if let Some(l) = opts.max_assertion_lifetime {
+        settings.max_assertion_lifetime = l;
+    }
     // Key sets that tests serve on loopback, over plain http, answer fast or not at all.
     settings.outbound.allow_http_loopback = true;
     settings.outbound.timeout = Duration::from_secs(2);

@@ -86,7 +86,7 @@ impl PublicKey {
             _ => return None,
         };
         let algs: Vec<Algorithm> = match jwk.get("alg") {
-            Some(a) => vec![a.as_str()?.parse::<Algorithm>().ok()?],
+            Some(a) => vec![algorithm(a.as_str()?)?],
             None => family.to_vec(),
         };
         let parsed = algs
@@ -294,10 +294,7 @@ pub fn parse(token: &str) -> Result<Compact<'_>, VerifyError> {
     if header.crit.0 {
         return Err(VerifyError::Malformed);
     }
-    let alg = header
-        .alg
-        .parse::<Algorithm>()
-        .map_err(|_| VerifyError::Malformed)?;
+    let alg = algorithm(&header.alg).ok_or(VerifyError::Malformed)?;
     Ok(Compact {
         alg,
         typ: header.typ,
@@ -306,6 +303,15 @@ pub fn parse(token: &str) -> Result<Compact<'_>, VerifyError> {
         payload: p,
         signature: s,
     })
+}
+
+/// The algorithm a JOSE `alg` names. `Ed25519` (RFC 9864's fully-specified name, which
+/// openid-client and jose send) is `EdDSA` on the Ed25519 curve, the only curve verified here.
+pub fn algorithm(name: &str) -> Option<Algorithm> {
+    match name {
+        "Ed25519" => Some(Algorithm::EdDSA),
+        other => other.parse().ok(),
+    }
 }
 
 /// The bytes of a compact JWS: unpadded base64url and the dots between its parts.
@@ -445,6 +451,15 @@ impl<T> VerifiedTokens<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ed25519_is_eddsa() {
+        assert_eq!(algorithm("Ed25519"), Some(Algorithm::EdDSA));
+        assert_eq!(algorithm("EdDSA"), Some(Algorithm::EdDSA));
+        assert_eq!(algorithm("ES256"), Some(Algorithm::ES256));
+        assert_eq!(algorithm("none"), None);
+        assert_eq!(algorithm("Ed448"), None);
+    }
 
     #[test]
     fn rsa_der_encodes_lengths_and_sign_bits() {

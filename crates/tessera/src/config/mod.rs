@@ -53,6 +53,7 @@ pub struct FileConfig {
     signing_alg: Option<String>,
     master_key_file: Option<String>,
     jwks_max_age: Option<u64>,
+    max_assertion_lifetime: Option<u64>,
     max_body_bytes: Option<usize>,
     request_timeout: Option<u64>,
     key_rotation_interval: Option<String>,
@@ -151,6 +152,10 @@ pub struct Settings {
     pub master_key: MasterKeySource,
     /// `Cache-Control: max-age` of the JWKS.
     pub jwks_max_age: Duration,
+    /// Longest a client assertion (`private_key_jwt`) may live, `exp` after `iat` or after now:
+    /// one hour by default (what authlib signs for, and what Okta and Auth0 accept), 60 s at
+    /// least. Its `jti` is single use whatever the lifetime.
+    pub max_assertion_lifetime: Duration,
     /// Largest request body accepted.
     pub max_body_bytes: usize,
     /// Longest a request may take, reading included.
@@ -373,6 +378,12 @@ impl Settings {
         };
         // The JWKS lifetime sets how far ahead of use a new key is published: 0 would publish
         // and sign at once, more than a day would make a rotation take days.
+        let max_assertion_lifetime = Duration::from_secs(within(
+            "max_assertion_lifetime",
+            file.max_assertion_lifetime.unwrap_or(3600),
+            60,
+            3600,
+        )?);
         let jwks_max_age = Duration::from_secs(within(
             "jwks_max_age",
             file.jwks_max_age.unwrap_or(300),
@@ -480,6 +491,7 @@ impl Settings {
             signing_alg,
             master_key,
             jwks_max_age,
+            max_assertion_lifetime,
             max_body_bytes,
             request_timeout,
             key_rotation_interval,

@@ -58,8 +58,9 @@ pub const ASSERTION_ALGORITHMS: &[Algorithm] = &[
     Algorithm::PS256,
 ];
 
-/// Their names, for discovery (`token_endpoint_auth_signing_alg_values_supported`).
-pub const ASSERTION_ALGORITHM_NAMES: &[&str] = &["ES256", "ES384", "EdDSA", "RS256", "PS256"];
+/// Their names, for discovery (`token_endpoint_auth_signing_alg_values_supported`): `Ed25519`
+/// is RFC 9864's fully-specified name for `EdDSA` on Ed25519, which newer libraries send.
+pub const ASSERTION_ALGORITHM_NAMES: &[&str] = &["ES256", "ES384", "EdDSA", "Ed25519", "RS256", "PS256"];
 
 /// Most keys a client may register or publish.
 pub const MAX_CLIENT_KEYS: usize = 10;

@@ -42,7 +42,7 @@ async fn authorization_server_metadata_has_every_required_field() {
     // the secret in clear, and only hashes of secrets are stored).
     assert_eq!(
         m["token_endpoint_auth_signing_alg_values_supported"],
-        serde_json::json!(["ES256", "ES384", "EdDSA", "RS256", "PS256"])
+        serde_json::json!(["ES256", "ES384", "EdDSA", "Ed25519", "RS256", "PS256"])
     );
     assert_eq!(m["code_challenge_methods_supported"], serde_json::json!(["S256"]));
     assert_eq!(m["authorization_response_iss_parameter_supported"], true);

@@ -1181,7 +1181,7 @@ fn rp_dir() -> PathBuf {
 
 /// Whether the tool a test needs is installed; says loudly when not. Under CI a missing tool
 /// fails the test (`.ci/run` installs them all).
-fn tool_ready(test: &str, ready: bool, how: &str) -> bool {
+pub(crate) fn tool_ready(test: &str, ready: bool, how: &str) -> bool {
     if !ready {
         assert!(
             std::env::var_os("CI").is_none(),

@@ -116,7 +116,7 @@ async fn every_algorithm_signs_assertions_for_tokens_and_introspection() {
     assert!(!methods.contains(&json!("client_secret_jwt")));
     assert_eq!(
         meta["token_endpoint_auth_signing_alg_values_supported"],
-        json!(["ES256", "ES384", "EdDSA", "RS256", "PS256"])
+        json!(["ES256", "ES384", "EdDSA", "Ed25519", "RS256", "PS256"])
     );
 }
 
@@ -146,12 +146,19 @@ async fn assertions_are_refused_for_every_flaw() {
                 c["exp"] = json!(now - 300);
             })),
         ),
-        ("long lifetime", key.jwt(&with(&|c| c["exp"] = json!(now + 3600)))),
+        ("long lifetime", key.jwt(&with(&|c| c["exp"] = json!(now + 7200)))),
         (
             "long lifetime without iat",
             key.jwt(&with(&|c| {
                 c.as_object_mut().unwrap().remove("iat");
-                c["exp"] = json!(now + 3600);
+                c["exp"] = json!(now + 7200);
+            })),
+        ),
+        (
+            "long lifetime from an old iat",
+            key.jwt(&with(&|c| {
+                c["iat"] = json!(now - 3000);
+                c["exp"] = json!(now + 1000);
             })),
         ),
         (
@@ -208,6 +215,25 @@ async fn assertions_are_refused_for_every_flaw() {
     for (case, assertion) in cases {
         refused(token(&s, &assertion).await, case).await;
     }
+
+    // An hour is the default bound; an operator may set a shorter one.
+    let hour = key.jwt(&with(&|c| c["exp"] = json!(now + 3600)));
+    assert_eq!(token(&s, &hour).await.status(), 200);
+    let strict = kit::start(kit::Opts {
+        max_assertion_lifetime: Some(Duration::from_secs(300)),
+        ..Default::default()
+    })
+    .await;
+    let strict_id = key_client(&strict, Some(key.jwks()), None).await;
+    let mut c = claims(&strict, &strict_id);
+    c["exp"] = json!(strict.app().clock.now() + 3600);
+    refused(
+        token(&strict, &key.jwt(&c)).await,
+        "longer than the operator allows",
+    )
+    .await;
+    c["exp"] = json!(strict.app().clock.now() + 300);
+    assert_eq!(token(&strict, &key.jwt(&c)).await.status(), 200);
 
     // A client id in the form that is not the assertion's.
     let r = post(
@@ -565,4 +591,67 @@ async fn key_clients_through_the_cli_and_the_admin_api() {
         .await
         .unwrap();
     assert_eq!(r.status(), 400, "plain http to a public host");
+}
+
+/// Two independent libraries authenticate with `private_key_jwt` as their users would write it:
+/// authlib's `PrivateKeyJWT` (audience: the token endpoint URL) and openid-client's
+/// `PrivateKeyJwt` (audience: the issuer identifier).
+#[tokio::test]
+async fn authlib_and_openid_client_authenticate_with_private_key_jwt() {
+    let python = std::process::Command::new("python3")
+        .args(["-c", "import authlib, requests"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    let node = crate::oidc::node_ready("authlib_and_openid_client_authenticate_with_private_key_jwt");
+    if !crate::oidc::tool_ready(
+        "authlib_and_openid_client_authenticate_with_private_key_jwt",
+        python && node,
+        "run `pip install -r crates/tessera/tests/rp/requirements.txt` and `npm ci --prefix crates/tessera/tests/rp`",
+    ) {
+        return;
+    }
+    let s = kit::start(Default::default()).await;
+    for (program, script, library, alg) in [
+        ("python3", "authlib_private_key_jwt.py", "authlib", "RS256"),
+        ("python3", "authlib_private_key_jwt.py", "authlib", "ES256"),
+        (
+            "node",
+            "openid_client_private_key_jwt.mjs",
+            "openid-client",
+            "ES256",
+        ),
+        (
+            "node",
+            "openid_client_private_key_jwt.mjs",
+            "openid-client",
+            "EdDSA",
+        ),
+    ] {
+        let key = TestKey::new(alg, &format!("{library}-{alg}"));
+        let id = key_client(&s, Some(key.jwks()), None).await;
+        let (base, pem, kid) = (s.base.clone(), key.pem(), key.kid.clone());
+        let r = tokio::task::spawn_blocking(move || {
+            crate::oidc::run_script(
+                program,
+                script,
+                &[
+                    ("ISSUER", &base),
+                    ("CLIENT_ID", &id),
+                    ("PRIVATE_KEY_PEM", &pem),
+                    ("ALG", alg),
+                    ("KID", &kid),
+                ],
+            )
+        })
+        .await
+        .unwrap();
+        assert_eq!(r["library"], library, "{r}");
+        assert_eq!(
+            r["token_type"].as_str().map(str::to_ascii_lowercase).as_deref(),
+            Some("bearer"),
+            "{r}"
+        );
+        assert_eq!(r["tokens_differ"], true, "{library} {alg}: {r}");
+        assert_eq!(r["active"], true, "{library} {alg}: {r}");
+    }
 }

@@ -14,8 +14,9 @@
 //!   other value and never several. Accepting only values that name this server is what the
 //!   2025 audience-injection findings and RFC 7523bis ask: an assertion made for another server
 //!   (or for one of several) cannot be replayed here;
-//! - `exp` present, not past, at most [`MAX_LIFETIME`] after `iat` and after now (with
-//!   [`LEEWAY`] for clocks apart); `nbf`, if present, reached; `iat`, if present, not ahead;
+//! - `exp` present, not past, at most `max_assertion_lifetime` (one hour unless the operator
+//!   sets less) after `iat` and after now (with [`LEEWAY`] for clocks apart); `nbf`, if present,
+//!   reached; `iat`, if present, not ahead;
 //! - `jti` present and used once: the store records it (by a digest of the issuer, the client and
 //!   the `jti`) until the assertion expires, in one insert, so every node sharing the store
 //!   refuses a replay. That insert is the method's cost on top of one signature check; the
@@ -40,8 +41,6 @@ use crate::oauth::form::Form;
 pub const ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 /// Longest assertion accepted.
 const MAX_ASSERTION: usize = 8 * 1024;
-/// Longest an assertion may live, in seconds.
-pub const MAX_LIFETIME: i64 = 300;
 /// Clock difference tolerated, in seconds.
 pub const LEEWAY: i64 = 30;
 /// Longest `jti`.
@@ -242,11 +241,12 @@ async fn check(app: &App, creds: &Credentials) -> Result<Arc<CachedClient>, Refu
         _ => return Err(Refusal::Audience),
     }
     let now = app.clock.now();
+    let max_lifetime = app.settings.max_assertion_lifetime.as_secs() as i64;
     let exp = claims.exp.filter(|e| e.is_finite()).ok_or(Refusal::Expired)? as i64;
     if exp <= now - LEEWAY {
         return Err(Refusal::Expired);
     }
-    if exp > now + MAX_LIFETIME + LEEWAY {
+    if exp > now + max_lifetime + LEEWAY {
         return Err(Refusal::TooLong);
     }
     if let Some(iat) = claims.iat {
@@ -254,7 +254,7 @@ async fn check(app: &App, creds: &Credentials) -> Result<Arc<CachedClient>, Refu
         if iat > now + LEEWAY {
             return Err(Refusal::NotYet);
         }
-        if exp - iat > MAX_LIFETIME {
+        if exp - iat > max_lifetime {
             return Err(Refusal::TooLong);
         }
     }
