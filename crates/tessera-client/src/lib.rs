@@ -43,11 +43,14 @@ pub use tessera_proto::TokenResponse;
 
 #[cfg(feature = "blocking")]
 pub mod blocking;
+mod key;
+
+pub use key::ClientKey;
 
 use rand::Rng;
 use serde::Deserialize;
 
-/// How the client authenticates at the token endpoint (RFC 6749 §2.3.1).
+/// How the client authenticates at the token endpoint (RFC 6749 §2.3.1, RFC 7523 §2.2).
 ///
 /// ```
 /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
@@ -66,6 +69,15 @@ pub enum AuthMethod {
     Basic,
     /// `client_id` and `client_secret` form fields (`client_secret_post`).
     Post,
+    /// A JWT signed with the client's own key (`private_key_jwt`); see
+    /// [`TokenClient::builder_with_key`].
+    PrivateKeyJwt,
+}
+
+/// What proves the client's identity: a shared secret, or its own key.
+enum Credential {
+    Secret(String),
+    Key(Arc<ClientKey>),
 }
 
 /// Why no token could be had: `Refused` (a 4xx, never retried), `Unavailable` (network errors or
@@ -147,7 +159,7 @@ impl std::fmt::Debug for AccessToken {
 /// ```
 pub struct TokenClientBuilder {
     client_id: String,
-    client_secret: String,
+    credential: Credential,
     token_url: Option<String>,
     issuer: Option<String>,
     auth: Option<AuthMethod>,
@@ -175,7 +187,8 @@ impl TokenClientBuilder {
         self
     }
 
-    /// Force an authentication method (default: Basic, or what discovery says is supported).
+    /// Force an authentication method (default: Basic, or what discovery says is supported;
+    /// always `PrivateKeyJwt` for a client built with a key).
     pub fn auth_method(mut self, method: AuthMethod) -> Self {
         self.auth = Some(method);
         self
@@ -221,15 +234,30 @@ impl TokenClientBuilder {
                 .build()
                 .map_err(|e| ClientError::Config(chain(&e)))?,
         };
+        let keyed = matches!(self.credential, Credential::Key(_));
+        let forced = match (self.auth, keyed) {
+            (Some(AuthMethod::PrivateKeyJwt), false) => {
+                return Err(ClientError::Config(
+                    "private_key_jwt needs a key: build with TokenClient::builder_with_key".into(),
+                ));
+            }
+            (Some(AuthMethod::Basic | AuthMethod::Post), true) => {
+                return Err(ClientError::Config(
+                    "a client built with a key has no secret to send".into(),
+                ));
+            }
+            (_, true) => Some(AuthMethod::PrivateKeyJwt),
+            (auth, false) => auth,
+        };
         let endpoint = match (self.token_url, self.issuer) {
-            (Some(url), _) => Endpoint::Fixed(url, self.auth.unwrap_or(AuthMethod::Basic)),
-            (None, Some(issuer)) => Endpoint::Discover(issuer, self.auth),
+            (Some(url), _) => Endpoint::Fixed(url, forced.unwrap_or(AuthMethod::Basic)),
+            (None, Some(issuer)) => Endpoint::Discover(issuer, forced),
             (None, None) => return Err(ClientError::Config("set a token URL or an issuer".into())),
         };
         Ok(TokenClient {
             inner: Arc::new(Inner {
                 client_id: self.client_id,
-                client_secret: self.client_secret,
+                credential: self.credential,
                 endpoint,
                 discovered: tokio::sync::OnceCell::new(),
                 renew_before: self.renew_before,
@@ -251,15 +279,25 @@ enum Endpoint {
 
 use tessera_proto::error_chain as chain;
 
+/// `client_assertion_type` of a JWT client assertion (RFC 7523 §2.2).
+const ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
+
 /// The token endpoint and method from the issuer's metadata.
 async fn discover_endpoint(
     http: &reqwest::Client,
     issuer: &str,
     forced: Option<AuthMethod>,
-) -> Result<(String, AuthMethod), ClientError> {
+) -> Result<(String, AuthMethod, String), ClientError> {
     let meta = discover(http, issuer).await?;
     let methods = meta.token_endpoint_auth_methods_supported.unwrap_or_default();
     let auth = match forced {
+        Some(AuthMethod::PrivateKeyJwt)
+            if !methods.is_empty() && !methods.iter().any(|m| m == "private_key_jwt") =>
+        {
+            return Err(ClientError::Config(format!(
+                "the server does not support private_key_jwt: {methods:?}"
+            )));
+        }
         Some(a) => a,
         None if methods.is_empty() || methods.iter().any(|m| m == "client_secret_basic") => AuthMethod::Basic,
         None if methods.iter().any(|m| m == "client_secret_post") => AuthMethod::Post,
@@ -269,7 +307,7 @@ async fn discover_endpoint(
             )));
         }
     };
-    Ok((meta.token_endpoint, auth))
+    Ok((meta.token_endpoint, auth, meta.issuer))
 }
 
 #[derive(Deserialize)]
@@ -366,10 +404,10 @@ impl Slot {
 
 struct Inner {
     client_id: String,
-    client_secret: String,
+    credential: Credential,
     endpoint: Endpoint,
-    /// The discovered endpoint, once discovery succeeded.
-    discovered: tokio::sync::OnceCell<(String, AuthMethod)>,
+    /// The discovered endpoint, method and issuer, once discovery succeeded.
+    discovered: tokio::sync::OnceCell<(String, AuthMethod, String)>,
     renew_before: Duration,
     max_retries: u32,
     backoff: Duration,
@@ -453,9 +491,34 @@ impl TokenClient {
     /// # });
     /// ```
     pub fn builder(client_id: impl Into<String>, client_secret: impl Into<String>) -> TokenClientBuilder {
+        Self::builder_for(client_id.into(), Credential::Secret(client_secret.into()))
+    }
+
+    /// Starts building a client that proves who it is with its own key (`private_key_jwt`,
+    /// RFC 7523): each token request carries a fresh assertion signed with `key`, for the
+    /// issuer (with [`TokenClientBuilder::issuer`]) or the token URL as its audience. The server
+    /// holds only the public key ([`ClientKey::public_jwk`]).
+    ///
+    /// ```no_run
+    /// # async fn example() -> Result<(), tessera_client::ClientError> {
+    /// use tessera_client::{ClientKey, TokenClient};
+    /// let key = ClientKey::from_pem_file("/etc/billing/client.pem")?.with_kid("billing-2026");
+    /// let tokens = TokenClient::builder_with_key("billing", key)
+    ///     .issuer("https://auth.example.com")
+    ///     .build()
+    ///     .await?;
+    /// let token = tokens.token(Some("invoices:read"), None).await?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn builder_with_key(client_id: impl Into<String>, key: ClientKey) -> TokenClientBuilder {
+        Self::builder_for(client_id.into(), Credential::Key(Arc::new(key)))
+    }
+
+    fn builder_for(client_id: String, credential: Credential) -> TokenClientBuilder {
         TokenClientBuilder {
-            client_id: client_id.into(),
-            client_secret: client_secret.into(),
+            client_id,
+            credential,
             token_url: None,
             issuer: None,
             auth: None,
@@ -476,22 +539,23 @@ impl TokenClient {
     pub fn token_url(&self) -> Option<&str> {
         match &self.inner.endpoint {
             Endpoint::Fixed(url, _) => Some(url),
-            Endpoint::Discover(..) => self.inner.discovered.get().map(|(u, _)| u.as_str()),
+            Endpoint::Discover(..) => self.inner.discovered.get().map(|(u, _, _)| u.as_str()),
         }
     }
 
-    /// The endpoint and method, discovering them on first use (a failed discovery is tried
-    /// again next time).
-    async fn endpoint(&self) -> Result<(&str, AuthMethod), ClientError> {
+    /// The endpoint, method and the audience of client assertions (the issuer, or the token
+    /// URL when none was discovered), discovering them on first use (a failed discovery is
+    /// tried again next time).
+    async fn endpoint(&self) -> Result<(&str, AuthMethod, &str), ClientError> {
         match &self.inner.endpoint {
-            Endpoint::Fixed(url, auth) => Ok((url, *auth)),
+            Endpoint::Fixed(url, auth) => Ok((url, *auth, url)),
             Endpoint::Discover(issuer, forced) => {
-                let (url, auth) = self
+                let (url, auth, issuer) = self
                     .inner
                     .discovered
                     .get_or_try_init(|| discover_endpoint(&self.inner.http, issuer, *forced))
                     .await?;
-                Ok((url, *auth))
+                Ok((url, *auth, issuer))
             }
         }
     }
@@ -686,25 +750,44 @@ impl TokenClient {
         audience: Option<&str>,
     ) -> Result<tessera_proto::TokenResponse, ClientError> {
         let i = &self.inner;
-        let (token_url, auth) = self.endpoint().await?;
-        let mut form: Vec<(&str, &str)> = vec![("grant_type", "client_credentials")];
+        let (token_url, auth, assertion_audience) = self.endpoint().await?;
+        let mut form: Vec<(&str, String)> = vec![("grant_type", "client_credentials".into())];
         if let Some(s) = scope {
-            form.push(("scope", s));
+            form.push(("scope", s.into()));
         }
         if let Some(a) = audience {
-            form.push(("resource", a));
+            form.push(("resource", a.into()));
         }
+        let secret = match &i.credential {
+            Credential::Secret(s) => s.as_str(),
+            Credential::Key(_) => "",
+        };
         if auth == AuthMethod::Post {
-            form.push(("client_id", &i.client_id));
-            form.push(("client_secret", &i.client_secret));
+            form.push(("client_id", i.client_id.clone()));
+            form.push(("client_secret", secret.into()));
         }
         let mut attempt = 0;
         loop {
-            let mut req = i.http.post(token_url).form(&form);
+            let mut req = match &i.credential {
+                // A fresh assertion for every attempt: its `jti` is single use.
+                Credential::Key(key) => {
+                    let now = SystemTime::now()
+                        .duration_since(SystemTime::UNIX_EPOCH)
+                        .unwrap_or_default()
+                        .as_secs();
+                    let assertion = key.assertion(&i.client_id, assertion_audience, now)?;
+                    let mut signed = form.clone();
+                    signed.push(("client_id", i.client_id.clone()));
+                    signed.push(("client_assertion_type", ASSERTION_TYPE.into()));
+                    signed.push(("client_assertion", assertion));
+                    i.http.post(token_url).form(&signed)
+                }
+                Credential::Secret(_) => i.http.post(token_url).form(&form),
+            };
             if auth == AuthMethod::Basic {
                 req = req.basic_auth(
                     tessera_proto::form_urlencode(&i.client_id),
-                    Some(tessera_proto::form_urlencode(&i.client_secret)),
+                    Some(tessera_proto::form_urlencode(secret)),
                 );
             }
             let (retry_in, why) = match req.send().await {

@@ -10,7 +10,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use serde_json::json;
-use tessera_client::{AuthMethod, BearerMiddleware, ClientError, TokenClient};
+use tessera_client::{AuthMethod, BearerMiddleware, ClientError, ClientKey, TokenClient};
 
 async fn serve(app: Router) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -323,6 +323,74 @@ async fn against_a_real_tessera_with_discovery_and_reqwest_middleware() {
     ));
 }
 
+/// A client with no secret: its key (read from a PEM file) signs a fresh assertion for each
+/// request, for the issuer found by discovery or for a token URL given; the server holds the
+/// public JWK the library derives from the same key.
+#[tokio::test]
+async fn a_key_client_gets_tokens_without_a_secret() {
+    let (running, base, dir) = tessera().await;
+    for alg in ["ES256", "ES384", "EdDSA", "RS256"] {
+        let test_key = tessera_testkit::keys::TestKey::new(alg, "unused");
+        let pem_file = dir.path().join(format!("{alg}.pem"));
+        std::fs::write(&pem_file, test_key.pem()).unwrap();
+        let key = ClientKey::from_pem_file(&pem_file)
+            .unwrap()
+            .with_kid(format!("svc-{alg}"));
+        assert_eq!(key.algorithm(), alg);
+        assert!(!format!("{key:?}").contains("BEGIN"), "Debug never shows the key");
+        let created = tessera_testkit::register(
+            &running,
+            tessera::admin::NewClient {
+                name: "keyed".into(),
+                scope: "a b".into(),
+                auth: tessera::model::auth::TokenAuth::PrivateKeyJwt,
+                jwks: Some(json!({"keys": [key.public_jwk()]})),
+                ..Default::default()
+            },
+        )
+        .await;
+        let id = created.client.id.clone();
+        let discovered = TokenClient::builder_with_key(&id, key)
+            .issuer(&base)
+            .build()
+            .await
+            .unwrap();
+        assert_eq!(
+            discovered.token(Some("a"), None).await.unwrap().scope.as_deref(),
+            Some("a"),
+            "{alg}"
+        );
+        assert_eq!(
+            discovered.token(Some("b"), None).await.unwrap().scope.as_deref(),
+            Some("b"),
+            "{alg}"
+        );
+        let fixed = TokenClient::builder_with_key(&id, ClientKey::from_pem(&test_key.pem()).unwrap())
+            .token_url(format!("{base}/oauth2/token"))
+            .build()
+            .await
+            .unwrap();
+        assert!(
+            fixed.token(None, None).await.is_ok(),
+            "{alg}: without kid, the client's one key"
+        );
+    }
+    // A secret method with a key, or a key method without one, is a configuration error.
+    let key = ClientKey::from_pem(&tessera_testkit::keys::TestKey::new("ES256", "k").pem()).unwrap();
+    let wrong = TokenClient::builder_with_key("x", key)
+        .token_url(format!("{base}/oauth2/token"))
+        .auth_method(AuthMethod::Basic)
+        .build()
+        .await;
+    assert!(matches!(wrong, Err(ClientError::Config(_))));
+    let wrong = TokenClient::builder("x", "secret")
+        .token_url(format!("{base}/oauth2/token"))
+        .auth_method(AuthMethod::PrivateKeyJwt)
+        .build()
+        .await;
+    assert!(matches!(wrong, Err(ClientError::Config(_))));
+}
+
 #[tokio::test]
 async fn a_failed_renewal_keeps_the_still_valid_token() {
     let (url, count) = endpoint(|n| {
@@ -594,6 +662,30 @@ fn the_blocking_client_gets_tokens_from_a_real_tessera() {
             .unwrap()
     });
     assert_eq!(from_pool.unwrap(), t.access_token);
+    rt.block_on(async move { drop(client) });
+
+    // A key client, blocking too.
+    let key = ClientKey::from_pem(&tessera_testkit::keys::TestKey::new("EdDSA", "k").pem())
+        .unwrap()
+        .with_kid("script-1");
+    let keyed = rt.block_on(tessera_testkit::register(
+        &running,
+        tessera::admin::NewClient {
+            name: "keyed script".into(),
+            scope: "reports:read".into(),
+            auth: tessera::model::auth::TokenAuth::PrivateKeyJwt,
+            jwks: Some(json!({"keys": [key.public_jwk()]})),
+            ..Default::default()
+        },
+    ));
+    let client = tessera_client::blocking::TokenClient::new(
+        TokenClient::builder_with_key(&keyed.client.id, key).issuer(&base),
+    )
+    .unwrap();
+    assert_eq!(
+        client.token(None, None).unwrap().scope.as_deref(),
+        Some("reports:read")
+    );
     rt.block_on(async move { drop(client) });
     rt.block_on(running.shutdown());
 }

@@ -102,6 +102,17 @@ impl TestKey {
         )
     }
 
+    /// The public key as PEM (an X.509 SubjectPublicKeyInfo, as `openssl pkey -pubout` writes).
+    pub fn public_pem(&self) -> String {
+        use aws_lc_rs::encoding::{AsDer, PublicKeyX509Der};
+        let der: PublicKeyX509Der = match &self.pair {
+            Pair::Ec(k, _) => k.public_key().as_der().unwrap(),
+            Pair::Ed(k) => k.public_key().as_der().unwrap(),
+            Pair::Rsa(k, _) => k.public_key().as_der().unwrap(),
+        };
+        pem("PUBLIC KEY", der.as_ref())
+    }
+
     /// The signature of `message`.
     pub fn sign(&self, message: &[u8]) -> Vec<u8> {
         let rng = SystemRandom::new();
@@ -144,6 +155,19 @@ impl TestKey {
     pub fn jwt(&self, claims: &Value) -> String {
         self.jwt_with(json!({"typ": "JWT"}), claims)
     }
+}
+
+fn pem(label: &str, der: &[u8]) -> String {
+    let body = STANDARD.encode(der);
+    let lines: Vec<&str> = body
+        .as_bytes()
+        .chunks(64)
+        .map(|c| std::str::from_utf8(c).unwrap())
+        .collect();
+    format!(
+        "-----BEGIN {label}-----\n{}\n-----END {label}-----\n",
+        lines.join("\n")
+    )
 }
 
 /// A compact JWT of `claims` MACed with HS256 under `key`: what an attacker who read a

@@ -30,8 +30,14 @@ pub(super) struct FlowArgs {
     #[arg(long, value_name = "METHOD")]
     auth_method: Option<String>,
     /// A file holding its public keys (a JWK Set, or one JWK); replaces a --jwks-uri.
-    #[arg(long, value_name = "FILE", conflicts_with = "jwks_uri")]
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["jwks_uri", "public_key_file"])]
     jwks_file: Option<std::path::PathBuf>,
+    /// Its public key as PEM (`openssl pkey -in client.pem -pubout`), made a JWK Set of one.
+    #[arg(long, value_name = "FILE", conflicts_with = "jwks_uri")]
+    public_key_file: Option<std::path::PathBuf>,
+    /// The key id of --public-key-file [default: the key's RFC 7638 thumbprint].
+    #[arg(long, value_name = "KID", requires = "public_key_file")]
+    kid: Option<String>,
     /// Where it publishes its public keys (https); replaces inline keys.
     #[arg(long, value_name = "URL")]
     jwks_uri: Option<String>,
@@ -46,8 +52,16 @@ impl FlowArgs {
             .map_err(|e| anyhow::anyhow!(e))
     }
 
-    /// The key set in `--jwks-file`: a JWK Set, or a single JWK made into one.
+    /// The key set in `--jwks-file` (a JWK Set, or a single JWK made into one), or made of the
+    /// PEM in `--public-key-file`.
     fn jwks(&self) -> anyhow::Result<Option<serde_json::Value>> {
+        if let Some(path) = &self.public_key_file {
+            let pem = std::fs::read_to_string(path)
+                .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
+            let jwk = crate::model::auth::jwk_from_public_pem(&pem, self.kid.as_deref())
+                .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+            return Ok(Some(serde_json::json!({ "keys": [jwk] })));
+        }
         let Some(path) = &self.jwks_file else {
             return Ok(None);
         };

@@ -134,6 +134,95 @@ pub fn validate_jwks_uri(uri: &str) -> Result<(), String> {
     }
 }
 
+/// The public JWK (RFC 7517) of a PEM `PUBLIC KEY` (an X.509 SubjectPublicKeyInfo, as
+/// `openssl pkey -pubout` writes it): EC P-256 or P-384, Ed25519, or RSA. Its `kid` is `kid`, or
+/// else the key's RFC 7638 thumbprint.
+pub fn jwk_from_public_pem(pem: &str, kid: Option<&str>) -> Result<serde_json::Value, String> {
+    use base64::Engine;
+    use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+    let body = pem
+        .split("-----BEGIN PUBLIC KEY-----")
+        .nth(1)
+        .and_then(|rest| rest.split("-----END PUBLIC KEY-----").next())
+        .ok_or("not a PEM PUBLIC KEY (openssl pkey -in key.pem -pubout writes one)")?;
+    let der = STANDARD
+        .decode(body.split_whitespace().collect::<String>())
+        .map_err(|_| "the PEM block is not base64")?;
+    let b64 = |b: &[u8]| URL_SAFE_NO_PAD.encode(b);
+    const P256: &[u8] = &[
+        0x30, 0x59, 0x30, 0x13, 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01, 0x06, 0x08, 0x2a, 0x86,
+        0x48, 0xce, 0x3d, 0x03, 0x01, 0x07, 0x03, 0x42, 0x00, 0x04,
+    ];
+    const P384: &[u8] = &[
+        0x30, 0x76, 0x30, 0x10, 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01, 0x06, 0x05, 0x2b, 0x81,
+        0x04, 0x00, 0x22, 0x03, 0x62, 0x00, 0x04,
+    ];
+    const ED25519: &[u8] = &[
+        0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00,
+    ];
+    const RSA_OID: &[u8] = &[0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01];
+    let mut jwk = if let Some(point) = der.strip_prefix(P256).filter(|p| p.len() == 64) {
+        serde_json::json!({"crv": "P-256", "kty": "EC", "x": b64(&point[..32]), "y": b64(&point[32..])})
+    } else if let Some(point) = der.strip_prefix(P384).filter(|p| p.len() == 96) {
+        serde_json::json!({"crv": "P-384", "kty": "EC", "x": b64(&point[..48]), "y": b64(&point[48..])})
+    } else if let Some(x) = der.strip_prefix(ED25519).filter(|p| p.len() == 32) {
+        serde_json::json!({"crv": "Ed25519", "kty": "OKP", "x": b64(x)})
+    } else {
+        // SEQUENCE { SEQUENCE { rsaEncryption, NULL }, BIT STRING { SEQUENCE { n, e } } }
+        let mut outer = Der(&der);
+        let mut spki = Der(outer.take(0x30).ok_or("not a public key")?);
+        let alg = spki.take(0x30).ok_or("not a public key")?;
+        if alg.get(..RSA_OID.len()) != Some(RSA_OID) {
+            return Err("a public key of a kind other than EC P-256/P-384, Ed25519 or RSA".into());
+        }
+        let bits = spki.take(0x03).ok_or("not a public key")?;
+        let mut key = Der(bits.strip_prefix(&[0]).ok_or("not a public key")?);
+        let mut seq = Der(key.take(0x30).ok_or("not an RSA public key")?);
+        let trim = |v: &[u8]| -> Vec<u8> { v.iter().skip_while(|b| **b == 0).copied().collect() };
+        let n = trim(seq.take(0x02).ok_or("not an RSA public key")?);
+        let e = trim(seq.take(0x02).ok_or("not an RSA public key")?);
+        serde_json::json!({"e": b64(&e), "kty": "RSA", "n": b64(&n)})
+    };
+    // RFC 7638 §3: the required members, sorted, no whitespace (serde_json's map is sorted).
+    let thumbprint = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, jwk.to_string().as_bytes());
+    jwk["kid"] = kid
+        .map_or_else(|| b64(thumbprint.as_ref()), str::to_string)
+        .into();
+    jwk["use"] = "sig".into();
+    Ok(jwk)
+}
+
+/// A cursor over DER: [`Der::take`] reads one element of the expected tag.
+struct Der<'a>(&'a [u8]);
+
+impl<'a> Der<'a> {
+    fn take(&mut self, tag: u8) -> Option<&'a [u8]> {
+        let (&t, rest) = self.0.split_first()?;
+        if t != tag {
+            return None;
+        }
+        let (&first, rest) = rest.split_first()?;
+        let (len, rest) = if first < 0x80 {
+            (usize::from(first), rest)
+        } else {
+            let n = usize::from(first & 0x7f);
+            if n == 0 || n > 4 || rest.len() < n {
+                return None;
+            }
+            let len = rest[..n]
+                .iter()
+                .fold(0usize, |acc, b| (acc << 8) | usize::from(*b));
+            (len, &rest[n..])
+        };
+        if rest.len() < len {
+            return None;
+        }
+        let (value, after) = rest.split_at(len);
+        self.0 = after;
+        Some(value)
+    }
+}
+
 /// Whether `host` (as a URL holds it) is `localhost` or a loopback address.
 pub fn is_loopback_host(host: &str) -> bool {
     host.eq_ignore_ascii_case("localhost")
@@ -189,6 +278,43 @@ mod tests {
         ] {
             assert!(validate_jwks(&bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn public_keys_from_pem() {
+        use aws_lc_rs::encoding::{AsDer, PublicKeyX509Der};
+        use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, Ed25519KeyPair, KeyPair};
+        use base64::Engine;
+        let pem = |der: &[u8]| {
+            let b = base64::engine::general_purpose::STANDARD.encode(der);
+            format!("-----BEGIN PUBLIC KEY-----\n{b}\n-----END PUBLIC KEY-----\n")
+        };
+        let b64 = |b: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b);
+        let ec = EcdsaKeyPair::generate(&ECDSA_P256_SHA256_FIXED_SIGNING).unwrap();
+        let der: PublicKeyX509Der = ec.public_key().as_der().unwrap();
+        let jwk = jwk_from_public_pem(&pem(der.as_ref()), Some("ec")).unwrap();
+        let point = ec.public_key().as_ref();
+        assert_eq!(jwk["x"], b64(&point[1..33]));
+        assert_eq!(jwk["y"], b64(&point[33..]));
+        assert_eq!(validate_jwks(&json!({"keys": [jwk]})), Ok(()));
+        let ed = Ed25519KeyPair::generate().unwrap();
+        let der: PublicKeyX509Der = ed.public_key().as_der().unwrap();
+        let jwk = jwk_from_public_pem(&pem(der.as_ref()), None).unwrap();
+        assert_eq!(jwk["x"], b64(ed.public_key().as_ref()));
+        assert_eq!(jwk["kid"].as_str().unwrap().len(), 43, "an RFC 7638 thumbprint");
+        let rsa = aws_lc_rs::rsa::KeyPair::generate(aws_lc_rs::rsa::KeySize::Rsa2048).unwrap();
+        let der: PublicKeyX509Der = rsa.public_key().as_der().unwrap();
+        let jwk = jwk_from_public_pem(&pem(der.as_ref()), Some("r")).unwrap();
+        assert_eq!(
+            jwk["n"],
+            b64(rsa.public_key().modulus().big_endian_without_leading_zero())
+        );
+        assert_eq!(jwk["e"], "AQAB");
+        assert_eq!(validate_jwks(&json!({"keys": [jwk]})), Ok(()));
+        assert!(
+            jwk_from_public_pem("-----BEGIN PUBLIC KEY-----\nMAA=\n-----END PUBLIC KEY-----", None).is_err()
+        );
+        assert!(jwk_from_public_pem("nothing", None).is_err());
     }
 
     #[test]

@@ -549,6 +549,44 @@ async fn key_clients_through_the_cli_and_the_admin_api() {
     assert_eq!(shown["jwks_uri"], "https://app.example/jwks.json");
     assert_eq!(shown["jwks"], Value::Null, "a key address replaces inline keys");
 
+    // The recipe of the README: a PEM public key registered, its private half in a file that
+    // tessera-client reads; a token from a server on that store.
+    let pair = TestKey::new("EdDSA", "unused");
+    std::fs::write(dir.path().join("client.pub.pem"), pair.public_pem()).unwrap();
+    std::fs::write(dir.path().join("client.pem"), pair.pem()).unwrap();
+    let created = kit::cli_json(
+        dir.path(),
+        &[
+            "client",
+            "create",
+            "--name",
+            "recipe",
+            "--scope",
+            "reports:read",
+            "--auth-method",
+            "private_key_jwt",
+            "--public-key-file",
+            dir.path().join("client.pub.pem").to_str().unwrap(),
+            "--json",
+        ],
+    );
+    let kid = created["client"]["jwks"]["keys"][0]["kid"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(kid.len(), 43, "an RFC 7638 thumbprint by default");
+    let recipe_id = created["client"]["client_id"].as_str().unwrap().to_string();
+    let running = kit::local(dir.path(), Default::default()).await;
+    let client_key = tessera_client::ClientKey::from_pem_file(dir.path().join("client.pem")).unwrap();
+    let tokens = tessera_client::TokenClient::builder_with_key(&recipe_id, client_key)
+        .issuer(running.base_url())
+        .build()
+        .await
+        .unwrap();
+    let t = tokens.token(None, None).await.unwrap();
+    assert_eq!(t.scope.as_deref(), Some("reports:read"));
+    running.shutdown().await;
+
     // The admin API: create with keys, refuse a private key.
     let s = kit::start(Default::default()).await;
     let (admin_id, admin_secret) = s
