@@ -1,6 +1,8 @@
 //! Administrative operations on clients, with every rule (validation, hashing) in one place. The
 //! CLI calls these; so will the admin API.
 
+pub mod trust;
+
 use crate::clients::{generate_client_id, generate_secret, new_secret_record};
 use crate::model::auth::TokenAuth;
 use crate::model::client as rules;

@@ -36,6 +36,8 @@ pub struct App {
     /// Held while the registry is written from what was read from the store (by a poll, or by
     /// [`App::apply_client`]), so that an older read never lands after a newer one.
     pub registry_writes: tokio::sync::Mutex<()>,
+    /// Trust policies in force (workload identity federation).
+    pub trust: crate::trust::TrustPolicies,
     /// Key sets clients publish at their `jwks_uri`.
     pub remote_keys: crate::client_keys::RemoteKeys,
     /// The node's time: the system's, or a test's manual clock.

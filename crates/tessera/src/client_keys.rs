@@ -95,6 +95,8 @@ struct Entry {
 #[derive(Default)]
 struct EntryState {
     ring: Option<Arc<KeyRing>>,
+    /// For a discovery document: the `jwks_uri` it names.
+    document: Option<String>,
     fetched_at: Option<Instant>,
     attempted_at: Option<Instant>,
 }
@@ -253,6 +255,19 @@ impl RemoteKeys {
 
     /// One fetch of the key set at `uri`, within every limit.
     async fn fetch(&self, uri: &str) -> Result<KeyRing, String> {
+        let set = self.get_json(uri).await?;
+        let keys = set
+            .get("keys")
+            .and_then(|k| k.as_array())
+            .ok_or("not a JWK Set")?;
+        if keys.len() > MAX_KEYS {
+            return Err(format!("more than {MAX_KEYS} keys"));
+        }
+        Ok(KeyRing::from_jwks(&set, ASSERTION_ALGORITHMS))
+    }
+
+    /// The JSON document at `uri`, fetched within every limit.
+    async fn get_json(&self, uri: &str) -> Result<serde_json::Value, String> {
         let url = reqwest::Url::parse(uri).map_err(|_| "not a URL".to_string())?;
         let host = url.host_str().unwrap_or_default();
         match url.scheme() {
@@ -294,16 +309,84 @@ impl RemoteKeys {
             }
             body.extend_from_slice(&chunk);
         }
-        let set: serde_json::Value =
-            crate::json::from_slice(&body).map_err(|_| "not a JSON key set".to_string())?;
-        let keys = set
-            .get("keys")
-            .and_then(|k| k.as_array())
-            .ok_or("not a JWK Set")?;
-        if keys.len() > MAX_KEYS {
-            return Err(format!("more than {MAX_KEYS} keys"));
+        crate::json::from_slice(&body).map_err(|_| "not a JSON document".to_string())
+    }
+
+    /// The key of an external `issuer` (a trust policy's, found through its OpenID Connect
+    /// discovery document) that verifies `alg`, named `kid`. The document's `jwks_uri` is
+    /// remembered like a key set: fetched again after [`REFRESH_AFTER`] in the background, at
+    /// most once per [`MIN_INTERVAL`] on demand.
+    pub async fn issuer_key(
+        &self,
+        issuer: &str,
+        kid: Option<&str>,
+        alg: Algorithm,
+    ) -> Result<Arc<PublicKey>, KeyFailure> {
+        let uri = self.jwks_uri_of(issuer).await?;
+        self.key(&uri, kid, alg).await
+    }
+
+    async fn jwks_uri_of(&self, issuer: &str) -> Result<String, KeyFailure> {
+        let discovery = format!(
+            "{}/.well-known/openid-configuration",
+            issuer.trim_end_matches('/')
+        );
+        let entry = self.entry(&discovery);
+        let now = self.inner.clock.instant();
+        {
+            let st = crate::sync::lock(&entry.state);
+            let fresh = st
+                .fetched_at
+                .is_some_and(|t| now.saturating_duration_since(t) < REFRESH_AFTER);
+            if let (true, Some(uri)) = (fresh, &st.document) {
+                return Ok(uri.clone());
+            }
         }
-        Ok(KeyRing::from_jwks(&set, ASSERTION_ALGORITHMS))
+        let _one = entry.fetching.lock().await;
+        let previous = {
+            let mut st = crate::sync::lock(&entry.state);
+            let usable = st
+                .fetched_at
+                .is_some_and(|t| now.saturating_duration_since(t) < MAX_AGE);
+            let previous = st.document.clone().filter(|_| usable);
+            let recent = st
+                .attempted_at
+                .is_some_and(|t| now.saturating_duration_since(t) < MIN_INTERVAL);
+            if recent
+                || st
+                    .fetched_at
+                    .is_some_and(|t| now.saturating_duration_since(t) < REFRESH_AFTER)
+            {
+                return previous.ok_or(KeyFailure::Fetch("discovery failed recently".into()));
+            }
+            st.attempted_at = Some(now);
+            previous
+        };
+        let found = async {
+            let doc = self.get_json(&discovery).await?;
+            if doc.get("issuer").and_then(|i| i.as_str()) != Some(issuer) {
+                return Err("the discovery document names another issuer".to_string());
+            }
+            let uri = doc
+                .get("jwks_uri")
+                .and_then(|u| u.as_str())
+                .ok_or("the discovery document has no jwks_uri")?;
+            crate::model::auth::validate_jwks_uri(uri)?;
+            Ok(uri.to_string())
+        }
+        .await;
+        match found {
+            Ok(uri) => {
+                let mut st = crate::sync::lock(&entry.state);
+                st.document = Some(uri.clone());
+                st.fetched_at = Some(self.inner.clock.instant());
+                Ok(uri)
+            }
+            Err(why) => {
+                tracing::warn!(issuer = %issuer, reason = %why, "cannot read a trusted issuer's discovery document");
+                previous.ok_or(KeyFailure::Fetch(why))
+            }
+        }
     }
 }
 

@@ -16,7 +16,8 @@
 //!    [`keys`]: signing keys, sealing at rest, the JWKS and the signer. [`clients`]: the client
 //!    registry and the in-memory cache of the hot path. [`users`]: the user directory.
 //!    [`signing`]: first key, rotation, the key set a node serves. [`revocations`]: the node's
-//!    cache of revoked token ids. [`limits`]: rates, back-off, requests in flight. [`metrics`]:
+//!    cache of revoked token ids. [`trust`]: the node's trust policies (workload identity
+//!    federation). [`client_keys`]: keys clients and trusted issuers publish, fetched safely. [`limits`]: rates, back-off, requests in flight. [`metrics`]:
 //!    counters for `/metrics`.
 //! 4. Node state. [`config`]: one typed configuration, defaults < file < environment < flags.
 //!    [`app`]: the state a node serves from.
@@ -53,6 +54,7 @@ pub mod signing;
 pub mod store;
 mod sync;
 pub mod transfer;
+pub mod trust;
 pub mod users;
 pub mod views;
 

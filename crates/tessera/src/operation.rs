@@ -82,6 +82,9 @@ pub enum AdminError {
     /// No such user.
     #[error("no user {0}")]
     NoUser(String),
+    /// No such trust policy.
+    #[error("no trust policy with id {0}")]
+    NoTrustPolicy(String),
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),

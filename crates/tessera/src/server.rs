@@ -169,6 +169,8 @@ pub async fn start_with_clock(
     load_registry(&store, &registry).await?;
     let revocations = crate::revocations::Revocations::default();
     revocations.replace(load_revocations(&store).await?);
+    let trust = crate::trust::TrustPolicies::default();
+    trust.replace(store.trust_policies().await?);
     let listener = match listener {
         Some(l) => {
             l.set_nonblocking(true)?;
@@ -181,6 +183,7 @@ pub async fn start_with_clock(
     let remote_keys = crate::client_keys::RemoteKeys::new(&settings.outbound, clock.clone())
         .map_err(|e| anyhow::anyhow!(e))?;
     let app = Arc::new(App {
+        trust,
         remote_keys,
         metadata: metadata(&settings),
         settings,
@@ -408,6 +411,7 @@ async fn full_refresh(app: &App, master: &MasterKey, seq: &mut i64) -> anyhow::R
     }
     let keys = rebuild_keys(app, master).await?;
     let revoked = load_revocations(&app.store).await?;
+    app.trust.replace(app.store.trust_policies().await?);
     app.keys.replace(keys);
     app.revocations.replace(revoked);
     *seq = new_seq;
@@ -457,15 +461,19 @@ async fn apply_changes(app: &App, master: &MasterKey, seq: &mut i64) -> anyhow::
         app.revocations
             .extend(app.store.revoked_tokens(&batch.revocations).await?);
     }
+    if batch.trust {
+        app.trust.replace(app.store.trust_policies().await?);
+    }
     if batch.keys {
         // On failure the sequence stays where it was, so the key change is retried next poll.
         let keys = rebuild_keys(app, master).await?;
         app.keys.replace(keys);
     }
-    if !batch.clients.is_empty() || batch.keys || !batch.revocations.is_empty() {
+    if !batch.clients.is_empty() || batch.keys || batch.trust || !batch.revocations.is_empty() {
         tracing::info!(
             clients = batch.clients.len(),
             keys = batch.keys,
+            trust_policies = batch.trust,
             revocations = batch.revocations.len(),
             "applied store changes"
         );

@@ -282,3 +282,9 @@ pub fn ended_json(e: &SignInsEnded) -> serde_json::Value {
 pub fn key_json(k: &KeyRecord, at: i64) -> serde_json::Value {
     json(KeyView::at(k, at))
 }
+
+/// A trust policy, as the CLI (`--json`) and the admin API show it: the whole record (an
+/// issuer's inline keys are public keys).
+pub fn trust_json(p: &crate::model::trust::TrustPolicy) -> serde_json::Value {
+    serde_json::to_value(p).unwrap_or_default()
+}

@@ -374,9 +374,20 @@ pub(super) async fn client_command(
                     None if created.client.flows.public => {
                         writeln!(out, "A public client: no secret (it uses PKCE).")?
                     }
+                    None if created.client.flows.jwks.is_some()
+                        || created.client.flows.jwks_uri.is_some() =>
+                    {
+                        writeln!(
+                            out,
+                            "No secret: the client signs its assertions (private_key_jwt) with its key."
+                        )?
+                    }
                     None => writeln!(
                         out,
-                        "No secret: the client signs its assertions (private_key_jwt) with its key."
+                        "No secret and no keys: its workloads present platform tokens that a trust policy \
+                         admits (tessera trust create … --client {}), or give it keys (client update \
+                         --public-key-file, --jwks-file or --jwks-uri).",
+                        created.client.id
                     )?,
                 }
             }

@@ -6,6 +6,7 @@ mod key;
 mod serve;
 mod token;
 mod transfer;
+mod trust;
 mod users;
 
 use std::io::Write;
@@ -55,6 +56,10 @@ enum Command {
     /// Manage signing keys.
     #[command(subcommand)]
     Key(key::KeyCommand),
+    /// Manage trust policies: tokens of an external issuer (Kubernetes, GitHub Actions, SPIFFE)
+    /// that authenticate as a client, instead of a secret.
+    #[command(subcommand)]
+    Trust(trust::TrustCommand),
     /// Read the audit trail of administrative changes.
     #[command(subcommand)]
     Audit(audit::AuditCommand),
@@ -160,6 +165,7 @@ fn run_admin(settings: Settings, cmd: Command) -> anyhow::Result<ExitCode> {
             Command::Key(k) => key::key_command(&store, &actor, &settings, k).await,
             Command::User(u) => users::command(&store, &actor, u).await,
             Command::Audit(a) => audit::audit_command(&store, a).await,
+            Command::Trust(t) => trust::trust_command(&store, &actor, t).await,
             Command::Token(_) => Ok(ExitCode::SUCCESS),
             Command::Serve(_) => Ok(ExitCode::SUCCESS),
         };

@@ -11,9 +11,13 @@ pub const AUTHORIZATION_CODE: &str = "authorization_code";
 /// Renewing tokens without the user (RFC 6749 §6).
 pub const REFRESH_TOKEN: &str = "refresh_token";
 
+/// A token for a platform token of a trusted issuer (RFC 7523 §2.1, workload identity
+/// federation).
+pub const JWT_BEARER: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
+
 /// Every grant type a client may be registered for, in the order discovery lists them. The
 /// token endpoint has one module per name (`oauth::grants`), and a test holds the two together.
-pub const GRANT_TYPES: &[&str] = &[CLIENT_CREDENTIALS, AUTHORIZATION_CODE, REFRESH_TOKEN];
+pub const GRANT_TYPES: &[&str] = &[CLIENT_CREDENTIALS, AUTHORIZATION_CODE, REFRESH_TOKEN, JWT_BEARER];
 
 /// How a client may get tokens: its type, its grant types and, for the authorization code
 /// flow, where it may be sent back to. Stored as one JSON object; missing members take the
@@ -86,6 +90,9 @@ pub fn validate_flows(flows: &Flows) -> Result<(), String> {
     if flows.public && flows.allows(CLIENT_CREDENTIALS) {
         return Err("a public client cannot use client_credentials (RFC 6749 §4.4)".into());
     }
+    if flows.public && flows.allows(JWT_BEARER) {
+        return Err("a public client cannot use the JWT bearer grant".into());
+    }
     if flows.allows(REFRESH_TOKEN) && !flows.allows(AUTHORIZATION_CODE) {
         return Err("refresh_token needs authorization_code".into());
     }
@@ -105,7 +112,7 @@ pub fn validate_flows(flows: &Flows) -> Result<(), String> {
 }
 
 /// Checks how a client authenticates: keys inline or at an address (RFC 7591 §2: not both),
-/// valid, and present when it signs its assertions; a public client has no method but `none`.
+/// valid; a public client has no method but `none`.
 fn validate_keys(flows: &Flows) -> Result<(), String> {
     if flows.jwks.is_some() && flows.jwks_uri.is_some() {
         return Err("give jwks or jwks_uri, not both (RFC 7591 §2)".into());
@@ -116,13 +123,10 @@ fn validate_keys(flows: &Flows) -> Result<(), String> {
     if let Some(uri) = &flows.jwks_uri {
         auth::validate_jwks_uri(uri)?;
     }
-    if flows.auth == TokenAuth::PrivateKeyJwt {
-        if flows.public {
-            return Err("a public client authenticates with none, not private_key_jwt".into());
-        }
-        if flows.jwks.is_none() && flows.jwks_uri.is_none() {
-            return Err("private_key_jwt needs the client's public keys: jwks or jwks_uri".into());
-        }
+    // Without keys of its own, a key client's assertions come from trusted issuers (trust
+    // policies, workload identity federation).
+    if flows.auth == TokenAuth::PrivateKeyJwt && flows.public {
+        return Err("a public client authenticates with none, not private_key_jwt".into());
     }
     Ok(())
 }
@@ -152,7 +156,11 @@ mod tests {
         };
         assert_eq!(validate_flows(&keyed(true, false)), Ok(()));
         assert_eq!(validate_flows(&keyed(false, true)), Ok(()));
-        assert!(validate_flows(&keyed(false, false)).is_err());
+        assert_eq!(
+            validate_flows(&keyed(false, false)),
+            Ok(()),
+            "keys from trust policies"
+        );
         assert!(validate_flows(&keyed(true, true)).is_err());
         // Stored as before for a secret client; a key client's record names its method.
         assert_eq!(

@@ -13,6 +13,7 @@ pub mod paths;
 pub mod redirect;
 pub mod scope;
 pub mod sign_in;
+pub mod trust;
 pub mod user;
 
 pub use audit::{AuditEntry, AuditEvent};

@@ -7,6 +7,7 @@
 pub mod admission;
 pub mod authorize;
 pub mod client_auth;
+pub mod federation;
 pub mod form;
 pub mod grants;
 pub mod introspect;

@@ -7,8 +7,11 @@ use bytes::Bytes;
 use http::HeaderMap;
 
 use super::admission::{BoxError, admit, authenticate_on, read_token_request};
+use super::client_auth;
+use super::grants::{Caller, jwt_bearer};
 use super::{Answer, OAuthError};
 use crate::app::App;
+use crate::model::flows::JWT_BEARER;
 use crate::model::paths::PathRules;
 
 /// Answers a token request that came in on a path with `rules`: admission, client
@@ -26,9 +29,29 @@ where
 {
     let address = admit(app, peer, headers)?;
     let form = read_token_request(app, headers, body, rules).await?;
+    // RFC 7523 §2.1: a JWT bearer grant may come without client authentication; its assertion
+    // then names the client.
+    if form.get("grant_type") == Some(JWT_BEARER) && !client_auth::presented(headers, &form) {
+        let Some(assertion) = form.get("assertion") else {
+            return Err(OAuthError::InvalidRequest("assertion is required".into()));
+        };
+        let client = jwt_bearer::identify(app, address, assertion, form.get("client_id")).await?;
+        app.guard.check_client(&client.id).map_err(OAuthError::refused)?;
+        let caller = Caller {
+            client: &client,
+            address,
+            identified_by_assertion: true,
+        };
+        return super::grants::dispatch(app, caller, &form, rules, JWT_BEARER).await;
+    }
     let (grant_type, client, method) =
         authenticate_on(app, address, headers, &form, "grant_type", rules).await?;
-    let answer = super::grants::dispatch(app, &client, &form, rules, grant_type).await?;
+    let caller = Caller {
+        client: &client,
+        address,
+        identified_by_assertion: false,
+    };
+    let answer = super::grants::dispatch(app, caller, &form, rules, grant_type).await?;
     tracing::debug!(client_id = %client.id, method = method.name(), grant_type, "token issued");
     Ok(answer)
 }

@@ -248,6 +248,8 @@ pub struct ChangeBatch {
     pub keys: bool,
     /// Token ids revoked.
     pub revocations: Vec<String>,
+    /// Whether any trust policy changed.
+    pub trust: bool,
     /// Entries after the asked-for sequence were pruned: the caller must reload everything.
     pub gap: bool,
 }

@@ -31,7 +31,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (6, include_str!("../../migrations/postgres/0006_flows.sql")),
     (7, include_str!("../../migrations/postgres/0007_sign_in.sql")),
     (8, include_str!("../../migrations/postgres/0008_checksums.sql")),
-    (9, include_str!("../../migrations/postgres/0009_assertions.sql")),
+    (9, include_str!("../../migrations/postgres/0009_secretless.sql")),
 ];
 
 /// How long a caller waits for a connection before the store counts as unavailable.

@@ -21,7 +21,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (6, include_str!("../../migrations/sqlite/0006_flows.sql")),
     (7, include_str!("../../migrations/sqlite/0007_sign_in.sql")),
     (8, include_str!("../../migrations/sqlite/0008_checksums.sql")),
-    (9, include_str!("../../migrations/sqlite/0009_assertions.sql")),
+    (9, include_str!("../../migrations/sqlite/0009_secretless.sql")),
 ];
 
 /// An open SQLite store.

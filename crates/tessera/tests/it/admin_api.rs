@@ -442,7 +442,7 @@ async fn the_openapi_document_describes_every_admin_route() {
         let expected = match (method.as_str(), path.as_str()) {
             ("POST", "/admin/v1/users/{id}/password") => 400,
             (_, p) if p.contains("{id}") => 404,
-            ("POST", "/admin/v1/clients" | "/admin/v1/users") => 400,
+            ("POST", "/admin/v1/clients" | "/admin/v1/users" | "/admin/v1/trust-policies") => 400,
             ("POST", "/admin/v1/keys/rotate") => 201,
             ("GET", _) => 200,
             other => panic!("no expectation for {other:?}: add one"),

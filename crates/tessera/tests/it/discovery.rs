@@ -27,7 +27,12 @@ async fn authorization_server_metadata_has_every_required_field() {
     );
     assert_eq!(
         m["grant_types_supported"],
-        serde_json::json!(["client_credentials", "authorization_code", "refresh_token"])
+        serde_json::json!([
+            "client_credentials",
+            "authorization_code",
+            "refresh_token",
+            "urn:ietf:params:oauth:grant-type:jwt-bearer"
+        ])
     );
     assert_eq!(
         m["token_endpoint_auth_methods_supported"],

@@ -150,7 +150,78 @@ conformance!(
     sealing_again_and_rotating_refuse_a_moved_target,
     sign_in_state_is_single_use_under_races,
     assertions_are_used_once_under_races,
+    trust_policies_round_trip,
 );
+
+/// Trust policies are stored whole, changed under the write lock, reported by the change feed,
+/// audited, and go with their client.
+async fn trust_policies_round_trip(store: &Store) {
+    use tessera::model::trust::{TrustKeys, TrustPolicy};
+    let mut c = client("fed");
+    c.flows.auth = tessera::model::auth::TokenAuth::PrivateKeyJwt;
+    c.secrets.clear();
+    store
+        .insert_client(&c, None, &audit("client.create", "fed"))
+        .await
+        .unwrap();
+    let seq0 = store.change_seq().await.unwrap();
+    let policy = TrustPolicy {
+        id: "t1".into(),
+        name: "ci".into(),
+        issuer: "https://token.actions.githubusercontent.com".into(),
+        keys: TrustKeys::JwksUri("https://token.actions.githubusercontent.com/.well-known/jwks".into()),
+        audience: "https://auth.example".into(),
+        subject: "repo:acme/billing:ref:refs/heads/*".into(),
+        claims: [("repository_owner".to_string(), "acme".to_string())].into(),
+        client_id: "fed".into(),
+        enabled: true,
+        created_at: now(),
+        updated_at: now(),
+    };
+    assert!(
+        store
+            .insert_trust_policy(&policy, &audit("trust.create", "t1"))
+            .await
+            .unwrap()
+    );
+    let orphan = TrustPolicy {
+        id: "t2".into(),
+        client_id: "nobody".into(),
+        ..policy.clone()
+    };
+    assert!(
+        !store
+            .insert_trust_policy(&orphan, &audit("trust.create", "t2"))
+            .await
+            .unwrap()
+    );
+    assert_eq!(store.trust_policy("t1").await.unwrap().as_ref(), Some(&policy));
+    let changed = store
+        .modify_trust_policy("t1", &audit("trust.disable", "t1"), |p| {
+            p.enabled = false;
+            Ok::<(), tessera::store::StoreError>(())
+        })
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(!changed.enabled);
+    assert_eq!(store.trust_policies().await.unwrap(), [changed]);
+    let batch = store.changes_since(seq0).await.unwrap();
+    assert!(batch.trust && !batch.keys, "{batch:?}");
+    assert!(
+        store
+            .delete_client("fed", &audit("client.delete", "fed"))
+            .await
+            .unwrap()
+    );
+    assert_eq!(store.trust_policies().await.unwrap(), [], "gone with its client");
+    assert!(
+        !store
+            .delete_trust_policy("t1", &audit("trust.delete", "t1"))
+            .await
+            .unwrap()
+    );
+}
 
 /// A client assertion's id is accepted once until it expires, however many writers race with
 /// it; after its expiry (by the caller's clock) it may be recorded again, and pruning forgets it.

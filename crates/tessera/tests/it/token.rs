@@ -424,14 +424,18 @@ async fn other_grant_types_and_methods_are_refused() {
     for grant in [
         "password",
         "implicit",
-        "urn:ietf:params:oauth:grant-type:jwt-bearer",
+        "urn:ietf:params:oauth:grant-type:saml2-bearer",
         "client_credentials ",
     ] {
         let r = s.token_basic(&id, &secret, &[("grant_type", grant)]).await;
         assert_error(r, 400, "unsupported_grant_type").await;
     }
     // Grants this server has, but a machine client may not use (RFC 6749 §5.2).
-    for grant in ["authorization_code", "refresh_token"] {
+    for grant in [
+        "authorization_code",
+        "refresh_token",
+        "urn:ietf:params:oauth:grant-type:jwt-bearer",
+    ] {
         let r = s.token_basic(&id, &secret, &[("grant_type", grant)]).await;
         assert_error(r, 400, "unauthorized_client").await;
     }

@@ -25,6 +25,7 @@ use crate::views;
 mod audit;
 mod clients;
 mod keys;
+mod trust;
 mod users;
 
 /// The OpenAPI 3 document describing this API.
@@ -59,6 +60,13 @@ pub const ROUTES: &[(&str, &str, Make)] = &[
     ("GET", "/admin/v1/keys", || get(keys::list_keys)),
     ("POST", "/admin/v1/keys/rotate", || post(keys::rotate_key)),
     ("GET", "/admin/v1/audit", || get(audit::list_audit)),
+    ("GET", "/admin/v1/trust-policies", || get(trust::list)),
+    ("POST", "/admin/v1/trust-policies", || post(trust::create)),
+    ("GET", "/admin/v1/trust-policies/{id}", || get(trust::get_one)),
+    ("PATCH", "/admin/v1/trust-policies/{id}", || patch(trust::update)),
+    ("DELETE", "/admin/v1/trust-policies/{id}", || {
+        delete(trust::delete_one)
+    }),
     ("GET", "/admin/v1/users", || get(users::list)),
     ("POST", "/admin/v1/users", || post(users::create)),
     ("GET", "/admin/v1/users/{id}", || get(users::get_one)),
@@ -114,7 +122,7 @@ impl IntoResponse for AdminError {
     fn into_response(self) -> Response {
         match &self {
             AdminError::Invalid(m) => error(StatusCode::BAD_REQUEST, "invalid_input", m),
-            AdminError::NotFound(_) | AdminError::NoUser(_) => {
+            AdminError::NotFound(_) | AdminError::NoUser(_) | AdminError::NoTrustPolicy(_) => {
                 error(StatusCode::NOT_FOUND, "not_found", &self.to_string())
             }
             AdminError::Store(e) if e.is_unavailable() => {

@@ -92,6 +92,14 @@ impl std::fmt::Debug for Credentials {
     }
 }
 
+/// Whether the request carries client credentials of any method (beyond a bare `client_id`).
+pub fn presented(headers: &HeaderMap, form: &Form) -> bool {
+    headers.contains_key(header::AUTHORIZATION)
+        || form.get("client_secret").is_some()
+        || form.get("client_assertion").is_some()
+        || form.get("client_assertion_type").is_some()
+}
+
 /// Finds the client's credentials in the request, enforcing one method per request (RFC 6749
 /// §2.3: "MUST NOT use more than one authentication method in each request").
 pub fn credentials(headers: &HeaderMap, form: &Form) -> Result<Credentials, OAuthError> {

@@ -34,8 +34,8 @@ use crate::app::App;
 use crate::clients::{AuthFailure, CachedClient, KeySource};
 use crate::limits::Subject;
 use crate::model::auth::{ASSERTION_ALGORITHMS, TokenAuth};
-use crate::oauth::OAuthError;
 use crate::oauth::form::Form;
+use crate::oauth::{OAuthError, federation};
 
 /// `client_assertion_type` of a JWT assertion (RFC 7523 §2.2).
 pub const ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
@@ -77,11 +77,13 @@ impl AuthMethod for PrivateKeyJwt {
                 format!("unsupported client_assertion_type (only {ASSERTION_TYPE})").into(),
             ));
         }
-        // RFC 7521 §4.2: the assertion names the client; client_id, when sent, must agree.
-        let client_id = claimed_subject(assertion).ok_or_else(failed)?;
-        if form.get("client_id").is_some_and(|id| id != client_id) {
-            return Err(failed());
-        }
+        // RFC 7521 §4.2: the client is `client_id` when sent, else the assertion's `sub`. (An
+        // assertion the client signed must name it as `iss` and `sub`; a platform token of
+        // workload identity federation names the workload, and comes with `client_id`.)
+        let client_id = match form.get("client_id") {
+            Some(id) => id.to_string(),
+            None => claimed_subject(assertion).ok_or_else(failed)?,
+        };
         Ok(Some(Credentials {
             client_id,
             secret: assertion.to_string(),
@@ -156,6 +158,7 @@ enum Refusal {
     Replayed,
     Disabled,
     Store,
+    Federated(federation::Refusal),
 }
 
 impl Refusal {
@@ -177,6 +180,7 @@ impl Refusal {
             Refusal::Replayed => "jti already used",
             Refusal::Disabled => "client disabled",
             Refusal::Store => "the store did not answer",
+            Refusal::Federated(why) => why.as_str(),
         }
     }
 }
@@ -204,6 +208,14 @@ async fn check(app: &App, creds: &Credentials) -> Result<Arc<CachedClient>, Refu
     let client = app.registry.get(&creds.client_id).ok_or(Refusal::UnknownClient)?;
     if !PrivateKeyJwt.allowed(&client) {
         return Err(Refusal::NotKeyClient);
+    }
+    // Issued by someone else than the client: a platform token, for the trust policies.
+    if federation::claimed_issuer(&creds.secret).as_deref() != Some(&*client.id) {
+        let federated = federation::verify(app, &creds.secret, Some(&client.id))
+            .await
+            .map_err(Refusal::Federated)?;
+        tracing::info!(client = %federated.client.id, issuer = %federated.issuer, subject = %federated.subject, policy = %federated.policy_id, "workload authenticated by a trust policy");
+        return Ok(federated.client);
     }
     let keys = client.keys.as_ref().ok_or(Refusal::NotKeyClient)?;
     let token = jws::parse(&creds.secret).map_err(|_| Refusal::Malformed)?;

@@ -26,7 +26,8 @@ impl Grant for ClientCredentials {
     }
 }
 
-fn client_credentials(r: &TokenRequest<'_>) -> Result<Answer, OAuthError> {
+/// A token for the client itself, as the request narrows it (shared with the JWT bearer grant).
+pub(super) fn client_credentials(r: &TokenRequest<'_>) -> Result<Answer, OAuthError> {
     let (app, client, form) = (r.app, r.client, r.form);
     if r.rules.scope_required && form.get("scope").is_none() {
         return Err(OAuthError::InvalidRequest(

@@ -8,6 +8,7 @@
 
 mod authorization_code;
 mod client_credentials;
+pub mod jwt_bearer;
 mod refresh_token;
 mod sign_in;
 
@@ -17,6 +18,7 @@ use std::sync::Arc;
 
 pub use authorization_code::AuthorizationCode;
 pub use client_credentials::ClientCredentials;
+pub use jwt_bearer::JwtBearer;
 pub use refresh_token::RefreshToken;
 
 use super::form::Form;
@@ -38,6 +40,11 @@ pub struct TokenRequest<'a> {
     pub form: &'a Form,
     /// The rules of the path the request came in on.
     pub rules: &'a PathRules,
+    /// The client's address.
+    pub address: std::net::IpAddr,
+    /// The client did not authenticate: the request's `assertion` named it, and was checked
+    /// (the JWT bearer grant, RFC 7523 §2.1).
+    pub identified_by_assertion: bool,
 }
 
 impl<'a> TokenRequest<'a> {
@@ -73,21 +80,33 @@ pub trait Grant: Sync {
 }
 
 /// Every grant the token endpoint serves, in the order discovery lists them.
-pub static GRANTS: &[&dyn Grant] = &[&ClientCredentials, &AuthorizationCode, &RefreshToken];
+pub static GRANTS: &[&dyn Grant] = &[&ClientCredentials, &AuthorizationCode, &RefreshToken, &JwtBearer];
 
 /// The grant named `grant_type`.
 pub fn find(grant_type: &str) -> Option<&'static dyn Grant> {
     GRANTS.iter().copied().find(|g| g.name() == grant_type)
 }
 
-/// Runs the grant named `grant_type` for an authenticated client.
+/// Who asks, and how they were found: what [`dispatch`] needs besides the form.
+pub struct Caller<'a> {
+    /// The client.
+    pub client: &'a Arc<CachedClient>,
+    /// Its address.
+    pub address: std::net::IpAddr,
+    /// Named by the request's assertion rather than authenticated (see [`TokenRequest`]).
+    pub identified_by_assertion: bool,
+}
+
+/// Runs the grant named `grant_type` for a client that authenticated (or that the JWT bearer
+/// grant's assertion identified).
 pub async fn dispatch(
     app: &App,
-    client: &Arc<CachedClient>,
+    caller: Caller<'_>,
     form: &Form,
     rules: &PathRules,
     grant_type: &str,
 ) -> Result<Answer, OAuthError> {
+    let client = caller.client;
     let Some(grant) = find(grant_type) else {
         return Err(OAuthError::UnsupportedGrantType(
             format!("grant_type must be {}", names_in_prose()).into(),
@@ -104,6 +123,8 @@ pub async fn dispatch(
         client,
         form,
         rules,
+        address: caller.address,
+        identified_by_assertion: caller.identified_by_assertion,
     };
     for (name, missing) in grant.required() {
         if form.get(name).is_none() {
@@ -133,7 +154,7 @@ mod tests {
         assert_eq!(names, crate::model::flows::GRANT_TYPES);
         assert_eq!(
             names_in_prose(),
-            "client_credentials, authorization_code or refresh_token"
+            "client_credentials, authorization_code, refresh_token or urn:ietf:params:oauth:grant-type:jwt-bearer"
         );
         assert!(find("password").is_none());
         assert!(find("CLIENT_CREDENTIALS").is_none());

@@ -11,3 +11,4 @@ include!("changes.rs");
 include!("sign_in.rs");
 include!("transfer.rs");
 include!("assertions.rs");
+include!("trust.rs");

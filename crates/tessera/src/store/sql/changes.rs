@@ -57,6 +57,7 @@ operations! {
                     }
                 }
                 "revocation" => batch.revocations.push(id),
+                "trust" => batch.trust = true,
                 _ => batch.keys = true,
             }
         }

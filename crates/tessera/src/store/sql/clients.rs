@@ -137,6 +137,8 @@ operations! {
         if done.rows_affected() == 0 {
             return Ok(false);
         }
+        // Its trust policies went with it (ON DELETE CASCADE); a node that still holds them
+        // until its next reload finds no client to map a token to.
         record_change(&mut tx, "client", id).await?;
         record_audit(&mut tx, audit, now()).await?;
         tx.commit().await?;
