@@ -6,13 +6,15 @@
 //! found. Every value is validated once, here; a wrong value stops start-up with one line that
 //! names the setting, where it came from and what is wrong with it.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::Deserialize;
 
 use crate::client_keys::OutboundSettings;
+
+mod outbound;
 use crate::keys::{Alg, MasterKeySource};
 use crate::model::paths::{ALL_PRESETS, PRESET_NAMES, PathRules, preset};
 use crate::store::DatabaseUrl;
@@ -66,17 +68,7 @@ pub struct FileConfig {
     hsts_max_age: Option<u64>,
     idle_timeout: Option<u64>,
     sign_in: Option<SignInSettings>,
-    outbound: Option<OutboundFile>,
-}
-
-/// The `[outbound]` table: where Tessera may fetch what a client or an operator names by address
-/// (a client's `jwks_uri`).
-#[derive(Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct OutboundFile {
-    allow_networks: Option<Vec<String>>,
-    allow_http_loopback: Option<bool>,
-    timeout: Option<u64>,
+    outbound: Option<outbound::OutboundFile>,
 }
 
 /// How long people stay signed in (the `[sign_in]` table), in seconds.
@@ -461,25 +453,7 @@ impl Settings {
         )?;
         let outbound = match file.outbound {
             None => OutboundSettings::default(),
-            Some(o) => OutboundSettings {
-                allow_networks: o
-                    .allow_networks
-                    .unwrap_or_default()
-                    .iter()
-                    .map(|n| {
-                        n.parse::<ipnet::IpNet>()
-                            .or_else(|_| n.parse::<IpAddr>().map(ipnet::IpNet::from))
-                            .map_err(|_| {
-                                ConfigError(format!(
-                                    "invalid {}: {n:?} is not a network",
-                                    file_src("outbound.allow_networks")
-                                ))
-                            })
-                    })
-                    .collect::<Result<_, _>>()?,
-                allow_http_loopback: o.allow_http_loopback.unwrap_or(false),
-                timeout: Duration::from_secs(within("outbound.timeout", o.timeout.unwrap_or(5), 1, 60)?),
-            },
+            Some(o) => o.settings(&file_src("[outbound]"))?,
         };
         Ok(Settings {
             outbound,

@@ -77,3 +77,35 @@ fn aliases() {
     assert!(parse_aliases("connect/token").is_err());
     assert!(parse_aliases("/oauth2/token").is_err());
 }
+
+#[test]
+fn outbound_fetches_are_public_and_https_unless_allowed() {
+    let dir = tempfile::tempdir().unwrap();
+    let load = |text: &str| {
+        let path = dir.path().join("t.toml");
+        std::fs::write(&path, text).unwrap();
+        Settings::load(Some(&path), &Overrides::default()).map_err(|e| e.0)
+    };
+    let default = load("").unwrap().outbound;
+    assert!(default.allow_networks.is_empty() && !default.allow_http_loopback);
+    let set = load("[outbound]\nallow_networks = [\"10.20.0.0/16\", \"192.0.2.7\"]\nallow_http_loopback = true\ntimeout = 3\n")
+        .unwrap()
+        .outbound;
+    assert_eq!(set.allow_networks.len(), 2);
+    assert!(set.allow_http_loopback);
+    assert_eq!(set.timeout, std::time::Duration::from_secs(3));
+    assert!(
+        load("[outbound]\nallow_networks = [\"nonsense\"]\n")
+            .unwrap_err()
+            .contains("allow_networks")
+    );
+    assert!(load("[outbound]\ntimeout = 0\n").is_err());
+    assert!(load("[outbound]\nproxy = \"x\"\n").is_err());
+    assert!(load("max_assertion_lifetime = 10\n").is_err());
+    assert_eq!(
+        load("max_assertion_lifetime = 300\n")
+            .unwrap()
+            .max_assertion_lifetime,
+        std::time::Duration::from_secs(300)
+    );
+}
