@@ -74,10 +74,44 @@ pub enum AuthMethod {
     PrivateKeyJwt,
 }
 
-/// What proves the client's identity: a shared secret, or its own key.
+/// What proves the client's identity: a shared secret, its own key, or a token its platform
+/// writes to a file (workload identity federation).
 enum Credential {
     Secret(String),
     Key(Arc<ClientKey>),
+    TokenFile(std::path::PathBuf),
+}
+
+/// Largest workload token file read.
+const MAX_TOKEN_FILE: u64 = 16 * 1024;
+
+/// The token in `path`, read now: platforms rotate it on disk (a projected Kubernetes token is
+/// replaced well before it expires), so it is read for every request, never cached.
+fn read_token_file(path: &std::path::Path) -> Result<String, ClientError> {
+    use std::io::Read;
+    let file = std::fs::File::open(path).map_err(|e| {
+        ClientError::Config(format!("cannot read the workload token {}: {e}", path.display()))
+    })?;
+    let mut token = String::new();
+    file.take(MAX_TOKEN_FILE + 1)
+        .read_to_string(&mut token)
+        .map_err(|e| {
+            ClientError::Config(format!("cannot read the workload token {}: {e}", path.display()))
+        })?;
+    if token.len() as u64 > MAX_TOKEN_FILE {
+        return Err(ClientError::Config(format!(
+            "the workload token {} is too large",
+            path.display()
+        )));
+    }
+    let token = token.trim();
+    if token.is_empty() {
+        return Err(ClientError::Config(format!(
+            "the workload token {} is empty",
+            path.display()
+        )));
+    }
+    Ok(token.to_string())
 }
 
 /// Why no token could be had: `Refused` (a 4xx, never retried), `Unavailable` (network errors or
@@ -234,7 +268,7 @@ impl TokenClientBuilder {
                 .build()
                 .map_err(|e| ClientError::Config(chain(&e)))?,
         };
-        let keyed = matches!(self.credential, Credential::Key(_));
+        let keyed = matches!(self.credential, Credential::Key(_) | Credential::TokenFile(_));
         let forced = match (self.auth, keyed) {
             (Some(AuthMethod::PrivateKeyJwt), false) => {
                 return Err(ClientError::Config(
@@ -515,6 +549,32 @@ impl TokenClient {
         Self::builder_for(client_id.into(), Credential::Key(Arc::new(key)))
     }
 
+    /// Starts building a client whose workload presents the token its platform gives it (a
+    /// Kubernetes projected service-account token, a CI job's OIDC token, a SPIFFE JWT-SVID),
+    /// read from the file at `path` for every request, instead of a secret (workload identity
+    /// federation: the server trusts the token's issuer for `client_id`). The token goes as the
+    /// `client_assertion` of a client-credentials request (RFC 7523 §2.2).
+    ///
+    /// ```no_run
+    /// # async fn example() -> Result<(), tessera_client::ClientError> {
+    /// use tessera_client::TokenClient;
+    /// let tokens = TokenClient::builder_with_token_file(
+    ///     "payments-worker",
+    ///     "/var/run/secrets/tokens/tessera",
+    /// )
+    /// .issuer("https://auth.example.com")
+    /// .build()
+    /// .await?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn builder_with_token_file(
+        client_id: impl Into<String>,
+        path: impl Into<std::path::PathBuf>,
+    ) -> TokenClientBuilder {
+        Self::builder_for(client_id.into(), Credential::TokenFile(path.into()))
+    }
+
     fn builder_for(client_id: String, credential: Credential) -> TokenClientBuilder {
         TokenClientBuilder {
             client_id,
@@ -760,7 +820,7 @@ impl TokenClient {
         }
         let secret = match &i.credential {
             Credential::Secret(s) => s.as_str(),
-            Credential::Key(_) => "",
+            Credential::Key(_) | Credential::TokenFile(_) => "",
         };
         if auth == AuthMethod::Post {
             form.push(("client_id", i.client_id.clone()));
@@ -781,6 +841,13 @@ impl TokenClient {
                     signed.push(("client_assertion_type", ASSERTION_TYPE.into()));
                     signed.push(("client_assertion", assertion));
                     i.http.post(token_url).form(&signed)
+                }
+                Credential::TokenFile(path) => {
+                    let mut presented = form.clone();
+                    presented.push(("client_id", i.client_id.clone()));
+                    presented.push(("client_assertion_type", ASSERTION_TYPE.into()));
+                    presented.push(("client_assertion", read_token_file(path)?));
+                    i.http.post(token_url).form(&presented)
                 }
                 Credential::Secret(_) => i.http.post(token_url).form(&form),
             };

@@ -391,6 +391,82 @@ async fn a_key_client_gets_tokens_without_a_secret() {
     assert!(matches!(wrong, Err(ClientError::Config(_))));
 }
 
+/// A workload without any credential of its own: its platform's token, in a file the platform
+/// rotates, read for every request, and admitted by a trust policy.
+#[tokio::test]
+async fn a_workload_presents_its_platform_token_from_a_file() {
+    let (running, base, dir) = tessera().await;
+    let issuer_key = tessera_testkit::keys::TestKey::new("RS256", "cluster");
+    let created = tessera_testkit::register(
+        &running,
+        tessera::admin::NewClient {
+            name: "worker".into(),
+            scope: "jobs:run".into(),
+            auth: tessera::model::auth::TokenAuth::PrivateKeyJwt,
+            ..Default::default()
+        },
+    )
+    .await;
+    let id = created.client.id.clone();
+    let actor = tessera::operation::Actor::cli();
+    tessera::admin::trust::create(
+        &running.app.store,
+        &actor,
+        tessera::admin::trust::NewTrustPolicy {
+            name: "cluster workers".into(),
+            issuer: "https://kubernetes.default.svc.cluster.local".into(),
+            keys: tessera::model::trust::TrustKeys::Jwks(issuer_key.jwks()),
+            audience: base.clone(),
+            subject: "system:serviceaccount:jobs:worker".into(),
+            claims: Default::default(),
+            client_id: id.clone(),
+        },
+    )
+    .await
+    .unwrap();
+    running
+        .app
+        .trust
+        .replace(running.app.store.trust_policies().await.unwrap());
+    let token_for = |sub: &str| {
+        let now = tessera::model::clock::unix_now();
+        issuer_key.jwt(&json!({
+            "iss": "https://kubernetes.default.svc.cluster.local", "aud": [base.clone()],
+            "sub": sub, "iat": now, "exp": now + 600,
+        }))
+    };
+    let path = dir.path().join("token");
+    std::fs::write(
+        &path,
+        format!("{}\n", token_for("system:serviceaccount:jobs:worker")),
+    )
+    .unwrap();
+    let client = TokenClient::builder_with_token_file(&id, &path)
+        .issuer(&base)
+        .build()
+        .await
+        .unwrap();
+    assert_eq!(
+        client.token(None, None).await.unwrap().scope.as_deref(),
+        Some("jobs:run")
+    );
+    // The platform rotates the file; the next request reads what is there now.
+    std::fs::write(&path, token_for("system:serviceaccount:jobs:intruder")).unwrap();
+    client.invalidate();
+    assert!(matches!(
+        client.token(None, None).await,
+        Err(ClientError::Refused { status: 401, .. })
+    ));
+    std::fs::write(&path, token_for("system:serviceaccount:jobs:worker")).unwrap();
+    assert!(client.token(None, None).await.is_ok());
+    std::fs::remove_file(&path).unwrap();
+    client.invalidate();
+    assert!(matches!(
+        client.token(None, None).await,
+        Err(ClientError::Config(_))
+    ));
+}
+
 #[tokio::test]
 async fn a_failed_renewal_keeps_the_still_valid_token() {
     let (url, count) = endpoint(|n| {
