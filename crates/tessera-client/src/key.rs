@@ -188,20 +188,31 @@ impl ClientKey {
 
     /// A client assertion (RFC 7523 §3) for `client_id`, for the server `audience` (its issuer
     /// identifier, or its token endpoint URL), issued `now` (Unix seconds), living 60 seconds,
-    /// with a fresh `jti`.
+    /// with a fresh `jti` and `typ: client-authentication+jwt`.
     pub fn assertion(&self, client_id: &str, audience: &str, now: u64) -> Result<String, ClientError> {
         let mut jti = [0u8; 16];
         SystemRandom::new()
             .fill(&mut jti)
             .map_err(|_| config("no randomness for the assertion's jti"))?;
-        let mut header = serde_json::json!({"alg": self.algorithm(), "typ": "JWT"});
-        if let Some(kid) = &self.kid {
-            header["kid"] = kid.clone().into();
-        }
         let claims = serde_json::json!({
             "iss": client_id, "sub": client_id, "aud": audience,
             "iat": now, "exp": now + 60, "jti": URL_SAFE_NO_PAD.encode(jti),
         });
+        // Explicitly typed, as RFC 7523bis asks of clients.
+        self.sign_typed("client-authentication+jwt", &claims)
+    }
+
+    /// A compact JWT of `claims` signed with this key (header: `alg`, `typ: JWT`, and `kid` if
+    /// set), for assertions of other shapes (RFC 7523 §2.1 grants).
+    pub fn sign_jwt(&self, claims: &serde_json::Value) -> Result<String, ClientError> {
+        self.sign_typed("JWT", claims)
+    }
+
+    fn sign_typed(&self, typ: &str, claims: &serde_json::Value) -> Result<String, ClientError> {
+        let mut header = serde_json::json!({"alg": self.algorithm(), "typ": typ});
+        if let Some(kid) = &self.kid {
+            header["kid"] = kid.clone().into();
+        }
         let input = format!(
             "{}.{}",
             URL_SAFE_NO_PAD.encode(header.to_string()),

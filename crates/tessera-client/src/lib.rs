@@ -215,7 +215,8 @@ impl TokenClientBuilder {
     }
 
     /// Discover the token endpoint (and supported auth methods) from this issuer's RFC 8414
-    /// metadata.
+    /// metadata. With a token URL as well, nothing is discovered, and the issuer is the audience
+    /// of client assertions (RFC 7523bis; without it they name the token URL).
     pub fn issuer(mut self, issuer: impl Into<String>) -> Self {
         self.issuer = Some(issuer.into());
         self
@@ -284,7 +285,11 @@ impl TokenClientBuilder {
             (auth, false) => auth,
         };
         let endpoint = match (self.token_url, self.issuer) {
-            (Some(url), _) => Endpoint::Fixed(url, forced.unwrap_or(AuthMethod::Basic)),
+            (Some(url), issuer) => {
+                // The assertions' audience: the issuer when given (RFC 7523bis), else the URL.
+                let audience = issuer.unwrap_or_else(|| url.clone());
+                Endpoint::Fixed(url, forced.unwrap_or(AuthMethod::Basic), audience)
+            }
             (None, Some(issuer)) => Endpoint::Discover(issuer, forced),
             (None, None) => return Err(ClientError::Config("set a token URL or an issuer".into())),
         };
@@ -307,7 +312,7 @@ impl TokenClientBuilder {
 
 /// Where tokens come from: a URL given, or an issuer to discover it from.
 enum Endpoint {
-    Fixed(String, AuthMethod),
+    Fixed(String, AuthMethod, String),
     Discover(String, Option<AuthMethod>),
 }
 
@@ -598,7 +603,7 @@ impl TokenClient {
     /// The token endpoint in use: the one given, or the discovered one once discovery happened.
     pub fn token_url(&self) -> Option<&str> {
         match &self.inner.endpoint {
-            Endpoint::Fixed(url, _) => Some(url),
+            Endpoint::Fixed(url, _, _) => Some(url),
             Endpoint::Discover(..) => self.inner.discovered.get().map(|(u, _, _)| u.as_str()),
         }
     }
@@ -608,7 +613,7 @@ impl TokenClient {
     /// tried again next time).
     async fn endpoint(&self) -> Result<(&str, AuthMethod, &str), ClientError> {
         match &self.inner.endpoint {
-            Endpoint::Fixed(url, auth) => Ok((url, *auth, url)),
+            Endpoint::Fixed(url, auth, audience) => Ok((url, *auth, audience)),
             Endpoint::Discover(issuer, forced) => {
                 let (url, auth, issuer) = self
                     .inner

@@ -66,6 +66,8 @@ pub struct Opts {
     pub key_rotation_interval: Option<Duration>,
     pub limits: Option<tessera::limits::LimitSettings>,
     pub max_assertion_lifetime: Option<Duration>,
+    /// Client assertions must name the issuer alone (`assertion_audience = "issuer"`).
+    pub strict_assertion_audience: bool,
 }
 
 /// A server running in this process.
@@ -446,6 +448,9 @@ pub async fn start_in(dir: TempDir, opts: Opts) -> Server {
         settings.jwks_max_age = t;
     }
     settings.key_rotation_interval = opts.key_rotation_interval;
+    if opts.strict_assertion_audience {
+        settings.assertion_audience_token_endpoint = false;
+    }
     if let Some(l) = opts.max_assertion_lifetime {
         settings.max_assertion_lifetime = l;
     }

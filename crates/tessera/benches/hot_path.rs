@@ -1,7 +1,9 @@
 //! Micro-benchmarks of each step of the token endpoint's hot path, so that a regression points at
 //! its step: parse (form and Basic credentials), authenticate (registry lookup and secret check),
 //! mint (claims and their JSON), sign (one JWS per algorithm: the bare signature loop the
-//! endpoint is compared with), serialize (the response body).
+//! endpoint is compared with), serialize (the response body); and a `private_key_jwt` assertion's
+//! check (header, key, signature, claims; the store's single-use insert is measured end to end
+//! by `bench/token.sh`) beside a bare ES256 signature verification.
 //!
 //! Run with `cargo bench -p tessera --bench hot_path`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -124,6 +126,45 @@ fn hot_path(c: &mut Criterion) {
             token = signer.sign_jwt(&claims_json).unwrap();
         }
     }
+    // A private_key_jwt assertion (ES256) against a bare verification of the same signature.
+    let client_key = tessera_testkit::keys::TestKey::new("ES256", "bench-1");
+    let ring = tessera_verify::jws::KeyRing::from_jwks(
+        &client_key.jwks(),
+        tessera::model::auth::ASSERTION_ALGORITHMS,
+    );
+    let now = tessera::model::clock::unix_now();
+    let assertion = client_key.jwt(&serde_json::json!({
+        "iss": id, "sub": id, "aud": "http://127.0.0.1:8080", "iat": now, "exp": now + 60,
+        "jti": "bench-jti-0123456789",
+    }));
+    let (input, sig) = assertion.rsplit_once('.').unwrap();
+    let sig = base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, sig).unwrap();
+    let key = ring.get("bench-1").unwrap().clone();
+    assert!(key.verify(tessera_verify::Algorithm::ES256, input.as_bytes(), &sig));
+    c.bench_function("verify: ES256 signature alone", |b| {
+        b.iter(|| {
+            black_box(key.verify(
+                tessera_verify::Algorithm::ES256,
+                black_box(input.as_bytes()),
+                &sig,
+            ))
+        })
+    });
+    use tessera::oauth::client_auth::private_key_jwt::{Expect, preflight, verify_signed};
+    let expect = Expect {
+        client_id: &id,
+        issuer: "http://127.0.0.1:8080",
+        token_endpoint: Some("http://127.0.0.1:8080/oauth2/token"),
+        now,
+        max_lifetime: 3600,
+    };
+    c.bench_function("authenticate: private_key_jwt ES256 assertion (no store)", |b| {
+        b.iter(|| {
+            let token = preflight(black_box(&assertion)).unwrap();
+            let key = tessera::client_keys::pick(&ring, token.kid.as_deref(), token.alg).unwrap();
+            black_box(verify_signed(&token, &key, &expect).unwrap())
+        })
+    });
     c.bench_function("serialize: token response JSON", |b| {
         b.iter(|| {
             let issued = Issued {

@@ -56,6 +56,7 @@ pub struct FileConfig {
     master_key_file: Option<String>,
     jwks_max_age: Option<u64>,
     max_assertion_lifetime: Option<u64>,
+    assertion_audience: Option<String>,
     max_body_bytes: Option<usize>,
     request_timeout: Option<u64>,
     key_rotation_interval: Option<String>,
@@ -148,6 +149,11 @@ pub struct Settings {
     /// one hour by default (what authlib signs for, and what Okta and Auth0 accept), 60 s at
     /// least. Its `jti` is single use whatever the lifetime.
     pub max_assertion_lifetime: Duration,
+    /// Whether a client assertion may name the token endpoint URL as its audience besides the
+    /// issuer identifier (`assertion_audience = "issuer_or_token_endpoint"`, the default, for
+    /// clients that follow OpenID Connect Core §9, authlib among them), or only the issuer
+    /// (`"issuer"`, RFC 7523bis).
+    pub assertion_audience_token_endpoint: bool,
     /// Largest request body accepted.
     pub max_body_bytes: usize,
     /// Longest a request may take, reading included.
@@ -376,6 +382,16 @@ impl Settings {
             60,
             3600,
         )?);
+        let assertion_audience_token_endpoint = match file.assertion_audience.as_deref() {
+            None | Some("issuer_or_token_endpoint") => true,
+            Some("issuer") => false,
+            Some(other) => {
+                return Err(ConfigError(format!(
+                    "invalid assertion_audience (from {}): \"issuer\" or \"issuer_or_token_endpoint\", not {other:?}",
+                    file_src("assertion_audience")
+                )));
+            }
+        };
         let jwks_max_age = Duration::from_secs(within(
             "jwks_max_age",
             file.jwks_max_age.unwrap_or(300),
@@ -466,6 +482,7 @@ impl Settings {
             master_key,
             jwks_max_age,
             max_assertion_lifetime,
+            assertion_audience_token_endpoint,
             max_body_bytes,
             request_timeout,
             key_rotation_interval,

@@ -102,6 +102,13 @@ fn outbound_fetches_are_public_and_https_unless_allowed() {
     assert!(load("[outbound]\ntimeout = 0\n").is_err());
     assert!(load("[outbound]\nproxy = \"x\"\n").is_err());
     assert!(load("max_assertion_lifetime = 10\n").is_err());
+    assert!(load("").unwrap().assertion_audience_token_endpoint);
+    assert!(
+        !load("assertion_audience = \"issuer\"\n")
+            .unwrap()
+            .assertion_audience_token_endpoint
+    );
+    assert!(load("assertion_audience = \"anything\"\n").is_err());
     assert_eq!(
         load("max_assertion_lifetime = 300\n")
             .unwrap()

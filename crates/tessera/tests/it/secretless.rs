@@ -216,6 +216,24 @@ async fn assertions_are_refused_for_every_flaw() {
         refused(token(&s, &assertion).await, case).await;
     }
 
+    // The token endpoint URL as the audience is refused where only the issuer is allowed
+    // (RFC 7523bis).
+    let bis = kit::start(kit::Opts {
+        strict_assertion_audience: true,
+        ..Default::default()
+    })
+    .await;
+    let bis_id = key_client(&bis, Some(key.jwks()), None).await;
+    let mut c = claims(&bis, &bis_id);
+    c["aud"] = json!(bis.url("/oauth2/token"));
+    refused(
+        token(&bis, &key.jwt(&c)).await,
+        "token endpoint as audience, strict",
+    )
+    .await;
+    c["aud"] = json!(bis.app().settings.issuer);
+    assert_eq!(token(&bis, &key.jwt(&c)).await.status(), 200);
+
     // An hour is the default bound; an operator may set a shorter one.
     let hour = key.jwt(&with(&|c| c["exp"] = json!(now + 3600)));
     assert_eq!(token(&s, &hour).await.status(), 200);
@@ -586,6 +604,29 @@ async fn key_clients_through_the_cli_and_the_admin_api() {
         .unwrap();
     let t = tokens.token(None, None).await.unwrap();
     assert_eq!(t.scope.as_deref(), Some("reports:read"));
+    // And from the command line, as a script would.
+    let (path, base) = (dir.path().to_path_buf(), running.base_url());
+    let pem = dir.path().join("client.pem").display().to_string();
+    let (code, out, err) = tokio::task::spawn_blocking(move || {
+        kit::cli(
+            &path,
+            &[
+                "token",
+                "--issuer",
+                &base,
+                "--client-id",
+                &recipe_id,
+                "--private-key-file",
+                &pem,
+                "--json",
+            ],
+        )
+    })
+    .await
+    .unwrap();
+    assert_eq!(code, 0, "{err}");
+    let answer: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(answer["scope"], "reports:read");
     running.shutdown().await;
 
     // The admin API: create with keys, refuse a private key.

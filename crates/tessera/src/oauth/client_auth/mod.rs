@@ -10,7 +10,7 @@
 mod basic;
 mod none;
 mod post;
-mod private_key_jwt;
+pub mod private_key_jwt;
 
 use std::future::Future;
 use std::net::IpAddr;

@@ -10,10 +10,12 @@
 //!   or an access token, is not taken for an assertion);
 //! - `iss` and `sub` the client id (and `client_id`, when sent too, the same);
 //! - `aud` exactly this server's issuer identifier, or exactly its token endpoint URL (which
-//!   older clients send, OpenID Connect Core §9), as a string or a one-member array: never any
-//!   other value and never several. Accepting only values that name this server is what the
-//!   2025 audience-injection findings and RFC 7523bis ask: an assertion made for another server
-//!   (or for one of several) cannot be replayed here;
+//!   clients following OpenID Connect Core §9 send, authlib among them; `assertion_audience =
+//!   "issuer"` refuses it, as RFC 7523bis has it), as a string or a one-member array: never any
+//!   other value and never several. The 2025 audience-injection attack needs a client tricked
+//!   into signing for a token endpoint URL it read from a malicious server's metadata; a client
+//!   configured with this server's URL by hand, or one that names the issuer, is not exposed,
+//!   and an operator whose clients all name the issuer closes the door with the setting;
 //! - `exp` present, not past, at most `max_assertion_lifetime` (one hour unless the operator
 //!   sets less) after `iat` and after now (with [`LEEWAY`] for clocks apart); `nbf`, if present,
 //!   reached; `iat`, if present, not ahead;
@@ -141,7 +143,8 @@ async fn verify(app: &App, creds: &Credentials, address: IpAddr) -> Result<Arc<C
 
 /// Why an assertion was refused (for the log).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Refusal {
+#[allow(missing_docs)]
+pub enum Refusal {
     UnknownClient,
     NotKeyClient,
     Malformed,
@@ -162,7 +165,8 @@ enum Refusal {
 }
 
 impl Refusal {
-    fn as_str(self) -> &'static str {
+    /// A short reason for the log.
+    pub fn as_str(self) -> &'static str {
         match self {
             Refusal::UnknownClient => "unknown client",
             Refusal::NotKeyClient => "the client does not use private_key_jwt",
@@ -218,17 +222,7 @@ async fn check(app: &App, creds: &Credentials) -> Result<Arc<CachedClient>, Refu
         return Ok(federated.client);
     }
     let keys = client.keys.as_ref().ok_or(Refusal::NotKeyClient)?;
-    let token = jws::parse(&creds.secret).map_err(|_| Refusal::Malformed)?;
-    if let Some(typ) = &token.typ {
-        let t = typ.to_ascii_lowercase();
-        let t = t.strip_prefix("application/").unwrap_or(&t);
-        if t != "jwt" && t != "client-authentication+jwt" {
-            return Err(Refusal::Type);
-        }
-    }
-    if !ASSERTION_ALGORITHMS.contains(&token.alg) {
-        return Err(Refusal::Algorithm);
-    }
+    let token = preflight(&creds.secret)?;
     let key: Arc<PublicKey> = match &keys.source {
         KeySource::Inline(ring) => {
             crate::client_keys::pick(ring, token.kid.as_deref(), token.alg).ok_or(Refusal::NoKey)?
@@ -239,21 +233,86 @@ async fn check(app: &App, creds: &Credentials) -> Result<Arc<CachedClient>, Refu
             .await
             .map_err(|_| Refusal::NoKey)?,
     };
-    let payload = token.verify(&key).map_err(|_| Refusal::Signature)?;
+    let issuer = app.settings.issuer.as_str();
+    let token_endpoint = app.settings.endpoint(crate::model::paths::TOKEN_PATH);
+    let expect = Expect {
+        client_id: &client.id,
+        issuer,
+        token_endpoint: app
+            .settings
+            .assertion_audience_token_endpoint
+            .then_some(token_endpoint.as_str()),
+        now: app.clock.now(),
+        max_lifetime: app.settings.max_assertion_lifetime.as_secs() as i64,
+    };
+    let (jti, exp) = verify_signed(&token, &key, &expect)?;
+    let (id, now) = (&*client.id, expect.now);
+    // Checked after the signature, so a disabled client's status is told only to its key holder.
+    if !client.enabled {
+        return Err(Refusal::Disabled);
+    }
+    let used = assertion_id(issuer, id, &jti);
+    match app.store.use_assertion(&used, exp + LEEWAY, now).await {
+        Ok(true) => Ok(client),
+        Ok(false) => Err(Refusal::Replayed),
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot record a used client assertion; refusing it");
+            Err(Refusal::Store)
+        }
+    }
+}
+
+/// What an assertion signed by the client must say: who it is, whom it is for, and when.
+pub struct Expect<'a> {
+    /// The client id (`iss` and `sub`).
+    pub client_id: &'a str,
+    /// This server's issuer identifier (an `aud` accepted).
+    pub issuer: &'a str,
+    /// Its token endpoint URL, when that is accepted as `aud` too.
+    pub token_endpoint: Option<&'a str>,
+    /// Now, in Unix seconds.
+    pub now: i64,
+    /// The longest lifetime allowed, in seconds.
+    pub max_lifetime: i64,
+}
+
+/// An assertion split and its header checked: a compact JWS, `typ` absent or an assertion's,
+/// and an allowed algorithm.
+pub fn preflight(assertion: &str) -> Result<jws::Compact<'_>, Refusal> {
+    let token = jws::parse(assertion).map_err(|_| Refusal::Malformed)?;
+    if let Some(typ) = &token.typ {
+        let t = typ.to_ascii_lowercase();
+        let t = t.strip_prefix("application/").unwrap_or(&t);
+        if t != "jwt" && t != "client-authentication+jwt" {
+            return Err(Refusal::Type);
+        }
+    }
+    if !ASSERTION_ALGORITHMS.contains(&token.alg) {
+        return Err(Refusal::Algorithm);
+    }
+    Ok(token)
+}
+
+/// The signature by `key` and the claims of `token` checked against `expect` (everything but
+/// the `jti`'s single use, which needs the store): returns the `jti` and `exp`.
+pub fn verify_signed(
+    token: &jws::Compact<'_>,
+    key: &PublicKey,
+    expect: &Expect<'_>,
+) -> Result<(String, i64), Refusal> {
+    let payload = token.verify(key).map_err(|_| Refusal::Signature)?;
     let claims: Claims = crate::json::from_slice(&payload).map_err(|_| Refusal::Malformed)?;
-    let id = &*client.id;
+    let id = expect.client_id;
     if claims.iss.as_deref() != Some(id) || claims.sub.as_deref() != Some(id) {
         return Err(Refusal::Issuer);
     }
-    let issuer = app.settings.issuer.as_str();
-    let names_us = |a: &str| a == issuer || a == app.settings.endpoint(crate::model::paths::TOKEN_PATH);
+    let names_us = |a: &str| a == expect.issuer || expect.token_endpoint == Some(a);
     match &claims.aud {
         Some(Audience::One(a)) if names_us(a) => {}
         Some(Audience::Many(list)) if list.len() == 1 && names_us(&list[0]) => {}
         _ => return Err(Refusal::Audience),
     }
-    let now = app.clock.now();
-    let max_lifetime = app.settings.max_assertion_lifetime.as_secs() as i64;
+    let (now, max_lifetime) = (expect.now, expect.max_lifetime);
     let exp = claims.exp.filter(|e| e.is_finite()).ok_or(Refusal::Expired)? as i64;
     if exp <= now - LEEWAY {
         return Err(Refusal::Expired);
@@ -277,19 +336,7 @@ async fn check(app: &App, creds: &Credentials) -> Result<Arc<CachedClient>, Refu
         .jti
         .filter(|j| !j.is_empty() && j.len() <= MAX_JTI)
         .ok_or(Refusal::Jti)?;
-    // Checked after the signature, so a disabled client's status is told only to its key holder.
-    if !client.enabled {
-        return Err(Refusal::Disabled);
-    }
-    let used = assertion_id(issuer, id, &jti);
-    match app.store.use_assertion(&used, exp + LEEWAY, now).await {
-        Ok(true) => Ok(client),
-        Ok(false) => Err(Refusal::Replayed),
-        Err(e) => {
-            tracing::warn!(error = %e, "cannot record a used client assertion; refusing it");
-            Err(Refusal::Store)
-        }
-    }
+    Ok((jti, exp))
 }
 
 /// What the store remembers of a used assertion: the SHA-256 of who issued it, for which client,
