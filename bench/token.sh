@@ -4,6 +4,8 @@
 #   bench/token.sh                      # ES256, generated secret, 2 and 8 connections
 #   ALG=RS256 bench/token.sh
 #   SECRET=imported bench/token.sh      # an Argon2id-hashed imported secret
+#   AUTH=private_key_jwt bench/token.sh # no secret: a fresh ES256 assertion per request
+#   AUTH=federated bench/token.sh       # no secret: a platform token a trust policy admits
 #   CLIENTS=1000000 REVOKED=1000000 bench/token.sh
 #   ENDPOINT=introspect bench/token.sh  # or ENDPOINT=jwks
 #   BIN=/path/to/tessera bench/token.sh # an already built binary (A/B comparisons)
@@ -21,6 +23,8 @@ cd "$(dirname "$0")/.."
 
 ALG=${ALG:-ES256}
 SECRET=${SECRET:-generated}
+AUTH=${AUTH:-secret}
+ASSERTIONS=${ASSERTIONS:-150000}
 CONNS=${CONNS:-"2 8"}
 DURATION=${DURATION:-10}
 WARMUP=${WARMUP:-2}
@@ -85,19 +89,53 @@ SQL
   fi
 fi
 
-if [ "$SECRET" = imported ]; then
-  create_client --secret "bench-imported-secret-0123456789"
-else
-  create_client
-fi
-export BENCH_BASIC
-BENCH_BASIC=$(printf '%s:%s' "$ID" "$SEC" | base64 -w0)
+case "$AUTH" in
+  secret)
+    if [ "$SECRET" = imported ]; then
+      create_client --secret "bench-imported-secret-0123456789"
+    else
+      create_client
+    fi
+    export BENCH_BASIC
+    BENCH_BASIC=$(printf '%s:%s' "$ID" "$SEC" | base64 -w0)
+    ;;
+  private_key_jwt | federated)
+    # The client's key pair (openssl), and the example that signs JWTs with it as a client would.
+    require openssl
+    cargo build --release -q -p tessera-client --example assertions
+    MINT=$PWD/target/release/examples/assertions
+    openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$WORK/client.pem" 2>/dev/null
+    openssl pkey -in "$WORK/client.pem" -pubout -out "$WORK/client.pub.pem"
+    export BENCH_CLIENT_ID
+    if [ "$AUTH" = private_key_jwt ]; then
+      create_client --auth-method private_key_jwt --public-key-file "$WORK/client.pub.pem"
+      BENCH_CLIENT_ID=$ID
+      # Fresh assertions for every wrk run, each used once (a replay would show as non-200).
+      fresh_assertions() {
+        "$MINT" "$WORK/client.pem" "$ID" "$ID" "$BASE" "$1" >"$WORK/assertions.txt"
+        export BENCH_ASSERTIONS="$WORK/assertions.txt"
+      }
+    else
+      create_client --auth-method private_key_jwt
+      BENCH_CLIENT_ID=$ID
+      subject="repo:acme/bench:ref:refs/heads/main"
+      printf '{"keys":[%s]}' "$(PUBLIC_JWK=1 "$MINT" "$WORK/client.pem" x x x 0 ci-1)" >"$WORK/issuer.json"
+      "$BIN" trust create --database "$DB" --name bench --issuer https://ci.bench.example \
+        --jwks-file "$WORK/issuer.json" --audience "$BASE" --subject "$subject" --client "$ID" >/dev/null
+      token=$("$MINT" "$WORK/client.pem" https://ci.bench.example "$subject" "$BASE" 1 ci-1)
+      export BENCH_BODY="grant_type=client_credentials&client_id=$ID&client_assertion_type=urn%3Aietf%3Aparams%3Aoauth%3Aclient-assertion-type%3Ajwt-bearer&client_assertion=$token"
+    fi
+    ;;
+  *) echo "bench: unknown AUTH $AUTH" >&2; exit 1 ;;
+esac
 
 start_server
-echo "# store=$(if [ -n "${PG_DB:-}" ]; then echo postgres; else echo sqlite; fi) alg=$ALG secret=$SECRET endpoint=$ENDPOINT clients=$CLIENTS revoked=$REVOKED startup_ms=$STARTUP_MS"
+echo "# store=$(if [ -n "${PG_DB:-}" ]; then echo postgres; else echo sqlite; fi) alg=$ALG auth=$AUTH secret=$SECRET endpoint=$ENDPOINT clients=$CLIENTS revoked=$REVOKED startup_ms=$STARTUP_MS"
 
 case "$ENDPOINT" in
-  token) URL="$BASE/oauth2/token"; SCRIPT=bench/token.lua; unset BENCH_BODY ;;
+  token)
+    URL="$BASE/oauth2/token"
+    if [ "$AUTH" = secret ]; then SCRIPT=bench/token.lua; unset BENCH_BODY; else SCRIPT=bench/assertions.lua; fi ;;
   introspect)
     token=$(curl -s -u "$ID:$SEC" -d grant_type=client_credentials "$BASE/oauth2/token" | sed -E 's/.*"access_token":"([^"]+)".*/\1/')
     export BENCH_BODY="token=$token"; URL="$BASE/oauth2/introspect"; SCRIPT=bench/token.lua ;;
@@ -109,10 +147,12 @@ cpu_ticks() { awk '{print $14 + $15}' "/proc/$SERVER_PID/stat"; }
 HZ=$(getconf CLK_TCK)
 
 # Warm-up (connections, caches, and the Argon2id verification for an imported secret).
+[ "$AUTH" = private_key_jwt ] && fresh_assertions $((ASSERTIONS / 4))
 taskset -c "$LOAD_CPU" wrk -t1 -c8 -d"${WARMUP}s" -s "$SCRIPT" "$URL" >/dev/null
 
 printf '%-6s %12s %10s %10s %8s %14s %12s %12s\n' conns req_per_s p50_us p99_us non200 cpu_us_per_req rss_kib peak_rss_kib
 for c in $CONNS; do
+  [ "$AUTH" = private_key_jwt ] && fresh_assertions "$ASSERTIONS"
   before=$(cpu_ticks)
   out=$(taskset -c "$LOAD_CPU" wrk -t1 -c"$c" -d"${DURATION}s" -s "$SCRIPT" "$URL")
   after=$(cpu_ticks)

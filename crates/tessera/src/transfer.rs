@@ -15,6 +15,8 @@
 //!  "activates_at":...,"retired_at":null}
 //! {"type":"user","id":"...","email":"ada@example.com","email_verified":true,"given_name":"Ada","family_name":null,
 //!  "name":null,"password_hash":"$argon2id$...","enabled":true,"attributes":{},"created_at":...,"updated_at":...}
+//! {"type":"trust_policy","policy":{"id":"...","name":"ci","issuer":"https://token.actions.githubusercontent.com",
+//!  "keys":"discovery","audience":"...","subject":"repo:acme/billing:ref:refs/heads/main","client_id":"...",...}}
 //! {"type":"revocation","jti":"...","client_id":"...","expires_at":...,"revoked_at":...}
 //! {"type":"audit","at":...,"actor":"cli:ops","source":"host","action":"client.create","target":"...","details":{}}
 //! {"type":"end","records":123}
@@ -37,8 +39,9 @@ use crate::store::{Record, Store, StoreError};
 pub const FORMAT: &str = "tessera-export";
 /// The format version this build writes and the newest it reads.
 /// Version 2 added per-client `claims` (version 1 files read as clients without claims);
-/// version 3 added users and each client's `flows` (type, grant types, redirect URIs).
-pub const VERSION: u32 = 3;
+/// version 3 added users and each client's `flows` (type, grant types, redirect URIs);
+/// version 4 added trust policies, and clients' authentication method and keys in `flows`.
+pub const VERSION: u32 = 4;
 
 #[derive(Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
@@ -72,6 +75,9 @@ enum Line {
         secrets: Vec<SecretLine>,
     },
     User(UserRecord),
+    TrustPolicy {
+        policy: crate::model::trust::TrustPolicy,
+    },
     Key {
         kid: String,
         alg: String,
@@ -170,6 +176,7 @@ fn to_line(r: &Record) -> Line {
         },
         Record::Meta { key, value } => Line::Meta { key, value },
         Record::User(u) => Line::User(u),
+        Record::Trust(p) => Line::TrustPolicy { policy: p },
     }
 }
 
@@ -294,6 +301,10 @@ fn from_line(line: Line) -> Result<Option<Record>, String> {
                 return Err(format!("user {}: no email", u.id));
             }
             Record::User(u)
+        }
+        Line::TrustPolicy { policy } => {
+            crate::model::trust::validate(&policy).map_err(|e| format!("trust policy {}: {e}", policy.id))?;
+            Record::Trust(policy)
         }
         Line::Header { .. } => return Err("a second header line".into()),
         Line::End { .. } => return Ok(None),

@@ -51,6 +51,16 @@ pub(super) struct FetchArgs {
         allow_hyphen_values = true
     )]
     client_secret: Option<String>,
+    /// Authenticate with this private key (PEM) instead of a secret: private_key_jwt.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["client_secret", "token_file"])]
+    private_key_file: Option<std::path::PathBuf>,
+    /// The key id to name in the assertion (with --private-key-file).
+    #[arg(long, value_name = "KID", requires = "private_key_file")]
+    kid: Option<String>,
+    /// Present the platform token in this file instead of a secret (workload identity
+    /// federation: a projected Kubernetes token, a CI job's OIDC token).
+    #[arg(long, value_name = "FILE", conflicts_with = "client_secret")]
+    token_file: Option<std::path::PathBuf>,
     /// Scopes to ask for, space-separated.
     #[arg(long)]
     scope: Option<String>,
@@ -86,11 +96,21 @@ pub(super) async fn fetch_token(a: FetchArgs) -> anyhow::Result<ExitCode> {
     let id = a
         .client_id
         .ok_or_else(|| anyhow::anyhow!("--client-id is required"))?;
-    let secret = a
-        .client_secret
-        .ok_or_else(|| anyhow::anyhow!("--client-secret or TESSERA_CLIENT_SECRET is required"))?;
-    let mut builder =
-        tessera_client::TokenClient::builder(id, secret).retries(2, std::time::Duration::from_millis(200));
+    let builder = match (a.private_key_file, a.token_file, a.client_secret) {
+        (Some(pem), _, _) => {
+            let mut key = tessera_client::ClientKey::from_pem_file(pem)?;
+            if let Some(kid) = a.kid {
+                key = key.with_kid(kid);
+            }
+            tessera_client::TokenClient::builder_with_key(id, key)
+        }
+        (None, Some(file), _) => tessera_client::TokenClient::builder_with_token_file(id, file),
+        (None, None, Some(secret)) => tessera_client::TokenClient::builder(id, secret),
+        (None, None, None) => anyhow::bail!(
+            "--client-secret (or TESSERA_CLIENT_SECRET), --private-key-file or --token-file is required"
+        ),
+    };
+    let mut builder = builder.retries(2, std::time::Duration::from_millis(200));
     builder = match (a.issuer, a.token_url) {
         (Some(i), _) => builder.issuer(i),
         (None, Some(u)) => builder.token_url(u),

@@ -235,6 +235,8 @@ pub enum Record {
         /// Its value.
         value: String,
     },
+    /// A trust policy (after its client).
+    Trust(crate::model::trust::TrustPolicy),
 }
 
 /// What changed since a sequence number.

@@ -555,12 +555,37 @@ async fn export_then_import_is_identical(store: &Store) {
         .insert_user(&user("u1", "ada@example.com"), &audit("user.create", "u1"))
         .await
         .unwrap();
+    let mut keyed = client("x2");
+    keyed.flows.auth = tessera::model::auth::TokenAuth::PrivateKeyJwt;
+    keyed.flows.jwks_uri = Some("https://x2.example/jwks".into());
+    keyed.secrets.clear();
+    store
+        .insert_client(&keyed, None, &audit("client.create", "x2"))
+        .await
+        .unwrap();
+    let policy = tessera::model::trust::TrustPolicy {
+        id: "tx".into(),
+        name: "ci".into(),
+        issuer: "https://token.actions.githubusercontent.com".into(),
+        keys: tessera::model::trust::TrustKeys::Discovery,
+        audience: "https://auth.example".into(),
+        subject: "repo:acme/billing:ref:refs/heads/main".into(),
+        claims: Default::default(),
+        client_id: "x2".into(),
+        enabled: true,
+        created_at: now(),
+        updated_at: now(),
+    };
+    store
+        .insert_trust_policy(&policy, &audit("trust.create", "tx"))
+        .await
+        .unwrap();
     let mut text = Vec::new();
     let count = tessera::transfer::export(store, &mut text).await.unwrap();
     assert_eq!(
         count,
-        1 + 1 + 1 + 1 + 1 + 3,
-        "meta, client, user, key, revocation, three audit events"
+        1 + 2 + 1 + 1 + 1 + 1 + 5,
+        "meta, two clients, a trust policy, user, key, revocation, five audit events"
     );
 
     let target = fresh(store.engine_name()).await.unwrap();
@@ -595,10 +620,11 @@ async fn export_then_import_is_identical(store: &Store) {
         target.store.users_page(None, 10).await.unwrap(),
         store.users_page(None, 10).await.unwrap()
     );
+    assert_eq!(target.store.trust_policies().await.unwrap(), [policy]);
     // Nodes on the target see the import through the change feed.
     let batch = target.store.changes_since(0).await.unwrap();
-    assert_eq!(batch.clients, ["x1"]);
-    assert!(batch.keys);
+    assert_eq!(batch.clients, ["x1", "x2"]);
+    assert!(batch.keys && batch.trust);
 }
 
 async fn import_refuses_a_store_in_use(store: &Store) {

@@ -44,6 +44,21 @@ operations! {
                     record_change(&mut tx, "revocation", jti).await?;
                 }
                 Record::Audit { at, entry } => record_audit(&mut tx, entry, *at).await?,
+                Record::Trust(p) => {
+                    sqlx::query(
+                        "INSERT INTO trust_policies (id, client_id, issuer, policy_json, created_at, updated_at) \
+                         VALUES ($1, $2, $3, $4, $5, $6)",
+                    )
+                    .bind(&p.id)
+                    .bind(&p.client_id)
+                    .bind(&p.issuer)
+                    .bind(trust_json(p))
+                    .bind(p.created_at)
+                    .bind(p.updated_at)
+                    .execute(&mut *tx)
+                    .await?;
+                    record_change(&mut tx, "trust", &p.id).await?;
+                }
                 Record::Meta { key, value } => {
                     sqlx::query(
                         "INSERT INTO meta (key, value) VALUES ($1, $2) \
@@ -80,6 +95,12 @@ operations! {
             emit(Record::Meta { key, value });
         }
         stream_clients(&mut tx, |c| emit(Record::Client(c))).await?;
+        for row in sqlx::query("SELECT policy_json FROM trust_policies ORDER BY created_at, id")
+            .fetch_all(&mut *tx)
+            .await?
+        {
+            emit(Record::Trust(trust_row(&row)?));
+        }
         {
             let mut rows = sqlx::query("SELECT * FROM users ORDER BY id").fetch(&mut *tx);
             while let Some(r) = rows.try_next().await? {
