@@ -595,7 +595,17 @@ async fn key_clients_through_the_cli_and_the_admin_api() {
         .to_string();
     assert_eq!(kid.len(), 43, "an RFC 7638 thumbprint by default");
     let recipe_id = created["client"]["client_id"].as_str().unwrap().to_string();
-    let running = kit::local(dir.path(), Default::default()).await;
+    // The server on the store the CLI wrote (SQLite, or the PostgreSQL run's database).
+    let on_store = |v: String| Some((v, "test".to_string()));
+    let running = kit::local(
+        dir.path(),
+        tessera::config::Overrides {
+            database: on_store(kit::db_url(dir.path())),
+            master_key_file: on_store(dir.path().join("master.key").display().to_string()),
+            ..Default::default()
+        },
+    )
+    .await;
     let client_key = tessera_client::ClientKey::from_pem_file(dir.path().join("client.pem")).unwrap();
     let tokens = tessera_client::TokenClient::builder_with_key(&recipe_id, client_key)
         .issuer(running.base_url())
