@@ -19,7 +19,7 @@ fuzz_target!(|data: &[u8]| {
         headers.insert(header::AUTHORIZATION, v);
     }
     let form = Form::parse(body).unwrap_or_else(|_| Form::parse(b"").unwrap_or_else(|_| unreachable!()));
-    if let Ok(c) = credentials(&headers, &form) {
+    if let Ok(c) = credentials(&headers, &form, None) {
         assert!(!c.client_id.is_empty() && c.client_id.len() <= 256);
         assert!(c.secret.len() <= 512);
         // Only a public client (`none`: client_id alone, no Basic) comes without a secret.

@@ -72,6 +72,9 @@ pub enum AuthMethod {
     /// A JWT signed with the client's own key (`private_key_jwt`); see
     /// [`TokenClient::builder_with_key`].
     PrivateKeyJwt,
+    /// The TLS client certificate (`tls_client_auth` or `self_signed_tls_client_auth`); see
+    /// [`TokenClient::builder_with_certificate`].
+    TlsClientAuth,
 }
 
 /// What proves the client's identity: a shared secret, its own key, or a token its platform
@@ -80,6 +83,8 @@ enum Credential {
     Secret(String),
     Key(Arc<ClientKey>),
     TokenFile(std::path::PathBuf),
+    /// The TLS client certificate proves it (given with [`TokenClientBuilder::certificate`]).
+    Certificate,
 }
 
 /// Largest workload token file read.
@@ -202,6 +207,8 @@ pub struct TokenClientBuilder {
     backoff: Duration,
     http: Option<reqwest::Client>,
     clock: Option<Clock>,
+    identity: Option<reqwest::Identity>,
+    roots: Vec<reqwest::Certificate>,
 }
 
 /// A source of monotonic time (the default is [`Instant::now`]).
@@ -243,6 +250,30 @@ impl TokenClientBuilder {
         self
     }
 
+    /// Present this TLS client certificate (and its key) on every connection to the token
+    /// server: mutual TLS client authentication (RFC 8705, `tls_client_auth` or
+    /// `self_signed_tls_client_auth`) when the client was built with
+    /// [`TokenClient::builder_with_certificate`]. `pem` holds the certificate (chain) and the
+    /// private key. Ignored when an HTTP client is given with [`Self::http_client`] (give the
+    /// identity to that client).
+    pub fn certificate(mut self, pem: &[u8]) -> Result<Self, ClientError> {
+        self.identity = Some(
+            reqwest::Identity::from_pem(pem)
+                .map_err(|e| ClientError::Config(format!("not a PEM certificate and key: {}", chain(&e))))?,
+        );
+        Ok(self)
+    }
+
+    /// Trust this CA (PEM) for the token server's certificate, besides the system's roots
+    /// (ignored with [`Self::http_client`]).
+    pub fn root_certificate(mut self, pem: &[u8]) -> Result<Self, ClientError> {
+        self.roots.push(
+            reqwest::Certificate::from_pem(pem)
+                .map_err(|e| ClientError::Config(format!("not a PEM certificate: {}", chain(&e))))?,
+        );
+        Ok(self)
+    }
+
     /// Use this HTTP client.
     pub fn http_client(mut self, client: reqwest::Client) -> Self {
         self.http = Some(client);
@@ -260,16 +291,32 @@ impl TokenClientBuilder {
     /// first token (and again at the next one if the server could not be reached), so a service
     /// starts even while the token server is down.
     pub async fn build(self) -> Result<TokenClient, ClientError> {
+        if matches!(self.credential, Credential::Certificate)
+            && self.identity.is_none()
+            && self.http.is_none()
+        {
+            return Err(ClientError::Config(
+                "a certificate client needs its certificate: TokenClientBuilder::certificate".into(),
+            ));
+        }
         let http = match self.http {
             Some(h) => h,
             // No redirects: a client_secret_post body must never be re-sent to another origin.
-            None => reqwest::Client::builder()
-                .timeout(Duration::from_secs(15))
-                .redirect(reqwest::redirect::Policy::none())
-                .build()
-                .map_err(|e| ClientError::Config(chain(&e)))?,
+            None => {
+                let mut b = reqwest::Client::builder()
+                    .timeout(Duration::from_secs(15))
+                    .redirect(reqwest::redirect::Policy::none());
+                for root in self.roots {
+                    b = b.add_root_certificate(root);
+                }
+                if let Some(identity) = self.identity {
+                    b = b.identity(identity);
+                }
+                b.build().map_err(|e| ClientError::Config(chain(&e)))?
+            }
         };
         let keyed = matches!(self.credential, Credential::Key(_) | Credential::TokenFile(_));
+        let certified = matches!(self.credential, Credential::Certificate);
         let forced = match (self.auth, keyed) {
             (Some(AuthMethod::PrivateKeyJwt), false) => {
                 return Err(ClientError::Config(
@@ -282,6 +329,7 @@ impl TokenClientBuilder {
                 ));
             }
             (_, true) => Some(AuthMethod::PrivateKeyJwt),
+            (_, false) if certified => Some(AuthMethod::TlsClientAuth),
             (auth, false) => auth,
         };
         let endpoint = match (self.token_url, self.issuer) {
@@ -335,6 +383,16 @@ async fn discover_endpoint(
         {
             return Err(ClientError::Config(format!(
                 "the server does not support private_key_jwt: {methods:?}"
+            )));
+        }
+        Some(AuthMethod::TlsClientAuth)
+            if !methods.is_empty()
+                && !methods
+                    .iter()
+                    .any(|m| m == "tls_client_auth" || m == "self_signed_tls_client_auth") =>
+        {
+            return Err(ClientError::Config(format!(
+                "the server does not support mutual TLS client authentication: {methods:?}"
             )));
         }
         Some(a) => a,
@@ -580,6 +638,26 @@ impl TokenClient {
         Self::builder_for(client_id.into(), Credential::TokenFile(path.into()))
     }
 
+    /// Starts building a client that proves who it is with its TLS client certificate (RFC
+    /// 8705): give the certificate and key with [`TokenClientBuilder::certificate`]. Requests
+    /// carry `client_id` and nothing else.
+    ///
+    /// ```no_run
+    /// # async fn example() -> Result<(), Box<dyn std::error::Error>> {
+    /// use tessera_client::TokenClient;
+    /// let pem = std::fs::read("/etc/billing/client.pem")?; // certificate and key
+    /// let tokens = TokenClient::builder_with_certificate("billing")
+    ///     .certificate(&pem)?
+    ///     .issuer("https://auth.example.com")
+    ///     .build()
+    ///     .await?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn builder_with_certificate(client_id: impl Into<String>) -> TokenClientBuilder {
+        Self::builder_for(client_id.into(), Credential::Certificate)
+    }
+
     fn builder_for(client_id: String, credential: Credential) -> TokenClientBuilder {
         TokenClientBuilder {
             client_id,
@@ -592,6 +670,8 @@ impl TokenClient {
             backoff: Duration::from_millis(200),
             http: None,
             clock: None,
+            identity: None,
+            roots: Vec::new(),
         }
     }
 
@@ -825,7 +905,7 @@ impl TokenClient {
         }
         let secret = match &i.credential {
             Credential::Secret(s) => s.as_str(),
-            Credential::Key(_) | Credential::TokenFile(_) => "",
+            Credential::Key(_) | Credential::TokenFile(_) | Credential::Certificate => "",
         };
         if auth == AuthMethod::Post {
             form.push(("client_id", i.client_id.clone()));
@@ -852,6 +932,11 @@ impl TokenClient {
                     presented.push(("client_id", i.client_id.clone()));
                     presented.push(("client_assertion_type", ASSERTION_TYPE.into()));
                     presented.push(("client_assertion", read_token_file(path)?));
+                    i.http.post(token_url).form(&presented)
+                }
+                Credential::Certificate => {
+                    let mut presented = form.clone();
+                    presented.push(("client_id", i.client_id.clone()));
                     i.http.post(token_url).form(&presented)
                 }
                 Credential::Secret(_) => i.http.post(token_url).form(&form),

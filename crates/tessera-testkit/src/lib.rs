@@ -68,6 +68,10 @@ pub struct Opts {
     pub max_assertion_lifetime: Option<Duration>,
     /// Client assertions must name the issuer alone (`assertion_audience = "issuer"`).
     pub strict_assertion_audience: bool,
+    /// Serve TLS with this certificate and key (the base URL is then `https://127.0.0.1:…`).
+    pub tls: Option<tessera::config::TlsFiles>,
+    /// Mutual TLS (`[mtls]`).
+    pub mtls: Option<tessera::config::MtlsSettings>,
 }
 
 /// A server running in this process.
@@ -426,7 +430,8 @@ pub async fn start(opts: Opts) -> Server {
 
 pub async fn start_in(dir: TempDir, opts: Opts) -> Server {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
+    let scheme = if opts.tls.is_some() { "https" } else { "http" };
+    let base = format!("{scheme}://{}", listener.local_addr().unwrap());
     let over = Overrides {
         listen: src("127.0.0.1:0"),
         issuer: src(&format!("{base}{}", opts.issuer_path.unwrap_or_default())),
@@ -448,6 +453,8 @@ pub async fn start_in(dir: TempDir, opts: Opts) -> Server {
         settings.jwks_max_age = t;
     }
     settings.key_rotation_interval = opts.key_rotation_interval;
+    settings.tls = opts.tls.clone();
+    settings.mtls = opts.mtls.clone();
     if opts.strict_assertion_audience {
         settings.assertion_audience_token_endpoint = false;
     }

@@ -75,7 +75,7 @@ fn hot_path(c: &mut Criterion) {
     c.bench_function("parse: form body and Basic credentials", |b| {
         b.iter(|| {
             let form = Form::parse(black_box(body)).unwrap();
-            black_box(credentials(&headers, &form).unwrap());
+            black_box(credentials(&headers, &form, None).unwrap());
         })
     });
     c.bench_function("authenticate: generated secret (SHA-256)", |b| {

@@ -45,6 +45,10 @@ pub struct NewClient {
     pub jwks: Option<serde_json::Value>,
     /// Where it publishes its public keys.
     pub jwks_uri: Option<String>,
+    /// The subject its certificate carries (`tls_client_auth`).
+    pub tls_client_auth: Option<crate::model::auth::TlsSubject>,
+    /// Its certificates' thumbprints (`self_signed_tls_client_auth`).
+    pub tls_client_certificates: Vec<String>,
 }
 
 /// Changes to a client; `None` leaves a field as it is.
@@ -82,6 +86,10 @@ pub struct ClientUpdate {
     pub jwks: Option<Option<serde_json::Value>>,
     /// A new key address (`Some(None)` removes it); setting it removes inline keys.
     pub jwks_uri: Option<Option<String>>,
+    /// A new certificate subject (`Some(None)` removes it).
+    pub tls_client_auth: Option<Option<crate::model::auth::TlsSubject>>,
+    /// New certificate thumbprints (replacing the old ones).
+    pub tls_client_certificates: Option<Vec<String>>,
 }
 
 /// Longest grace a replaced secret may keep working: 30 days.
@@ -137,15 +145,18 @@ pub fn build_client(new: NewClient, at: i64) -> Result<Created, AdminError> {
         auth: new.auth,
         jwks: new.jwks,
         jwks_uri: new.jwks_uri,
+        tls_client_auth: new.tls_client_auth,
+        tls_client_certificates: new.tls_client_certificates,
     };
     if new.public && new.secret.is_some() {
         return Err(AdminError::Invalid("a public client has no secret".into()));
     }
-    let keyed = new.auth == TokenAuth::PrivateKeyJwt;
+    let keyed = new.auth != TokenAuth::ClientSecret;
     if keyed && new.secret.is_some() {
-        return Err(AdminError::Invalid(
-            "a private_key_jwt client has no secret (it signs assertions with its key)".into(),
-        ));
+        return Err(AdminError::Invalid(format!(
+            "a {} client has no secret",
+            new.auth.name()
+        )));
     }
     if new.public && (new.introspect || new.admin) {
         return Err(AdminError::Invalid(
@@ -274,6 +285,15 @@ pub async fn update_client(
     if let Some(u) = &update.jwks_uri {
         details.insert("jwks_uri".into(), u.clone().into());
     }
+    if let Some(t) = &update.tls_client_auth {
+        details.insert(
+            "tls_client_auth".into(),
+            serde_json::to_value(t).unwrap_or_default(),
+        );
+    }
+    if let Some(c) = &update.tls_client_certificates {
+        details.insert("tls_client_certificates".into(), c.clone().into());
+    }
     let entry = actor.entry(action, id, details.into());
     let scope_changed = update.scope.is_some();
     let claims_changed = update.claims.is_some() || update.clear_claims;
@@ -314,7 +334,15 @@ pub async fn update_client(
                 || update.first_party.is_some()
                 || update.auth.is_some()
                 || update.jwks.is_some()
-                || update.jwks_uri.is_some();
+                || update.jwks_uri.is_some()
+                || update.tls_client_auth.is_some()
+                || update.tls_client_certificates.is_some();
+            if let Some(t) = update.tls_client_auth {
+                client.flows.tls_client_auth = t;
+            }
+            if let Some(c) = update.tls_client_certificates {
+                client.flows.tls_client_certificates = c;
+            }
             let (jwks_given, uri_given) = (update.jwks.is_some(), update.jwks_uri.is_some());
             if let Some(j) = update.jwks {
                 if j.is_some() && !uri_given {
@@ -331,7 +359,7 @@ pub async fn update_client(
             if let Some(method) = update.auth {
                 let was = client.flows.auth;
                 client.flows.auth = method;
-                if was == TokenAuth::ClientSecret && method == TokenAuth::PrivateKeyJwt {
+                if was == TokenAuth::ClientSecret && method != TokenAuth::ClientSecret {
                     // The secrets it had work until the grace ends, and then are gone.
                     let until = actor.now() + update.secret_grace.unwrap_or_default().as_secs() as i64;
                     for s in &mut client.secrets {

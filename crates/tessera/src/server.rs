@@ -137,7 +137,9 @@ pub async fn start_with_clock(
 ) -> anyhow::Result<Running> {
     // TLS files first: a bad certificate is reported before anything else happens.
     let tls = match &settings.tls {
-        Some(files) => Some(crate::http::tls::acceptor(files).map_err(|e| anyhow::anyhow!(e))?),
+        Some(files) => {
+            Some(crate::http::tls::acceptor(files, settings.mtls.is_some()).map_err(|e| anyhow::anyhow!(e))?)
+        }
         None => None,
     };
     let store = Store::open(&settings.database, true).await?;

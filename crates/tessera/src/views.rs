@@ -9,7 +9,6 @@
 use serde::Serialize;
 
 use crate::claims::Claims;
-use crate::model::auth::TokenAuth;
 use crate::model::{AuditEvent, ClientRecord, KeyRecord, SecretKind, SignInsEnded, UserRecord};
 
 /// A client: everything but secret values and hashes.
@@ -34,6 +33,10 @@ pub struct ClientView<'a> {
     scope: String,
     secrets: Vec<SecretView<'a>>,
     token_endpoint_auth_method: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tls_client_auth: Option<&'a crate::model::auth::TlsSubject>,
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    tls_client_certificate_thumbprints: &'a [String],
     token_ttl: u32,
     tokens_revoked_before: i64,
     updated_at: i64,
@@ -79,11 +82,13 @@ impl<'a> From<&'a ClientRecord> for ClientView<'a> {
                     },
                 })
                 .collect(),
-            token_endpoint_auth_method: match c.flows.auth {
-                _ if c.flows.public => "none",
-                TokenAuth::ClientSecret => "client_secret_basic",
-                TokenAuth::PrivateKeyJwt => "private_key_jwt",
+            token_endpoint_auth_method: if c.flows.public {
+                "none"
+            } else {
+                c.flows.auth.name()
             },
+            tls_client_auth: c.flows.tls_client_auth.as_ref(),
+            tls_client_certificate_thumbprints: &c.flows.tls_client_certificates,
             token_ttl: c.token_ttl,
             tokens_revoked_before: c.tokens_revoked_before,
             updated_at: c.updated_at,

@@ -1,5 +1,6 @@
 //! `tessera client …`: register, change, rotate and remove clients.
 
+use super::certificates::{CertificateArgs, TlsArgs};
 use super::{fmt_time, print_json};
 use crate::admin::{self, ClientUpdate, NewClient};
 use crate::model::ClientRecord;
@@ -41,6 +42,10 @@ pub(super) struct FlowArgs {
     /// Where it publishes its public keys (https); replaces inline keys.
     #[arg(long, value_name = "URL")]
     jwks_uri: Option<String>,
+    #[command(flatten)]
+    tls: TlsArgs,
+    #[command(flatten)]
+    certificates: CertificateArgs,
 }
 
 impl FlowArgs {
@@ -354,6 +359,8 @@ pub(super) async fn client_command(
                     auth,
                     jwks,
                     jwks_uri: flows.jwks_uri.clone(),
+                    tls_client_auth: flows.tls.subject(),
+                    tls_client_certificates: flows.certificates.thumbprints()?,
                     redirect_uris: flows.redirect_uris,
                     first_party: flows.first_party.unwrap_or(false),
                 },
@@ -463,6 +470,10 @@ pub(super) async fn client_command(
                     .map_err(|e| anyhow::anyhow!("invalid --secret-grace: {e}"))?,
                 jwks: jwks.map(Some),
                 jwks_uri: flows.jwks_uri.clone().map(Some),
+                tls_client_auth: flows.tls.subject().map(Some),
+                tls_client_certificates: (!flows.certificates.certificate_files.is_empty())
+                    .then(|| flows.certificates.thumbprints())
+                    .transpose()?,
                 redirect_uris: (!flows.redirect_uris.is_empty()).then_some(flows.redirect_uris),
                 first_party: flows.first_party,
             };

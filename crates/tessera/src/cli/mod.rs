@@ -1,6 +1,7 @@
 //! The `tessera` command line: `serve`, and the admin commands that work on the same store.
 
 mod audit;
+mod certificates;
 mod client;
 mod key;
 mod serve;

@@ -7,7 +7,10 @@
 //! keyed MAC of the secret, never the secret) for a while, so the slow hash is paid once per cache
 //! period instead of on every request. A wrong secret always pays the full Argon2id cost.
 
+mod keys;
 mod secrets;
+
+pub use keys::{ClientKeys, KeySource};
 
 pub(crate) use secrets::sha256_hex;
 pub use secrets::{ARGON2_CACHE_TTL, generate_client_id, generate_secret, hash_secret, new_secret_record};
@@ -81,59 +84,19 @@ pub struct CachedClient {
     pub auth: TokenAuth,
     /// Its public keys, if it registered any.
     pub keys: Option<Arc<ClientKeys>>,
+    /// The subject its TLS certificate carries (`tls_client_auth`).
+    pub tls_subject: Option<Box<crate::model::auth::TlsSubject>>,
+    /// Its certificates' thumbprints (`self_signed_tls_client_auth`).
+    pub tls_thumbprints: Box<[Box<str>]>,
     /// The record's last change, part of what a refresh compares.
     updated_at: i64,
     secrets: Box<[CachedSecret]>,
 }
 
-/// A client's registered public keys: parsed once when inline, or the address it publishes them
-/// at (fetched and cached by `client_keys`).
-pub struct ClientKeys {
-    /// Where they are.
-    pub source: KeySource,
-    /// What the record holds (the key set's JSON, or the address), to tell a changed record.
-    recorded: Box<str>,
-}
-
-/// Where a client's keys are.
-pub enum KeySource {
-    /// Inline, parsed.
-    Inline(tessera_verify::jws::KeyRing),
-    /// At this `jwks_uri`.
-    Remote(Box<str>),
-}
-
-impl ClientKeys {
-    fn of(flows: &crate::model::flows::Flows) -> Option<ClientKeys> {
-        if let Some(uri) = &flows.jwks_uri {
-            return Some(ClientKeys {
-                source: KeySource::Remote(uri.as_str().into()),
-                recorded: uri.as_str().into(),
-            });
-        }
-        let jwks = flows.jwks.as_ref()?;
-        Some(ClientKeys {
-            source: KeySource::Inline(tessera_verify::jws::KeyRing::from_jwks(
-                jwks,
-                crate::model::auth::ASSERTION_ALGORITHMS,
-            )),
-            recorded: jwks.to_string().into(),
-        })
-    }
-
-    fn same_as(&self, flows: &crate::model::flows::Flows) -> bool {
-        match (&self.source, &flows.jwks_uri, &flows.jwks) {
-            (KeySource::Remote(_), Some(uri), _) => *self.recorded == **uri,
-            (KeySource::Inline(_), None, Some(jwks)) => *self.recorded == *jwks.to_string(),
-            _ => false,
-        }
-    }
-}
-
-/// The secrets of `record` a client may present: all of a secret client's, and of a key client
-/// only those still in the grace period of its move to a key (they have an end).
+/// The secrets of `record` a client may present: all of a secret client's, and of a key or
+/// certificate client only those still in the grace period of its move (they have an end).
 fn usable_secrets(record: &ClientRecord) -> impl Iterator<Item = &crate::model::SecretRecord> {
-    let keyed = record.flows.auth == TokenAuth::PrivateKeyJwt;
+    let keyed = record.flows.auth != TokenAuth::ClientSecret;
     record
         .secrets
         .iter()
@@ -154,6 +117,13 @@ impl CachedClient {
             claims: crate::claims::fragment(&record.claims),
             auth: record.flows.auth,
             keys: ClientKeys::of(&record.flows).map(Arc::new),
+            tls_subject: record.flows.tls_client_auth.clone().map(Box::new),
+            tls_thumbprints: record
+                .flows
+                .tls_client_certificates
+                .iter()
+                .map(|t| t.as_str().into())
+                .collect(),
             updated_at: record.updated_at,
             secrets: usable_secrets(record)
                 .filter_map(CachedSecret::from_record)
@@ -188,6 +158,13 @@ impl CachedClient {
             && self.claims == crate::claims::fragment(&r.claims)
             && self.grants.matches(&grant_scopes(r), &r.audiences)
             && self.auth == r.flows.auth
+            && self.tls_subject.as_deref() == r.flows.tls_client_auth.as_ref()
+            && self.tls_thumbprints.len() == r.flows.tls_client_certificates.len()
+            && self
+                .tls_thumbprints
+                .iter()
+                .zip(&r.flows.tls_client_certificates)
+                .all(|(a, b)| **a == **b)
             && match &self.keys {
                 Some(k) => k.same_as(&r.flows),
                 None => r.flows.jwks.is_none() && r.flows.jwks_uri.is_none(),

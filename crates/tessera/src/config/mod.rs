@@ -14,10 +14,16 @@ use serde::Deserialize;
 
 use crate::client_keys::OutboundSettings;
 
+mod client_auth;
+mod mtls;
 mod outbound;
+mod sign_in;
+
 use crate::keys::{Alg, MasterKeySource};
 use crate::model::paths::{ALL_PRESETS, PRESET_NAMES, PathRules, preset};
 use crate::store::DatabaseUrl;
+pub use mtls::MtlsSettings;
+pub use sign_in::SignInSettings;
 
 /// The default listen address.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
@@ -70,28 +76,7 @@ pub struct FileConfig {
     idle_timeout: Option<u64>,
     sign_in: Option<SignInSettings>,
     outbound: Option<outbound::OutboundFile>,
-}
-
-/// How long people stay signed in (the `[sign_in]` table), in seconds.
-#[derive(Debug, Clone, Copy, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct SignInSettings {
-    /// A browser session at the authorization endpoint (12 hours).
-    pub session_ttl: u64,
-    /// A refresh token unused for this long expires (14 days).
-    pub refresh_token_idle_ttl: u64,
-    /// A refresh-token family ends this long after the sign-in, used or not (30 days).
-    pub refresh_token_ttl: u64,
-}
-
-impl Default for SignInSettings {
-    fn default() -> Self {
-        SignInSettings {
-            session_ttl: 12 * 3600,
-            refresh_token_idle_ttl: 14 * 86_400,
-            refresh_token_ttl: 30 * 86_400,
-        }
-    }
+    mtls: Option<mtls::MtlsFile>,
 }
 
 /// Values found on the command line or in the environment, each with the name of its source.
@@ -180,6 +165,8 @@ pub struct Settings {
     pub sign_in: SignInSettings,
     /// Where Tessera may fetch from (clients' `jwks_uri`).
     pub outbound: OutboundSettings,
+    /// Mutual TLS client authentication, when the `[mtls]` table is there.
+    pub mtls: Option<MtlsSettings>,
 }
 
 impl Settings {
@@ -382,16 +369,10 @@ impl Settings {
             60,
             3600,
         )?);
-        let assertion_audience_token_endpoint = match file.assertion_audience.as_deref() {
-            None | Some("issuer_or_token_endpoint") => true,
-            Some("issuer") => false,
-            Some(other) => {
-                return Err(ConfigError(format!(
-                    "invalid assertion_audience (from {}): \"issuer\" or \"issuer_or_token_endpoint\", not {other:?}",
-                    file_src("assertion_audience")
-                )));
-            }
-        };
+        let assertion_audience_token_endpoint = client_auth::token_endpoint_audience(
+            file.assertion_audience.as_deref(),
+            &file_src("assertion_audience"),
+        )?;
         let jwks_max_age = Duration::from_secs(within(
             "jwks_max_age",
             file.jwks_max_age.unwrap_or(300),
@@ -467,11 +448,13 @@ impl Settings {
             60,
             sign_in.refresh_token_ttl,
         )?;
+        let mtls = file.mtls.map(|m| m.settings(&file_src("[mtls]"))).transpose()?;
         let outbound = match file.outbound {
             None => OutboundSettings::default(),
             Some(o) => o.settings(&file_src("[outbound]"))?,
         };
         Ok(Settings {
+            mtls,
             outbound,
             listen,
             issuer,

@@ -30,12 +30,18 @@ pub fn metadata(settings: &Settings) -> Metadata {
     use crate::model::auth::ASSERTION_ALGORITHM_NAMES;
     use crate::oauth::client_auth::METHODS;
     use crate::oauth::oidc::{CLAIMS_SUPPORTED, LOGOUT_PATH, OIDC_SCOPES, USERINFO_PATH};
-    let auth_methods: Vec<&str> = METHODS.iter().map(|m| m.name()).collect();
+    let auth_methods: Vec<&str> = METHODS
+        .iter()
+        .filter(|m| m.available(settings))
+        .flat_map(|m| m.names())
+        .copied()
+        .collect();
     // RFC 7662 §2.1: introspection needs a client that proves who it is.
     let introspection_methods: Vec<&str> = METHODS
         .iter()
-        .filter(|m| m.proves_possession())
-        .map(|m| m.name())
+        .filter(|m| m.available(settings) && m.proves_possession())
+        .flat_map(|m| m.names())
+        .copied()
         .collect();
     let grant_types: Vec<&str> = crate::oauth::grants::GRANTS.iter().map(|g| g.name()).collect();
     let doc = json!({

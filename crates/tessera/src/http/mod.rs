@@ -322,10 +322,11 @@ pub async fn serve(
         };
         let _ = stream.set_nodelay(true);
         let activity = Activity::default();
-        let service = Tracked {
+        let mut service = Tracked {
             inner: hyper_util::service::TowerToHyperService::new(router.clone()),
             activity: activity.clone(),
             peer,
+            certificate: None,
         };
         let header_timeout = timeouts.header;
         let idle = (activity, timeouts.idle);
@@ -344,6 +345,11 @@ pub async fn serve(
                         }
                         Err(_) => return,
                     };
+                    service.certificate = stream.get_ref().1.peer_certificates().map(|chain| {
+                        Arc::new(crate::model::auth::PeerCertificate {
+                            chain: chain.iter().map(|c| c.to_vec()).collect(),
+                        })
+                    });
                     serve_auto(TokioIo::new(stream), service, header_timeout, idle, drain, peer).await
                 }
             }
@@ -419,6 +425,8 @@ struct Tracked {
     inner: hyper_util::service::TowerToHyperService<Router>,
     activity: Activity,
     peer: SocketAddr,
+    /// The certificate the client presented in the TLS handshake, if any.
+    certificate: Option<Arc<crate::model::auth::PeerCertificate>>,
 }
 
 impl<B> hyper::service::Service<axum::http::Request<B>> for Tracked
@@ -437,6 +445,9 @@ where
 
     fn call(&self, mut request: axum::http::Request<B>) -> Self::Future {
         request.extensions_mut().insert(ConnectInfo(self.peer));
+        if let Some(c) = &self.certificate {
+            request.extensions_mut().insert(c.clone());
+        }
         self.activity.0.in_flight.fetch_add(1, Ordering::Relaxed);
         let guard = InFlight(self.activity.clone());
         let future = self.inner.call(request);

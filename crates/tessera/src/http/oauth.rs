@@ -10,9 +10,39 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 use crate::app::App;
+use crate::model::auth::PeerCertificate;
 use crate::model::paths::PathRules;
+use crate::oauth::admission::Connection;
 use crate::oauth::userinfo::UserinfoError;
 use crate::oauth::{Answer, BASIC_CHALLENGE, OAuthError, RETRY_AFTER_SECONDS, sanitize};
+
+/// The connection a request came on: its peer, and the client certificate of its TLS handshake
+/// or, from a trusted proxy only, of the `[mtls] proxy_header` (URL-encoded PEM, as nginx's
+/// `$ssl_client_escaped_cert`; the header from any other peer is ignored).
+fn connection(app: &App, extensions: &axum::http::Extensions, headers: &axum::http::HeaderMap) -> Connection {
+    let peer = super::peer(extensions);
+    let mut certificate = extensions.get::<Arc<PeerCertificate>>().cloned();
+    if certificate.is_none() {
+        if let Some(name) = app.settings.mtls.as_ref().and_then(|m| m.proxy_header.as_ref()) {
+            if app.guard.is_trusted_proxy(peer) {
+                certificate = forwarded_certificate(headers.get(name));
+            }
+        }
+    }
+    Connection { peer, certificate }
+}
+
+/// A certificate a proxy forwarded: one header, URL-encoded PEM.
+fn forwarded_certificate(value: Option<&HeaderValue>) -> Option<Arc<PeerCertificate>> {
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject;
+    let text = value?.to_str().ok()?;
+    let pem = percent_encoding::percent_decode_str(text).decode_utf8().ok()?;
+    let der = CertificateDer::from_pem_slice(pem.as_bytes()).ok()?;
+    Some(Arc::new(PeerCertificate {
+        chain: vec![der.to_vec()],
+    }))
+}
 
 /// `POST /oauth2/token`: strict RFC 6749.
 pub async fn token(State(app): State<Arc<App>>, request: Request) -> Response {
@@ -20,7 +50,7 @@ pub async fn token(State(app): State<Arc<App>>, request: Request) -> Response {
     answer(
         crate::oauth::token::handle(
             &app,
-            super::peer(&parts.extensions),
+            &connection(&app, &parts.extensions, &parts.headers),
             &parts.headers,
             body,
             &PathRules::STRICT,
@@ -32,9 +62,8 @@ pub async fn token(State(app): State<Arc<App>>, request: Request) -> Response {
 /// The token endpoint on an extra path, with that path's rules.
 pub async fn token_at(app: Arc<App>, request: Request, rules: Arc<PathRules>) -> Response {
     let (parts, body) = request.into_parts();
-    match crate::oauth::token::handle(&app, super::peer(&parts.extensions), &parts.headers, body, &rules)
-        .await
-    {
+    let connection = connection(&app, &parts.extensions, &parts.headers);
+    match crate::oauth::token::handle(&app, &connection, &parts.headers, body, &rules).await {
         Ok(a) => a.into_response(),
         Err(e) if rules.camel_case_errors => camel_case_error(e),
         Err(e) => e.into_response(),
@@ -49,13 +78,15 @@ pub async fn method_not_allowed() -> Response {
 /// `POST /oauth2/introspect` (RFC 7662).
 pub async fn introspect(State(app): State<Arc<App>>, request: Request) -> Response {
     let (parts, body) = request.into_parts();
-    answer(crate::oauth::introspect::handle(&app, super::peer(&parts.extensions), &parts.headers, body).await)
+    let connection = connection(&app, &parts.extensions, &parts.headers);
+    answer(crate::oauth::introspect::handle(&app, &connection, &parts.headers, body).await)
 }
 
 /// `POST /oauth2/revoke` (RFC 7009).
 pub async fn revoke(State(app): State<Arc<App>>, request: Request) -> Response {
     let (parts, body) = request.into_parts();
-    answer(crate::oauth::revoke::handle(&app, super::peer(&parts.extensions), &parts.headers, body).await)
+    let connection = connection(&app, &parts.extensions, &parts.headers);
+    answer(crate::oauth::revoke::handle(&app, &connection, &parts.headers, body).await)
 }
 
 /// `GET` or `POST /oauth2/userinfo` (OpenID Connect Core §5.3).

@@ -76,19 +76,82 @@ fn stamp(files: &TlsFiles) -> Option<(SystemTime, u64, SystemTime, u64)> {
     Some((c.modified().ok()?, c.len(), k.modified().ok()?, k.len()))
 }
 
-/// A TLS acceptor for `files`, and the resolver that a reload task updates.
-pub fn acceptor(files: &TlsFiles) -> Result<(tokio_rustls::TlsAcceptor, Arc<Reloading>), String> {
+/// Asks every client for a certificate and takes whatever it presents (or nothing), once the
+/// handshake proves it holds the certificate's key: which certificates a client may use is the
+/// token endpoint's business (`tls_client_auth` validates the chain against the `[mtls]` CAs,
+/// `self_signed_tls_client_auth` compares thumbprints), and a client without one is unaffected.
+#[derive(Debug)]
+struct RequestedClientCertificate {
+    algorithms: rustls::crypto::WebPkiSupportedAlgorithms,
+}
+
+impl rustls::server::danger::ClientCertVerifier for RequestedClientCertificate {
+    fn offer_client_auth(&self) -> bool {
+        true
+    }
+
+    fn client_auth_mandatory(&self) -> bool {
+        false
+    }
+
+    fn root_hint_subjects(&self) -> &[rustls::DistinguishedName] {
+        &[]
+    }
+
+    fn verify_client_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _now: rustls::pki_types::UnixTime,
+    ) -> Result<rustls::server::danger::ClientCertVerified, rustls::Error> {
+        Ok(rustls::server::danger::ClientCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.algorithms)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.algorithms)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.algorithms.supported_schemes()
+    }
+}
+
+/// A TLS acceptor for `files` (asking clients for certificates with `client_certificates`), and
+/// the resolver that a reload task updates.
+pub fn acceptor(
+    files: &TlsFiles,
+    client_certificates: bool,
+) -> Result<(tokio_rustls::TlsAcceptor, Arc<Reloading>), String> {
     let certified = load(files)?;
     let resolver = Arc::new(Reloading {
         files: files.clone(),
         current: RwLock::new(Arc::new(certified)),
     });
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    let mut config = rustls::ServerConfig::builder_with_provider(provider)
+    let algorithms = provider.signature_verification_algorithms;
+    let builder = rustls::ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
-        .map_err(|e| format!("TLS: {e}"))?
-        .with_no_client_auth()
-        .with_cert_resolver(resolver.clone());
+        .map_err(|e| format!("TLS: {e}"))?;
+    let builder = if client_certificates {
+        builder.with_client_cert_verifier(Arc::new(RequestedClientCertificate { algorithms }))
+    } else {
+        builder.with_no_client_auth()
+    };
+    let mut config = builder.with_cert_resolver(resolver.clone());
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     Ok((tokio_rustls::TlsAcceptor::from(Arc::new(config)), resolver))
 }

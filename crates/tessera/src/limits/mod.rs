@@ -327,6 +327,12 @@ impl Guard {
         &self.limits.settings
     }
 
+    /// Whether `peer` is one of the trusted proxies (whose forwarding headers are believed).
+    pub fn is_trusted_proxy(&self, peer: IpAddr) -> bool {
+        let peer = peer.to_canonical();
+        self.limits.proxies.iter().any(|n| n.contains(&peer))
+    }
+
     /// The client's address: the peer's, or, when the peer is a trusted proxy, the nearest
     /// address in the proxy header that is not itself a trusted proxy.
     pub fn client_address(&self, peer: IpAddr, headers: &HeaderMap) -> IpAddr {

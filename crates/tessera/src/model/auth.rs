@@ -23,9 +23,93 @@ pub enum TokenAuth {
     /// A JWT signed with one of its registered keys (RFC 7523 §2.2).
     #[serde(rename = "private_key_jwt")]
     PrivateKeyJwt,
+    /// A TLS client certificate from a trusted CA naming the client's registered subject (RFC
+    /// 8705 §2.1).
+    #[serde(rename = "tls_client_auth")]
+    TlsClientAuth,
+    /// A TLS client certificate the client registered, matched by its SHA-256 (RFC 8705 §2.2).
+    #[serde(rename = "self_signed_tls_client_auth")]
+    SelfSignedTlsClientAuth,
 }
 
+/// The one subject a `tls_client_auth` client's certificate must carry (RFC 8705 §2.1.2).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum TlsSubject {
+    /// The subject distinguished name, as RFC 4514 writes it (`CN=billing,O=Acme`).
+    SubjectDn(String),
+    /// A `dNSName` subject alternative name.
+    SanDns(String),
+    /// A `uniformResourceIdentifier` SAN (a SPIFFE ID: `spiffe://prod.acme/ns/payments/sa/api`).
+    SanUri(String),
+    /// An `iPAddress` SAN (compared as an address).
+    SanIp(String),
+    /// An `rfc822Name` SAN.
+    SanEmail(String),
+}
+
+impl TlsSubject {
+    /// Checks the value: printable, at most 1024 characters; an IP that parses.
+    pub fn validate(&self) -> Result<(), String> {
+        let v = match self {
+            TlsSubject::SubjectDn(v)
+            | TlsSubject::SanDns(v)
+            | TlsSubject::SanUri(v)
+            | TlsSubject::SanIp(v)
+            | TlsSubject::SanEmail(v) => v,
+        };
+        if v.is_empty() || v.len() > 1024 || v.chars().any(char::is_control) {
+            return Err("a TLS subject is 1 to 1024 printable characters".into());
+        }
+        if let TlsSubject::SanIp(ip) = self {
+            ip.parse::<std::net::IpAddr>()
+                .map_err(|_| format!("{ip:?} is not an IP address"))?;
+        }
+        Ok(())
+    }
+}
+
+/// The certificate chain a client presented on its TLS connection (or that a trusted proxy
+/// forwarded), leaf first. Only public material: certificates.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PeerCertificate {
+    /// DER certificates, the client's own first.
+    pub chain: Vec<Vec<u8>>,
+}
+
+impl PeerCertificate {
+    /// The client's own certificate.
+    pub fn leaf(&self) -> &[u8] {
+        self.chain.first().map(Vec::as_slice).unwrap_or_default()
+    }
+
+    /// Its SHA-256, base64url without padding (RFC 8705 §3.1 `x5t#S256`).
+    pub fn thumbprint(&self) -> String {
+        certificate_thumbprint(self.leaf())
+    }
+}
+
+/// The `x5t#S256` of a DER certificate.
+pub fn certificate_thumbprint(der: &[u8]) -> String {
+    use base64::Engine;
+    let d = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, der);
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(d.as_ref())
+}
+
+/// Most certificates a self-signed client registers.
+pub const MAX_CLIENT_CERTIFICATES: usize = 10;
+
 impl TokenAuth {
+    /// Its RFC 7591 name.
+    pub fn name(&self) -> &'static str {
+        match self {
+            TokenAuth::ClientSecret => "client_secret_basic",
+            TokenAuth::PrivateKeyJwt => "private_key_jwt",
+            TokenAuth::TlsClientAuth => "tls_client_auth",
+            TokenAuth::SelfSignedTlsClientAuth => "self_signed_tls_client_auth",
+        }
+    }
+
     /// Whether it is the default (kept out of stored records).
     pub fn is_secret(&self) -> bool {
         *self == TokenAuth::ClientSecret
@@ -37,12 +121,14 @@ impl TokenAuth {
         match name {
             "client_secret_basic" | "client_secret_post" | "client_secret" => Ok(TokenAuth::ClientSecret),
             "private_key_jwt" => Ok(TokenAuth::PrivateKeyJwt),
+            "tls_client_auth" => Ok(TokenAuth::TlsClientAuth),
+            "self_signed_tls_client_auth" => Ok(TokenAuth::SelfSignedTlsClientAuth),
             "client_secret_jwt" => Err(
                 "client_secret_jwt is not offered: it needs the secret in clear, which Tessera never stores; use private_key_jwt"
                     .into(),
             ),
             other => Err(format!(
-                "unknown token_endpoint_auth_method {other:?} (client_secret_basic, client_secret_post or private_key_jwt)"
+                "unknown token_endpoint_auth_method {other:?} (client_secret_basic, client_secret_post, private_key_jwt, tls_client_auth or self_signed_tls_client_auth)"
             )),
         }
     }

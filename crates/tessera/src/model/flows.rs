@@ -46,6 +46,12 @@ pub struct Flows {
     /// Where it publishes its public keys, for `private_key_jwt`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub jwks_uri: Option<String>,
+    /// The subject its certificate carries, for `tls_client_auth`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls_client_auth: Option<auth::TlsSubject>,
+    /// The SHA-256 thumbprints of its certificates, for `self_signed_tls_client_auth`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub tls_client_certificates: Vec<String>,
 }
 
 impl Default for Flows {
@@ -58,6 +64,8 @@ impl Default for Flows {
             auth: TokenAuth::ClientSecret,
             jwks: None,
             jwks_uri: None,
+            tls_client_auth: None,
+            tls_client_certificates: Vec::new(),
         }
     }
 }
@@ -125,8 +133,33 @@ fn validate_keys(flows: &Flows) -> Result<(), String> {
     }
     // Without keys of its own, a key client's assertions come from trusted issuers (trust
     // policies, workload identity federation).
-    if flows.auth == TokenAuth::PrivateKeyJwt && flows.public {
-        return Err("a public client authenticates with none, not private_key_jwt".into());
+    if flows.public && !flows.auth.is_secret() {
+        return Err(format!(
+            "a public client authenticates with none, not {}",
+            flows.auth.name()
+        ));
+    }
+    if let Some(subject) = &flows.tls_client_auth {
+        subject.validate()?;
+    }
+    if flows.auth == TokenAuth::TlsClientAuth && flows.tls_client_auth.is_none() {
+        return Err("tls_client_auth needs the subject its certificate carries (a DN or a SAN)".into());
+    }
+    if flows.tls_client_certificates.len() > auth::MAX_CLIENT_CERTIFICATES
+        || flows.tls_client_certificates.iter().any(|t| {
+            t.len() != 43
+                || !t
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        })
+    {
+        return Err(format!(
+            "at most {} certificate thumbprints, each a SHA-256 in base64url",
+            auth::MAX_CLIENT_CERTIFICATES
+        ));
+    }
+    if flows.auth == TokenAuth::SelfSignedTlsClientAuth && flows.tls_client_certificates.is_empty() {
+        return Err("self_signed_tls_client_auth needs the client's certificate".into());
     }
     Ok(())
 }

@@ -118,6 +118,26 @@ where
     parse_form(&bytes)
 }
 
+/// The connection a request came on: the peer's address, and the certificate it presented in
+/// the TLS handshake (or that a trusted proxy forwarded), if any.
+#[derive(Debug, Clone)]
+pub struct Connection {
+    /// The peer's address (before any proxy header is read).
+    pub peer: IpAddr,
+    /// Its TLS client certificate.
+    pub certificate: Option<Arc<crate::model::auth::PeerCertificate>>,
+}
+
+impl Connection {
+    /// A connection from `peer` without a certificate.
+    pub fn plain(peer: IpAddr) -> Self {
+        Connection {
+            peer,
+            certificate: None,
+        }
+    }
+}
+
 /// The common start of every client-authenticated endpoint (token, introspection, revocation):
 /// the client's credentials are found, then the endpoint's `required` parameter, then the secret
 /// is checked, so a malformed request is refused before any secret check. Returns the
@@ -125,11 +145,21 @@ where
 pub async fn authenticate_request<'f>(
     app: &App,
     address: IpAddr,
+    connection: &Connection,
     headers: &HeaderMap,
     form: &'f Form,
     required: &'static str,
 ) -> Result<(&'f str, Arc<CachedClient>, &'static dyn AuthMethod), OAuthError> {
-    authenticate_on(app, address, headers, form, required, &PathRules::STRICT).await
+    authenticate_on(
+        app,
+        address,
+        connection,
+        headers,
+        form,
+        required,
+        &PathRules::STRICT,
+    )
+    .await
 }
 
 /// The first step of every client-authenticated endpoint: the client's address (the connection's
@@ -144,12 +174,13 @@ pub fn admit(app: &App, peer: IpAddr, headers: &HeaderMap) -> Result<IpAddr, OAu
 pub(crate) async fn authenticate_on<'f>(
     app: &App,
     address: IpAddr,
+    connection: &Connection,
     headers: &HeaderMap,
     form: &'f Form,
     required: &'static str,
     rules: &PathRules,
 ) -> Result<(&'f str, Arc<CachedClient>, &'static dyn AuthMethod), OAuthError> {
-    let creds = credentials(headers, form)?;
+    let creds = credentials(headers, form, connection.certificate.as_ref())?;
     rules
         .accepts(creds.method.name())
         .map_err(|why| OAuthError::InvalidClient(why.into()))?;

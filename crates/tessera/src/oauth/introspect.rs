@@ -1,12 +1,10 @@
 //! Token introspection (RFC 7662).
 
-use std::net::IpAddr;
-
 use bytes::Bytes;
 use http::HeaderMap;
 use serde_json::json;
 
-use super::admission::{BoxError, admit, authenticate_request, read_form};
+use super::admission::{BoxError, Connection, admit, authenticate_request, read_form};
 use super::validate::check;
 use super::{Answer, OAuthError};
 use crate::app::App;
@@ -14,14 +12,20 @@ use crate::app::App;
 /// Answers `POST /oauth2/introspect`. The caller authenticates as a client; it may introspect
 /// its own tokens, and any token when an operator allowed it (`--introspect`). Everything else,
 /// and every token that is not active, is exactly `{"active": false}` (RFC 7662 §2.2).
-pub async fn handle<B>(app: &App, peer: IpAddr, headers: &HeaderMap, body: B) -> Result<Answer, OAuthError>
+pub async fn handle<B>(
+    app: &App,
+    connection: &Connection,
+    headers: &HeaderMap,
+    body: B,
+) -> Result<Answer, OAuthError>
 where
     B: http_body::Body<Data = Bytes>,
     B::Error: Into<BoxError>,
 {
-    let address = admit(app, peer, headers)?;
+    let address = admit(app, connection.peer, headers)?;
     let form = read_form(app, headers, body).await?;
-    let (token, caller, method) = authenticate_request(app, address, headers, &form, "token").await?;
+    let (token, caller, method) =
+        authenticate_request(app, address, connection, headers, &form, "token").await?;
     // RFC 7662 §2.1: the endpoint requires authorization; a public client has nothing to show.
     if !method.proves_possession() {
         return Err(super::OAuthError::InvalidClient(

@@ -1,11 +1,9 @@
 //! Token revocation (RFC 7009).
 
-use std::net::IpAddr;
-
 use bytes::Bytes;
 use http::HeaderMap;
 
-use super::admission::{BoxError, admit, authenticate_request, read_form};
+use super::admission::{BoxError, Connection, admit, authenticate_request, read_form};
 use super::validate::{active, authentic};
 use super::{Answer, OAuthError};
 use crate::app::App;
@@ -13,14 +11,19 @@ use crate::app::App;
 /// Answers `POST /oauth2/revoke`. A client revokes its own tokens. A token that is invalid,
 /// unknown, expired or already revoked gets 200 as well (§2.2): there is nothing left to do. A
 /// valid token of another client is refused (§2.1).
-pub async fn handle<B>(app: &App, peer: IpAddr, headers: &HeaderMap, body: B) -> Result<Answer, OAuthError>
+pub async fn handle<B>(
+    app: &App,
+    connection: &Connection,
+    headers: &HeaderMap,
+    body: B,
+) -> Result<Answer, OAuthError>
 where
     B: http_body::Body<Data = Bytes>,
     B::Error: Into<BoxError>,
 {
-    let address = admit(app, peer, headers)?;
+    let address = admit(app, connection.peer, headers)?;
     let form = read_form(app, headers, body).await?;
-    let (token, caller, _) = authenticate_request(app, address, headers, &form, "token").await?;
+    let (token, caller, _) = authenticate_request(app, address, connection, headers, &form, "token").await?;
     let ok = || Answer::Empty;
     // A refresh token (opaque, never a JWT): its family ends, with the access tokens issued
     // beside it (RFC 7009 §2.1). Another client's, or an unknown one: nothing to do.

@@ -1,12 +1,10 @@
 //! The token endpoint (RFC 6749 §3.2): admission, client authentication, then the grant that
 //! `grant_type` names (`super::grants`).
 
-use std::net::IpAddr;
-
 use bytes::Bytes;
 use http::HeaderMap;
 
-use super::admission::{BoxError, admit, authenticate_on, read_token_request};
+use super::admission::{BoxError, Connection, admit, authenticate_on, read_token_request};
 use super::client_auth;
 use super::grants::{Caller, jwt_bearer};
 use super::{Answer, OAuthError};
@@ -18,7 +16,7 @@ use crate::model::paths::PathRules;
 /// authentication, then the grant.
 pub async fn handle<B>(
     app: &App,
-    peer: IpAddr,
+    connection: &Connection,
     headers: &HeaderMap,
     body: B,
     rules: &PathRules,
@@ -27,11 +25,14 @@ where
     B: http_body::Body<Data = Bytes>,
     B::Error: Into<BoxError>,
 {
-    let address = admit(app, peer, headers)?;
+    let address = admit(app, connection.peer, headers)?;
     let form = read_token_request(app, headers, body, rules).await?;
     // RFC 7523 §2.1: a JWT bearer grant may come without client authentication; its assertion
     // then names the client.
-    if form.get("grant_type") == Some(JWT_BEARER) && !client_auth::presented(headers, &form) {
+    if form.get("grant_type") == Some(JWT_BEARER)
+        && !client_auth::presented(headers, &form)
+        && connection.certificate.is_none()
+    {
         let Some(assertion) = form.get("assertion") else {
             return Err(OAuthError::InvalidRequest("assertion is required".into()));
         };
@@ -45,7 +46,7 @@ where
         return super::grants::dispatch(app, caller, &form, rules, JWT_BEARER).await;
     }
     let (grant_type, client, method) =
-        authenticate_on(app, address, headers, &form, "grant_type", rules).await?;
+        authenticate_on(app, address, connection, headers, &form, "grant_type", rules).await?;
     let caller = Caller {
         client: &client,
         address,

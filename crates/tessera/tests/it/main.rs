@@ -23,6 +23,7 @@ mod hostile;
 mod layers;
 mod lifecycle;
 mod limits;
+mod mtls;
 mod oidc;
 mod ops;
 mod secretless;

@@ -12,7 +12,7 @@ use serde_json::json;
 
 use crate::admin::{self, ClientUpdate, NewClient};
 use crate::app::App;
-use crate::model::auth::TokenAuth;
+use crate::model::auth::{TlsSubject, TokenAuth};
 use crate::operation::{Actor, AdminError};
 use crate::views;
 
@@ -65,6 +65,42 @@ pub(super) struct CreateClient {
     token_endpoint_auth_method: Option<String>,
     jwks: Option<serde_json::Value>,
     jwks_uri: Option<String>,
+    #[serde(flatten)]
+    tls: TlsSubjectFields,
+    #[serde(default)]
+    tls_client_certificate_thumbprints: Vec<String>,
+}
+
+/// RFC 8705 §2.1.2's client metadata: at most one of these.
+#[derive(Deserialize, Default)]
+pub(super) struct TlsSubjectFields {
+    tls_client_auth_subject_dn: Option<String>,
+    tls_client_auth_san_dns: Option<String>,
+    tls_client_auth_san_uri: Option<String>,
+    tls_client_auth_san_ip: Option<String>,
+    tls_client_auth_san_email: Option<String>,
+}
+
+impl TlsSubjectFields {
+    fn subject(self) -> Result<Option<TlsSubject>, Box<Response>> {
+        let all = [
+            self.tls_client_auth_subject_dn.map(TlsSubject::SubjectDn),
+            self.tls_client_auth_san_dns.map(TlsSubject::SanDns),
+            self.tls_client_auth_san_uri.map(TlsSubject::SanUri),
+            self.tls_client_auth_san_ip.map(TlsSubject::SanIp),
+            self.tls_client_auth_san_email.map(TlsSubject::SanEmail),
+        ];
+        let mut given = all.into_iter().flatten();
+        let first = given.next();
+        if given.next().is_some() {
+            return Err(Box::new(error(
+                StatusCode::BAD_REQUEST,
+                "invalid_input",
+                "give one tls_client_auth_* subject (RFC 8705 §2.1.2)",
+            )));
+        }
+        Ok(first)
+    }
 }
 
 /// A member that may be absent (leave as it is), `null` (remove) or a value (set).
@@ -120,6 +156,11 @@ pub(super) async fn create_client(
         },
         jwks: c.jwks,
         jwks_uri: c.jwks_uri,
+        tls_client_auth: match c.tls.subject() {
+            Ok(t) => t,
+            Err(r) => return *r,
+        },
+        tls_client_certificates: c.tls_client_certificate_thumbprints,
     };
     match admin::create_client(&app.store, &caller(&ext), new).await {
         Ok(created) => {
@@ -161,6 +202,9 @@ pub(super) struct PatchClient {
     jwks: Option<Option<serde_json::Value>>,
     #[serde(default, deserialize_with = "present")]
     jwks_uri: Option<Option<String>>,
+    #[serde(flatten)]
+    tls: TlsSubjectFields,
+    tls_client_certificate_thumbprints: Option<Vec<String>>,
 }
 
 /// Updates a client, and this node's registry before the answer: a client disabled or narrowed
@@ -205,6 +249,11 @@ pub(super) async fn update_client(
         secret_grace: p.secret_grace_seconds.map(std::time::Duration::from_secs),
         jwks: p.jwks,
         jwks_uri: p.jwks_uri,
+        tls_client_auth: match p.tls.subject() {
+            Ok(t) => t.map(Some),
+            Err(r) => return *r,
+        },
+        tls_client_certificates: p.tls_client_certificate_thumbprints,
     };
     apply(&app, &caller(&ext), &id, update).await
 }

@@ -4,13 +4,13 @@ use std::net::IpAddr;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-use http::{HeaderMap, header};
+use http::header;
 
-use super::{AuthMethod, Credentials, Verifying, verify_secret};
+use super::{AuthMethod, Credentials, Presented, Verifying, verify_secret};
 use crate::app::App;
 use crate::clients::CachedClient;
 use crate::oauth::OAuthError;
-use crate::oauth::form::{Form, decode_component};
+use crate::oauth::form::decode_component;
 
 /// `client_secret_basic`.
 pub struct SecretBasic;
@@ -20,11 +20,16 @@ impl AuthMethod for SecretBasic {
         "client_secret_basic"
     }
 
+    fn names(&self) -> &'static [&'static str] {
+        &["client_secret_basic"]
+    }
+
     fn presented_as(&self) -> &'static str {
         "Basic"
     }
 
-    fn find(&self, headers: &HeaderMap, form: &Form) -> Result<Option<Credentials>, OAuthError> {
+    fn find(&self, request: &Presented<'_>) -> Result<Option<Credentials>, OAuthError> {
+        let (headers, form) = (request.headers, request.form);
         let Some(value) = headers.get(header::AUTHORIZATION) else {
             return Ok(None);
         };
@@ -41,6 +46,7 @@ impl AuthMethod for SecretBasic {
             client_id,
             secret,
             method: &SecretBasic,
+            certificate: None,
         }))
     }
 

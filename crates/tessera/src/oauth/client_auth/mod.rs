@@ -8,6 +8,7 @@
 //! A new method is a module here implementing [`AuthMethod`] and one line in [`METHODS`].
 
 mod basic;
+mod mtls;
 mod none;
 mod post;
 pub mod private_key_jwt;
@@ -20,6 +21,7 @@ use std::sync::Arc;
 use http::{HeaderMap, header};
 
 pub use basic::SecretBasic;
+pub use mtls::MutualTls;
 pub use none::PublicClient;
 pub use post::SecretPost;
 pub use private_key_jwt::{ASSERTION_TYPE, PrivateKeyJwt};
@@ -29,6 +31,7 @@ use super::form::Form;
 use crate::app::App;
 use crate::clients::{AuthFailure, CachedClient};
 use crate::limits::Subject;
+use crate::model::auth::PeerCertificate;
 
 /// Longest client id accepted.
 const MAX_ID: usize = 256;
@@ -43,6 +46,14 @@ pub trait AuthMethod: Sync {
     /// Its name in discovery (RFC 8414 `token_endpoint_auth_methods_supported`).
     fn name(&self) -> &'static str;
 
+    /// Every name discovery lists for it (a module may serve two registered methods).
+    fn names(&self) -> &'static [&'static str];
+
+    /// Whether the node's settings let a client use it (discovery lists it only then).
+    fn available(&self, _settings: &crate::config::Settings) -> bool {
+        true
+    }
+
     /// What a request carries when it uses this method, as an error names it.
     fn presented_as(&self) -> &'static str {
         self.name()
@@ -50,7 +61,7 @@ pub trait AuthMethod: Sync {
 
     /// This method's credentials in the request: `Ok(None)` when the request does not use it,
     /// an error when it does but malformed.
-    fn find(&self, headers: &HeaderMap, form: &Form) -> Result<Option<Credentials>, OAuthError>;
+    fn find(&self, request: &Presented<'_>) -> Result<Option<Credentials>, OAuthError>;
 
     /// Whether it proves possession of something (a secret, a key): what introspection needs.
     fn proves_possession(&self) -> bool {
@@ -71,7 +82,23 @@ pub trait AuthMethod: Sync {
 }
 
 /// Every method, in the order discovery lists them.
-pub static METHODS: &[&dyn AuthMethod] = &[&SecretBasic, &SecretPost, &PrivateKeyJwt, &PublicClient];
+pub static METHODS: &[&dyn AuthMethod] = &[
+    &SecretBasic,
+    &SecretPost,
+    &PrivateKeyJwt,
+    &MutualTls,
+    &PublicClient,
+];
+
+/// What a request carries that may prove who the client is.
+pub struct Presented<'a> {
+    /// Its headers.
+    pub headers: &'a HeaderMap,
+    /// Its form.
+    pub form: &'a Form,
+    /// The TLS client certificate of its connection, if any.
+    pub certificate: Option<&'a PeerCertificate>,
+}
 
 /// The credentials a request presented.
 pub struct Credentials {
@@ -81,6 +108,8 @@ pub struct Credentials {
     pub secret: String,
     /// The method they came by.
     pub method: &'static dyn AuthMethod,
+    /// The TLS client certificate of the connection, for the methods that check it.
+    pub certificate: Option<Arc<PeerCertificate>>,
 }
 
 impl std::fmt::Debug for Credentials {
@@ -102,7 +131,16 @@ pub fn presented(headers: &HeaderMap, form: &Form) -> bool {
 
 /// Finds the client's credentials in the request, enforcing one method per request (RFC 6749
 /// §2.3: "MUST NOT use more than one authentication method in each request").
-pub fn credentials(headers: &HeaderMap, form: &Form) -> Result<Credentials, OAuthError> {
+pub fn credentials(
+    headers: &HeaderMap,
+    form: &Form,
+    certificate: Option<&Arc<PeerCertificate>>,
+) -> Result<Credentials, OAuthError> {
+    let request = Presented {
+        headers,
+        form,
+        certificate: certificate.map(|c| &**c),
+    };
     if headers.get_all(header::AUTHORIZATION).iter().nth(1).is_some() {
         return Err(OAuthError::InvalidRequest(
             "more than one Authorization header".into(),
@@ -110,7 +148,7 @@ pub fn credentials(headers: &HeaderMap, form: &Form) -> Result<Credentials, OAut
     }
     let mut found: Option<(&'static dyn AuthMethod, Result<Credentials, OAuthError>)> = None;
     for method in METHODS {
-        let result = match method.find(headers, form) {
+        let result = match method.find(&request) {
             Ok(None) => continue,
             Ok(Some(c)) => Ok(c),
             Err(e) => Err(e),
@@ -127,7 +165,7 @@ pub fn credentials(headers: &HeaderMap, form: &Form) -> Result<Credentials, OAut
         }
         found = Some((*method, result));
     }
-    let creds = match found {
+    let mut creds = match found {
         Some((_, result)) => result?,
         None => return Err(OAuthError::InvalidClient("client authentication required".into())),
     };
@@ -138,6 +176,7 @@ pub fn credentials(headers: &HeaderMap, form: &Form) -> Result<Credentials, OAut
     {
         return Err(OAuthError::InvalidClient("client authentication failed".into()));
     }
+    creds.certificate = certificate.cloned();
     Ok(creds)
 }
 
@@ -207,14 +246,14 @@ mod tests {
     #[test]
     fn exactly_one_method_per_request() {
         let none = HeaderMap::new();
-        let c = credentials(&basic("a", "s"), &form("client_id=a")).unwrap();
+        let c = credentials(&basic("a", "s"), &form("client_id=a"), None).unwrap();
         assert_eq!(
             (c.client_id.as_str(), c.method.name()),
             ("a", "client_secret_basic")
         );
-        let c = credentials(&none, &form("client_id=a&client_secret=s")).unwrap();
+        let c = credentials(&none, &form("client_id=a&client_secret=s"), None).unwrap();
         assert_eq!(c.method.name(), "client_secret_post");
-        let c = credentials(&none, &form("client_id=a")).unwrap();
+        let c = credentials(&none, &form("client_id=a"), None).unwrap();
         assert_eq!(c.method.name(), "none");
         for (headers, body, code) in [
             (basic("a", "s"), "client_secret=s", "invalid_request"),
@@ -223,14 +262,14 @@ mod tests {
             (none.clone(), "", "invalid_client"),
             (basic("", "s"), "", "invalid_client"),
         ] {
-            let e = credentials(&headers, &form(body)).unwrap_err();
+            let e = credentials(&headers, &form(body), None).unwrap_err();
             assert_eq!(e.code(), code, "{body}");
         }
     }
 
     #[test]
     fn two_methods_are_named_as_they_always_were() {
-        let e = credentials(&basic("a", "s"), &form("client_secret=s")).unwrap_err();
+        let e = credentials(&basic("a", "s"), &form("client_secret=s"), None).unwrap_err();
         assert_eq!(
             e.description(),
             "more than one client authentication method (Basic and client_secret)"
@@ -239,15 +278,20 @@ mod tests {
 
     #[test]
     fn every_method_is_listed_once() {
-        let names: Vec<&str> = METHODS.iter().map(|m| m.name()).collect();
+        let names: Vec<&str> = METHODS.iter().flat_map(|m| m.names()).copied().collect();
         assert_eq!(
             names,
             [
                 "client_secret_basic",
                 "client_secret_post",
                 "private_key_jwt",
+                "tls_client_auth",
+                "self_signed_tls_client_auth",
                 "none"
             ]
         );
+        for m in METHODS {
+            assert_eq!(m.names().first(), Some(&m.name()));
+        }
     }
 }

@@ -3,13 +3,12 @@
 
 use std::net::IpAddr;
 
-use http::{HeaderMap, header};
+use http::header;
 
-use super::{AuthMethod, Credentials, Verifying, log_id};
+use super::{AuthMethod, Credentials, Presented, Verifying, log_id};
 use crate::app::App;
 use crate::clients::{AuthFailure, CachedClient};
 use crate::oauth::OAuthError;
-use crate::oauth::form::Form;
 
 /// `none`.
 pub struct PublicClient;
@@ -19,9 +18,16 @@ impl AuthMethod for PublicClient {
         "none"
     }
 
-    fn find(&self, headers: &HeaderMap, form: &Form) -> Result<Option<Credentials>, OAuthError> {
-        // With an Authorization header, a secret or an assertion, the id belongs to that method.
-        if headers.contains_key(header::AUTHORIZATION)
+    fn names(&self) -> &'static [&'static str] {
+        &["none"]
+    }
+
+    fn find(&self, request: &Presented<'_>) -> Result<Option<Credentials>, OAuthError> {
+        let (headers, form) = (request.headers, request.form);
+        // With an Authorization header, a secret, an assertion or a client certificate, the id
+        // belongs to that method.
+        if request.certificate.is_some()
+            || headers.contains_key(header::AUTHORIZATION)
             || form.get("client_secret").is_some()
             || form.get("client_assertion").is_some()
             || form.get("client_assertion_type").is_some()
@@ -32,6 +38,7 @@ impl AuthMethod for PublicClient {
             client_id: id.to_string(),
             secret: String::new(),
             method: &PublicClient,
+            certificate: None,
         }))
     }
 

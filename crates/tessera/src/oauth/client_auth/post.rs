@@ -2,13 +2,10 @@
 
 use std::net::IpAddr;
 
-use http::HeaderMap;
-
-use super::{AuthMethod, Credentials, Verifying, verify_secret};
+use super::{AuthMethod, Credentials, Presented, Verifying, verify_secret};
 use crate::app::App;
 use crate::clients::CachedClient;
 use crate::oauth::OAuthError;
-use crate::oauth::form::Form;
 
 /// `client_secret_post`.
 pub struct SecretPost;
@@ -18,11 +15,16 @@ impl AuthMethod for SecretPost {
         "client_secret_post"
     }
 
+    fn names(&self) -> &'static [&'static str] {
+        &["client_secret_post"]
+    }
+
     fn presented_as(&self) -> &'static str {
         "client_secret"
     }
 
-    fn find(&self, _headers: &HeaderMap, form: &Form) -> Result<Option<Credentials>, OAuthError> {
+    fn find(&self, request: &Presented<'_>) -> Result<Option<Credentials>, OAuthError> {
+        let form = request.form;
         let Some(secret) = form.get("client_secret") else {
             return Ok(None);
         };
@@ -35,6 +37,7 @@ impl AuthMethod for SecretPost {
             client_id: client_id.to_string(),
             secret: secret.to_string(),
             method: &SecretPost,
+            certificate: None,
         }))
     }
 

@@ -27,16 +27,14 @@
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use http::HeaderMap;
 use serde::Deserialize;
 use tessera_verify::jws::{self, PublicKey};
 
-use super::{AuthMethod, Credentials, Verifying, log_id};
+use super::{AuthMethod, Credentials, Presented, Verifying, log_id};
 use crate::app::App;
 use crate::clients::{AuthFailure, CachedClient, KeySource};
 use crate::limits::Subject;
 use crate::model::auth::{ASSERTION_ALGORITHMS, TokenAuth};
-use crate::oauth::form::Form;
 use crate::oauth::{OAuthError, federation};
 
 /// `client_assertion_type` of a JWT assertion (RFC 7523 §2.2).
@@ -56,6 +54,10 @@ impl AuthMethod for PrivateKeyJwt {
         "private_key_jwt"
     }
 
+    fn names(&self) -> &'static [&'static str] {
+        &["private_key_jwt"]
+    }
+
     fn presented_as(&self) -> &'static str {
         "client_assertion"
     }
@@ -64,7 +66,8 @@ impl AuthMethod for PrivateKeyJwt {
         MAX_ASSERTION
     }
 
-    fn find(&self, _headers: &HeaderMap, form: &Form) -> Result<Option<Credentials>, OAuthError> {
+    fn find(&self, request: &Presented<'_>) -> Result<Option<Credentials>, OAuthError> {
+        let form = request.form;
         let (assertion, kind) = match (form.get("client_assertion"), form.get("client_assertion_type")) {
             (None, None) => return Ok(None),
             (Some(a), Some(t)) => (a, t),
@@ -90,6 +93,7 @@ impl AuthMethod for PrivateKeyJwt {
             client_id,
             secret: assertion.to_string(),
             method: &PrivateKeyJwt,
+            certificate: None,
         }))
     }
 
