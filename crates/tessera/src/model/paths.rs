@@ -3,7 +3,8 @@
 //! path, `/oauth2/token`, is strict RFC 6749; an extra path may relax or tighten exactly these
 //! rules and nothing else:
 //!
-//! - which client authentication methods it accepts (`client_secret_basic`, `client_secret_post`);
+//! - which client authentication methods it accepts (`client_secret_basic`, `client_secret_post`,
+//!   and those without a secret: `private_key_jwt`, mutual TLS; a preset has only its vendor's);
 //! - whether `scope` is required;
 //! - whether `scope` names the audience by host (`scope=example.com` for the client's registered
 //!   audience `https://example.com`), granting the client's scopes, as some vendors' APIs do;
@@ -26,6 +27,9 @@ pub struct PathRules {
     pub basic: bool,
     /// Accepts `client_secret_post`.
     pub post: bool,
+    /// Accepts the methods without a secret (`private_key_jwt`, mutual TLS). The default path
+    /// and its aliases do; a vendor's preset keeps the methods that vendor's endpoint has.
+    pub secretless: bool,
     /// `scope` must be present.
     pub scope_required: bool,
     /// `scope` names the audience by host; the client's scopes are granted.
@@ -41,6 +45,7 @@ impl PathRules {
     pub const STRICT: PathRules = PathRules {
         basic: true,
         post: true,
+        secretless: true,
         scope_required: false,
         scope_selects_audience: false,
         camel_case_errors: false,
@@ -56,10 +61,13 @@ impl PathRules {
         let accepted = match name {
             "client_secret_basic" => self.basic,
             "client_secret_post" | "none" => self.post,
-            _ => self.basic && self.post,
+            _ => self.secretless,
         };
         match accepted {
             true => Ok(()),
+            false if self.basic && self.post => {
+                Err("this endpoint accepts client secrets only (HTTP Basic or client_secret_post)")
+            }
             false if self.post => Err("this endpoint accepts client_secret_post only"),
             false => Err("this endpoint accepts HTTP Basic (client_secret_basic) only"),
         }
@@ -77,7 +85,11 @@ pub const PRESET_NAMES: &str = "ist-skolid, configapi, screening-eagle, instruct
 
 /// The path and rules of a known vendor's token endpoint.
 pub fn preset(name: &str) -> Option<(&'static str, PathRules)> {
-    let strict = PathRules::STRICT;
+    // A vendor's endpoint takes client secrets: so does its preset.
+    let strict = PathRules {
+        secretless: false,
+        ..PathRules::STRICT
+    };
     Some(match name {
         // IST SkolID: `curl --form` (multipart), form fields or Basic, scope optional.
         "ist-skolid" => (
@@ -153,18 +165,23 @@ impl PathConfig {
         if let Some(methods) = &self.auth_methods {
             rules.basic = false;
             rules.post = false;
+            rules.secretless = false;
             for m in methods {
                 match m.as_str() {
                     "client_secret_basic" => rules.basic = true,
                     "client_secret_post" => rules.post = true,
+                    "private_key_jwt" | "tls_client_auth" | "self_signed_tls_client_auth" => {
+                        rules.secretless = true
+                    }
                     other => {
                         return Err(format!(
-                            "auth method {other:?}: expected client_secret_basic or client_secret_post"
+                            "auth method {other:?}: expected client_secret_basic, client_secret_post, \
+                             private_key_jwt, tls_client_auth or self_signed_tls_client_auth"
                         ));
                     }
                 }
             }
-            if !rules.basic && !rules.post {
+            if !rules.basic && !rules.post && !rules.secretless {
                 return Err(format!("{path}: auth_methods is empty"));
             }
         }

@@ -745,3 +745,40 @@ async fn authlib_and_openid_client_authenticate_with_private_key_jwt() {
         assert_eq!(r["active"], true, "{library} {alg}: {r}");
     }
 }
+
+/// A vendor's path keeps its vendor's methods: client secrets. The default path and its
+/// aliases take assertions too.
+#[tokio::test]
+async fn vendor_paths_keep_their_own_methods() {
+    let s = kit::start(kit::Opts {
+        presets: Some("all"),
+        aliases: Some("/token"),
+        ..Default::default()
+    })
+    .await;
+    let key = TestKey::new("ES256", "k");
+    let id = key_client(&s, Some(key.jwks()), None).await;
+    for (path, accepted) in [
+        ("/oauth2/token", true),
+        ("/token", true),
+        ("/connect/token", false),
+        ("/ids/auth/login", false),
+        ("/api/id/v1/auth/token", false),
+    ] {
+        let r = post(
+            &s,
+            path,
+            &key.jwt(&claims(&s, &id)),
+            &[("grant_type", "client_credentials")],
+        )
+        .await;
+        if accepted {
+            assert_eq!(r.status(), 200, "{path}");
+        } else {
+            assert_eq!(r.status(), 401, "{path}");
+            let body: Value = r.json().await.unwrap();
+            let description = body["error_description"].as_str().unwrap();
+            assert!(description.contains("only"), "{path}: {description}");
+        }
+    }
+}
