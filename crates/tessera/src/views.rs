@@ -35,6 +35,8 @@ pub struct ClientView<'a> {
     token_endpoint_auth_method: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
     tls_client_auth: Option<&'a crate::model::auth::TlsSubject>,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    tls_client_certificate_bound_access_tokens: bool,
     #[serde(skip_serializing_if = "<[String]>::is_empty")]
     tls_client_certificate_thumbprints: &'a [String],
     token_ttl: u32,
@@ -88,6 +90,7 @@ impl<'a> From<&'a ClientRecord> for ClientView<'a> {
                 c.flows.auth.name()
             },
             tls_client_auth: c.flows.tls_client_auth.as_ref(),
+            tls_client_certificate_bound_access_tokens: c.flows.tls_client_certificate_bound_access_tokens,
             tls_client_certificate_thumbprints: &c.flows.tls_client_certificates,
             token_ttl: c.token_ttl,
             tokens_revoked_before: c.tokens_revoked_before,

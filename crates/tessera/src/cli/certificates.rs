@@ -42,6 +42,10 @@ pub(super) struct CertificateArgs {
     /// Its own certificate (PEM), for self_signed_tls_client_auth; repeat for several.
     #[arg(long = "certificate-file", value_name = "FILE")]
     pub(super) certificate_files: Vec<std::path::PathBuf>,
+    /// Bind its access tokens to the TLS client certificate it presents (RFC 8705 §3): tokens
+    /// carry cnf.x5t#S256, and it gets them only over mutual TLS.
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
+    pub(super) certificate_bound_tokens: Option<bool>,
 }
 
 impl CertificateArgs {

@@ -361,6 +361,7 @@ pub(super) async fn client_command(
                     jwks_uri: flows.jwks_uri.clone(),
                     tls_client_auth: flows.tls.subject(),
                     tls_client_certificates: flows.certificates.thumbprints()?,
+                    certificate_bound_tokens: flows.certificates.certificate_bound_tokens.unwrap_or(false),
                     redirect_uris: flows.redirect_uris,
                     first_party: flows.first_party.unwrap_or(false),
                 },
@@ -474,6 +475,7 @@ pub(super) async fn client_command(
                 tls_client_certificates: (!flows.certificates.certificate_files.is_empty())
                     .then(|| flows.certificates.thumbprints())
                     .transpose()?,
+                certificate_bound_tokens: flows.certificates.certificate_bound_tokens,
                 redirect_uris: (!flows.redirect_uris.is_empty()).then_some(flows.redirect_uris),
                 first_party: flows.first_party,
             };

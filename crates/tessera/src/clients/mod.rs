@@ -88,6 +88,8 @@ pub struct CachedClient {
     pub tls_subject: Option<Box<crate::model::auth::TlsSubject>>,
     /// Its certificates' thumbprints (`self_signed_tls_client_auth`).
     pub tls_thumbprints: Box<[Box<str>]>,
+    /// Its tokens are bound to its TLS client certificate (RFC 8705 §3).
+    pub bound_to_certificate: bool,
     /// The record's last change, part of what a refresh compares.
     updated_at: i64,
     secrets: Box<[CachedSecret]>,
@@ -124,6 +126,7 @@ impl CachedClient {
                 .iter()
                 .map(|t| t.as_str().into())
                 .collect(),
+            bound_to_certificate: record.flows.tls_client_certificate_bound_access_tokens,
             updated_at: record.updated_at,
             secrets: usable_secrets(record)
                 .filter_map(CachedSecret::from_record)
@@ -159,6 +162,7 @@ impl CachedClient {
             && self.grants.matches(&grant_scopes(r), &r.audiences)
             && self.auth == r.flows.auth
             && self.tls_subject.as_deref() == r.flows.tls_client_auth.as_ref()
+            && self.bound_to_certificate == r.flows.tls_client_certificate_bound_access_tokens
             && self.tls_thumbprints.len() == r.flows.tls_client_certificates.len()
             && self
                 .tls_thumbprints

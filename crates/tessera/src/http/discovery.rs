@@ -73,6 +73,11 @@ pub fn metadata(settings: &Settings) -> Metadata {
         "revocation_endpoint_auth_methods_supported": auth_methods,
         "revocation_endpoint_auth_signing_alg_values_supported": ASSERTION_ALGORITHM_NAMES,
     });
+    // RFC 8705 §3.3: certificate-bound tokens, with mutual TLS.
+    let mut doc = doc;
+    if settings.mtls.is_some() {
+        doc["tls_client_certificate_bound_access_tokens"] = true.into();
+    }
     // One document serves both: RFC 8414 allows every OpenID Connect member.
     let oauth = doc.to_string();
     Metadata {

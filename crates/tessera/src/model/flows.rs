@@ -52,6 +52,9 @@ pub struct Flows {
     /// The SHA-256 thumbprints of its certificates, for `self_signed_tls_client_auth`.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub tls_client_certificates: Vec<String>,
+    /// Its access tokens are bound to the TLS client certificate it presents (RFC 8705 §3).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub tls_client_certificate_bound_access_tokens: bool,
 }
 
 impl Default for Flows {
@@ -66,6 +69,7 @@ impl Default for Flows {
             jwks_uri: None,
             tls_client_auth: None,
             tls_client_certificates: Vec::new(),
+            tls_client_certificate_bound_access_tokens: false,
         }
     }
 }

@@ -164,7 +164,8 @@ pub fn mint<'a>(
     })
 }
 
-/// Builds and signs an access token for `client` at time `now` with the key active then.
+/// Builds and signs an access token for `client` at time `now` with the key active then; with
+/// `certificate`, bound to it (RFC 8705 §3.1: `cnf.x5t#S256`, the certificate's thumbprint).
 pub(crate) fn issue<'a>(
     keys: &KeySet,
     issuer: &str,
@@ -172,12 +173,20 @@ pub(crate) fn issue<'a>(
     scope: Option<Cow<'a, str>>,
     aud: &AudienceRef<'_>,
     now: i64,
+    certificate: Option<&str>,
 ) -> Result<Issued<'a>, OAuthError> {
     let slot = keys
         .current(now)
         .ok_or_else(|| OAuthError::internal(&"no active signing key"))?;
-    let minted = mint(issuer, client, Subject::Client, scope, aud, now, slot.retire_at)
+    let mut minted = mint(issuer, client, Subject::Client, scope, aud, now, slot.retire_at)
         .map_err(|e| OAuthError::internal(&e))?;
+    if let Some(thumbprint) = certificate {
+        // A base64url thumbprint needs no escaping; `cnf` is a reserved name no client claim has.
+        minted.claims_json.pop();
+        minted.claims_json.extend_from_slice(b",\"cnf\":{\"x5t#S256\":\"");
+        minted.claims_json.extend_from_slice(thumbprint.as_bytes());
+        minted.claims_json.extend_from_slice(b"\"}}");
+    }
     let access_token = slot
         .signer
         .sign_jwt(&minted.claims_json)

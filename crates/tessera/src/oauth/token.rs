@@ -41,6 +41,7 @@ where
         let caller = Caller {
             client: &client,
             address,
+            certificate: connection.certificate.as_deref(),
             identified_by_assertion: true,
         };
         return super::grants::dispatch(app, caller, &form, rules, JWT_BEARER).await;
@@ -50,6 +51,7 @@ where
     let caller = Caller {
         client: &client,
         address,
+        certificate: connection.certificate.as_deref(),
         identified_by_assertion: false,
     };
     let answer = super::grants::dispatch(app, caller, &form, rules, grant_type).await?;

@@ -414,3 +414,88 @@ async fn certificate_clients_through_the_cli_and_the_client_library() {
         .await;
     assert!(matches!(without, Err(tessera_client::ClientError::Config(_))));
 }
+
+/// RFC 8705 §3: a client registered for bound tokens gets tokens carrying its certificate's
+/// thumbprint, which introspection shows; without a certificate it gets none.
+#[tokio::test]
+async fn tokens_are_bound_to_the_certificate_the_client_presented() {
+    let client_ca = ca("clients CA");
+    let (s, server_ca) = server(&client_ca, None).await;
+    let billing = leaf(
+        Some(&client_ca),
+        "billing",
+        vec![dns("billing.acme.example")],
+        true,
+    );
+    let (id, _) = s
+        .client_with(NewClient {
+            name: "bound".into(),
+            scope: "read".into(),
+            auth: TokenAuth::TlsClientAuth,
+            tls_client_auth: Some(TlsSubject::SanDns("billing.acme.example".into())),
+            certificate_bound_tokens: true,
+            introspect: true,
+            ..Default::default()
+        })
+        .await;
+    let http = https(&server_ca, Some(&billing));
+    let r = token(&http, &s, &id).await;
+    assert_eq!(r.status(), 200);
+    let access = r.json::<Value>().await.unwrap()["access_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (_, claims) = kit::decode_unverified(&access);
+    assert_eq!(claims["cnf"]["x5t#S256"], thumbprint(&billing.0));
+    let introspected: Value = http
+        .post(s.url("/oauth2/introspect"))
+        .form(&[("token", access.as_str()), ("client_id", id.as_str())])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(introspected["active"], true);
+    assert_eq!(introspected["cnf"]["x5t#S256"], thumbprint(&billing.0));
+
+    // A secret client registered for bound tokens, without a certificate: no token.
+    let (secret_id, secret) = s
+        .client_with(NewClient {
+            name: "bound secret".into(),
+            scope: "read".into(),
+            certificate_bound_tokens: true,
+            ..Default::default()
+        })
+        .await;
+    let r = https(&server_ca, None)
+        .post(s.url("/oauth2/token"))
+        .basic_auth(&secret_id, Some(&secret))
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    assert_eq!(r.json::<Value>().await.unwrap()["error"], "invalid_request");
+    let r = http
+        .post(s.url("/oauth2/token"))
+        .basic_auth(&secret_id, Some(&secret))
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "with its certificate on the connection");
+    let body: Value = r.json().await.unwrap();
+    let (_, claims) = kit::decode_unverified(body["access_token"].as_str().unwrap());
+    assert_eq!(claims["cnf"]["x5t#S256"], thumbprint(&billing.0));
+
+    let meta: Value = http
+        .get(s.url("/.well-known/oauth-authorization-server"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(meta["tls_client_certificate_bound_access_tokens"], true);
+}

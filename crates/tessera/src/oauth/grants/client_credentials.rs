@@ -42,6 +42,16 @@ pub(super) fn client_credentials(r: &TokenRequest<'_>) -> Result<Answer, OAuthEr
             grant_audience(app, client, form)?,
         )
     };
+    // RFC 8705 §3: a client registered for bound tokens gets them only over mutual TLS.
+    let binding = match (client.bound_to_certificate, r.certificate) {
+        (false, _) => None,
+        (true, Some(c)) => Some(c.thumbprint()),
+        (true, None) => {
+            return Err(OAuthError::InvalidRequest(
+                "this client's tokens are bound to its TLS client certificate: present one".into(),
+            ));
+        }
+    };
     let keys = app.keys.get();
     let issued = issue(
         &keys,
@@ -50,6 +60,7 @@ pub(super) fn client_credentials(r: &TokenRequest<'_>) -> Result<Answer, OAuthEr
         scope,
         &audience,
         app.clock.now(),
+        binding.as_deref(),
     )?;
     token_response(issued)
 }

@@ -42,6 +42,8 @@ pub struct TokenRequest<'a> {
     pub rules: &'a PathRules,
     /// The client's address.
     pub address: std::net::IpAddr,
+    /// The TLS client certificate of the connection, if any.
+    pub certificate: Option<&'a crate::model::auth::PeerCertificate>,
     /// The client did not authenticate: the request's `assertion` named it, and was checked
     /// (the JWT bearer grant, RFC 7523 §2.1).
     pub identified_by_assertion: bool,
@@ -93,6 +95,8 @@ pub struct Caller<'a> {
     pub client: &'a Arc<CachedClient>,
     /// Its address.
     pub address: std::net::IpAddr,
+    /// The TLS client certificate of its connection, if any.
+    pub certificate: Option<&'a crate::model::auth::PeerCertificate>,
     /// Named by the request's assertion rather than authenticated (see [`TokenRequest`]).
     pub identified_by_assertion: bool,
 }
@@ -124,6 +128,7 @@ pub async fn dispatch(
         form,
         rules,
         address: caller.address,
+        certificate: caller.certificate,
         identified_by_assertion: caller.identified_by_assertion,
     };
     for (name, missing) in grant.required() {
