@@ -8,7 +8,7 @@ pub mod oauth;
 mod peer;
 pub mod tls;
 
-pub use peer::peer;
+pub use peer::{connection, peer};
 
 use std::net::SocketAddr;
 use std::sync::Arc;

@@ -9,40 +9,11 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
+use super::peer::connection;
 use crate::app::App;
-use crate::model::auth::PeerCertificate;
 use crate::model::paths::PathRules;
-use crate::oauth::admission::Connection;
 use crate::oauth::userinfo::UserinfoError;
 use crate::oauth::{Answer, BASIC_CHALLENGE, OAuthError, RETRY_AFTER_SECONDS, sanitize};
-
-/// The connection a request came on: its peer, and the client certificate of its TLS handshake
-/// or, from a trusted proxy only, of the `[mtls] proxy_header` (URL-encoded PEM, as nginx's
-/// `$ssl_client_escaped_cert`; the header from any other peer is ignored).
-fn connection(app: &App, extensions: &axum::http::Extensions, headers: &axum::http::HeaderMap) -> Connection {
-    let peer = super::peer(extensions);
-    let mut certificate = extensions.get::<Arc<PeerCertificate>>().cloned();
-    if certificate.is_none() {
-        if let Some(name) = app.settings.mtls.as_ref().and_then(|m| m.proxy_header.as_ref()) {
-            if app.guard.is_trusted_proxy(peer) {
-                certificate = forwarded_certificate(headers.get(name));
-            }
-        }
-    }
-    Connection { peer, certificate }
-}
-
-/// A certificate a proxy forwarded: one header, URL-encoded PEM.
-fn forwarded_certificate(value: Option<&HeaderValue>) -> Option<Arc<PeerCertificate>> {
-    use rustls::pki_types::CertificateDer;
-    use rustls::pki_types::pem::PemObject;
-    let text = value?.to_str().ok()?;
-    let pem = percent_encoding::percent_decode_str(text).decode_utf8().ok()?;
-    let der = CertificateDer::from_pem_slice(pem.as_bytes()).ok()?;
-    Some(Arc::new(PeerCertificate {
-        chain: vec![der.to_vec()],
-    }))
-}
 
 /// `POST /oauth2/token`: strict RFC 6749.
 pub async fn token(State(app): State<Arc<App>>, request: Request) -> Response {

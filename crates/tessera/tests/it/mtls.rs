@@ -499,3 +499,41 @@ async fn tokens_are_bound_to_the_certificate_the_client_presented() {
         .unwrap();
     assert_eq!(meta["tls_client_certificate_bound_access_tokens"], true);
 }
+
+/// Tessera's own admin API honours a certificate-bound token: only over a connection that
+/// presents its certificate.
+#[tokio::test]
+async fn the_admin_api_takes_a_bound_token_only_with_its_certificate() {
+    let client_ca = ca("clients CA");
+    let (s, server_ca) = server(&client_ca, None).await;
+    let ops = leaf(None, "ops", vec![dns("ops.acme.example")], true);
+    let (id, _) = s
+        .client_with(NewClient {
+            name: "ops".into(),
+            admin: true,
+            auth: TokenAuth::SelfSignedTlsClientAuth,
+            tls_client_certificates: vec![thumbprint(&ops.0)],
+            certificate_bound_tokens: true,
+            ..Default::default()
+        })
+        .await;
+    let with_ops = https(&server_ca, Some(&ops));
+    let r = token(&with_ops, &s, &id).await;
+    assert_eq!(r.status(), 200);
+    let admin = r.json::<Value>().await.unwrap()["access_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let list = |http: reqwest::Client| {
+        let (url, admin) = (s.url("/admin/v1/clients"), admin.clone());
+        async move { http.get(url).bearer_auth(admin).send().await.unwrap().status() }
+    };
+    assert_eq!(list(with_ops.clone()).await, 200);
+    assert_eq!(list(https(&server_ca, None)).await, 401, "without a certificate");
+    let other = leaf(None, "ops", vec![dns("ops.acme.example")], true);
+    assert_eq!(
+        list(https(&server_ca, Some(&other))).await,
+        401,
+        "with another certificate"
+    );
+}

@@ -242,6 +242,28 @@ async fn require_admin(State(app): State<Arc<App>>, mut req: Request, next: Next
             );
         }
     };
+    // RFC 8705 §3: a token bound to a certificate is used only by the holder of that certificate,
+    // presented on this connection (or forwarded by a trusted proxy).
+    let bound = active
+        .claims
+        .extra
+        .get("cnf")
+        .and_then(|c| c.get("x5t#S256"))
+        .and_then(|t| t.as_str());
+    if let Some(bound) = bound {
+        let presented = crate::http::connection(&app, req.extensions(), req.headers())
+            .certificate
+            .map(|c| c.thumbprint());
+        if presented.as_deref() != Some(bound) {
+            tracing::info!("admin API: a certificate-bound token without its certificate");
+            return bearer_error(
+                StatusCode::UNAUTHORIZED,
+                "invalid_token",
+                INVALID,
+                "the token is bound to a certificate this request did not present",
+            );
+        }
+    }
     // The client as the store holds it now, not as this node's cache last saw it: a change made
     // on any node, or by the CLI, binds the admin API at once (these requests are few; the
     // read is cheap beside what they do).
