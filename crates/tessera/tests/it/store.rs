@@ -974,11 +974,13 @@ async fn sign_in_state_is_single_use_under_races(store: &Store) {
     );
 
     // A code: a request that does not match changes nothing; then of eight racing
-    // redemptions exactly one wins and the others revoke what it issued.
+    // redemptions exactly one wins and the others revoke what it issued. (The grant is made
+    // once: made again later, its `auth_time` could fall in the next second.)
+    let granted = grant("c1", "u1");
     store
         .insert_code(&CodeRecord {
             id: "code1".into(),
-            grant: grant("c1", "u1"),
+            grant: granted.clone(),
             expires_at: t + 60,
             keep_until: t + 60,
         })
@@ -1023,7 +1025,7 @@ async fn sign_in_state_is_single_use_under_races(store: &Store) {
         match task.await.unwrap() {
             (n, Redemption::Redeemed(g)) => {
                 assert!(winner.replace(n).is_none(), "two redemptions");
-                assert_eq!(g, grant("c1", "u1"));
+                assert_eq!(g, granted);
             }
             (_, Redemption::Reused(revoked)) => {
                 reused += 1;
