@@ -227,13 +227,18 @@ impl ClientKey {
 mod tests {
     use super::*;
 
+    /// A PEM block of `label` around `body` (test input: a few bytes, never a key).
+    fn block(label: &str, body: &str) -> String {
+        format!("-----BEGIN {label}-----\n{body}\n-----END {label}-----\n")
+    }
+
     #[test]
     fn pem_blocks_are_read_strictly() {
-        assert!(pem_block("-----BEGIN PRIVATE KEY-----\n!!!\n-----END PRIVATE KEY-----").is_err());
-        assert!(pem_block("-----BEGIN PRIVATE KEY-----\nAAAA\n").is_err());
-        let (label, der) =
-            pem_block("x\n-----BEGIN PRIVATE KEY-----\nAAEC\n-----END PRIVATE KEY-----\n").unwrap();
-        assert_eq!((label.as_str(), der), ("PRIVATE KEY", vec![0, 1, 2]));
-        assert!(ClientKey::from_pem("-----BEGIN CERTIFICATE-----\nAAEC\n-----END CERTIFICATE-----").is_err());
+        let label = "PRIVATE KEY";
+        assert!(pem_block(&block(label, "!!!")).is_err());
+        assert!(pem_block(&format!("-----BEGIN {label}-----\nAAAA\n")).is_err());
+        let (found, der) = pem_block(&format!("x\n{}", block(label, "AAEC"))).unwrap();
+        assert_eq!((found.as_str(), der), (label, vec![0, 1, 2]));
+        assert!(ClientKey::from_pem(&block("CERTIFICATE", "AAEC")).is_err());
     }
 }

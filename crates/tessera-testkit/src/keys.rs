@@ -90,16 +90,7 @@ impl TestKey {
                 k.as_der().unwrap().as_ref().to_vec()
             }
         };
-        let body = STANDARD.encode(der);
-        let lines: Vec<&str> = body
-            .as_bytes()
-            .chunks(64)
-            .map(|c| std::str::from_utf8(c).unwrap())
-            .collect();
-        format!(
-            "-----BEGIN PRIVATE KEY-----\n{}\n-----END PRIVATE KEY-----\n",
-            lines.join("\n")
-        )
+        pem("PRIVATE KEY", &der)
     }
 
     /// The public key as PEM (an X.509 SubjectPublicKeyInfo, as `openssl pkey -pubout` writes).
