@@ -142,10 +142,75 @@ impl TestKey {
         format!("{input}.{}", b64(&sig))
     }
 
+    /// The public key alone, as a DPoP proof's header carries it (no `kid`, `alg` or `use`).
+    pub fn public_jwk(&self) -> Value {
+        let mut jwk = self.jwk();
+        let map = jwk.as_object_mut().unwrap();
+        for member in ["kid", "alg", "use"] {
+            map.remove(member);
+        }
+        jwk
+    }
+
+    /// The RFC 7638 thumbprint of the public key (computed here, independently of Tessera's).
+    pub fn thumbprint(&self) -> String {
+        let jwk = self.jwk();
+        let m = |k: &str| jwk[k].as_str().unwrap().to_string();
+        let canonical = match jwk["kty"].as_str().unwrap() {
+            "EC" => format!(
+                r#"{{"crv":"{}","kty":"EC","x":"{}","y":"{}"}}"#,
+                m("crv"),
+                m("x"),
+                m("y")
+            ),
+            "OKP" => format!(r#"{{"crv":"{}","kty":"OKP","x":"{}"}}"#, m("crv"), m("x")),
+            _ => format!(r#"{{"e":"{}","kty":"RSA","n":"{}"}}"#, m("e"), m("n")),
+        };
+        b64(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, canonical.as_bytes()).as_ref())
+    }
+
+    /// A DPoP proof (RFC 9449 §4.2) for `htm` `htu` at `iat`, with a fresh `jti`; `extra`'s
+    /// members are added to the claims (a `null` removes one). Header: `typ` `dpop+jwt`, `alg`,
+    /// and the public `jwk`.
+    pub fn dpop(&self, htm: &str, htu: &str, iat: i64, extra: Value) -> String {
+        let header = json!({"typ": "dpop+jwt", "alg": self.alg, "jwk": self.public_jwk()});
+        self.dpop_with(header, htm, htu, iat, extra)
+    }
+
+    /// A DPoP proof with `header` as given (nothing added to it).
+    pub fn dpop_with(&self, header: Value, htm: &str, htu: &str, iat: i64, extra: Value) -> String {
+        let mut claims = json!({"jti": uuid(), "htm": htm, "htu": htu, "iat": iat});
+        for (k, v) in extra.as_object().cloned().unwrap_or_default() {
+            if v.is_null() {
+                claims.as_object_mut().unwrap().remove(&k);
+            } else {
+                claims[k] = v;
+            }
+        }
+        let input = format!(
+            "{}.{}",
+            b64(header.to_string().as_bytes()),
+            b64(claims.to_string().as_bytes())
+        );
+        let sig = self.sign(input.as_bytes());
+        format!("{input}.{}", b64(&sig))
+    }
+
     /// A compact JWT of `claims`, header `{"alg", "kid", "typ": "JWT"}`.
     pub fn jwt(&self, claims: &Value) -> String {
         self.jwt_with(json!({"typ": "JWT"}), claims)
     }
+}
+
+/// The `ath` of an access token: base64url SHA-256.
+pub fn ath(access_token: &str) -> String {
+    b64(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, access_token.as_bytes()).as_ref())
+}
+
+fn uuid() -> String {
+    let mut bytes = [0u8; 16];
+    aws_lc_rs::rand::fill(&mut bytes).unwrap();
+    b64(&bytes)
 }
 
 fn pem(label: &str, der: &[u8]) -> String {

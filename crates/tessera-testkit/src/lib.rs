@@ -72,6 +72,8 @@ pub struct Opts {
     pub tls: Option<tessera::config::TlsFiles>,
     /// Mutual TLS (`[mtls]`).
     pub mtls: Option<tessera::config::MtlsSettings>,
+    /// DPoP settings (`[dpop]`), when not the defaults.
+    pub dpop: Option<tessera::config::DpopSettings>,
 }
 
 /// A server running in this process.
@@ -455,6 +457,9 @@ pub async fn start_in(dir: TempDir, opts: Opts) -> Server {
     settings.key_rotation_interval = opts.key_rotation_interval;
     settings.tls = opts.tls.clone();
     settings.mtls = opts.mtls.clone();
+    if let Some(d) = opts.dpop {
+        settings.dpop = d;
+    }
     if opts.strict_assertion_audience {
         settings.assertion_audience_token_endpoint = false;
     }

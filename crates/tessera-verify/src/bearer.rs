@@ -5,6 +5,7 @@
 //! | request | [`Presented`] | answer (RFC 6750 §3.1) |
 //! |---|---|---|
 //! | no `Authorization`, or another scheme (`Basic …`) | `None` | 401, challenge without an error code |
+//! | `DPoP <b64token>` (RFC 9449 §7.1) | `Dpop` | the token and its proof are checked |
 //! | two `Authorization` fields, no space after the scheme, a token that is not a `b64token`, or `access_token` in the query | `Malformed` | 400 `invalid_request` |
 //! | `Bearer <b64token>` | `Token` | the token is checked: 401 `invalid_token` if it fails |
 
@@ -17,6 +18,9 @@ pub enum Presented<'a> {
     Malformed(&'static str),
     /// A token, in RFC 6750 `b64token` syntax (not yet checked).
     Token(&'a str),
+    /// A token under the `DPoP` scheme (RFC 9449 §7.1), in `token68` syntax (not yet checked):
+    /// its proof is in the `DPoP` header.
+    Dpop(&'a str),
 }
 
 /// Reads the bearer token from the request's `Authorization` field values (in order, as raw
@@ -39,14 +43,19 @@ where
     let Some((scheme, token)) = std::str::from_utf8(value).ok().and_then(|v| v.split_once(' ')) else {
         return Presented::Malformed("malformed Authorization header");
     };
-    if !scheme.eq_ignore_ascii_case("bearer") {
+    let dpop = scheme.eq_ignore_ascii_case("dpop");
+    if !dpop && !scheme.eq_ignore_ascii_case("bearer") {
         return Presented::None;
     }
     let token = token.trim_matches(' ');
     if !b64token(token) {
-        return Presented::Malformed("malformed bearer token");
+        return Presented::Malformed("malformed access token");
     }
-    Presented::Token(token)
+    if dpop {
+        Presented::Dpop(token)
+    } else {
+        Presented::Token(token)
+    }
 }
 
 /// RFC 6750 §2.1: `1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="`.
@@ -70,7 +79,9 @@ mod tests {
     fn each_case_has_one_answer() {
         assert_eq!(read(&[], None), Presented::None);
         assert_eq!(read(&["Basic YTpi"], None), Presented::None);
-        assert_eq!(read(&["DPoP abc"], None), Presented::None);
+        assert_eq!(read(&["DPoP abc"], None), Presented::Dpop("abc"));
+        assert_eq!(read(&["dpop abc"], None), Presented::Dpop("abc"));
+        assert!(matches!(read(&["DPoP a b"], None), Presented::Malformed(_)));
         assert_eq!(
             read(&["Bearer abc.def-_~+/=="], None),
             Presented::Token("abc.def-_~+/==")

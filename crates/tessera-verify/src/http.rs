@@ -205,7 +205,7 @@ where
                     .map(|v| v.as_bytes()),
                 req.uri().query(),
             ) {
-                Presented::None => None,
+                Presented::None | Presented::Dpop(_) => None,
                 Presented::Malformed(_) => Some(Err(())),
                 Presented::Token(t) => Some(Ok(t.to_string())),
             };

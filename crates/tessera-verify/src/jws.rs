@@ -23,8 +23,9 @@ use serde::Deserialize;
 
 use crate::{Algorithm, MAX_TOKEN_LEN, VerifyError};
 
-/// Longest JOSE header decoded (base64url characters).
-const MAX_HEADER_LEN: usize = 1024;
+/// Longest JOSE header decoded (base64url characters): room for a DPoP proof's `jwk` with a
+/// 4096-bit RSA key.
+const MAX_HEADER_LEN: usize = 2048;
 
 /// One published public key, parsed once (for an EC key, with its on-curve check), for each
 /// algorithm it may verify: the one its JWK states, or, without `alg`, those of its family that
@@ -59,6 +60,12 @@ impl PublicKey {
     /// encryption key (`use` other than `sig`, or `key_ops` without `verify`) is no signing key.
     pub fn from_jwk(jwk: &serde_json::Value, allowed: &[Algorithm]) -> Option<(String, PublicKey)> {
         let kid = jwk["kid"].as_str()?;
+        Some((kid.to_string(), PublicKey::from_jwk_without_kid(jwk, allowed)?))
+    }
+
+    /// The key of JWK `jwk` as [`PublicKey::from_jwk`] reads it, whether or not it has a `kid`
+    /// (the key a DPoP proof carries in its header).
+    pub fn from_jwk_without_kid(jwk: &serde_json::Value, allowed: &[Algorithm]) -> Option<PublicKey> {
         if jwk.get("use").is_some_and(|u| u != "sig") {
             return None;
         }
@@ -97,7 +104,7 @@ impl PublicKey {
         if parsed.is_empty() {
             return None;
         }
-        Some((kid.to_string(), PublicKey { parsed }))
+        Some(PublicKey { parsed })
     }
 
     /// The algorithms this key verifies.
@@ -244,6 +251,8 @@ pub struct Compact<'a> {
     pub typ: Option<String>,
     /// The header's `kid`, if any.
     pub kid: Option<String>,
+    /// The header's `jwk`, if any (a DPoP proof's key; never trusted for other tokens).
+    pub jwk: Option<serde_json::Value>,
     signing_input: &'a str,
     payload: &'a str,
     signature: &'a str,
@@ -254,6 +263,7 @@ struct RawHeader {
     alg: String,
     typ: Option<String>,
     kid: Option<String>,
+    jwk: Option<serde_json::Value>,
     #[serde(default)]
     crit: Present,
 }
@@ -270,7 +280,7 @@ impl<'de> Deserialize<'de> for Present {
 }
 
 /// Splits compact JWS `token` and decodes its header. Refuses (as [`VerifyError::Malformed`])
-/// anything longer than [`MAX_TOKEN_LEN`], with a header over 1 KiB, with characters outside
+/// anything longer than [`MAX_TOKEN_LEN`], with a header over 2 KiB, with characters outside
 /// unpadded base64url, without exactly three parts, with a header that is not a JSON object
 /// with a known `alg` (so `none` is malformed), with duplicate header members, or with `crit`
 /// (RFC 7515 §4.1.11: no extension is understood here).
@@ -299,6 +309,7 @@ pub fn parse(token: &str) -> Result<Compact<'_>, VerifyError> {
         alg,
         typ: header.typ,
         kid: header.kid,
+        jwk: header.jwk,
         signing_input: &token[..h.len() + 1 + p.len()],
         payload: p,
         signature: s,

@@ -32,6 +32,7 @@
 pub mod bearer;
 #[cfg(feature = "blocking")]
 pub mod blocking;
+pub mod dpop;
 #[cfg(feature = "axum")]
 mod http;
 pub mod jws;

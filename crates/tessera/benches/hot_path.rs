@@ -169,6 +169,7 @@ fn hot_path(c: &mut Criterion) {
         b.iter(|| {
             let issued = Issued {
                 access_token: token.clone(),
+                token_type: "Bearer",
                 expires_in: 3600,
                 scope: Some(Cow::Borrowed("demo:read demo:write")),
             };

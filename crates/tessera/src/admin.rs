@@ -51,6 +51,8 @@ pub struct NewClient {
     pub tls_client_certificates: Vec<String>,
     /// Its tokens bound to its TLS client certificate (RFC 8705 §3).
     pub certificate_bound_tokens: bool,
+    /// Its tokens always bound to a DPoP key (RFC 9449 §5.2).
+    pub dpop_bound_tokens: bool,
 }
 
 /// Changes to a client; `None` leaves a field as it is.
@@ -94,6 +96,8 @@ pub struct ClientUpdate {
     pub tls_client_certificates: Option<Vec<String>>,
     /// Bind its tokens to its TLS client certificate, or not.
     pub certificate_bound_tokens: Option<bool>,
+    /// Require DPoP for its tokens, or not.
+    pub dpop_bound_tokens: Option<bool>,
 }
 
 /// Longest grace a replaced secret may keep working: 30 days.
@@ -152,6 +156,7 @@ pub fn build_client(new: NewClient, at: i64) -> Result<Created, AdminError> {
         tls_client_auth: new.tls_client_auth,
         tls_client_certificates: new.tls_client_certificates,
         tls_client_certificate_bound_access_tokens: new.certificate_bound_tokens,
+        dpop_bound_access_tokens: new.dpop_bound_tokens,
     };
     if new.public && new.secret.is_some() {
         return Err(AdminError::Invalid("a public client has no secret".into()));
@@ -302,6 +307,9 @@ pub async fn update_client(
     if let Some(b) = update.certificate_bound_tokens {
         details.insert("tls_client_certificate_bound_access_tokens".into(), b.into());
     }
+    if let Some(b) = update.dpop_bound_tokens {
+        details.insert("dpop_bound_access_tokens".into(), b.into());
+    }
     let entry = actor.entry(action, id, details.into());
     let scope_changed = update.scope.is_some();
     let claims_changed = update.claims.is_some() || update.clear_claims;
@@ -345,9 +353,13 @@ pub async fn update_client(
                 || update.jwks_uri.is_some()
                 || update.tls_client_auth.is_some()
                 || update.tls_client_certificates.is_some()
-                || update.certificate_bound_tokens.is_some();
+                || update.certificate_bound_tokens.is_some()
+                || update.dpop_bound_tokens.is_some();
             if let Some(b) = update.certificate_bound_tokens {
                 client.flows.tls_client_certificate_bound_access_tokens = b;
+            }
+            if let Some(b) = update.dpop_bound_tokens {
+                client.flows.dpop_bound_access_tokens = b;
             }
             if let Some(t) = update.tls_client_auth {
                 client.flows.tls_client_auth = t;

@@ -184,6 +184,10 @@ pub async fn start_with_clock(
     let settings_limits = settings.limits.clone();
     let remote_keys = crate::client_keys::RemoteKeys::new(&settings.outbound, clock.clone())
         .map_err(|e| anyhow::anyhow!(e))?;
+    let dpop_nonces = crate::oauth::dpop::nonces(
+        master.state_secrets().first().map_or(&[][..], |s| &s[..]),
+        settings.dpop.nonce_lifetime,
+    );
     let app = Arc::new(App {
         trust,
         remote_keys,
@@ -200,6 +204,7 @@ pub async fn start_with_clock(
         metrics: crate::metrics::Metrics::new(),
         readiness: Default::default(),
         registry_writes: Default::default(),
+        dpop_nonces,
         clock,
     });
     app.synced.mark(app.clock.now());

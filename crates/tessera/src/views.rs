@@ -21,6 +21,8 @@ pub struct ClientView<'a> {
     /// `public` or `confidential`.
     client_type: &'static str,
     created_at: i64,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    dpop_bound_access_tokens: bool,
     enabled: bool,
     first_party: bool,
     grant_types: &'a [String],
@@ -90,6 +92,7 @@ impl<'a> From<&'a ClientRecord> for ClientView<'a> {
                 c.flows.auth.name()
             },
             tls_client_auth: c.flows.tls_client_auth.as_ref(),
+            dpop_bound_access_tokens: c.flows.dpop_bound_access_tokens,
             tls_client_certificate_bound_access_tokens: c.flows.tls_client_certificate_bound_access_tokens,
             tls_client_certificate_thumbprints: &c.flows.tls_client_certificates,
             token_ttl: c.token_ttl,

@@ -46,6 +46,10 @@ pub(super) struct CertificateArgs {
     /// carry cnf.x5t#S256, and it gets them only over mutual TLS.
     #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
     pub(super) certificate_bound_tokens: Option<bool>,
+    /// Bind its access tokens to a DPoP key always (RFC 9449): a token request without a DPoP
+    /// proof is refused.
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
+    pub(super) dpop_bound_tokens: Option<bool>,
 }
 
 impl CertificateArgs {

@@ -362,6 +362,7 @@ pub(super) async fn client_command(
                     tls_client_auth: flows.tls.subject(),
                     tls_client_certificates: flows.certificates.thumbprints()?,
                     certificate_bound_tokens: flows.certificates.certificate_bound_tokens.unwrap_or(false),
+                    dpop_bound_tokens: flows.certificates.dpop_bound_tokens.unwrap_or(false),
                     redirect_uris: flows.redirect_uris,
                     first_party: flows.first_party.unwrap_or(false),
                 },
@@ -476,6 +477,7 @@ pub(super) async fn client_command(
                     .then(|| flows.certificates.thumbprints())
                     .transpose()?,
                 certificate_bound_tokens: flows.certificates.certificate_bound_tokens,
+                dpop_bound_tokens: flows.certificates.dpop_bound_tokens,
                 redirect_uris: (!flows.redirect_uris.is_empty()).then_some(flows.redirect_uris),
                 first_party: flows.first_party,
             };

@@ -90,6 +90,8 @@ pub struct CachedClient {
     pub tls_thumbprints: Box<[Box<str>]>,
     /// Its tokens are bound to its TLS client certificate (RFC 8705 §3).
     pub bound_to_certificate: bool,
+    /// Its tokens are always bound to a DPoP key (RFC 9449 §5.2).
+    pub requires_dpop: bool,
     /// The record's last change, part of what a refresh compares.
     updated_at: i64,
     secrets: Box<[CachedSecret]>,
@@ -127,6 +129,7 @@ impl CachedClient {
                 .map(|t| t.as_str().into())
                 .collect(),
             bound_to_certificate: record.flows.tls_client_certificate_bound_access_tokens,
+            requires_dpop: record.flows.dpop_bound_access_tokens,
             updated_at: record.updated_at,
             secrets: usable_secrets(record)
                 .filter_map(CachedSecret::from_record)
@@ -163,6 +166,7 @@ impl CachedClient {
             && self.auth == r.flows.auth
             && self.tls_subject.as_deref() == r.flows.tls_client_auth.as_ref()
             && self.bound_to_certificate == r.flows.tls_client_certificate_bound_access_tokens
+            && self.requires_dpop == r.flows.dpop_bound_access_tokens
             && self.tls_thumbprints.len() == r.flows.tls_client_certificates.len()
             && self
                 .tls_thumbprints

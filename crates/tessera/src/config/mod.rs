@@ -15,15 +15,19 @@ use serde::Deserialize;
 use crate::client_keys::OutboundSettings;
 
 mod client_auth;
+mod dpop;
 mod mtls;
 mod outbound;
 mod sign_in;
+mod values;
 
 use crate::keys::{Alg, MasterKeySource};
 use crate::model::paths::{ALL_PRESETS, PRESET_NAMES, PathRules, preset};
 use crate::store::DatabaseUrl;
+pub use dpop::DpopSettings;
 pub use mtls::MtlsSettings;
 pub use sign_in::SignInSettings;
+use values::{parse_aliases, validate_issuer};
 
 /// The default listen address.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
@@ -77,6 +81,7 @@ pub struct FileConfig {
     sign_in: Option<SignInSettings>,
     outbound: Option<outbound::OutboundFile>,
     mtls: Option<mtls::MtlsFile>,
+    dpop: Option<dpop::DpopFile>,
 }
 
 /// Values found on the command line or in the environment, each with the name of its source.
@@ -167,6 +172,8 @@ pub struct Settings {
     pub outbound: OutboundSettings,
     /// Mutual TLS client authentication, when the `[mtls]` table is there.
     pub mtls: Option<MtlsSettings>,
+    /// How DPoP proofs are checked (`[dpop]`).
+    pub dpop: DpopSettings,
 }
 
 impl Settings {
@@ -453,7 +460,9 @@ impl Settings {
             None => OutboundSettings::default(),
             Some(o) => o.settings(&file_src("[outbound]"))?,
         };
+        let dpop = file.dpop.unwrap_or_default().settings(&file_src("[dpop]"))?;
         Ok(Settings {
+            dpop,
             mtls,
             outbound,
             listen,
@@ -521,75 +530,6 @@ fn parse_bool(v: &str) -> Option<bool> {
         "false" | "0" | "no" | "off" => Some(false),
         _ => None,
     }
-}
-
-/// An issuer is an `https` URL with no query or fragment (RFC 8414 §2); plain `http` is accepted
-/// for loopback hosts only, for development. A trailing slash is dropped so that endpoint URLs
-/// join cleanly, and the path may hold only unreserved characters and `/`.
-fn validate_issuer(v: &str) -> Result<String, String> {
-    let (https, rest) = if let Some(rest) = v.strip_prefix("https://") {
-        (true, rest)
-    } else if let Some(rest) = v.strip_prefix("http://") {
-        (false, rest)
-    } else {
-        return Err("must start with https:// (or http:// on a loopback host, for development)".into());
-    };
-    if v.contains(['?', '#']) {
-        return Err("must not contain a query or fragment".into());
-    }
-    let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
-    if authority.is_empty()
-        || authority.contains('@')
-        || authority.chars().any(|c| c.is_whitespace() || c.is_control())
-    {
-        return Err("has no valid host".into());
-    }
-    let host = if authority.starts_with('[') {
-        authority
-            .split(']')
-            .next()
-            .map(|h| format!("{h}]"))
-            .unwrap_or_default()
-    } else {
-        authority.split(':').next().unwrap_or_default().to_string()
-    };
-    let loopback = host == "localhost" || host == "[::1]" || host.starts_with("127.");
-    if !https && !loopback {
-        return Err("must use https:// (http:// is allowed on a loopback host only)".into());
-    }
-    if !path
-        .bytes()
-        .all(|b| b.is_ascii_alphanumeric() || b"-._~/".contains(&b))
-        || path.contains("//")
-    {
-        return Err("path may hold only letters, digits, '-', '.', '_', '~' and single '/'".into());
-    }
-    Ok(v.trim_end_matches('/').to_string())
-}
-
-fn parse_aliases(v: &str) -> Result<Vec<String>, String> {
-    let mut out = Vec::new();
-    for alias in v.split(',').map(str::trim).filter(|s| !s.is_empty()) {
-        // (`:` and `*` open a capture in the router's path syntax.)
-        if !alias.starts_with('/') || alias.contains(['?', '#', '{', '}', '*', ' ', ':']) || alias.len() > 200
-        {
-            return Err(format!(
-                "{alias:?} must be a plain absolute path like /connect/token"
-            ));
-        }
-        if alias.starts_with("/.well-known/")
-            || alias.starts_with("/oauth2/")
-            || alias.starts_with("/admin/")
-            || alias == "/healthz"
-            || alias == "/readyz"
-        {
-            return Err(format!("{alias:?} collides with a built-in path"));
-        }
-        if !out.iter().any(|a: &String| a == alias) {
-            out.push(alias.to_string());
-        }
-    }
-    Ok(out)
 }
 
 #[cfg(test)]

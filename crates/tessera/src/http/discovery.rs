@@ -72,6 +72,8 @@ pub fn metadata(settings: &Settings) -> Metadata {
         "revocation_endpoint": settings.endpoint(REVOKE_PATH),
         "revocation_endpoint_auth_methods_supported": auth_methods,
         "revocation_endpoint_auth_signing_alg_values_supported": ASSERTION_ALGORITHM_NAMES,
+        // RFC 9449 §5.1: DPoP proofs, at the token, userinfo and admin endpoints.
+        "dpop_signing_alg_values_supported": tessera_verify::dpop::ALGORITHM_NAMES,
     });
     // RFC 8705 §3.3: certificate-bound tokens, with mutual TLS.
     let mut doc = doc;

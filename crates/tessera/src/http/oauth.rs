@@ -24,6 +24,7 @@ pub async fn token(State(app): State<Arc<App>>, request: Request) -> Response {
             &connection(&app, &parts.extensions, &parts.headers),
             &parts.headers,
             body,
+            parts.uri.path(),
             &PathRules::STRICT,
         )
         .await,
@@ -34,7 +35,8 @@ pub async fn token(State(app): State<Arc<App>>, request: Request) -> Response {
 pub async fn token_at(app: Arc<App>, request: Request, rules: Arc<PathRules>) -> Response {
     let (parts, body) = request.into_parts();
     let connection = connection(&app, &parts.extensions, &parts.headers);
-    match crate::oauth::token::handle(&app, &connection, &parts.headers, body, &rules).await {
+    match crate::oauth::token::handle(&app, &connection, &parts.headers, body, parts.uri.path(), &rules).await
+    {
         Ok(a) => a.into_response(),
         Err(e) if rules.camel_case_errors => camel_case_error(e),
         Err(e) => e.into_response(),
@@ -62,9 +64,11 @@ pub async fn revoke(State(app): State<Arc<App>>, request: Request) -> Response {
 
 /// `GET` or `POST /oauth2/userinfo` (OpenID Connect Core §5.3).
 pub async fn userinfo(State(app): State<Arc<App>>, request: Request) -> Response {
+    let connection = connection(&app, request.extensions(), request.headers());
     match crate::oauth::userinfo::handle(
         &app,
-        super::peer(request.extensions()),
+        &connection,
+        request.method().as_str(),
         request.headers(),
         request.uri().query(),
     )
@@ -72,6 +76,7 @@ pub async fn userinfo(State(app): State<Arc<App>>, request: Request) -> Response
     {
         Ok(a) => a.into_response(),
         Err(UserinfoError::OAuth(e)) => e.into_response(),
+        Err(UserinfoError::Binding { error, nonce }) => binding_error(&error, nonce, "tessera"),
         Err(UserinfoError::Bearer {
             status,
             error,
@@ -96,6 +101,25 @@ fn bearer_error(status: StatusCode, error: Option<&str>, description: &str) -> R
     let mut r = status.into_response();
     if let Ok(v) = HeaderValue::from_str(&challenge) {
         r.headers_mut().insert(header::WWW_AUTHENTICATE, v);
+    }
+    no_store(&mut r);
+    r
+}
+
+/// A bound token refused at a protected resource (RFC 9449 §7.1, RFC 8705 §3): 401 with a
+/// `DPoP` challenge naming the error and the algorithms, and the nonce to use if one is required.
+pub fn binding_error(
+    error: &tessera_verify::dpop::BindingError,
+    nonce: Option<String>,
+    realm: &str,
+) -> Response {
+    let mut r = StatusCode::UNAUTHORIZED.into_response();
+    let challenge = tessera_verify::dpop::challenge(realm, Some(*error));
+    if let Ok(v) = HeaderValue::from_str(&challenge) {
+        r.headers_mut().insert(header::WWW_AUTHENTICATE, v);
+    }
+    if let Some(v) = nonce.and_then(|n| HeaderValue::from_str(&n).ok()) {
+        r.headers_mut().insert("dpop-nonce", v);
     }
     no_store(&mut r);
     r
@@ -159,6 +183,11 @@ fn respond(e: OAuthError, body: impl serde::Serialize) -> Response {
             response
                 .headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        }
+        OAuthError::Dpop { nonce: Some(n), .. } => {
+            if let Ok(v) = HeaderValue::from_str(&n) {
+                response.headers_mut().insert("dpop-nonce", v);
+            }
         }
         _ => {}
     }

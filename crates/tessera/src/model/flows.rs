@@ -55,6 +55,10 @@ pub struct Flows {
     /// Its access tokens are bound to the TLS client certificate it presents (RFC 8705 §3).
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub tls_client_certificate_bound_access_tokens: bool,
+    /// Its access tokens are always bound to a DPoP key (RFC 9449 §5.2): a token request
+    /// without a proof is refused.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub dpop_bound_access_tokens: bool,
 }
 
 impl Default for Flows {
@@ -70,6 +74,7 @@ impl Default for Flows {
             tls_client_auth: None,
             tls_client_certificates: Vec::new(),
             tls_client_certificate_bound_access_tokens: false,
+            dpop_bound_access_tokens: false,
         }
     }
 }

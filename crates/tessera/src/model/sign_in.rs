@@ -42,6 +42,11 @@ pub struct Grant {
     /// audience.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub resources: Vec<String>,
+    /// The DPoP key it is bound to (RFC 7638 thumbprint): for a code, the authorization
+    /// request's `dpop_jkt` (RFC 9449 §10); for a public client's refresh token, the key of
+    /// the proof it was issued with (§5). Using it takes a proof made with that key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dpop_jkt: Option<String>,
 }
 
 /// What ending a user's sign-ins ended.

@@ -48,6 +48,9 @@ pub struct AuthRequest {
     /// The `resource`s asked for (RFC 8707 §2.1): the grant's tokens may be for these only.
     #[serde(default)]
     pub resources: Vec<String>,
+    /// `dpop_jkt` (RFC 9449 §10): the code may be redeemed only with a proof of this key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dpop_jkt: Option<String>,
 }
 
 /// An authorization error sent back to the client (RFC 6749 §4.1.2.1).
@@ -208,6 +211,19 @@ pub fn check(
                 .into(),
         ),
     };
+    // RFC 9449 §10: the thumbprint of the key the client will prove at the token endpoint.
+    let dpop_jkt = form.get("dpop_jkt").map(str::to_string);
+    if dpop_jkt.as_ref().is_some_and(|j| {
+        j.len() != 43
+            || !j
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    }) {
+        return Err(denied(
+            "invalid_request",
+            "dpop_jkt must be a base64url SHA-256 JWK thumbprint (43 characters)",
+        ));
+    }
     let bounded = |name: &str, max: usize| -> Result<Option<String>, Denied> {
         match form.get(name) {
             Some(v) if v.len() > max || v.chars().any(char::is_control) => Err(denied(
@@ -229,6 +245,7 @@ pub fn check(
         login_hint: bounded("login_hint", 320)?,
         issued_at: app.clock.now(),
         resources,
+        dpop_jkt,
     })
 }
 
@@ -254,6 +271,7 @@ pub async fn issue_code(
             redirect_uri: Some(req.redirect_uri.clone()),
             code_challenge: Some(req.code_challenge.clone()),
             resources: req.resources.clone(),
+            dpop_jkt: req.dpop_jkt.clone(),
         },
         expires_at: t + super::oidc::CODE_TTL,
         keep_until: t + super::oidc::CODE_TTL,

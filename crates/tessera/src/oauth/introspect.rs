@@ -45,6 +45,9 @@ where
         return Answer::json(&json!({"active": false}));
     }
     let c = active.claims;
+    // RFC 9449 §6.2: a DPoP-bound token is of type DPoP, and `cnf` (among the claims copied
+    // below) tells the resource server the key.
+    let dpop_bound = c.extra.get("cnf").and_then(|cnf| cnf.get("jkt")).is_some();
     let mut body = json!({
         "active": true,
         "client_id": c.client_id,
@@ -54,7 +57,7 @@ where
         "exp": c.exp,
         "iat": c.iat,
         "jti": c.jti,
-        "token_type": "Bearer",
+        "token_type": if dpop_bound { "DPoP" } else { "Bearer" },
     });
     if let Some(scope) = c.scope {
         body["scope"] = scope.into();

@@ -10,6 +10,7 @@ use rand::RngCore;
 
 use serde_json::{Map, Value, json};
 
+use super::dpop::Confirmation;
 use super::{Answer, OAuthError};
 use crate::app::App;
 use crate::clients::CachedClient;
@@ -86,6 +87,8 @@ pub enum Subject<'a> {
 pub struct Issued<'a> {
     /// The JWT.
     pub access_token: String,
+    /// `Bearer`, or `DPoP` for a token bound to a DPoP key (RFC 9449 §5).
+    pub token_type: &'static str,
     /// Its lifetime in seconds (`exp - iat`).
     pub expires_in: u64,
     /// The granted scope.
@@ -164,8 +167,8 @@ pub fn mint<'a>(
     })
 }
 
-/// Builds and signs an access token for `client` at time `now` with the key active then; with
-/// `certificate`, bound to it (RFC 8705 §3.1: `cnf.x5t#S256`, the certificate's thumbprint).
+/// Builds and signs an access token for `client` at time `now` with the key active then, bound
+/// as `cnf` says (a DPoP key, RFC 9449 §6.1; a certificate, RFC 8705 §3.1).
 pub(crate) fn issue<'a>(
     keys: &KeySet,
     issuer: &str,
@@ -173,29 +176,33 @@ pub(crate) fn issue<'a>(
     scope: Option<Cow<'a, str>>,
     aud: &AudienceRef<'_>,
     now: i64,
-    certificate: Option<&str>,
+    cnf: &Confirmation,
 ) -> Result<Issued<'a>, OAuthError> {
     let slot = keys
         .current(now)
         .ok_or_else(|| OAuthError::internal(&"no active signing key"))?;
     let mut minted = mint(issuer, client, Subject::Client, scope, aud, now, slot.retire_at)
         .map_err(|e| OAuthError::internal(&e))?;
-    if let Some(thumbprint) = certificate {
-        // A base64url thumbprint needs no escaping; `cnf` is a reserved name no client claim has.
-        minted.claims_json.pop();
-        minted.claims_json.extend_from_slice(b",\"cnf\":{\"x5t#S256\":\"");
-        minted.claims_json.extend_from_slice(thumbprint.as_bytes());
-        minted.claims_json.extend_from_slice(b"\"}}");
-    }
+    bind(&mut minted.claims_json, cnf);
     let access_token = slot
         .signer
         .sign_jwt(&minted.claims_json)
         .map_err(|e| OAuthError::internal(&e))?;
     Ok(Issued {
         access_token,
+        token_type: cnf.token_type(),
         expires_in: (minted.exp - minted.iat) as u64,
         scope: minted.scope,
     })
+}
+
+/// Adds `cnf` to the claims, when bound (`cnf` is a reserved name no client claim has).
+fn bind(claims_json: &mut Vec<u8>, cnf: &Confirmation) {
+    if *cnf != Confirmation::NONE {
+        claims_json.pop();
+        cnf.write_claim(claims_json);
+        claims_json.push(b'}');
+    }
 }
 
 /// The RFC 6749 §5.1 response for an issued token.
@@ -218,6 +225,8 @@ pub struct UserTokens<'a> {
     pub at: i64,
     /// Whether the ID token carries the grant's `nonce` (the code's answer; not a refresh's).
     pub with_nonce: bool,
+    /// What the access token is bound to.
+    pub cnf: &'a Confirmation,
 }
 
 /// Signs a person's access token (and the ID token when `openid` was granted) with one
@@ -238,7 +247,7 @@ pub fn issue_for_user(
         auth_time: m.grant.auth_time,
         jti: m.jti,
     };
-    let minted = mint(
+    let mut minted = mint(
         &app.settings.issuer,
         client,
         subject,
@@ -248,13 +257,14 @@ pub fn issue_for_user(
         slot.retire_at,
     )
     .map_err(|e| OAuthError::internal(&e))?;
+    bind(&mut minted.claims_json, m.cnf);
     let access_token = slot
         .signer
         .sign_jwt(&minted.claims_json)
         .map_err(|e| OAuthError::internal(&e))?;
     let mut body = json!({
         "access_token": access_token,
-        "token_type": "Bearer",
+        "token_type": m.cnf.token_type(),
         "expires_in": minted.exp - minted.iat,
         "scope": scope,
     });
@@ -319,7 +329,9 @@ pub fn token_response_json(issued: &Issued<'_>) -> Result<Vec<u8>, serde_json::E
     let mut out = Vec::with_capacity(issued.access_token.len() + scope_len + 64);
     out.extend_from_slice(br#"{"access_token":""#);
     out.extend_from_slice(issued.access_token.as_bytes());
-    out.extend_from_slice(br#"","token_type":"Bearer","expires_in":"#);
+    out.extend_from_slice(br#"","token_type":""#);
+    out.extend_from_slice(issued.token_type.as_bytes());
+    out.extend_from_slice(br#"","expires_in":"#);
     out.extend_from_slice(issued.expires_in.to_string().as_bytes());
     if let Some(scope) = &issued.scope {
         out.extend_from_slice(br#","scope":"#);
@@ -382,6 +394,7 @@ mod tests {
         for scope in [None, Some("demo:read demo:write".to_string())] {
             let issued = Issued {
                 access_token: "eyJhbGciOiJFUzI1NiJ9.eyJzdWIiOiJ4In0.c2ln-_".into(),
+                token_type: "Bearer",
                 expires_in: 3600,
                 scope: scope.clone().map(Cow::Owned),
             };

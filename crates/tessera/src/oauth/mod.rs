@@ -7,6 +7,7 @@
 pub mod admission;
 pub mod authorize;
 pub mod client_auth;
+pub mod dpop;
 pub mod federation;
 pub mod form;
 pub mod grants;
@@ -92,6 +93,14 @@ pub enum OAuthError {
         /// Correlation id, also logged.
         reference: String,
     },
+    /// RFC 9449 §5: the DPoP proof was refused (`invalid_dpop_proof`), or a nonce is required
+    /// (`use_dpop_nonce`, §8); with a nonce to send in `DPoP-Nonce`.
+    Dpop {
+        /// Why.
+        error: tessera_verify::dpop::ProofError,
+        /// The nonce to use, when nonces are required.
+        nonce: Option<String>,
+    },
 }
 
 impl OAuthError {
@@ -109,6 +118,7 @@ impl OAuthError {
             | OAuthError::TooManyRequests { .. }
             | OAuthError::Overloaded => "temporarily_unavailable",
             OAuthError::ServerError { .. } => "server_error",
+            OAuthError::Dpop { error, .. } => error.error_code(),
         }
     }
 
@@ -120,7 +130,8 @@ impl OAuthError {
             | OAuthError::UnauthorizedClient(_)
             | OAuthError::InvalidScope(_)
             | OAuthError::InvalidTarget(_)
-            | OAuthError::InvalidGrant(_) => StatusCode::BAD_REQUEST,
+            | OAuthError::InvalidGrant(_)
+            | OAuthError::Dpop { .. } => StatusCode::BAD_REQUEST,
             OAuthError::InvalidClient(_) => StatusCode::UNAUTHORIZED,
             OAuthError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             OAuthError::TemporarilyUnavailable | OAuthError::Overloaded => StatusCode::SERVICE_UNAVAILABLE,
@@ -148,6 +159,7 @@ impl OAuthError {
             OAuthError::ServerError { reference } => {
                 Cow::Owned(format!("internal error, reference {reference}"))
             }
+            OAuthError::Dpop { error, .. } => Cow::Owned(error.to_string()),
         }
     }
 

@@ -3,22 +3,25 @@
 
 use bytes::Bytes;
 use http::HeaderMap;
+use tessera_verify::dpop::Proof;
 
 use super::admission::{BoxError, Connection, admit, authenticate_on, read_token_request};
 use super::client_auth;
 use super::grants::{Caller, jwt_bearer};
 use super::{Answer, OAuthError};
 use crate::app::App;
+use crate::clients::CachedClient;
 use crate::model::flows::JWT_BEARER;
 use crate::model::paths::PathRules;
 
-/// Answers a token request that came in on a path with `rules`: admission, client
-/// authentication, then the grant.
+/// Answers a token request that came in at `path` with `rules`: admission, client
+/// authentication, the DPoP proof if any, then the grant.
 pub async fn handle<B>(
     app: &App,
     connection: &Connection,
     headers: &HeaderMap,
     body: B,
+    path: &str,
     rules: &PathRules,
 ) -> Result<Answer, OAuthError>
 where
@@ -38,23 +41,47 @@ where
         };
         let client = jwt_bearer::identify(app, address, assertion, form.get("client_id")).await?;
         app.guard.check_client(&client.id).map_err(OAuthError::refused)?;
+        let dpop = dpop_proof(app, headers, path, &client).await?;
         let caller = Caller {
             client: &client,
             address,
             certificate: connection.certificate.as_deref(),
             identified_by_assertion: true,
+            dpop: dpop.as_ref(),
         };
         return super::grants::dispatch(app, caller, &form, rules, JWT_BEARER).await;
     }
     let (grant_type, client, method) =
         authenticate_on(app, address, connection, headers, &form, "grant_type", rules).await?;
+    let dpop = dpop_proof(app, headers, path, &client).await?;
     let caller = Caller {
         client: &client,
         address,
         certificate: connection.certificate.as_deref(),
         identified_by_assertion: false,
+        dpop: dpop.as_ref(),
     };
     let answer = super::grants::dispatch(app, caller, &form, rules, grant_type).await?;
     tracing::debug!(client_id = %client.id, method = method.name(), grant_type, "token issued");
     Ok(answer)
+}
+
+/// The request's DPoP proof for the token endpoint at `path` (RFC 9449 §5), checked and its
+/// `jti` recorded; required of a client registered with `dpop_bound_access_tokens`.
+async fn dpop_proof(
+    app: &App,
+    headers: &HeaderMap,
+    path: &str,
+    client: &CachedClient,
+) -> Result<Option<Proof>, OAuthError> {
+    let url = app.settings.endpoint(path);
+    let proof = super::dpop::proof(app, headers, "POST", &url, None)
+        .await
+        .map_err(|why| super::dpop::refusal(app, why))?;
+    if proof.is_none() && client.requires_dpop {
+        return Err(OAuthError::InvalidRequest(
+            "this client's tokens are bound to a DPoP key: send a DPoP proof".into(),
+        ));
+    }
+    Ok(proof)
 }

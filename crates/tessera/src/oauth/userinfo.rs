@@ -53,6 +53,14 @@ pub enum UserinfoError {
     },
     /// Refused before the token was looked at (a limit), or the store failed.
     OAuth(OAuthError),
+    /// A bound token presented without what it is bound to (RFC 9449 §7, RFC 8705 §3): 401
+    /// with a `DPoP` challenge, and a nonce to use when one is required.
+    Binding {
+        /// Why.
+        error: tessera_verify::dpop::BindingError,
+        /// For `DPoP-Nonce`.
+        nonce: Option<String>,
+    },
 }
 
 fn bearer_error(status: StatusCode, error: Option<&'static str>, description: &'static str) -> UserinfoError {
@@ -63,25 +71,27 @@ fn bearer_error(status: StatusCode, error: Option<&'static str>, description: &'
     }
 }
 
-/// Answers `GET` or `POST /oauth2/userinfo` with a Bearer access token (in the header only;
-/// `query` is read only to refuse a token there).
+/// Answers `GET` or `POST /oauth2/userinfo` (`method`) with an access token in the header
+/// (`query` is read only to refuse a token there): `Bearer`, or `DPoP` with its proof.
 pub async fn handle(
     app: &App,
-    peer: std::net::IpAddr,
+    connection: &super::admission::Connection,
+    method: &str,
     headers: &HeaderMap,
     query: Option<&str>,
 ) -> Result<Answer, UserinfoError> {
-    super::admission::admit(app, peer, headers).map_err(UserinfoError::OAuth)?;
+    super::admission::admit(app, connection.peer, headers).map_err(UserinfoError::OAuth)?;
     // One reading of the credentials for every bearer endpoint (RFC 6750 §2, §3.1): another
     // scheme is "no credentials" (401 without an error code), as it is for the admin API.
-    let token = match tessera_verify::bearer::presented(
+    let (token, dpop_scheme) = match tessera_verify::bearer::presented(
         headers
             .get_all(header::AUTHORIZATION)
             .iter()
             .map(|v| v.as_bytes()),
         query,
     ) {
-        tessera_verify::bearer::Presented::Token(t) => t,
+        tessera_verify::bearer::Presented::Token(t) => (t, false),
+        tessera_verify::bearer::Presented::Dpop(t) => (t, true),
         tessera_verify::bearer::Presented::None => {
             return Err(bearer_error(StatusCode::UNAUTHORIZED, None, ""));
         }
@@ -100,6 +110,22 @@ pub async fn handle(
             "the access token is not active",
         ));
     };
+    let url = app.settings.endpoint(super::oidc::USERINFO_PATH);
+    let certificate = connection.certificate.as_ref().map(|c| c.thumbprint());
+    if let Err(error) = super::dpop::check_presented(
+        app,
+        headers,
+        (method, &url),
+        (token, dpop_scheme),
+        active.claims.extra.get("cnf"),
+        certificate.as_deref(),
+    )
+    .await
+    {
+        tracing::info!(reason = %error, "userinfo: a bound token refused");
+        let nonce = super::dpop::nonce_for(app, &error);
+        return Err(UserinfoError::Binding { error, nonce });
+    }
     let scope: Vec<String> = active
         .claims
         .scope

@@ -16,6 +16,7 @@ mod claims;
 mod cli;
 mod cluster;
 mod discovery;
+mod dpop;
 mod federation;
 mod first_run;
 mod hardening;

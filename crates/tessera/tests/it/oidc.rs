@@ -1047,6 +1047,7 @@ async fn bad_authorization_requests_are_refused_precisely() {
                 redirect_uri: Some(REDIRECT.into()),
                 code_challenge: Some(challenge.clone()),
                 resources: Vec::new(),
+                dpop_jkt: None,
             },
             expires_at: tessera::model::clock::unix_now() - 1,
             keep_until: tessera::model::clock::unix_now() + 60,

@@ -915,6 +915,7 @@ fn grant(client_id: &str, user_id: &str) -> Grant {
         redirect_uri: Some("https://app.example/cb".into()),
         code_challenge: Some("c".into()),
         resources: vec!["https://api.example/".into()],
+        dpop_jkt: Some("jkt".into()),
     }
 }
 

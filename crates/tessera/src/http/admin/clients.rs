@@ -71,6 +71,8 @@ pub(super) struct CreateClient {
     tls_client_certificate_thumbprints: Vec<String>,
     #[serde(default)]
     tls_client_certificate_bound_access_tokens: bool,
+    #[serde(default)]
+    dpop_bound_access_tokens: bool,
 }
 
 /// RFC 8705 §2.1.2's client metadata: at most one of these.
@@ -164,6 +166,7 @@ pub(super) async fn create_client(
         },
         tls_client_certificates: c.tls_client_certificate_thumbprints,
         certificate_bound_tokens: c.tls_client_certificate_bound_access_tokens,
+        dpop_bound_tokens: c.dpop_bound_access_tokens,
     };
     match admin::create_client(&app.store, &caller(&ext), new).await {
         Ok(created) => {
@@ -209,6 +212,7 @@ pub(super) struct PatchClient {
     tls: TlsSubjectFields,
     tls_client_certificate_thumbprints: Option<Vec<String>>,
     tls_client_certificate_bound_access_tokens: Option<bool>,
+    dpop_bound_access_tokens: Option<bool>,
 }
 
 /// Updates a client, and this node's registry before the answer: a client disabled or narrowed
@@ -259,6 +263,7 @@ pub(super) async fn update_client(
         },
         tls_client_certificates: p.tls_client_certificate_thumbprints,
         certificate_bound_tokens: p.tls_client_certificate_bound_access_tokens,
+        dpop_bound_tokens: p.dpop_bound_access_tokens,
     };
     apply(&app, &caller(&ext), &id, update).await
 }

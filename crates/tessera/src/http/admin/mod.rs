@@ -227,9 +227,10 @@ async fn require_admin(State(app): State<Arc<App>>, mut req: Request, next: Next
         Presented::Malformed(why) => {
             return bearer_error(StatusCode::BAD_REQUEST, "invalid_request", MALFORMED, why);
         }
-        Presented::Token(t) => t.to_string(),
+        Presented::Token(t) => (t.to_string(), false),
+        Presented::Dpop(t) => (t.to_string(), true),
     };
-    let token = token.as_str();
+    let (token, dpop_scheme) = (token.0.as_str(), token.1);
     let active = match check(&app, token, app.clock.now()) {
         Ok(a) => a,
         Err(why) => {
@@ -242,27 +243,25 @@ async fn require_admin(State(app): State<Arc<App>>, mut req: Request, next: Next
             );
         }
     };
-    // RFC 8705 §3: a token bound to a certificate is used only by the holder of that certificate,
-    // presented on this connection (or forwarded by a trusted proxy).
-    let bound = active
-        .claims
-        .extra
-        .get("cnf")
-        .and_then(|c| c.get("x5t#S256"))
-        .and_then(|t| t.as_str());
-    if let Some(bound) = bound {
-        let presented = crate::http::connection(&app, req.extensions(), req.headers())
-            .certificate
-            .map(|c| c.thumbprint());
-        if presented.as_deref() != Some(bound) {
-            tracing::info!("admin API: a certificate-bound token without its certificate");
-            return bearer_error(
-                StatusCode::UNAUTHORIZED,
-                "invalid_token",
-                INVALID,
-                "the token is bound to a certificate this request did not present",
-            );
-        }
+    // A bound token is used only by the holder of its key (a DPoP proof, RFC 9449 §7) or its
+    // certificate (presented on this connection or forwarded by a trusted proxy, RFC 8705 §3).
+    let certificate = crate::http::connection(&app, req.extensions(), req.headers())
+        .certificate
+        .map(|c| c.thumbprint());
+    let url = app.settings.endpoint(req.uri().path());
+    if let Err(error) = crate::oauth::dpop::check_presented(
+        &app,
+        req.headers(),
+        (req.method().as_str(), &url),
+        (token, dpop_scheme),
+        active.claims.extra.get("cnf"),
+        certificate.as_deref(),
+    )
+    .await
+    {
+        tracing::info!(reason = %error, "admin API: a bound token refused");
+        let nonce = crate::oauth::dpop::nonce_for(&app, &error);
+        return crate::http::oauth::binding_error(&error, nonce, "tessera-admin");
     }
     // The client as the store holds it now, not as this node's cache last saw it: a change made
     // on any node, or by the CLI, binds the admin API at once (these requests are few; the

@@ -63,6 +63,7 @@ async fn exchange_code(r: &TokenRequest<'_>) -> Result<Answer, OAuthError> {
         return Err(OAuthError::InvalidGrant("the code is not valid".into()));
     }
     person_audience(&crate::oauth::resource::grant_audience(app, client, form)?)?;
+    let cnf = r.confirmation()?;
     // Everything that can fail is done before the code is spent: a spent code the client never
     // got tokens for would make its retry look like a replay.
     crate::signing::ensure_id_key(&app.store, &app.master, &app.keys, app.clock.now())
@@ -94,7 +95,13 @@ async fn exchange_code(r: &TokenRequest<'_>) -> Result<Answer, OAuthError> {
                 if !its_own {
                     return false;
                 }
-                if kept_scope(client, &g.scope).is_empty() {
+                if g.dpop_jkt.is_some() && g.dpop_jkt != cnf.jkt {
+                    // RFC 9449 §10: the token request's proof uses the key the authorization
+                    // request named.
+                    refused = Some(OAuthError::InvalidGrant(
+                        "the code is bound to a DPoP key (dpop_jkt): send a proof made with it".into(),
+                    ));
+                } else if kept_scope(client, &g.scope).is_empty() {
                     refused = Some(OAuthError::InvalidGrant(
                         "none of the scopes the code grants is still allowed for this client".into(),
                     ));
@@ -113,6 +120,9 @@ async fn exchange_code(r: &TokenRequest<'_>) -> Result<Answer, OAuthError> {
                         redirect_uri: None,
                         code_challenge: None,
                         scope: kept_scope(client, &g.scope),
+                        // RFC 9449 §5: a public client's refresh token is bound to its DPoP
+                        // key; a confidential client's is bound by its authentication already.
+                        dpop_jkt: if client.public { cnf.jkt.clone() } else { None },
                         ..g.clone()
                     },
                     created_at: t,
@@ -173,6 +183,7 @@ async fn exchange_code(r: &TokenRequest<'_>) -> Result<Answer, OAuthError> {
         jti: &issued.access_jti,
         at: t,
         with_nonce: true,
+        cnf: &cnf,
     };
     issue_for_user(app, client, &minted, refresh)
 }

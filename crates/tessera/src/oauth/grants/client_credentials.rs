@@ -42,16 +42,7 @@ pub(super) fn client_credentials(r: &TokenRequest<'_>) -> Result<Answer, OAuthEr
             grant_audience(app, client, form)?,
         )
     };
-    // RFC 8705 §3: a client registered for bound tokens gets them only over mutual TLS.
-    let binding = match (client.bound_to_certificate, r.certificate) {
-        (false, _) => None,
-        (true, Some(c)) => Some(c.thumbprint()),
-        (true, None) => {
-            return Err(OAuthError::InvalidRequest(
-                "this client's tokens are bound to its TLS client certificate: present one".into(),
-            ));
-        }
-    };
+    let binding = r.confirmation()?;
     let keys = app.keys.get();
     let issued = issue(
         &keys,
@@ -60,7 +51,7 @@ pub(super) fn client_credentials(r: &TokenRequest<'_>) -> Result<Answer, OAuthEr
         scope,
         &audience,
         app.clock.now(),
-        binding.as_deref(),
+        &binding,
     )?;
     token_response(issued)
 }

@@ -21,6 +21,9 @@ pub use client_credentials::ClientCredentials;
 pub use jwt_bearer::JwtBearer;
 pub use refresh_token::RefreshToken;
 
+use tessera_verify::dpop::Proof;
+
+use super::dpop::Confirmation;
 use super::form::Form;
 use super::{Answer, OAuthError};
 use crate::app::App;
@@ -47,9 +50,30 @@ pub struct TokenRequest<'a> {
     /// The client did not authenticate: the request's `assertion` named it, and was checked
     /// (the JWT bearer grant, RFC 7523 §2.1).
     pub identified_by_assertion: bool,
+    /// The request's DPoP proof, checked and recorded (RFC 9449 §5), if it had one.
+    pub dpop: Option<&'a Proof>,
 }
 
 impl<'a> TokenRequest<'a> {
+    /// What the access token is bound to: the DPoP proof's key (RFC 9449 §5), and the TLS
+    /// client certificate when the client is registered for certificate-bound tokens (RFC 8705
+    /// §3), which it must then present.
+    pub fn confirmation(&self) -> Result<Confirmation, OAuthError> {
+        let x5t = match (self.client.bound_to_certificate, self.certificate) {
+            (false, _) => None,
+            (true, Some(c)) => Some(c.thumbprint()),
+            (true, None) => {
+                return Err(OAuthError::InvalidRequest(
+                    "this client's tokens are bound to its TLS client certificate: present one".into(),
+                ));
+            }
+        };
+        Ok(Confirmation {
+            jkt: self.dpop.map(|p| p.jkt.clone()),
+            x5t,
+        })
+    }
+
     /// A parameter the grant declared in [`Grant::required`] (present by then), or another one
     /// it cannot do without.
     pub fn required(&self, name: &'static str) -> Result<&'a str, OAuthError> {
@@ -99,6 +123,8 @@ pub struct Caller<'a> {
     pub certificate: Option<&'a crate::model::auth::PeerCertificate>,
     /// Named by the request's assertion rather than authenticated (see [`TokenRequest`]).
     pub identified_by_assertion: bool,
+    /// Its DPoP proof, checked and recorded, if any.
+    pub dpop: Option<&'a Proof>,
 }
 
 /// Runs the grant named `grant_type` for a client that authenticated (or that the JWT bearer
@@ -130,6 +156,7 @@ pub async fn dispatch(
         address: caller.address,
         certificate: caller.certificate,
         identified_by_assertion: caller.identified_by_assertion,
+        dpop: caller.dpop,
     };
     for (name, missing) in grant.required() {
         if form.get(name).is_none() {

@@ -39,6 +39,7 @@ async fn refresh(r: &TokenRequest<'_>) -> Result<Answer, OAuthError> {
         None => None,
     };
     person_audience(&crate::oauth::resource::grant_audience(app, client, form)?)?;
+    let cnf = r.confirmation()?;
     crate::signing::ensure_id_key(&app.store, &app.master, &app.keys, app.clock.now())
         .await
         .map_err(|e| OAuthError::internal(&e))?;
@@ -54,6 +55,13 @@ async fn refresh(r: &TokenRequest<'_>) -> Result<Answer, OAuthError> {
     let outcome = app
         .store
         .rotate_refresh(&crate::oauth::oidc::digest(presented), &client.id, |old| {
+            if old.grant.dpop_jkt.is_some() && old.grant.dpop_jkt != cnf.jkt {
+                // RFC 9449 §5: only the holder of the key may use a bound refresh token.
+                refused = Some(OAuthError::InvalidGrant(
+                    "the refresh token is bound to a DPoP key: send a proof made with it".into(),
+                ));
+                return None;
+            }
             let kept = kept_scope(client, &old.grant.scope);
             if kept.is_empty() {
                 refused = Some(OAuthError::InvalidGrant(
@@ -137,6 +145,7 @@ async fn refresh(r: &TokenRequest<'_>) -> Result<Answer, OAuthError> {
         jti: &jti,
         at: t,
         with_nonce: false,
+        cnf: &cnf,
     };
     issue_for_user(app, client, &minted, Some(value))
 }
