@@ -380,6 +380,16 @@ pub fn challenge(realm: &str, error: Option<BindingError>) -> String {
     value
 }
 
+/// The one `DPoP` header of a request, if any; several are refused (RFC 9449 §4.3).
+pub fn header(headers: &http::HeaderMap) -> Result<Option<&str>, ProofError> {
+    let mut all = headers.get_all("dpop").iter();
+    match (all.next(), all.next()) {
+        (None, _) => Ok(None),
+        (Some(v), None) => v.to_str().map(Some).map_err(|_| ProofError::Malformed),
+        (Some(_), Some(_)) => Err(ProofError::Malformed),
+    }
+}
+
 /// The `ath` of `access_token`: the base64url SHA-256 of its ASCII (RFC 9449 §4.2).
 pub fn access_token_hash(access_token: &str) -> String {
     URL_SAFE_NO_PAD.encode(digest::digest(&digest::SHA256, access_token.as_bytes()))
@@ -687,6 +697,16 @@ mod tests {
             thumbprint(&serde_json::json!({"kty": "EC", "crv": "P-256", "x": "a\"b", "y": "c"})),
             None
         );
+    }
+
+    #[test]
+    fn one_dpop_header_at_most() {
+        let mut h = http::HeaderMap::new();
+        assert_eq!(header(&h), Ok(None));
+        h.append("dpop", http::HeaderValue::from_static("a"));
+        assert_eq!(header(&h), Ok(Some("a")));
+        h.append("dpop", http::HeaderValue::from_static("b"));
+        assert_eq!(header(&h), Err(ProofError::Malformed));
     }
 
     #[test]

@@ -12,8 +12,9 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use tower::{Layer, Service};
 
-use crate::bearer::Presented;
-use crate::{Claims, Verifier};
+use crate::{
+    Challenge, Claims, ClientCertificate, RequestError, RequestParts, TokenBinding, Verified, Verifier,
+};
 
 /// The verified claims of the request's token. Put there by [`BearerAuthLayer`]; as an axum
 /// extractor it refuses the request (401) when the layer did not run or let it through. As
@@ -86,12 +87,22 @@ impl<S: Send + Sync> axum::extract::OptionalFromRequestParts<S> for Authenticate
     }
 }
 
-/// Requires a valid access token on every request (RFC 6750):
+/// Requires a valid access token on every request (RFC 6750; RFC 9449 §7 and RFC 8705 §3 for
+/// bound tokens, as the verifier's [`binding`](crate::VerifierBuilder::binding) says):
 ///
-/// - no credentials: 401 with `WWW-Authenticate: Bearer realm="…"` and no error code;
+/// - no credentials: 401 with `WWW-Authenticate: Bearer realm="…"` and no error code (and a
+///   `DPoP` challenge naming the proof algorithms, unless bearer tokens only are accepted);
 /// - a malformed `Authorization` header, several of them, or a token in the query string:
 ///   400 `invalid_request`;
-/// - a token that does not verify: 401 `invalid_token`.
+/// - a token that does not verify: 401 `invalid_token`;
+/// - a token bound to a DPoP key presented as `Bearer`, without a proof, or with a proof that
+///   fails (wrong key, method, URL, `ath`, replayed…): 401 with a `DPoP` challenge,
+///   `invalid_dpop_proof` (or `use_dpop_nonce` and a `DPoP-Nonce`, when nonces are required);
+/// - a certificate-bound token without its certificate ([`ClientCertificate`] in the request's
+///   extensions, or the verifier's certificate header): 401 `invalid_token`.
+///
+/// Handlers get the claims with [`Authenticated`] and what the token was bound to with
+/// [`TokenBinding`].
 ///
 /// ```
 /// use axum::{Router, body::Body, http::{Request, StatusCode}, routing::get};
@@ -197,53 +208,66 @@ where
         let optional = self.optional;
         Box::pin(async move {
             req.extensions_mut().insert(Realm(realm.clone()));
-            // Owned, so that the request can move on.
-            let presented = match crate::bearer::presented(
-                req.headers()
-                    .get_all(header::AUTHORIZATION)
-                    .iter()
-                    .map(|v| v.as_bytes()),
-                req.uri().query(),
-            ) {
-                Presented::None | Presented::Dpop(_) => None,
-                Presented::Malformed(_) => Some(Err(())),
-                Presented::Token(t) => Some(Ok(t.to_string())),
+            let certificate = req.extensions().get::<ClientCertificate>().map(|c| c.0.clone());
+            let parts = RequestParts {
+                method: req.method().as_str(),
+                path: req.uri().path(),
+                query: req.uri().query(),
+                headers: req.headers(),
+                certificate: certificate.as_deref(),
             };
-            let token = match presented {
-                None if optional => return inner.call(req).await,
-                None => return Ok(challenge(StatusCode::UNAUTHORIZED, &realm, None, None)),
-                Some(Err(())) => {
-                    return Ok(challenge(
-                        StatusCode::BAD_REQUEST,
-                        &realm,
-                        Some("invalid_request"),
-                        None,
-                    ));
-                }
-                Some(Ok(t)) => t,
-            };
-            match verifier.verify(&token).await {
-                Ok(claims) => {
+            match verifier.verify_request(&parts).await {
+                Ok(Verified { claims, binding }) => {
                     req.extensions_mut().insert(Authenticated(claims));
+                    req.extensions_mut().insert(binding);
                     inner.call(req).await
                 }
-                // The issuer (or its introspection endpoint) cannot be reached: the token may be
-                // fine, so say so rather than make the client throw it away.
-                Err(e @ (crate::VerifyError::Unavailable(_) | crate::VerifyError::Config(_))) => {
-                    tracing::warn!(error = %e, "cannot verify bearer tokens now");
-                    Ok(StatusCode::SERVICE_UNAVAILABLE.into_response())
-                }
+                Err(RequestError::NoCredentials) if optional => inner.call(req).await,
                 Err(e) => {
-                    tracing::debug!(error = %e, "bearer token refused");
-                    Ok(challenge(
-                        StatusCode::UNAUTHORIZED,
-                        &realm,
-                        Some("invalid_token"),
-                        None,
-                    ))
+                    match &e {
+                        // The issuer (or its introspection endpoint) cannot be reached: the token
+                        // may be fine, so say so rather than make the client throw it away.
+                        RequestError::Token(
+                            crate::VerifyError::Unavailable(_) | crate::VerifyError::Config(_),
+                        ) => {
+                            tracing::warn!(error = %e, "cannot verify access tokens now");
+                        }
+                        _ => tracing::debug!(error = %e, "access token refused"),
+                    }
+                    Ok(respond(verifier.challenge(&e, &realm)))
                 }
             }
         })
+    }
+}
+
+/// The response of a refusal.
+fn respond(c: Challenge) -> Response {
+    let mut r = StatusCode::from_u16(c.status)
+        .unwrap_or(StatusCode::UNAUTHORIZED)
+        .into_response();
+    for value in c.www_authenticate {
+        if let Ok(v) = HeaderValue::from_str(&value) {
+            r.headers_mut().append(header::WWW_AUTHENTICATE, v);
+        }
+    }
+    if let Some(v) = c.dpop_nonce.and_then(|n| HeaderValue::from_str(&n).ok()) {
+        r.headers_mut().insert("dpop-nonce", v);
+    }
+    r
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for TokenBinding {
+    type Rejection = Response;
+
+    /// What the request's token was bound to, as [`BearerAuthLayer`] checked it (401 where the
+    /// layer did not run).
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        parts
+            .extensions
+            .get::<TokenBinding>()
+            .cloned()
+            .ok_or_else(|| challenge(StatusCode::UNAUTHORIZED, &realm_of(&parts.extensions), None, None))
     }
 }
 

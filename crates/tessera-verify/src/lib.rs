@@ -36,6 +36,7 @@ pub mod dpop;
 #[cfg(feature = "axum")]
 mod http;
 pub mod jws;
+mod sender;
 #[cfg(feature = "test-kit")]
 pub mod testing;
 
@@ -50,6 +51,10 @@ pub use http::{Authenticated, BearerAuth, BearerAuthLayer, RequireScope, Require
 /// The signature algorithms, to name in [`VerifierBuilder::algorithms`] (re-exported so that a
 /// user need not add `jsonwebtoken` to name one).
 pub use jsonwebtoken::Algorithm;
+pub use sender::{
+    Challenge, ClientCertificate, DEFAULT_REPLAY_CAPACITY, RequestError, RequestParts, TokenBinding,
+    Verified, certificate_thumbprint,
+};
 
 /// Longest token the verifier looks at.
 pub const MAX_TOKEN_LEN: usize = 8 * 1024;
@@ -293,6 +298,7 @@ pub struct VerifierBuilder {
     introspection: Option<Introspection>,
     cache_capacity: usize,
     clock: Clock,
+    sender: sender::SenderSettings,
 }
 
 /// The time, in seconds since the epoch.
@@ -445,8 +451,10 @@ impl VerifierBuilder {
                 .build()
                 .map_err(|e| VerifyError::Config(chain(&e)))?,
         };
+        let sender = self.sender.build(&audiences)?;
         let verifier = Verifier {
             inner: Arc::new(Inner {
+                sender,
                 issuer,
                 audiences,
                 jwks_uri: self.jwks_uri,
@@ -565,6 +573,8 @@ struct Inner {
     /// Tokens already verified offline.
     verified: jws::VerifiedTokens<Checked>,
     clock: Clock,
+    /// How bound tokens are checked.
+    sender: sender::Sender,
 }
 
 /// What the cache keeps of a verified token: its claims, and its `nbf` for checks on later use.
@@ -626,6 +636,7 @@ impl Verifier {
             introspection: None,
             cache_capacity: DEFAULT_CACHE_CAPACITY,
             clock: Arc::new(system_time),
+            sender: Default::default(),
         }
     }
 

@@ -18,6 +18,17 @@ use tessera_verify::{Authenticated, BearerAuthLayer, RequireScopeLayer, Verifier
 
 const API: &str = "https://api.example.com";
 
+// Bound tokens at an API (DPoP, certificates): one test binary with the rest.
+#[cfg(feature = "test-kit")]
+#[path = "bound/dpop.rs"]
+mod dpop_api;
+
+#[cfg(not(feature = "test-kit"))]
+#[test]
+fn bound_tokens_at_an_api() {
+    panic!("needs --features test-kit (cargo test --workspace enables it)");
+}
+
 struct Issuer {
     running: Option<Running>,
     base: String,

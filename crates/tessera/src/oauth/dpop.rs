@@ -26,16 +26,6 @@ pub fn nonces(secret: &[u8], lifetime: u64) -> Nonces {
     Nonces::new(derived.as_ref(), lifetime)
 }
 
-/// The one `DPoP` header of a request, if any; several are refused (RFC 9449 §4.3).
-pub fn header(headers: &HeaderMap) -> Result<Option<&str>, ProofError> {
-    let mut all = headers.get_all("dpop").iter();
-    match (all.next(), all.next()) {
-        (None, _) => Ok(None),
-        (Some(v), None) => v.to_str().map(Some).map_err(|_| ProofError::Malformed),
-        (Some(_), Some(_)) => Err(ProofError::Malformed),
-    }
-}
-
 /// The error for refused proof `why`, with a fresh nonce when nonces are required.
 pub fn refusal(app: &App, why: ProofError) -> OAuthError {
     tracing::info!(reason = %why, "DPoP proof refused");
@@ -59,7 +49,7 @@ pub async fn proof(
     url: &str,
     access_token: Option<&str>,
 ) -> Result<Option<Proof>, ProofError> {
-    let Some(value) = header(headers)? else {
+    let Some(value) = dpop::header(headers)? else {
         return Ok(None);
     };
     let request = Request {
@@ -98,7 +88,7 @@ pub async fn check_presented(
 ) -> Result<(), BindingError> {
     let presented = Presentation {
         dpop_scheme,
-        proof: header(headers)?,
+        proof: dpop::header(headers)?,
         certificate,
     };
     let request = Request {
@@ -199,15 +189,5 @@ mod tests {
         assert_eq!(v["cnf"], serde_json::json!({"jkt": "k", "x5t#S256": "c"}));
         assert_eq!(both.token_type(), "DPoP");
         assert_eq!(Confirmation::NONE.token_type(), "Bearer");
-    }
-
-    #[test]
-    fn one_dpop_header_at_most() {
-        let mut h = HeaderMap::new();
-        assert_eq!(header(&h), Ok(None));
-        h.append("dpop", "a".parse().unwrap());
-        assert_eq!(header(&h), Ok(Some("a")));
-        h.append("dpop", "b".parse().unwrap());
-        assert_eq!(header(&h), Err(ProofError::Malformed));
     }
 }
