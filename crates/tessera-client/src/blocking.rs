@@ -79,6 +79,17 @@ impl TokenClient {
         })
     }
 
+    /// The headers that present `token` on a `method` request to `url` (see
+    /// [`crate::TokenClient::authorization`]): `Bearer`, or `DPoP` with a fresh proof.
+    pub fn authorization(
+        &self,
+        token: &AccessToken,
+        method: &str,
+        url: &str,
+    ) -> Result<Vec<(http::HeaderName, http::HeaderValue)>, ClientError> {
+        self.inner.authorization(token, method, url)
+    }
+
     /// Drops cached tokens.
     pub fn invalidate(&self) {
         self.inner.invalidate();

@@ -213,6 +213,39 @@ impl ClientKey {
         if let Some(kid) = &self.kid {
             header["kid"] = kid.clone().into();
         }
+        self.sign_with_header(&header, claims)
+    }
+
+    /// A new ES256 key, made now (a DPoP key for one client instance).
+    pub fn generate() -> Result<ClientKey, ClientError> {
+        let pkcs8 = EcdsaKeyPair::generate(&signature::ECDSA_P256_SHA256_FIXED_SIGNING)
+            .and_then(|k| k.to_pkcs8v1())
+            .map_err(|_| config("cannot generate a key"))?;
+        let key = EcdsaKeyPair::from_pkcs8(&signature::ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8.as_ref())
+            .map_err(|_| config("cannot generate a key"))?;
+        Ok(ClientKey {
+            signer: Signer::Ec(key, "ES256", "P-256"),
+            kid: None,
+        })
+    }
+
+    /// The public key's members alone (no `kid`, `alg` or `use`), as a DPoP proof carries it.
+    pub(crate) fn bare_public_jwk(&self) -> serde_json::Value {
+        let mut jwk = self.public_jwk();
+        if let Some(map) = jwk.as_object_mut() {
+            for member in ["kid", "alg", "use"] {
+                map.remove(member);
+            }
+        }
+        jwk
+    }
+
+    /// A compact JWS of `claims` under `header` (which must name this key's `alg`).
+    pub(crate) fn sign_with_header(
+        &self,
+        header: &serde_json::Value,
+        claims: &serde_json::Value,
+    ) -> Result<String, ClientError> {
         let input = format!(
             "{}.{}",
             URL_SAFE_NO_PAD.encode(header.to_string()),

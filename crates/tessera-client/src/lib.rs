@@ -43,8 +43,10 @@ pub use tessera_proto::TokenResponse;
 
 #[cfg(feature = "blocking")]
 pub mod blocking;
+mod dpop;
 mod key;
 
+pub use dpop::DpopKey;
 pub use key::ClientKey;
 
 use rand::Rng;
@@ -156,6 +158,7 @@ pub enum ClientError {
 /// ```
 /// let t = tessera_client::AccessToken {
 ///     access_token: "eyJhbGciOi.secret.parts".into(),
+///     token_type: "Bearer".into(),
 ///     expires_at: std::time::Instant::now(),
 ///     scope: None,
 /// };
@@ -163,8 +166,10 @@ pub enum ClientError {
 /// ```
 #[derive(Clone)]
 pub struct AccessToken {
-    /// The token, for an `Authorization: Bearer` header.
+    /// The token, for an `Authorization` header ([`TokenClient::authorization`] makes it).
     pub access_token: String,
+    /// `Bearer`, or `DPoP` for a token bound to the client's [`DpopKey`].
+    pub token_type: String,
     /// When it expires (as told by `expires_in`).
     pub expires_at: Instant,
     /// The granted scope, if the server said.
@@ -209,6 +214,7 @@ pub struct TokenClientBuilder {
     clock: Option<Clock>,
     identity: Option<reqwest::Identity>,
     roots: Vec<reqwest::Certificate>,
+    dpop: Option<Arc<DpopKey>>,
 }
 
 /// A source of monotonic time (the default is [`Instant::now`]).
@@ -272,6 +278,14 @@ impl TokenClientBuilder {
                 .map_err(|e| ClientError::Config(format!("not a PEM certificate: {}", chain(&e))))?,
         );
         Ok(self)
+    }
+
+    /// Bind tokens to `key` with DPoP (RFC 9449): every token request carries a proof of it,
+    /// and [`BearerMiddleware`] sends the tokens as `Authorization: DPoP` with a proof for each
+    /// call. Make one with [`DpopKey::generate`] per instance, or load one.
+    pub fn dpop(mut self, key: DpopKey) -> Self {
+        self.dpop = Some(Arc::new(key));
+        self
     }
 
     /// Use this HTTP client.
@@ -353,6 +367,7 @@ impl TokenClientBuilder {
                 http,
                 slots: Mutex::new(HashMap::new()),
                 clock: self.clock.unwrap_or_else(|| Arc::new(Instant::now)),
+                dpop: self.dpop,
             }),
         })
     }
@@ -511,6 +526,7 @@ struct Inner {
     http: reqwest::Client,
     slots: Mutex<HashMap<Key, Arc<Slot>>>,
     clock: Clock,
+    dpop: Option<Arc<DpopKey>>,
 }
 
 /// Fetches and caches tokens for one client. Cheap to clone; share one per process.
@@ -672,12 +688,46 @@ impl TokenClient {
             clock: None,
             identity: None,
             roots: Vec::new(),
+            dpop: None,
         }
     }
 
     /// Now, by the client's clock.
     fn now(&self) -> Instant {
         (self.inner.clock)()
+    }
+
+    /// The headers that present `token` on a `method` request to `url`: `Authorization: Bearer`,
+    /// or, for a DPoP-bound token, `Authorization: DPoP` and a fresh `DPoP` proof (RFC 9449 §7).
+    /// For HTTP clients other than [`BearerMiddleware`]'s; after a `use_dpop_nonce` answer, give
+    /// it to [`DpopKey::remember_nonce`] (through [`Self::dpop_key`]) and call again.
+    pub fn authorization(
+        &self,
+        token: &AccessToken,
+        method: &str,
+        url: &str,
+    ) -> Result<Vec<(http::HeaderName, http::HeaderValue)>, ClientError> {
+        let bad = |e: http::header::InvalidHeaderValue| ClientError::Config(e.to_string());
+        let (scheme, proof) = match (&self.inner.dpop, token.token_type.as_str()) {
+            (Some(key), "DPoP") => ("DPoP", Some(key.proof(method, url, Some(&token.access_token))?)),
+            _ => ("Bearer", None),
+        };
+        let mut value =
+            http::HeaderValue::from_str(&format!("{scheme} {}", token.access_token)).map_err(bad)?;
+        value.set_sensitive(true);
+        let mut out = vec![(http::header::AUTHORIZATION, value)];
+        if let Some(p) = proof {
+            out.push((
+                http::HeaderName::from_static("dpop"),
+                http::HeaderValue::from_str(&p).map_err(bad)?,
+            ));
+        }
+        Ok(out)
+    }
+
+    /// The DPoP key tokens are bound to, if any.
+    pub fn dpop_key(&self) -> Option<&DpopKey> {
+        self.inner.dpop.as_deref()
     }
 
     /// The token endpoint in use: the one given, or the discovered one once discovery happened.
@@ -882,6 +932,11 @@ impl TokenClient {
         let lifetime = Duration::from_secs(body.expires_in.unwrap_or(60).min(366 * 86_400));
         Ok(AccessToken {
             access_token: body.access_token,
+            token_type: if body.token_type.eq_ignore_ascii_case("dpop") {
+                "DPoP".into()
+            } else {
+                "Bearer".into()
+            },
             expires_at: started + lifetime,
             scope: body.scope,
         })
@@ -912,6 +967,7 @@ impl TokenClient {
             form.push(("client_secret", secret.into()));
         }
         let mut attempt = 0;
+        let mut nonce_retried = false;
         loop {
             let mut req = match &i.credential {
                 // A fresh assertion for every attempt: its `jti` is single use.
@@ -947,8 +1003,17 @@ impl TokenClient {
                     Some(tessera_proto::form_urlencode(secret)),
                 );
             }
+            if let Some(key) = &i.dpop {
+                // A fresh proof for every attempt: its `jti` is single use.
+                req = req.header("dpop", key.proof("POST", token_url, None)?);
+            }
             let (retry_in, why) = match req.send().await {
-                Ok(r) if r.status().is_success() => return parse(r).await,
+                Ok(r) if r.status().is_success() => {
+                    if let Some(key) = &i.dpop {
+                        key.remember_nonce(r.url(), r.headers());
+                    }
+                    return parse(r, i.dpop.is_some()).await;
+                }
                 Ok(r)
                     if r.status().is_server_error()
                         || r.status() == reqwest::StatusCode::TOO_MANY_REQUESTS =>
@@ -957,7 +1022,16 @@ impl TokenClient {
                 }
                 Ok(r) => {
                     let status = r.status().as_u16();
+                    let fresh_nonce = i
+                        .dpop
+                        .as_ref()
+                        .is_some_and(|key| key.remember_nonce(r.url(), r.headers()));
                     let body: serde_json::Value = r.json().await.unwrap_or_default();
+                    // RFC 9449 §8: the server wants a nonce in the proof; once more with it.
+                    if fresh_nonce && body["error"] == "use_dpop_nonce" && !nonce_retried {
+                        nonce_retried = true;
+                        continue;
+                    }
                     return Err(ClientError::Refused {
                         status,
                         error: body["error"].as_str().unwrap_or("unknown_error").to_string(),
@@ -978,12 +1052,13 @@ impl TokenClient {
     }
 }
 
-async fn parse(r: reqwest::Response) -> Result<tessera_proto::TokenResponse, ClientError> {
+async fn parse(r: reqwest::Response, dpop: bool) -> Result<tessera_proto::TokenResponse, ClientError> {
     let body: tessera_proto::TokenResponse = r
         .json()
         .await
         .map_err(|e| ClientError::InvalidResponse(chain(&e)))?;
-    if !body.token_type.eq_ignore_ascii_case("bearer") {
+    let dpop_bound = dpop && body.token_type.eq_ignore_ascii_case("dpop");
+    if !body.token_type.eq_ignore_ascii_case("bearer") && !dpop_bound {
         return Err(ClientError::InvalidResponse(format!(
             "token_type {:?}",
             body.token_type
@@ -993,7 +1068,10 @@ async fn parse(r: reqwest::Response) -> Result<tessera_proto::TokenResponse, Cli
 }
 
 /// A `reqwest-middleware` middleware that adds `Authorization: Bearer` with a fresh token to
-/// every request. When no token can be had, the request is not sent and the error says why.
+/// every request (for a DPoP-bound token, `Authorization: DPoP` and a proof made for that
+/// request). When no token can be had, the request is not sent and the error says why. An API
+/// that refuses the token (`invalid_token`) gets one more try with a fresh token, and one that
+/// asks for a DPoP nonce one more with a proof carrying it.
 ///
 /// ```
 /// use tessera_client::{BearerMiddleware, TokenClient};
@@ -1052,17 +1130,24 @@ fn invalid_token(response: &reqwest::Response) -> bool {
 }
 
 impl BearerMiddleware {
-    async fn bearer(&self) -> reqwest_middleware::Result<(AccessToken, reqwest::header::HeaderValue)> {
+    async fn token(&self) -> reqwest_middleware::Result<AccessToken> {
         // (A failure to get any token is the caller's error: nothing was sent.)
-        let token = self
-            .client
+        self.client
             .token(self.scope.as_deref(), self.audience.as_deref())
             .await
+            .map_err(|e| reqwest_middleware::Error::Middleware(anyhow::Error::new(e)))
+    }
+
+    /// Puts `token` (and its proof, for a DPoP-bound one) on `req`.
+    fn present(&self, req: &mut reqwest::Request, token: &AccessToken) -> reqwest_middleware::Result<()> {
+        let headers = self
+            .client
+            .authorization(token, req.method().as_str(), req.url().as_str())
             .map_err(|e| reqwest_middleware::Error::Middleware(anyhow::Error::new(e)))?;
-        let mut value = reqwest::header::HeaderValue::from_str(&format!("Bearer {}", token.access_token))
-            .map_err(|e| reqwest_middleware::Error::Middleware(anyhow::Error::new(e)))?;
-        value.set_sensitive(true);
-        Ok((token, value))
+        for (name, value) in headers {
+            req.headers_mut().insert(name, value);
+        }
+        Ok(())
     }
 }
 
@@ -1074,14 +1159,34 @@ impl reqwest_middleware::Middleware for BearerMiddleware {
         extensions: &mut http::Extensions,
         next: reqwest_middleware::Next<'_>,
     ) -> reqwest_middleware::Result<reqwest::Response> {
-        // Kept to send once more if the API refuses the token (a streamed body cannot be).
+        // Kept to send once more if the API refuses the token or wants a DPoP nonce (a streamed
+        // body cannot be).
         let again = req.try_clone();
-        let (token, value) = self.bearer().await?;
-        req.headers_mut().insert(reqwest::header::AUTHORIZATION, value);
-        let response = next.clone().run(req, extensions).await?;
-        let Some(mut again) = again.filter(|_| invalid_token(&response)) else {
+        let mut token = self.token().await?;
+        self.present(&mut req, &token)?;
+        let mut response = next.clone().run(req, extensions).await?;
+        let Some(mut again) = again else {
             return Ok(response);
         };
+        // RFC 9449 §9: the API wants a nonce in the proof; once more with the one it gave.
+        let wants_nonce = dpop::nonce_challenge(&response)
+            && self
+                .client
+                .dpop_key()
+                .is_some_and(|k| k.remember_nonce(response.url(), response.headers()));
+        if wants_nonce {
+            let retry = again.try_clone();
+            self.present(&mut again, &token)?;
+            tracing::debug!("the API asked for a DPoP nonce; retrying once with it");
+            response = next.clone().run(again, extensions).await?;
+            match retry {
+                Some(r) => again = r,
+                None => return Ok(response),
+            }
+        }
+        if !invalid_token(&response) {
+            return Ok(response);
+        }
         // The API does not accept the token (revoked, or its keys changed): get a fresh one
         // (shared by every caller, rate-limited) and try once more. No fresh token, or a
         // second refusal: the API's answer goes back to the caller.
@@ -1097,13 +1202,11 @@ impl reqwest_middleware::Middleware for BearerMiddleware {
         else {
             return Ok(response);
         };
-        let Ok(mut value) = reqwest::header::HeaderValue::from_str(&format!("Bearer {}", fresh.access_token))
-        else {
+        token = fresh;
+        if self.present(&mut again, &token).is_err() {
             return Ok(response);
-        };
-        value.set_sensitive(true);
+        }
         tracing::debug!("the API refused the token; retrying once with a fresh one");
-        again.headers_mut().insert(reqwest::header::AUTHORIZATION, value);
         next.run(again, extensions).await
     }
 }

@@ -775,3 +775,167 @@ fn the_blocking_client_gets_tokens_from_a_real_tessera() {
     );
     eprintln!("DID NOT RUN the_blocking_client_gets_tokens_from_a_real_tessera: needs --features blocking");
 }
+
+/// An API protected by tessera-verify (nonces required, DPoP and bearer tokens accepted) at a
+/// loopback address it knows as its public URL: `POST /invoices` answers with the body it got
+/// and the key the token was bound to.
+async fn dpop_api(issuer: &str) -> String {
+    use tessera_verify::{Authenticated, BearerAuthLayer, TokenBinding, Verifier};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let verifier = Verifier::builder(issuer)
+        .audience("https://api.example.com")
+        .public_url(&base)
+        .dpop_nonces(
+            b"the API's nonce secret, shared by its instances",
+            Duration::from_secs(60),
+        )
+        .build()
+        .await
+        .unwrap();
+    let app = Router::new()
+        .route(
+            "/invoices",
+            post(
+                |Authenticated(c): Authenticated,
+                 binding: TokenBinding,
+                 axum::Json(body): axum::Json<serde_json::Value>| async move {
+                    axum::Json(json!({"sub": c.sub, "jkt": binding.dpop_jkt, "got": body}))
+                },
+            ),
+        )
+        .layer(BearerAuthLayer::new(verifier));
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    base
+}
+
+async fn dpop_tessera() -> (
+    tessera::server::Running,
+    String,
+    tempfile::TempDir,
+    String,
+    String,
+) {
+    let dir = tempfile::tempdir().unwrap();
+    let running = tessera_testkit::local_with(dir.path(), Default::default(), |s| {
+        s.dpop.require_nonce = true;
+    })
+    .await;
+    let base = running.base_url();
+    let created = tessera_testkit::register(
+        &running,
+        tessera::admin::NewClient {
+            name: "bound worker".into(),
+            scope: "invoices:write".into(),
+            audiences: vec!["https://api.example.com".into()],
+            dpop_bound_tokens: true,
+            ..Default::default()
+        },
+    )
+    .await;
+    (running, base, dir, created.client.id, created.secret)
+}
+
+/// DPoP end to end with this library's proofs: the token server and the API both ask for a
+/// nonce, and the client answers each once; the API sees the key; a copy of the token is
+/// worthless without it. The README's kind of worker sends JSON through the re-exported
+/// middleware crate.
+#[tokio::test]
+async fn dpop_bound_tokens_from_tessera_to_an_api_with_nonces_at_both_ends() {
+    let (_running, base, _dir, id, secret) = dpop_tessera().await;
+    let api = dpop_api(&base).await;
+    let key = tessera_client::DpopKey::generate().unwrap();
+    let jkt = key.thumbprint().to_string();
+    let tokens = TokenClient::builder(&id, &secret)
+        .issuer(&base)
+        .dpop(key)
+        .build()
+        .await
+        .unwrap();
+    let token = tokens.token(None, None).await.unwrap();
+    assert_eq!(token.token_type, "DPoP", "the nonce challenge was answered");
+    let http = tessera_client::reqwest_middleware::ClientBuilder::new(reqwest::Client::new())
+        .with(BearerMiddleware::new(tokens.clone()))
+        .build();
+    for n in 0..3 {
+        let r = http
+            .post(format!("{api}/invoices"))
+            .json(&json!({"invoice": n}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "call {n}");
+        let body: serde_json::Value = r.json().await.unwrap();
+        assert_eq!(body["jkt"], jkt);
+        assert_eq!(body["got"]["invoice"], n);
+    }
+    // The token alone, copied: refused as Bearer and as DPoP without the key.
+    let stolen = token.access_token.clone();
+    let r = reqwest::Client::new()
+        .post(format!("{api}/invoices"))
+        .bearer_auth(&stolen)
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    let thief = tessera_client::DpopKey::generate().unwrap();
+    let proof = thief
+        .proof("POST", &format!("{api}/invoices"), Some(&stolen))
+        .unwrap();
+    let r = reqwest::Client::new()
+        .post(format!("{api}/invoices"))
+        .header("authorization", format!("DPoP {stolen}"))
+        .header("dpop", proof)
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+}
+
+#[cfg(feature = "blocking")]
+#[test]
+fn the_blocking_client_binds_tokens_with_dpop() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let (running, base, _dir, id, secret) = rt.block_on(dpop_tessera());
+    let api = rt.block_on(dpop_api(&base));
+    let client = tessera_client::blocking::TokenClient::new(
+        TokenClient::builder(&id, &secret)
+            .issuer(&base)
+            .dpop(tessera_client::DpopKey::generate().unwrap()),
+    )
+    .unwrap();
+    let token = client.token(None, None).unwrap();
+    assert_eq!(token.token_type, "DPoP");
+    let url = format!("{api}/invoices");
+    let send = |headers: Vec<(http::HeaderName, http::HeaderValue)>| {
+        let url = url.clone();
+        rt.block_on(async move {
+            let mut req = reqwest::Client::new().post(url).json(&json!({"invoice": 1}));
+            for (k, v) in headers {
+                req = req.header(k, v);
+            }
+            req.send().await.unwrap()
+        })
+    };
+    // The API asks for its nonce first; the key remembers it and the next proof carries it.
+    let first = send(client.authorization(&token, "POST", &url).unwrap());
+    assert_eq!(first.status(), 401);
+    let key = client.as_async().dpop_key().unwrap();
+    assert!(key.remember_nonce(first.url(), first.headers()));
+    let second = send(client.authorization(&token, "POST", &url).unwrap());
+    assert_eq!(second.status(), 200);
+    rt.block_on(async move { drop(client) });
+    rt.block_on(running.shutdown());
+}
+
+#[cfg(not(feature = "blocking"))]
+#[test]
+fn the_blocking_client_binds_tokens_with_dpop() {
+    assert!(
+        std::env::var_os("CI").is_none(),
+        "the blocking tests need the blocking feature (cargo test --workspace enables it)"
+    );
+    eprintln!("DID NOT RUN the_blocking_client_binds_tokens_with_dpop: needs --features blocking");
+}

@@ -28,7 +28,13 @@ use tessera::server::{Running, start_with_clock};
 
 /// Starts a node on an ephemeral loopback port with its store under `dir` and its own address
 /// as issuer, bootstrap off, on the system clock; `overrides` may set anything else.
-pub async fn local(dir: &Path, mut overrides: Overrides) -> Running {
+pub async fn local(dir: &Path, overrides: Overrides) -> Running {
+    local_with(dir, overrides, |_| {}).await
+}
+
+/// [`local`], with `adjust` changing the settings before the node starts (what a config file
+/// would set).
+pub async fn local_with(dir: &Path, mut overrides: Overrides, adjust: impl FnOnce(&mut Settings)) -> Running {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let local = |v: String| Some((v, "test kit".to_string()));
@@ -38,7 +44,8 @@ pub async fn local(dir: &Path, mut overrides: Overrides) -> Running {
         .database
         .or_else(|| local(format!("sqlite:{}/tessera.db", dir.display())));
     overrides.bootstrap = overrides.bootstrap.or_else(|| local("false".into()));
-    let settings = Settings::load(None, &overrides).unwrap();
+    let mut settings = Settings::load(None, &overrides).unwrap();
+    adjust(&mut settings);
     let clock: Arc<dyn tessera::model::clock::Clock> = Arc::new(tessera::model::clock::SystemClock);
     start_with_clock(settings, Some(listener), clock).await.unwrap()
 }
