@@ -85,8 +85,18 @@ impl Cluster {
     }
 
     async fn start(n: usize) -> Option<Cluster> {
+        Cluster::start_with(n, "").await
+    }
+
+    /// `n` nodes whose config file also holds `extra` (tables after the defaults).
+    async fn start_with(n: usize, extra: &str) -> Option<Cluster> {
         pg::require("cluster")?;
         let mut c = Cluster::prepare(pg::fresh_database());
+        if !extra.is_empty() {
+            let path = c.dir.path().join("tessera.toml");
+            let config = std::fs::read_to_string(&path).unwrap();
+            std::fs::write(&path, format!("{config}{extra}")).unwrap();
+        }
         let (code, _, err) = tessera(c.dir.path(), &c.url, &["migrate"]);
         assert_eq!(code, 0, "{err}");
         for i in 0..n {
@@ -840,5 +850,70 @@ async fn a_client_assertion_is_used_once_across_nodes() {
     assert_eq!(post(0).await.unwrap().status(), 401);
     for node in &c.nodes {
         assert!(!node.stderr().contains(&assertion[..60]), "an assertion in a log");
+    }
+}
+
+/// DPoP across nodes: a nonce one node issued is taken by another (both derive it from the
+/// shared master key), and a proof used at one node is refused at the other (its `jti` is in
+/// the shared store).
+#[tokio::test]
+async fn dpop_nonces_and_proof_replay_span_the_cluster() {
+    let Some(c) = Cluster::start_with(2, "[dpop]\nrequire_nonce = true\n").await else {
+        return;
+    };
+    let (id, secret) = c.cli_client(&["--name", "bound", "--dpop-bound-tokens"]);
+    let key = crate::kit::keys::TestKey::new("ES256", "dpop");
+    // The proofs name the issuer's URL, not the node's address (nodes sit behind a balancer).
+    let htu = format!("{}/oauth2/token", c.issuer);
+    let post = |node: usize, proof: Option<String>| {
+        let mut req = c
+            .http
+            .post(c.url(node, "/oauth2/token"))
+            .basic_auth(&id, Some(&secret))
+            .form(&[("grant_type", "client_credentials")]);
+        if let Some(p) = proof {
+            req = req.header("dpop", p);
+        }
+        req.send()
+    };
+    // Both nodes know the client (through the change log): without a proof, DPoP is asked for.
+    let known = eventually(BOUND, || async {
+        let mut ok = true;
+        for node in 0..2 {
+            let r = post(node, None).await.unwrap();
+            ok &= r.status() == 400
+                && r.json::<Value>().await.unwrap()["error_description"]
+                    .as_str()
+                    .is_some_and(|d| d.contains("DPoP"));
+        }
+        ok
+    })
+    .await;
+    assert!(known, "a node never learned of the client");
+    let now = || tessera::model::clock::unix_now();
+    let first = post(0, Some(key.dpop("POST", &htu, now(), json!({}))))
+        .await
+        .unwrap();
+    assert_eq!(first.status(), 400);
+    let nonce = first.headers()["dpop-nonce"].to_str().unwrap().to_string();
+    assert_eq!(first.json::<Value>().await.unwrap()["error"], "use_dpop_nonce");
+    let proof = key.dpop("POST", &htu, now(), json!({"nonce": nonce}));
+    let r = post(1, Some(proof.clone())).await.unwrap();
+    assert_eq!(r.status(), 200, "node 1 takes node 0's nonce");
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["token_type"], "DPoP");
+    let replay = post(0, Some(proof.clone())).await.unwrap();
+    assert_eq!(replay.status(), 400);
+    let body: Value = replay.json().await.unwrap();
+    assert_eq!(body["error"], "invalid_dpop_proof");
+    assert!(
+        body["error_description"]
+            .as_str()
+            .unwrap()
+            .contains("already used")
+    );
+    for node in &c.nodes {
+        assert!(!node.stderr().contains(&proof[..60]), "a proof in a log");
+        assert!(!node.stdout().contains(&proof[..60]), "a proof in a log");
     }
 }

@@ -523,3 +523,144 @@ async fn the_admin_api_takes_a_dpop_bound_token_only_with_its_proof() {
         );
     }
 }
+
+/// An API protected by tessera-verify at a loopback address it knows as its public URL, nonces
+/// required: `GET /invoices` answers with the subject and the key the token was bound to.
+async fn verified_api(issuer: &str, audience: &str) -> String {
+    use tessera_verify::{Authenticated, BearerAuthLayer, TokenBinding, Verifier};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let verifier = Verifier::builder(issuer)
+        .audience(audience)
+        .public_url(&base)
+        .dpop_nonces(
+            b"nonce secret of the API under test",
+            std::time::Duration::from_secs(60),
+        )
+        .build()
+        .await
+        .unwrap();
+    let app = axum::Router::new()
+        .route(
+            "/invoices",
+            axum::routing::get(|Authenticated(c): Authenticated, b: TokenBinding| async move {
+                axum::Json(json!({"sub": c.sub, "jkt": b.dpop_jkt}))
+            }),
+        )
+        .layer(BearerAuthLayer::new(verifier));
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    base
+}
+
+fn nonces_required() -> kit::Opts {
+    kit::Opts {
+        dpop: Some(tessera::config::DpopSettings {
+            require_nonce: true,
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+/// openid-client makes the proofs, Tessera binds the token, tessera-verify checks it at an API;
+/// both ask for nonces, and the independent stack answers both.
+#[tokio::test]
+async fn openid_client_does_dpop_against_tessera_and_a_tessera_verify_api() {
+    if !oidc::node_ready("openid_client_does_dpop_against_tessera_and_a_tessera_verify_api") {
+        return;
+    }
+    let s = kit::start(nonces_required()).await;
+    let (id, secret) = service(&s).await;
+    let api = verified_api(&s.app().settings.issuer, "https://api.example").await;
+    let (base, url) = (s.base.clone(), format!("{api}/invoices"));
+    let r = tokio::task::spawn_blocking(move || {
+        oidc::run_script(
+            "node",
+            "openid_client_dpop.mjs",
+            &[
+                ("ISSUER", &base),
+                ("CLIENT_ID", &id),
+                ("CLIENT_SECRET", &secret),
+                ("API_URL", &url),
+            ],
+        )
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        r["token_type"].as_str().map(str::to_ascii_lowercase).as_deref(),
+        Some("dpop"),
+        "{r}"
+    );
+    for call in r["calls"].as_array().unwrap() {
+        assert_eq!(call["status"], 200, "{r}");
+        assert_eq!(call["body"]["jkt"], r["jkt"], "{r}");
+    }
+}
+
+/// tessera-client makes the proofs, and an API written with jose from RFC 9449 alone checks
+/// them (and asks for its nonce first).
+#[tokio::test]
+async fn tessera_client_does_dpop_against_an_independent_jose_api() {
+    if !oidc::node_ready("tessera_client_does_dpop_against_an_independent_jose_api") {
+        return;
+    }
+    let s = kit::start(Default::default()).await;
+    let (id, secret) = service(&s).await;
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/rp/jose_dpop_api.mjs");
+    /// Stops the API however the test ends.
+    struct Killed(std::process::Child);
+    impl Drop for Killed {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let mut api = Killed(
+        std::process::Command::new("node")
+            .arg(script)
+            .env("ISSUER", &s.app().settings.issuer)
+            .env("AUDIENCE", "https://api.example")
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let stdout = api.0.stdout.take().unwrap();
+    let port = tokio::task::spawn_blocking(move || {
+        use std::io::BufRead;
+        let mut line = String::new();
+        std::io::BufReader::new(stdout).read_line(&mut line).unwrap();
+        serde_json::from_str::<Value>(&line).unwrap()["port"]
+            .as_u64()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let key = tessera_client::DpopKey::generate().unwrap();
+    let jkt = key.thumbprint().to_string();
+    let tokens = tessera_client::TokenClient::builder(&id, &secret)
+        .issuer(&s.base)
+        .dpop(key)
+        .build()
+        .await
+        .unwrap();
+    let http = tessera_client::reqwest_middleware::ClientBuilder::new(reqwest::Client::new())
+        .with(tessera_client::BearerMiddleware::new(tokens))
+        .build();
+    let mut results = Vec::new();
+    for _ in 0..2 {
+        let r = http
+            .get(format!("http://127.0.0.1:{port}/invoices"))
+            .send()
+            .await
+            .unwrap();
+        results.push((r.status().as_u16(), r.text().await.unwrap()));
+    }
+    drop(api);
+    for (status, body) in results {
+        assert_eq!(status, 200, "{body}");
+        let body: Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(body["checked_by"], "jose");
+        assert_eq!(body["jkt"], jkt);
+    }
+}
