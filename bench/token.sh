@@ -6,6 +6,7 @@
 #   SECRET=imported bench/token.sh      # an Argon2id-hashed imported secret
 #   AUTH=private_key_jwt bench/token.sh # no secret: a fresh ES256 assertion per request
 #   AUTH=federated bench/token.sh       # no secret: a platform token a trust policy admits
+#   TOKEN_TYPES="Bearer DPoP" bench/token.sh  # each run also with a fresh DPoP proof per request
 #   CLIENTS=1000000 REVOKED=1000000 bench/token.sh
 #   ENDPOINT=introspect bench/token.sh  # or ENDPOINT=jwks
 #   BIN=/path/to/tessera bench/token.sh # an already built binary (A/B comparisons)
@@ -31,6 +32,7 @@ WARMUP=${WARMUP:-2}
 CLIENTS=${CLIENTS:-0}
 REVOKED=${REVOKED:-0}
 ENDPOINT=${ENDPOINT:-token}
+TOKEN_TYPES=${TOKEN_TYPES:-Bearer}
 SERVER_CPU=${SERVER_CPU:-0}
 LOAD_CPU=${LOAD_CPU:-1}
 PORT=${PORT:-18181}
@@ -129,6 +131,23 @@ case "$AUTH" in
   *) echo "bench: unknown AUTH $AUTH" >&2; exit 1 ;;
 esac
 
+case " $TOKEN_TYPES " in
+  *" DPoP "*)
+    [ "$AUTH" = secret ] && [ "$ENDPOINT" = token ] || { echo "bench: DPoP with AUTH=secret ENDPOINT=token only" >&2; exit 1; }
+    # The client's DPoP key (openssl), and the example that makes proofs with it as a client would.
+    require openssl
+    cargo build --release -q -p tessera-client --example assertions
+    MINT=$PWD/target/release/examples/assertions
+    openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$WORK/dpop.pem" 2>/dev/null
+    # Fresh proofs for every wrk run, each used once (a replay would show as non-200); made just
+    # before the run, as a proof is accepted for two minutes after its iat.
+    fresh_proofs() {
+      DPOP_HTU="$BASE/oauth2/token" "$MINT" "$WORK/dpop.pem" x x x "$1" >"$WORK/proofs.txt"
+      export BENCH_PROOFS="$WORK/proofs.txt"
+    }
+    ;;
+esac
+
 start_server
 echo "# store=$(if [ -n "${PG_DB:-}" ]; then echo postgres; else echo sqlite; fi) alg=$ALG auth=$AUTH secret=$SECRET endpoint=$ENDPOINT clients=$CLIENTS revoked=$REVOKED startup_ms=$STARTUP_MS"
 
@@ -150,11 +169,14 @@ HZ=$(getconf CLK_TCK)
 [ "$AUTH" = private_key_jwt ] && fresh_assertions $((ASSERTIONS / 4))
 taskset -c "$LOAD_CPU" wrk -t1 -c8 -d"${WARMUP}s" -s "$SCRIPT" "$URL" >/dev/null
 
-printf '%-6s %12s %10s %10s %8s %14s %12s %12s\n' conns req_per_s p50_us p99_us non200 cpu_us_per_req rss_kib peak_rss_kib
+printf '%-6s %-6s %12s %10s %10s %8s %14s %12s %12s\n' type conns req_per_s p50_us p99_us non200 cpu_us_per_req rss_kib peak_rss_kib
 for c in $CONNS; do
+ for type in $TOKEN_TYPES; do
   [ "$AUTH" = private_key_jwt ] && fresh_assertions "$ASSERTIONS"
+  run_script=$SCRIPT
+  if [ "$type" = DPoP ]; then fresh_proofs "$ASSERTIONS"; run_script=bench/dpop.lua; fi
   before=$(cpu_ticks)
-  out=$(taskset -c "$LOAD_CPU" wrk -t1 -c"$c" -d"${DURATION}s" -s "$SCRIPT" "$URL")
+  out=$(taskset -c "$LOAD_CPU" wrk -t1 -c"$c" -d"${DURATION}s" -s "$run_script" "$URL")
   after=$(cpu_ticks)
   line=$(printf '%s\n' "$out" | grep '^RESULT')
   val() { printf '%s\n' "$line" | sed -E "s/.* $1=([0-9]+).*/\1/"; }
@@ -163,7 +185,8 @@ for c in $CONNS; do
   rss=$(awk '/VmRSS/ {print $2}' "/proc/$SERVER_PID/status")
   peak=$(awk '/VmHWM/ {print $2}' "/proc/$SERVER_PID/status")
   awk -v req="$req" -v dur="$dur" -v p50="$p50" -v p99="$p99" -v errs="$errs" -v rss="$rss" -v peak="$peak" \
-      -v ticks=$((after - before)) -v hz="$HZ" -v c="$c" 'BEGIN {
-    printf "%-6d %12.0f %10d %10d %8d %14.1f %12d %12d\n", c, req / (dur / 1e6), p50, p99, errs,
+      -v ticks=$((after - before)) -v hz="$HZ" -v c="$c" -v type="$type" 'BEGIN {
+    printf "%-6s %-6d %12.0f %10d %10d %8d %14.1f %12d %12d\n", type, c, req / (dur / 1e6), p50, p99, errs,
       (ticks / hz) * 1e6 / req, rss, peak }'
+ done
 done

@@ -5,6 +5,9 @@
 //! ```text
 //! cargo run --release -p tessera-client --example assertions -- KEY.pem ISS SUB AUD COUNT [KID]
 //! ```
+//!
+//! With `DPOP_HTU` set, it prints DPoP proofs (RFC 9449) of the key instead, for a `POST` to that
+//! URL, each with its own `jti` (`TOKEN_TYPES="Bearer DPoP" bench/token.sh`).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::io::Write;
@@ -24,6 +27,14 @@ fn main() {
         return;
     }
     let count: u64 = count.parse().expect("a count");
+    if let Ok(htu) = std::env::var("DPOP_HTU") {
+        let key = tessera_client::DpopKey::from_key(key);
+        let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+        for _ in 0..count {
+            writeln!(out, "{}", key.proof("POST", &htu, None).unwrap()).unwrap();
+        }
+        return;
+    }
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()

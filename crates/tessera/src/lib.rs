@@ -48,6 +48,7 @@ pub mod metrics;
 pub mod model;
 pub mod oauth;
 pub mod operation;
+pub mod replay;
 pub mod revocations;
 pub mod server;
 pub mod signing;

@@ -188,6 +188,7 @@ pub async fn start_with_clock(
         master.state_secrets().first().map_or(&[][..], |s| &s[..]),
         settings.dpop.nonce_lifetime,
     );
+    let used_once = crate::replay::Ledger::start(store.clone());
     let app = Arc::new(App {
         trust,
         remote_keys,
@@ -205,6 +206,7 @@ pub async fn start_with_clock(
         readiness: Default::default(),
         registry_writes: Default::default(),
         dpop_nonces,
+        used_once,
         clock,
     });
     app.synced.mark(app.clock.now());

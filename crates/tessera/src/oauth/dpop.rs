@@ -3,9 +3,10 @@
 //! the store, and the confirmation a bound token carries.
 //!
 //! **Replay across nodes.** A proof's `jti` (keyed with its key's thumbprint) is recorded in the
-//! store's `used_assertions` with one insert that succeeds only if no live record exists, kept
-//! until the proof is too old to be accepted anyway. Every node shares the store, so a proof
-//! used at one node is refused at every other.
+//! store's `used_assertions` by an insert that succeeds only if no live record exists, kept
+//! until the proof is too old to be accepted anyway (`crate::replay`, which batches the inserts
+//! of concurrent requests into one statement). Every node shares the store, so a proof used at
+//! one node is refused at every other.
 //!
 //! **Nonces across nodes.** With `[dpop] require_nonce`, a nonce is a time step and an HMAC of
 //! it under a secret derived from the master key, which every node of a deployment holds: any
@@ -61,16 +62,13 @@ pub async fn proof(
     let now = app.clock.now();
     let proof = dpop::check(value, &request, now, app.settings.dpop.window)?;
     match app
-        .store
-        .use_assertion(&hex(&proof.replay_id()), proof.remember_until, now)
+        .used_once
+        .record(hex(&proof.replay_id()), proof.remember_until, now)
         .await
     {
-        Ok(true) => Ok(Some(proof)),
-        Ok(false) => Err(ProofError::Replayed),
-        Err(e) => {
-            tracing::warn!(error = %e, "cannot record a used DPoP proof; refusing it");
-            Err(ProofError::Busy)
-        }
+        Some(true) => Ok(Some(proof)),
+        Some(false) => Err(ProofError::Replayed),
+        None => Err(ProofError::Busy),
     }
 }
 
@@ -104,16 +102,13 @@ pub async fn check_presented(
         return Ok(());
     };
     match app
-        .store
-        .use_assertion(&hex(&proof.replay_id()), proof.remember_until, now)
+        .used_once
+        .record(hex(&proof.replay_id()), proof.remember_until, now)
         .await
     {
-        Ok(true) => Ok(()),
-        Ok(false) => Err(ProofError::Replayed.into()),
-        Err(e) => {
-            tracing::warn!(error = %e, "cannot record a used DPoP proof; refusing it");
-            Err(ProofError::Busy.into())
-        }
+        Some(true) => Ok(()),
+        Some(false) => Err(ProofError::Replayed.into()),
+        None => Err(ProofError::Busy.into()),
     }
 }
 

@@ -220,7 +220,7 @@ fn layer(module: &Module) -> usize {
         Some("store") => 2,
         Some(
             "operation" | "keys" | "clients" | "client_keys" | "trust" | "users" | "signing" | "revocations"
-            | "limits" | "metrics",
+            | "replay" | "limits" | "metrics",
         ) => 3,
         Some("config" | "app") => 4,
         Some("oauth") => 5,

@@ -243,6 +243,38 @@ async fn assertions_are_used_once_under_races(store: &Store) {
     assert!(!store.use_assertion("a1", t + 200, t + 62).await.unwrap());
     assert!(store.use_assertion("old", t - 10, t - 20).await.unwrap());
     assert_eq!(store.prune_assertions().await.unwrap(), 1);
+    // Batched: one statement, each id new at most once, in order; a live one refused, an
+    // expired one taken over.
+    let batch = |ids: &[(&str, i64)]| ids.iter().map(|(i, e)| (i.to_string(), *e)).collect::<Vec<_>>();
+    let won = store
+        .use_assertions(
+            &batch(&[("b1", t + 60), ("a2", t + 60), ("b1", t + 60), ("b2", t + 60)]),
+            t,
+        )
+        .await
+        .unwrap();
+    assert_eq!(won, [true, false, false, true]);
+    assert_eq!(
+        store
+            .use_assertions(&batch(&[("b1", t + 300)]), t + 61)
+            .await
+            .unwrap(),
+        [true]
+    );
+    assert_eq!(store.use_assertions(&[], t).await.unwrap(), Vec::<bool>::new());
+    // Batches racing from several writers: each id won once.
+    let racers = (0..4).map(|_| {
+        let store = store.clone();
+        let ids = batch(&[("r1", t + 60), ("r2", t + 60), ("r3", t + 60)]);
+        tokio::spawn(async move { store.use_assertions(&ids, t).await.unwrap() })
+    });
+    let mut wins = [0; 3];
+    for r in racers {
+        for (i, w) in r.await.unwrap().into_iter().enumerate() {
+            wins[i] += u32::from(w);
+        }
+    }
+    assert_eq!(wins, [1, 1, 1]);
 }
 
 async fn clients_round_trip(store: &Store) {

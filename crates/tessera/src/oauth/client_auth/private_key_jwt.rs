@@ -256,13 +256,10 @@ async fn check(app: &App, creds: &Credentials) -> Result<Arc<CachedClient>, Refu
         return Err(Refusal::Disabled);
     }
     let used = assertion_id(issuer, id, &jti);
-    match app.store.use_assertion(&used, exp + LEEWAY, now).await {
-        Ok(true) => Ok(client),
-        Ok(false) => Err(Refusal::Replayed),
-        Err(e) => {
-            tracing::warn!(error = %e, "cannot record a used client assertion; refusing it");
-            Err(Refusal::Store)
-        }
+    match app.used_once.record(used, exp + LEEWAY, now).await {
+        Some(true) => Ok(client),
+        Some(false) => Err(Refusal::Replayed),
+        None => Err(Refusal::Store),
     }
 }
 
