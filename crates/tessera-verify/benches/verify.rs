@@ -212,6 +212,7 @@ fn dpop(c: &mut Criterion) {
             query: None,
             headers,
             certificate: None,
+            peer: None,
         }
     }
     let mut turn = 0usize;

@@ -215,6 +215,10 @@ where
                 query: req.uri().query(),
                 headers: req.headers(),
                 certificate: certificate.as_deref(),
+                peer: req
+                    .extensions()
+                    .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+                    .map(|c| c.0.ip()),
             };
             match verifier.verify_request(&parts).await {
                 Ok(Verified { claims, binding }) => {

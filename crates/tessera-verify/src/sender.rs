@@ -87,6 +87,7 @@ pub(crate) struct Sender {
     pub(crate) replay: ReplayCache,
     pub(crate) nonces: Option<Nonces>,
     pub(crate) certificate_header: Option<String>,
+    pub(crate) trusted_proxies: Vec<ipnet::IpNet>,
 }
 
 /// The builder's sender settings, before the verifier exists.
@@ -98,6 +99,7 @@ pub(crate) struct SenderSettings {
     pub(crate) replay_capacity: usize,
     pub(crate) nonces: Option<(Arc<[u8]>, Duration)>,
     pub(crate) certificate_header: Option<String>,
+    pub(crate) trusted_proxies: Vec<String>,
 }
 
 impl Default for SenderSettings {
@@ -109,6 +111,7 @@ impl Default for SenderSettings {
             replay_capacity: DEFAULT_REPLAY_CAPACITY,
             nonces: None,
             certificate_header: None,
+            trusted_proxies: Vec::new(),
         }
     }
 }
@@ -124,6 +127,17 @@ impl SenderSettings {
             None => audiences.iter().find_map(|a| dpop::normalize_url(a)),
         };
         let public_url = public_url.map(|u| u.trim_end_matches('/').to_string());
+        let trusted_proxies = self
+            .trusted_proxies
+            .iter()
+            .map(|n| {
+                n.parse::<ipnet::IpNet>()
+                    .or_else(|_| n.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                    .map_err(|_| {
+                        VerifyError::Config(format!("trusted proxy {n:?} is not an address or network"))
+                    })
+            })
+            .collect::<Result<_, _>>()?;
         Ok(Sender {
             binding: self.binding,
             public_url,
@@ -133,6 +147,7 @@ impl SenderSettings {
                 .nonces
                 .map(|(secret, lifetime)| Nonces::new(&secret, lifetime.as_secs())),
             certificate_header: self.certificate_header.map(|h| h.to_ascii_lowercase()),
+            trusted_proxies,
         })
     }
 }
@@ -178,8 +193,17 @@ impl VerifierBuilder {
     /// Read the client's TLS certificate from this header (URL-encoded PEM, as nginx's
     /// `$ssl_client_escaped_cert`) for certificate-bound tokens. Only when a proxy you run
     /// terminates TLS and always sets or removes the header: a client could send it otherwise.
+    /// With [`Self::trusted_proxies`], only requests from those addresses are read.
     pub fn certificate_header(mut self, name: &str) -> Self {
         self.sender.certificate_header = Some(name.into());
+        self
+    }
+
+    /// The proxies (addresses or networks, `10.0.0.0/8`) whose certificate header is believed:
+    /// the request's peer (axum's `ConnectInfo`, or [`RequestParts::peer`]) must be one of them,
+    /// else the header is ignored. An invalid entry fails [`Self::build`].
+    pub fn trusted_proxies<'a>(mut self, networks: impl IntoIterator<Item = &'a str>) -> Self {
+        self.sender.trusted_proxies = networks.into_iter().map(str::to_string).collect();
         self
     }
 }
@@ -220,6 +244,8 @@ pub struct RequestParts<'a> {
     pub headers: &'a http::HeaderMap,
     /// The TLS client certificate of its connection (DER), if any.
     pub certificate: Option<&'a [u8]>,
+    /// The address it came from (for [`VerifierBuilder::trusted_proxies`]), if known.
+    pub peer: Option<std::net::IpAddr>,
 }
 
 impl Verifier {
@@ -245,12 +271,19 @@ impl Verifier {
         let claims = self.verify(token).await.map_err(RequestError::Token)?;
         let certificate = match (request.certificate, &sender.certificate_header) {
             (Some(der), _) => Some(certificate_thumbprint(der)),
-            (None, Some(name)) => request
-                .headers
-                .get(name.as_str())
-                .and_then(|v| certificate_from_header(v.as_bytes()))
-                .map(|der| certificate_thumbprint(&der)),
-            (None, None) => None,
+            (None, Some(name))
+                if sender.trusted_proxies.is_empty()
+                    || request
+                        .peer
+                        .is_some_and(|p| sender.trusted_proxies.iter().any(|n| n.contains(&p))) =>
+            {
+                request
+                    .headers
+                    .get(name.as_str())
+                    .and_then(|v| certificate_from_header(v.as_bytes()))
+                    .map(|der| certificate_thumbprint(&der))
+            }
+            (None, _) => None,
         };
         let proof = match dpop::header(request.headers) {
             Ok(p) => p,

@@ -396,3 +396,54 @@ async fn a_certificate_bound_token_needs_its_certificate() {
         assert!(challenges(&r)[0].contains("error=\"invalid_token\""));
     }
 }
+
+#[tokio::test]
+async fn a_certificate_header_is_believed_only_from_trusted_proxies() {
+    let issuer = tessera_verify::testing::TestIssuer::new("https://auth.example.com");
+    let cert = rcgen::generate_simple_self_signed(vec!["billing.example".into()]).unwrap();
+    let thumbprint = tessera_verify::certificate_thumbprint(cert.cert.der());
+    let token = issuer
+        .token(API)
+        .claim("cnf", json!({"x5t#S256": thumbprint}))
+        .sign();
+    let header = percent_encoding::utf8_percent_encode(&cert.cert.pem(), percent_encoding::NON_ALPHANUMERIC)
+        .to_string();
+    for (trusted, status) in [("127.0.0.0/8", 200), ("10.0.0.0/8", 401)] {
+        let verifier = Verifier::builder(issuer.issuer())
+            .audience(API)
+            .jwks(issuer.jwks())
+            .certificate_header("X-Client-Cert")
+            .trusted_proxies([trusted])
+            .build()
+            .await
+            .unwrap();
+        let app = Router::new()
+            .route("/invoices", get(|| async { "ok" }))
+            .layer(BearerAuthLayer::new(verifier));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            axum::serve(
+                listener,
+                app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+            )
+            .await
+            .unwrap()
+        });
+        let r = reqwest::Client::new()
+            .get(format!("http://{addr}/invoices"))
+            .bearer_auth(&token)
+            .header("x-client-cert", &header)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), status, "proxies {trusted}");
+    }
+    let bad = Verifier::builder(issuer.issuer())
+        .audience(API)
+        .jwks(issuer.jwks())
+        .trusted_proxies(["not a network"])
+        .build()
+        .await;
+    assert!(matches!(bad, Err(tessera_verify::VerifyError::Config(_))));
+}
