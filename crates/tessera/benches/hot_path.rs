@@ -1,7 +1,7 @@
 //! Micro-benchmarks of each step of the token endpoint's hot path, so that a regression points at
 //! its step: parse (form and Basic credentials), authenticate (registry lookup and secret check),
 //! mint (claims and their JSON), sign (one JWS per algorithm: the bare signature loop the
-//! endpoint is compared with), serialize (the response body); and a `private_key_jwt` assertion's
+//! endpoint is compared with), serialize (the response body); a DPoP proof's check; and a `private_key_jwt` assertion's
 //! check (header, key, signature, claims; the store's single-use insert is measured end to end
 //! by `bench/token.sh`) beside a bare ES256 signature verification.
 //!
@@ -164,6 +164,21 @@ fn hot_path(c: &mut Criterion) {
             let key = tessera::client_keys::pick(&ring, token.kid.as_deref(), token.alg).unwrap();
             black_box(verify_signed(&token, &key, &expect).unwrap())
         })
+    });
+    // A DPoP proof at the token endpoint (ES256), checked as the endpoint checks it, without
+    // its single-use record in the store: the same proof every time (`check` does not remember).
+    let dpop_key = tessera_testkit::keys::TestKey::new("ES256", "dpop");
+    let proof = dpop_key.dpop(
+        "POST",
+        "http://127.0.0.1:8080/oauth2/token",
+        now,
+        serde_json::json!({}),
+    );
+    let request = tessera_verify::dpop::Request::new("POST", "http://127.0.0.1:8080/oauth2/token");
+    let window = tessera_verify::dpop::Window::default();
+    tessera_verify::dpop::check(&proof, &request, now, window).unwrap();
+    c.bench_function("authenticate: DPoP ES256 proof (no store)", |b| {
+        b.iter(|| black_box(tessera_verify::dpop::check(black_box(&proof), &request, now, window).unwrap()))
     });
     c.bench_function("serialize: token response JSON", |b| {
         b.iter(|| {
