@@ -116,3 +116,36 @@ fn outbound_fetches_are_public_and_https_unless_allowed() {
         std::time::Duration::from_secs(300)
     );
 }
+
+#[test]
+fn dpop_settings_have_defaults_and_bounds() {
+    let dir = tempfile::tempdir().unwrap();
+    let load = |text: &str| {
+        let path = dir.path().join("t.toml");
+        std::fs::write(&path, text).unwrap();
+        Settings::load(Some(&path), &Overrides::default()).map_err(|e| e.0)
+    };
+    let default = load("").unwrap().dpop;
+    assert_eq!(default, DpopSettings::default());
+    assert!(!default.require_nonce);
+    assert_eq!((default.nonce_lifetime, default.window.max_age), (300, 120));
+    let set = load("[dpop]\nrequire_nonce = true\nnonce_lifetime = 60\nproof_max_age = 30\n")
+        .unwrap()
+        .dpop;
+    assert!(set.require_nonce);
+    assert_eq!((set.nonce_lifetime, set.window.max_age), (60, 30));
+    assert!(
+        load("[dpop]\nnonce_lifetime = 5\n")
+            .unwrap_err()
+            .contains("nonce_lifetime")
+    );
+    assert!(
+        load("[dpop]\nproof_max_age = 3600\n")
+            .unwrap_err()
+            .contains("proof_max_age")
+    );
+    assert!(
+        load("[dpop]\nnonces = true\n").is_err(),
+        "unknown keys are refused"
+    );
+}
