@@ -69,6 +69,9 @@ impl DpopKey {
         let mut htu = parsed.clone();
         htu.set_query(None);
         htu.set_fragment(None);
+        // Credentials in a URL never go into a proof.
+        let _ = htu.set_username("");
+        let _ = htu.set_password(None);
         let mut jti = [0u8; 16];
         SystemRandom::new()
             .fill(&mut jti)
@@ -121,12 +124,23 @@ impl DpopKey {
     }
 }
 
-/// RFC 7638: SHA-256 over the required members in lexicographic order (serde_json's map is
-/// sorted, and a bare public JWK holds only those members).
+/// RFC 7638: SHA-256 over the required members in lexicographic order, written out here (not
+/// left to the order of a JSON map, which a feature of serde_json can change).
 fn thumbprint(jwk: &serde_json::Value) -> String {
+    let m = |k: &str| jwk.get(k).and_then(|v| v.as_str()).unwrap_or_default();
+    let canonical = match m("kty") {
+        "EC" => format!(
+            r#"{{"crv":"{}","kty":"EC","x":"{}","y":"{}"}}"#,
+            m("crv"),
+            m("x"),
+            m("y")
+        ),
+        "OKP" => format!(r#"{{"crv":"{}","kty":"OKP","x":"{}"}}"#, m("crv"), m("x")),
+        _ => format!(r#"{{"e":"{}","kty":"RSA","n":"{}"}}"#, m("e"), m("n")),
+    };
     URL_SAFE_NO_PAD.encode(aws_lc_rs::digest::digest(
         &aws_lc_rs::digest::SHA256,
-        jwk.to_string().as_bytes(),
+        canonical.as_bytes(),
     ))
 }
 

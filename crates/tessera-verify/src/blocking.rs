@@ -57,6 +57,37 @@ impl Verifier {
         run(&self.runtime, async move { verifier.verify(&token).await })
     }
 
+    /// Verifies a request's token and how it was presented; see
+    /// [`crate::Verifier::verify_request`].
+    pub fn verify_request(
+        &self,
+        request: &crate::RequestParts<'_>,
+    ) -> Result<crate::Verified, crate::RequestError> {
+        let verifier = self.inner.clone();
+        let (method, path) = (request.method.to_string(), request.path.to_string());
+        let query = request.query.map(str::to_string);
+        let headers = request.headers.clone();
+        let certificate = request.certificate.map(<[u8]>::to_vec);
+        let peer = request.peer;
+        self.runtime
+            .run(async move {
+                let parts = crate::RequestParts {
+                    method: &method,
+                    path: &path,
+                    query: query.as_deref(),
+                    headers: &headers,
+                    certificate: certificate.as_deref(),
+                    peer,
+                };
+                verifier.verify_request(&parts).await
+            })
+            .unwrap_or_else(|| {
+                Err(crate::RequestError::Token(VerifyError::Config(
+                    "the verifier's runtime stopped".into(),
+                )))
+            })
+    }
+
     /// The async verifier underneath (it shares the key cache).
     pub fn as_async(&self) -> &crate::Verifier {
         &self.inner

@@ -446,7 +446,8 @@ pub fn thumbprint(jwk: &serde_json::Value) -> Option<String> {
 /// Whether `htu` names `url` (RFC 9449 §4.3): equal as written, or after normalization.
 fn same_url(htu: &str, url: &str) -> bool {
     let strip = |u: &str| u.split(['?', '#']).next().unwrap_or_default().len();
-    if htu.len() <= 4096 && htu[..strip(htu)] == url[..strip(url)] {
+    let absolute = |u: &str| u.starts_with("https://") || u.starts_with("http://");
+    if htu.len() <= 4096 && absolute(url) && htu[..strip(htu)] == url[..strip(url)] {
         return true;
     }
     matches!((normalize_url(htu), normalize_url(url)), (Some(a), Some(b)) if a == b)
@@ -670,6 +671,7 @@ mod tests {
             ("https://b.example/token", "https://a.example/token"),
             ("https://u@a.example/token", "https://a.example/token?"),
             ("/token", "https://a.example/token"),
+            ("/token", "/token"),
         ] {
             assert!(!same_url(a, b), "{a} {b}");
         }

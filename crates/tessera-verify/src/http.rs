@@ -209,9 +209,15 @@ where
         Box::pin(async move {
             req.extensions_mut().insert(Realm(realm.clone()));
             let certificate = req.extensions().get::<ClientCertificate>().map(|c| c.0.clone());
+            // Inside a nested router the request's path lost its prefix: the proof names the
+            // whole path.
+            let path = req
+                .extensions()
+                .get::<axum::extract::OriginalUri>()
+                .map_or_else(|| req.uri().path().to_string(), |o| o.0.path().to_string());
             let parts = RequestParts {
                 method: req.method().as_str(),
-                path: req.uri().path(),
+                path: &path,
                 query: req.uri().query(),
                 headers: req.headers(),
                 certificate: certificate.as_deref(),

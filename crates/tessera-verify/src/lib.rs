@@ -126,6 +126,10 @@ pub enum VerifyError {
     /// The verifier is configured wrongly.
     #[error("configuration: {0}")]
     Config(String),
+    /// The token is bound to a key or a certificate (`cnf`): only [`Verifier::verify_request`],
+    /// which sees how it was presented, may accept it (RFC 9449 §7.2, RFC 8705 §3).
+    #[error("the token is bound to its holder: verify the whole request")]
+    Bound,
 }
 
 /// The claims of a verified access token. The claims RFC 9068 requires are plain fields
@@ -785,8 +789,19 @@ impl Verifier {
         cache.last_error = None;
     }
 
-    /// Verifies `token` and returns its claims.
+    /// Verifies `token` and returns its claims. A token bound to its holder (a DPoP key or a
+    /// certificate) is refused ([`VerifyError::Bound`]): its presentation must be checked too,
+    /// with [`Verifier::verify_request`] (or [`BearerAuthLayer`]).
     pub async fn verify(&self, token: &str) -> Result<Claims, VerifyError> {
+        let claims = self.verify_any(token).await?;
+        if claims.extra.contains_key("cnf") {
+            return Err(VerifyError::Bound);
+        }
+        Ok(claims)
+    }
+
+    /// [`Verifier::verify`], bound tokens included (for [`Verifier::verify_request`]).
+    pub(crate) async fn verify_any(&self, token: &str) -> Result<Claims, VerifyError> {
         let claims = self.verify_offline(token).await?;
         if self.inner.introspection.is_some() && !self.introspect(token).await? {
             return Err(VerifyError::Inactive);

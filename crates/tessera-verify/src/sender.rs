@@ -137,7 +137,21 @@ impl SenderSettings {
                         VerifyError::Config(format!("trusted proxy {n:?} is not an address or network"))
                     })
             })
-            .collect::<Result<_, _>>()?;
+            .collect::<Result<Vec<ipnet::IpNet>, _>>()?;
+        if let Some((secret, _)) = &self.nonces {
+            // RFC 9449 §8: nonces must be unpredictable; a short secret would make them guessable.
+            if secret.len() < 32 {
+                return Err(VerifyError::Config(
+                    "the DPoP nonce secret must be at least 32 bytes".into(),
+                ));
+            }
+        }
+        if self.certificate_header.is_some() && trusted_proxies.is_empty() {
+            tracing::warn!(
+                "certificate_header without trusted_proxies: the header is believed from any peer; \
+                 make sure your proxy always sets or removes it"
+            );
+        }
         Ok(Sender {
             binding: self.binding,
             public_url,
@@ -268,7 +282,14 @@ impl Verifier {
         if dpop_scheme && sender.binding == Binding::BearerOnly {
             return Err(RequestError::Binding(BindingError::DpopNotAccepted));
         }
-        let claims = self.verify(token).await.map_err(RequestError::Token)?;
+        if dpop_scheme && sender.public_url.is_none() {
+            // No URL for the proofs' htu to name: DPoP cannot be checked here.
+            tracing::warn!(
+                "a DPoP request, but the verifier has no public_url (and no audience that is a URL)"
+            );
+            return Err(RequestError::Binding(BindingError::DpopNotAccepted));
+        }
+        let claims = self.verify_any(token).await.map_err(RequestError::Token)?;
         let certificate = match (request.certificate, &sender.certificate_header) {
             (Some(der), _) => Some(certificate_thumbprint(der)),
             (None, Some(name))
@@ -329,7 +350,7 @@ impl Verifier {
     /// The answer to refusal `error` in `realm`: RFC 6750 §3 and RFC 9449 §7.1 challenges.
     pub fn challenge(&self, error: &RequestError, realm: &str) -> Challenge {
         let sender = &self.inner.sender;
-        let dpop_offered = sender.binding != Binding::BearerOnly;
+        let dpop_offered = sender.binding != Binding::BearerOnly && sender.public_url.is_some();
         let bearer = |e: Option<(&str, &str)>| match e {
             Some((code, description)) => {
                 format!("Bearer realm=\"{realm}\", error=\"{code}\", error_description=\"{description}\"")
@@ -368,6 +389,15 @@ impl Verifier {
                 if dpop_offered {
                     www.push(dpop::challenge(realm, None));
                 }
+            }
+            // RFC 9449 §7.2: the error on the scheme the client used, and the DPoP challenge.
+            RequestError::Binding(e @ BindingError::BoundAsBearer) => {
+                www.push(bearer(Some(("invalid_token", &e.to_string()))));
+                www.push(dpop::challenge(realm, Some(*e)));
+            }
+            // DPoP is not taken here: say so on the scheme that is.
+            RequestError::Binding(e @ BindingError::DpopNotAccepted) if !dpop_offered => {
+                www.push(bearer(Some(("invalid_token", &e.to_string()))));
             }
             RequestError::Binding(e) => {
                 www.push(dpop::challenge(realm, Some(*e)));

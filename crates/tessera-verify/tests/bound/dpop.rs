@@ -242,11 +242,24 @@ async fn an_api_takes_a_dpop_bound_token_only_with_a_proof_of_its_key() {
         let r = call(&api, &authorization, &proofs).await;
         assert_eq!(r.status(), 401, "{why}");
         let c = challenges(&r);
-        assert_eq!(c.len(), 1, "{why}: {c:?}");
-        assert!(c[0].starts_with("DPoP realm=\"invoices\""), "{why}: {c:?}");
-        assert!(c[0].contains(&format!("error=\"{error}\"")), "{why}: {c:?}");
+        // RFC 9449 §7.2: a bound token sent as Bearer hears of it on that scheme too.
+        let expected = if authorization.starts_with("Bearer ") {
+            2
+        } else {
+            1
+        };
+        assert_eq!(c.len(), expected, "{why}: {c:?}");
+        if expected == 2 {
+            assert!(
+                c[0].starts_with("Bearer realm=\"invoices\", error=\"invalid_token\""),
+                "{why}: {c:?}"
+            );
+        }
+        let d = c.last().unwrap();
+        assert!(d.starts_with("DPoP realm=\"invoices\""), "{why}: {c:?}");
+        assert!(d.contains(&format!("error=\"{error}\"")), "{why}: {c:?}");
         assert!(
-            c[0].contains("algs=\"ES256 ES384 EdDSA RS256 PS256\""),
+            d.contains("algs=\"ES256 ES384 EdDSA RS256 PS256\""),
             "{why}: {c:?}"
         );
     }
@@ -446,4 +459,99 @@ async fn a_certificate_header_is_believed_only_from_trusted_proxies() {
         .build()
         .await;
     assert!(matches!(bad, Err(tessera_verify::VerifyError::Config(_))));
+}
+
+/// `Verifier::verify` sees only the token, not how it came: it refuses bound tokens rather than
+/// take them as bearer ones; `verify_request` (blocking too) checks them whole.
+#[tokio::test]
+async fn bound_tokens_need_the_whole_request() {
+    let issuer = tessera_verify::testing::TestIssuer::new("https://auth.example.com");
+    let key = TestKey::new("ES256", "client");
+    let verifier = Verifier::builder(issuer.issuer())
+        .audience(API)
+        .jwks(issuer.jwks())
+        .build()
+        .await
+        .unwrap();
+    let bound = issuer
+        .token(API)
+        .claim("cnf", json!({"jkt": key.thumbprint()}))
+        .sign();
+    assert_eq!(
+        verifier.verify(&bound).await.err(),
+        Some(tessera_verify::VerifyError::Bound)
+    );
+    assert!(verifier.verify(&issuer.token(API).sign()).await.is_ok());
+    // A short nonce secret would make nonces guessable.
+    let short = Verifier::builder(issuer.issuer())
+        .audience(API)
+        .jwks(issuer.jwks())
+        .dpop_nonces(b"short", std::time::Duration::from_secs(60))
+        .build()
+        .await;
+    assert!(matches!(short, Err(tessera_verify::VerifyError::Config(_))));
+    // No URL for htu (an audience that is not one, no public_url): DPoP is refused, not guessed.
+    let no_url = Verifier::builder(issuer.issuer())
+        .audience("urn:example:api")
+        .jwks(issuer.jwks())
+        .build()
+        .await
+        .unwrap();
+    let token = issuer
+        .token("urn:example:api")
+        .claim("cnf", json!({"jkt": key.thumbprint()}))
+        .sign();
+    let mut headers = http::HeaderMap::new();
+    headers.insert("authorization", format!("DPoP {token}").parse().unwrap());
+    headers.insert(
+        "dpop",
+        key.dpop("GET", "/invoices", now(), json!({"ath": ath(&token)}))
+            .parse()
+            .unwrap(),
+    );
+    let parts = tessera_verify::RequestParts {
+        method: "GET",
+        path: "/invoices",
+        query: None,
+        headers: &headers,
+        certificate: None,
+        peer: None,
+    };
+    assert_eq!(
+        no_url.verify_request(&parts).await.err(),
+        Some(tessera_verify::RequestError::Binding(
+            tessera_verify::dpop::BindingError::DpopNotAccepted
+        ))
+    );
+    #[cfg(feature = "blocking")]
+    {
+        let builder = Verifier::builder(issuer.issuer())
+            .audience(API)
+            .jwks(issuer.jwks());
+        let (bound, thumbprint) = (bound.clone(), key.thumbprint());
+        let proof = key.dpop(
+            "GET",
+            &format!("{API}/invoices"),
+            now(),
+            json!({"ath": ath(&bound)}),
+        );
+        let verified = tokio::task::spawn_blocking(move || {
+            let blocking = tessera_verify::blocking::Verifier::new(builder).unwrap();
+            let mut headers = http::HeaderMap::new();
+            headers.insert("authorization", format!("DPoP {bound}").parse().unwrap());
+            headers.insert("dpop", proof.parse().unwrap());
+            let parts = tessera_verify::RequestParts {
+                method: "GET",
+                path: "/invoices",
+                query: None,
+                headers: &headers,
+                certificate: None,
+                peer: None,
+            };
+            blocking.verify_request(&parts).unwrap()
+        })
+        .await
+        .unwrap();
+        assert_eq!(verified.binding.dpop_jkt, Some(thumbprint));
+    }
 }

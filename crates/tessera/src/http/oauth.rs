@@ -114,9 +114,16 @@ pub fn binding_error(
     realm: &str,
 ) -> Response {
     let mut r = StatusCode::UNAUTHORIZED.into_response();
+    // RFC 9449 §7.2: a bound token sent as Bearer hears of it on that scheme too.
+    if *error == tessera_verify::dpop::BindingError::BoundAsBearer {
+        let bearer = format!(r#"Bearer realm="{realm}", error="invalid_token", error_description="{error}""#);
+        if let Ok(v) = HeaderValue::from_str(&bearer) {
+            r.headers_mut().append(header::WWW_AUTHENTICATE, v);
+        }
+    }
     let challenge = tessera_verify::dpop::challenge(realm, Some(*error));
     if let Ok(v) = HeaderValue::from_str(&challenge) {
-        r.headers_mut().insert(header::WWW_AUTHENTICATE, v);
+        r.headers_mut().append(header::WWW_AUTHENTICATE, v);
     }
     if let Some(v) = nonce.and_then(|n| HeaderValue::from_str(&n).ok()) {
         r.headers_mut().insert("dpop-nonce", v);

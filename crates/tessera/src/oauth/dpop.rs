@@ -27,8 +27,12 @@ pub fn nonces(secret: &[u8], lifetime: u64) -> Nonces {
     Nonces::new(derived.as_ref(), lifetime)
 }
 
-/// The error for refused proof `why`, with a fresh nonce when nonces are required.
+/// The error for refused proof `why`, with a fresh nonce when nonces are required. A proof whose
+/// single use the store could not record is not refused for what it is: 503, retry.
 pub fn refusal(app: &App, why: ProofError) -> OAuthError {
+    if why == ProofError::Busy {
+        return OAuthError::TemporarilyUnavailable;
+    }
     tracing::info!(reason = %why, "DPoP proof refused");
     OAuthError::Dpop {
         error: why,

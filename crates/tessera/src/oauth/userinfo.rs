@@ -122,6 +122,9 @@ pub async fn handle(
     )
     .await
     {
+        if error == tessera_verify::dpop::BindingError::Proof(tessera_verify::dpop::ProofError::Busy) {
+            return Err(UserinfoError::OAuth(OAuthError::TemporarilyUnavailable));
+        }
         tracing::info!(reason = %error, "userinfo: a bound token refused");
         let nonce = super::dpop::nonce_for(app, &error);
         return Err(UserinfoError::Binding { error, nonce });

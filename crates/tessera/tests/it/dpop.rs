@@ -313,8 +313,22 @@ async fn userinfo(s: &Server, authorization: &str, proofs: &[&str]) -> reqwest::
     req.send().await.unwrap()
 }
 
+/// The `DPoP` challenge of a refusal (a bound token sent as `Bearer` also gets a `Bearer` one,
+/// first, with `invalid_token`).
 fn challenge_of(r: &reqwest::Response) -> String {
-    r.headers()["www-authenticate"].to_str().unwrap().to_string()
+    let all: Vec<&str> = r
+        .headers()
+        .get_all("www-authenticate")
+        .iter()
+        .map(|v| v.to_str().unwrap())
+        .collect();
+    if all.len() == 2 {
+        assert!(
+            all[0].starts_with("Bearer ") && all[0].contains("invalid_token"),
+            "{all:?}"
+        );
+    }
+    all.last().unwrap().to_string()
 }
 
 #[tokio::test]
@@ -455,6 +469,39 @@ async fn a_public_client_binds_its_code_refresh_tokens_and_userinfo_calls_to_its
     let (status, plain) = oidc::redeem(&s, &bearer_id, "", &code2, &verifier2).await;
     assert_eq!(status, 200);
     assert_eq!(plain["token_type"], "Bearer");
+    // Its refresh token is not bound; refreshed with a proof, the next one is (RFC 9449 §5).
+    let form = [
+        ("grant_type", "refresh_token"),
+        ("refresh_token", plain["refresh_token"].as_str().unwrap()),
+        ("client_id", bearer_id.as_str()),
+    ];
+    let r = token_with(&s, &bearer_id, "", &[&token_proof(&s, &key)], &form).await;
+    assert_eq!(r.status(), 200);
+    let rebound: Value = r.json().await.unwrap();
+    assert_eq!(rebound["token_type"], "DPoP");
+    let form = [
+        ("grant_type", "refresh_token"),
+        ("refresh_token", rebound["refresh_token"].as_str().unwrap()),
+        ("client_id", bearer_id.as_str()),
+    ];
+    error_of(
+        token_with(&s, &bearer_id, "", &[], &form).await,
+        400,
+        "invalid_grant",
+    )
+    .await;
+    error_of(
+        token_with(&s, &bearer_id, "", &[&token_proof(&s, &other)], &form).await,
+        400,
+        "invalid_grant",
+    )
+    .await;
+    assert_eq!(
+        token_with(&s, &bearer_id, "", &[&token_proof(&s, &key)], &form)
+            .await
+            .status(),
+        200
+    );
     let plain = plain["access_token"].as_str().unwrap();
     let r = userinfo(
         &s,

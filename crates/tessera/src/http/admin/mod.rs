@@ -259,6 +259,9 @@ async fn require_admin(State(app): State<Arc<App>>, mut req: Request, next: Next
     )
     .await
     {
+        if error == tessera_verify::dpop::BindingError::Proof(tessera_verify::dpop::ProofError::Busy) {
+            return crate::oauth::OAuthError::TemporarilyUnavailable.into_response();
+        }
         tracing::info!(reason = %error, "admin API: a bound token refused");
         let nonce = crate::oauth::dpop::nonce_for(&app, &error);
         return crate::http::oauth::binding_error(&error, nonce, "tessera-admin");

@@ -86,6 +86,13 @@ async fn refresh(r: &TokenRequest<'_>) -> Result<Answer, OAuthError> {
                 family_id: old.family_id.clone(),
                 grant: SignIn {
                     scope: kept,
+                    // RFC 9449 §5: a public client's refresh token is bound to the key of the
+                    // proof it was issued with (a bound one stays bound to its key).
+                    dpop_jkt: match (&old.grant.dpop_jkt, client.public) {
+                        (Some(bound), _) => Some(bound.clone()),
+                        (None, true) => cnf.jkt.clone(),
+                        (None, false) => None,
+                    },
                     ..old.grant.clone()
                 },
                 created_at: t,
