@@ -180,6 +180,32 @@ pub fn credentials(
     Ok(creds)
 }
 
+/// Runs `check`, a proof that costs a signature rather than a slow hash (an assertion, a
+/// certificate, a platform token), under the back-off of `subject` at `address`: a good proof
+/// passes even while a back-off runs; a failure is counted, told to `on_failure` (for the log),
+/// and answered `refused`, or 429 while a back-off runs. The one settlement of every such method.
+pub(crate) async fn settle<T, E>(
+    app: &App,
+    subject: Subject<'_>,
+    address: IpAddr,
+    check: impl Future<Output = Result<T, E>>,
+    on_failure: impl FnOnce(E),
+    refused: OAuthError,
+) -> Result<T, OAuthError> {
+    let backoff = app.guard.backoff(subject, address, false);
+    match check.await {
+        Ok(value) => {
+            app.guard.succeeded(subject, address);
+            Ok(value)
+        }
+        Err(why) => {
+            app.guard.failed(subject, address);
+            on_failure(why);
+            Err(backoff.map_or(refused, OAuthError::refused))
+        }
+    }
+}
+
 /// Checks a client secret (`client_secret_basic`, `client_secret_post`). While a back-off runs
 /// for the client id or the address, only a check that costs nothing is made, and anything it
 /// does not accept gets 429, whether the id exists or not.

@@ -90,33 +90,22 @@ fn failed() -> OAuthError {
 }
 
 async fn verify(app: &App, creds: &Credentials, address: IpAddr) -> Result<Arc<CachedClient>, OAuthError> {
-    let subject = Subject::Client(&creds.client_id);
-    let backoff = app.guard.backoff(subject, address, false);
     let result = match app.registry.get(&creds.client_id) {
         None => Err(("unknown client", true)),
         Some(client) => check(app, &client, creds)
             .map(|()| client)
             .map_err(|why| (why, false)),
     };
-    match result {
-        Ok(client) => {
-            app.guard.succeeded(subject, address);
-            Ok(client)
-        }
-        Err((why, unknown)) => {
-            app.guard.failed(subject, address);
-            let logged = if unknown {
-                log_id(&creds.client_id, AuthFailure::UnknownClient)
-            } else {
-                creds.client_id.clone()
-            };
-            tracing::info!(client = %logged, method = "tls_client_auth", reason = why, "client authentication failed");
-            match backoff {
-                Some(r) => Err(OAuthError::refused(r)),
-                None => Err(failed()),
-            }
-        }
-    }
+    let log = |(why, unknown): (&str, bool)| {
+        let logged = if unknown {
+            log_id(&creds.client_id, AuthFailure::UnknownClient)
+        } else {
+            creds.client_id.clone()
+        };
+        tracing::info!(client = %logged, method = "tls_client_auth", reason = why, "client authentication failed");
+    };
+    let subject = Subject::Client(&creds.client_id);
+    super::settle(app, subject, address, std::future::ready(result), log, failed()).await
 }
 
 /// The certificate the request came with: its thumbprint is the credentials' proof, and the

@@ -123,26 +123,15 @@ fn claimed_subject(assertion: &str) -> Option<String> {
 /// Checks the assertion. While a back-off runs for the client or the address, a good assertion
 /// still passes (checking one costs a signature, not a slow hash) and anything else gets 429.
 async fn verify(app: &App, creds: &Credentials, address: IpAddr) -> Result<Arc<CachedClient>, OAuthError> {
+    let log = |why: Refusal| {
+        let logged = match why {
+            Refusal::UnknownClient => log_id(&creds.client_id, AuthFailure::UnknownClient),
+            _ => creds.client_id.clone(),
+        };
+        tracing::info!(client = %logged, method = "private_key_jwt", reason = why.as_str(), "client authentication failed");
+    };
     let subject = Subject::Client(&creds.client_id);
-    let backoff = app.guard.backoff(subject, address, false);
-    match check(app, creds).await {
-        Ok(client) => {
-            app.guard.succeeded(subject, address);
-            Ok(client)
-        }
-        Err(why) => {
-            app.guard.failed(subject, address);
-            let logged = match why {
-                Refusal::UnknownClient => log_id(&creds.client_id, AuthFailure::UnknownClient),
-                _ => creds.client_id.clone(),
-            };
-            tracing::info!(client = %logged, method = "private_key_jwt", reason = why.as_str(), "client authentication failed");
-            match backoff {
-                Some(refused) => Err(OAuthError::refused(refused)),
-                None => Err(failed()),
-            }
-        }
-    }
+    super::settle(app, subject, address, check(app, creds), log, failed()).await
 }
 
 /// Why an assertion was refused (for the log).

@@ -73,24 +73,15 @@ async fn verify(
     let claimed = federation::claimed_issuer(assertion);
     let subject_id = client_id.or(claimed.as_deref()).unwrap_or("jwt-bearer");
     let subject = Subject::Client(subject_id);
-    let backoff = app.guard.backoff(subject, address, false);
-    match federation::verify(app, assertion, client_id).await {
-        Ok(f) => {
-            app.guard.succeeded(subject, address);
-            tracing::info!(client = %f.client.id, issuer = %f.issuer, subject = %f.subject, policy = %f.policy_id, "workload authenticated by a trust policy (JWT bearer grant)");
-            Ok(f.client)
-        }
-        Err(why) => {
-            app.guard.failed(subject, address);
-            tracing::info!(
-                issuer = claimed.as_deref().unwrap_or("-"),
-                reason = why.as_str(),
-                "JWT bearer assertion refused"
-            );
-            match backoff {
-                Some(r) => Err(OAuthError::refused(r)),
-                None => Err(refused()),
-            }
-        }
-    }
+    let log = |why: federation::Refusal| {
+        tracing::info!(
+            issuer = claimed.as_deref().unwrap_or("-"),
+            reason = why.as_str(),
+            "JWT bearer assertion refused"
+        );
+    };
+    let check = federation::verify(app, assertion, client_id);
+    let f = crate::oauth::client_auth::settle(app, subject, address, check, log, refused()).await?;
+    tracing::info!(client = %f.client.id, issuer = %f.issuer, subject = %f.subject, policy = %f.policy_id, "workload authenticated by a trust policy (JWT bearer grant)");
+    Ok(f.client)
 }
