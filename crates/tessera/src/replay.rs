@@ -42,14 +42,26 @@ impl Ledger {
         Ledger { queue }
     }
 
-    /// Records `id` as used until `until` (at the node's time `at`): `Some(true)` the first
-    /// time, `Some(false)` when it was used already and is still live, `None` when the store
-    /// could not say (the caller refuses: never guess).
-    pub async fn record(&self, id: String, until: i64, at: i64) -> Option<bool> {
+    /// Records the id whose SHA-256 is `digest` as used until `until` (at the node's time
+    /// `at`): `Some(true)` the first time, `Some(false)` when it was used already and is still
+    /// live, `None` when the store could not say (the caller refuses: never guess).
+    pub async fn record(&self, digest: [u8; 32], until: i64, at: i64) -> Option<bool> {
+        let id = hex(&digest);
         let (reply, answer) = oneshot::channel();
         self.queue.send(Entry { id, until, at, reply }).await.ok()?;
         answer.await.ok().flatten()
     }
+}
+
+/// `bytes` in lower-case hex, as the store keys single-use ids.
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        out.push(char::from(DIGITS[usize::from(b >> 4)]));
+        out.push(char::from(DIGITS[usize::from(b & 15)]));
+    }
+    out
 }
 
 async fn write(store: &Store, batch: &mut Vec<Entry>) {
@@ -67,5 +79,13 @@ async fn write(store: &Store, batch: &mut Vec<Entry>) {
     };
     for (i, entry) in batch.drain(..).enumerate() {
         let _ = entry.reply.send(outcome.as_ref().map(|won| won[i]));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn ids_are_lower_case_hex() {
+        assert_eq!(super::hex(&[0x00, 0x0f, 0xa5, 0xff]), "000fa5ff");
     }
 }

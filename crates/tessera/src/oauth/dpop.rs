@@ -44,33 +44,37 @@ pub fn refusal(app: &App, why: ProofError) -> OAuthError {
     }
 }
 
-/// Checks the request's DPoP proof, if it has one, for `method` at `url` (with
-/// `access_token`, at a protected resource), and records its `jti`: `Ok(None)` when the request
-/// carries none.
-pub async fn proof(
+/// Checks the DPoP proof of a token request that came in at `path`, if it has one, and records
+/// its `jti`: `Ok(None)` when the request carries none (the common case costs a header lookup).
+pub async fn token_request_proof(
     app: &App,
     headers: &HeaderMap,
-    method: &str,
-    url: &str,
-    access_token: Option<&str>,
+    path: &str,
 ) -> Result<Option<Proof>, ProofError> {
     let Some(value) = dpop::header(headers)? else {
         return Ok(None);
     };
+    let url = app.settings.endpoint(path);
     let request = Request {
-        method,
-        url,
-        access_token,
+        method: "POST",
+        url: &url,
+        access_token: None,
         nonces: app.settings.dpop.require_nonce.then_some(&app.dpop_nonces),
     };
     let now = app.clock.now();
     let proof = dpop::check(value, &request, now, app.settings.dpop.window)?;
+    used_once(app, &proof, now).await?;
+    Ok(Some(proof))
+}
+
+/// Records `proof`'s single use in the shared store (every node refuses it from then on).
+async fn used_once(app: &App, proof: &Proof, now: i64) -> Result<(), ProofError> {
     match app
         .used_once
-        .record(hex(&proof.replay_id()), proof.remember_until, now)
+        .record(proof.replay_id(), proof.remember_until, now)
         .await
     {
-        Some(true) => Ok(Some(proof)),
+        Some(true) => Ok(()),
         Some(false) => Err(ProofError::Replayed),
         None => Err(ProofError::Busy),
     }
@@ -101,29 +105,16 @@ pub async fn check_presented(
     };
     let now = app.clock.now();
     let window = app.settings.dpop.window;
-    let Some(proof) = dpop::check_presentation(cnf, &presented, &request, Binding::Accept, now, window)?
-    else {
-        return Ok(());
-    };
-    match app
-        .used_once
-        .record(hex(&proof.replay_id()), proof.remember_until, now)
-        .await
-    {
-        Some(true) => Ok(()),
-        Some(false) => Err(ProofError::Replayed.into()),
-        None => Err(ProofError::Busy.into()),
+    if let Some(proof) = dpop::check_presentation(cnf, &presented, &request, Binding::Accept, now, window)? {
+        used_once(app, &proof, now).await?;
     }
+    Ok(())
 }
 
 /// The nonce to send with refusal `why` in `DPoP-Nonce`, if any.
 pub fn nonce_for(app: &App, why: &BindingError) -> Option<String> {
     (app.settings.dpop.require_nonce && matches!(why, BindingError::Proof(_)))
         .then(|| app.dpop_nonces.current(app.clock.now()))
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// What a token is bound to (its `cnf` claim, RFC 7800): a DPoP key, a TLS client certificate,

@@ -74,8 +74,7 @@ async fn dpop_proof(
     path: &str,
     client: &CachedClient,
 ) -> Result<Option<Proof>, OAuthError> {
-    let url = app.settings.endpoint(path);
-    let proof = super::dpop::proof(app, headers, "POST", &url, None)
+    let proof = super::dpop::token_request_proof(app, headers, path)
         .await
         .map_err(|why| super::dpop::refusal(app, why))?;
     if proof.is_none() && client.requires_dpop {

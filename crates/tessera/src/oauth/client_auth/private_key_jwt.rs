@@ -331,13 +331,15 @@ pub fn verify_signed(
 
 /// What the store remembers of a used assertion: the SHA-256 of who issued it, for which client,
 /// and its `jti` (length-prefixed, so no two triples share a digest).
-fn assertion_id(issuer: &str, client_id: &str, jti: &str) -> String {
+fn assertion_id(issuer: &str, client_id: &str, jti: &str) -> [u8; 32] {
     let mut ctx = aws_lc_rs::digest::Context::new(&aws_lc_rs::digest::SHA256);
     for part in [issuer, client_id, jti] {
         ctx.update(&(part.len() as u64).to_be_bytes());
         ctx.update(part.as_bytes());
     }
-    ctx.finish().as_ref().iter().map(|b| format!("{b:02x}")).collect()
+    let mut id = [0u8; 32];
+    id.copy_from_slice(ctx.finish().as_ref());
+    id
 }
 
 #[cfg(test)]
@@ -347,6 +349,6 @@ mod tests {
     #[test]
     fn assertion_ids_do_not_collide_across_parts() {
         assert_ne!(assertion_id("a", "bc", "d"), assertion_id("a", "b", "cd"));
-        assert_eq!(assertion_id("i", "c", "j").len(), 64);
+        assert_eq!(crate::replay::hex(&assertion_id("i", "c", "j")).len(), 64);
     }
 }
