@@ -408,40 +408,8 @@ fn public_thumbprint(jwk: &serde_json::Value) -> Option<String> {
     thumbprint(jwk)
 }
 
-/// The RFC 7638 thumbprint of public JWK `jwk` (EC, OKP or RSA): the base64url SHA-256 of its
-/// required members, in lexicographic order, without whitespace.
-pub fn thumbprint(jwk: &serde_json::Value) -> Option<String> {
-    let s = |k: &str| -> Option<String> {
-        let v = jwk.get(k)?.as_str()?;
-        // Base64url values need no escaping; anything else has no place in a key.
-        v.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-            .then(|| v.to_string())
-    };
-    let canonical = match jwk.get("kty")?.as_str()? {
-        "EC" => {
-            let crv = jwk.get("crv")?.as_str()?;
-            if !matches!(crv, "P-256" | "P-384" | "P-521") {
-                return None;
-            }
-            format!(
-                r#"{{"crv":"{crv}","kty":"EC","x":"{}","y":"{}"}}"#,
-                s("x")?,
-                s("y")?
-            )
-        }
-        "OKP" => {
-            let crv = jwk.get("crv")?.as_str()?;
-            if !matches!(crv, "Ed25519" | "Ed448" | "X25519" | "X448") {
-                return None;
-            }
-            format!(r#"{{"crv":"{crv}","kty":"OKP","x":"{}"}}"#, s("x")?)
-        }
-        "RSA" => format!(r#"{{"e":"{}","kty":"RSA","n":"{}"}}"#, s("e")?, s("n")?),
-        _ => return None,
-    };
-    Some(URL_SAFE_NO_PAD.encode(digest::digest(&digest::SHA256, canonical.as_bytes())))
-}
+/// RFC 7638 thumbprints (re-exported from [`crate::jws`], where keys are read).
+pub use crate::jws::thumbprint;
 
 /// Whether `htu` names `url` (RFC 9449 §4.3): equal as written, or after normalization.
 fn same_url(htu: &str, url: &str) -> bool {

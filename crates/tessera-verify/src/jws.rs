@@ -150,6 +150,44 @@ fn verification_algorithm(alg: Algorithm) -> Option<&'static dyn VerificationAlg
     })
 }
 
+/// The RFC 7638 thumbprint of public JWK `jwk` (EC, OKP or RSA): the base64url SHA-256 of its
+/// required members, in lexicographic order, without whitespace.
+pub fn thumbprint(jwk: &serde_json::Value) -> Option<String> {
+    let s = |k: &str| -> Option<String> {
+        let v = jwk.get(k)?.as_str()?;
+        // Base64url values need no escaping; anything else has no place in a key.
+        v.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+            .then(|| v.to_string())
+    };
+    let canonical = match jwk.get("kty")?.as_str()? {
+        "EC" => {
+            let crv = jwk.get("crv")?.as_str()?;
+            if !matches!(crv, "P-256" | "P-384" | "P-521") {
+                return None;
+            }
+            format!(
+                r#"{{"crv":"{crv}","kty":"EC","x":"{}","y":"{}"}}"#,
+                s("x")?,
+                s("y")?
+            )
+        }
+        "OKP" => {
+            let crv = jwk.get("crv")?.as_str()?;
+            if !matches!(crv, "Ed25519" | "Ed448" | "X25519" | "X448") {
+                return None;
+            }
+            format!(r#"{{"crv":"{crv}","kty":"OKP","x":"{}"}}"#, s("x")?)
+        }
+        "RSA" => format!(r#"{{"e":"{}","kty":"RSA","n":"{}"}}"#, s("e")?, s("n")?),
+        _ => return None,
+    };
+    Some(URL_SAFE_NO_PAD.encode(aws_lc_rs::digest::digest(
+        &aws_lc_rs::digest::SHA256,
+        canonical.as_bytes(),
+    )))
+}
+
 /// DER of PKCS #1 `RSAPublicKey ::= SEQUENCE { modulus INTEGER, publicExponent INTEGER }`.
 fn rsa_public_key_der(n: &[u8], e: &[u8]) -> Option<Vec<u8>> {
     fn length(len: usize, out: &mut Vec<u8>) {

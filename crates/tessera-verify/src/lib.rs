@@ -53,7 +53,7 @@ pub use http::{Authenticated, BearerAuth, BearerAuthLayer, RequireScope, Require
 pub use jsonwebtoken::Algorithm;
 pub use sender::{
     Challenge, ClientCertificate, DEFAULT_REPLAY_CAPACITY, RequestError, RequestParts, TokenBinding,
-    Verified, certificate_thumbprint,
+    Verified, certificate_from_header, certificate_thumbprint,
 };
 
 /// Longest token the verifier looks at.

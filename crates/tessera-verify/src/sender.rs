@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use base64::Engine;
-use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
 use crate::dpop::{self, Binding, BindingError, Nonces, Presentation, ProofError, ReplayCache, Window};
 use crate::{Claims, Verifier, VerifierBuilder, VerifyError};
@@ -227,22 +227,19 @@ pub fn certificate_thumbprint(der: &[u8]) -> String {
     URL_SAFE_NO_PAD.encode(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, der))
 }
 
-/// The DER of the first certificate in URL-encoded PEM `escaped`.
-fn certificate_from_header(escaped: &[u8]) -> Option<Vec<u8>> {
+/// The DER of the first certificate in `escaped`, a header in which a proxy that terminates TLS
+/// forwards the client's certificate as URL-encoded PEM (nginx's `$ssl_client_escaped_cert`):
+/// how both the Tessera server and resource servers read it.
+pub fn certificate_from_header(escaped: &[u8]) -> Option<Vec<u8>> {
+    use rustls_pki_types::CertificateDer;
+    use rustls_pki_types::pem::PemObject;
     if escaped.len() > 16 * 1024 {
         return None;
     }
-    let pem: String = percent_encoding::percent_decode(escaped)
-        .decode_utf8()
-        .ok()?
-        .into_owned();
-    let body = pem
-        .split("-----BEGIN CERTIFICATE-----")
-        .nth(1)?
-        .split("-----END CERTIFICATE-----")
-        .next()?;
-    let b64: String = body.chars().filter(|c| !c.is_whitespace()).collect();
-    STANDARD.decode(b64).ok()
+    let pem = percent_encoding::percent_decode(escaped).decode_utf8().ok()?;
+    CertificateDer::from_pem_slice(pem.as_bytes())
+        .ok()
+        .map(|der| der.to_vec())
 }
 
 /// A request, as much of it as verification needs.
@@ -310,11 +307,12 @@ impl Verifier {
             Ok(p) => p,
             Err(e) => return Err(RequestError::Binding(e.into())),
         };
-        let url = format!(
-            "{}{}",
-            sender.public_url.as_deref().unwrap_or_default(),
-            request.path
-        );
+        // The URL a proof names is needed only under the DPoP scheme (a bearer request, the
+        // common case, skips making it).
+        let url = match (&sender.public_url, dpop_scheme) {
+            (Some(base), true) => format!("{base}{}", request.path),
+            _ => String::new(),
+        };
         let checked = dpop::check_presentation(
             claims.extra.get("cnf"),
             &Presentation {
@@ -417,6 +415,7 @@ impl Verifier {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use base64::engine::general_purpose::STANDARD;
 
     #[test]
     fn certificates_are_read_from_an_escaped_pem_header() {

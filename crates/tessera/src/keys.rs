@@ -128,23 +128,10 @@ pub fn generate(alg: Alg) -> Result<GeneratedKey, KeyError> {
     })
 }
 
-/// RFC 7638 JWK thumbprint: SHA-256 over the required members in lexicographic order.
+/// RFC 7638 JWK thumbprint: SHA-256 over the required members in lexicographic order (the one
+/// resource servers and DPoP proofs use, `tessera_verify::jws::thumbprint`).
 fn thumbprint(jwk: &serde_json::Value) -> String {
-    let s = |k: &str| jwk[k].as_str().unwrap_or_default().to_string();
-    let canonical = match jwk["kty"].as_str() {
-        Some("EC") => format!(
-            r#"{{"crv":"{}","kty":"EC","x":"{}","y":"{}"}}"#,
-            s("crv"),
-            s("x"),
-            s("y")
-        ),
-        Some("RSA") => format!(r#"{{"e":"{}","kty":"RSA","n":"{}"}}"#, s("e"), s("n")),
-        _ => format!(r#"{{"crv":"{}","kty":"OKP","x":"{}"}}"#, s("crv"), s("x")),
-    };
-    URL_SAFE_NO_PAD.encode(aws_lc_rs::digest::digest(
-        &aws_lc_rs::digest::SHA256,
-        canonical.as_bytes(),
-    ))
+    tessera_verify::jws::thumbprint(jwk).unwrap_or_default()
 }
 
 enum SignerKey {

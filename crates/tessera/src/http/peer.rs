@@ -42,12 +42,6 @@ pub fn connection(
 
 /// A certificate a proxy forwarded: one header, URL-encoded PEM.
 fn forwarded_certificate(value: Option<&HeaderValue>) -> Option<Arc<PeerCertificate>> {
-    use rustls::pki_types::CertificateDer;
-    use rustls::pki_types::pem::PemObject;
-    let text = value?.to_str().ok()?;
-    let pem = percent_encoding::percent_decode_str(text).decode_utf8().ok()?;
-    let der = CertificateDer::from_pem_slice(pem.as_bytes()).ok()?;
-    Some(Arc::new(PeerCertificate {
-        chain: vec![der.to_vec()],
-    }))
+    let der = tessera_verify::certificate_from_header(value?.as_bytes())?;
+    Some(Arc::new(PeerCertificate { chain: vec![der] }))
 }

@@ -89,12 +89,8 @@ impl PeerCertificate {
     }
 }
 
-/// The `x5t#S256` of a DER certificate.
-pub fn certificate_thumbprint(der: &[u8]) -> String {
-    use base64::Engine;
-    let d = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, der);
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(d.as_ref())
-}
+/// The `x5t#S256` of a DER certificate: the one resource servers compute (`tessera-verify`).
+pub use tessera_verify::certificate_thumbprint;
 
 /// Most certificates a self-signed client registers.
 pub const MAX_CLIENT_CERTIFICATES: usize = 10;
@@ -269,11 +265,12 @@ pub fn jwk_from_public_pem(pem: &str, kid: Option<&str>) -> Result<serde_json::V
         let e = trim(seq.take(0x02).ok_or("not an RSA public key")?);
         serde_json::json!({"e": b64(&e), "kty": "RSA", "n": b64(&n)})
     };
-    // RFC 7638 §3: the required members, sorted, no whitespace (serde_json's map is sorted).
-    let thumbprint = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, jwk.to_string().as_bytes());
-    jwk["kid"] = kid
-        .map_or_else(|| b64(thumbprint.as_ref()), str::to_string)
-        .into();
+    // RFC 7638 §3, as resource servers and DPoP proofs compute it.
+    jwk["kid"] = match kid {
+        Some(k) => k.to_string(),
+        None => tessera_verify::jws::thumbprint(&jwk).ok_or("not a public key")?,
+    }
+    .into();
     jwk["use"] = "sig".into();
     Ok(jwk)
 }
