@@ -81,6 +81,8 @@ pub struct Opts {
     pub mtls: Option<tessera::config::MtlsSettings>,
     /// DPoP settings (`[dpop]`), when not the defaults.
     pub dpop: Option<tessera::config::DpopSettings>,
+    /// Self-registration (`[registration]`), when not the defaults (off).
+    pub registration: Option<tessera::config::RegistrationSettings>,
 }
 
 /// A server running in this process.
@@ -466,6 +468,9 @@ pub async fn start_in(dir: TempDir, opts: Opts) -> Server {
     settings.mtls = opts.mtls.clone();
     if let Some(d) = opts.dpop {
         settings.dpop = d;
+    }
+    if let Some(r) = opts.registration.clone() {
+        settings.registration = r;
     }
     if opts.strict_assertion_audience {
         settings.assertion_audience_token_endpoint = false;

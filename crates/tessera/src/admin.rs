@@ -1,6 +1,7 @@
 //! Administrative operations on clients, with every rule (validation, hashing) in one place. The
 //! CLI calls these; so will the admin API.
 
+pub mod registration;
 pub mod trust;
 
 use crate::clients::{generate_client_id, generate_secret, new_secret_record};
@@ -206,6 +207,7 @@ pub fn build_client(new: NewClient, at: i64) -> Result<Created, AdminError> {
             claims: new.claims,
             flows,
             secrets,
+            registration: None,
         },
         secret,
     })

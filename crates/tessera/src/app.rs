@@ -46,6 +46,9 @@ pub struct App {
     pub dpop_nonces: tessera_verify::dpop::Nonces,
     /// The node's time: the system's, or a test's manual clock.
     pub clock: Arc<dyn crate::model::clock::Clock>,
+    /// Registrations (and first fetches of client metadata documents) per address per hour,
+    /// counted on this node (`None`: no limit).
+    pub register_rate: Option<Arc<governor::DefaultKeyedRateLimiter<std::net::IpAddr>>>,
 }
 
 impl App {

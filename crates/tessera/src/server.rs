@@ -182,6 +182,7 @@ pub async fn start_with_clock(
     };
     let addr = listener.local_addr()?;
     let settings_limits = settings.limits.clone();
+    let settings_register_rate = settings.registration.per_address_per_hour;
     let remote_keys = crate::client_keys::RemoteKeys::new(&settings.outbound, clock.clone())
         .map_err(|e| anyhow::anyhow!(e))?;
     let dpop_nonces = crate::oauth::dpop::nonces(
@@ -208,6 +209,7 @@ pub async fn start_with_clock(
         dpop_nonces,
         used_once,
         clock,
+        register_rate: crate::http::register::rate(settings_register_rate),
     });
     app.synced.mark(app.clock.now());
     let (shutdown, rx) = watch::channel(false);
@@ -388,6 +390,23 @@ async fn housekeeping(app: &App) {
     for r in results {
         if let Err(e) = r {
             tracing::warn!(error = %e, "pruning expired state failed");
+        }
+    }
+    if app.settings.registration.any() {
+        let actor = crate::operation::Actor::server().on(app.clock.clone());
+        match crate::admin::registration::prune(&app.store, &actor, &app.settings.registration).await {
+            Ok(pruned) => {
+                for id in &pruned {
+                    app.apply_client(id).await;
+                }
+                if !pruned.is_empty() {
+                    tracing::info!(
+                        clients = pruned.len(),
+                        "deleted self-registered clients that were never used"
+                    );
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "pruning unused registrations failed"),
         }
     }
 }

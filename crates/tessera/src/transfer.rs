@@ -73,6 +73,9 @@ enum Line {
         #[serde(default)]
         flows: crate::model::flows::Flows,
         secrets: Vec<SecretLine>,
+        /// How a self-registered client came to be.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        registration: Option<crate::model::registration::Registration>,
     },
     User(UserRecord),
     TrustPolicy {
@@ -133,6 +136,7 @@ fn to_line(r: &Record) -> Line {
             tokens_revoked_before: c.tokens_revoked_before,
             claims: c.claims,
             flows: c.flows,
+            registration: c.registration,
             secrets: c
                 .secrets
                 .into_iter()
@@ -196,7 +200,9 @@ fn from_line(line: Line) -> Result<Option<Record>, String> {
             claims,
             flows,
             secrets,
+            registration,
         } => Record::Client(ClientRecord {
+            registration,
             flows: {
                 crate::model::flows::validate_flows(&flows).map_err(|e| format!("client {id}: {e}"))?;
                 flows

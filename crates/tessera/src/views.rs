@@ -31,6 +31,14 @@ pub struct ClientView<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     jwks_uri: Option<&'a str>,
     name: &'a str,
+    /// How it came to be: `operator`, `registration` or `metadata_document`.
+    origin: &'static str,
+    /// A self-registered client an operator vouched for.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    approved: Option<bool>,
+    /// Metadata a self-registered client gave about itself (never fetched).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    client_metadata: Option<&'a serde_json::Map<String, serde_json::Value>>,
     redirect_uris: &'a [String],
     scope: String,
     secrets: Vec<SecretView<'a>>,
@@ -71,6 +79,13 @@ impl<'a> From<&'a ClientRecord> for ClientView<'a> {
             jwks: c.flows.jwks.as_ref(),
             jwks_uri: c.flows.jwks_uri.as_deref(),
             name: &c.name,
+            origin: c.registration.as_ref().map_or("operator", |r| r.origin.as_str()),
+            approved: c.registration.as_ref().map(|r| r.approved),
+            client_metadata: c
+                .registration
+                .as_ref()
+                .map(|r| &r.metadata)
+                .filter(|m| !m.is_empty()),
             redirect_uris: &c.flows.redirect_uris,
             scope: c.scopes.join(" "),
             secrets: c

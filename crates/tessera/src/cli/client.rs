@@ -413,15 +413,16 @@ pub(super) async fn client_command(
             } else {
                 writeln!(
                     out,
-                    "{:<36}  {:<8}  {:<24}  SCOPE",
-                    "CLIENT_ID", "ENABLED", "NAME"
+                    "{:<36}  {:<8}  {:<17}  {:<24}  SCOPE",
+                    "CLIENT_ID", "ENABLED", "ORIGIN", "NAME"
                 )?;
                 for c in &clients {
                     writeln!(
                         out,
-                        "{:<36}  {:<8}  {:<24}  {}",
+                        "{:<36}  {:<8}  {:<17}  {:<24}  {}",
                         c.id,
                         c.enabled,
+                        c.registration.as_ref().map_or("operator", |r| r.origin.as_str()),
                         c.name,
                         c.scopes.join(" ")
                     )?;

@@ -4,6 +4,7 @@ mod audit;
 mod certificates;
 mod client;
 mod key;
+mod registration;
 mod serve;
 mod token;
 mod transfer;
@@ -61,6 +62,9 @@ enum Command {
     /// that authenticate as a client, instead of a secret.
     #[command(subcommand)]
     Trust(trust::TrustCommand),
+    /// Clients that register themselves: initial access tokens, and vouching for a client.
+    #[command(subcommand)]
+    Registration(registration::RegistrationCommand),
     /// Read the audit trail of administrative changes.
     #[command(subcommand)]
     Audit(audit::AuditCommand),
@@ -167,6 +171,7 @@ fn run_admin(settings: Settings, cmd: Command) -> anyhow::Result<ExitCode> {
             Command::User(u) => users::command(&store, &actor, u).await,
             Command::Audit(a) => audit::audit_command(&store, a).await,
             Command::Trust(t) => trust::trust_command(&store, &actor, t).await,
+            Command::Registration(r) => registration::command(&store, &actor, r).await,
             Command::Token(_) => Ok(ExitCode::SUCCESS),
             Command::Serve(_) => Ok(ExitCode::SUCCESS),
         };

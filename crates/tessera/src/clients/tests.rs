@@ -15,6 +15,7 @@ fn record(secret: &str, kind: SecretKind, enabled: bool) -> ClientRecord {
         claims: Default::default(),
         flows: Default::default(),
         secrets: vec![new_secret_record(secret, kind).unwrap()],
+        registration: None,
     }
 }
 

@@ -18,6 +18,7 @@ mod client_auth;
 mod dpop;
 mod mtls;
 mod outbound;
+mod registration;
 mod sign_in;
 mod values;
 
@@ -26,6 +27,7 @@ use crate::model::paths::{ALL_PRESETS, PRESET_NAMES, PathRules, preset};
 use crate::store::DatabaseUrl;
 pub use dpop::DpopSettings;
 pub use mtls::MtlsSettings;
+pub use registration::{Mode as RegistrationMode, RegistrationSettings};
 pub use sign_in::SignInSettings;
 use values::{parse_aliases, validate_issuer};
 
@@ -82,6 +84,7 @@ pub struct FileConfig {
     outbound: Option<outbound::OutboundFile>,
     mtls: Option<mtls::MtlsFile>,
     dpop: Option<dpop::DpopFile>,
+    registration: Option<registration::RegistrationFile>,
 }
 
 /// Values found on the command line or in the environment, each with the name of its source.
@@ -174,6 +177,8 @@ pub struct Settings {
     pub mtls: Option<MtlsSettings>,
     /// How DPoP proofs are checked (`[dpop]`).
     pub dpop: DpopSettings,
+    /// Clients that register themselves (`[registration]`).
+    pub registration: RegistrationSettings,
 }
 
 impl Settings {
@@ -461,8 +466,13 @@ impl Settings {
             Some(o) => o.settings(&file_src("[outbound]"))?,
         };
         let dpop = file.dpop.unwrap_or_default().settings(&file_src("[dpop]"))?;
+        let registration = file
+            .registration
+            .unwrap_or_default()
+            .settings(&file_src("[registration]"))?;
         Ok(Settings {
             dpop,
+            registration,
             mtls,
             outbound,
             listen,

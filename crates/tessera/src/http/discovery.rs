@@ -80,6 +80,16 @@ pub fn metadata(settings: &Settings) -> Metadata {
     if settings.mtls.is_some() {
         doc["tls_client_certificate_bound_access_tokens"] = true.into();
     }
+    // RFC 8414 §2 / RFC 7591: the registration endpoint, when clients may register.
+    if settings.registration.mode != crate::config::RegistrationMode::Off {
+        doc["registration_endpoint"] = settings
+            .endpoint(crate::admin::registration::REGISTER_PATH)
+            .into();
+    }
+    // Client ID Metadata Documents (draft-ietf-oauth-client-id-metadata-document §6).
+    if settings.registration.metadata_documents {
+        doc["client_id_metadata_document_supported"] = true.into();
+    }
     // One document serves both: RFC 8414 allows every OpenID Connect member.
     let oauth = doc.to_string();
     Metadata {

@@ -6,6 +6,7 @@ pub mod framing;
 pub mod interaction;
 pub mod oauth;
 mod peer;
+pub mod register;
 pub mod tls;
 
 pub use peer::{connection, peer};
@@ -98,7 +99,10 @@ pub fn router(app: Arc<App>) -> Router {
         )
         .route(JWKS_PATH, get(discovery::jwks).layer(cors.clone()))
         .route(OAUTH_METADATA, get(discovery::oauth_metadata).layer(cors.clone()))
-        .route(OPENID_METADATA, get(discovery::openid_metadata).layer(cors))
+        .route(
+            OPENID_METADATA,
+            get(discovery::openid_metadata).layer(cors.clone()),
+        )
         .route("/healthz", get(discovery::healthz))
         .route("/readyz", get(discovery::readyz));
     for (path, rules) in &app.settings.token_paths {
@@ -108,7 +112,9 @@ pub fn router(app: Arc<App>) -> Router {
         };
         routes = routes.route(path, post(handler).fallback(endpoints::method_not_allowed));
     }
-    let routes = routes.merge(admin::router(app.clone()));
+    let routes = routes
+        .merge(register::routes(&app, cors))
+        .merge(admin::router(app.clone()));
     let mut router = routes.clone();
     if let Some(path) = app.settings.issuer_path() {
         router = router

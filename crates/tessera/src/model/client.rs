@@ -33,6 +33,16 @@ pub struct ClientRecord {
     pub flows: super::flows::Flows,
     /// Its secrets.
     pub secrets: Vec<SecretRecord>,
+    /// How it came to be when it registered itself (`None`: an operator made it).
+    pub registration: Option<super::registration::Registration>,
+}
+
+impl ClientRecord {
+    /// Registered by itself (RFC 7591, or a metadata document) and not vouched for by an
+    /// operator: its users always see a consent page that says so.
+    pub fn unvetted(&self) -> bool {
+        self.registration.as_ref().is_some_and(|r| !r.approved)
+    }
 }
 
 /// How a client secret is hashed.

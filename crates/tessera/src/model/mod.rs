@@ -6,11 +6,13 @@
 pub mod audit;
 pub mod auth;
 pub mod client;
+pub mod client_metadata;
 pub mod clock;
 pub mod flows;
 pub mod key;
 pub mod paths;
 pub mod redirect;
+pub mod registration;
 pub mod scope;
 pub mod sign_in;
 pub mod trust;

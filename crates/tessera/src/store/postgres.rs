@@ -32,6 +32,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (7, include_str!("../../migrations/postgres/0007_sign_in.sql")),
     (8, include_str!("../../migrations/postgres/0008_checksums.sql")),
     (9, include_str!("../../migrations/postgres/0009_secretless.sql")),
+    (
+        10,
+        include_str!("../../migrations/postgres/0010_registration.sql"),
+    ),
 ];
 
 /// How long a caller waits for a connection before the store counts as unavailable.

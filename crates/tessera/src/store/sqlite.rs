@@ -22,6 +22,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (7, include_str!("../../migrations/sqlite/0007_sign_in.sql")),
     (8, include_str!("../../migrations/sqlite/0008_checksums.sql")),
     (9, include_str!("../../migrations/sqlite/0009_secretless.sql")),
+    (10, include_str!("../../migrations/sqlite/0010_registration.sql")),
 ];
 
 /// An open SQLite store.

@@ -27,6 +27,7 @@ mod limits;
 mod mtls;
 mod oidc;
 mod ops;
+mod registration;
 mod secretless;
 mod secrets;
 mod store;

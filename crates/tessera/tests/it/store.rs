@@ -75,6 +75,7 @@ fn client(id: &str) -> ClientRecord {
             created_at: now(),
             expires_at: None,
         }],
+        registration: None,
     }
 }
 
@@ -151,7 +152,127 @@ conformance!(
     sign_in_state_is_single_use_under_races,
     assertions_are_used_once_under_races,
     trust_policies_round_trip,
+    registrations_are_capped_gated_and_pruned,
 );
+
+/// Self-registered clients: stored with how they came to be, counted against a cap under
+/// racing writers, gated by an initial access token whose uses are spent only by a stored
+/// client, and pruned when never used unless approved.
+async fn registrations_are_capped_gated_and_pruned(store: &Store) {
+    use tessera::model::registration::{InitialToken, Origin, Registered, Registration};
+    let t = now();
+    let registered = |id: &str, approved: bool| {
+        let mut c = client(id);
+        c.created_at = t - 100;
+        c.secrets.clear();
+        c.registration = Some(Registration {
+            origin: Origin::Registration,
+            access_token: Some("ab".repeat(32)),
+            approved,
+            metadata: serde_json::json!({"logo_uri": "https://a.example/l.png"})
+                .as_object()
+                .cloned()
+                .unwrap(),
+            fresh_until: None,
+        });
+        c
+    };
+    let token = InitialToken {
+        id: "it1".into(),
+        hash: "cd".repeat(32),
+        note: "ci".into(),
+        created_at: t,
+        expires_at: t + 60,
+        uses_left: 2,
+    };
+    store
+        .insert_initial_token(&token, &audit("registration_token.create", "it1"))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.initial_token(&token.hash, t).await.unwrap(),
+        Some(token.clone())
+    );
+    assert_eq!(
+        store.initial_token(&token.hash, t + 60).await.unwrap(),
+        None,
+        "expired"
+    );
+    // Eight racers with a two-use token and room for three: exactly two stored.
+    let racers = (0..8).map(|i| {
+        let store = store.clone();
+        let c = registered(&format!("r{i}"), false);
+        let hash = token.hash.clone();
+        tokio::spawn(async move {
+            store
+                .register_client(&c, 3, Some(&hash), t, &audit("client.register", &c.id))
+                .await
+                .unwrap()
+        })
+    });
+    let mut outcomes = Vec::new();
+    for r in racers {
+        outcomes.push(r.await.unwrap());
+    }
+    assert_eq!(outcomes.iter().filter(|o| **o == Registered::Stored).count(), 2);
+    assert!(outcomes.iter().all(|o| *o != Registered::Full));
+    assert_eq!(
+        store.initial_token(&token.hash, t).await.unwrap(),
+        None,
+        "used up"
+    );
+    // Without a token, up to the cap.
+    let approved = registered("approved", true);
+    assert_eq!(
+        store
+            .register_client(&approved, 3, None, t, &audit("client.register", "approved"))
+            .await
+            .unwrap(),
+        Registered::Stored
+    );
+    assert_eq!(
+        store
+            .register_client(
+                &registered("late", false),
+                3,
+                None,
+                t,
+                &audit("client.register", "late")
+            )
+            .await
+            .unwrap(),
+        Registered::Full
+    );
+    // What was stored reads back whole.
+    let stored = store.client("approved").await.unwrap().unwrap();
+    assert_eq!(stored.registration, approved.registration);
+    // An operator's client does not count, nor is it pruned.
+    store
+        .insert_client(&client("op"), None, &audit("client.create", "op"))
+        .await
+        .unwrap();
+    let pruned = store
+        .prune_registrations(t - 50, 100, &audit("client.prune_unused", ""))
+        .await
+        .unwrap();
+    assert_eq!(pruned.len(), 2, "the two unused, unapproved ones: {pruned:?}");
+    assert!(store.client("approved").await.unwrap().is_some());
+    assert!(store.client("op").await.unwrap().is_some());
+    assert!(
+        store
+            .prune_registrations(t - 50, 100, &audit("client.prune_unused", ""))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        store
+            .delete_initial_token("it1", &audit("registration_token.revoke", "it1"))
+            .await
+            .unwrap()
+    );
+    assert!(store.initial_tokens().await.unwrap().is_empty());
+}
 
 /// Trust policies are stored whole, changed under the write lock, reported by the change feed,
 /// audited, and go with their client.
@@ -693,7 +814,7 @@ async fn an_edited_migration_is_refused_at_start(engine: &str) {
     };
     let parsed = DatabaseUrl::parse(&url).unwrap();
     let store = Store::open(&parsed, true).await.unwrap();
-    assert_eq!(store.schema_version().await.unwrap(), 9);
+    assert_eq!(store.schema_version().await.unwrap(), 10);
     store.close().await;
     Store::open(&parsed, false).await.unwrap().close().await;
 

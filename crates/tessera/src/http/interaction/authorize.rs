@@ -193,7 +193,10 @@ pub(super) async fn after_login(
             Ok(g) => g.unwrap_or_default(),
             Err(e) => return store_page(&e),
         };
-        let covered = req.scope.iter().all(|s| given.contains(s));
+        // A client that registered itself, and that no operator vouched for, is asked about
+        // every time: a consent once given does not carry over to whoever registers next with
+        // the same name.
+        let covered = !client.unvetted() && req.scope.iter().all(|s| given.contains(s));
         if covered && !req.prompt.consent {
             send_code(app, &req, user, session, status).await
         } else if req.prompt.none {
@@ -244,6 +247,12 @@ pub(super) fn consent_page(
         csrf: &csrf,
         client_name: &client.name,
         client_origin: &origin,
+        unvetted: client.unvetted(),
+        client_id_host: client
+            .registration
+            .as_ref()
+            .filter(|r| r.origin == crate::model::registration::Origin::MetadataDocument)
+            .map(|_| origin_of(&client.id)),
         email: &user.email,
         scopes: &req.scope,
     });

@@ -43,6 +43,10 @@ pub struct Consent<'a> {
     pub client_name: &'a str,
     /// Where the application lives (the redirect URI's origin), so a look-alike name shows.
     pub client_origin: &'a str,
+    /// It registered itself and no operator vouched for it.
+    pub unvetted: bool,
+    /// For a client known by its metadata document: where that document lives.
+    pub client_id_host: Option<String>,
     /// Who is signed in.
     pub email: &'a str,
     /// What is asked.

@@ -12,3 +12,4 @@ include!("sign_in.rs");
 include!("transfer.rs");
 include!("assertions.rs");
 include!("trust.rs");
+include!("registrations.rs");

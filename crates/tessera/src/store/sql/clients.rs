@@ -58,8 +58,8 @@ operations! {
         }
         sqlx::query(
             "UPDATE clients SET name = $1, scopes = $2, audiences = $3, token_ttl = $4, enabled = $5, \
-             updated_at = $6, can_introspect = $7, tokens_revoked_before = $8, claims = $10, flows = $11 \
-             WHERE id = $9",
+             updated_at = $6, can_introspect = $7, tokens_revoked_before = $8, claims = $10, flows = $11, \
+             registration = $12 WHERE id = $9",
         )
         .bind(&client.name)
         .bind(client.scopes.join(" "))
@@ -72,6 +72,7 @@ operations! {
         .bind(&client.id)
         .bind(claims_json(&client.claims))
         .bind(flows_json(&client.flows))
+        .bind(registration_json(client.registration.as_ref()))
         .execute(&mut *tx)
         .await
         .map_err(StoreError::from)?;
@@ -261,8 +262,8 @@ async fn load_client(conn: &mut Conn, id: &str) -> Result<Option<ClientRecord>, 
 async fn insert_client_row(tx: &mut Tx, client: &ClientRecord) -> Result<(), StoreError> {
     sqlx::query(
         "INSERT INTO clients (id, name, scopes, audiences, token_ttl, enabled, created_at, updated_at, \
-         can_introspect, tokens_revoked_before, claims, flows) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+         can_introspect, tokens_revoked_before, claims, flows, registration) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
     )
     .bind(&client.id)
     .bind(&client.name)
@@ -276,9 +277,14 @@ async fn insert_client_row(tx: &mut Tx, client: &ClientRecord) -> Result<(), Sto
     .bind(client.tokens_revoked_before)
     .bind(claims_json(&client.claims))
     .bind(flows_json(&client.flows))
+    .bind(registration_json(client.registration.as_ref()))
     .execute(&mut **tx)
     .await?;
     Ok(())
+}
+
+fn registration_json(registration: Option<&crate::model::registration::Registration>) -> Option<String> {
+    registration.and_then(|r| serde_json::to_string(r).ok())
 }
 
 fn flows_json(flows: &crate::model::flows::Flows) -> String {
@@ -331,6 +337,7 @@ fn client_from_row(row: &DbRow) -> Result<ClientRecord, StoreError> {
     let token_ttl: i64 = row.try_get("token_ttl")?;
     let claims: String = row.try_get("claims")?;
     let flows: String = row.try_get("flows")?;
+    let registration: Option<String> = row.try_get("registration")?;
     Ok(ClientRecord {
         id: row.try_get("id")?,
         name: row.try_get("name")?,
@@ -349,6 +356,10 @@ fn client_from_row(row: &DbRow) -> Result<ClientRecord, StoreError> {
         claims: serde_json::from_str(&claims).map_err(|e| StoreError::Corrupt(e.to_string()))?,
         flows: serde_json::from_str(&flows).map_err(|e| StoreError::Corrupt(e.to_string()))?,
         secrets: Vec::new(),
+        registration: registration
+            .map(|r| serde_json::from_str(&r))
+            .transpose()
+            .map_err(|e| StoreError::Corrupt(e.to_string()))?,
     })
 }
 
