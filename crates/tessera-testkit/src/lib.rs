@@ -11,6 +11,7 @@
     missing_docs
 )]
 
+pub mod https;
 pub mod keys;
 
 use std::path::{Path, PathBuf};
@@ -83,6 +84,8 @@ pub struct Opts {
     pub dpop: Option<tessera::config::DpopSettings>,
     /// Self-registration (`[registration]`), when not the defaults (off).
     pub registration: Option<tessera::config::RegistrationSettings>,
+    /// A CA (PEM) trusted for what the node fetches (`[outbound] ca_file`).
+    pub outbound_ca: Option<String>,
 }
 
 /// A server running in this process.
@@ -481,6 +484,7 @@ pub async fn start_in(dir: TempDir, opts: Opts) -> Server {
     // Key sets that tests serve on loopback, over plain http, answer fast or not at all.
     settings.outbound.allow_http_loopback = true;
     settings.outbound.timeout = Duration::from_secs(2);
+    settings.outbound.ca_pem = opts.outbound_ca.clone().map(String::into_bytes);
     if let Some(l) = opts.limits.clone() {
         settings.limits = tessera::limits::Limits::new(l).unwrap();
     }

@@ -40,6 +40,8 @@ pub struct App {
     pub trust: crate::trust::TrustPolicies,
     /// Key sets clients publish at their `jwks_uri`.
     pub remote_keys: crate::client_keys::RemoteKeys,
+    /// Fetches client ID metadata documents.
+    pub documents: crate::client_documents::Documents,
     /// Writes single-use ids (assertion and proof `jti`s) to the store, batched.
     pub used_once: crate::replay::Ledger,
     /// DPoP nonces (RFC 9449 §8), the same on every node holding the master key.

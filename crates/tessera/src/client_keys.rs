@@ -55,6 +55,8 @@ pub struct OutboundSettings {
     pub allow_http_loopback: bool,
     /// A fetch ends after this long, connection included.
     pub timeout: Duration,
+    /// Certificates (PEM) of CAs trusted beside the system's, for internal servers.
+    pub ca_pem: Option<Vec<u8>>,
 }
 
 impl Default for OutboundSettings {
@@ -63,8 +65,33 @@ impl Default for OutboundSettings {
             allow_networks: Vec::new(),
             allow_http_loopback: false,
             timeout: Duration::from_secs(5),
+            ca_pem: None,
         }
     }
+}
+
+/// An HTTP client for what Tessera fetches: no proxy, `redirects`, the settings' timeout and
+/// extra roots, and names resolved only to the addresses `policy` allows.
+pub fn outbound_client(
+    settings: &OutboundSettings,
+    redirects: reqwest::redirect::Policy,
+    policy: Arc<AddressPolicy>,
+) -> Result<reqwest::Client, String> {
+    let roots = match &settings.ca_pem {
+        Some(pem) => reqwest::Certificate::from_pem_bundle(pem)
+            .map_err(|e| format!("cannot read the outbound CA certificates: {e}"))?,
+        None => Vec::new(),
+    };
+    reqwest::Client::builder()
+        .no_proxy()
+        .redirect(redirects)
+        .timeout(settings.timeout)
+        .connect_timeout(settings.timeout)
+        .tls_certs_merge(roots)
+        .dns_resolver(Resolver(policy))
+        .user_agent(concat!("tessera/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .map_err(|e| format!("cannot build the HTTP client: {e}"))
 }
 
 /// Why no key was found (for the log; the client sees `invalid_client`).
@@ -118,10 +145,7 @@ pub struct RemoteKeys {
 impl RemoteKeys {
     /// A cache that fetches as `settings` allow, timed by `clock`.
     pub fn new(settings: &OutboundSettings, clock: Arc<dyn Clock>) -> Result<Self, String> {
-        let policy = Arc::new(AddressPolicy {
-            networks: settings.allow_networks.clone(),
-            loopback: settings.allow_http_loopback,
-        });
+        let policy = Arc::new(AddressPolicy::from_settings(settings));
         let redirects = reqwest::redirect::Policy::custom(|attempt| {
             let same_origin = attempt.previous().first().is_some_and(|first| {
                 let next = attempt.url();
@@ -137,15 +161,7 @@ impl RemoteKeys {
                 attempt.follow()
             }
         });
-        let http = reqwest::Client::builder()
-            .no_proxy()
-            .redirect(redirects)
-            .timeout(settings.timeout)
-            .connect_timeout(settings.timeout)
-            .dns_resolver(Resolver(policy.clone()))
-            .user_agent(concat!("tessera/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
+        let http = outbound_client(settings, redirects, policy.clone())?;
         Ok(RemoteKeys {
             inner: Arc::new(Inner {
                 http,
@@ -422,6 +438,16 @@ fn describe(e: &reqwest::Error) -> String {
 pub struct AddressPolicy {
     networks: Vec<ipnet::IpNet>,
     loopback: bool,
+}
+
+impl AddressPolicy {
+    /// The policy `settings` describe.
+    pub fn from_settings(settings: &OutboundSettings) -> Self {
+        AddressPolicy {
+            networks: settings.allow_networks.clone(),
+            loopback: settings.allow_http_loopback,
+        }
+    }
 }
 
 impl AddressPolicy {

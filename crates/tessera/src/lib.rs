@@ -37,6 +37,7 @@ pub mod admin;
 pub mod app;
 pub mod claims;
 pub mod cli;
+pub mod client_documents;
 pub mod client_keys;
 pub mod clients;
 pub mod config;

@@ -190,9 +190,12 @@ pub async fn start_with_clock(
         settings.dpop.nonce_lifetime,
     );
     let used_once = crate::replay::Ledger::start(store.clone());
+    let documents =
+        crate::client_documents::Documents::new(&settings.outbound).map_err(|e| anyhow::anyhow!(e))?;
     let app = Arc::new(App {
         trust,
         remote_keys,
+        documents,
         metadata: metadata(&settings),
         settings,
         store,

@@ -16,6 +16,7 @@ pub(super) struct OutboundFile {
     allow_networks: Option<Vec<String>>,
     allow_http_loopback: Option<bool>,
     timeout: Option<u64>,
+    ca_file: Option<std::path::PathBuf>,
 }
 
 impl OutboundFile {
@@ -41,7 +42,23 @@ impl OutboundFile {
                 "invalid timeout in {source}: must be 1 to 60 seconds, not {timeout}"
             )));
         }
+        let ca_pem = match &self.ca_file {
+            None => None,
+            Some(path) => {
+                let pem = std::fs::read(path).map_err(|e| {
+                    ConfigError(format!("cannot read ca_file {} in {source}: {e}", path.display()))
+                })?;
+                if reqwest::Certificate::from_pem_bundle(&pem).map_or(true, |c| c.is_empty()) {
+                    return Err(ConfigError(format!(
+                        "ca_file {} in {source} holds no PEM certificate",
+                        path.display()
+                    )));
+                }
+                Some(pem)
+            }
+        };
         Ok(OutboundSettings {
+            ca_pem,
             allow_networks,
             allow_http_loopback: self.allow_http_loopback.unwrap_or(false),
             timeout: Duration::from_secs(timeout),

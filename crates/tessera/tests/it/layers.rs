@@ -219,8 +219,8 @@ fn layer(module: &Module) -> usize {
         Some("model" | "json" | "sync" | "claims") => 1,
         Some("store") => 2,
         Some(
-            "operation" | "keys" | "clients" | "client_keys" | "trust" | "users" | "signing" | "revocations"
-            | "replay" | "limits" | "metrics",
+            "operation" | "keys" | "clients" | "client_keys" | "client_documents" | "trust" | "users"
+            | "signing" | "revocations" | "replay" | "limits" | "metrics",
         ) => 3,
         Some("config" | "app") => 4,
         Some("oauth") => 5,

@@ -9,6 +9,7 @@ use serde_json::{Value, json};
 use tessera::config::{RegistrationMode, RegistrationSettings};
 use tessera::model::client_metadata::Policy;
 
+use crate::kit::https::{DocumentServer, Reply};
 use crate::kit::{self, Opts, Server};
 use crate::oidc::{Browser, REDIRECT, authorize_url, pkce, query, redeem, user};
 
@@ -592,4 +593,274 @@ async fn people_always_see_who_is_asking_and_unused_registrations_are_pruned() {
     assert!(s.app().store.client(&id).await.unwrap().is_some());
     let (_, trail, _) = kit::cli(s.dir.path(), &["audit", "list"]);
     assert!(trail.contains("client.prune_unused"), "{trail}");
+}
+
+/// A node that takes client ID metadata documents, trusting `docs`' CA.
+async fn documents_server(docs: &DocumentServer, extra: impl FnOnce(&mut RegistrationSettings)) -> Server {
+    let mut registration = RegistrationSettings {
+        mode: RegistrationMode::Off,
+        metadata_documents: true,
+        ..open()
+    };
+    extra(&mut registration);
+    kit::start(Opts {
+        registration: Some(registration),
+        outbound_ca: Some(docs.ca_pem.clone()),
+        ..Default::default()
+    })
+    .await
+}
+
+fn document(client_id: &str) -> Value {
+    json!({
+        "client_id": client_id,
+        "client_name": "Doc Agent",
+        "client_uri": "https://agent.example",
+        "redirect_uris": [REDIRECT],
+        "grant_types": ["authorization_code", "refresh_token"],
+        "response_types": ["code"],
+        "token_endpoint_auth_method": "none",
+        "scope": "openid email",
+    })
+}
+
+/// The authorization request of `client_id`, as a fresh browser sees it.
+async fn first_page(s: &Server, client_id: &str) -> crate::oidc::Page {
+    let (_, challenge) = pkce();
+    Browser::new()
+        .get(&authorize_url(
+            s,
+            client_id,
+            &challenge,
+            &[("scope", "openid email")],
+        ))
+        .await
+}
+
+#[tokio::test]
+async fn a_client_id_metadata_document_is_fetched_checked_cached_and_used() {
+    let docs = DocumentServer::start().await;
+    let s = documents_server(&docs, |_| {}).await;
+    let meta = s.get_json("/.well-known/oauth-authorization-server").await;
+    assert_eq!(meta["client_id_metadata_document_supported"], true);
+    assert!(
+        meta.get("registration_endpoint").is_none(),
+        "registration itself stays off"
+    );
+    user(&s, "ada@example.com").await;
+    let url = docs.url("/agent/client.json");
+    docs.set(
+        "/agent/client.json",
+        Reply::json(&document(&url)).with("cache-control", "max-age=600"),
+    );
+
+    // The document makes the client: a person signs in, sees it marked and its document's host.
+    let (verifier, challenge) = pkce();
+    let mut b = Browser::new();
+    let page = consent_page_for(&s, &mut b, &url, &challenge).await;
+    assert!(
+        page.body.contains("Doc Agent") && page.body.contains("Not verified"),
+        "{}",
+        page.body
+    );
+    assert!(
+        page.body.contains(&docs.base),
+        "the document's host is shown: {}",
+        page.body
+    );
+    let back = allow(&s, &mut b, &page).await;
+    let code = query(&back)["code"].clone();
+    let (status, tokens) = redeem(&s, &url, "", &code, &verifier).await;
+    assert_eq!(status, 200, "{tokens}");
+    let (_, claims) = kit::decode_unverified(tokens["access_token"].as_str().unwrap());
+    assert_eq!(claims["client_id"], url.as_str());
+    let stored = kit::cli_json(s.dir.path(), &["client", "show", &url, "--json"]);
+    assert_eq!(stored["origin"], "metadata_document");
+    assert_eq!(stored["client_metadata"]["client_uri"], "https://agent.example");
+
+    // Fetched once while fresh; again once stale, and a change in the document is taken.
+    let fetched = docs.hits();
+    first_page(&s, &url).await;
+    assert_eq!(docs.hits(), fetched, "cached for its max-age");
+    let mut renamed = document(&url);
+    renamed["client_name"] = "Doc Agent 2".into();
+    docs.set(
+        "/agent/client.json",
+        Reply::json(&renamed).with("cache-control", "no-store"),
+    );
+    s.advance(Duration::from_secs(601));
+    let page = first_page(&s, &url).await;
+    assert_eq!(docs.hits(), fetched + 1);
+    assert!(page.body.contains("Doc Agent 2"), "{}", page.body);
+    first_page(&s, &url).await;
+    assert_eq!(docs.hits(), fetched + 2, "no-store: fetched every time");
+
+    // An operator disables it: it stays disabled whatever the document says.
+    assert_eq!(kit::cli(s.dir.path(), &["client", "disable", &url]).0, 0);
+    let page = first_page(&s, &url).await;
+    assert!(!page.body.contains("<h1>Sign in</h1>"), "{}", page.body);
+    assert!(!s.app().store.client(&url).await.unwrap().unwrap().enabled);
+}
+
+async fn consent_page_for(
+    s: &Server,
+    b: &mut Browser,
+    client_id: &str,
+    challenge: &str,
+) -> crate::oidc::Page {
+    let page = b
+        .get(&authorize_url(
+            s,
+            client_id,
+            challenge,
+            &[("scope", "openid email")],
+        ))
+        .await;
+    assert!(page.body.contains("<h1>Sign in</h1>"), "{}", page.body);
+    b.post(
+        &s.url("/oauth2/login"),
+        &[
+            ("request", &page.hidden("request")),
+            ("csrf", &page.hidden("csrf")),
+            ("email", "ada@example.com"),
+            ("password", crate::oidc::PASSWORD),
+        ],
+    )
+    .await
+}
+
+#[tokio::test]
+async fn metadata_documents_that_cannot_be_trusted_are_refused() {
+    let docs = DocumentServer::start().await;
+    let s = documents_server(&docs, |r| r.per_address_per_hour = 1000).await;
+    let refused = |page: &crate::oidc::Page, why: &str| {
+        assert!(
+            page.status.is_client_error() || page.status.is_server_error(),
+            "{why}: {}",
+            page.status
+        );
+        assert!(!page.body.contains("<h1>Sign in</h1>"), "{why}: {}", page.body);
+        assert!(page.body.contains("cannot sign you in"), "{why}: {}", page.body);
+    };
+    let cases: Vec<(&str, Reply)> = vec![
+        (
+            "unreachable (404)",
+            Reply {
+                status: 404,
+                headers: vec![],
+                body: vec![],
+            },
+        ),
+        (
+            "a server error",
+            Reply {
+                status: 500,
+                headers: vec![],
+                body: vec![],
+            },
+        ),
+        (
+            "a redirect, even on its own host",
+            Reply {
+                status: 302,
+                headers: vec![("location".into(), docs.url("/elsewhere.json"))],
+                body: vec![],
+            },
+        ),
+        (
+            "too large",
+            Reply::json(&{
+                let mut d = document("X");
+                d["pad"] = "x".repeat(6 * 1024).into();
+                d
+            }),
+        ),
+        (
+            "another client_id",
+            Reply::json(&document("https://other.example/client.json")),
+        ),
+        (
+            "not JSON",
+            Reply {
+                status: 200,
+                headers: vec![],
+                body: b"<html>".to_vec(),
+            },
+        ),
+        (
+            "a shared secret",
+            Reply::json(&{
+                let mut d = document("X");
+                d["token_endpoint_auth_method"] = "client_secret_basic".into();
+                d
+            }),
+        ),
+        (
+            "a bad redirect URI",
+            Reply::json(&{
+                let mut d = document("X");
+                d["redirect_uris"] = json!(["http://evil.example/cb"]);
+                d
+            }),
+        ),
+    ];
+    for (i, (why, mut reply)) in cases.into_iter().enumerate() {
+        let path = format!("/bad/{i}.json");
+        let url = docs.url(&path);
+        // Documents written for this URL name it.
+        reply.body = String::from_utf8(reply.body)
+            .unwrap()
+            .replace("\"X\"", &format!("{url:?}"))
+            .into_bytes();
+        docs.set(&path, reply);
+        let page = first_page(&s, &url).await;
+        refused(&page, why);
+        assert!(
+            s.app().store.client(&url).await.unwrap().is_none(),
+            "{why}: nothing stored"
+        );
+    }
+    // A URL that is not a document URL is an ordinary (unknown) client id.
+    let page = first_page(&s, "https://127.0.0.1/").await;
+    assert!(page.body.contains("not registered"), "{}", page.body);
+
+    // Slow: the fetch ends at the outbound timeout. (A port that accepts and never answers.)
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("https://{}/slow/client.json", silent.local_addr().unwrap());
+    let page = first_page(&s, &url).await;
+    refused(&page, "no answer");
+
+    // Addresses the operator has not allowed: by default, loopback and private ones.
+    let strict = kit::start(Opts {
+        registration: Some(RegistrationSettings {
+            metadata_documents: true,
+            ..open()
+        }),
+        outbound_ca: Some(docs.ca_pem.clone()),
+        ..Default::default()
+    })
+    .await;
+    let url = docs.url("/agent/client.json");
+    docs.set("/agent/client.json", Reply::json(&document(&url)));
+    for refused_host in [
+        "https://10.0.0.1/client.json",
+        "https://169.254.169.254/latest/client.json",
+    ] {
+        let page = first_page(&strict, refused_host).await;
+        refused(&page, refused_host);
+    }
+
+    // New documents count against the registration rate per address.
+    let limited = documents_server(&docs, |r| r.per_address_per_hour = 1).await;
+    for i in 0..2 {
+        let path = format!("/rate/{i}.json");
+        let url = docs.url(&path);
+        docs.set(&path, Reply::json(&document(&url)));
+        let page = first_page(&limited, &url).await;
+        if i == 0 {
+            assert!(page.body.contains("<h1>Sign in</h1>"), "{}", page.body);
+        } else {
+            assert_eq!(page.status, StatusCode::TOO_MANY_REQUESTS);
+        }
+    }
 }

@@ -63,10 +63,19 @@ pub async fn authorize(State(app): State<Arc<App>>, request: Request) -> Respons
     let Some(client_id) = form.get("client_id") else {
         return bad_request("The request does not name its application (client_id).");
     };
-    let client = match app.store.client(client_id).await {
-        Ok(Some(c)) => c,
-        Ok(None) => return bad_request("The application is not registered here."),
-        Err(e) => return store_page(&e),
+    let client = if app.settings.registration.metadata_documents
+        && crate::model::client_metadata::is_document_url(client_id)
+    {
+        match from_document(&app, address, client_id).await {
+            Ok(c) => c,
+            Err(page) => return page,
+        }
+    } else {
+        match app.store.client(client_id).await {
+            Ok(Some(c)) => c,
+            Ok(None) => return bad_request("The application is not registered here."),
+            Err(e) => return store_page(&e),
+        }
     };
     let Some(redirect_uri) = form.get("redirect_uri") else {
         return bad_request("The request does not say where to return to (redirect_uri).");
@@ -80,6 +89,60 @@ pub async fn authorize(State(app): State<Arc<App>>, request: Request) -> Respons
         Err(d) => return redirect_error(&app, redirect_uri, state.as_deref(), &d, StatusCode::FOUND),
     };
     proceed(&app, &parts.headers, address, req, &client).await
+}
+
+/// The client whose id is the URL of its metadata document, fetched when new or stale; or the
+/// page that says why it cannot be used.
+async fn from_document(app: &App, address: IpAddr, url: &str) -> Result<ClientRecord, Response> {
+    use crate::client_documents::{DocumentError, Rules, resolve};
+    let settings = &app.settings.registration;
+    let rules = Rules {
+        policy: &settings.policy,
+        cache_max: settings.document_cache_max,
+        approved: &settings.approved_documents,
+        max_clients: settings.max_clients,
+    };
+    let admit = || {
+        app.register_rate
+            .as_ref()
+            .is_none_or(|r| r.check_key(&crate::limits::address_key(address)).is_ok())
+    };
+    let actor = crate::operation::Actor {
+        id: "metadata_document".into(),
+        source: address.to_string(),
+        clock: app.clock.clone(),
+    };
+    let audit = |action: &str| actor.entry(action, url, serde_json::json!({}));
+    match resolve(
+        &app.store,
+        &app.documents,
+        &rules,
+        url,
+        app.clock.now(),
+        admit,
+        audit,
+    )
+    .await
+    {
+        Ok(client) => {
+            app.apply_client(url).await;
+            Ok(client)
+        }
+        Err(DocumentError::Store(e)) => Err(store_page(&e)),
+        Err(e) => {
+            tracing::info!(client = %url, reason = %e, "a client metadata document was refused");
+            let status = match e {
+                DocumentError::Limited => StatusCode::TOO_MANY_REQUESTS,
+                DocumentError::Full => StatusCode::SERVICE_UNAVAILABLE,
+                _ => StatusCode::BAD_REQUEST,
+            };
+            Err(pages::error(
+                status,
+                "Cannot continue",
+                &format!("This application cannot sign you in: {e}."),
+            ))
+        }
+    }
 }
 
 /// With a checked request: sign in (a session or the login page), then consent, then the code.
