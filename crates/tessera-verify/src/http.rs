@@ -23,15 +23,19 @@ use crate::{
 #[derive(Debug, Clone)]
 pub struct Authenticated(pub Claims);
 
-/// The realm of the bearer layer the request passed, for the challenges of the layers and
-/// extractors inside it.
+/// The realm of the bearer layer the request passed, and the resource's metadata URL (RFC
+/// 9728), for the challenges of the layers and extractors inside it.
 #[derive(Debug, Clone)]
-struct Realm(String);
+struct Realm {
+    name: String,
+    metadata: Option<String>,
+}
 
-fn realm_of(parts: &axum::http::Extensions) -> String {
-    parts
-        .get::<Realm>()
-        .map_or_else(|| "api".to_string(), |r| r.0.clone())
+fn realm_of(parts: &axum::http::Extensions) -> Realm {
+    parts.get::<Realm>().cloned().unwrap_or_else(|| Realm {
+        name: "api".into(),
+        metadata: None,
+    })
 }
 
 /// Keeps a value usable inside a quoted `WWW-Authenticate` parameter.
@@ -42,8 +46,8 @@ fn header_safe(value: &str) -> String {
         .collect()
 }
 
-fn challenge(status: StatusCode, realm: &str, error: Option<&str>, scope: Option<&str>) -> Response {
-    let mut value = format!("Bearer realm=\"{realm}\"");
+fn challenge(status: StatusCode, realm: &Realm, error: Option<&str>, scope: Option<&str>) -> Response {
+    let mut value = format!("Bearer realm=\"{}\"", realm.name);
     if let Some(e) = error {
         // RFC 6750 §3: a human-readable description beside the code; never which check failed.
         let description = match e {
@@ -59,6 +63,9 @@ fn challenge(status: StatusCode, realm: &str, error: Option<&str>, scope: Option
     }
     if let Some(s) = scope {
         value.push_str(&format!(", scope=\"{s}\""));
+    }
+    if let Some(m) = &realm.metadata {
+        value.push_str(&format!(", resource_metadata=\"{m}\""));
     }
     let mut r = status.into_response();
     if let Ok(v) = HeaderValue::from_str(&value) {
@@ -207,7 +214,10 @@ where
         let realm = self.realm.clone();
         let optional = self.optional;
         Box::pin(async move {
-            req.extensions_mut().insert(Realm(realm.clone()));
+            req.extensions_mut().insert(Realm {
+                name: realm.clone(),
+                metadata: verifier.resource_metadata_url().map(str::to_string),
+            });
             let certificate = req.extensions().get::<ClientCertificate>().map(|c| c.0.clone());
             // Inside a nested router the request's path lost its prefix: the proof names the
             // whole path.
@@ -370,5 +380,60 @@ where
                 Some(_) => inner.call(req).await,
             }
         })
+    }
+}
+
+impl Verifier {
+    /// A router that serves the resource's RFC 9728 metadata (see
+    /// [`VerifierBuilder::resource`](crate::VerifierBuilder::resource)) at its path-inserted
+    /// well-known URL (`/.well-known/oauth-protected-resource/mcp` for `https://rs/mcp`, §3.1)
+    /// and at the bare `/.well-known/oauth-protected-resource` (clients that do not insert the
+    /// path look there). Readable from any origin, cacheable for an hour. Empty when the
+    /// verifier guards no named resource. Merge it into the application's router, outside the
+    /// bearer layer:
+    ///
+    /// ```no_run
+    /// # async fn example() -> Result<(), tessera_verify::VerifyError> {
+    /// use axum::{Router, routing::post};
+    /// use tessera_verify::{BearerAuthLayer, Verifier};
+    /// let verifier = Verifier::builder("https://auth.example.com")
+    ///     .resource("https://mcp.example.com/mcp")
+    ///     .resource_scopes(["mcp:tools"])
+    ///     .build()
+    ///     .await?;
+    /// let app: Router = Router::new()
+    ///     .route("/mcp", post(|| async { "…" }))
+    ///     .layer(BearerAuthLayer::new(verifier.clone()))
+    ///     .merge(verifier.metadata_router());
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn metadata_router<S: Clone + Send + Sync + 'static>(&self) -> axum::Router<S> {
+        let Some(metadata) = self.resource_metadata() else {
+            return axum::Router::new();
+        };
+        let body: std::sync::Arc<str> = serde_json::to_string(metadata).unwrap_or_default().into();
+        let path = url::Url::parse(&metadata.resource)
+            .map(|u| crate::resource::metadata_path(u.path()))
+            .unwrap_or_else(|_| crate::resource::WELL_KNOWN.to_string());
+        let serve = move || {
+            let body = body.clone();
+            async move {
+                let mut r = body.to_string().into_response();
+                let h = r.headers_mut();
+                h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+                h.insert(
+                    header::CACHE_CONTROL,
+                    HeaderValue::from_static("public, max-age=3600"),
+                );
+                h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
+                r
+            }
+        };
+        let mut router = axum::Router::new().route(&path, axum::routing::get(serve.clone()));
+        if path != crate::resource::WELL_KNOWN {
+            router = router.route(crate::resource::WELL_KNOWN, axum::routing::get(serve));
+        }
+        router
     }
 }

@@ -36,6 +36,7 @@ pub mod dpop;
 #[cfg(feature = "axum")]
 mod http;
 pub mod jws;
+pub mod resource;
 mod sender;
 #[cfg(feature = "test-kit")]
 pub mod testing;
@@ -303,6 +304,16 @@ pub struct VerifierBuilder {
     cache_capacity: usize,
     clock: Clock,
     sender: sender::SenderSettings,
+    resource: Option<ResourceSettings>,
+}
+
+/// What [`VerifierBuilder::resource`] and its companions set.
+#[derive(Clone, Debug, Default)]
+struct ResourceSettings {
+    url: String,
+    name: Option<String>,
+    scopes: Vec<String>,
+    documentation: Option<String>,
 }
 
 /// The time, in seconds since the epoch.
@@ -344,6 +355,37 @@ impl VerifierBuilder {
         if !self.audiences.contains(&audience) {
             self.audiences.push(audience);
         }
+        self
+    }
+
+    /// This resource server is the protected resource `url` (RFC 9728; what an MCP server is):
+    /// tokens must have exactly `url` as an audience (the RFC 8707 `resource` clients asked
+    /// for), every challenge carries `resource_metadata` (RFC 9728 §5.1), and
+    /// [`Verifier::resource_metadata`] describes it, naming the issuer as its authorization
+    /// server. Takes the place of [`audience`](Self::audience).
+    pub fn resource(mut self, url: impl Into<String>) -> Self {
+        let url = url.into();
+        self.audiences = vec![url.clone()];
+        self.resource.get_or_insert_with(Default::default).url = url;
+        self
+    }
+
+    /// The resource's human name in its metadata (`resource_name`).
+    pub fn resource_name(mut self, name: impl Into<String>) -> Self {
+        self.resource.get_or_insert_with(Default::default).name = Some(name.into());
+        self
+    }
+
+    /// The scopes the resource understands (`scopes_supported`), which clients then ask for.
+    pub fn resource_scopes<'a>(mut self, scopes: impl IntoIterator<Item = &'a str>) -> Self {
+        self.resource.get_or_insert_with(Default::default).scopes =
+            scopes.into_iter().map(str::to_string).collect();
+        self
+    }
+
+    /// Where people read how to use the resource (`resource_documentation`).
+    pub fn resource_documentation(mut self, url: impl Into<String>) -> Self {
+        self.resource.get_or_insert_with(Default::default).documentation = Some(url.into());
         self
     }
 
@@ -455,9 +497,39 @@ impl VerifierBuilder {
                 .build()
                 .map_err(|e| VerifyError::Config(chain(&e)))?,
         };
+        let binding = self.sender.binding;
         let sender = self.sender.build(&audiences)?;
+        let resource = match self.resource {
+            None => None,
+            Some(r) => {
+                resource::check(&r.url).map_err(VerifyError::Config)?;
+                if audiences.len() != 1 || audiences[0] != r.url {
+                    return Err(VerifyError::Config(
+                        "a resource is its own audience: set resource() and no other audience".into(),
+                    ));
+                }
+                let url = resource::metadata_url(&r.url)
+                    .ok_or_else(|| VerifyError::Config(format!("resource {:?} is not a URL", r.url)))?;
+                let metadata = resource::ResourceMetadata {
+                    resource: r.url,
+                    authorization_servers: vec![issuer.clone()],
+                    scopes_supported: r.scopes,
+                    bearer_methods_supported: vec!["header".into()],
+                    resource_name: r.name,
+                    resource_documentation: r.documentation,
+                    dpop_signing_alg_values_supported: if binding == dpop::Binding::BearerOnly {
+                        Vec::new()
+                    } else {
+                        dpop::ALGORITHM_NAMES.iter().map(|a| a.to_string()).collect()
+                    },
+                    dpop_bound_access_tokens_required: binding == dpop::Binding::Require,
+                };
+                Some((metadata, url))
+            }
+        };
         let verifier = Verifier {
             inner: Arc::new(Inner {
+                resource,
                 sender,
                 issuer,
                 audiences,
@@ -579,6 +651,8 @@ struct Inner {
     clock: Clock,
     /// How bound tokens are checked.
     sender: sender::Sender,
+    /// The protected resource it guards (RFC 9728) and its metadata URL.
+    resource: Option<(resource::ResourceMetadata, String)>,
 }
 
 /// What the cache keeps of a verified token: its claims, and its `nbf` for checks on later use.
@@ -641,7 +715,18 @@ impl Verifier {
             cache_capacity: DEFAULT_CACHE_CAPACITY,
             clock: Arc::new(system_time),
             sender: Default::default(),
+            resource: None,
         }
+    }
+
+    /// The RFC 9728 metadata of the resource it guards (see [`VerifierBuilder::resource`]).
+    pub fn resource_metadata(&self) -> Option<&resource::ResourceMetadata> {
+        self.inner.resource.as_ref().map(|r| &r.0)
+    }
+
+    /// Where that metadata is served (RFC 9728 §3.1), as challenges name it.
+    pub fn resource_metadata_url(&self) -> Option<&str> {
+        self.inner.resource.as_ref().map(|r| r.1.as_str())
     }
 
     /// The issuer this verifier trusts.

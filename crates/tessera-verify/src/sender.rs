@@ -404,6 +404,12 @@ impl Verifier {
                 }
             }
         }
+        // RFC 9728 §5.1: where the client learns which authorization server to ask.
+        if let Some(url) = self.resource_metadata_url() {
+            for value in &mut www {
+                value.push_str(&format!(", resource_metadata=\"{url}\""));
+            }
+        }
         Challenge {
             status,
             www_authenticate: www,

@@ -678,6 +678,120 @@ async fn the_test_kit_mints_tokens_an_api_accepts_without_a_server() {
     );
 }
 
+/// A protected resource (RFC 9728): its metadata at the path-inserted and the bare well-known
+/// URLs, `resource_metadata` in every challenge (no token, a bad token, too little scope), and
+/// only tokens whose audience is the resource itself.
+#[cfg(feature = "test-kit")]
+#[tokio::test]
+async fn a_protected_resource_describes_itself_and_takes_only_its_own_tokens() {
+    use tessera_verify::testing::TestIssuer;
+    let issuer = TestIssuer::new("https://auth.example.com");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let resource = format!("{base}/mcp");
+    let verifier = Verifier::builder(issuer.issuer())
+        .resource(&resource)
+        .resource_name("Tools")
+        .resource_scopes(["mcp:tools"])
+        .resource_documentation("https://docs.example.com/mcp")
+        .jwks(issuer.jwks())
+        .build()
+        .await
+        .unwrap();
+    let app = Router::new()
+        .route(
+            "/mcp",
+            get(|Authenticated(c): Authenticated| async move { c.sub }),
+        )
+        .route_layer(RequireScopeLayer::new("mcp:tools"))
+        .layer(BearerAuthLayer::new(verifier.clone()).realm("mcp"))
+        .merge(verifier.metadata_router());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let http = reqwest::Client::new();
+    let metadata_url = format!("{base}/.well-known/oauth-protected-resource/mcp");
+    assert_eq!(verifier.resource_metadata_url(), Some(metadata_url.as_str()));
+    for url in [
+        metadata_url.clone(),
+        format!("{base}/.well-known/oauth-protected-resource"),
+    ] {
+        let r = http.get(&url).send().await.unwrap();
+        assert_eq!(r.status(), 200, "{url}");
+        assert_eq!(r.headers()["content-type"], "application/json");
+        assert_eq!(r.headers()["access-control-allow-origin"], "*");
+        let doc: Value = r.json().await.unwrap();
+        assert_eq!(
+            doc,
+            json!({
+                "resource": resource,
+                "authorization_servers": ["https://auth.example.com"],
+                "scopes_supported": ["mcp:tools"],
+                "bearer_methods_supported": ["header"],
+                "resource_name": "Tools",
+                "resource_documentation": "https://docs.example.com/mcp",
+                "dpop_signing_alg_values_supported": ["ES256", "ES384", "EdDSA", "RS256", "PS256"],
+            })
+        );
+    }
+    let pointer = format!("resource_metadata=\"{metadata_url}\"");
+    let challenges = |r: &reqwest::Response| -> Vec<String> {
+        r.headers()
+            .get_all("www-authenticate")
+            .iter()
+            .map(|v| v.to_str().unwrap().to_string())
+            .collect()
+    };
+    // No token: both challenges point to the metadata.
+    let r = http.get(&resource).send().await.unwrap();
+    assert_eq!(r.status(), 401);
+    let c = challenges(&r);
+    assert!(c.len() == 2 && c.iter().all(|v| v.ends_with(&pointer)), "{c:?}");
+    // Its own token: in. A token for another audience: refused, pointing to the metadata.
+    let own = issuer.token(&resource).subject("ada").scope("mcp:tools").sign();
+    let r = http.get(&resource).bearer_auth(&own).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.text().await.unwrap(), "ada");
+    let other = issuer.token("https://api.example.com").scope("mcp:tools").sign();
+    let r = http.get(&resource).bearer_auth(&other).send().await.unwrap();
+    assert_eq!(r.status(), 401);
+    assert!(challenges(&r)[0].contains("invalid_token") && challenges(&r)[0].ends_with(&pointer));
+    // Too little scope: 403, naming the scope and the metadata.
+    let narrow = issuer.token(&resource).sign();
+    let r = http.get(&resource).bearer_auth(&narrow).send().await.unwrap();
+    assert_eq!(r.status(), 403);
+    let c = challenges(&r);
+    assert!(
+        c[0].contains("insufficient_scope")
+            && c[0].contains("scope=\"mcp:tools\"")
+            && c[0].ends_with(&pointer),
+        "{c:?}"
+    );
+
+    // A resource is its own and only audience; it is a URL without a fragment.
+    for bad in [
+        Verifier::builder("https://auth.example.com")
+            .resource("https://rs.example/mcp")
+            .audience("https://other.example")
+            .jwks(issuer.jwks())
+            .build()
+            .await,
+        Verifier::builder("https://auth.example.com")
+            .resource("urn:example:mcp")
+            .jwks(issuer.jwks())
+            .build()
+            .await,
+        Verifier::builder("https://auth.example.com")
+            .resource("https://rs.example/mcp#x")
+            .jwks(issuer.jwks())
+            .build()
+            .await,
+    ] {
+        assert!(matches!(bad, Err(VerifyError::Config(_))), "{bad:?}");
+    }
+    // Without a resource, no metadata and no pointer.
+    let plain = issuer.verifier(API).await;
+    assert!(plain.resource_metadata().is_none());
+}
+
 /// A token seen again is not verified again, yet what changes with time still counts on every
 /// use: its expiry (on an injected clock) and its key still being published, unchanged.
 #[cfg(feature = "test-kit")]

@@ -24,6 +24,7 @@ mod hostile;
 mod layers;
 mod lifecycle;
 mod limits;
+mod mcp;
 mod mtls;
 mod oidc;
 mod ops;

@@ -78,8 +78,12 @@ async fn exchange_code(r: &TokenRequest<'_>) -> Result<Answer, OAuthError> {
         family_id: Some(crate::oauth::oidc::random_token()),
     };
     let refresh_value = crate::oauth::oidc::random_token();
+    // OpenID Connect asks for refresh tokens with `offline_access` (Core §11); a plain OAuth
+    // request (no `openid`, as MCP clients send) gets one when the client may refresh (RFC 6749
+    // §4.1.4).
     let wants_refresh = |g: &SignIn| {
-        client.may_use(crate::model::flows::REFRESH_TOKEN) && g.scope.iter().any(|s| s == "offline_access")
+        client.may_use(crate::model::flows::REFRESH_TOKEN)
+            && (g.scope.iter().any(|s| s == "offline_access") || !g.scope.iter().any(|s| s == "openid"))
     };
     let sign_in = &app.settings.sign_in;
     // Why a code that is the client's was not redeemed (the client changed since it was issued).
