@@ -86,6 +86,9 @@ pub struct Opts {
     pub registration: Option<tessera::config::RegistrationSettings>,
     /// A CA (PEM) trusted for what the node fetches (`[outbound] ca_file`).
     pub outbound_ca: Option<String>,
+    /// Keep the default outbound address rules (no loopback), instead of the kit's allowance
+    /// for key sets tests serve on loopback.
+    pub strict_outbound: bool,
 }
 
 /// A server running in this process.
@@ -482,7 +485,7 @@ pub async fn start_in(dir: TempDir, opts: Opts) -> Server {
         settings.max_assertion_lifetime = l;
     }
     // Key sets that tests serve on loopback, over plain http, answer fast or not at all.
-    settings.outbound.allow_http_loopback = true;
+    settings.outbound.allow_http_loopback = !opts.strict_outbound;
     settings.outbound.timeout = Duration::from_secs(2);
     settings.outbound.ca_pem = opts.outbound_ca.clone().map(String::into_bytes);
     if let Some(l) = opts.limits.clone() {

@@ -62,12 +62,16 @@ pub fn metadata_path(path: &str) -> String {
     format!("{WELL_KNOWN}{path}")
 }
 
-/// Checks a resource identifier (§1.2): an absolute `http(s)` URL without a fragment. (Plain
-/// `http` is allowed for development on loopback; RFC 9728 asks for `https` in production.)
+/// Checks a resource identifier (§1.2): an `https` URL without a fragment (plain `http` only on
+/// a loopback host, for development).
 pub(crate) fn check(resource: &str) -> Result<url::Url, String> {
     let url = url::Url::parse(resource).map_err(|_| format!("resource {resource:?} is not a URL"))?;
-    if !matches!(url.scheme(), "https" | "http") || url.host_str().is_none() {
-        return Err(format!("resource {resource:?} must be an https URL"));
+    let loopback = matches!(url.host_str(), Some("127.0.0.1" | "[::1]" | "localhost"));
+    let scheme_ok = url.scheme() == "https" || (url.scheme() == "http" && loopback);
+    if !scheme_ok || url.host_str().is_none() {
+        return Err(format!(
+            "resource {resource:?} must be an https URL (http only on loopback)"
+        ));
     }
     if url.fragment().is_some() {
         return Err(format!("resource {resource:?} must not have a fragment"));

@@ -784,6 +784,11 @@ async fn a_protected_resource_describes_itself_and_takes_only_its_own_tokens() {
             .jwks(issuer.jwks())
             .build()
             .await,
+        Verifier::builder("https://auth.example.com")
+            .resource("http://rs.example/mcp")
+            .jwks(issuer.jwks())
+            .build()
+            .await,
     ] {
         assert!(matches!(bad, Err(VerifyError::Config(_))), "{bad:?}");
     }

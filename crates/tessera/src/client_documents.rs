@@ -10,9 +10,12 @@
 //!   same rules as a registration (`model::client_metadata`, public clients only, §4.1).
 //! - A good document is stored as a client (id = the URL, origin `metadata_document`), so that
 //!   every node, the token endpoint and the change feed see it like any other client. It is
-//!   used until its `Cache-Control` says (`no-store`/`no-cache`: fetched again each time; no
-//!   header: [`DEFAULT_FRESH`]), never longer than the operator's ceiling (§5.2). Errors and
-//!   invalid documents are never stored; a failed fetch fails the authorization request (§5.1).
+//!   used as long as its `Cache-Control` says, within Tessera's bounds (§5.2): at least
+//!   [`MIN_FRESH`] (so a document saying `no-store` cannot make every authorization request a
+//!   fetch and a write), [`DEFAULT_FRESH`] without a header, never longer than the operator's
+//!   ceiling. Every fetch, first or again, counts against the address's registration rate.
+//!   Errors and invalid documents are never stored; a failed fetch fails the authorization
+//!   request (§5.1).
 //! - A client an operator disabled stays disabled whatever its document says.
 
 use std::sync::Arc;
@@ -29,6 +32,8 @@ use crate::store::{Store, StoreError};
 pub const MAX_BYTES: usize = 5 * 1024;
 /// How long a document without caching headers is used.
 pub const DEFAULT_FRESH: i64 = 300;
+/// The least time a document is used before it is fetched again.
+pub const MIN_FRESH: i64 = 60;
 
 /// Why a document could not be used (said to the person on the error page, and logged).
 #[derive(Debug, thiserror::Error)]
@@ -155,15 +160,15 @@ fn fresh_for(headers: &reqwest::header::HeaderMap) -> i64 {
 }
 
 /// The client whose id is the document URL `url`, fetched and stored (or refreshed) when the
-/// stored copy is missing or stale at `now`. `admit_new` is asked before a document never seen
-/// is fetched (the rate of new registrations per address).
+/// stored copy is missing or stale at `now`. `admit` is asked before every fetch (the rate of
+/// registrations per address).
 pub async fn resolve(
     store: &Store,
     documents: &Documents,
     rules: &Rules<'_>,
     url: &str,
     now: i64,
-    admit_new: impl FnOnce() -> bool,
+    admit: impl FnOnce() -> bool,
     audit: impl Fn(&str) -> AuditEntry,
 ) -> Result<ClientRecord, DocumentError> {
     let stored = store.client(url).await?;
@@ -175,7 +180,8 @@ pub async fn resolve(
         if fresh {
             return Ok(c.clone());
         }
-    } else if !admit_new() {
+    }
+    if !admit() {
         return Err(DocumentError::Limited);
     }
     let (doc, fresh) = documents.fetch(url).await?;
@@ -191,8 +197,9 @@ pub async fn resolve(
             "a metadata-document client authenticates with none".into(),
         ));
     }
-    let fresh_until = now + fresh.clamp(0, rules.cache_max as i64);
+    let fresh_until = now + fresh.clamp(MIN_FRESH, (rules.cache_max as i64).max(MIN_FRESH));
     let approved = rules.approved.iter().any(|a| a == url);
+    // An operator's approval holds while the document sends people where it did.
     let registration = |approved_before: bool| Registration {
         origin: Origin::MetadataDocument,
         access_token: None,
@@ -206,7 +213,8 @@ pub async fn resolve(
                 c.name.clone_from(&read.name);
                 c.scopes.clone_from(&read.scopes);
                 c.flows = read.flows.clone();
-                let before = c.registration.as_ref().is_some_and(|r| r.approved);
+                let before = c.registration.as_ref().is_some_and(|r| r.approved)
+                    && c.flows.redirect_uris == read.flows.redirect_uris;
                 c.registration = Some(registration(before));
                 Ok::<(), StoreError>(())
             })

@@ -181,35 +181,56 @@ pub async fn register(
     Ok(Answer { client, body })
 }
 
-/// The self-registered client `id`, if `token` is its registration access token.
-async fn authorized(store: &Store, id: &str, token: Option<&str>) -> Result<ClientRecord, RegisterError> {
+/// Whether `presented` is the registration access token `client` holds.
+fn holds(client: &ClientRecord, presented: &str) -> bool {
+    let stored = client
+        .registration
+        .as_ref()
+        .and_then(|r| r.access_token.as_deref());
+    stored.is_some_and(|s| bool::from(sha256_hex(presented).as_bytes().ct_eq(s.as_bytes())))
+}
+
+/// The self-registered client `id`, if `token` is its registration access token; and the token.
+async fn authorized<'t>(
+    store: &Store,
+    id: &str,
+    token: Option<&'t str>,
+) -> Result<(ClientRecord, &'t str), RegisterError> {
     let token = token.ok_or(RegisterError::InvalidToken)?;
-    // RFC 7592 §2.1: an unknown client is answered like a bad token (401).
+    // RFC 7592 §2.1: an unknown client, or an operator's (it has no such token), is answered
+    // like a bad token (401).
     let client = store.client(id).await?.ok_or(RegisterError::InvalidToken)?;
     let Some(registration) = &client.registration else {
         return Err(RegisterError::InvalidToken);
     };
-    let Some(stored) = &registration.access_token else {
+    if registration.access_token.is_none() {
+        // A metadata-document client is managed through its document.
         return Err(RegisterError::Forbidden);
-    };
-    if bool::from(sha256_hex(token).as_bytes().ct_eq(stored.as_bytes())) {
-        Ok(client)
+    }
+    if holds(&client, token) {
+        Ok((client, token))
     } else {
         Err(RegisterError::InvalidToken)
     }
 }
 
-/// Replaces client `id`'s registration access token; returns the client and the new token.
+/// Replaces client `id`'s registration access token, checking under the write lock that
+/// `presented` is still the current one (so that of two requests with one token only one goes
+/// through), after `change`; returns the client and the new token.
 async fn rotate_token(
     store: &Store,
     actor: &Actor,
     id: &str,
+    presented: &str,
     action: &str,
     change: impl FnOnce(&mut ClientRecord) -> Result<(), RegisterError>,
 ) -> Result<(ClientRecord, String), RegisterError> {
     let (token, hash) = new_access_token()?;
     let client = store
         .modify_client(id, &actor.entry(action, id, json!({})), |c| {
+            if !holds(c, presented) {
+                return Err(RegisterError::InvalidToken);
+            }
             change(c)?;
             if let Some(r) = c.registration.as_mut() {
                 r.access_token = Some(hash);
@@ -231,14 +252,23 @@ pub async fn read(
     id: &str,
     token: Option<&str>,
 ) -> Result<Answer, RegisterError> {
-    authorized(store, id, token).await?;
-    let (client, token) = rotate_token(store, actor, id, "client.registration_read", |_| Ok(())).await?;
+    let (_, presented) = authorized(store, id, token).await?;
+    let (client, token) = rotate_token(
+        store,
+        actor,
+        id,
+        presented,
+        "client.registration_read",
+        |_| Ok(()),
+    )
+    .await?;
     let body = body(issuer, &client, None, Some(&token));
     Ok(Answer { client, body })
 }
 
 /// RFC 7592 §2.2: replaces the client's metadata (omitted fields are removed) under the same
-/// policy, and rotates its registration access token.
+/// policy, and rotates its registration access token. A change of where the client sends people
+/// or of its grant types withdraws an operator's approval.
 pub async fn update(
     store: &Store,
     actor: &Actor,
@@ -248,7 +278,7 @@ pub async fn update(
     token: Option<&str>,
     metadata: &Map<String, Value>,
 ) -> Result<Answer, RegisterError> {
-    let current = authorized(store, id, token).await?;
+    let (current, presented) = authorized(store, id, token).await?;
     let bad = |d: &str| {
         RegisterError::Metadata(Refusal {
             error: "invalid_client_metadata",
@@ -269,12 +299,14 @@ pub async fn update(
         }
     }
     if let Some(secret) = metadata.get("client_secret") {
+        // The secret it holds now (generated, unexpired); a client cannot choose one.
         let hash = secret.as_str().map(sha256_hex).unwrap_or_default();
-        if !current
-            .secrets
-            .iter()
-            .any(|s| bool::from(s.hash.as_bytes().ct_eq(hash.as_bytes())))
-        {
+        let now = actor.now();
+        if !current.secrets.iter().any(|s| {
+            s.kind == SecretKind::Sha256
+                && s.expires_at.is_none_or(|t| t > now)
+                && bool::from(s.hash.as_bytes().ct_eq(hash.as_bytes()))
+        }) {
             return Err(bad(
                 "client_secret is not the client's (a client cannot choose its secret)",
             ));
@@ -286,12 +318,15 @@ pub async fn update(
             "token_endpoint_auth_method cannot change; register a new client",
         ));
     }
-    let (client, token) = rotate_token(store, actor, id, "client.registration_update", |c| {
+    let (client, token) = rotate_token(store, actor, id, presented, "client.registration_update", |c| {
+        let same_reach = c.flows.redirect_uris == read.flows.redirect_uris
+            && c.flows.grant_types == read.flows.grant_types;
         c.name = read.name;
         c.scopes = read.scopes;
         c.flows = read.flows;
         if let Some(r) = c.registration.as_mut() {
             r.metadata = read.kept;
+            r.approved &= same_reach;
         }
         Ok(())
     })
@@ -300,14 +335,24 @@ pub async fn update(
     Ok(Answer { client, body })
 }
 
-/// RFC 7592 §2.3: deletes the client (its codes, refresh tokens and consents with it).
+/// RFC 7592 §2.3: deletes the client (its codes, refresh tokens and consents with it). The
+/// token is replaced first, under the write lock, so a request racing with it fails.
 pub async fn delete(
     store: &Store,
     actor: &Actor,
     id: &str,
     token: Option<&str>,
 ) -> Result<(), RegisterError> {
-    authorized(store, id, token).await?;
+    let (_, presented) = authorized(store, id, token).await?;
+    rotate_token(
+        store,
+        actor,
+        id,
+        presented,
+        "client.registration_token_withdraw",
+        |_| Ok(()),
+    )
+    .await?;
     store
         .delete_client(id, &actor.entry("client.registration_delete", id, json!({})))
         .await?;

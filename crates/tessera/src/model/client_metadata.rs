@@ -324,24 +324,26 @@ pub fn echo(name: &str, scopes: &[String], flows: &Flows, kept: &Map<String, Val
 
 /// Whether `client_id` is a client ID metadata document URL as the draft requires (§3): `https`,
 /// a host, a path other than `/`, no user information, fragment or dot segments, at most 2048
-/// bytes of printable ASCII. (A query is allowed, as the draft only discourages it.)
+/// bytes, and written as a URL parser writes it back (so nothing is normalised away: the id is
+/// compared as a string, and the URL fetched is the id). A query is allowed, as the draft only
+/// discourages it.
 pub fn is_document_url(client_id: &str) -> bool {
-    let Some(rest) = client_id.strip_prefix("https://") else {
+    let Ok(url) = url::Url::parse(client_id) else {
         return false;
     };
-    let (authority, path) = match rest.find('/') {
-        Some(i) => rest.split_at(i),
-        None => return false,
-    };
-    let path_only = path.split('?').next().unwrap_or_default();
     client_id.len() <= 2048
-        && client_id.bytes().all(|b| b.is_ascii_graphic())
-        && !authority.is_empty()
-        && !authority.contains('@')
-        && !client_id.contains('#')
-        && path_only.len() > 1
-        && !path_only.split('/').any(|seg| {
-            seg == "." || seg == ".." || seg.eq_ignore_ascii_case("%2e") || seg.eq_ignore_ascii_case("%2e%2e")
+        && url.scheme() == "https"
+        && url.host_str().is_some_and(|h| !h.is_empty())
+        && url.username().is_empty()
+        && url.password().is_none()
+        && url.fragment().is_none()
+        && url.path() != "/"
+        && url.as_str() == client_id
+        && !url.path().split('/').any(|seg| {
+            seg.eq_ignore_ascii_case(".%2e")
+                || seg.eq_ignore_ascii_case("%2e.")
+                || seg.eq_ignore_ascii_case("%2e")
+                || seg.eq_ignore_ascii_case("%2e%2e")
         })
 }
 

@@ -88,6 +88,10 @@ fn check_run(r: &Value, s: &Server, mcp_url: &str, sub: &str) {
         "the redirect URI's host is shown: {consent}"
     );
     assert_eq!(r["tools"], json!(["whoami", "add"]));
+    assert!(
+        consent.contains("Stay signed in"),
+        "the refresh token it will get is said: {consent}"
+    );
     let whoami = r["whoami"].as_str().unwrap();
     assert!(
         whoami.contains(&format!("subject {sub}")) && whoami.contains("mcp:tools"),

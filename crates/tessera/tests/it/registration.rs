@@ -411,6 +411,42 @@ async fn a_registered_client_reads_updates_and_deletes_itself_with_a_rotating_to
     let c = s.app().store.client(&id).await.unwrap().unwrap();
     assert_eq!((c.name.as_str(), c.scopes.len()), ("agent v2", 1));
 
+    // An operator's approval holds while the client sends people where it did; a new redirect
+    // URI withdraws it.
+    tessera::admin::registration::approve(&s.app().store, &s.actor(), &id, true)
+        .await
+        .unwrap();
+    let (status, same) = call(reqwest::Method::PUT, Some(token.clone()), Some(changed.clone())).await;
+    assert_eq!(status, StatusCode::OK, "{same}");
+    token = same["registration_access_token"].as_str().unwrap().to_string();
+    assert!(
+        s.app()
+            .store
+            .client(&id)
+            .await
+            .unwrap()
+            .unwrap()
+            .registration
+            .unwrap()
+            .approved
+    );
+    let mut moved = changed.clone();
+    moved["redirect_uris"] = json!(["https://agent.example/elsewhere"]);
+    let (status, body) = call(reqwest::Method::PUT, Some(token.clone()), Some(moved)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    token = body["registration_access_token"].as_str().unwrap().to_string();
+    assert!(
+        !s.app()
+            .store
+            .client(&id)
+            .await
+            .unwrap()
+            .unwrap()
+            .registration
+            .unwrap()
+            .approved
+    );
+
     // What an update must not do.
     for (k, v) in [
         ("client_id", json!("someone-else")),
@@ -425,7 +461,8 @@ async fn a_registered_client_reads_updates_and_deletes_itself_with_a_rotating_to
         assert_eq!(status, StatusCode::BAD_REQUEST, "{k}: {body}");
     }
 
-    // An operator's client has no configuration endpoint.
+    // An operator's client has no configuration endpoint: a token good for a registered client
+    // opens nothing else.
     let (operator_id, _) = s.client("x", &[]).await;
     let (status, _) = s
         .http
@@ -536,6 +573,17 @@ async fn people_always_see_who_is_asking_and_unused_registrations_are_pruned() {
     let id = created["client_id"].as_str().unwrap().to_string();
     let (_, unused) = register(&s, native("never used"), None).await;
     let unused = unused["client_id"].as_str().unwrap().to_string();
+    let (_, machine) = register(
+        &s,
+        json!({"client_name": "worker", "grant_types": ["client_credentials"], "response_types": [],
+               "token_endpoint_auth_method": "client_secret_basic"}),
+        None,
+    )
+    .await;
+    let machine = machine["client_id"].as_str().unwrap().to_string();
+    let (_, disabled) = register(&s, native("blocked by the operator"), None).await;
+    let disabled = disabled["client_id"].as_str().unwrap().to_string();
+    assert_eq!(kit::cli(s.dir.path(), &["client", "disable", &disabled]).0, 0);
 
     // Every time, a consent page that names the app (escaped), shows where it returns to and
     // says that no operator checked it.
@@ -590,7 +638,12 @@ async fn people_always_see_who_is_asking_and_unused_registrations_are_pruned() {
             .unwrap();
     assert_eq!(pruned, std::slice::from_ref(&unused));
     assert!(s.app().store.client(&unused).await.unwrap().is_none());
-    assert!(s.app().store.client(&id).await.unwrap().is_some());
+    for kept in [&id, &machine, &disabled] {
+        assert!(
+            s.app().store.client(kept).await.unwrap().is_some(),
+            "{kept} is kept"
+        );
+    }
     let (_, trail, _) = kit::cli(s.dir.path(), &["audit", "list"]);
     assert!(trail.contains("client.prune_unused"), "{trail}");
 }
@@ -693,7 +746,14 @@ async fn a_client_id_metadata_document_is_fetched_checked_cached_and_used() {
     assert_eq!(docs.hits(), fetched + 1);
     assert!(page.body.contains("Doc Agent 2"), "{}", page.body);
     first_page(&s, &url).await;
-    assert_eq!(docs.hits(), fetched + 2, "no-store: fetched every time");
+    assert_eq!(docs.hits(), fetched + 1, "no-store: still kept a minute");
+    s.advance(Duration::from_secs(61));
+    first_page(&s, &url).await;
+    assert_eq!(
+        docs.hits(),
+        fetched + 2,
+        "no-store: fetched again after the minimum"
+    );
 
     // An operator disables it: it stays disabled whatever the document says.
     assert_eq!(kit::cli(s.dir.path(), &["client", "disable", &url]).0, 0);
@@ -830,24 +890,39 @@ async fn metadata_documents_that_cannot_be_trusted_are_refused() {
     let page = first_page(&s, &url).await;
     refused(&page, "no answer");
 
-    // Addresses the operator has not allowed: by default, loopback and private ones.
+    // Addresses the operator has not allowed: by default loopback (written as an address or
+    // reached by name), private and link-local ones. Nothing is even asked of them.
     let strict = kit::start(Opts {
         registration: Some(RegistrationSettings {
             metadata_documents: true,
             ..open()
         }),
         outbound_ca: Some(docs.ca_pem.clone()),
+        strict_outbound: true,
         ..Default::default()
     })
     .await;
-    let url = docs.url("/agent/client.json");
-    docs.set("/agent/client.json", Reply::json(&document(&url)));
+    let port = docs.base.rsplit(':').next().unwrap().to_string();
+    for (path, host) in [("/strict/a.json", "127.0.0.1"), ("/strict/b.json", "localhost")] {
+        let url = format!("https://{host}:{port}{path}");
+        docs.set(path, Reply::json(&document(&url)));
+        let before = docs.hits();
+        let page = first_page(&strict, &url).await;
+        refused(&page, &url);
+        assert!(
+            page.body.contains("is not allowed") || page.body.contains("no allowed address"),
+            "{url}: {}",
+            page.body
+        );
+        assert_eq!(docs.hits(), before, "{url}: never fetched");
+    }
     for refused_host in [
         "https://10.0.0.1/client.json",
         "https://169.254.169.254/latest/client.json",
     ] {
         let page = first_page(&strict, refused_host).await;
         refused(&page, refused_host);
+        assert!(page.body.contains("is not allowed"), "{}", page.body);
     }
 
     // New documents count against the registration rate per address.

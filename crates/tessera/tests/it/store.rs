@@ -198,34 +198,47 @@ async fn registrations_are_capped_gated_and_pruned(store: &Store) {
         None,
         "expired"
     );
-    // Eight racers with a two-use token and room for three: exactly two stored.
-    let racers = (0..8).map(|i| {
-        let store = store.clone();
-        let c = registered(&format!("r{i}"), false);
-        let hash = token.hash.clone();
-        tokio::spawn(async move {
-            store
-                .register_client(&c, 3, Some(&hash), t, &audit("client.register", &c.id))
-                .await
-                .unwrap()
-        })
-    });
-    let mut outcomes = Vec::new();
-    for r in racers {
-        outcomes.push(r.await.unwrap());
-    }
-    assert_eq!(outcomes.iter().filter(|o| **o == Registered::Stored).count(), 2);
-    assert!(outcomes.iter().all(|o| *o != Registered::Full));
+    // Eight racers with a two-use token and room for all: exactly two stored.
+    let race = |prefix: &'static str, cap: u64, token: Option<String>| {
+        let handles: Vec<_> = (0..8)
+            .map(|i| {
+                let store = store.clone();
+                let c = registered(&format!("{prefix}{i}"), false);
+                let token = token.clone();
+                tokio::spawn(async move {
+                    store
+                        .register_client(&c, cap, token.as_deref(), t, &audit("client.register", &c.id))
+                        .await
+                        .unwrap()
+                })
+            })
+            .collect();
+        async move {
+            let mut outcomes = Vec::new();
+            for h in handles {
+                outcomes.push(h.await.unwrap());
+            }
+            let count = |o: Registered| outcomes.iter().filter(|x| **x == o).count();
+            (
+                count(Registered::Stored),
+                count(Registered::TokenRefused),
+                count(Registered::Full),
+            )
+        }
+    };
+    assert_eq!(race("t", 100, Some(token.hash.clone())).await, (2, 6, 0));
     assert_eq!(
         store.initial_token(&token.hash, t).await.unwrap(),
         None,
         "used up"
     );
-    // Without a token, up to the cap.
+    // Eight racers without a token and room for one more: exactly one stored.
+    assert_eq!(race("c", 3, None).await, (1, 0, 7));
+    // Up to the cap, and no further.
     let approved = registered("approved", true);
     assert_eq!(
         store
-            .register_client(&approved, 3, None, t, &audit("client.register", "approved"))
+            .register_client(&approved, 4, None, t, &audit("client.register", "approved"))
             .await
             .unwrap(),
         Registered::Stored
@@ -234,7 +247,7 @@ async fn registrations_are_capped_gated_and_pruned(store: &Store) {
         store
             .register_client(
                 &registered("late", false),
-                3,
+                4,
                 None,
                 t,
                 &audit("client.register", "late")
@@ -255,7 +268,7 @@ async fn registrations_are_capped_gated_and_pruned(store: &Store) {
         .prune_registrations(t - 50, 100, &audit("client.prune_unused", ""))
         .await
         .unwrap();
-    assert_eq!(pruned.len(), 2, "the two unused, unapproved ones: {pruned:?}");
+    assert_eq!(pruned.len(), 3, "the three unused, unapproved ones: {pruned:?}");
     assert!(store.client("approved").await.unwrap().is_some());
     assert!(store.client("op").await.unwrap().is_some());
     assert!(

@@ -311,6 +311,9 @@ pub(super) fn consent_page(
         client_name: &client.name,
         client_origin: &origin,
         unvetted: client.unvetted(),
+        // A plain OAuth request gets a refresh token without asking for `offline_access`.
+        stays: client.flows.allows(crate::model::flows::REFRESH_TOKEN)
+            && !req.scope.iter().any(|s| s == "openid" || s == "offline_access"),
         client_id_host: client
             .registration
             .as_ref()

@@ -45,6 +45,8 @@ pub struct Consent<'a> {
     pub client_origin: &'a str,
     /// It registered itself and no operator vouched for it.
     pub unvetted: bool,
+    /// It gets a refresh token though no scope says so (a plain OAuth request).
+    pub stays: bool,
     /// For a client known by its metadata document: where that document lives.
     pub client_id_host: Option<String>,
     /// Who is signed in.

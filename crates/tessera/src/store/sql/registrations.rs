@@ -95,9 +95,12 @@ operations! {
         Ok(true)
     }
 
-    /// Deletes up to `limit` self-registered clients made before `cutoff` that no operator
-    /// approved and that were never used: no consent, no authorization code, no refresh token.
-    /// Initial access tokens that expired before `cutoff` go too. Returns the deleted clients.
+    /// Deletes up to `limit` self-registered clients made before `cutoff` that sign people in
+    /// and never did: enabled (a disabled one is an operator's decision, kept so that its
+    /// metadata document cannot bring it back), not approved, registered for the authorization
+    /// code grant, and without a consent, an authorization code or a refresh token. (A machine
+    /// client's use leaves no trace in the store, so it is never taken for abandoned.) Initial
+    /// access tokens that expired before `cutoff` go too. Returns the deleted clients.
     pub async fn prune_registrations(
         &self,
         cutoff: i64,
@@ -110,7 +113,8 @@ operations! {
             .execute(&mut *tx)
             .await?;
         let rows = sqlx::query(
-            "SELECT id, registration FROM clients c WHERE registration IS NOT NULL AND created_at < $1 \
+            "SELECT id FROM clients c WHERE registration IS NOT NULL AND created_at < $1 AND enabled \
+             AND registration NOT LIKE '%\"approved\":true%' AND flows LIKE '%\"authorization_code\"%' \
              AND NOT EXISTS (SELECT 1 FROM consents WHERE client_id = c.id) \
              AND NOT EXISTS (SELECT 1 FROM authorization_codes WHERE client_id = c.id) \
              AND NOT EXISTS (SELECT 1 FROM refresh_tokens WHERE client_id = c.id) \
@@ -123,13 +127,6 @@ operations! {
         let mut pruned = Vec::new();
         for row in &rows {
             let id: String = row.try_get("id")?;
-            let registration: String = row.try_get("registration")?;
-            let approved = serde_json::from_str::<crate::model::registration::Registration>(&registration)
-                .map_err(|e| StoreError::Corrupt(e.to_string()))?
-                .approved;
-            if approved {
-                continue;
-            }
             sqlx::query("DELETE FROM clients WHERE id = $1")
                 .bind(&id)
                 .execute(&mut *tx)
