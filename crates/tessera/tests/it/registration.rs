@@ -1,6 +1,10 @@
 //! Clients that register themselves: RFC 7591 registration under the operator's policy, RFC 7592
 //! management, initial access tokens, rate and total limits, the consent page they always get,
 //! and pruning the ones never used.
+//!
+//! The tests run on two worker threads: the CLI runs as a blocking child process while the
+//! in-process node keeps serving (a write it has begun must be able to finish, or the CLI waits
+//! on the store's lock).
 
 use std::time::Duration;
 
@@ -78,7 +82,7 @@ fn native(name: &str) -> Value {
     })
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn registration_is_off_unless_an_operator_turns_it_on() {
     let s = kit::start(Opts::default()).await;
     let (status, _) = register(&s, native("agent"), None).await;
@@ -88,7 +92,7 @@ async fn registration_is_off_unless_an_operator_turns_it_on() {
     assert!(doc.get("client_id_metadata_document_supported").is_none());
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_registers_and_gets_what_it_registered() {
     let s = server(open()).await;
     let doc = s.get_json("/.well-known/oauth-authorization-server").await;
@@ -168,7 +172,7 @@ async fn a_client_registers_and_gets_what_it_registered() {
     );
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn registrations_that_break_a_rule_are_refused_precisely() {
     let s = server(open()).await;
     let with = |k: &str, v: Value| {
@@ -270,7 +274,7 @@ async fn registrations_that_break_a_rule_are_refused_precisely() {
     assert_eq!(registered, 0);
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn initial_access_tokens_gate_registration() {
     let s = server(RegistrationSettings {
         mode: RegistrationMode::Token,
@@ -343,7 +347,7 @@ async fn initial_access_tokens_gate_registration() {
     assert!(!trail.contains(token));
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_registered_client_reads_updates_and_deletes_itself_with_a_rotating_token() {
     let s = server(open()).await;
     let (_, created) = register(&s, native("agent"), None).await;
@@ -485,7 +489,7 @@ async fn a_registered_client_reads_updates_and_deletes_itself_with_a_rotating_to
     );
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn registration_is_rate_limited_per_address_and_capped_in_total() {
     let s = server(RegistrationSettings {
         per_address_per_hour: 2,
@@ -565,7 +569,7 @@ async fn allow(s: &Server, b: &mut Browser, page: &crate::oidc::Page) -> String 
     done.location()
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn people_always_see_who_is_asking_and_unused_registrations_are_pruned() {
     let s = server(open()).await;
     user(&s, "ada@example.com").await;
@@ -690,7 +694,7 @@ async fn first_page(s: &Server, client_id: &str) -> crate::oidc::Page {
         .await
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_id_metadata_document_is_fetched_checked_cached_and_used() {
     let docs = DocumentServer::start().await;
     let s = documents_server(&docs, |_| {}).await;
@@ -789,7 +793,7 @@ async fn consent_page_for(
     .await
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metadata_documents_that_cannot_be_trusted_are_refused() {
     let docs = DocumentServer::start().await;
     let s = documents_server(&docs, |r| r.per_address_per_hour = 1000).await;
@@ -816,6 +820,14 @@ async fn metadata_documents_that_cannot_be_trusted_are_refused() {
             Reply {
                 status: 500,
                 headers: vec![],
+                body: vec![],
+            },
+        ),
+        (
+            "a redirect off its host",
+            Reply {
+                status: 307,
+                headers: vec![("location".into(), "https://evil.example/client.json".into())],
                 body: vec![],
             },
         ),
