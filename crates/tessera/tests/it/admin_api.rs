@@ -436,14 +436,15 @@ async fn the_openapi_document_describes_every_admin_route() {
     }
     // And every documented route is really served, with the answer its handler gives: an
     // unknown id is the API's own 404, an empty body its own 400 (the password route checks
-    // the body before the user), lists are 200, a key rotation 201; never 405 nor a 5xx.
+    // the body before the user), lists are 200, a key rotation and an initial access token
+    // (all defaults) 201; never 405 nor a 5xx.
     let (admin, _) = admin_token(&s).await;
     for (method, path) in &documented {
         let expected = match (method.as_str(), path.as_str()) {
             ("POST", "/admin/v1/users/{id}/password") => 400,
             (_, p) if p.contains("{id}") => 404,
             ("POST", "/admin/v1/clients" | "/admin/v1/users" | "/admin/v1/trust-policies") => 400,
-            ("POST", "/admin/v1/keys/rotate") => 201,
+            ("POST", "/admin/v1/keys/rotate" | "/admin/v1/registration-tokens") => 201,
             ("GET", _) => 200,
             other => panic!("no expectation for {other:?}: add one"),
         };

@@ -951,3 +951,103 @@ async fn metadata_documents_that_cannot_be_trusted_are_refused() {
         }
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_admin_api_issues_initial_access_tokens_and_approves_clients() {
+    let s = server(RegistrationSettings {
+        mode: RegistrationMode::Token,
+        ..open()
+    })
+    .await;
+    let (admin, _) = crate::admin_api::admin_token(&s).await;
+    let call = |method: reqwest::Method, path: &str, body: Option<Value>| {
+        let mut req = s.http.request(method, s.url(path)).bearer_auth(&admin);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        async move {
+            let r = req.send().await.unwrap();
+            let status = r.status();
+            let no_store = r.headers().get("cache-control").is_some_and(|v| v == "no-store");
+            (status, r.json::<Value>().await.unwrap_or(Value::Null), no_store)
+        }
+    };
+    let (status, created, no_store) = call(
+        reqwest::Method::POST,
+        "/admin/v1/registration-tokens",
+        Some(json!({"expires_in": 3600, "uses": 1, "note": "one agent"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    assert!(no_store, "a response with a secret is never cached");
+    let token = created["token"].as_str().unwrap().to_string();
+    let (status, body) = register(&s, native("agent"), Some(&token)).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let id = body["client_id"].as_str().unwrap().to_string();
+    let (_, listed, _) = call(reqwest::Method::GET, "/admin/v1/registration-tokens", None).await;
+    assert_eq!(listed["registration_tokens"][0]["uses_left"], 0);
+    assert!(!listed.to_string().contains(&token));
+    for bad in [
+        json!({"uses": 0}),
+        json!({"expires_in": 10}),
+        json!({"uses": 1, "extra": true}),
+    ] {
+        let (status, _, _) = call(
+            reqwest::Method::POST,
+            "/admin/v1/registration-tokens",
+            Some(bad.clone()),
+        )
+        .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}");
+    }
+
+    // The client shows how it came to be, and an operator vouches for it, or stops.
+    let (_, shown, _) = call(reqwest::Method::GET, &format!("/admin/v1/clients/{id}"), None).await;
+    assert_eq!(
+        (shown["origin"].as_str(), shown["approved"].as_bool()),
+        (Some("registration"), Some(false))
+    );
+    let (status, approved, _) = call(
+        reqwest::Method::POST,
+        &format!("/admin/v1/clients/{id}/approve"),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{approved}");
+    assert_eq!(approved["approved"], true);
+    let (_, withdrawn, _) = call(
+        reqwest::Method::POST,
+        &format!("/admin/v1/clients/{id}/approve"),
+        Some(json!({"approved": false})),
+    )
+    .await;
+    assert_eq!(withdrawn["approved"], false);
+    let (operator, _) = s.client("x", &[]).await;
+    let (status, _, _) = call(
+        reqwest::Method::POST,
+        &format!("/admin/v1/clients/{operator}/approve"),
+        None,
+    )
+    .await;
+    assert_eq!(
+        status,
+        StatusCode::BAD_REQUEST,
+        "an operator's client is trusted already"
+    );
+
+    let tid = created["id"].as_str().unwrap();
+    let (status, _, _) = call(
+        reqwest::Method::DELETE,
+        &format!("/admin/v1/registration-tokens/{tid}"),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, _, _) = call(
+        reqwest::Method::DELETE,
+        &format!("/admin/v1/registration-tokens/{tid}"),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}

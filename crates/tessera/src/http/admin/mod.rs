@@ -25,6 +25,7 @@ use crate::views;
 mod audit;
 mod clients;
 mod keys;
+mod registration;
 mod trust;
 mod users;
 
@@ -56,6 +57,16 @@ pub const ROUTES: &[(&str, &str, Make)] = &[
     }),
     ("POST", "/admin/v1/clients/{id}/revoke-tokens", || {
         post(clients::revoke_tokens)
+    }),
+    ("POST", "/admin/v1/clients/{id}/approve", || {
+        post(registration::approve)
+    }),
+    ("GET", "/admin/v1/registration-tokens", || get(registration::list)),
+    ("POST", "/admin/v1/registration-tokens", || {
+        post(registration::create)
+    }),
+    ("DELETE", "/admin/v1/registration-tokens/{id}", || {
+        delete(registration::delete_one)
     }),
     ("GET", "/admin/v1/keys", || get(keys::list_keys)),
     ("POST", "/admin/v1/keys/rotate", || post(keys::rotate_key)),
