@@ -54,6 +54,8 @@ pub struct NewClient {
     pub certificate_bound_tokens: bool,
     /// Its tokens always bound to a DPoP key (RFC 9449 §5.2).
     pub dpop_bound_tokens: bool,
+    /// What it may exchange (RFC 8693), with the token exchange grant.
+    pub token_exchange: Option<crate::model::exchange::ExchangePolicy>,
 }
 
 /// Changes to a client; `None` leaves a field as it is.
@@ -99,6 +101,8 @@ pub struct ClientUpdate {
     pub certificate_bound_tokens: Option<bool>,
     /// Require DPoP for its tokens, or not.
     pub dpop_bound_tokens: Option<bool>,
+    /// A new exchange policy (`Some(None)` removes it).
+    pub token_exchange: Option<Option<crate::model::exchange::ExchangePolicy>>,
 }
 
 /// Longest grace a replaced secret may keep working: 30 days.
@@ -158,6 +162,7 @@ pub fn build_client(new: NewClient, at: i64) -> Result<Created, AdminError> {
         tls_client_certificates: new.tls_client_certificates,
         tls_client_certificate_bound_access_tokens: new.certificate_bound_tokens,
         dpop_bound_access_tokens: new.dpop_bound_tokens,
+        token_exchange: new.token_exchange.map(Box::new),
     };
     if new.public && new.secret.is_some() {
         return Err(AdminError::Invalid("a public client has no secret".into()));
@@ -312,6 +317,12 @@ pub async fn update_client(
     if let Some(b) = update.dpop_bound_tokens {
         details.insert("dpop_bound_access_tokens".into(), b.into());
     }
+    if let Some(p) = &update.token_exchange {
+        details.insert(
+            "token_exchange".into(),
+            serde_json::to_value(p).unwrap_or_default(),
+        );
+    }
     let entry = actor.entry(action, id, details.into());
     let scope_changed = update.scope.is_some();
     let claims_changed = update.claims.is_some() || update.clear_claims;
@@ -356,7 +367,11 @@ pub async fn update_client(
                 || update.tls_client_auth.is_some()
                 || update.tls_client_certificates.is_some()
                 || update.certificate_bound_tokens.is_some()
-                || update.dpop_bound_tokens.is_some();
+                || update.dpop_bound_tokens.is_some()
+                || update.token_exchange.is_some();
+            if let Some(p) = update.token_exchange {
+                client.flows.token_exchange = p.map(Box::new);
+            }
             if let Some(b) = update.certificate_bound_tokens {
                 client.flows.tls_client_certificate_bound_access_tokens = b;
             }

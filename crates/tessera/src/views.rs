@@ -49,6 +49,8 @@ pub struct ClientView<'a> {
     tls_client_certificate_bound_access_tokens: bool,
     #[serde(skip_serializing_if = "<[String]>::is_empty")]
     tls_client_certificate_thumbprints: &'a [String],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    token_exchange: Option<&'a crate::model::exchange::ExchangePolicy>,
     token_ttl: u32,
     tokens_revoked_before: i64,
     updated_at: i64,
@@ -110,6 +112,7 @@ impl<'a> From<&'a ClientRecord> for ClientView<'a> {
             dpop_bound_access_tokens: c.flows.dpop_bound_access_tokens,
             tls_client_certificate_bound_access_tokens: c.flows.tls_client_certificate_bound_access_tokens,
             tls_client_certificate_thumbprints: &c.flows.tls_client_certificates,
+            token_exchange: c.flows.token_exchange.as_deref(),
             token_ttl: c.token_ttl,
             tokens_revoked_before: c.tokens_revoked_before,
             updated_at: c.updated_at,

@@ -46,6 +46,8 @@ pub(super) struct FlowArgs {
     tls: TlsArgs,
     #[command(flatten)]
     certificates: CertificateArgs,
+    #[command(flatten)]
+    exchange: super::exchange::ExchangeArgs,
 }
 
 impl FlowArgs {
@@ -363,6 +365,7 @@ pub(super) async fn client_command(
                     tls_client_certificates: flows.certificates.thumbprints()?,
                     certificate_bound_tokens: flows.certificates.certificate_bound_tokens.unwrap_or(false),
                     dpop_bound_tokens: flows.certificates.dpop_bound_tokens.unwrap_or(false),
+                    token_exchange: flows.exchange.policy(),
                     redirect_uris: flows.redirect_uris,
                     first_party: flows.first_party.unwrap_or(false),
                 },
@@ -479,6 +482,7 @@ pub(super) async fn client_command(
                     .transpose()?,
                 certificate_bound_tokens: flows.certificates.certificate_bound_tokens,
                 dpop_bound_tokens: flows.certificates.dpop_bound_tokens,
+                token_exchange: flows.exchange.policy().map(Some),
                 redirect_uris: (!flows.redirect_uris.is_empty()).then_some(flows.redirect_uris),
                 first_party: flows.first_party,
             };

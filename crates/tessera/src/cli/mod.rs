@@ -3,6 +3,7 @@
 mod audit;
 mod certificates;
 mod client;
+mod exchange;
 mod key;
 mod registration;
 mod serve;
@@ -46,6 +47,7 @@ pub struct Cli {
 }
 
 #[derive(Subcommand)]
+#[allow(clippy::large_enum_variant)] // parsed once per run
 enum Command {
     /// Run the server (the default when no command is given).
     Serve(serve::ServeArgs),

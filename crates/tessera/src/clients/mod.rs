@@ -92,6 +92,8 @@ pub struct CachedClient {
     pub bound_to_certificate: bool,
     /// Its tokens are always bound to a DPoP key (RFC 9449 §5.2).
     pub requires_dpop: bool,
+    /// What it may exchange (RFC 8693).
+    pub exchange: Option<Box<crate::model::exchange::ExchangePolicy>>,
     /// The record's last change, part of what a refresh compares.
     updated_at: i64,
     secrets: Box<[CachedSecret]>,
@@ -130,6 +132,7 @@ impl CachedClient {
                 .collect(),
             bound_to_certificate: record.flows.tls_client_certificate_bound_access_tokens,
             requires_dpop: record.flows.dpop_bound_access_tokens,
+            exchange: record.flows.token_exchange.clone(),
             updated_at: record.updated_at,
             secrets: usable_secrets(record)
                 .filter_map(CachedSecret::from_record)

@@ -1,8 +1,8 @@
 //! A client as the store keeps it (its settings and the hashes of its secrets), and the rules
 //! its settings follow however a client is made or changed (CLI, admin API, import).
 
-use super::MAX_TOKEN_TTL;
 use super::scope::is_scope_token;
+pub use super::values::{is_absolute_uri, validate_audiences, validate_ttl};
 
 /// A registered client.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -87,33 +87,6 @@ pub struct SecretRecord {
     pub expires_at: Option<i64>,
 }
 
-/// Whether `value` is an absolute URI without a fragment (RFC 8707 §2: "MUST be an absolute URI,
-/// as specified by Section 4.3 of RFC 3986 … MUST NOT include a fragment component"), of printable
-/// ASCII and at most 512 bytes.
-///
-/// ```
-/// use tessera::model::client::is_absolute_uri;
-/// assert!(is_absolute_uri("https://api.example.com/v1"));
-/// assert!(is_absolute_uri("urn:example:api"));
-/// assert!(!is_absolute_uri("api.example.com"));
-/// assert!(!is_absolute_uri("/relative"));
-/// assert!(!is_absolute_uri("https://a b"));
-/// assert!(!is_absolute_uri("https://api.example.com/#frag"));
-/// assert!(!is_absolute_uri("1http://x"));
-/// ```
-pub fn is_absolute_uri(value: &str) -> bool {
-    let Some((scheme, rest)) = value.split_once(':') else {
-        return false;
-    };
-    let mut chars = scheme.chars();
-    chars.next().is_some_and(|c| c.is_ascii_alphabetic())
-        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
-        && !rest.is_empty()
-        && value.len() <= 512
-        && !value.contains('#')
-        && value.chars().all(|c| c.is_ascii_graphic())
-}
-
 /// A client's name: 1 to 200 printable characters, trimmed.
 pub fn validate_name(name: &str) -> Result<String, String> {
     let name = name.trim();
@@ -140,38 +113,11 @@ pub fn validate_scopes(scope: &str) -> Result<Vec<String>, String> {
     Ok(scopes)
 }
 
-/// Audiences: absolute URIs without a fragment (RFC 8707), at most 50, repeats dropped.
-pub fn validate_audiences(audiences: &[String]) -> Result<Vec<String>, String> {
-    let mut out: Vec<String> = Vec::new();
-    for a in audiences {
-        if !is_absolute_uri(a) {
-            return Err(format!(
-                "audience {a:?} must be an absolute URI without a fragment"
-            ));
-        }
-        if !out.contains(a) {
-            out.push(a.clone());
-        }
-    }
-    if out.len() > 50 {
-        return Err("at most 50 audiences".into());
-    }
-    Ok(out)
-}
-
 /// Checks claims, and that every scope template of the client can be filled from them.
 pub fn validate_claims(claims: &crate::claims::Claims, scopes: &[String]) -> Result<(), String> {
     crate::claims::validate(claims)?;
     crate::claims::expand_scopes(scopes, claims)?;
     Ok(())
-}
-
-/// A token lifetime: 1 s to [`MAX_TOKEN_TTL`].
-pub fn validate_ttl(ttl: u32) -> Result<u32, String> {
-    if ttl == 0 || ttl > MAX_TOKEN_TTL {
-        return Err(format!("token ttl must be 1 to {MAX_TOKEN_TTL} seconds"));
-    }
-    Ok(ttl)
 }
 
 /// A secret brought from elsewhere: 8 to 512 bytes without control characters.

@@ -245,6 +245,7 @@ pub fn read_metadata(
         tls_client_certificates: Vec::new(),
         tls_client_certificate_bound_access_tokens: false,
         dpop_bound_access_tokens,
+        token_exchange: None,
     };
     flows::validate_flows(&flows).map_err(metadata_error)?;
 

@@ -15,9 +15,18 @@ pub const REFRESH_TOKEN: &str = "refresh_token";
 /// federation).
 pub const JWT_BEARER: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
 
+/// A token for another token (RFC 8693 token exchange: delegation and impersonation).
+pub const TOKEN_EXCHANGE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
+
 /// Every grant type a client may be registered for, in the order discovery lists them. The
 /// token endpoint has one module per name (`oauth::grants`), and a test holds the two together.
-pub const GRANT_TYPES: &[&str] = &[CLIENT_CREDENTIALS, AUTHORIZATION_CODE, REFRESH_TOKEN, JWT_BEARER];
+pub const GRANT_TYPES: &[&str] = &[
+    CLIENT_CREDENTIALS,
+    AUTHORIZATION_CODE,
+    REFRESH_TOKEN,
+    JWT_BEARER,
+    TOKEN_EXCHANGE,
+];
 
 /// How a client may get tokens: its type, its grant types and, for the authorization code
 /// flow, where it may be sent back to. Stored as one JSON object; missing members take the
@@ -59,6 +68,9 @@ pub struct Flows {
     /// without a proof is refused.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub dpop_bound_access_tokens: bool,
+    /// What it may exchange (RFC 8693), when it may use the token exchange grant.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_exchange: Option<Box<super::exchange::ExchangePolicy>>,
 }
 
 impl Default for Flows {
@@ -75,6 +87,7 @@ impl Default for Flows {
             tls_client_certificates: Vec::new(),
             tls_client_certificate_bound_access_tokens: false,
             dpop_bound_access_tokens: false,
+            token_exchange: None,
         }
     }
 }
@@ -109,6 +122,21 @@ pub fn validate_flows(flows: &Flows) -> Result<(), String> {
     }
     if flows.public && flows.allows(JWT_BEARER) {
         return Err("a public client cannot use the JWT bearer grant".into());
+    }
+    if flows.public && flows.allows(TOKEN_EXCHANGE) {
+        return Err(
+            "a public client cannot exchange tokens (RFC 8693 §2.1: the client authenticates)".into(),
+        );
+    }
+    match (&flows.token_exchange, flows.allows(TOKEN_EXCHANGE)) {
+        (Some(p), true) => p.validate()?,
+        (None, true) => {
+            return Err(
+                "token exchange needs an exchange policy (its audiences, delegation or impersonation)".into(),
+            );
+        }
+        (Some(_), false) => return Err(format!("an exchange policy goes with the {TOKEN_EXCHANGE} grant")),
+        (None, false) => {}
     }
     if flows.allows(REFRESH_TOKEN) && !flows.allows(AUTHORIZATION_CODE) {
         return Err("refresh_token needs authorization_code".into());

@@ -8,6 +8,7 @@ pub mod auth;
 pub mod client;
 pub mod client_metadata;
 pub mod clock;
+pub mod exchange;
 pub mod flows;
 pub mod key;
 pub mod paths;
@@ -17,6 +18,7 @@ pub mod scope;
 pub mod sign_in;
 pub mod trust;
 pub mod user;
+pub mod values;
 
 pub use audit::{AuditEntry, AuditEvent};
 pub use client::{ClientRecord, SecretKind, SecretRecord};

@@ -77,9 +77,44 @@ pub fn claimed_issuer(token: &str) -> Option<String> {
     claims.get("iss")?.as_str().map(str::to_string)
 }
 
+/// An external token a trust policy admitted: its verified claims and where it maps.
+pub struct Admitted {
+    /// Its claims, signature and times checked.
+    pub claims: Map<String, Value>,
+    /// The client the policy maps it to.
+    pub client_id: String,
+    /// The policy.
+    pub policy_id: String,
+    /// Its issuer.
+    pub issuer: String,
+}
+
 /// Checks external `token` against the trust policies in force; with `client_id`, only those
-/// that map to that client.
+/// that map to that client. The client must authenticate with keys (the token stands for it).
 pub async fn verify(app: &App, token: &str, client_id: Option<&str>) -> Result<Federated, Refusal> {
+    let admitted = admit(app, token, client_id).await?;
+    let client = app
+        .registry
+        .get(&admitted.client_id)
+        .filter(|c| c.enabled && !c.public && c.auth == TokenAuth::PrivateKeyJwt)
+        .ok_or(Refusal::Client)?;
+    Ok(Federated {
+        client,
+        policy_id: admitted.policy_id,
+        subject: admitted
+            .claims
+            .get("sub")
+            .and_then(|s| s.as_str())
+            .unwrap_or_default()
+            .to_string(),
+        issuer: admitted.issuer,
+    })
+}
+
+/// Checks external `token` against the trust policies in force (with `client_id`, only those
+/// that map to that client): signed by a key of its issuer, in time, matching exactly one
+/// client's policies. Token exchange takes such a token as a subject.
+pub async fn admit(app: &App, token: &str, client_id: Option<&str>) -> Result<Admitted, Refusal> {
     let parsed = jws::parse(token).map_err(|_| Refusal::Malformed)?;
     if !ASSERTION_ALGORITHMS.contains(&parsed.alg) {
         return Err(Refusal::Malformed);
@@ -151,19 +186,10 @@ pub async fn verify(app: &App, token: &str, client_id: Option<&str>) -> Result<F
         [first, rest @ ..] if rest.iter().all(|r| r.0 == first.0) => *first,
         _ => return Err(Refusal::Ambiguous),
     };
-    let client = app
-        .registry
-        .get(client)
-        .filter(|c| c.enabled && !c.public && c.auth == TokenAuth::PrivateKeyJwt)
-        .ok_or(Refusal::Client)?;
-    Ok(Federated {
-        client,
+    Ok(Admitted {
+        client_id: client.to_string(),
         policy_id: policy.to_string(),
         issuer: issuer.to_string(),
-        subject: claims
-            .get("sub")
-            .and_then(|s| s.as_str())
-            .unwrap_or_default()
-            .to_string(),
+        claims,
     })
 }

@@ -196,6 +196,78 @@ pub(crate) fn issue<'a>(
     })
 }
 
+/// What an exchanged token (RFC 8693) is about, beside the client that asked for it.
+pub struct Exchanged<'a> {
+    /// The subject token's subject.
+    pub sub: &'a str,
+    /// Who acts (§4.1), the earlier actors nested inside; `None` for impersonation.
+    pub act: Option<&'a Value>,
+    /// Lifetime in seconds (the exchange policy's, or the client's).
+    pub ttl: u32,
+    /// The subject token's expiry, which the new token does not outlive (unless the policy
+    /// allows it: `None`).
+    pub until: Option<i64>,
+}
+
+/// Signs an exchanged access token for `client` at time `now`: `sub` the subject's, `act` the
+/// actor chain, the client's revocation mark respected, never past the subject token's expiry
+/// (when `until` says so) nor the key's retirement.
+pub(crate) fn issue_exchanged<'a>(
+    app: &App,
+    client: &CachedClient,
+    x: &Exchanged<'_>,
+    scope: Option<Cow<'a, str>>,
+    aud: &AudienceRef<'_>,
+    now: i64,
+    cnf: &Confirmation,
+) -> Result<Issued<'a>, OAuthError> {
+    let keys = app.keys.get();
+    let slot = keys
+        .current(now)
+        .ok_or_else(|| OAuthError::internal(&"no active signing key"))?;
+    let iat = now.max(client.tokens_revoked_before + 1).max(0);
+    let mut exp = iat + i64::from(x.ttl);
+    if let Some(until) = x.until {
+        exp = exp.min(until);
+    }
+    if let Some(retire_at) = slot.retire_at {
+        exp = exp.min(retire_at);
+    }
+    if exp <= iat {
+        return Err(OAuthError::InvalidGrant("the subject token has expired".into()));
+    }
+    let mut fresh = [0u8; JTI_LEN];
+    let claims = ClaimsRef {
+        iss: &app.settings.issuer,
+        sub: x.sub,
+        aud,
+        exp: exp as u64,
+        iat: iat as u64,
+        jti: fill_jti(&mut fresh),
+        client_id: &client.id,
+        scope: scope.as_deref(),
+        auth_time: None,
+    };
+    let mut claims_json = serde_json::to_vec(&claims).map_err(|e| OAuthError::internal(&e))?;
+    if let Some(act) = x.act {
+        claims_json.pop();
+        claims_json.extend_from_slice(b",\"act\":");
+        serde_json::to_writer(&mut claims_json, act).map_err(|e| OAuthError::internal(&e))?;
+        claims_json.push(b'}');
+    }
+    bind(&mut claims_json, cnf);
+    let access_token = slot
+        .signer
+        .sign_jwt(&claims_json)
+        .map_err(|e| OAuthError::internal(&e))?;
+    Ok(Issued {
+        access_token,
+        token_type: cnf.token_type(),
+        expires_in: (exp - iat) as u64,
+        scope,
+    })
+}
+
 /// Adds `cnf` to the claims, when bound (`cnf` is a reserved name no client claim has).
 fn bind(claims_json: &mut Vec<u8>, cnf: &Confirmation) {
     if *cnf != Confirmation::NONE {

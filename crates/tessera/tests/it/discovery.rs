@@ -31,7 +31,8 @@ async fn authorization_server_metadata_has_every_required_field() {
             "client_credentials",
             "authorization_code",
             "refresh_token",
-            "urn:ietf:params:oauth:grant-type:jwt-bearer"
+            "urn:ietf:params:oauth:grant-type:jwt-bearer",
+            "urn:ietf:params:oauth:grant-type:token-exchange"
         ])
     );
     assert_eq!(

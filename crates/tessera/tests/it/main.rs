@@ -17,6 +17,7 @@ mod cli;
 mod cluster;
 mod discovery;
 mod dpop;
+mod exchange;
 mod federation;
 mod first_run;
 mod hardening;

@@ -73,6 +73,8 @@ pub(super) struct CreateClient {
     tls_client_certificate_bound_access_tokens: bool,
     #[serde(default)]
     dpop_bound_access_tokens: bool,
+    #[serde(default)]
+    token_exchange: Option<crate::model::exchange::ExchangePolicy>,
 }
 
 /// RFC 8705 §2.1.2's client metadata: at most one of these.
@@ -167,6 +169,7 @@ pub(super) async fn create_client(
         tls_client_certificates: c.tls_client_certificate_thumbprints,
         certificate_bound_tokens: c.tls_client_certificate_bound_access_tokens,
         dpop_bound_tokens: c.dpop_bound_access_tokens,
+        token_exchange: c.token_exchange,
     };
     match admin::create_client(&app.store, &caller(&ext), new).await {
         Ok(created) => {
@@ -213,6 +216,8 @@ pub(super) struct PatchClient {
     tls_client_certificate_thumbprints: Option<Vec<String>>,
     tls_client_certificate_bound_access_tokens: Option<bool>,
     dpop_bound_access_tokens: Option<bool>,
+    #[serde(default, deserialize_with = "present")]
+    token_exchange: Option<Option<crate::model::exchange::ExchangePolicy>>,
 }
 
 /// Updates a client, and this node's registry before the answer: a client disabled or narrowed
@@ -264,6 +269,7 @@ pub(super) async fn update_client(
         tls_client_certificates: p.tls_client_certificate_thumbprints,
         certificate_bound_tokens: p.tls_client_certificate_bound_access_tokens,
         dpop_bound_tokens: p.dpop_bound_access_tokens,
+        token_exchange: p.token_exchange,
     };
     apply(&app, &caller(&ext), &id, update).await
 }

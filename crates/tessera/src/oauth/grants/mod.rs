@@ -11,6 +11,7 @@ mod client_credentials;
 pub mod jwt_bearer;
 mod refresh_token;
 mod sign_in;
+mod token_exchange;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -20,6 +21,7 @@ pub use authorization_code::AuthorizationCode;
 pub use client_credentials::ClientCredentials;
 pub use jwt_bearer::JwtBearer;
 pub use refresh_token::RefreshToken;
+pub use token_exchange::TokenExchange;
 
 use tessera_verify::dpop::Proof;
 
@@ -106,7 +108,13 @@ pub trait Grant: Sync {
 }
 
 /// Every grant the token endpoint serves, in the order discovery lists them.
-pub static GRANTS: &[&dyn Grant] = &[&ClientCredentials, &AuthorizationCode, &RefreshToken, &JwtBearer];
+pub static GRANTS: &[&dyn Grant] = &[
+    &ClientCredentials,
+    &AuthorizationCode,
+    &RefreshToken,
+    &JwtBearer,
+    &TokenExchange,
+];
 
 /// The grant named `grant_type`.
 pub fn find(grant_type: &str) -> Option<&'static dyn Grant> {
@@ -186,7 +194,7 @@ mod tests {
         assert_eq!(names, crate::model::flows::GRANT_TYPES);
         assert_eq!(
             names_in_prose(),
-            "client_credentials, authorization_code, refresh_token or urn:ietf:params:oauth:grant-type:jwt-bearer"
+            "client_credentials, authorization_code, refresh_token, urn:ietf:params:oauth:grant-type:jwt-bearer or urn:ietf:params:oauth:grant-type:token-exchange"
         );
         assert!(find("password").is_none());
         assert!(find("CLIENT_CREDENTIALS").is_none());

@@ -1,0 +1,490 @@
+//! Token exchange (RFC 8693): delegation two hops deep with the whole `act` chain, impersonation
+//! allowed and refused by policy, audience and scope never wider, expired and revoked subject
+//! tokens refused, an external JWT from a trust policy's issuer, `may_act` honoured, and the
+//! lifetime never past the subject's.
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use tessera::admin::NewClient;
+use tessera::admin::trust::NewTrustPolicy;
+use tessera::model::auth::TokenAuth;
+use tessera::model::exchange::ExchangePolicy;
+use tessera::model::trust::TrustKeys;
+
+use crate::kit::keys::TestKey;
+use crate::kit::{self, Server};
+
+const EXCHANGE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
+const ACCESS: &str = "urn:ietf:params:oauth:token-type:access_token";
+const JWT: &str = "urn:ietf:params:oauth:token-type:jwt";
+
+fn policy(
+    audiences: &[&str],
+    subject_audiences: &[&str],
+    delegation: bool,
+    impersonation: bool,
+) -> ExchangePolicy {
+    ExchangePolicy {
+        audiences: audiences.iter().map(|a| a.to_string()).collect(),
+        subject_token_types: vec!["access_token".into()],
+        subject_audiences: subject_audiences.iter().map(|a| a.to_string()).collect(),
+        delegation,
+        impersonation,
+        max_ttl: None,
+        outlive_subject: false,
+    }
+}
+
+/// A confidential client that may exchange under `p`, with its own `api` as audience.
+async fn exchanger(s: &Server, name: &str, scope: &str, api: &str, p: ExchangePolicy) -> (String, String) {
+    s.client_with(NewClient {
+        name: name.into(),
+        scope: scope.into(),
+        audiences: vec![api.into()],
+        grant_types: Some(vec!["client_credentials".into(), EXCHANGE.into()]),
+        token_exchange: Some(p),
+        ..Default::default()
+    })
+    .await
+}
+
+async fn exchange(s: &Server, id: &str, secret: &str, form: &[(&str, &str)]) -> (u16, Value) {
+    let mut all = vec![("grant_type", EXCHANGE)];
+    all.extend_from_slice(form);
+    let r = s.token_basic(id, secret, &all).await;
+    (r.status().as_u16(), r.json().await.unwrap())
+}
+
+fn claims(token: &str) -> Value {
+    kit::decode_unverified(token).1
+}
+
+#[tokio::test]
+async fn delegation_two_hops_deep_keeps_the_whole_chain() {
+    let s = kit::start(Default::default()).await;
+    let doc = s.get_json("/.well-known/oauth-authorization-server").await;
+    assert!(
+        doc["grant_types_supported"]
+            .as_array()
+            .unwrap()
+            .contains(&json!(EXCHANGE))
+    );
+    // A calls B's API; B calls C's API for A; C calls D's API for A.
+    let (a, a_secret) = s.client("orders:read orders:write", &["https://b.example"]).await;
+    let (b, b_secret) = exchanger(
+        &s,
+        "B",
+        "orders:read orders:write",
+        "https://b.example",
+        policy(&["https://c.example"], &["https://b.example"], true, false),
+    )
+    .await;
+    let (c, c_secret) = exchanger(
+        &s,
+        "C",
+        "orders:read",
+        "https://c.example",
+        policy(&["https://d.example"], &["https://c.example"], true, false),
+    )
+    .await;
+    let a_token = s.token(&a, &a_secret).await;
+    let b_self = s.token(&b, &b_secret).await;
+    let (status, t1) = exchange(
+        &s,
+        &b,
+        &b_secret,
+        &[
+            ("subject_token", &a_token),
+            ("subject_token_type", ACCESS),
+            ("actor_token", &b_self),
+            ("actor_token_type", ACCESS),
+            ("audience", "https://c.example"),
+            ("scope", "orders:read"),
+        ],
+    )
+    .await;
+    assert_eq!(status, 200, "{t1}");
+    assert_eq!(t1["issued_token_type"], ACCESS);
+    assert_eq!(t1["token_type"], "Bearer");
+    let t1 = t1["access_token"].as_str().unwrap().to_string();
+    let c1 = claims(&t1);
+    assert_eq!(
+        (c1["sub"].as_str(), c1["aud"].as_str(), c1["client_id"].as_str()),
+        (Some(a.as_str()), Some("https://c.example"), Some(b.as_str()))
+    );
+    assert_eq!(c1["act"], json!({"sub": b}));
+    assert_eq!(c1["scope"], "orders:read");
+
+    let c_self = s.token(&c, &c_secret).await;
+    let (status, t2) = exchange(
+        &s,
+        &c,
+        &c_secret,
+        &[
+            ("subject_token", &t1),
+            ("subject_token_type", ACCESS),
+            ("actor_token", &c_self),
+            ("actor_token_type", ACCESS),
+            ("resource", "https://d.example"),
+        ],
+    )
+    .await;
+    assert_eq!(status, 200, "{t2}");
+    let c2 = claims(t2["access_token"].as_str().unwrap());
+    assert_eq!(c2["sub"], a.as_str(), "the subject stays A");
+    assert_eq!(
+        c2["act"],
+        json!({"sub": c, "act": {"sub": b}}),
+        "C acted, for B, who acted for A"
+    );
+    assert_eq!(c2["aud"], "https://d.example");
+    assert_eq!(
+        c2["scope"], "orders:read",
+        "never wider than the subject or C's scopes"
+    );
+    // An independent JWT library at D's API takes it, chain and all.
+    let verified = kit::verify_as_resource_server(
+        &s.http,
+        &s.url("/.well-known/jwks.json"),
+        t2["access_token"].as_str().unwrap(),
+        &s.base,
+        "https://d.example",
+    )
+    .await
+    .unwrap();
+    assert_eq!(verified["act"]["act"]["sub"], b.as_str());
+
+    // Impersonation is not B's to do: without an actor token, refused.
+    let (status, body) = exchange(
+        &s,
+        &b,
+        &b_secret,
+        &[("subject_token", &a_token), ("subject_token_type", ACCESS)],
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("unauthorized_client")),
+        "{body}"
+    );
+    // Wider audience or scope than allowed.
+    let actor = [("actor_token", b_self.as_str()), ("actor_token_type", ACCESS)];
+    let with = |extra: &[(&'static str, &'static str)]| {
+        let mut f = vec![
+            ("subject_token", a_token.as_str()),
+            ("subject_token_type", ACCESS),
+        ];
+        f.extend_from_slice(&actor);
+        f.extend_from_slice(extra);
+        f
+    };
+    for (extra, error) in [
+        (vec![("audience", "https://d.example")], "invalid_target"),
+        (vec![("resource", "https://evil.example")], "invalid_target"),
+        (vec![("scope", "orders:admin")], "invalid_scope"),
+    ] {
+        let (status, body) = exchange(&s, &b, &b_secret, &with(&extra)).await;
+        assert_eq!(
+            (status, body["error"].as_str()),
+            (400, Some(error)),
+            "{extra:?}: {body}"
+        );
+    }
+    // A subject token not meant for B (for C's API), an actor token that is not B's own, an
+    // ID token asked for, a type B does not take.
+    let (status, body) = exchange(
+        &s,
+        &b,
+        &b_secret,
+        &[
+            ("subject_token", &t1),
+            ("subject_token_type", ACCESS),
+            ("actor_token", &b_self),
+            ("actor_token_type", ACCESS),
+        ],
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_grant")),
+        "{body}"
+    );
+    let (status, body) = exchange(
+        &s,
+        &b,
+        &b_secret,
+        &[
+            ("subject_token", &a_token),
+            ("subject_token_type", ACCESS),
+            ("actor_token", &c_self),
+            ("actor_token_type", ACCESS),
+        ],
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_grant")),
+        "{body}"
+    );
+    for (k, v) in [
+        (
+            "requested_token_type",
+            "urn:ietf:params:oauth:token-type:id_token",
+        ),
+        ("subject_token_type", JWT),
+    ] {
+        let mut f = with(&[]);
+        f.retain(|(n, _)| *n != k);
+        f.push((k, v));
+        let (status, body) = exchange(&s, &b, &b_secret, &f).await;
+        assert_eq!(
+            (status, body["error"].as_str()),
+            (400, Some("invalid_request")),
+            "{k}: {body}"
+        );
+    }
+    // A client without the grant.
+    let (status, body) = exchange(&s, &a, &a_secret, &with(&[])).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("unauthorized_client")),
+        "{body}"
+    );
+
+    // A revoked subject token cannot be exchanged; an expired one neither.
+    let r = s
+        .post_form("/oauth2/revoke", &a, &a_secret, &[("token", &a_token)])
+        .await;
+    assert_eq!(r.status(), 200);
+    let (status, body) = exchange(&s, &b, &b_secret, &with(&[])).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_grant")),
+        "revoked: {body}"
+    );
+    let fresh = s.token(&a, &a_secret).await;
+    s.advance(Duration::from_secs(3601));
+    let b_self = s.token(&b, &b_secret).await;
+    let (status, body) = exchange(
+        &s,
+        &b,
+        &b_secret,
+        &[
+            ("subject_token", &fresh),
+            ("subject_token_type", ACCESS),
+            ("actor_token", &b_self),
+            ("actor_token_type", ACCESS),
+        ],
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_grant")),
+        "expired: {body}"
+    );
+}
+
+#[tokio::test]
+async fn impersonation_where_allowed_never_outlives_the_subject() {
+    let s = kit::start(Default::default()).await;
+    let (a, a_secret) = s.client("orders:read", &["https://gateway.example"]).await;
+    let mut p = policy(
+        &["https://internal.example"],
+        &["https://gateway.example"],
+        false,
+        true,
+    );
+    p.max_ttl = Some(7200);
+    let (g, g_secret) = exchanger(&s, "gateway", "orders:read", "https://gateway.example", p).await;
+    let subject = s.token(&a, &a_secret).await;
+    let subject_exp = claims(&subject)["exp"].as_i64().unwrap();
+    s.advance(Duration::from_secs(1800));
+    let (status, body) = exchange(
+        &s,
+        &g,
+        &g_secret,
+        &[("subject_token", &subject), ("subject_token_type", ACCESS)],
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let c = claims(body["access_token"].as_str().unwrap());
+    assert_eq!(c["sub"], a.as_str());
+    assert!(c.get("act").is_none(), "impersonation names no actor");
+    assert_eq!(
+        c["exp"].as_i64().unwrap(),
+        subject_exp,
+        "capped at the subject's expiry, not 2 h"
+    );
+    assert_eq!(
+        body["expires_in"].as_i64().unwrap(),
+        subject_exp - c["iat"].as_i64().unwrap()
+    );
+    // Delegation is not the gateway's to do.
+    let own = s.token(&g, &g_secret).await;
+    let (status, body) = exchange(
+        &s,
+        &g,
+        &g_secret,
+        &[
+            ("subject_token", &subject),
+            ("subject_token_type", ACCESS),
+            ("actor_token", &own),
+            ("actor_token_type", ACCESS),
+        ],
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("unauthorized_client")),
+        "{body}"
+    );
+    // The policy through the CLI: shown, changed, audited.
+    let shown = kit::cli_json(s.dir.path(), &["client", "show", &g, "--json"]);
+    assert_eq!(shown["token_exchange"]["impersonation"], true);
+    let (code, _, err) = kit::cli(
+        s.dir.path(),
+        &[
+            "client",
+            "update",
+            &g,
+            "--exchange-audience",
+            "https://internal.example",
+            "--exchange-delegation",
+            "--exchange-subject-audience",
+            "https://gateway.example",
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    let shown = kit::cli_json(s.dir.path(), &["client", "show", &g, "--json"]);
+    assert_eq!(
+        (
+            shown["token_exchange"]["impersonation"].as_bool(),
+            shown["token_exchange"]["delegation"].as_bool()
+        ),
+        (Some(false), Some(true))
+    );
+    let (code, _, err) = kit::cli(
+        s.dir.path(),
+        &[
+            "client",
+            "update",
+            &g,
+            "--exchange-audience",
+            "https://internal.example",
+        ],
+    );
+    assert_ne!(code, 0, "neither delegation nor impersonation is refused");
+    assert!(err.contains("delegation"), "{err}");
+}
+
+#[tokio::test]
+async fn an_external_jwt_from_a_trusted_issuer_is_exchanged_and_may_act_is_honoured() {
+    let s = kit::start(Default::default()).await;
+    let key = TestKey::new("ES256", "gw");
+    let idp = TestKey::new("ES256", "idp-1");
+    let mut p = policy(&["https://internal.example"], &[], false, true);
+    p.subject_token_types = vec!["jwt".into()];
+    let (g, _) = s
+        .client_with(NewClient {
+            name: "edge".into(),
+            scope: "orders:read".into(),
+            audiences: vec!["https://internal.example".into()],
+            auth: TokenAuth::PrivateKeyJwt,
+            jwks: Some(key.jwks()),
+            grant_types: Some(vec![EXCHANGE.into()]),
+            token_exchange: Some(p),
+            ..Default::default()
+        })
+        .await;
+    tessera::admin::trust::create(
+        &s.app().store,
+        &s.actor(),
+        NewTrustPolicy {
+            name: "partner idp".into(),
+            issuer: "https://idp.partner.example".into(),
+            keys: TrustKeys::Jwks(idp.jwks()),
+            audience: "https://edge.example".into(),
+            subject: "user-*".into(),
+            claims: Default::default(),
+            client_id: g.clone(),
+        },
+    )
+    .await
+    .unwrap();
+    s.app()
+        .trust
+        .replace(s.app().store.trust_policies().await.unwrap());
+    let now = s.app().clock.now();
+    let external = |sub: &str, extra: Value| {
+        let mut c = json!({"iss": "https://idp.partner.example", "sub": sub, "aud": "https://edge.example",
+            "iat": now, "exp": now + 600, "scope": "orders:read profile"});
+        for (k, v) in extra.as_object().unwrap() {
+            c[k] = v.clone();
+        }
+        idp.jwt(&c)
+    };
+    let post = |subject: String| exchange_with_key(&s, &key, &g, subject);
+    let (status, body) = post(external("user-42", json!({}))).await;
+    assert_eq!(status, 200, "{body}");
+    let c = claims(body["access_token"].as_str().unwrap());
+    assert_eq!(
+        (c["sub"].as_str(), c["aud"].as_str(), c["scope"].as_str()),
+        (
+            Some("user-42"),
+            Some("https://internal.example"),
+            Some("orders:read")
+        )
+    );
+    assert!(c["exp"].as_i64().unwrap() <= now + 600);
+    // may_act naming this client: allowed; naming someone else: refused.
+    let (status, _) = post(external("user-42", json!({"may_act": {"client_id": g}}))).await;
+    assert_eq!(status, 200);
+    let (status, body) = post(external("user-42", json!({"may_act": {"sub": "someone-else"}}))).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_grant")),
+        "{body}"
+    );
+    // A subject the policy does not admit, or another issuer's token.
+    let (status, body) = post(external("robot-1", json!({}))).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_grant")),
+        "{body}"
+    );
+    let stranger = TestKey::new("ES256", "idp-1")
+        .jwt(&json!({"iss": "https://idp.partner.example", "sub": "user-1",
+        "aud": "https://edge.example", "iat": now, "exp": now + 600}));
+    let (status, _) = post(stranger).await;
+    assert_eq!(status, 400);
+}
+
+/// A token exchange by key client `id` (a fresh assertion signed with `key`) for an external
+/// subject token.
+async fn exchange_with_key(s: &Server, key: &TestKey, id: &str, subject: String) -> (u16, Value) {
+    let now = s.app().clock.now();
+    let assertion = key.jwt(
+        &json!({"iss": id, "sub": id, "aud": s.app().settings.issuer, "iat": now,
+        "exp": now + 60, "jti": uuid::Uuid::new_v4().to_string()}),
+    );
+    let form = [
+        ("grant_type", EXCHANGE),
+        ("subject_token", subject.as_str()),
+        ("subject_token_type", JWT),
+        (
+            "client_assertion_type",
+            "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+        ),
+        ("client_assertion", assertion.as_str()),
+    ];
+    let r = s
+        .http
+        .post(s.url("/oauth2/token"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(kit::encode_form(&form))
+        .send()
+        .await
+        .unwrap();
+    (r.status().as_u16(), r.json::<Value>().await.unwrap())
+}
