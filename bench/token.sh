@@ -9,6 +9,8 @@
 #   TOKEN_TYPES="Bearer DPoP" bench/token.sh  # each run also with a fresh DPoP proof per request
 #   CLIENTS=1000000 REVOKED=1000000 bench/token.sh
 #   ENDPOINT=introspect bench/token.sh  # or ENDPOINT=jwks
+#   ENDPOINT=exchange bench/token.sh    # token exchange (RFC 8693): one access token, impersonated
+#   ENDPOINT=exchange SUBJECTS=fresh bench/token.sh  # a different subject token each time
 #   BIN=/path/to/tessera bench/token.sh # an already built binary (A/B comparisons)
 #   PG_URL=postgres://postgres:postgres@127.0.0.1:5432/postgres bench/token.sh   # on PostgreSQL
 #
@@ -159,6 +161,30 @@ case "$ENDPOINT" in
     token=$(curl -s -u "$ID:$SEC" -d grant_type=client_credentials "$BASE/oauth2/token" | sed -E 's/.*"access_token":"([^"]+)".*/\1/')
     export BENCH_BODY="token=$token"; URL="$BASE/oauth2/introspect"; SCRIPT=bench/token.lua ;;
   jwks) URL="$BASE/.well-known/jwks.json"; SCRIPT=bench/get.lua ;;
+  exchange)
+    # A second client exchanges the bench client's token (the same subject token every time:
+    # an exchange spends nothing) for one for another API, as its subject.
+    xc=$("$BIN" client create --database "$DB" --name exchanger --scope "demo:read demo:write" \
+      --grant-type urn:ietf:params:oauth:grant-type:token-exchange --exchange-audience https://api.example \
+      --exchange-subject-audience "$BASE" --exchange-impersonation --json)
+    XID=$(printf '%s' "$xc" | sed -E 's/.*"client_id":"([^"]+)".*/\1/')
+    XSEC=$(printf '%s' "$xc" | sed -E 's/.*"client_secret":"([^"]+)".*/\1/')
+    token=$(curl -s -u "$ID:$SEC" -d grant_type=client_credentials "$BASE/oauth2/token" | sed -E 's/.*"access_token":"([^"]+)".*/\1/')
+    export BENCH_BASIC BENCH_BODY
+    BENCH_BASIC=$(printf '%s:%s' "$XID" "$XSEC" | base64 -w0)
+    BENCH_BODY="grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Atoken-exchange&subject_token=$token&subject_token_type=urn%3Aietf%3Aparams%3Aoauth%3Atoken-type%3Aaccess_token"
+    URL="$BASE/oauth2/token"; SCRIPT=bench/exchange.lua
+    if [ "${SUBJECTS:-same}" = fresh ]; then
+      # More subject tokens than the node's cache of checked tokens holds (10,000), collected
+      # from the token endpoint by wrk itself.
+      export BENCH_SUBJECT_BASIC BENCH_OUT="$WORK/subjects.txt" BENCH_SUBJECTS="$WORK/subjects.txt"
+      BENCH_SUBJECT_BASIC=$(printf '%s:%s' "$ID" "$SEC" | base64 -w0)
+      taskset -c "$LOAD_CPU" wrk -t1 -c4 -d3s -s bench/collect.lua "$URL" >/dev/null
+      echo "# subject tokens: $(wc -l <"$BENCH_OUT")"
+    fi
+    # The running node learns of the new client at its next poll.
+    until [ "$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Basic $BENCH_BASIC" \
+      --data "$BENCH_BODY" "$URL")" = 200 ]; do sleep 0.2; done ;;
   *) echo "bench: unknown ENDPOINT $ENDPOINT" >&2; exit 1 ;;
 esac
 

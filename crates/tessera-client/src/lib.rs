@@ -949,8 +949,6 @@ impl TokenClient {
         scope: Option<&str>,
         audience: Option<&str>,
     ) -> Result<tessera_proto::TokenResponse, ClientError> {
-        let i = &self.inner;
-        let (token_url, auth, assertion_audience) = self.endpoint().await?;
         let mut form: Vec<(&str, String)> = vec![("grant_type", "client_credentials".into())];
         if let Some(s) = scope {
             form.push(("scope", s.into()));
@@ -958,6 +956,64 @@ impl TokenClient {
         if let Some(a) = audience {
             form.push(("resource", a.into()));
         }
+        self.post_grant(form).await
+    }
+
+    /// Exchanges `subject_token` (an access token this service received, RFC 8693) for a token
+    /// for `audience` (a resource URI) with `scope` (never wider than the subject's), acting as
+    /// the subject (impersonation). Not cached: each call asks the token server. The answer's
+    /// `issued_token_type` says what came back.
+    pub async fn exchange(
+        &self,
+        subject_token: &str,
+        audience: Option<&str>,
+        scope: Option<&str>,
+    ) -> Result<tessera_proto::TokenResponse, ClientError> {
+        self.exchange_as(subject_token, None, audience, scope).await
+    }
+
+    /// [`exchange`](Self::exchange) with an actor token (delegation: the new token's `act`
+    /// names its subject, the subject's own actors nested inside), for instance this client's
+    /// own token from [`token`](Self::token).
+    pub async fn exchange_as(
+        &self,
+        subject_token: &str,
+        actor_token: Option<&str>,
+        audience: Option<&str>,
+        scope: Option<&str>,
+    ) -> Result<tessera_proto::TokenResponse, ClientError> {
+        const ACCESS: &str = "urn:ietf:params:oauth:token-type:access_token";
+        let mut form: Vec<(&str, String)> = vec![
+            (
+                "grant_type",
+                "urn:ietf:params:oauth:grant-type:token-exchange".into(),
+            ),
+            ("subject_token", subject_token.into()),
+            ("subject_token_type", ACCESS.into()),
+            ("requested_token_type", ACCESS.into()),
+        ];
+        if let Some(a) = actor_token {
+            form.push(("actor_token", a.into()));
+            form.push(("actor_token_type", ACCESS.into()));
+        }
+        if let Some(a) = audience {
+            form.push(("resource", a.into()));
+        }
+        if let Some(s) = scope {
+            form.push(("scope", s.into()));
+        }
+        self.post_grant(form).await
+    }
+
+    /// Posts `form` (a grant and its parameters) to the token endpoint with this client's
+    /// authentication, DPoP proof and retries.
+    async fn post_grant(
+        &self,
+        form: Vec<(&'static str, String)>,
+    ) -> Result<tessera_proto::TokenResponse, ClientError> {
+        let i = &self.inner;
+        let (token_url, auth, assertion_audience) = self.endpoint().await?;
+        let mut form = form;
         let secret = match &i.credential {
             Credential::Secret(s) => s.as_str(),
             Credential::Key(_) | Credential::TokenFile(_) | Credential::Certificate => "",

@@ -101,6 +101,10 @@ pub struct TokenResponse {
     /// The granted scopes, space-delimited (RFC 6749 §3.3).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scope: Option<String>,
+    /// What a token exchange issued (RFC 8693 §2.2.1), e.g.
+    /// `urn:ietf:params:oauth:token-type:access_token`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub issued_token_type: Option<String>,
 }
 
 /// The body of an OAuth error response (RFC 6749 §5.2).

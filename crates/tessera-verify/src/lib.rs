@@ -199,6 +199,31 @@ impl Claims {
     pub fn claim<T: serde::de::DeserializeOwned>(&self, name: &str) -> Option<T> {
         serde_json::from_value(self.extra.get(name)?.clone()).ok()
     }
+
+    /// Who acted for the subject (RFC 8693 §4.1 `act`), the current actor first, then the one
+    /// it acted for, and so on: empty for a token the subject holds itself. Authorization
+    /// decisions use [`sub`](Self::sub) and the current actor only (§4.1: earlier actors are
+    /// informational).
+    ///
+    /// ```
+    /// # let mut claims = tessera_verify::Claims { iss: "i".into(), sub: "alice".into(), aud: vec![],
+    /// #     exp: 0, iat: 0, jti: "j".into(), client_id: "c".into(), scopes: Default::default(), extra: Default::default() };
+    /// claims.extra = serde_json::from_str(r#"{"act":{"sub":"svc-c","act":{"sub":"svc-b"}}}"#).unwrap();
+    /// assert_eq!(claims.actors(), ["svc-c", "svc-b"]);
+    /// ```
+    pub fn actors(&self) -> Vec<&str> {
+        let mut chain = Vec::new();
+        let mut act = self.extra.get("act");
+        // A chain deeper than this is not a token anyone minted on purpose.
+        while let (Some(a), true) = (act, chain.len() < 32) {
+            match a.get("sub").and_then(serde_json::Value::as_str) {
+                Some(sub) => chain.push(sub),
+                None => break,
+            }
+            act = a.get("act");
+        }
+        chain
+    }
 }
 
 /// The claims of a verified payload, and its `nbf`: RFC 9068 §2.2's required claims must be

@@ -15,6 +15,7 @@ pub(super) struct TokenCommand {
 }
 
 #[derive(Subcommand)]
+#[allow(clippy::large_enum_variant)] // parsed once per run
 pub(super) enum TokenSub {
     /// Print a token's header and claims; with --verify, check it against its issuer's keys.
     Decode {
@@ -29,6 +30,20 @@ pub(super) enum TokenSub {
         /// The audience to require [default: the token's first aud].
         #[arg(long)]
         audience: Option<String>,
+    },
+    /// Exchange a token for another (RFC 8693): with --resource and --scope, a narrower token
+    /// for another API, as the subject (impersonation) or, with --actor-token, for it
+    /// (delegation). Prints the new token.
+    Exchange {
+        /// The token to exchange (`-`: read it from standard input, which keeps it out of the
+        /// process list).
+        #[arg(long, value_name = "TOKEN")]
+        subject_token: String,
+        /// A token of this client for itself, making the exchange a delegation.
+        #[arg(long, value_name = "TOKEN")]
+        actor_token: Option<String>,
+        #[command(flatten)]
+        fetch: FetchArgs,
     },
 }
 
@@ -87,12 +102,50 @@ pub(super) fn run_token(cmd: TokenCommand) -> anyhow::Result<ExitCode> {
                 issuer,
                 audience,
             }) => decode_token(token, verify, issuer, audience).await,
+            Some(TokenSub::Exchange {
+                subject_token,
+                actor_token,
+                fetch,
+            }) => exchange_token(fetch, subject_token, actor_token).await,
             None => fetch_token(cmd.fetch).await,
         }
     })
 }
 
 pub(super) async fn fetch_token(a: FetchArgs) -> anyhow::Result<ExitCode> {
+    let (scope, resource, json) = (a.scope.clone(), a.resource.clone(), a.json);
+    let client = client_of(a).await?;
+    let response = client.request(scope.as_deref(), resource.as_deref()).await?;
+    print_response(&response, json)
+}
+
+async fn exchange_token(a: FetchArgs, subject: String, actor: Option<String>) -> anyhow::Result<ExitCode> {
+    let subject = if subject == "-" {
+        let mut line = String::new();
+        std::io::stdin().lock().read_line(&mut line)?;
+        line.trim().to_string()
+    } else {
+        subject
+    };
+    let (scope, resource, json) = (a.scope.clone(), a.resource.clone(), a.json);
+    let client = client_of(a).await?;
+    let response = client
+        .exchange_as(&subject, actor.as_deref(), resource.as_deref(), scope.as_deref())
+        .await?;
+    print_response(&response, json)
+}
+
+fn print_response(response: &tessera_proto::TokenResponse, json: bool) -> anyhow::Result<ExitCode> {
+    if json {
+        print_json(&serde_json::to_value(response)?)?;
+    } else {
+        println!("{}", response.access_token);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The token client the flags describe.
+async fn client_of(a: FetchArgs) -> anyhow::Result<tessera_client::TokenClient> {
     let id = a
         .client_id
         .ok_or_else(|| anyhow::anyhow!("--client-id is required"))?;
@@ -123,14 +176,7 @@ pub(super) async fn fetch_token(a: FetchArgs) -> anyhow::Result<ExitCode> {
             other => anyhow::bail!("--auth {other:?}: expected basic or post"),
         });
     }
-    let client = builder.build().await?;
-    let response = client.request(a.scope.as_deref(), a.resource.as_deref()).await?;
-    if a.json {
-        print_json(&serde_json::to_value(&response)?)?;
-    } else {
-        println!("{}", response.access_token);
-    }
-    Ok(ExitCode::SUCCESS)
+    Ok(builder.build().await?)
 }
 
 pub(super) async fn decode_token(

@@ -60,7 +60,7 @@ fn claims(token: &str) -> Value {
     kit::decode_unverified(token).1
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn delegation_two_hops_deep_keeps_the_whole_chain() {
     let s = kit::start(Default::default()).await;
     let doc = s.get_json("/.well-known/oauth-authorization-server").await;
@@ -116,21 +116,19 @@ async fn delegation_two_hops_deep_keeps_the_whole_chain() {
     assert_eq!(c1["act"], json!({"sub": b}));
     assert_eq!(c1["scope"], "orders:read");
 
-    let c_self = s.token(&c, &c_secret).await;
-    let (status, t2) = exchange(
-        &s,
-        &c,
-        &c_secret,
-        &[
-            ("subject_token", &t1),
-            ("subject_token_type", ACCESS),
-            ("actor_token", &c_self),
-            ("actor_token_type", ACCESS),
-            ("resource", "https://d.example"),
-        ],
-    )
-    .await;
-    assert_eq!(status, 200, "{t2}");
+    // C's hop with tessera-client: its own token as the actor.
+    let c_client = tessera_client::TokenClient::builder(&c, &c_secret)
+        .token_url(s.url("/oauth2/token"))
+        .build()
+        .await
+        .unwrap();
+    let c_self = c_client.token(None, None).await.unwrap().access_token;
+    let t2 = c_client
+        .exchange_as(&t1, Some(&c_self), Some("https://d.example"), None)
+        .await
+        .unwrap();
+    assert_eq!(t2.issued_token_type.as_deref(), Some(ACCESS));
+    let t2 = json!({"access_token": t2.access_token});
     let c2 = claims(t2["access_token"].as_str().unwrap());
     assert_eq!(c2["sub"], a.as_str(), "the subject stays A");
     assert_eq!(
@@ -154,6 +152,15 @@ async fn delegation_two_hops_deep_keeps_the_whole_chain() {
     .await
     .unwrap();
     assert_eq!(verified["act"]["act"]["sub"], b.as_str());
+    // tessera-verify at D's API reads the chain, current actor first.
+    let d = tessera_verify::Verifier::builder(&s.base)
+        .audience("https://d.example")
+        .build()
+        .await
+        .unwrap();
+    let at_d = d.verify(t2["access_token"].as_str().unwrap()).await.unwrap();
+    assert_eq!(at_d.sub, a);
+    assert_eq!(at_d.actors(), [c.as_str(), b.as_str()]);
 
     // Impersonation is not B's to do: without an actor token, refused.
     let (status, body) = exchange(
@@ -285,7 +292,7 @@ async fn delegation_two_hops_deep_keeps_the_whole_chain() {
     );
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn impersonation_where_allowed_never_outlives_the_subject() {
     let s = kit::start(Default::default()).await;
     let (a, a_secret) = s.client("orders:read", &["https://gateway.example"]).await;
@@ -339,6 +346,47 @@ async fn impersonation_where_allowed_never_outlives_the_subject() {
         (400, Some("unauthorized_client")),
         "{body}"
     );
+    // The same from the command line, the subject token on standard input.
+    let (dir, url, gid, gsec, subj) = (
+        s.dir.path().to_path_buf(),
+        s.url("/oauth2/token"),
+        g.clone(),
+        g_secret.clone(),
+        subject.clone(),
+    );
+    let out = tokio::task::spawn_blocking(move || {
+        use std::io::Write;
+        let mut child = kit::tessera_cmd(&dir)
+            .args([
+                "token",
+                "exchange",
+                "--token-url",
+                &url,
+                "--client-id",
+                &gid,
+                "--subject-token",
+                "-",
+            ])
+            .args(["--resource", "https://internal.example", "--json"])
+            .env("TESSERA_CLIENT_SECRET", &gsec)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        writeln!(child.stdin.take().unwrap(), "{subj}").unwrap();
+        child.wait_with_output().unwrap()
+    })
+    .await
+    .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let answer: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(answer["issued_token_type"], ACCESS);
+    assert_eq!(
+        claims(answer["access_token"].as_str().unwrap())["sub"],
+        a.as_str()
+    );
+
     // The policy through the CLI: shown, changed, audited.
     let shown = kit::cli_json(s.dir.path(), &["client", "show", &g, "--json"]);
     assert_eq!(shown["token_exchange"]["impersonation"], true);
@@ -378,7 +426,7 @@ async fn impersonation_where_allowed_never_outlives_the_subject() {
     assert!(err.contains("delegation"), "{err}");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_external_jwt_from_a_trusted_issuer_is_exchanged_and_may_act_is_honoured() {
     let s = kit::start(Default::default()).await;
     let key = TestKey::new("ES256", "gw");
