@@ -182,9 +182,13 @@ case "$ENDPOINT" in
       taskset -c "$LOAD_CPU" wrk -t1 -c4 -d3s -s bench/collect.lua "$URL" >/dev/null
       echo "# subject tokens: $(wc -l <"$BENCH_OUT")"
     fi
-    # The running node learns of the new client at its next poll.
-    until [ "$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Basic $BENCH_BASIC" \
-      --data "$BENCH_BODY" "$URL")" = 200 ]; do sleep 0.2; done ;;
+    # The running node learns of the new client at its next poll (10 s at most).
+    for try in $(seq 1 50); do
+      [ "$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Basic $BENCH_BASIC" \
+        --data "$BENCH_BODY" "$URL")" = 200 ] && break
+      [ "$try" = 50 ] && { echo "bench: the exchange never succeeded" >&2; exit 1; }
+      sleep 0.2
+    done ;;
   *) echo "bench: unknown ENDPOINT $ENDPOINT" >&2; exit 1 ;;
 esac
 

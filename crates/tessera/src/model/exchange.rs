@@ -31,7 +31,8 @@ pub struct ExchangePolicy {
     /// It may act on the subject's behalf, saying so (`actor_token` given: `act` names it).
     #[serde(default)]
     pub delegation: bool,
-    /// It may become the subject (no `actor_token`: the new token is the subject's alone).
+    /// It may become the subject (no `actor_token`: the new token is the subject's, with the
+    /// subject's own `act` chain if it had one).
     #[serde(default)]
     pub impersonation: bool,
     /// Longest an exchanged token lives (seconds; default the client's token lifetime).

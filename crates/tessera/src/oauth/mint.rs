@@ -234,7 +234,9 @@ pub(crate) fn issue_exchanged<'a>(
         exp = exp.min(retire_at);
     }
     if exp <= iat {
-        return Err(OAuthError::InvalidGrant("the subject token has expired".into()));
+        return Err(OAuthError::InvalidRequest(
+            "the token would expire at once (its subject token is expiring)".into(),
+        ));
     }
     let mut fresh = [0u8; JTI_LEN];
     let claims = ClaimsRef {

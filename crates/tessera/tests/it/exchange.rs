@@ -116,6 +116,31 @@ async fn delegation_two_hops_deep_keeps_the_whole_chain() {
     assert_eq!(c1["act"], json!({"sub": b}));
     assert_eq!(c1["scope"], "orders:read");
 
+    // Impersonating a delegated token keeps its chain: E becomes A, and the token still says
+    // B acted.
+    let (e, e_secret) = exchanger(
+        &s,
+        "E",
+        "orders:read",
+        "https://e.example",
+        policy(&["https://f.example"], &["https://c.example"], false, true),
+    )
+    .await;
+    let (status, te) = exchange(
+        &s,
+        &e,
+        &e_secret,
+        &[("subject_token", &t1), ("subject_token_type", ACCESS)],
+    )
+    .await;
+    assert_eq!(status, 200, "{te}");
+    let ce = claims(te["access_token"].as_str().unwrap());
+    assert_eq!(
+        (ce["sub"].as_str(), ce["client_id"].as_str()),
+        (Some(a.as_str()), Some(e.as_str()))
+    );
+    assert_eq!(ce["act"], json!({"sub": b}));
+
     // C's hop with tessera-client: its own token as the actor.
     let c_client = tessera_client::TokenClient::builder(&c, &c_secret)
         .token_url(s.url("/oauth2/token"))
@@ -162,6 +187,27 @@ async fn delegation_two_hops_deep_keeps_the_whole_chain() {
     assert_eq!(at_d.sub, a);
     assert_eq!(at_d.actors(), [c.as_str(), b.as_str()]);
 
+    // Only B's own token for itself names B as the actor: not a token B holds for A (t1 was
+    // issued to B about A), so B cannot claim A acted.
+    let (status, body) = exchange(
+        &s,
+        &b,
+        &b_secret,
+        &[
+            ("subject_token", &a_token),
+            ("subject_token_type", ACCESS),
+            ("actor_token", &t1),
+            ("actor_token_type", ACCESS),
+            ("audience", "https://c.example"),
+        ],
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_request")),
+        "{body}"
+    );
+
     // Impersonation is not B's to do: without an actor token, refused.
     let (status, body) = exchange(
         &s,
@@ -172,7 +218,7 @@ async fn delegation_two_hops_deep_keeps_the_whole_chain() {
     .await;
     assert_eq!(
         (status, body["error"].as_str()),
-        (400, Some("unauthorized_client")),
+        (400, Some("invalid_request")),
         "{body}"
     );
     // Wider audience or scope than allowed.
@@ -214,7 +260,7 @@ async fn delegation_two_hops_deep_keeps_the_whole_chain() {
     .await;
     assert_eq!(
         (status, body["error"].as_str()),
-        (400, Some("invalid_grant")),
+        (400, Some("invalid_request")),
         "{body}"
     );
     let (status, body) = exchange(
@@ -231,7 +277,7 @@ async fn delegation_two_hops_deep_keeps_the_whole_chain() {
     .await;
     assert_eq!(
         (status, body["error"].as_str()),
-        (400, Some("invalid_grant")),
+        (400, Some("invalid_request")),
         "{body}"
     );
     for (k, v) in [
@@ -267,7 +313,7 @@ async fn delegation_two_hops_deep_keeps_the_whole_chain() {
     let (status, body) = exchange(&s, &b, &b_secret, &with(&[])).await;
     assert_eq!(
         (status, body["error"].as_str()),
-        (400, Some("invalid_grant")),
+        (400, Some("invalid_request")),
         "revoked: {body}"
     );
     let fresh = s.token(&a, &a_secret).await;
@@ -287,7 +333,7 @@ async fn delegation_two_hops_deep_keeps_the_whole_chain() {
     .await;
     assert_eq!(
         (status, body["error"].as_str()),
-        (400, Some("invalid_grant")),
+        (400, Some("invalid_request")),
         "expired: {body}"
     );
 }
@@ -343,7 +389,7 @@ async fn impersonation_where_allowed_never_outlives_the_subject() {
     .await;
     assert_eq!(
         (status, body["error"].as_str()),
-        (400, Some("unauthorized_client")),
+        (400, Some("invalid_request")),
         "{body}"
     );
     // The same from the command line, the subject token on standard input.
@@ -486,26 +532,48 @@ async fn an_external_jwt_from_a_trusted_issuer_is_exchanged_and_may_act_is_honou
     );
     assert!(c["exp"].as_i64().unwrap() <= now + 600);
     // may_act naming this client: allowed; naming someone else: refused.
-    let (status, _) = post(external("user-42", json!({"may_act": {"client_id": g}}))).await;
-    assert_eq!(status, 200);
+    let (status, body) = post(external("user-42", json!({"may_act": {"client_id": g}}))).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(claims(body["access_token"].as_str().unwrap())["sub"], "user-42");
+    // Without a scope claim, no scope (never "all the client may have"); the issuer's own
+    // `act` is not Tessera's to assert.
+    let mut bare = json!({"iss": "https://idp.partner.example", "sub": "user-7", "aud": "https://edge.example",
+        "iat": now, "exp": now + 600, "act": {"sub": "admin"}});
+    let (status, body) = post(idp.jwt(&bare)).await;
+    assert_eq!(status, 200, "{body}");
+    let c = claims(body["access_token"].as_str().unwrap());
+    assert!(c.get("scope").is_none() && c.get("act").is_none(), "{c}");
+    bare["scope"] = json!(["orders:read"]);
+    let (status, body) = post(idp.jwt(&bare)).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        claims(body["access_token"].as_str().unwrap())
+            .get("scope")
+            .is_none(),
+        "a scope that is not a string is none"
+    );
     let (status, body) = post(external("user-42", json!({"may_act": {"sub": "someone-else"}}))).await;
     assert_eq!(
         (status, body["error"].as_str()),
-        (400, Some("invalid_grant")),
+        (400, Some("invalid_request")),
         "{body}"
     );
     // A subject the policy does not admit, or another issuer's token.
     let (status, body) = post(external("robot-1", json!({}))).await;
     assert_eq!(
         (status, body["error"].as_str()),
-        (400, Some("invalid_grant")),
+        (400, Some("invalid_request")),
         "{body}"
     );
     let stranger = TestKey::new("ES256", "idp-1")
         .jwt(&json!({"iss": "https://idp.partner.example", "sub": "user-1",
         "aud": "https://edge.example", "iat": now, "exp": now + 600}));
-    let (status, _) = post(stranger).await;
-    assert_eq!(status, 400);
+    let (status, body) = post(stranger).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_request")),
+        "{body}"
+    );
 }
 
 /// A token exchange by key client `id` (a fresh assertion signed with `key`) for an external

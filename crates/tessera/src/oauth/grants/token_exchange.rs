@@ -7,9 +7,13 @@
 //!   client enabled), Tessera's ID tokens issued to the exchanging client, or JWTs of an issuer
 //!   the exchanging client's trust policies admit. An access token must be meant for the client
 //!   (its id) or for one of the policy's `subject_audiences`.
-//! - The actor token (delegation) is a Tessera access token the exchanging client holds for
-//!   itself; without one, the exchange is impersonation. A subject token's `may_act` must name
-//!   the actor (or, for impersonation, the client).
+//! - The actor token (delegation) is the exchanging client's own access token for itself (its
+//!   `sub` is the client, no `act`); without one, the exchange is impersonation, which keeps a
+//!   delegated subject's chain (it never hides who acted). A subject token's `may_act` must
+//!   name the actor (or, for impersonation, the client). Chains are at most eight deep.
+//! - An ID token or an external JWT without a `scope` string carries no scope, so neither does
+//!   what is exchanged from it; an ID token's user must still be enabled; an external token's
+//!   `act` is not copied. Refused subject or actor tokens are `invalid_request` (§2.2.2).
 //! - Scope: what is asked, within both the subject token's scope and the client's scopes
 //!   (`invalid_scope` otherwise); audience (`audience` or `resource`): within the policy's
 //!   (`invalid_target`). Lifetime: the policy's (or the client's), never past the subject
@@ -53,16 +57,21 @@ impl Grant for TokenExchange {
 /// The subject token, checked.
 struct Subject {
     sub: String,
-    /// Its scopes (`None`: the token carries none, as an ID token).
+    /// Its scopes (an ID token's, or an external token's without `scope`: none).
     scopes: Option<Vec<String>>,
     exp: i64,
     act: Option<Value>,
     may_act: Option<Value>,
 }
 
-fn grant_error(why: &'static str) -> OAuthError {
-    OAuthError::InvalidGrant(why.into())
+/// RFC 8693 §2.2.2: a subject or actor token that is invalid for any reason, or unacceptable
+/// under the client's policy, is `invalid_request`.
+fn refused(why: &'static str) -> OAuthError {
+    OAuthError::InvalidRequest(why.into())
 }
+
+/// Deepest `act` chain Tessera mints (each hop adds one).
+const MAX_CHAIN: usize = 8;
 
 async fn exchange(r: TokenRequest<'_>) -> Result<Answer, OAuthError> {
     let (app, client, form) = (r.app, r.client, r.form);
@@ -89,10 +98,15 @@ async fn exchange(r: TokenRequest<'_>) -> Result<Answer, OAuthError> {
         (None, None) => None,
         (Some(token), Some(ACCESS_TOKEN_TYPE)) => {
             let active = crate::oauth::validate::check(app, token, now)
-                .map_err(|_| grant_error("the actor token is not active"))?;
-            if active.claims.client_id != *client.id {
-                return Err(grant_error(
-                    "the actor token must be one this client holds for itself",
+                .map_err(|_| refused("the actor token is not active"))?;
+            // The client's own token for itself: not a person's, not an exchanged one, so the
+            // actor it names is always the client.
+            let own = active.claims.client_id == *client.id
+                && active.claims.sub == *client.id
+                && !active.claims.extra.contains_key("act");
+            if !own {
+                return Err(refused(
+                    "the actor token must be this client's own token for itself",
                 ));
             }
             Some(active.claims.sub)
@@ -110,13 +124,11 @@ async fn exchange(r: TokenRequest<'_>) -> Result<Answer, OAuthError> {
     };
     match &actor {
         Some(_) if !policy.delegation => {
-            return Err(OAuthError::UnauthorizedClient(
-                "this client may not act for others (delegation)".into(),
-            ));
+            return Err(refused("this client may not act for others (delegation)"));
         }
         None if !policy.impersonation => {
-            return Err(OAuthError::UnauthorizedClient(
-                "this client may not impersonate; present an actor token (delegation)".into(),
+            return Err(refused(
+                "this client may not impersonate; present an actor token (delegation)",
             ));
         }
         _ => {}
@@ -127,9 +139,7 @@ async fn exchange(r: TokenRequest<'_>) -> Result<Answer, OAuthError> {
         let named = may.get("sub").and_then(Value::as_str) == Some(who)
             || may.get("client_id").and_then(Value::as_str) == Some(&client.id);
         if !named {
-            return Err(grant_error(
-                "the subject token's may_act does not name this actor",
-            ));
+            return Err(refused("the subject token's may_act does not name this actor"));
         }
     }
     let act = actor.map(|sub| {
@@ -140,7 +150,11 @@ async fn exchange(r: TokenRequest<'_>) -> Result<Answer, OAuthError> {
         }
         Value::Object(a)
     });
+    // Impersonating a delegated token keeps its chain: the new token must not hide who acted.
     let act = act.or_else(|| subject.act.clone());
+    if chain_depth(act.as_ref()) > MAX_CHAIN {
+        return Err(refused("the act chain is too deep"));
+    }
 
     let scope = narrow_scope(client, subject.scopes.as_deref(), form.get("scope"))?;
     let audience = target(policy, form)?;
@@ -177,12 +191,12 @@ async fn subject(
     match kind {
         "access_token" => {
             let active = crate::oauth::validate::check(app, token, now)
-                .map_err(|_| grant_error("the subject token is not active"))?;
+                .map_err(|_| refused("the subject token is not active"))?;
             let c = active.claims;
             let for_us =
                 c.aud.contains(&client.id) || policy.subject_audiences.iter().any(|a| c.aud.contains(a));
             if !for_us {
-                return Err(grant_error(
+                return Err(refused(
                     "the subject token is not meant for this client (its audience)",
                 ));
             }
@@ -206,21 +220,24 @@ async fn subject(
         }
         "id_token" => {
             let c = crate::oauth::validate::id_token_claims(app, token)
-                .ok_or_else(|| grant_error("the subject token is not an ID token of this server"))?;
+                .ok_or_else(|| refused("the subject token is not an ID token of this server"))?;
             let exp = c.get("exp").and_then(Value::as_i64).unwrap_or(0);
             if exp <= now {
-                return Err(grant_error("the subject token has expired"));
+                return Err(refused("the subject token has expired"));
             }
             if c.get("aud").and_then(Value::as_str) != Some(&client.id) {
-                return Err(grant_error("the ID token was issued to another client"));
+                return Err(refused("the ID token was issued to another client"));
+            }
+            let sub = c.get("sub").and_then(Value::as_str).unwrap_or_default();
+            // An ID token cannot be revoked: its user must still exist and be enabled.
+            let user = app.store.user(sub).await.map_err(|e| OAuthError::store(&e))?;
+            if sub.is_empty() || !user.is_some_and(|u| u.enabled) {
+                return Err(refused("the ID token's user is unknown or disabled"));
             }
             Ok(Subject {
-                sub: c
-                    .get("sub")
-                    .and_then(Value::as_str)
-                    .unwrap_or_default()
-                    .to_string(),
-                scopes: None,
+                sub: sub.to_string(),
+                // An ID token grants no scope: what is exchanged from it carries none.
+                scopes: Some(Vec::new()),
                 exp,
                 act: None,
                 may_act: None,
@@ -231,23 +248,30 @@ async fn subject(
                 .await
                 .map_err(|why| {
                     tracing::info!(client = %client.id, reason = why.as_str(), "external subject token refused");
-                    grant_error("the subject token is not admitted by this client's trust policies")
+                    refused("the subject token is not admitted by this client's trust policies")
                 })?;
             let c = admitted.claims;
             let sub = c.get("sub").and_then(Value::as_str).unwrap_or_default();
             if sub.is_empty() {
-                return Err(grant_error("the subject token names no subject"));
+                return Err(refused("the subject token names no subject"));
             }
             Ok(Subject {
                 sub: sub.to_string(),
-                scopes: c.get("scope").and_then(Value::as_str).map(|s| {
-                    s.split(' ')
-                        .filter(|t| !t.is_empty())
-                        .map(str::to_string)
-                        .collect()
-                }),
+                // No `scope` string, no scope (never "any").
+                scopes: Some(
+                    c.get("scope")
+                        .and_then(Value::as_str)
+                        .map(|s| {
+                            s.split(' ')
+                                .filter(|t| !t.is_empty())
+                                .map(str::to_string)
+                                .collect()
+                        })
+                        .unwrap_or_default(),
+                ),
                 exp: c.get("exp").and_then(Value::as_f64).map_or(0, |e| e as i64),
-                act: c.get("act").cloned(),
+                // Another issuer's `act` is not Tessera's to assert.
+                act: None,
                 may_act: c.get("may_act").cloned(),
             })
         }
@@ -308,4 +332,18 @@ fn target<'a>(
         1 => AudienceRef::One(wanted[0]),
         _ => AudienceRef::Many(wanted),
     })
+}
+
+/// How many actors `act` names (counting stops past [`MAX_CHAIN`]).
+fn chain_depth(act: Option<&Value>) -> usize {
+    let mut depth = 0;
+    let mut a = act;
+    while let Some(v) = a {
+        depth += 1;
+        if depth > MAX_CHAIN {
+            break;
+        }
+        a = v.get("act");
+    }
+    depth
 }
