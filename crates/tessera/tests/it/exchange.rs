@@ -604,3 +604,113 @@ async fn exchange_with_key(s: &Server, key: &TestKey, id: &str, subject: String)
         .unwrap();
     (r.status().as_u16(), r.json::<Value>().await.unwrap())
 }
+
+/// An app swaps the ID token a person signed in with for an access token for its back end:
+/// the person is the subject, no scope comes with an ID token, another client's ID token is
+/// refused, and so is one whose user has since been disabled.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_id_token_is_exchanged_for_its_own_client_only_while_its_user_is_enabled() {
+    use crate::oidc::{REDIRECT, first_code, redeem, user};
+    let s = kit::start(Default::default()).await;
+    let ada = user(&s, "ada@example.com").await;
+    let mut p = policy(&["https://backend.example"], &[], false, true);
+    p.subject_token_types = vec!["id_token".into()];
+    let app_client = |name: &'static str, p: Option<ExchangePolicy>| {
+        let s = &s;
+        async move {
+            let mut grants = vec!["authorization_code".to_string(), "refresh_token".to_string()];
+            if p.is_some() {
+                grants.push(EXCHANGE.into());
+            }
+            s.client_with(NewClient {
+                name: name.into(),
+                scope: "orders:read".into(),
+                first_party: true,
+                grant_types: Some(grants),
+                redirect_uris: vec![REDIRECT.into()],
+                token_exchange: p,
+                ..Default::default()
+            })
+            .await
+        }
+    };
+    let (app, app_secret) = app_client("web app", Some(p)).await;
+    let (other, other_secret) = app_client("another app", None).await;
+    let id_token_of = |id: String, secret: String| {
+        let s = &s;
+        async move {
+            let (_, verifier, code) = first_code(s, &id, "ada@example.com").await;
+            let (status, tokens) = redeem(s, &id, &secret, &code, &verifier).await;
+            assert_eq!(status, 200, "{tokens}");
+            tokens["id_token"].as_str().unwrap().to_string()
+        }
+    };
+    let mine = id_token_of(app.clone(), app_secret.clone()).await;
+    let theirs = id_token_of(other.clone(), other_secret.clone()).await;
+    const ID: &str = "urn:ietf:params:oauth:token-type:id_token";
+
+    let (status, body) = exchange(
+        &s,
+        &app,
+        &app_secret,
+        &[("subject_token", &mine), ("subject_token_type", ID)],
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let c = claims(body["access_token"].as_str().unwrap());
+    assert_eq!(
+        (c["sub"].as_str(), c["aud"].as_str()),
+        (Some(ada.as_str()), Some("https://backend.example"))
+    );
+    assert!(c.get("scope").is_none(), "an ID token grants no scope: {c}");
+    let (status, body) = exchange(
+        &s,
+        &app,
+        &app_secret,
+        &[
+            ("subject_token", &mine),
+            ("subject_token_type", ID),
+            ("scope", "orders:read"),
+        ],
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_scope")),
+        "{body}"
+    );
+    // Another client's ID token, and something that is not a JWT at all.
+    for (token, what) in [
+        (theirs.as_str(), "another client's"),
+        (body.to_string().as_str(), "not a JWT"),
+    ] {
+        let (status, body) = exchange(
+            &s,
+            &app,
+            &app_secret,
+            &[("subject_token", token), ("subject_token_type", ID)],
+        )
+        .await;
+        assert_eq!(
+            (status, body["error"].as_str()),
+            (400, Some("invalid_request")),
+            "{what}: {body}"
+        );
+    }
+    // Its user disabled: the ID token, which cannot be revoked, exchanges no more.
+    tessera::users::set_enabled(&s.app().store, &s.actor(), &ada, false)
+        .await
+        .unwrap();
+    let (status, body) = exchange(
+        &s,
+        &app,
+        &app_secret,
+        &[("subject_token", &mine), ("subject_token_type", ID)],
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_request")),
+        "{body}"
+    );
+}
