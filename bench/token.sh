@@ -173,11 +173,13 @@ case "$ENDPOINT" in
     export BENCH_BASIC BENCH_BODY
     BENCH_BASIC=$(printf '%s:%s' "$XID" "$XSEC" | base64 -w0)
     BENCH_BODY="grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Atoken-exchange&subject_token=$token&subject_token_type=urn%3Aietf%3Aparams%3Aoauth%3Atoken-type%3Aaccess_token"
-    URL="$BASE/oauth2/token"; SCRIPT=bench/exchange.lua
+    URL="$BASE/oauth2/token"; SCRIPT=bench/token.lua
     if [ "${SUBJECTS:-same}" = fresh ]; then
       # More subject tokens than the node's cache of checked tokens holds (10,000), collected
-      # from the token endpoint by wrk itself.
-      export BENCH_SUBJECT_BASIC BENCH_OUT="$WORK/subjects.txt" BENCH_SUBJECTS="$WORK/subjects.txt"
+      # from the token endpoint by wrk itself; each request exchanges the next one.
+      SCRIPT=bench/assertions.lua
+      export BENCH_SUBJECT_BASIC BENCH_OUT="$WORK/subjects.txt" BENCH_ASSERTIONS="$WORK/subjects.txt"
+      export BENCH_PREFIX="${BENCH_BODY%%&subject_token=*}&subject_token_type=urn%3Aietf%3Aparams%3Aoauth%3Atoken-type%3Aaccess_token&subject_token="
       BENCH_SUBJECT_BASIC=$(printf '%s:%s' "$ID" "$SEC" | base64 -w0)
       taskset -c "$LOAD_CPU" wrk -t1 -c4 -d3s -s bench/collect.lua "$URL" >/dev/null
       echo "# subject tokens: $(wc -l <"$BENCH_OUT")"

@@ -71,6 +71,21 @@ impl App {
         }
     }
 
+    /// Counts a registration attempt (or a metadata document fetch) from `address` against
+    /// `[registration] per_address_per_hour`: `Err` with how long to wait when over it.
+    pub fn admit_registration(&self, address: std::net::IpAddr) -> Result<(), crate::limits::Refused> {
+        let Some(rate) = &self.register_rate else {
+            return Ok(());
+        };
+        rate.check_key(&crate::limits::address_key(address))
+            .map_err(|not_until| crate::limits::Refused {
+                limit: "registrations per address",
+                retry_after: not_until.wait_time_from(governor::clock::Clock::now(
+                    &governor::clock::DefaultClock::default(),
+                )),
+            })
+    }
+
     /// Reads client `id` from the store and puts it (or its absence) into this node's registry
     /// at once: what an administrative change on this node must do before it answers, so that a
     /// disabled or narrowed client gets nothing more here. Other nodes follow within a poll.

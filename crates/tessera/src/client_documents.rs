@@ -22,7 +22,7 @@ use std::sync::Arc;
 
 use serde_json::{Map, Value};
 
-use crate::client_keys::{AddressPolicy, OutboundSettings, outbound_client};
+use crate::client_keys::{AddressPolicy, OutboundSettings, outbound_client, read_within};
 use crate::model::client_metadata::{self as rules, Policy};
 use crate::model::registration::{Origin, Registered, Registration};
 use crate::model::{AuditEntry, ClientRecord};
@@ -89,18 +89,8 @@ impl Documents {
         if parsed.scheme() != "https" {
             return Err(fail("only https"));
         }
-        // An address written in the URL is not resolved, so it is checked here.
-        if let Some(ip) = parsed.host_str().and_then(|h| {
-            h.trim_start_matches('[')
-                .trim_end_matches(']')
-                .parse::<std::net::IpAddr>()
-                .ok()
-        }) {
-            if !self.policy.allows(ip) {
-                return Err(fail(&format!("address {ip} is not allowed")));
-            }
-        }
-        let mut response = self
+        self.policy.check_literal(&parsed).map_err(DocumentError::Fetch)?;
+        let response = self
             .http
             .get(parsed)
             .header(reqwest::header::ACCEPT, "application/json")
@@ -120,20 +110,9 @@ impl Documents {
             return Err(fail(&format!("answered {}", response.status().as_u16())));
         }
         let fresh = fresh_for(response.headers());
-        if response.content_length().is_some_and(|n| n > MAX_BYTES as u64) {
-            return Err(fail(&format!("larger than {MAX_BYTES} bytes")));
-        }
-        let mut body = Vec::new();
-        while let Some(chunk) = response
-            .chunk()
+        let body = read_within(response, MAX_BYTES)
             .await
-            .map_err(|_| fail("the body could not be read"))?
-        {
-            if body.len() + chunk.len() > MAX_BYTES {
-                return Err(fail(&format!("larger than {MAX_BYTES} bytes")));
-            }
-            body.extend_from_slice(&chunk);
-        }
+            .map_err(DocumentError::Fetch)?;
         match crate::json::from_slice::<Value>(&body) {
             Ok(Value::Object(doc)) => Ok((doc, fresh)),
             _ => Err(DocumentError::Invalid("not one JSON object".into())),

@@ -94,6 +94,22 @@ pub fn outbound_client(
         .map_err(|e| format!("cannot build the HTTP client: {e}"))
 }
 
+/// The body of `response`, refused once it is larger than `max` bytes (by its announced length,
+/// or as it arrives).
+pub async fn read_within(mut response: reqwest::Response, max: usize) -> Result<Vec<u8>, String> {
+    if response.content_length().is_some_and(|n| n > max as u64) {
+        return Err(format!("larger than {max} bytes"));
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(|e| describe(&e))? {
+        if body.len() + chunk.len() > max {
+            return Err(format!("larger than {max} bytes"));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
 /// Why no key was found (for the log; the client sees `invalid_client`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum KeyFailure {
@@ -291,17 +307,8 @@ impl RemoteKeys {
             "http" if self.inner.allow_http_loopback && crate::model::auth::is_loopback_host(host) => {}
             _ => return Err("only https may be fetched".into()),
         }
-        // An address written in the URL is not resolved, so it is checked here.
-        if let Ok(ip) = host
-            .trim_start_matches('[')
-            .trim_end_matches(']')
-            .parse::<IpAddr>()
-        {
-            if !self.inner.policy.allows(ip) {
-                return Err(format!("address {ip} is not allowed"));
-            }
-        }
-        let mut response = self
+        self.inner.policy.check_literal(&url)?;
+        let response = self
             .inner
             .http
             .get(url)
@@ -315,16 +322,7 @@ impl RemoteKeys {
         if response.status() != reqwest::StatusCode::OK {
             return Err(format!("answered {}", response.status().as_u16()));
         }
-        if response.content_length().is_some_and(|n| n > MAX_BYTES as u64) {
-            return Err(format!("larger than {MAX_BYTES} bytes"));
-        }
-        let mut body = Vec::new();
-        while let Some(chunk) = response.chunk().await.map_err(|e| describe(&e))? {
-            if body.len() + chunk.len() > MAX_BYTES {
-                return Err(format!("larger than {MAX_BYTES} bytes"));
-            }
-            body.extend_from_slice(&chunk);
-        }
+        let body = read_within(response, MAX_BYTES).await?;
         crate::json::from_slice(&body).map_err(|_| "not a JSON document".to_string())
     }
 
@@ -441,6 +439,20 @@ pub struct AddressPolicy {
 }
 
 impl AddressPolicy {
+    /// Refuses an address written in `url` that the policy does not allow (an address is not
+    /// resolved, so the resolver never sees it; names are checked there).
+    pub fn check_literal(&self, url: &reqwest::Url) -> Result<(), String> {
+        let host = url.host_str().unwrap_or_default();
+        match host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse::<IpAddr>()
+        {
+            Ok(ip) if !self.allows(ip) => Err(format!("address {ip} is not allowed")),
+            _ => Ok(()),
+        }
+    }
+
     /// The policy `settings` describe.
     pub fn from_settings(settings: &OutboundSettings) -> Self {
         AddressPolicy {

@@ -317,3 +317,12 @@ pub fn key_json(k: &KeyRecord, at: i64) -> serde_json::Value {
 pub fn trust_json(p: &crate::model::trust::TrustPolicy) -> serde_json::Value {
     serde_json::to_value(p).unwrap_or_default()
 }
+
+/// An initial access token for registration, never its value (`tessera registration token list
+/// --json`, `/admin/v1/registration-tokens`).
+pub fn registration_token_json(t: &crate::model::registration::InitialToken) -> serde_json::Value {
+    serde_json::json!({
+        "id": t.id, "note": t.note, "created_at": t.created_at, "expires_at": t.expires_at,
+        "uses_left": t.uses_left,
+    })
+}

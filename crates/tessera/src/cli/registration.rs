@@ -58,13 +58,6 @@ pub(super) enum TokenCommand {
     },
 }
 
-fn token_json(t: &crate::model::registration::InitialToken) -> serde_json::Value {
-    serde_json::json!({
-        "id": t.id, "note": t.note, "created_at": t.created_at, "expires_at": t.expires_at,
-        "uses_left": t.uses_left,
-    })
-}
-
 pub(super) async fn command(
     store: &Store,
     actor: &Actor,
@@ -82,7 +75,7 @@ pub(super) async fn command(
                 .map_err(|e| anyhow::anyhow!("--expires-in {expires_in:?}: {e}"))?;
             let (token, value) = ops::create_initial_token(store, actor, &note, lifetime, uses).await?;
             if json {
-                let mut v = token_json(&token);
+                let mut v = crate::views::registration_token_json(&token);
                 v["token"] = value.into();
                 writeln!(out, "{v}")?;
             } else {
@@ -103,7 +96,7 @@ pub(super) async fn command(
         RegistrationCommand::Token(TokenCommand::List { json }) => {
             let tokens = ops::initial_tokens(store).await?;
             if json {
-                let list: Vec<_> = tokens.iter().map(token_json).collect();
+                let list: Vec<_> = tokens.iter().map(crate::views::registration_token_json).collect();
                 writeln!(out, "{}", serde_json::Value::from(list))?;
             } else {
                 writeln!(out, "{:<36}  {:<9}  {:<20}  NOTE", "ID", "USES_LEFT", "EXPIRES")?;

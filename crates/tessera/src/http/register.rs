@@ -88,21 +88,16 @@ fn failure(e: RegisterError) -> Response {
     }
 }
 
-/// The bearer token in `Authorization`, if one is there; `Err` for a malformed header.
+/// The bearer token in `Authorization`, if one is there; `Err` for anything else there (read by
+/// `tessera_verify::bearer`, as every bearer endpoint reads it).
 fn bearer(headers: &HeaderMap) -> Result<Option<&str>, ()> {
-    let mut values = headers.get_all(header::AUTHORIZATION).iter();
-    let Some(value) = values.next() else {
-        return Ok(None);
-    };
-    if values.next().is_some() {
-        return Err(());
+    use tessera_verify::bearer::{Presented, presented};
+    let values = headers.get_all(header::AUTHORIZATION);
+    match presented(values.iter().map(|v| v.as_bytes()), None) {
+        Presented::Token(t) if t.len() <= 512 => Ok(Some(t)),
+        Presented::None if values.iter().next().is_none() => Ok(None),
+        _ => Err(()),
     }
-    let value = value.to_str().map_err(|_| ())?;
-    let (scheme, token) = value.split_once(' ').ok_or(())?;
-    if !scheme.eq_ignore_ascii_case("bearer") || token.is_empty() || token.len() > 512 {
-        return Err(());
-    }
-    Ok(Some(token.trim()))
 }
 
 /// The request's JSON object (RFC 7591 §3.1: `application/json`), read within bounds.
@@ -150,17 +145,8 @@ async fn register(State(app): State<Arc<App>>, request: Request) -> Response {
     let Ok(token) = bearer(&parts.headers) else {
         return failure(RegisterError::InvalidToken);
     };
-    if let Some(rate) = &app.register_rate {
-        if let Err(not_until) = rate.check_key(&crate::limits::address_key(address)) {
-            let wait = not_until.wait_time_from(governor::clock::Clock::now(
-                &governor::clock::DefaultClock::default(),
-            ));
-            return OAuthError::refused(crate::limits::Refused {
-                limit: "registrations per address",
-                retry_after: wait,
-            })
-            .into_response();
-        }
+    if let Err(refused) = app.admit_registration(address) {
+        return OAuthError::refused(refused).into_response();
     }
     let metadata = match metadata(&app, &parts.headers, body).await {
         Ok(m) => m,

@@ -110,9 +110,7 @@ pub struct Minted<'a> {
 /// When a token for `client` minted at `now` by a key retiring at `retire_at` is issued and
 /// expires: the one rule for every token Tessera signs (access tokens of every grant, ID tokens).
 pub fn lifetime(client: &CachedClient, now: i64, retire_at: Option<i64>) -> (i64, i64) {
-    // Tokens issued at or before `tokens_revoked_before` count as revoked. A token minted in the
-    // same second as a revocation is newer than it, so it is dated one second later.
-    let iat = now.max(client.tokens_revoked_before + 1).max(0);
+    let iat = issued_at(client, now);
     let mut exp = iat + i64::from(client.token_ttl);
     // A key scheduled to retire never signs a token that outlives it (a client's lifetime may
     // have been raised after the rotation was planned).
@@ -120,6 +118,34 @@ pub fn lifetime(client: &CachedClient, now: i64, retire_at: Option<i64>) -> (i64
         exp = exp.min(retire_at).max(iat + 1);
     }
     (iat, exp)
+}
+
+/// When a token of `client` minted at `now` is dated. Tokens issued at or before
+/// `tokens_revoked_before` count as revoked; a token minted in the same second as a revocation
+/// is newer than it, so it is dated one second later.
+fn issued_at(client: &CachedClient, now: i64) -> i64 {
+    now.max(client.tokens_revoked_before + 1).max(0)
+}
+
+/// Binds `claims_json` as `cnf` says, signs it with `slot`'s key, and makes the answer's parts.
+fn signed<'a>(
+    slot: &crate::keys::Slot,
+    mut claims_json: Vec<u8>,
+    cnf: &Confirmation,
+    (iat, exp): (i64, i64),
+    scope: Option<Cow<'a, str>>,
+) -> Result<Issued<'a>, OAuthError> {
+    bind(&mut claims_json, cnf);
+    let access_token = slot
+        .signer
+        .sign_jwt(&claims_json)
+        .map_err(|e| OAuthError::internal(&e))?;
+    Ok(Issued {
+        access_token,
+        token_type: cnf.token_type(),
+        expires_in: (exp - iat) as u64,
+        scope,
+    })
 }
 
 /// Mints the claims of an access token of `client` about `subject` at time `now`, to be signed
@@ -181,19 +207,15 @@ pub(crate) fn issue<'a>(
     let slot = keys
         .current(now)
         .ok_or_else(|| OAuthError::internal(&"no active signing key"))?;
-    let mut minted = mint(issuer, client, Subject::Client, scope, aud, now, slot.retire_at)
+    let minted = mint(issuer, client, Subject::Client, scope, aud, now, slot.retire_at)
         .map_err(|e| OAuthError::internal(&e))?;
-    bind(&mut minted.claims_json, cnf);
-    let access_token = slot
-        .signer
-        .sign_jwt(&minted.claims_json)
-        .map_err(|e| OAuthError::internal(&e))?;
-    Ok(Issued {
-        access_token,
-        token_type: cnf.token_type(),
-        expires_in: (minted.exp - minted.iat) as u64,
-        scope: minted.scope,
-    })
+    signed(
+        slot,
+        minted.claims_json,
+        cnf,
+        (minted.iat, minted.exp),
+        minted.scope,
+    )
 }
 
 /// What an exchanged token (RFC 8693) is about, beside the client that asked for it.
@@ -225,7 +247,7 @@ pub(crate) fn issue_exchanged<'a>(
     let slot = keys
         .current(now)
         .ok_or_else(|| OAuthError::internal(&"no active signing key"))?;
-    let iat = now.max(client.tokens_revoked_before + 1).max(0);
+    let iat = issued_at(client, now);
     let mut exp = iat + i64::from(x.ttl);
     if let Some(until) = x.until {
         exp = exp.min(until);
@@ -257,17 +279,7 @@ pub(crate) fn issue_exchanged<'a>(
         serde_json::to_writer(&mut claims_json, act).map_err(|e| OAuthError::internal(&e))?;
         claims_json.push(b'}');
     }
-    bind(&mut claims_json, cnf);
-    let access_token = slot
-        .signer
-        .sign_jwt(&claims_json)
-        .map_err(|e| OAuthError::internal(&e))?;
-    Ok(Issued {
-        access_token,
-        token_type: cnf.token_type(),
-        expires_in: (exp - iat) as u64,
-        scope,
-    })
+    signed(slot, claims_json, cnf, (iat, exp), scope)
 }
 
 /// Adds `cnf` to the claims, when bound (`cnf` is a reserved name no client claim has).

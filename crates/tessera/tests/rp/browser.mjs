@@ -104,3 +104,23 @@ export async function signIn({ authorizeUrl, redirectUri, email, password, shots
   });
   return { callback: url, consent_shown: consentShown, consent_text: consentText };
 }
+
+// Runs `main` as a script: its result as one JSON line on stdout and exit 0, or the error on
+// stderr, {"error": …} on stdout and exit 1; the browser closed either way; `limitMs` for all.
+export async function runScript(main, limitMs) {
+  const fail = (e) => {
+    console.error(e?.stack ?? String(e));
+    console.log(JSON.stringify({ error: String(e?.message ?? e) }));
+    process.exit(1);
+  };
+  setTimeout(() => fail(new Error(`the whole flow took longer than ${limitMs / 1000} s`)), limitMs).unref();
+  try {
+    const result = await main();
+    await closeBrowser();
+    console.log(JSON.stringify(result));
+    process.exit(0);
+  } catch (e) {
+    await closeBrowser();
+    fail(e);
+  }
+}

@@ -9,7 +9,7 @@
 // Env: AUTHORIZE_URL REDIRECT_URI EMAIL PASSWORD [SCREENSHOT_DIR] [CHROMIUM]
 // Output: one JSON line {"callback": "<full callback url>", "consent_shown": bool}; on failure
 // {"error": ...}, the reason on stderr, and exit status 1.
-import { closeBrowser, signIn } from './browser.mjs';
+import { runScript, signIn } from './browser.mjs';
 
 function env(name) {
   const value = process.env[name];
@@ -28,19 +28,4 @@ async function main() {
   return { callback, consent_shown };
 }
 
-function fail(e) {
-  console.error(e?.stack ?? String(e));
-  console.log(JSON.stringify({ error: String(e?.message ?? e) }));
-  process.exit(1);
-}
-
-setTimeout(() => fail(new Error('the whole flow took longer than 90 s')), 90_000).unref();
-try {
-  const result = await main();
-  await closeBrowser();
-  console.log(JSON.stringify(result));
-  process.exit(0);
-} catch (e) {
-  await closeBrowser();
-  fail(e);
-}
+await runScript(main, 90_000);

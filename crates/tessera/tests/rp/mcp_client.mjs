@@ -13,7 +13,7 @@
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { UnauthorizedError } from '@modelcontextprotocol/sdk/client/auth.js';
-import { closeBrowser, signIn } from './browser.mjs';
+import { runScript, signIn } from './browser.mjs';
 
 function env(name) {
   const value = process.env[name];
@@ -129,19 +129,4 @@ async function main() {
   };
 }
 
-function fail(e) {
-  console.error(e?.stack ?? String(e));
-  console.log(JSON.stringify({ error: String(e?.message ?? e) }));
-  process.exit(1);
-}
-
-setTimeout(() => fail(new Error('the whole flow took longer than 120 s')), 120_000).unref();
-try {
-  const result = await main();
-  await closeBrowser();
-  console.log(JSON.stringify(result));
-  process.exit(0);
-} catch (e) {
-  await closeBrowser();
-  fail(e);
-}
+await runScript(main, 120_000);

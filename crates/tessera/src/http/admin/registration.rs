@@ -13,21 +13,13 @@ use serde_json::json;
 
 use crate::admin::registration as ops;
 use crate::app::App;
-use crate::model::registration::InitialToken;
 use crate::views;
 
 use super::{body, caller, no_store};
 
-fn token_json(t: &InitialToken) -> serde_json::Value {
-    json!({
-        "id": t.id, "note": t.note, "created_at": t.created_at, "expires_at": t.expires_at,
-        "uses_left": t.uses_left,
-    })
-}
-
 pub(super) async fn list(State(app): State<Arc<App>>) -> Response {
     match ops::initial_tokens(&app.store).await {
-        Ok(all) => Json(json!({"registration_tokens": all.iter().map(token_json).collect::<Vec<_>>()}))
+        Ok(all) => Json(json!({"registration_tokens": all.iter().map(views::registration_token_json).collect::<Vec<_>>()}))
             .into_response(),
         Err(e) => e.into_response(),
     }
@@ -66,7 +58,7 @@ pub(super) async fn create(
     let lifetime = std::time::Duration::from_secs(c.expires_in);
     match ops::create_initial_token(&app.store, &caller(&ext), &c.note, lifetime, c.uses).await {
         Ok((token, value)) => {
-            let mut v = token_json(&token);
+            let mut v = views::registration_token_json(&token);
             v["token"] = value.into();
             no_store((StatusCode::CREATED, Json(v)).into_response())
         }

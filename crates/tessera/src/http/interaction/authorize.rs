@@ -102,11 +102,7 @@ async fn from_document(app: &App, address: IpAddr, url: &str) -> Result<ClientRe
         approved: &settings.approved_documents,
         max_clients: settings.max_clients,
     };
-    let admit = || {
-        app.register_rate
-            .as_ref()
-            .is_none_or(|r| r.check_key(&crate::limits::address_key(address)).is_ok())
-    };
+    let admit = || app.admit_registration(address).is_ok();
     let actor = crate::operation::Actor {
         id: "metadata_document".into(),
         source: address.to_string(),

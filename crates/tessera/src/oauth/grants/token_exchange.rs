@@ -58,7 +58,7 @@ impl Grant for TokenExchange {
 struct Subject {
     sub: String,
     /// Its scopes (an ID token's, or an external token's without `scope`: none).
-    scopes: Option<Vec<String>>,
+    scopes: Vec<String>,
     exp: i64,
     act: Option<Value>,
     may_act: Option<Value>,
@@ -156,7 +156,7 @@ async fn exchange(r: TokenRequest<'_>) -> Result<Answer, OAuthError> {
         return Err(refused("the act chain is too deep"));
     }
 
-    let scope = narrow_scope(client, subject.scopes.as_deref(), form.get("scope"))?;
+    let scope = narrow_scope(client, &subject.scopes, form.get("scope"))?;
     let audience = target(policy, form)?;
     let x = Exchanged {
         sub: &subject.sub,
@@ -202,17 +202,7 @@ async fn subject(
             }
             Ok(Subject {
                 sub: c.sub,
-                scopes: Some(
-                    c.scope
-                        .as_deref()
-                        .map(|s| {
-                            s.split(' ')
-                                .filter(|t| !t.is_empty())
-                                .map(str::to_string)
-                                .collect()
-                        })
-                        .unwrap_or_default(),
-                ),
+                scopes: scope_tokens(c.scope.as_deref()),
                 exp: c.exp as i64,
                 act: c.extra.get("act").cloned(),
                 may_act: c.extra.get("may_act").cloned(),
@@ -237,7 +227,7 @@ async fn subject(
             Ok(Subject {
                 sub: sub.to_string(),
                 // An ID token grants no scope: what is exchanged from it carries none.
-                scopes: Some(Vec::new()),
+                scopes: Vec::new(),
                 exp,
                 act: None,
                 may_act: None,
@@ -258,17 +248,7 @@ async fn subject(
             Ok(Subject {
                 sub: sub.to_string(),
                 // No `scope` string, no scope (never "any").
-                scopes: Some(
-                    c.get("scope")
-                        .and_then(Value::as_str)
-                        .map(|s| {
-                            s.split(' ')
-                                .filter(|t| !t.is_empty())
-                                .map(str::to_string)
-                                .collect()
-                        })
-                        .unwrap_or_default(),
-                ),
+                scopes: scope_tokens(c.get("scope").and_then(Value::as_str)),
                 exp: c.get("exp").and_then(Value::as_f64).map_or(0, |e| e as i64),
                 // Another issuer's `act` is not Tessera's to assert.
                 act: None,
@@ -282,12 +262,10 @@ async fn subject(
 /// scope and the client's.
 fn narrow_scope(
     client: &crate::clients::CachedClient,
-    subject: Option<&[String]>,
+    subject: &[String],
     requested: Option<&str>,
 ) -> Result<Option<String>, OAuthError> {
-    let allowed = |s: &str| {
-        client.grants.scopes.iter().any(|c| &**c == s) && subject.is_none_or(|sub| sub.iter().any(|t| t == s))
-    };
+    let allowed = |s: &str| client.grants.scopes.iter().any(|c| &**c == s) && subject.iter().any(|t| t == s);
     let Some(requested) = requested else {
         let all: Vec<&str> = client
             .grants
@@ -346,4 +324,16 @@ fn chain_depth(act: Option<&Value>) -> usize {
         a = v.get("act");
     }
     depth
+}
+
+/// The tokens of a space-delimited `scope` (none without one).
+fn scope_tokens(scope: Option<&str>) -> Vec<String> {
+    scope
+        .map(|s| {
+            s.split(' ')
+                .filter(|t| !t.is_empty())
+                .map(str::to_string)
+                .collect()
+        })
+        .unwrap_or_default()
 }
