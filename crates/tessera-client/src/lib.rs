@@ -43,9 +43,11 @@ pub use tessera_proto::TokenResponse;
 
 #[cfg(feature = "blocking")]
 pub mod blocking;
+mod device;
 mod dpop;
 mod key;
 
+pub use device::{DeviceAuthorization, DeviceFlow};
 pub use dpop::DpopKey;
 pub use key::ClientKey;
 
@@ -426,6 +428,9 @@ async fn discover_endpoint(
 struct Metadata {
     issuer: String,
     token_endpoint: String,
+    /// RFC 8628 §4.
+    #[serde(default)]
+    device_authorization_endpoint: Option<String>,
     token_endpoint_auth_methods_supported: Option<Vec<String>>,
 }
 

@@ -105,6 +105,12 @@ pub struct TokenResponse {
     /// `urn:ietf:params:oauth:token-type:access_token`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub issued_token_type: Option<String>,
+    /// A refresh token, where the grant gives one (a person's sign-in: RFC 6749 §5.1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refresh_token: Option<String>,
+    /// An ID token, where `openid` was granted (OpenID Connect Core §3.1.3.3).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id_token: Option<String>,
 }
 
 /// The body of an OAuth error response (RFC 6749 §5.2).

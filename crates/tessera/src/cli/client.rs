@@ -15,7 +15,8 @@ use std::process::ExitCode;
 /// How a client may get tokens (create and update).
 #[derive(Args, Default)]
 pub(super) struct FlowArgs {
-    /// A grant type it may use: client_credentials, authorization_code or refresh_token;
+    /// A grant type it may use: client_credentials, authorization_code, refresh_token,
+    /// urn:ietf:params:oauth:grant-type:device_code (device sign-in) or another of the list;
     /// repeat for several (on update, replaces the old ones).
     #[arg(long = "grant-type", value_name = "GRANT")]
     grant_types: Vec<String>,

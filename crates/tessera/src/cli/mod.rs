@@ -5,6 +5,7 @@ mod certificates;
 mod client;
 mod exchange;
 mod key;
+mod login;
 mod registration;
 mod serve;
 mod token;
@@ -72,6 +73,9 @@ enum Command {
     Audit(audit::AuditCommand),
     /// Fetch a token from any RFC 6749 server (client credentials), or decode and verify one.
     Token(token::TokenCommand),
+    /// Sign a person in from a terminal: `--device` shows a code to enter on another device
+    /// (RFC 8628), then prints the token.
+    Login(login::LoginArgs),
     /// Create the store, or bring its schema up to date (every start does this too).
     Migrate,
     /// Write everything the store holds (clients with hashed secrets, sealed keys, revocations,
@@ -130,6 +134,10 @@ pub fn main() -> ExitCode {
             let _guard = serve::init_logging("warn", json);
             token::run_token(cmd)
         }
+        Some(Command::Login(args)) => {
+            let _guard = serve::init_logging("warn", json);
+            login::run_login(args)
+        }
         Some(cmd) => {
             let _guard = serve::init_logging("warn", json);
             run_admin(settings, cmd)
@@ -174,7 +182,7 @@ fn run_admin(settings: Settings, cmd: Command) -> anyhow::Result<ExitCode> {
             Command::Audit(a) => audit::audit_command(&store, a).await,
             Command::Trust(t) => trust::trust_command(&store, &actor, t).await,
             Command::Registration(r) => registration::command(&store, &actor, r).await,
-            Command::Token(_) => Ok(ExitCode::SUCCESS),
+            Command::Token(_) | Command::Login(_) => Ok(ExitCode::SUCCESS),
             Command::Serve(_) => Ok(ExitCode::SUCCESS),
         };
         store.close().await;

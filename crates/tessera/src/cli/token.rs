@@ -135,7 +135,10 @@ async fn exchange_token(a: FetchArgs, subject: String, actor: Option<String>) ->
     print_response(&response, json)
 }
 
-fn print_response(response: &tessera_proto::TokenResponse, json: bool) -> anyhow::Result<ExitCode> {
+pub(super) fn print_response(
+    response: &tessera_proto::TokenResponse,
+    json: bool,
+) -> anyhow::Result<ExitCode> {
     if json {
         print_json(&serde_json::to_value(response)?)?;
     } else {

@@ -460,6 +460,13 @@ impl Settings {
             60,
             sign_in.refresh_token_ttl,
         )?;
+        within("sign_in.device_code_ttl", sign_in.device_code_ttl, 5, 3600)?;
+        within(
+            "sign_in.device_poll_interval",
+            sign_in.device_poll_interval,
+            1,
+            60,
+        )?;
         let mtls = file.mtls.map(|m| m.settings(&file_src("[mtls]"))).transpose()?;
         let outbound = match file.outbound {
             None => OutboundSettings::default(),

@@ -12,6 +12,11 @@ pub struct SignInSettings {
     pub refresh_token_idle_ttl: u64,
     /// A refresh-token family ends this long after the sign-in, used or not (30 days).
     pub refresh_token_ttl: u64,
+    /// A device's codes (RFC 8628) work this long (10 minutes).
+    pub device_code_ttl: u64,
+    /// Seconds a device waits between polls of the token endpoint (5, as RFC 8628 §3.2 says
+    /// when none is given).
+    pub device_poll_interval: u64,
 }
 
 impl Default for SignInSettings {
@@ -20,6 +25,8 @@ impl Default for SignInSettings {
             session_ttl: 12 * 3600,
             refresh_token_idle_ttl: 14 * 86_400,
             refresh_token_ttl: 30 * 86_400,
+            device_code_ttl: 600,
+            device_poll_interval: 5,
         }
     }
 }

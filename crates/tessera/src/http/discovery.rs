@@ -48,6 +48,7 @@ pub fn metadata(settings: &Settings) -> Metadata {
         "issuer": settings.issuer,
         "authorization_endpoint": settings.endpoint(AUTHORIZE_PATH),
         "token_endpoint": settings.endpoint(TOKEN_PATH),
+        "device_authorization_endpoint": settings.endpoint(crate::oauth::device::DEVICE_AUTHORIZATION_PATH),
         "jwks_uri": settings.endpoint(JWKS_PATH),
         "userinfo_endpoint": settings.endpoint(USERINFO_PATH),
         "end_session_endpoint": settings.endpoint(LOGOUT_PATH),

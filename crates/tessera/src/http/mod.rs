@@ -78,6 +78,14 @@ pub fn router(app: Arc<App>) -> Router {
             post(crate::http::interaction::consent).fallback(endpoints::method_not_allowed),
         )
         .route(
+            crate::oauth::device::VERIFICATION_PATH,
+            get(crate::http::interaction::device).post(crate::http::interaction::device),
+        )
+        .route(
+            crate::oauth::device::DEVICE_AUTHORIZATION_PATH,
+            post(endpoints::device_authorization).fallback(endpoints::method_not_allowed),
+        )
+        .route(
             crate::oauth::oidc::LOGOUT_PATH,
             get(crate::http::interaction::logout).post(crate::http::interaction::logout),
         )
@@ -168,7 +176,11 @@ fn endpoint_of(app: &App, path: &str) -> &'static str {
         INTROSPECT_PATH => "introspect",
         REVOKE_PATH => "revoke",
         JWKS_PATH => "jwks",
-        AUTHORIZE_PATH | crate::oauth::oidc::LOGIN_PATH | crate::oauth::oidc::CONSENT_PATH => "authorize",
+        AUTHORIZE_PATH
+        | crate::oauth::oidc::LOGIN_PATH
+        | crate::oauth::oidc::CONSENT_PATH
+        | crate::oauth::device::VERIFICATION_PATH => "authorize",
+        crate::oauth::device::DEVICE_AUTHORIZATION_PATH => "device_authorization",
         crate::oauth::oidc::USERINFO_PATH => "userinfo",
         crate::oauth::oidc::LOGOUT_PATH => "logout",
         "/healthz" | "/readyz" => "health",

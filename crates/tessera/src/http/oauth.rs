@@ -48,6 +48,13 @@ pub async fn method_not_allowed() -> Response {
     OAuthError::MethodNotAllowed.into_response()
 }
 
+/// `POST /oauth2/device_authorization` (RFC 8628 §3.1).
+pub async fn device_authorization(State(app): State<Arc<App>>, request: Request) -> Response {
+    let (parts, body) = request.into_parts();
+    let connection = connection(&app, &parts.extensions, &parts.headers);
+    answer(crate::oauth::device::handle(&app, &connection, &parts.headers, body).await)
+}
+
 /// `POST /oauth2/introspect` (RFC 7662).
 pub async fn introspect(State(app): State<Arc<App>>, request: Request) -> Response {
     let (parts, body) = request.into_parts();

@@ -203,12 +203,17 @@ pub enum Subject<'a> {
     Client(&'a str),
     /// A person's account at the login page, by its email key ([`crate::model::email_key`]).
     Account(&'a str),
+    /// Device user codes (RFC 8628 §5.1), all as one: a wrong code counts against the address
+    /// that sent it and, past a ceiling, against guessing from everywhere.
+    UserCode,
 }
 
 impl Subject<'_> {
     fn digest(&self) -> [u8; 16] {
         let id = match self {
             Subject::Client(id) | Subject::Account(id) => id,
+            // Not an email key (those have an `@`) nor a client id (a client's id is printable).
+            Subject::UserCode => "\0device user codes",
         };
         let d = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, id.as_bytes());
         let mut k = [0u8; 16];
@@ -407,7 +412,7 @@ impl Guard {
                 by_address,
                 by_address,
             ],
-            Subject::Account(_) => [
+            Subject::Account(_) | Subject::UserCode => [
                 (FailKey::AccountAt(d, at), s.failures_before_backoff),
                 by_address,
                 (FailKey::Account(d), s.account_failures_before_backoff),

@@ -18,6 +18,10 @@ pub const JWT_BEARER: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
 /// A token for another token (RFC 8693 token exchange: delegation and impersonation).
 pub const TOKEN_EXCHANGE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
 
+/// Signing a person in on another screen (RFC 8628 device authorization): devices without a
+/// browser, command-line tools.
+pub const DEVICE_CODE: &str = "urn:ietf:params:oauth:grant-type:device_code";
+
 /// Every grant type a client may be registered for, in the order discovery lists them. The
 /// token endpoint has one module per name (`oauth::grants`), and a test holds the two together.
 pub const GRANT_TYPES: &[&str] = &[
@@ -26,6 +30,7 @@ pub const GRANT_TYPES: &[&str] = &[
     REFRESH_TOKEN,
     JWT_BEARER,
     TOKEN_EXCHANGE,
+    DEVICE_CODE,
 ];
 
 /// How a client may get tokens: its type, its grant types and, for the authorization code
@@ -138,8 +143,8 @@ pub fn validate_flows(flows: &Flows) -> Result<(), String> {
         (Some(_), false) => return Err(format!("an exchange policy goes with the {TOKEN_EXCHANGE} grant")),
         (None, false) => {}
     }
-    if flows.allows(REFRESH_TOKEN) && !flows.allows(AUTHORIZATION_CODE) {
-        return Err("refresh_token needs authorization_code".into());
+    if flows.allows(REFRESH_TOKEN) && !flows.allows(AUTHORIZATION_CODE) && !flows.allows(DEVICE_CODE) {
+        return Err(format!("refresh_token needs authorization_code or {DEVICE_CODE}"));
     }
     if flows.allows(AUTHORIZATION_CODE) && flows.redirect_uris.is_empty() {
         return Err("authorization_code needs at least one redirect URI".into());

@@ -8,6 +8,7 @@ pub mod auth;
 pub mod client;
 pub mod client_metadata;
 pub mod clock;
+pub mod device;
 pub mod exchange;
 pub mod flows;
 pub mod key;

@@ -189,13 +189,40 @@ pub(crate) async fn authenticate_on<'f>(
             format!("{required} is required").into(),
         ));
     };
-    let client = creds.method.verify(app, &creds, address).await?;
+    let client = verify(app, address, &creds).await?;
+    Ok((value, client, creds.method))
+}
+
+/// Authenticates the client of an endpoint that needs no particular parameter (the device
+/// authorization endpoint, RFC 8628 §3.1), with the strict rules.
+pub(crate) async fn authenticate_client(
+    app: &App,
+    address: IpAddr,
+    connection: &Connection,
+    headers: &HeaderMap,
+    form: &Form,
+) -> Result<Arc<CachedClient>, OAuthError> {
+    let creds = credentials(headers, form, connection.certificate.as_ref())?;
+    PathRules::STRICT
+        .accepts(creds.method.name())
+        .map_err(|why| OAuthError::InvalidClient(why.into()))?;
+    verify(app, address, &creds).await
+}
+
+/// Checks presented credentials: the method's own check, the method allowed for the client,
+/// and the client's rate.
+async fn verify(
+    app: &App,
+    address: IpAddr,
+    creds: &super::client_auth::Credentials,
+) -> Result<Arc<CachedClient>, OAuthError> {
+    let client = creds.method.verify(app, creds, address).await?;
     if !creds.method.allowed(&client) {
         tracing::info!(client = %client.id, method = creds.method.name(), "client authentication method not allowed for this client");
         return Err(OAuthError::InvalidClient("client authentication failed".into()));
     }
     app.guard.check_client(&client.id).map_err(OAuthError::refused)?;
-    Ok((value, client, creds.method))
+    Ok(client)
 }
 
 #[cfg(test)]

@@ -51,6 +51,19 @@ pub struct AuthRequest {
     /// `dpop_jkt` (RFC 9449 §10): the code may be redeemed only with a proof of this key.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dpop_jkt: Option<String>,
+    /// For a device's request (RFC 8628): which one, and its user code as shown. The person's
+    /// answer goes to that request instead of a redirect URI (there is none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device: Option<DeviceInteraction>,
+}
+
+/// The device request a sign-in is for.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DeviceInteraction {
+    /// The stored request's id (the SHA-256 of its device code).
+    pub id: String,
+    /// Its user code, as shown (`BCDF-GHJK`), for the person to compare with the device's.
+    pub user_code: String,
 }
 
 /// An authorization error sent back to the client (RFC 6749 §4.1.2.1).
@@ -123,44 +136,7 @@ pub fn check(
     let Some(scope) = form.get("scope") else {
         return Err(denied("invalid_scope", "scope is required"));
     };
-    let scope = parse_scope(scope).map_err(|_| denied("invalid_scope", "scope is malformed"))?;
-    if scope.iter().any(|s| s == crate::model::ADMIN_SCOPE) {
-        return Err(denied(
-            "invalid_scope",
-            "the admin scope is for machine clients, never for people",
-        ));
-    }
-    for s in &scope {
-        let oidc = super::oidc::OIDC_SCOPES.contains(&s.as_str())
-            && (s != "offline_access" || cached.may_use(crate::model::flows::REFRESH_TOKEN));
-        if !oidc && !cached.grants.scopes.iter().any(|a| **a == **s) {
-            let s = if s.len() > 64 { "requested" } else { s.as_str() };
-            return Err(denied(
-                "invalid_scope",
-                format!("scope {s} is not allowed for this client"),
-            ));
-        }
-    }
-    // RFC 8707 §2.1: each resource one of the client's audiences (never the admin API's, which
-    // is for machines); the grant remembers them, so no later token request can widen them.
-    let mut resources: Vec<String> = Vec::new();
-    for r in form.all("resource") {
-        if !crate::model::client::is_absolute_uri(r) {
-            return Err(denied(
-                "invalid_target",
-                "resource must be an absolute URI without a fragment",
-            ));
-        }
-        if r == crate::model::ADMIN_AUDIENCE || !cached.grants.audiences.iter().any(|a| &**a == r) {
-            return Err(denied(
-                "invalid_target",
-                "resource is not allowed for this client",
-            ));
-        }
-        if !resources.iter().any(|x| x == r) {
-            resources.push(r.to_string());
-        }
-    }
+    let (scope, resources) = person_scope(&cached, scope, form)?;
     // PKCE with S256 for every client (RFC 9700 §2.1.1); `plain` would give nothing.
     let Some(challenge) = form.get("code_challenge") else {
         return Err(denied(
@@ -246,7 +222,58 @@ pub fn check(
         issued_at: app.clock.now(),
         resources,
         dpop_jkt,
+        device: None,
     })
+}
+
+/// The scope and resources a request that signs a person in asks for (an authorization request,
+/// a device's request): each scope one of the client's or of OpenID Connect's (never the admin
+/// scope; `offline_access` only for a client that may refresh), each resource one of the
+/// client's audiences (RFC 8707 §2.1).
+pub fn person_scope(
+    cached: &crate::clients::CachedClient,
+    scope: &str,
+    form: &Form,
+) -> Result<(Vec<String>, Vec<String>), Denied> {
+    let scope = parse_scope(scope).map_err(|_| denied("invalid_scope", "scope is malformed"))?;
+    if scope.iter().any(|s| s == crate::model::ADMIN_SCOPE) {
+        return Err(denied(
+            "invalid_scope",
+            "the admin scope is for machine clients, never for people",
+        ));
+    }
+    for s in &scope {
+        let oidc = super::oidc::OIDC_SCOPES.contains(&s.as_str())
+            && (s != "offline_access" || cached.may_use(crate::model::flows::REFRESH_TOKEN));
+        if !oidc && !cached.grants.scopes.iter().any(|a| **a == **s) {
+            let s = if s.len() > 64 { "requested" } else { s.as_str() };
+            return Err(denied(
+                "invalid_scope",
+                format!("scope {s} is not allowed for this client"),
+            ));
+        }
+    }
+    // RFC 8707 §2.1: each resource one of the client's audiences (never the admin API's, which
+    // is for machines); the grant remembers them, so no later token request can widen them.
+    let mut resources: Vec<String> = Vec::new();
+    for r in form.all("resource") {
+        if !crate::model::client::is_absolute_uri(r) {
+            return Err(denied(
+                "invalid_target",
+                "resource must be an absolute URI without a fragment",
+            ));
+        }
+        if r == crate::model::ADMIN_AUDIENCE || !cached.grants.audiences.iter().any(|a| &**a == r) {
+            return Err(denied(
+                "invalid_target",
+                "resource is not allowed for this client",
+            ));
+        }
+        if !resources.iter().any(|x| x == r) {
+            resources.push(r.to_string());
+        }
+    }
+    Ok((scope, resources))
 }
 
 /// Issues a code for a checked request and the person who signed in at `auth_time`, stores it

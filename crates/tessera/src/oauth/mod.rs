@@ -7,6 +7,7 @@
 pub mod admission;
 pub mod authorize;
 pub mod client_auth;
+pub mod device;
 pub mod dpop;
 pub mod federation;
 pub mod form;
@@ -73,6 +74,8 @@ pub enum OAuthError {
     /// owner credentials) or refresh token is invalid, expired, revoked, does not match the
     /// redirection URI used in the authorization request, or was issued to another client."
     InvalidGrant(Cow<'static, str>),
+    /// RFC 8628 §3.5: a device's poll that cannot have tokens (yet).
+    Device(DevicePoll),
     /// The request used a method the endpoint does not serve (HTTP 405).
     MethodNotAllowed,
     /// The store cannot take a write now (RFC 7009 §2.2.1: HTTP 503; the client must assume the
@@ -119,6 +122,7 @@ impl OAuthError {
             | OAuthError::Overloaded => "temporarily_unavailable",
             OAuthError::ServerError { .. } => "server_error",
             OAuthError::Dpop { error, .. } => error.error_code(),
+            OAuthError::Device(d) => d.code(),
         }
     }
 
@@ -131,6 +135,7 @@ impl OAuthError {
             | OAuthError::InvalidScope(_)
             | OAuthError::InvalidTarget(_)
             | OAuthError::InvalidGrant(_)
+            | OAuthError::Device(_)
             | OAuthError::Dpop { .. } => StatusCode::BAD_REQUEST,
             OAuthError::InvalidClient(_) => StatusCode::UNAUTHORIZED,
             OAuthError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
@@ -160,6 +165,7 @@ impl OAuthError {
                 Cow::Owned(format!("internal error, reference {reference}"))
             }
             OAuthError::Dpop { error, .. } => Cow::Owned(error.to_string()),
+            OAuthError::Device(d) => Cow::Borrowed(d.description()),
         }
     }
 
@@ -186,6 +192,40 @@ impl OAuthError {
         let reference = uuid::Uuid::new_v4().simple().to_string();
         tracing::error!(reference = %reference, error = %detail, "internal error");
         OAuthError::ServerError { reference }
+    }
+}
+
+/// Why a device's poll gets no tokens (RFC 8628 §3.5).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DevicePoll {
+    /// Nobody has answered yet: poll again after the interval.
+    AuthorizationPending,
+    /// Polled too soon: the interval grew by 5 seconds.
+    SlowDown,
+    /// The device code expired: start again.
+    ExpiredToken,
+    /// The person denied the request.
+    AccessDenied,
+}
+
+impl DevicePoll {
+    /// The error code.
+    pub fn code(self) -> &'static str {
+        match self {
+            DevicePoll::AuthorizationPending => "authorization_pending",
+            DevicePoll::SlowDown => "slow_down",
+            DevicePoll::ExpiredToken => "expired_token",
+            DevicePoll::AccessDenied => "access_denied",
+        }
+    }
+
+    fn description(self) -> &'static str {
+        match self {
+            DevicePoll::AuthorizationPending => "the user has not entered the code yet",
+            DevicePoll::SlowDown => "polling too often: wait 5 seconds longer between polls from now on",
+            DevicePoll::ExpiredToken => "the device code has expired: start again",
+            DevicePoll::AccessDenied => "the user denied the request",
+        }
     }
 }
 

@@ -36,6 +36,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
         10,
         include_str!("../../migrations/postgres/0010_registration.sql"),
     ),
+    (11, include_str!("../../migrations/postgres/0011_device.sql")),
 ];
 
 /// How long a caller waits for a connection before the store counts as unavailable.

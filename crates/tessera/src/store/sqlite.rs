@@ -23,6 +23,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (8, include_str!("../../migrations/sqlite/0008_checksums.sql")),
     (9, include_str!("../../migrations/sqlite/0009_secretless.sql")),
     (10, include_str!("../../migrations/sqlite/0010_registration.sql")),
+    (11, include_str!("../../migrations/sqlite/0011_device.sql")),
 ];
 
 /// An open SQLite store.

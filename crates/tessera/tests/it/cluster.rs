@@ -917,3 +917,110 @@ async fn dpop_nonces_and_proof_replay_span_the_cluster() {
         assert!(!node.stdout().contains(&proof[..60]), "a proof in a log");
     }
 }
+
+/// RFC 8628 on two nodes: a device polls one node while the person answers through the other,
+/// and the pace of polls is the cluster's, not a node's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_device_polls_one_node_while_a_person_answers_through_another() {
+    use crate::device::{DEVICE, answer, path_of};
+    let Some(c) = Cluster::start(2).await else {
+        return;
+    };
+    let mut create = tessera_cmd(c.dir.path())
+        .args([
+            "user",
+            "create",
+            "--email",
+            "ada@example.com",
+            "--password",
+            "--json",
+        ])
+        .args(["--database", &c.url])
+        .env("TESSERA_MASTER_KEY_FILE", c.dir.path().join("master.key"))
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    {
+        use std::io::Write;
+        let mut stdin = create.stdin.take().unwrap();
+        writeln!(stdin, "{}", crate::oidc::PASSWORD).unwrap();
+    }
+    let out = create.wait_with_output().unwrap();
+    assert!(out.status.success());
+    let sub = serde_json::from_slice::<Value>(&out.stdout).unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (id, secret) = c.cli_client(&[
+        "--name",
+        "tv",
+        "--scope",
+        "orders:read",
+        "--grant-type",
+        DEVICE,
+        "--grant-type",
+        "refresh_token",
+    ]);
+    let start = |node: usize| {
+        let req = c
+            .http
+            .post(c.url(node, "/oauth2/device_authorization"))
+            .basic_auth(&id, Some(&secret))
+            .form(&[("scope", "orders:read")]);
+        async move { req.send().await.unwrap() }
+    };
+    let poll = |node: usize, code: String| {
+        let req = c
+            .http
+            .post(c.url(node, "/oauth2/token"))
+            .basic_auth(&id, Some(&secret))
+            .form(&[("grant_type", DEVICE), ("device_code", code.as_str())]);
+        async move {
+            let r = req.send().await.unwrap();
+            (r.status().as_u16(), r.json::<Value>().await.unwrap())
+        }
+    };
+    // Both nodes know the client.
+    for node in 0..2 {
+        assert!(eventually(BOUND, || async { start(node).await.status() == 200 }).await);
+    }
+    // Pace: polled on one node, then at once on the other, is too fast.
+    let paced: Value = start(0).await.json().await.unwrap();
+    let paced_code = paced["device_code"].as_str().unwrap().to_string();
+    assert_eq!(
+        poll(0, paced_code.clone()).await.1["error"],
+        "authorization_pending"
+    );
+    assert_eq!(poll(1, paced_code).await.1["error"], "slow_down");
+
+    // Started and polled on node 0, answered on node 1.
+    let d: Value = start(0).await.json().await.unwrap();
+    let code = d["device_code"].as_str().unwrap().to_string();
+    assert_eq!(poll(0, code.clone()).await.1["error"], "authorization_pending");
+    let mut b = crate::oidc::Browser::new();
+    let (_, done) = answer(
+        &mut b,
+        &c.nodes[1].base,
+        &path_of(d["verification_uri_complete"].as_str().unwrap()),
+        d["user_code"].as_str().unwrap(),
+        "ada@example.com",
+        "allow",
+    )
+    .await;
+    assert!(done.body.contains("Device connected"), "{}", done.body);
+    // The device waits its interval (5 s), then polls node 0.
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let (status, tokens) = poll(0, code.clone()).await;
+    assert_eq!(status, 200, "{tokens}");
+    let (_, claims) = decode_unverified(tokens["access_token"].as_str().unwrap());
+    assert_eq!(claims["sub"], sub);
+    assert_eq!(claims["iss"], c.issuer);
+    // Spent, on every node.
+    let (status, again) = poll(1, code).await;
+    assert_eq!(
+        (status, again["error"].as_str()),
+        (400, Some("invalid_grant")),
+        "{again}"
+    );
+}

@@ -153,7 +153,164 @@ conformance!(
     assertions_are_used_once_under_races,
     trust_policies_round_trip,
     registrations_are_capped_gated_and_pruned,
+    device_requests_are_answered_once_and_paced,
 );
+
+/// Device requests (RFC 8628): a user code is unique among live requests, found only while
+/// pending, answered once; polls are paced (slow_down grows the interval) and, of any number of
+/// racing polls of an approved request, exactly one gets it, with its refresh token stored in
+/// the same transaction.
+async fn device_requests_are_answered_once_and_paced(store: &Store) {
+    use tessera::model::device::{DeviceRecord, DeviceStatus, Poll};
+    let t = now();
+    store
+        .insert_client(&client("c1"), None, &audit("client.create", "c1"))
+        .await
+        .unwrap();
+    store
+        .insert_user(&user("u1", "u1@example.com"), &audit("user.create", "u1"))
+        .await
+        .unwrap();
+    let device = |id: &str, user_code: &str, expires_at: i64, interval: i64| DeviceRecord {
+        id: id.into(),
+        user_code: user_code.into(),
+        grant: Grant {
+            user_id: String::new(),
+            scope: vec!["orders:read".into()],
+            nonce: None,
+            redirect_uri: None,
+            code_challenge: None,
+            dpop_jkt: None,
+            auth_time: 0,
+            ..grant("c1", "")
+        },
+        status: DeviceStatus::Pending,
+        created_at: t,
+        expires_at,
+        interval,
+        last_polled_at: None,
+    };
+    assert!(
+        store
+            .insert_device(&device("d1", "uc1", t + 60, 5))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .insert_device(&device("d2", "uc1", t + 60, 5))
+            .await
+            .unwrap(),
+        "a live request's user code is not drawn twice"
+    );
+    // An expired request's code may be drawn again.
+    assert!(store.insert_device(&device("d3", "uc3", t - 1, 5)).await.unwrap());
+    assert!(
+        store
+            .insert_device(&device("d4", "uc3", t + 60, 5))
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        store.pending_device("uc1").await.unwrap(),
+        Some(device("d1", "uc1", t + 60, 5))
+    );
+    assert_eq!(store.pending_device("nope").await.unwrap(), None);
+
+    // Pacing: the first poll is pending, one right after it slows down, and again.
+    let none = |_: &Grant| None;
+    assert_eq!(
+        store.poll_device("d1", "c1", 1, none).await.unwrap(),
+        Poll::Pending
+    );
+    assert_eq!(
+        store.poll_device("d1", "c1", 1, none).await.unwrap(),
+        Poll::SlowDown(10)
+    );
+    assert_eq!(
+        store.poll_device("d1", "c1", 1, none).await.unwrap(),
+        Poll::SlowDown(15)
+    );
+    assert_eq!(
+        store.poll_device("d1", "other", 1, none).await.unwrap(),
+        Poll::Unknown
+    );
+    assert_eq!(
+        store.poll_device("d9", "c1", 1, none).await.unwrap(),
+        Poll::Unknown
+    );
+
+    // Answered once: a second answer (another screen) changes nothing.
+    let scope = vec!["orders:read".to_string()];
+    assert!(store.decide_device("d4", Some(("u1", t, &scope))).await.unwrap());
+    assert!(!store.decide_device("d4", None).await.unwrap());
+    assert_eq!(store.pending_device("uc3").await.unwrap(), None, "answered");
+    assert!(store.decide_device("d1", None).await.unwrap());
+    assert!(!store.decide_device("d3", None).await.unwrap(), "expired");
+
+    // Eight racing polls of the approved one: one gets it (and its refresh token), the others
+    // find it spent.
+    let handles: Vec<_> = (0..8)
+        .map(|i| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                store
+                    .poll_device("d4", "c1", 1, |g| {
+                        Some(RefreshRecord {
+                            grant: g.clone(),
+                            ..refresh_token(&format!("drt{i}"), &format!("dfam{i}"), &format!("djti{i}"))
+                        })
+                    })
+                    .await
+                    .unwrap()
+            })
+        })
+        .collect();
+    let mut approved = Vec::new();
+    for h in handles {
+        match h.await.unwrap() {
+            Poll::Approved(g) => approved.push(g),
+            Poll::Spent => {}
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(approved.len(), 1);
+    assert_eq!(approved[0].user_id, "u1");
+    assert_eq!(approved[0].scope, scope);
+    assert_eq!(store.poll_device("d4", "c1", 1, none).await.unwrap(), Poll::Spent);
+    // The winner's refresh token was stored (and only its); it rotates.
+    let mut rotated = 0;
+    for i in 0..8 {
+        let next = refresh_token(&format!("drt{i}-next"), &format!("dfam{i}"), "x");
+        if matches!(
+            store
+                .rotate_refresh(&format!("drt{i}"), "c1", |_| Some(next.clone()))
+                .await
+                .unwrap(),
+            tessera::model::Refresh::Rotated(_)
+        ) {
+            rotated += 1;
+        }
+    }
+    assert_eq!(rotated, 1, "exactly one refresh token was stored");
+
+    // An expired request answers so, until housekeeping forgets it.
+    assert!(store.insert_device(&device("d5", "uc5", t - 1, 5)).await.unwrap());
+    assert_eq!(
+        store.poll_device("d5", "c1", 1, none).await.unwrap(),
+        Poll::Expired
+    );
+    assert!(store.prune_sign_in().await.unwrap() >= 1);
+    assert_eq!(
+        store.poll_device("d5", "c1", 1, none).await.unwrap(),
+        Poll::Unknown
+    );
+    assert_eq!(
+        store.poll_device("d3", "c1", 1, none).await.unwrap(),
+        Poll::Unknown,
+        "replaced"
+    );
+}
 
 /// Self-registered clients: stored with how they came to be, counted against a cap under
 /// racing writers, gated by an initial access token whose uses are spent only by a stored
@@ -827,7 +984,7 @@ async fn an_edited_migration_is_refused_at_start(engine: &str) {
     };
     let parsed = DatabaseUrl::parse(&url).unwrap();
     let store = Store::open(&parsed, true).await.unwrap();
-    assert_eq!(store.schema_version().await.unwrap(), 10);
+    assert_eq!(store.schema_version().await.unwrap(), 11);
     store.close().await;
     Store::open(&parsed, false).await.unwrap().close().await;
 

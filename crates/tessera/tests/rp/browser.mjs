@@ -24,14 +24,9 @@ export async function closeBrowser() {
   await within(browser?.close() ?? Promise.resolve(), 'closing the browser').catch(() => {});
 }
 
-// Signs `email` in at `authorizeUrl` and returns {callback, consent_shown, consent_text}.
-export async function signIn({ authorizeUrl, redirectUri, email, password, shots }) {
-  const redirect = new URL(redirectUri);
-  if (shots) mkdirSync(shots, { recursive: true });
-  const screenshot = async (page, name) => {
-    if (shots) await page.screenshot({ path: join(shots, name), fullPage: true });
-  };
-  const port = redirect.port || (redirect.protocol === 'https:' ? '443' : '80');
+// A page of a new headless Chromium; `allowPort`, when given, is a port Chromium would
+// otherwise refuse.
+async function newPage(allowPort) {
   browser = await chromium.launch({
     executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
     headless: true,
@@ -47,12 +42,62 @@ export async function signIn({ authorizeUrl, redirectUri, email, password, shots
       '--disable-sync',
       // Chromium refuses some ports (9, the discard port, among them) with ERR_UNSAFE_PORT. The
       // request is seen either way; this only makes the failed connection an ordinary one.
-      `--explicitly-allowed-ports=${port}`,
+      ...(allowPort ? [`--explicitly-allowed-ports=${allowPort}`] : []),
     ],
   });
   const page = await (await browser.newContext()).newPage();
   page.setDefaultTimeout(TIMEOUT_MS);
   page.setDefaultNavigationTimeout(TIMEOUT_MS);
+  return page;
+}
+
+// Fills in and posts the login form the page shows.
+async function logIn(page, email, password) {
+  await page.locator('input[name="email"]').waitFor();
+  await page.locator('input[name="email"]').fill(email);
+  await page.locator('input[name="password"]').fill(password);
+  const submit = ':is(button:not([type]), button[type="submit"], input[type="submit"])';
+  await page.locator(`form:has(input[name="password"]) ${submit}`).first().click();
+}
+
+// Connects a device as a person would: opens `url` (the verification_uri_complete a device
+// shows, the code filled in), confirms the code, signs `email` in, reads the consent page
+// (which must show the code) and allows (or, with `deny`, denies). Returns {consent_text,
+// result_title}.
+export async function approveDevice({ url, email, password, deny, shots }) {
+  if (shots) mkdirSync(shots, { recursive: true });
+  const page = await newPage();
+  const complaints = [];
+  page.on('console', (m) => m.type() === 'error' && complaints.push(m.text()));
+  try {
+    await page.goto(url, { waitUntil: 'domcontentloaded' });
+    await page.locator('input[name="user_code"]').waitFor();
+    if (shots) await page.screenshot({ path: join(shots, 'device.png'), fullPage: true });
+    await page.locator('form:has(input[name="user_code"]) button[type="submit"]').click();
+    await logIn(page, email, password);
+    const decision = page.locator(`[name="decision"][value="${deny ? 'deny' : 'allow'}"]`);
+    await decision.waitFor();
+    if (shots) await page.screenshot({ path: join(shots, 'device-consent.png'), fullPage: true });
+    const consentText = await page.locator('main').innerText();
+    await decision.click();
+    await page.locator('h1').filter({ hasText: /Device connected|Request denied/ }).waitFor();
+    return { consent_text: consentText, result_title: await page.locator('h1').innerText() };
+  } catch (e) {
+    const text = await page.locator('body').innerText().catch(() => '');
+    const seen = complaints.length ? `; browser console: ${complaints.slice(-3).join(' | ')}` : '';
+    throw new Error(`${e.message}; the page at ${page.url()} says: ${text.slice(0, 300)}${seen}`);
+  }
+}
+
+// Signs `email` in at `authorizeUrl` and returns {callback, consent_shown, consent_text}.
+export async function signIn({ authorizeUrl, redirectUri, email, password, shots }) {
+  const redirect = new URL(redirectUri);
+  if (shots) mkdirSync(shots, { recursive: true });
+  const screenshot = async (page, name) => {
+    if (shots) await page.screenshot({ path: join(shots, name), fullPage: true });
+  };
+  const port = redirect.port || (redirect.protocol === 'https:' ? '443' : '80');
+  const page = await newPage(port);
   // What the browser complains about (a Content-Security-Policy blocking the form post or the
   // redirect to the client shows up here), for the error message.
   const complaints = [];
@@ -78,10 +123,7 @@ export async function signIn({ authorizeUrl, redirectUri, email, password, shots
   await page.goto(authorizeUrl, { waitUntil: 'domcontentloaded' });
   await page.locator('input[name="email"]').waitFor();
   await screenshot(page, 'login.png');
-  await page.locator('input[name="email"]').fill(email);
-  await page.locator('input[name="password"]').fill(password);
-  const submit = ':is(button:not([type]), button[type="submit"], input[type="submit"])';
-  await page.locator(`form:has(input[name="password"]) ${submit}`).first().click();
+  await logIn(page, email, password);
 
   const allow = page.locator('[name="decision"][value="allow"]');
   const next = await within(

@@ -245,7 +245,11 @@ pub(super) async fn after_login(
     } else {
         StatusCode::FOUND
     };
-    let mut response = if client.flows.first_party {
+    // A device's request is always confirmed, with its user code in view (RFC 8628 §5.4: a
+    // code sent by someone else must not sign the person in to that someone's device).
+    let mut response = if req.device.is_some() {
+        consent_page(app, headers, &req, client, user, &session.id)
+    } else if client.flows.first_party {
         send_code(app, &req, user, session, status).await
     } else {
         let given = match app.store.consent(&user.id, &client.id).await {
@@ -317,6 +321,7 @@ pub(super) fn consent_page(
             .map(|_| origin_of(&client.id)),
         email: &user.email,
         scopes: &req.scope,
+        device_code: req.device.as_ref().map(|d| d.user_code.as_str()),
     });
     if let Some(set) = set {
         r.headers_mut().append(header::SET_COOKIE, set);
@@ -469,14 +474,15 @@ pub(super) async fn posted(
                 "Go back to the application and start again.",
             )
         })?;
-    let client = match app.store.client(&req.client_id).await {
-        Ok(Some(c))
-            if c.enabled
-                && c.flows.allows(crate::model::flows::AUTHORIZATION_CODE)
-                && crate::model::redirect::matches(&c.flows.redirect_uris, &req.redirect_uri) =>
-        {
-            c
+    let still_good = |c: &ClientRecord| match req.device {
+        Some(_) => c.flows.allows(crate::model::flows::DEVICE_CODE),
+        None => {
+            c.flows.allows(crate::model::flows::AUTHORIZATION_CODE)
+                && crate::model::redirect::matches(&c.flows.redirect_uris, &req.redirect_uri)
         }
+    };
+    let client = match app.store.client(&req.client_id).await {
+        Ok(Some(c)) if c.enabled && still_good(&c) => c,
         Ok(_) => {
             return Err(bad_request(
                 "The application changed or is no longer registered here. Go back to it and start again.",

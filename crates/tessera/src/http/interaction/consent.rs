@@ -67,15 +67,24 @@ pub async fn consent(State(app): State<Arc<App>>, request: Request) -> Response 
             if let Err(e) = app.store.grant_consent(&user.id, &client.id, &scopes).await {
                 return store_page(&e);
             }
-            send_code(&app, &req, &user, &session, StatusCode::SEE_OTHER).await
+            match &req.device {
+                Some(device) => {
+                    let allowed = (user.id.as_str(), session.auth_time, req.scope.as_slice());
+                    super::device::answer(&app, device, Some(allowed)).await
+                }
+                None => send_code(&app, &req, &user, &session, StatusCode::SEE_OTHER).await,
+            }
         }
-        Some("deny") => redirect_error(
-            &app,
-            &req.redirect_uri,
-            req.state.as_deref(),
-            &denied("access_denied", "the user denied the request"),
-            StatusCode::SEE_OTHER,
-        ),
+        Some("deny") => match &req.device {
+            Some(device) => super::device::answer(&app, device, None).await,
+            None => redirect_error(
+                &app,
+                &req.redirect_uri,
+                req.state.as_deref(),
+                &denied("access_denied", "the user denied the request"),
+                StatusCode::SEE_OTHER,
+            ),
+        },
         _ => bad_request("The form is malformed."),
     }
 }

@@ -15,12 +15,14 @@
 
 mod authorize;
 mod consent;
+mod device;
 mod login;
 mod logout;
 pub mod pages;
 
 pub use authorize::authorize;
 pub use consent::consent;
+pub use device::device;
 pub use login::login;
 pub use logout::logout;
 

@@ -53,6 +53,22 @@ pub struct Consent<'a> {
     pub email: &'a str,
     /// What is asked.
     pub scopes: &'a [String],
+    /// For a device's request: the user code, for the person to compare with the device's.
+    pub device_code: Option<&'a str>,
+}
+
+/// The page where a person enters a device's user code (RFC 8628 §3.3).
+#[derive(Template)]
+#[template(path = "interaction/device.html")]
+pub struct DeviceEntry<'a> {
+    /// Where the form posts.
+    pub action: &'a str,
+    /// The form's CSRF token.
+    pub csrf: &'a str,
+    /// The code to fill in (from `verification_uri_complete`, or what was typed).
+    pub user_code: &'a str,
+    /// An error to show.
+    pub error: Option<&'a str>,
 }
 
 /// A page with a heading and one message.
@@ -112,6 +128,11 @@ pub fn login(status: StatusCode, l: &Login<'_>) -> Response {
 /// Renders the consent page.
 pub fn consent(c: &Consent<'_>) -> Response {
     page(StatusCode::OK, c)
+}
+
+/// Renders the page where a user code is entered.
+pub fn device_entry(status: StatusCode, d: &DeviceEntry<'_>) -> Response {
+    page(status, d)
 }
 
 /// A page that only says something went wrong (nowhere safe to redirect to).

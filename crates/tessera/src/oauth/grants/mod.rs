@@ -8,6 +8,7 @@
 
 mod authorization_code;
 mod client_credentials;
+mod device_code;
 pub mod jwt_bearer;
 mod refresh_token;
 mod sign_in;
@@ -19,6 +20,7 @@ use std::sync::Arc;
 
 pub use authorization_code::AuthorizationCode;
 pub use client_credentials::ClientCredentials;
+pub use device_code::DeviceCode;
 pub use jwt_bearer::JwtBearer;
 pub use refresh_token::RefreshToken;
 pub use token_exchange::TokenExchange;
@@ -114,6 +116,7 @@ pub static GRANTS: &[&dyn Grant] = &[
     &RefreshToken,
     &JwtBearer,
     &TokenExchange,
+    &DeviceCode,
 ];
 
 /// The grant named `grant_type`.
@@ -194,7 +197,7 @@ mod tests {
         assert_eq!(names, crate::model::flows::GRANT_TYPES);
         assert_eq!(
             names_in_prose(),
-            "client_credentials, authorization_code, refresh_token, urn:ietf:params:oauth:grant-type:jwt-bearer or urn:ietf:params:oauth:grant-type:token-exchange"
+            "client_credentials, authorization_code, refresh_token, urn:ietf:params:oauth:grant-type:jwt-bearer, urn:ietf:params:oauth:grant-type:token-exchange or urn:ietf:params:oauth:grant-type:device_code"
         );
         assert!(find("password").is_none());
         assert!(find("CLIENT_CREDENTIALS").is_none());

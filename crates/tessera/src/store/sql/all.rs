@@ -13,3 +13,4 @@ include!("transfer.rs");
 include!("assertions.rs");
 include!("trust.rs");
 include!("registrations.rs");
+include!("device.rs");

@@ -16,6 +16,7 @@ use crate::model::{
     AuditEntry, AuditEvent, ClientRecord, CodeRecord, Grant, Issued, KeyPurpose, KeyRecord, Redemption, Refresh,
     RefreshRecord, SecretKind, SecretRecord, SessionRecord, SignInsEnded, UserRecord,
 };
+use crate::model::device::{DeviceRecord, DeviceStatus, Poll};
 use crate::model::registration::{InitialToken, Registered};
 use crate::model::trust::TrustPolicy;
 

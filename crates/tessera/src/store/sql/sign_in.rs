@@ -234,8 +234,8 @@ operations! {
         Ok(Some(revoked))
     }
 
-    /// Forgets ended sessions, codes past keeping and refresh-token families past their
-    /// absolute lifetime.
+    /// Forgets ended sessions, codes past keeping, refresh-token families past their absolute
+    /// lifetime and expired device requests.
     pub async fn prune_sign_in(&self) -> Result<u64, StoreError> {
         let t = now();
         let mut count = 0;
@@ -243,6 +243,7 @@ operations! {
             "DELETE FROM sessions WHERE expires_at <= $1",
             "DELETE FROM authorization_codes WHERE keep_until <= $1",
             "DELETE FROM refresh_tokens WHERE family_expires_at <= $1",
+            "DELETE FROM device_codes WHERE expires_at <= $1",
         ] {
             count += sqlx::query(sql)
                 .bind(t)
