@@ -14,7 +14,7 @@ use axum::response::Response;
 
 use super::authorize::{bad_request, cross_site, forbidden_form, proceed, refused_page, store_page};
 use super::pages::{self, DeviceEntry};
-use super::{CSRF_COOKIE, Cookies, SESSION_COOKIE};
+use super::{CSRF_COOKIE, Cookies};
 use crate::app::App;
 use crate::limits::Subject;
 use crate::model::device::{display_user_code, normalize_user_code};
@@ -72,7 +72,10 @@ pub async fn device(State(app): State<Arc<App>>, request: Request) -> Response {
     }
     // A signed-in person is let past the ceiling on wrong codes from everywhere (guessing from
     // many addresses cannot lock them out), not past their own address's count.
-    let signed_in = cookies.get(headers, SESSION_COOKIE).is_some();
+    let signed_in = match super::authorize::current_session(&app, &cookies, headers).await {
+        Ok(s) => s.is_some(),
+        Err(e) => return store_page(&e),
+    };
     if let Some(refused) = app.guard.backoff(Subject::UserCode, address, signed_in) {
         let mut r = entry_page(
             &app,
