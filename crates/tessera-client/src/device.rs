@@ -139,8 +139,8 @@ impl DeviceFlow {
 
     /// Polls until the person answers: the tokens, or `access_denied`, `expired_token` (also
     /// when `expires_in` passes) or another refusal as [`ClientError::Refused`]. Waits the
-    /// interval between polls, 5 s more after each `slow_down`, and twice as long after each
-    /// failure to reach the server (§3.5).
+    /// interval between polls, 5 s more after each `slow_down`, and twice as long (or what
+    /// `Retry-After` says) after each failure to reach the server, a 5xx or a 429 (§3.5).
     pub async fn poll(
         &self,
         started: &DeviceAuthorization,
@@ -163,7 +163,15 @@ impl DeviceFlow {
             ];
             match self.post(&self.token_endpoint, form).send().await {
                 Ok(r) if r.status().is_success() => return parse(r, false).await,
-                Ok(r) if r.status().is_server_error() => wait = (wait * 2).min(Duration::from_secs(60)),
+                // The server is busy or limiting this address: back off, then poll again.
+                Ok(r)
+                    if r.status().is_server_error()
+                        || r.status() == reqwest::StatusCode::TOO_MANY_REQUESTS =>
+                {
+                    wait = (wait * 2)
+                        .max(crate::retry_after(r.headers()).unwrap_or_default())
+                        .min(Duration::from_secs(60))
+                }
                 Ok(r) => match refused(r).await {
                     ClientError::Refused { error, .. } if error == "authorization_pending" => wait = interval,
                     ClientError::Refused { error, .. } if error == "slow_down" => {

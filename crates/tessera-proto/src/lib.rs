@@ -88,8 +88,9 @@ pub fn error_chain(e: &dyn std::error::Error) -> String {
 /// let body = r#"{"access_token":"a.b.c","token_type":"Bearer","expires_in":3600,"scope":"x y"}"#;
 /// let response: tessera_proto::TokenResponse = serde_json::from_str(body).unwrap();
 /// assert_eq!(response.expires_in, Some(3600));
+/// assert!(!format!("{response:?}").contains("a.b.c"), "Debug never shows a token");
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TokenResponse {
     /// The access token: a signed JWT.
     pub access_token: String,
@@ -111,6 +112,21 @@ pub struct TokenResponse {
     /// An ID token, where `openid` was granted (OpenID Connect Core §3.1.3.3).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub id_token: Option<String>,
+}
+
+/// Shows what was issued, never the tokens themselves (a response may be logged).
+impl std::fmt::Debug for TokenResponse {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenResponse")
+            .field("access_token", &"…")
+            .field("token_type", &self.token_type)
+            .field("expires_in", &self.expires_in)
+            .field("scope", &self.scope)
+            .field("issued_token_type", &self.issued_token_type)
+            .field("refresh_token", &self.refresh_token.as_ref().map(|_| "…"))
+            .field("id_token", &self.id_token.as_ref().map(|_| "…"))
+            .finish()
+    }
 }
 
 /// The body of an OAuth error response (RFC 6749 §5.2).

@@ -194,6 +194,11 @@ impl Limits {
     }
 }
 
+/// How many times an account's ceiling (`account_failures_before_backoff`) wrong device user
+/// codes from every address may reach before every address backs off (signed-in browsers
+/// excepted): 1,000 with the defaults.
+pub const USER_CODE_CEILING_FACTOR: u32 = 50;
+
 /// Whose failed authentications are counted. Each kind has key spaces of its own, so no input
 /// of one kind can touch the count of another (a client id that looks like an email is still a
 /// client id).
@@ -204,7 +209,8 @@ pub enum Subject<'a> {
     /// A person's account at the login page, by its email key ([`crate::model::email_key`]).
     Account(&'a str),
     /// Device user codes (RFC 8628 §5.1), all as one: a wrong code counts against the address
-    /// that sent it and, past a ceiling, against guessing from everywhere.
+    /// that sent it and, past a ceiling ([`USER_CODE_CEILING_FACTOR`]), against guessing from
+    /// everywhere. A right code clears nothing (it is no proof that the guesser stopped).
     UserCode,
 }
 
@@ -412,7 +418,20 @@ impl Guard {
                 by_address,
                 by_address,
             ],
-            Subject::Account(_) | Subject::UserCode => [
+            // Wrong user codes count on keys of their own: a typo on a shared network does not
+            // bring the login page's address count nearer its back-off, and the ceiling for
+            // codes from everywhere is higher than an account's (a device's code is not a
+            // person's password: refusing everyone at 20 would let anyone lock the page).
+            Subject::UserCode => [
+                (FailKey::AccountAt(d, at), s.failures_before_backoff),
+                (FailKey::AccountAt(d, at), s.failures_before_backoff),
+                (
+                    FailKey::Account(d),
+                    s.account_failures_before_backoff
+                        .saturating_mul(USER_CODE_CEILING_FACTOR),
+                ),
+            ],
+            Subject::Account(_) => [
                 (FailKey::AccountAt(d, at), s.failures_before_backoff),
                 by_address,
                 (FailKey::Account(d), s.account_failures_before_backoff),

@@ -91,6 +91,9 @@ pub enum Poll {
     Denied,
     /// Tokens were issued for it already.
     Spent,
+    /// Approved, but not what this poll may have now (the client changed since): nothing
+    /// changed.
+    Refused,
     /// Approved: the device code is spent now, and this is what it grants.
     Approved(Grant),
 }

@@ -375,6 +375,82 @@ async fn polls_are_paced_answered_once_and_denials_reach_the_device() {
     assert!(own["device_code"].is_string());
 }
 
+/// A first-party app that also signs people in on its website: the device's consent page is
+/// shown all the same (§5.4), allowing a device is not remembered as consent for the website's
+/// flow, and a second screen answering the same code is told it was answered already.
+#[tokio::test]
+async fn a_device_approval_is_always_asked_and_never_remembered() {
+    let s = kit::start(opts(600, 5)).await;
+    user(&s, "ada@example.com").await;
+    let (id, secret) = s
+        .client_with(NewClient {
+            name: "Orders".into(),
+            scope: "orders:read".into(),
+            first_party: false,
+            grant_types: Some(vec![
+                DEVICE.into(),
+                "authorization_code".into(),
+                "refresh_token".into(),
+            ]),
+            redirect_uris: vec![crate::oidc::REDIRECT.into()],
+            ..Default::default()
+        })
+        .await;
+    let (first_party, fp_secret) = s
+        .client_with(NewClient {
+            name: "Orders TV".into(),
+            scope: "orders:read".into(),
+            first_party: true,
+            grant_types: Some(vec![DEVICE.into()]),
+            ..Default::default()
+        })
+        .await;
+    let mut b = Browser::new();
+    let d = start(&s, &first_party, &fp_secret, "orders:read").await;
+    let path = path_of(d["verification_uri_complete"].as_str().unwrap());
+    let code = d["user_code"].as_str().unwrap();
+    // `answer` asserts that the consent page came, first party or not.
+    let (consent, done) = answer(&mut b, &s.base, &path, code, "ada@example.com", "allow").await;
+    assert!(consent.body.contains(code), "{}", consent.body);
+    assert!(done.body.contains("Device connected"));
+
+    // Two screens with one code: the second answer is refused and changes nothing.
+    let d = start(&s, &id, &secret, "orders:read").await;
+    let path = path_of(d["verification_uri_complete"].as_str().unwrap());
+    let code = d["user_code"].as_str().unwrap();
+    let entry = b.get(&s.url(&path)).await;
+    let second = b
+        .post(
+            &s.url("/oauth2/device"),
+            &[("csrf", &entry.hidden("csrf")), ("user_code", code)],
+        )
+        .await;
+    assert!(second.body.contains("Allow access?"), "{}", second.body);
+    let (_, done) = answer(&mut b, &s.base, &path, code, "ada@example.com", "allow").await;
+    assert!(done.body.contains("Device connected"));
+    let late = b
+        .post(
+            &s.url("/oauth2/consent"),
+            &[
+                ("request", &second.hidden("request")),
+                ("csrf", &second.hidden("csrf")),
+                ("decision", "deny"),
+            ],
+        )
+        .await;
+    assert_eq!(late.status, 400, "{}", late.body);
+    assert!(late.body.contains("answered already"), "{}", late.body);
+    let (status, tokens) = poll(&s, &id, &secret, d["device_code"].as_str().unwrap()).await;
+    assert_eq!(status, 200, "the first answer stands: {tokens}");
+
+    // The website's own sign-in still asks: the device approval was not remembered.
+    let (_, challenge) = crate::oidc::pkce();
+    let url = crate::oidc::authorize_url(&s, &id, &challenge, &[("scope", "orders:read")]);
+    let page = b.get(&url).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(page.body.contains("Allow access?"), "{}", page.body);
+}
+
 #[tokio::test]
 async fn device_codes_expire() {
     let s = kit::start(opts(5, 5)).await;
@@ -449,9 +525,24 @@ async fn user_code_guessing_is_slowed_and_the_form_is_guarded() {
     assert_eq!(b.send(req).await.status, 403);
 
     // Wrong codes (well-formed or not) are counted; after a few, this address waits, even with
-    // the right code.
+    // the right code. A right code in between (a guesser's own device request) clears nothing.
+    let own = start(&s, &id, &secret, "orders:read").await;
     let mut held = None;
     for attempt in 1..=10 {
+        if attempt == 5 {
+            let mut other = Browser::new();
+            let entry = other.get(&s.url("/oauth2/device")).await;
+            let ok = other
+                .post(
+                    &s.url("/oauth2/device"),
+                    &[
+                        ("csrf", &entry.hidden("csrf")),
+                        ("user_code", own["user_code"].as_str().unwrap()),
+                    ],
+                )
+                .await;
+            assert!(ok.body.contains("<h1>Sign in</h1>"), "{}", ok.body);
+        }
         let guess = if attempt % 2 == 0 { "BCDF-GHJK" } else { "<b>x</b>" };
         let p = b
             .post(&s.url("/oauth2/device"), &[("csrf", &csrf), ("user_code", guess)])
@@ -469,6 +560,10 @@ async fn user_code_guessing_is_slowed_and_the_form_is_guarded() {
         .post(&s.url("/oauth2/device"), &[("csrf", &csrf), ("user_code", real)])
         .await;
     assert_eq!(right.status, 429, "{}", right.body);
+    // Signing in from this address is not held by the codes.
+    let (web, _) = crate::oidc::app_client(&s, "Orders", false, true).await;
+    let login = crate::oidc::try_login(&mut Browser::new(), &s, &web, "ada@example.com", PASSWORD).await;
+    assert_eq!(login.status, 303, "{}", login.body);
     // The request itself is untouched: still pending.
     assert_eq!(
         poll_error(&s, &id, &secret, d["device_code"].as_str().unwrap()).await,

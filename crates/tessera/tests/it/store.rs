@@ -219,24 +219,25 @@ async fn device_requests_are_answered_once_and_paced(store: &Store) {
 
     // Pacing: the first poll is pending, one right after it slows down, and again.
     let none = |_: &Grant| None;
+    let yes = |_: &Grant| true;
     assert_eq!(
-        store.poll_device("d1", "c1", 1, none).await.unwrap(),
+        store.poll_device("d1", "c1", 1, yes, none).await.unwrap(),
         Poll::Pending
     );
     assert_eq!(
-        store.poll_device("d1", "c1", 1, none).await.unwrap(),
+        store.poll_device("d1", "c1", 1, yes, none).await.unwrap(),
         Poll::SlowDown(10)
     );
     assert_eq!(
-        store.poll_device("d1", "c1", 1, none).await.unwrap(),
+        store.poll_device("d1", "c1", 1, yes, none).await.unwrap(),
         Poll::SlowDown(15)
     );
     assert_eq!(
-        store.poll_device("d1", "other", 1, none).await.unwrap(),
+        store.poll_device("d1", "other", 1, yes, none).await.unwrap(),
         Poll::Unknown
     );
     assert_eq!(
-        store.poll_device("d9", "c1", 1, none).await.unwrap(),
+        store.poll_device("d9", "c1", 1, yes, none).await.unwrap(),
         Poll::Unknown
     );
 
@@ -248,6 +249,12 @@ async fn device_requests_are_answered_once_and_paced(store: &Store) {
     assert!(store.decide_device("d1", None).await.unwrap());
     assert!(!store.decide_device("d3", None).await.unwrap(), "expired");
 
+    // A poll the approved request does not match (the client changed since) spends nothing.
+    assert_eq!(
+        store.poll_device("d4", "c1", 1, |_| false, none).await.unwrap(),
+        Poll::Refused
+    );
+
     // Eight racing polls of the approved one: one gets it (and its refresh token), the others
     // find it spent.
     let handles: Vec<_> = (0..8)
@@ -255,12 +262,18 @@ async fn device_requests_are_answered_once_and_paced(store: &Store) {
             let store = store.clone();
             tokio::spawn(async move {
                 store
-                    .poll_device("d4", "c1", 1, |g| {
-                        Some(RefreshRecord {
-                            grant: g.clone(),
-                            ..refresh_token(&format!("drt{i}"), &format!("dfam{i}"), &format!("djti{i}"))
-                        })
-                    })
+                    .poll_device(
+                        "d4",
+                        "c1",
+                        1,
+                        |_| true,
+                        |g| {
+                            Some(RefreshRecord {
+                                grant: g.clone(),
+                                ..refresh_token(&format!("drt{i}"), &format!("dfam{i}"), &format!("djti{i}"))
+                            })
+                        },
+                    )
                     .await
                     .unwrap()
             })
@@ -277,7 +290,10 @@ async fn device_requests_are_answered_once_and_paced(store: &Store) {
     assert_eq!(approved.len(), 1);
     assert_eq!(approved[0].user_id, "u1");
     assert_eq!(approved[0].scope, scope);
-    assert_eq!(store.poll_device("d4", "c1", 1, none).await.unwrap(), Poll::Spent);
+    assert_eq!(
+        store.poll_device("d4", "c1", 1, yes, none).await.unwrap(),
+        Poll::Spent
+    );
     // The winner's refresh token was stored (and only its); it rotates.
     let mut rotated = 0;
     for i in 0..8 {
@@ -295,20 +311,32 @@ async fn device_requests_are_answered_once_and_paced(store: &Store) {
     assert_eq!(rotated, 1, "exactly one refresh token was stored");
 
     // An expired request answers so, until housekeeping forgets it.
-    assert!(store.insert_device(&device("d5", "uc5", t - 1, 5)).await.unwrap());
+    // (Kept an hour past expiry, so that a late poll still hears expired_token.)
+    assert!(store.insert_device(&device("d6", "uc6", t - 1, 5)).await.unwrap());
+    assert!(
+        store
+            .insert_device(&device("d5", "uc5", t - 3601, 5))
+            .await
+            .unwrap()
+    );
     assert_eq!(
-        store.poll_device("d5", "c1", 1, none).await.unwrap(),
+        store.poll_device("d5", "c1", 1, yes, none).await.unwrap(),
         Poll::Expired
     );
     assert!(store.prune_sign_in().await.unwrap() >= 1);
     assert_eq!(
-        store.poll_device("d5", "c1", 1, none).await.unwrap(),
+        store.poll_device("d5", "c1", 1, yes, none).await.unwrap(),
         Poll::Unknown
     );
     assert_eq!(
-        store.poll_device("d3", "c1", 1, none).await.unwrap(),
+        store.poll_device("d3", "c1", 1, yes, none).await.unwrap(),
         Poll::Unknown,
         "replaced"
+    );
+    assert_eq!(
+        store.poll_device("d6", "c1", 1, yes, none).await.unwrap(),
+        Poll::Expired,
+        "kept"
     );
 }
 

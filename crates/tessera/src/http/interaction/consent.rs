@@ -53,8 +53,15 @@ pub async fn consent(State(app): State<Arc<App>>, request: Request) -> Response 
     if !signed_in_for_it && (req.prompt.login || !recent) {
         return forbidden_form();
     }
-    match form.get("decision") {
-        Some("allow") => {
+    match (form.get("decision"), &req.device) {
+        // A device's request is answered on its own: nothing is remembered for later sign-ins
+        // (a device approval must not become consent another flow skips its page for).
+        (Some(decision @ ("allow" | "deny")), Some(device)) => {
+            let allowed =
+                (decision == "allow").then_some((user.id.as_str(), session.auth_time, req.scope.as_slice()));
+            super::device::answer(&app, device, allowed).await
+        }
+        (Some("allow"), None) => {
             let mut scopes = match app.store.consent(&user.id, &client.id).await {
                 Ok(g) => g.unwrap_or_default(),
                 Err(e) => return store_page(&e),
@@ -67,24 +74,15 @@ pub async fn consent(State(app): State<Arc<App>>, request: Request) -> Response 
             if let Err(e) = app.store.grant_consent(&user.id, &client.id, &scopes).await {
                 return store_page(&e);
             }
-            match &req.device {
-                Some(device) => {
-                    let allowed = (user.id.as_str(), session.auth_time, req.scope.as_slice());
-                    super::device::answer(&app, device, Some(allowed)).await
-                }
-                None => send_code(&app, &req, &user, &session, StatusCode::SEE_OTHER).await,
-            }
+            send_code(&app, &req, &user, &session, StatusCode::SEE_OTHER).await
         }
-        Some("deny") => match &req.device {
-            Some(device) => super::device::answer(&app, device, None).await,
-            None => redirect_error(
-                &app,
-                &req.redirect_uri,
-                req.state.as_deref(),
-                &denied("access_denied", "the user denied the request"),
-                StatusCode::SEE_OTHER,
-            ),
-        },
+        (Some("deny"), None) => redirect_error(
+            &app,
+            &req.redirect_uri,
+            req.state.as_deref(),
+            &denied("access_denied", "the user denied the request"),
+            StatusCode::SEE_OTHER,
+        ),
         _ => bad_request("The form is malformed."),
     }
 }

@@ -105,7 +105,6 @@ pub async fn device(State(app): State<Arc<App>>, request: Request) -> Response {
         Ok(_) => return wrong_code(&app, headers, address),
         Err(e) => return store_page(&e),
     };
-    app.guard.succeeded(Subject::UserCode, address);
     tracing::info!(client_id = %client.id, "device user code entered");
     let req = AuthRequest {
         client_id: client.id.clone(),

@@ -53,26 +53,46 @@ async fn poll(r: &TokenRequest<'_>) -> Result<Answer, OAuthError> {
             && (g.scope.iter().any(|s| s == "offline_access") || !g.scope.iter().any(|s| s == "openid"))
     };
     let sign_in = &app.settings.sign_in;
+    // Why an approved request was not honoured for this poll (the code then stays unspent).
+    let mut refused: Option<OAuthError> = None;
+    let matches = |g: &SignIn| {
+        if kept_scope(client, &g.scope).is_empty() {
+            refused = Some(OAuthError::InvalidGrant(
+                "none of the scopes allowed is still allowed for this client".into(),
+            ));
+        } else if let Err(e) =
+            granted_audience(app, client, form, &g.resources).and_then(|a| person_audience(&a))
+        {
+            refused = Some(e);
+        }
+        refused.is_none()
+    };
     let outcome = app
         .store
-        .poll_device(&crate::oauth::oidc::digest(code), &client.id, POLL_SLACK, |g| {
-            let family_expires_at = t + sign_in.refresh_token_ttl as i64;
-            wants_refresh(g).then(|| RefreshRecord {
-                id: crate::oauth::oidc::digest(&refresh_value),
-                family_id: family_id.clone(),
-                grant: SignIn {
-                    scope: kept_scope(client, &g.scope),
-                    // RFC 9449 §5: a public client's refresh token is bound to its DPoP key.
-                    dpop_jkt: if client.public { cnf.jkt.clone() } else { None },
-                    ..g.clone()
-                },
-                created_at: t,
-                expires_at: (t + sign_in.refresh_token_idle_ttl as i64).min(family_expires_at),
-                family_expires_at,
-                access_jti: Some(jti.clone()),
-                access_expires_at: Some(access_expires_at),
-            })
-        })
+        .poll_device(
+            &crate::oauth::oidc::digest(code),
+            &client.id,
+            POLL_SLACK,
+            matches,
+            |g| {
+                let family_expires_at = t + sign_in.refresh_token_ttl as i64;
+                wants_refresh(g).then(|| RefreshRecord {
+                    id: crate::oauth::oidc::digest(&refresh_value),
+                    family_id: family_id.clone(),
+                    grant: SignIn {
+                        scope: kept_scope(client, &g.scope),
+                        // RFC 9449 §5: a public client's refresh token is bound to its DPoP key.
+                        dpop_jkt: if client.public { cnf.jkt.clone() } else { None },
+                        ..g.clone()
+                    },
+                    created_at: t,
+                    expires_at: (t + sign_in.refresh_token_idle_ttl as i64).min(family_expires_at),
+                    family_expires_at,
+                    access_jti: Some(jti.clone()),
+                    access_expires_at: Some(access_expires_at),
+                })
+            },
+        )
         .await
         .map_err(|e| OAuthError::store(&e))?;
     let mut grant = match outcome {
@@ -85,6 +105,11 @@ async fn poll(r: &TokenRequest<'_>) -> Result<Answer, OAuthError> {
             return Err(OAuthError::InvalidGrant(
                 "the device code was used already".into(),
             ));
+        }
+        Poll::Refused => {
+            return Err(
+                refused.unwrap_or_else(|| OAuthError::InvalidGrant("the device code cannot be used".into()))
+            );
         }
         Poll::Unknown => {
             return Err(OAuthError::InvalidGrant(
@@ -102,13 +127,8 @@ async fn poll(r: &TokenRequest<'_>) -> Result<Answer, OAuthError> {
         }
     };
     grant.scope = kept_scope(client, &grant.scope);
-    let audience = if grant.scope.is_empty() {
-        Err(OAuthError::InvalidGrant(
-            "none of the scopes allowed is still allowed for this client".into(),
-        ))
-    } else {
-        granted_audience(app, client, form, &grant.resources).and_then(|a| person_audience(&a).map(|()| a))
-    };
+    // Checked under the store's lock already; here for the audience it yields.
+    let audience = granted_audience(app, client, form, &grant.resources);
     let audience = match audience {
         Ok(a) => a,
         Err(e) => {

@@ -71,27 +71,32 @@ operations! {
             }
             None => DeviceStatus::Denied,
         };
-        sqlx::query("UPDATE device_codes SET status = $1, grant_json = $2 WHERE id = $3")
-            .bind(status.as_str())
-            .bind(to_json(&device.grant)?)
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
+        let answered = sqlx::query(
+            "UPDATE device_codes SET status = $1, grant_json = $2 WHERE id = $3 AND status = 'pending'",
+        )
+        .bind(status.as_str())
+        .bind(to_json(&device.grant)?)
+        .bind(id)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
         tx.commit().await?;
-        Ok(true)
+        Ok(answered == 1)
     }
 
     /// A poll of device request `id` by `client_id` (RFC 8628 §3.4), under the write lock, so
     /// that of any number of nodes exactly one answers an approved request with tokens. A poll
     /// sooner than `interval - slack` seconds after the last one is answered `slow_down` and
     /// adds to the interval (§3.5), whatever the request's status (but spent). An approved
-    /// request is spent here; `refresh` may return the first refresh token of its family, stored in the same
+    /// request that `matches` the poll is spent here (one that does not changes nothing:
+    /// [`Poll::Refused`]); `refresh` may return the first refresh token of its family, stored in the same
     /// transaction.
     pub async fn poll_device(
         &self,
         id: &str,
         client_id: &str,
         slack: i64,
+        matches: impl FnOnce(&Grant) -> bool,
         refresh: impl FnOnce(&Grant) -> Option<RefreshRecord>,
     ) -> Result<Poll, StoreError> {
         let (mut tx, _write) = self.begin_write().await?;
@@ -126,6 +131,11 @@ operations! {
                 .await?;
             tx.commit().await?;
             return Ok(Poll::SlowDown(interval));
+        }
+        // What the person allowed is checked against the request (the client as it is now):
+        // if it cannot be honoured, nothing changes, and the code is not spent.
+        if device.status == DeviceStatus::Approved && !matches(&device.grant) {
+            return Ok(Poll::Refused);
         }
         let next = if device.status == DeviceStatus::Approved {
             DeviceStatus::Issued

@@ -235,7 +235,7 @@ operations! {
     }
 
     /// Forgets ended sessions, codes past keeping, refresh-token families past their absolute
-    /// lifetime and expired device requests.
+    /// lifetime and device requests an hour past expiry.
     pub async fn prune_sign_in(&self) -> Result<u64, StoreError> {
         let t = now();
         let mut count = 0;
@@ -243,7 +243,8 @@ operations! {
             "DELETE FROM sessions WHERE expires_at <= $1",
             "DELETE FROM authorization_codes WHERE keep_until <= $1",
             "DELETE FROM refresh_tokens WHERE family_expires_at <= $1",
-            "DELETE FROM device_codes WHERE expires_at <= $1",
+            // An hour past expiry, so that a late poll still hears expired_token.
+            "DELETE FROM device_codes WHERE expires_at <= $1 - 3600",
         ] {
             count += sqlx::query(sql)
                 .bind(t)
