@@ -88,6 +88,8 @@ pub struct Metrics {
     in_flight: Gauge,
     backoff_tracked: Gauge,
     dropped_logs: Counter,
+    answered: std::sync::atomic::AtomicU64,
+    refused: std::sync::atomic::AtomicU64,
 }
 
 impl Default for Metrics {
@@ -178,11 +180,24 @@ impl Metrics {
             in_flight,
             backoff_tracked,
             dropped_logs,
+            answered: std::sync::atomic::AtomicU64::new(0),
+            refused: std::sync::atomic::AtomicU64::new(0),
         }
+    }
+
+    /// Requests answered since the node started, and how many of them were not `ok`.
+    pub fn totals(&self) -> (u64, u64) {
+        use std::sync::atomic::Ordering::Relaxed;
+        (self.answered.load(Relaxed), self.refused.load(Relaxed))
     }
 
     /// Counts one answered request.
     pub fn request(&self, endpoint: &'static str, outcome: &'static str, took: Duration) {
+        use std::sync::atomic::Ordering::Relaxed;
+        self.answered.fetch_add(1, Relaxed);
+        if outcome != "ok" {
+            self.refused.fetch_add(1, Relaxed);
+        }
         self.requests
             .get_or_create(&RequestLabels { endpoint, outcome })
             .inc();

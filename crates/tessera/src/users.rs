@@ -27,6 +27,8 @@ pub struct NewUser {
     pub password: Option<String>,
     /// Custom attributes, released as claims.
     pub attributes: crate::claims::Claims,
+    /// Console roles ([`crate::model::user::ROLES`]).
+    pub roles: Vec<String>,
 }
 
 /// Changes to a user; `None` leaves a field alone, an empty name clears it.
@@ -46,6 +48,8 @@ pub struct UserUpdate {
     pub attributes: Option<crate::claims::Claims>,
     /// Attribute names to remove.
     pub remove_attributes: Vec<String>,
+    /// The console roles (replacing the old ones; empty: none).
+    pub roles: Option<Vec<String>>,
 }
 
 /// Checks a password's length and hashes it with Argon2id (off the async threads).
@@ -74,6 +78,7 @@ pub async fn create_user(
 ) -> Result<UserRecord, AdminError> {
     let email = validate_email(&new.email).map_err(AdminError::Invalid)?;
     crate::claims::validate_attributes(&new.attributes).map_err(AdminError::Invalid)?;
+    crate::model::user::validate_roles(&new.roles).map_err(AdminError::Invalid)?;
     let password_hash = match &new.password {
         Some(p) => Some(hash_password(p).await?),
         None => None,
@@ -91,11 +96,12 @@ pub async fn create_user(
         attributes: new.attributes,
         created_at: t,
         updated_at: t,
+        roles: new.roles,
     };
     let audit = actor.entry(
         "user.create",
         &user.id,
-        json!({"email": user.email, "password": user.password_hash.is_some()}),
+        json!({"email": user.email, "password": user.password_hash.is_some(), "roles": user.roles}),
     );
     if !store.insert_user(&user, &audit).await? {
         return Err(AdminError::Store(StoreError::Conflict(
@@ -131,6 +137,9 @@ pub async fn update_user(
     if let Some(a) = &update.attributes {
         crate::claims::validate_attributes(a).map_err(AdminError::Invalid)?;
     }
+    if let Some(r) = &update.roles {
+        crate::model::user::validate_roles(r).map_err(AdminError::Invalid)?;
+    }
     let given_name = update
         .given_name
         .clone()
@@ -151,12 +160,17 @@ pub async fn update_user(
             "attributes",
             update.attributes.is_some() || !update.remove_attributes.is_empty(),
         ),
+        ("roles", update.roles.is_some()),
     ] {
         if set {
             changed.push(field);
         }
     }
-    let audit = actor.entry("user.update", id, json!({"changed": changed}));
+    let mut details = json!({"changed": changed});
+    if let Some(r) = &update.roles {
+        details["roles"] = json!(r);
+    }
+    let audit = actor.entry("user.update", id, details);
     let result = store
         .modify_user(id, &audit, |u: &mut UserRecord| -> Result<(), AdminError> {
             if let Some(e) = email {
@@ -185,6 +199,9 @@ pub async fn update_user(
             }
             for k in &update.remove_attributes {
                 u.attributes.remove(k);
+            }
+            if let Some(r) = update.roles {
+                u.roles = r;
             }
             crate::claims::validate_attributes(&u.attributes).map_err(AdminError::Invalid)
         })

@@ -151,6 +151,7 @@ pub struct UserView<'a> {
     has_password: bool,
     id: &'a str,
     name: Option<&'a str>,
+    roles: &'a [String],
     updated_at: i64,
 }
 
@@ -167,6 +168,7 @@ impl<'a> From<&'a UserRecord> for UserView<'a> {
             has_password: u.password_hash.is_some(),
             id: &u.id,
             name: u.name.as_deref(),
+            roles: &u.roles,
             updated_at: u.updated_at,
         }
     }

@@ -88,6 +88,10 @@ pub(super) enum UserCommand {
         /// Remove an attribute; repeat for several.
         #[arg(long = "remove-attribute", value_name = "NAME")]
         remove_attributes: Vec<String>,
+        /// A console role: admin (everything the admin API allows) or auditor (read only);
+        /// repeat for several; replaces the old ones. `--role none` takes them all away.
+        #[arg(long = "role", value_name = "ROLE")]
+        roles: Vec<String>,
         /// Print JSON.
         #[arg(long)]
         json: bool,
@@ -204,6 +208,7 @@ pub(super) async fn command(store: &Store, actor: &Actor, cmd: UserCommand) -> a
                 name,
                 password,
                 attributes: attributes(&attrs)?,
+                roles: Vec::new(),
             };
             emit(&users::create_user(store, actor, new).await?, json)?;
         }
@@ -236,9 +241,15 @@ pub(super) async fn command(store: &Store, actor: &Actor, cmd: UserCommand) -> a
             email_verified,
             attributes: attrs,
             remove_attributes,
+            roles,
             json,
         } => {
             let id = users::get_user(store, &user).await?.id;
+            let roles = match roles.as_slice() {
+                [] => None,
+                [none] if none == "none" => Some(Vec::new()),
+                _ => Some(roles),
+            };
             let update = UserUpdate {
                 email,
                 email_verified,
@@ -247,6 +258,7 @@ pub(super) async fn command(store: &Store, actor: &Actor, cmd: UserCommand) -> a
                 name,
                 attributes: (!attrs.is_empty()).then(|| attributes(&attrs)).transpose()?,
                 remove_attributes,
+                roles,
             };
             emit(&users::update_user(store, actor, &id, update).await?, json)?;
         }

@@ -15,6 +15,7 @@ use serde::Deserialize;
 use crate::client_keys::OutboundSettings;
 
 mod client_auth;
+mod console;
 mod dpop;
 mod mtls;
 mod outbound;
@@ -25,6 +26,7 @@ mod values;
 use crate::keys::{Alg, MasterKeySource};
 use crate::model::paths::{ALL_PRESETS, PRESET_NAMES, PathRules, preset};
 use crate::store::DatabaseUrl;
+pub use console::ConsoleSettings;
 pub use dpop::DpopSettings;
 pub use mtls::MtlsSettings;
 pub use registration::{Mode as RegistrationMode, RegistrationSettings};
@@ -85,6 +87,7 @@ pub struct FileConfig {
     mtls: Option<mtls::MtlsFile>,
     dpop: Option<dpop::DpopFile>,
     registration: Option<registration::RegistrationFile>,
+    console: Option<ConsoleSettings>,
 }
 
 /// Values found on the command line or in the environment, each with the name of its source.
@@ -179,6 +182,8 @@ pub struct Settings {
     pub dpop: DpopSettings,
     /// Clients that register themselves (`[registration]`).
     pub registration: RegistrationSettings,
+    /// The admin console (`[console]`).
+    pub console: ConsoleSettings,
 }
 
 impl Settings {
@@ -477,9 +482,13 @@ impl Settings {
             .registration
             .unwrap_or_default()
             .settings(&file_src("[registration]"))?;
+        let console = file.console.unwrap_or_default();
+        within("console.idle_timeout", console.idle_timeout, 60, 86_400)?;
+        within("console.session_ttl", console.session_ttl, 300, 7 * 86_400)?;
         Ok(Settings {
             dpop,
             registration,
+            console,
             mtls,
             outbound,
             listen,

@@ -1,6 +1,7 @@
 //! HTTP: the router, its limits, and a server loop that times out slow clients.
 
 pub mod admin;
+pub mod console;
 pub mod discovery;
 pub mod framing;
 pub mod interaction;
@@ -120,9 +121,12 @@ pub fn router(app: Arc<App>) -> Router {
         };
         routes = routes.route(path, post(handler).fallback(endpoints::method_not_allowed));
     }
-    let routes = routes
+    let mut routes = routes
         .merge(register::routes(&app, cors))
         .merge(admin::router(app.clone()));
+    if app.settings.console.enabled {
+        routes = routes.merge(console::routes(&app));
+    }
     let mut router = routes.clone();
     if let Some(path) = app.settings.issuer_path() {
         router = router
@@ -187,6 +191,7 @@ fn endpoint_of(app: &App, path: &str) -> &'static str {
         "/metrics" => "metrics",
         p if p.starts_with("/.well-known/") => "discovery",
         p if p.starts_with("/admin/") => "admin",
+        p if p == console::CONSOLE_PATH || p.starts_with("/console/") => "console",
         p if app.settings.token_paths.iter().any(|(t, _)| t == p) => "token",
         _ => "other",
     }

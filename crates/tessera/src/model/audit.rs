@@ -25,3 +25,18 @@ pub struct AuditEvent {
     /// The entry.
     pub entry: AuditEntry,
 }
+
+/// Which audit events a page shows (the console): each filter given must hold.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AuditFilter {
+    /// Who acted, exactly (`user:ID`, `client:ID`, `cli:USER`, `tessera`).
+    pub actor: Option<String>,
+    /// What they did, exactly (`client.create`).
+    pub action: Option<String>,
+    /// On what, exactly (a client, user or key id).
+    pub target: Option<String>,
+    /// At or after this time.
+    pub since: Option<i64>,
+    /// At or before this time.
+    pub until: Option<i64>,
+}

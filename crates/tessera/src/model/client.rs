@@ -127,3 +127,9 @@ pub fn validate_imported_secret(secret: &str) -> Result<(), String> {
     }
     Ok(())
 }
+
+/// What a client's name is found by (the console's search): the name in ASCII lower case,
+/// compared bytewise by both stores.
+pub fn name_key(name: &str) -> String {
+    name.to_ascii_lowercase()
+}

@@ -21,7 +21,7 @@ pub mod trust;
 pub mod user;
 pub mod values;
 
-pub use audit::{AuditEntry, AuditEvent};
+pub use audit::{AuditEntry, AuditEvent, AuditFilter};
 pub use client::{ClientRecord, SecretKind, SecretRecord};
 pub use key::{KeyPurpose, KeyRecord};
 pub use sign_in::{

@@ -28,6 +28,29 @@ pub struct UserRecord {
     pub created_at: i64,
     /// Last change.
     pub updated_at: i64,
+    /// What the person may do in the console ([`ROLES`]); none for most.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub roles: Vec<String>,
+}
+
+/// May do everything in the console that the admin API allows.
+pub const ROLE_ADMIN: &str = "admin";
+/// May read everything in the console, change nothing.
+pub const ROLE_AUDITOR: &str = "auditor";
+/// The roles a user may have.
+pub const ROLES: &[&str] = &[ROLE_ADMIN, ROLE_AUDITOR];
+
+/// Checks a set of roles: known, each once.
+pub fn validate_roles(roles: &[String]) -> Result<(), String> {
+    for (i, r) in roles.iter().enumerate() {
+        if !ROLES.contains(&r.as_str()) {
+            return Err(format!("unknown role {r:?} (admin, auditor)"));
+        }
+        if roles[..i].contains(r) {
+            return Err(format!("role {r} given twice"));
+        }
+    }
+    Ok(())
 }
 
 impl std::fmt::Debug for UserRecord {
@@ -36,6 +59,7 @@ impl std::fmt::Debug for UserRecord {
             .field("id", &self.id)
             .field("email", &self.email)
             .field("enabled", &self.enabled)
+            .field("roles", &self.roles)
             .field("has_password", &self.password_hash.is_some())
             .finish_non_exhaustive()
     }

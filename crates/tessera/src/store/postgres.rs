@@ -37,6 +37,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
         include_str!("../../migrations/postgres/0010_registration.sql"),
     ),
     (11, include_str!("../../migrations/postgres/0011_device.sql")),
+    (12, include_str!("../../migrations/postgres/0012_console.sql")),
 ];
 
 /// How long a caller waits for a connection before the store counts as unavailable.

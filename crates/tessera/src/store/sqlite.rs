@@ -24,6 +24,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (9, include_str!("../../migrations/sqlite/0009_secretless.sql")),
     (10, include_str!("../../migrations/sqlite/0010_registration.sql")),
     (11, include_str!("../../migrations/sqlite/0011_device.sql")),
+    (12, include_str!("../../migrations/sqlite/0012_console.sql")),
 ];
 
 /// An open SQLite store.

@@ -15,6 +15,7 @@ mod admin_api;
 mod claims;
 mod cli;
 mod cluster;
+mod console;
 mod device;
 mod discovery;
 mod dpop;

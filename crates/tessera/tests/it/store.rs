@@ -95,6 +95,7 @@ fn user(id: &str, email: &str) -> UserRecord {
             .unwrap(),
         created_at: now(),
         updated_at: now(),
+        roles: vec!["auditor".into()],
     }
 }
 
@@ -1012,7 +1013,7 @@ async fn an_edited_migration_is_refused_at_start(engine: &str) {
     };
     let parsed = DatabaseUrl::parse(&url).unwrap();
     let store = Store::open(&parsed, true).await.unwrap();
-    assert_eq!(store.schema_version().await.unwrap(), 11);
+    assert_eq!(store.schema_version().await.unwrap(), 12);
     store.close().await;
     Store::open(&parsed, false).await.unwrap().close().await;
 

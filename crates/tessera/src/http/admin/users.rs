@@ -45,6 +45,8 @@ pub(super) struct CreateUser {
     password: Option<String>,
     #[serde(default)]
     attributes: crate::claims::Claims,
+    #[serde(default)]
+    roles: Vec<String>,
 }
 
 pub(super) async fn create(
@@ -64,6 +66,7 @@ pub(super) async fn create(
         name: c.name,
         password: c.password,
         attributes: c.attributes,
+        roles: c.roles,
     };
     match users::create_user(&app.store, &caller(&ext), new).await {
         Ok(u) => (StatusCode::CREATED, Json(views::user_json(&u))).into_response(),
@@ -88,6 +91,7 @@ pub(super) struct PatchUser {
     family_name: Option<String>,
     name: Option<String>,
     attributes: Option<crate::claims::Claims>,
+    roles: Option<Vec<String>>,
 }
 
 pub(super) async fn update(
@@ -116,6 +120,7 @@ pub(super) async fn update(
             .into_iter()
             .filter(|k: &String| !p.attributes.as_ref().is_some_and(|a| a.contains_key(k)))
             .collect(),
+        roles: p.roles,
     };
     match users::update_user(&app.store, &caller(&ext), &id, update).await {
         Ok(u) => Json(views::user_json(&u)).into_response(),

@@ -330,7 +330,7 @@ pub(super) fn consent_page(
 }
 
 /// The scheme and authority of a URI (what the consent page shows beside the client's name).
-pub(super) fn origin_of(uri: &str) -> String {
+pub fn origin_of(uri: &str) -> String {
     match uri.split_once("://") {
         Some((scheme, rest)) => {
             let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
@@ -424,7 +424,7 @@ pub(super) fn forbidden_form() -> Response {
 
 /// Whether a form post comes from another site: `Sec-Fetch-Site: cross-site`, or an `Origin`
 /// other than the issuer's (browsers send one or both; `null` says nothing).
-pub(super) fn cross_site(app: &App, headers: &HeaderMap) -> bool {
+pub fn cross_site(app: &App, headers: &HeaderMap) -> bool {
     if headers
         .get("sec-fetch-site")
         .is_some_and(|v| v.as_bytes() == b"cross-site")

@@ -20,7 +20,7 @@ mod login;
 mod logout;
 pub mod pages;
 
-pub use authorize::authorize;
+pub use authorize::{authorize, cross_site, origin_of};
 pub use consent::consent;
 pub use device::device;
 pub use login::login;
@@ -134,6 +134,12 @@ impl Cookies {
         };
         let prefix = if secure && path == "/" { "__Host-" } else { "" };
         Cookies { secure, path, prefix }
+    }
+
+    /// Whether cookies are sent only over HTTPS (everywhere but a loopback issuer on plain
+    /// HTTP).
+    pub fn is_secure(&self) -> bool {
+        self.secure
     }
 
     /// The full name of cookie `base`.

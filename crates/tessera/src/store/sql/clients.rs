@@ -59,7 +59,7 @@ operations! {
         sqlx::query(
             "UPDATE clients SET name = $1, scopes = $2, audiences = $3, token_ttl = $4, enabled = $5, \
              updated_at = $6, can_introspect = $7, tokens_revoked_before = $8, claims = $10, flows = $11, \
-             registration = $12 WHERE id = $9",
+             registration = $12, name_key = $13 WHERE id = $9",
         )
         .bind(&client.name)
         .bind(client.scopes.join(" "))
@@ -73,6 +73,7 @@ operations! {
         .bind(claims_json(&client.claims))
         .bind(flows_json(&client.flows))
         .bind(registration_json(client.registration.as_ref()))
+        .bind(crate::model::client::name_key(&client.name))
         .execute(&mut *tx)
         .await
         .map_err(StoreError::from)?;
@@ -183,17 +184,42 @@ operations! {
             .bind(i64::from(limit))
             .fetch_all(&self.pool)
             .await?;
-        let mut clients = Vec::with_capacity(rows.len());
-        for row in &rows {
-            let id: String = row.try_get("id")?;
-            let secrets =
-                sqlx::query("SELECT * FROM client_secrets WHERE client_id = $1 ORDER BY created_at, id")
-                    .bind(&id)
-                    .fetch_all(&self.pool)
-                    .await?;
-            clients.extend(with_secrets(std::slice::from_ref(row), &secrets)?);
-        }
-        Ok(clients)
+        self.with_their_secrets(&rows).await
+    }
+
+    /// A page of clients by name (ASCII case aside), whose name starts with `prefix`, ordered
+    /// by name then id, after the (name key, id) `after`: one range of one index.
+    pub async fn clients_by_name(
+        &self,
+        prefix: &str,
+        after: Option<(&str, &str)>,
+        limit: u32,
+    ) -> Result<Vec<ClientRecord>, StoreError> {
+        let key = crate::model::client::name_key(prefix);
+        let (after_key, after_id) = after.unwrap_or(("", ""));
+        let rows = sqlx::query(
+            "SELECT * FROM clients WHERE name_key >= $1 AND name_key < $2 \
+             AND (name_key > $3 OR (name_key = $3 AND id > $4)) ORDER BY name_key, id LIMIT $5",
+        )
+        .bind(&key)
+        .bind(format!("{key}\u{10FFFF}"))
+        .bind(after_key)
+        .bind(after_id)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        self.with_their_secrets(&rows).await
+    }
+
+    /// Up to `limit` clients whose id starts with `prefix`, ordered by id.
+    pub async fn clients_by_id_prefix(&self, prefix: &str, limit: u32) -> Result<Vec<ClientRecord>, StoreError> {
+        let rows = sqlx::query("SELECT * FROM clients WHERE id >= $1 AND id < $2 ORDER BY id LIMIT $3")
+            .bind(prefix)
+            .bind(format!("{prefix}\u{10FFFF}"))
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await?;
+        self.with_their_secrets(&rows).await
     }
 
     /// The longest token lifetime any client has.
@@ -262,8 +288,8 @@ async fn load_client(conn: &mut Conn, id: &str) -> Result<Option<ClientRecord>, 
 async fn insert_client_row(tx: &mut Tx, client: &ClientRecord) -> Result<(), StoreError> {
     sqlx::query(
         "INSERT INTO clients (id, name, scopes, audiences, token_ttl, enabled, created_at, updated_at, \
-         can_introspect, tokens_revoked_before, claims, flows, registration) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+         can_introspect, tokens_revoked_before, claims, flows, registration, name_key) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
     )
     .bind(&client.id)
     .bind(&client.name)
@@ -278,6 +304,7 @@ async fn insert_client_row(tx: &mut Tx, client: &ClientRecord) -> Result<(), Sto
     .bind(claims_json(&client.claims))
     .bind(flows_json(&client.flows))
     .bind(registration_json(client.registration.as_ref()))
+    .bind(crate::model::client::name_key(&client.name))
     .execute(&mut **tx)
     .await?;
     Ok(())
@@ -372,4 +399,21 @@ fn secret_from_row(row: &DbRow) -> Result<SecretRecord, StoreError> {
         created_at: row.try_get("created_at")?,
         expires_at: row.try_get("expires_at")?,
     })
+}
+
+impl Engine {
+    /// The clients of `rows`, each with its secrets.
+    async fn with_their_secrets(&self, rows: &[DbRow]) -> Result<Vec<ClientRecord>, StoreError> {
+        let mut clients = Vec::with_capacity(rows.len());
+        for row in rows {
+            let id: String = row.try_get("id")?;
+            let secrets =
+                sqlx::query("SELECT * FROM client_secrets WHERE client_id = $1 ORDER BY created_at, id")
+                    .bind(&id)
+                    .fetch_all(&self.pool)
+                    .await?;
+            clients.extend(with_secrets(std::slice::from_ref(row), &secrets)?);
+        }
+        Ok(clients)
+    }
 }

@@ -13,7 +13,7 @@ use sqlx::Row;
 
 use super::{ChangeBatch, Record, now};
 use crate::model::{
-    AuditEntry, AuditEvent, ClientRecord, CodeRecord, Grant, Issued, KeyPurpose, KeyRecord, Redemption, Refresh,
+    AuditEntry, AuditEvent, AuditFilter, ClientRecord, CodeRecord, Grant, Issued, KeyPurpose, KeyRecord, Redemption, Refresh,
     RefreshRecord, SecretKind, SecretRecord, SessionRecord, SignInsEnded, UserRecord,
 };
 use crate::model::device::{DeviceRecord, DeviceStatus, Poll};

@@ -52,6 +52,27 @@ operations! {
         rows.iter().map(user_from_row).collect()
     }
 
+    /// Up to `limit` users whose email starts with `prefix` (without regard to case), ordered by
+    /// email, after the email key `after`: one range of the unique index.
+    pub async fn users_by_email(
+        &self,
+        prefix: &str,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<UserRecord>, StoreError> {
+        let key = crate::model::email_key(prefix);
+        let rows = sqlx::query(
+            "SELECT * FROM users WHERE email_key >= $1 AND email_key < $2 AND email_key > $3 ORDER BY email_key LIMIT $4",
+        )
+        .bind(&key)
+        .bind(format!("{key}\u{10FFFF}"))
+        .bind(after.unwrap_or(""))
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(user_from_row).collect()
+    }
+
     /// Deletes user `id`; `false` when there was none.
     pub async fn delete_user(&self, id: &str, audit: &AuditEntry) -> Result<bool, StoreError> {
         let (mut tx, _write) = self.begin_write().await?;
@@ -116,11 +137,11 @@ impl Engine {
 async fn write_user(tx: &mut Tx, u: &UserRecord, new: bool) -> Result<(), StoreError> {
     let sql = if new {
         "INSERT INTO users (email, email_key, email_verified, given_name, family_name, name, password_hash, \
-         enabled, attributes, created_at, updated_at, id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
+         enabled, attributes, created_at, updated_at, roles, id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $13, $12)"
     } else {
         "UPDATE users SET email = $1, email_key = $2, email_verified = $3, given_name = $4, family_name = $5, \
-         name = $6, password_hash = $7, enabled = $8, attributes = $9, created_at = $10, updated_at = $11 \
-         WHERE id = $12"
+         name = $6, password_hash = $7, enabled = $8, attributes = $9, created_at = $10, updated_at = $11, \
+         roles = $13 WHERE id = $12"
     };
     sqlx::query(sql)
         .bind(&u.email)
@@ -135,6 +156,7 @@ async fn write_user(tx: &mut Tx, u: &UserRecord, new: bool) -> Result<(), StoreE
         .bind(u.created_at)
         .bind(u.updated_at)
         .bind(&u.id)
+        .bind(u.roles.join(" "))
         .execute(&mut **tx)
         .await?;
     Ok(())
@@ -155,5 +177,10 @@ fn user_from_row(r: &DbRow) -> Result<UserRecord, StoreError> {
             .map_err(|e| StoreError::Corrupt(format!("user attributes: {e}")))?,
         created_at: r.try_get("created_at")?,
         updated_at: r.try_get("updated_at")?,
+        roles: r
+            .try_get::<String, _>("roles")?
+            .split_whitespace()
+            .map(str::to_string)
+            .collect(),
     })
 }

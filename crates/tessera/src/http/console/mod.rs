@@ -1,0 +1,529 @@
+//! The admin console at `/console`: pages for people who run Tessera, over the same operations
+//! as the CLI and the admin API (`crate::admin`, `crate::users`, `crate::signing`), so
+//! validation, hashing and the audit trail have one implementation.
+//!
+//! - **Signing in** ([`signin`]): Tessera's own authorization code flow with PKCE, as the
+//!   first-party public client `tessera-console` (made when first needed); no second password
+//!   store. A person needs the `admin` or `auditor` role (`tessera user update … --role admin`).
+//! - **The session**: a cookie of its own (`tessera_console`, `SameSite=Strict`, path
+//!   `/console`), sealed under the master key, ending after `[console] idle_timeout` without a
+//!   request and `session_ttl` after signing in; the person's roles are read from the store at
+//!   every request, so taking a role away takes effect at once. Changes are audited as
+//!   `user:ID`.
+//! - **Safe by construction**: pages rendered from compile-checked templates
+//!   (`templates/console/`, escaping on), no script, one stylesheet served as a file; a strict
+//!   Content-Security-Policy, `frame-ancestors 'none'`, `no-store`; every form carries a CSRF
+//!   token bound to the session and is refused from another site; an auditor's forms are
+//!   refused; secrets are shown once, in the answer to the form that made them, never in a URL.
+
+mod audit;
+mod clients;
+mod overview;
+mod signin;
+mod users;
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use askama::Template;
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Extension, Router};
+use serde::{Deserialize, Serialize};
+
+use crate::app::App;
+use crate::model::UserRecord;
+use crate::oauth::form::Form;
+use crate::operation::Actor;
+
+/// The console's client id.
+pub const CONSOLE_CLIENT_ID: &str = "tessera-console";
+
+/// Where the console starts.
+pub const CONSOLE_PATH: &str = "/console";
+
+/// The session cookie's name (distinct from the sign-in session's).
+const SESSION_COOKIE: &str = "tessera_console";
+
+const SESSION_LABEL: &[u8] = b"tessera console session";
+
+/// The one stylesheet.
+const STYLE: &str = include_str!("../../../templates/console/console.css");
+
+/// The console's routes (when `[console] enabled`).
+pub fn routes(app: &Arc<App>) -> Router<Arc<App>> {
+    let signed_in = Router::new()
+        .route(CONSOLE_PATH, get(overview::overview))
+        .route("/console/signout", post(signin::signout))
+        .route("/console/clients", get(clients::list).post(clients::create))
+        .route("/console/clients/new", get(clients::new_form))
+        .route("/console/clients/{id}", get(clients::show))
+        .route("/console/clients/{id}/{action}", post(clients::act))
+        .route("/console/users", get(users::list).post(users::create))
+        .route("/console/users/new", get(users::new_form))
+        .route("/console/users/{id}", get(users::show))
+        .route("/console/users/{id}/{action}", post(users::act))
+        .route("/console/keys", get(overview::keys))
+        .route("/console/keys/rotate", post(overview::rotate_key))
+        .route("/console/audit", get(audit::list))
+        .route("/console/audit.jsonl", get(audit::export))
+        .route_layer(axum::middleware::from_fn_with_state(app.clone(), gate));
+    Router::new()
+        .route("/console/signin", get(signin::start))
+        .route("/console/callback", get(signin::callback))
+        .route("/console/console.css", get(style))
+        .merge(signed_in)
+}
+
+async fn style() -> Response {
+    let mut r = STYLE.into_response();
+    let h = r.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/css; charset=utf-8"),
+    );
+    h.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=3600"),
+    );
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    r
+}
+
+/// What a person may do in the console.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// Everything.
+    Admin,
+    /// Read everything, change nothing.
+    Auditor,
+}
+
+impl Role {
+    /// The strongest console role of `user`, if any.
+    pub fn of(user: &UserRecord) -> Option<Role> {
+        let has = |r: &str| user.roles.iter().any(|x| x == r);
+        if has(crate::model::user::ROLE_ADMIN) {
+            Some(Role::Admin)
+        } else if has(crate::model::user::ROLE_AUDITOR) {
+            Some(Role::Auditor)
+        } else {
+            None
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Role::Admin => "admin",
+            Role::Auditor => "auditor",
+        }
+    }
+}
+
+/// The sealed content of the session cookie.
+#[derive(Serialize, Deserialize)]
+struct SessionState {
+    /// A random id: what the CSRF tokens are bound to.
+    sid: String,
+    /// The person.
+    user: String,
+    /// When they signed in.
+    created: i64,
+    /// Their last request.
+    seen: i64,
+}
+
+/// The signed-in person, for the handlers (put in the request by [`gate`]).
+#[derive(Clone)]
+pub struct Signed {
+    /// Who.
+    pub user: Arc<UserRecord>,
+    /// With which role.
+    pub role: Role,
+    /// The CSRF token of this session's forms.
+    pub csrf: String,
+    /// Who acts, for the audit trail: `user:ID`, from the request's address.
+    pub actor: Actor,
+    /// The posted form (a `POST`, its CSRF token checked).
+    pub form: Option<Arc<Form>>,
+}
+
+/// Cookie attributes: `HttpOnly`, `SameSite=Strict`, path `/console` (under the issuer's
+/// path), `Secure` unless on loopback HTTP.
+fn cookie(app: &App, name: &str, value: &str, max_age: i64) -> Option<HeaderValue> {
+    let rules = crate::http::interaction::Cookies::for_issuer(&app.settings.issuer);
+    let path = format!("{}{CONSOLE_PATH}", app.settings.issuer_path().unwrap_or_default());
+    let secure = rules.is_secure();
+    let prefix = if secure { "__Secure-" } else { "" };
+    let mut c = format!("{prefix}{name}={value}; Path={path}; HttpOnly; SameSite=Strict; Max-Age={max_age}");
+    if secure {
+        c.push_str("; Secure");
+    }
+    HeaderValue::from_str(&c).ok()
+}
+
+/// The value of the console cookie `name` in the request (exactly one).
+fn cookie_value<'h>(app: &App, headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
+    let rules = crate::http::interaction::Cookies::for_issuer(&app.settings.issuer);
+    let full = if rules.is_secure() {
+        format!("__Secure-{name}")
+    } else {
+        name.to_string()
+    };
+    let mut found = None;
+    for value in headers.get_all(header::COOKIE) {
+        let Ok(value) = value.to_str() else { continue };
+        for pair in value.split(';') {
+            if let Some((n, v)) = pair.trim().split_once('=') {
+                if n == full {
+                    if found.is_some() {
+                        return None;
+                    }
+                    found = Some(v);
+                }
+            }
+        }
+    }
+    found.filter(|v| v.len() <= 4096)
+}
+
+/// A session cookie for `state`.
+fn session_cookie(app: &App, state: &SessionState) -> Option<HeaderValue> {
+    let sealed = crate::http::interaction::seal(app, SESSION_LABEL, &serde_json::to_vec(state).ok()?)?;
+    cookie(
+        app,
+        SESSION_COOKIE,
+        &sealed,
+        app.settings.console.session_ttl as i64,
+    )
+}
+
+/// The CSRF token of session `sid`'s forms.
+fn csrf_of(app: &App, sid: &str) -> String {
+    crate::http::interaction::csrf_token(app, sid, "tessera console").unwrap_or_default()
+}
+
+/// Every console page passes here first: the session (or a redirect to sign in), its idle and
+/// absolute limits, the person and role as the store holds them now; for a `POST`, the origin,
+/// the form and its CSRF token, and the admin role (but to sign out). The answer gets the
+/// renewed session cookie and the console's security headers.
+async fn gate(State(app): State<Arc<App>>, mut req: Request, next: Next) -> Response {
+    let peer = crate::http::peer(req.extensions());
+    let address = match crate::oauth::admission::admit(&app, peer, req.headers()) {
+        Ok(a) => a,
+        Err(e) => {
+            return secured(error_page(
+                e.status(),
+                "Too many requests",
+                "Wait a moment, then try again.",
+            ));
+        }
+    };
+    let t = app.clock.now();
+    let settings = app.settings.console;
+    let state: Option<SessionState> = cookie_value(&app, req.headers(), SESSION_COOKIE)
+        .and_then(|c| crate::http::interaction::open(&app, SESSION_LABEL, c))
+        .and_then(|json| serde_json::from_slice(&json).ok())
+        .filter(|s: &SessionState| {
+            s.created + settings.session_ttl as i64 > t && s.seen + settings.idle_timeout as i64 > t
+        });
+    let Some(mut state) = state else {
+        return to_sign_in(&app, &req);
+    };
+    let user = match app.store.user(&state.user).await {
+        Ok(Some(u)) if u.enabled => u,
+        Ok(_) => return to_sign_in(&app, &req),
+        Err(e) => return secured(store_error(&e)),
+    };
+    let Some(role) = Role::of(&user) else {
+        return secured(error_page(
+            StatusCode::FORBIDDEN,
+            "No access",
+            "Your account has no console role (admin or auditor).",
+        ));
+    };
+    let csrf = csrf_of(&app, &state.sid);
+    let mut form = None;
+    if req.method() == Method::POST {
+        if crate::http::interaction::cross_site(&app, req.headers()) {
+            return secured(forbidden());
+        }
+        let (parts, body) = req.into_parts();
+        let Ok(f) = crate::oauth::admission::read_form(&app, &parts.headers, body).await else {
+            return secured(error_page(
+                StatusCode::BAD_REQUEST,
+                "Bad request",
+                "The form is malformed.",
+            ));
+        };
+        let ok = f
+            .get("csrf")
+            .is_some_and(|c| subtle::ConstantTimeEq::ct_eq(c.as_bytes(), csrf.as_bytes()).into());
+        if !ok {
+            return secured(forbidden());
+        }
+        let signing_out = parts.uri.path().ends_with("/console/signout");
+        if role != Role::Admin && !signing_out {
+            return secured(error_page(
+                StatusCode::FORBIDDEN,
+                "Read only",
+                "An auditor can look at everything and change nothing.",
+            ));
+        }
+        form = Some(Arc::new(f));
+        req = Request::from_parts(parts, axum::body::Body::empty());
+    }
+    let actor = Actor {
+        id: format!("user:{}", user.id),
+        source: address.to_string(),
+        clock: app.clock.clone(),
+    };
+    req.extensions_mut().insert(Signed {
+        user: Arc::new(user),
+        role,
+        csrf,
+        actor,
+        form,
+    });
+    let mut response = next.run(req).await;
+    if !response.headers().contains_key(header::SET_COOKIE) {
+        state.seen = t;
+        if let Some(c) = session_cookie(&app, &state) {
+            response.headers_mut().append(header::SET_COOKIE, c);
+        }
+    }
+    secured(response)
+}
+
+/// A redirect to sign in, coming back to this page after (a `GET`'s path), or the overview.
+fn to_sign_in(app: &App, req: &Request) -> Response {
+    let back = if req.method() == Method::GET {
+        // The path as the browser asked for it (under the issuer's path, when nested there).
+        let uri = req
+            .extensions()
+            .get::<axum::extract::OriginalUri>()
+            .map_or(req.uri(), |o| &o.0);
+        uri.path_and_query()
+            .map(|p| p.as_str().to_string())
+            .unwrap_or_default()
+    } else {
+        String::new()
+    };
+    let mut location = app.settings.endpoint("/console/signin");
+    if !back.is_empty() {
+        location = crate::oauth::oidc::with_query(&location, &[("next", &back)]);
+    }
+    secured(redirect(&location))
+}
+
+/// A 303 to `location`.
+fn redirect(location: &str) -> Response {
+    let mut r = StatusCode::SEE_OTHER.into_response();
+    if let Ok(v) = HeaderValue::from_str(location) {
+        r.headers_mut().insert(header::LOCATION, v);
+    }
+    r
+}
+
+/// The headers every console answer carries.
+fn secured(mut r: Response) -> Response {
+    let h = r.headers_mut();
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(
+            "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+        ),
+    );
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    r
+}
+
+/// What every page's frame shows: the person, their role, the sign-out form and where they are.
+pub struct Frame<'a> {
+    /// The page's title.
+    pub title: &'a str,
+    /// Which section of the navigation is current.
+    pub section: &'a str,
+    /// Who is signed in.
+    pub email: &'a str,
+    /// As what.
+    pub role: &'static str,
+    /// Whether they may change things.
+    pub admin: bool,
+    /// The forms' CSRF token.
+    pub csrf: &'a str,
+    /// The issuer's path (`""` for none): links are relative to it.
+    pub base: &'a str,
+}
+
+impl<'a> Frame<'a> {
+    fn new(app: &'a App, signed: &'a Signed, title: &'a str, section: &'a str) -> Self {
+        Frame {
+            title,
+            section,
+            email: &signed.user.email,
+            role: signed.role.name(),
+            admin: signed.role == Role::Admin,
+            csrf: &signed.csrf,
+            base: app.settings.issuer_path().unwrap_or_default(),
+        }
+    }
+}
+
+/// Renders a page.
+fn render(status: StatusCode, page: &impl Template) -> Response {
+    match page.render() {
+        Ok(html) => {
+            let mut r = (status, html).into_response();
+            r.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/html; charset=utf-8"),
+            );
+            r
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "a console page did not render");
+            StatusCode::INTERNAL_SERVER_ERROR.into_response()
+        }
+    }
+}
+
+/// A page with a heading and one message, outside the frame.
+#[derive(Template)]
+#[template(path = "console/message.html")]
+struct Message<'a> {
+    title: &'a str,
+    message: &'a str,
+    base: &'a str,
+}
+
+fn error_page(status: StatusCode, title: &str, message: &str) -> Response {
+    render(
+        status,
+        &Message {
+            title,
+            message,
+            base: "",
+        },
+    )
+}
+
+fn forbidden() -> Response {
+    error_page(
+        StatusCode::FORBIDDEN,
+        "This form cannot be used",
+        "It has expired or was not sent from this console. Go back, reload the page and try again.",
+    )
+}
+
+fn store_error(e: &crate::store::StoreError) -> Response {
+    if e.is_unavailable() {
+        error_page(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Try again shortly",
+            "The store is unavailable; nothing was changed.",
+        )
+    } else {
+        let reference = uuid::Uuid::new_v4().simple().to_string();
+        tracing::error!(reference = %reference, error = %e, "console store error");
+        error_page(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "Something went wrong",
+            &format!("Reference {reference} is in the server's log."),
+        )
+    }
+}
+
+/// The signed-in person of a request that passed [`gate`].
+type Session = Extension<Signed>;
+
+/// A query string read leniently (a console link), each value bounded.
+fn query(uri: &axum::http::Uri) -> Form {
+    uri.query()
+        .filter(|q| q.len() <= 4096)
+        .and_then(|q| Form::parse(q.as_bytes()).ok())
+        .unwrap_or_default()
+}
+
+/// A timestamp as people read it (UTC, RFC 3339).
+pub fn when(at: i64) -> String {
+    humantime::format_rfc3339_seconds(
+        std::time::UNIX_EPOCH + std::time::Duration::from_secs(at.max(0) as u64),
+    )
+    .to_string()
+}
+
+/// The address a console request came from.
+fn address_of(app: &App, req_ext: &axum::http::Extensions, headers: &HeaderMap) -> IpAddr {
+    app.guard.client_address(crate::http::peer(req_ext), headers)
+}
+
+#[derive(Template)]
+#[template(path = "console/confirm.html")]
+struct Confirm<'a> {
+    frame: Frame<'a>,
+    question: &'a str,
+    button: &'a str,
+    action: &'a str,
+    fields: &'a [(&'a str, &'a str)],
+    back: &'a str,
+}
+
+/// The page that asks before a destructive action: its form posts `fields` and `confirm=yes`
+/// to `action`; Cancel goes `back`.
+#[allow(clippy::too_many_arguments)]
+fn confirm(
+    app: &App,
+    signed: &Signed,
+    title: &str,
+    question: &str,
+    button: &str,
+    action: &str,
+    fields: &[(&str, &str)],
+    back: &str,
+) -> Response {
+    let section = if action.contains("/console/users") {
+        "users"
+    } else if action.contains("/console/keys") {
+        "keys"
+    } else {
+        "clients"
+    };
+    render(
+        StatusCode::OK,
+        &Confirm {
+            frame: Frame::new(app, signed, title, section),
+            question,
+            button,
+            action,
+            fields,
+            back,
+        },
+    )
+}
+
+/// `id` as one segment of a URL path: unreserved characters kept, every other byte
+/// percent-encoded (client ids may be URLs).
+pub fn path_segment(id: &str) -> String {
+    let mut out = String::with_capacity(id.len());
+    for b in id.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}

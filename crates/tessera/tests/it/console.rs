@@ -1,0 +1,426 @@
+//! The admin console, over HTTP as a browser without JavaScript uses it: signing in through
+//! Tessera's own authorization code flow, a client made, used, rotated and disabled, a user
+//! made, the audit trail read and exported, signing out; people without a role refused,
+//! auditors read only; forms guarded (CSRF, origin), values escaped, the session apart from the
+//! admin API, idle sessions ended.
+
+use std::time::Duration;
+
+use serde_json::Value;
+use tessera::admin::NewClient;
+use tessera::users::NewUser;
+
+use crate::kit::{self, Opts, Server};
+use crate::oidc::{Browser, PASSWORD, Page};
+
+async fn person(s: &Server, email: &str, roles: &[&str]) -> String {
+    tessera::users::create_user(
+        &s.app().store,
+        &s.actor(),
+        NewUser {
+            email: email.into(),
+            password: Some(PASSWORD.into()),
+            roles: roles.iter().map(|r| r.to_string()).collect(),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap()
+    .id
+}
+
+/// Follows redirects (the browser's cookies kept) from `page`; the last page.
+async fn follow(b: &mut Browser, mut page: Page) -> Page {
+    for _ in 0..10 {
+        if !(page.status == 302 || page.status == 303) {
+            break;
+        }
+        let to = page.location();
+        page = b.get(&to).await;
+    }
+    page
+}
+
+/// Signs `email` in to the console from a new browser; the browser and the page it ends on.
+async fn sign_in(s: &Server, email: &str) -> (Browser, Page) {
+    let mut b = Browser::new();
+    let start = b.get(&s.url("/console")).await;
+    assert_eq!(start.status, 303, "{}", start.body);
+    assert!(
+        start.location().contains("/console/signin"),
+        "{}",
+        start.location()
+    );
+    let login = follow(&mut b, start).await;
+    assert!(login.body.contains("<h1>Sign in</h1>"), "{}", login.body);
+    let posted = b
+        .post(
+            &s.url("/oauth2/login"),
+            &[
+                ("request", &login.hidden("request")),
+                ("csrf", &login.hidden("csrf")),
+                ("email", email),
+                ("password", PASSWORD),
+            ],
+        )
+        .await;
+    let end = follow(&mut b, posted).await;
+    (b, end)
+}
+
+/// The secret a page shows once.
+fn shown_secret(p: &Page) -> String {
+    let start = p.body.find("id=\"secret\">").expect("a secret") + "id=\"secret\">".len();
+    let end = p.body[start..].find('<').unwrap() + start;
+    p.body[start..end].to_string()
+}
+
+/// The client id a secret page names.
+fn shown_client_id(p: &Page) -> String {
+    let marker = "<dt>Client id</dt><dd><code>";
+    let start = p.body.find(marker).expect("a client id") + marker.len();
+    let end = p.body[start..].find('<').unwrap() + start;
+    p.body[start..end].to_string()
+}
+
+async fn post(b: &mut Browser, s: &Server, path: &str, csrf: &str, form: &[(&str, &str)]) -> Page {
+    let mut all = vec![("csrf", csrf)];
+    all.extend_from_slice(form);
+    b.post(&s.url(path), &all).await
+}
+
+#[tokio::test]
+async fn an_admin_manages_a_client_and_a_user_and_reads_the_audit_trail() {
+    let s = kit::start(Opts::default()).await;
+    let admin = person(&s, "root@example.com", &["admin"]).await;
+    let (introspector, introspector_secret) = s
+        .client_with(NewClient {
+            name: "api".into(),
+            introspect: true,
+            ..Default::default()
+        })
+        .await;
+    let (mut b, overview) = sign_in(&s, "root@example.com").await;
+    assert_eq!(overview.status, 200, "{}", overview.body);
+    assert!(overview.body.contains("<h1>Overview</h1>"), "{}", overview.body);
+    assert!(overview.body.contains("root@example.com (admin)"));
+    for (name, value) in [("x-frame-options", "DENY"), ("cache-control", "no-store")] {
+        assert_eq!(overview.headers[name], value);
+    }
+    let csp = overview.headers["content-security-policy"].to_str().unwrap();
+    assert!(
+        csp.contains("frame-ancestors 'none'")
+            && csp.contains("default-src 'none'")
+            && !csp.contains("unsafe-inline")
+    );
+    let csrf = overview.hidden("csrf");
+
+    // A service client, made and used.
+    let form = b.get(&s.url("/console/clients/new")).await;
+    assert_eq!(form.status, 200);
+    assert!(form.body.contains("<label for=\"scope\">"), "labelled fields");
+    let made = post(
+        &mut b,
+        &s,
+        "/console/clients",
+        &csrf,
+        &[
+            ("name", "Billing"),
+            ("kind", "service"),
+            ("scope", "invoices:read"),
+        ],
+    )
+    .await;
+    assert_eq!(made.status, 201, "{}", made.body);
+    let (id, secret) = (shown_client_id(&made), shown_secret(&made));
+    assert!(secret.len() >= 32);
+    let token = s.token(&id, &secret).await;
+    assert_eq!(
+        s.introspect(&introspector, &introspector_secret, &token).await["active"],
+        true
+    );
+
+    // Found by name and by id.
+    for q in ["bill", &id[..8]] {
+        let list = b.get(&s.url(&format!("/console/clients?q={q}"))).await;
+        assert!(list.body.contains(&id), "{q}: {}", list.body);
+    }
+
+    // A field's error is shown next to it.
+    let bad = post(
+        &mut b,
+        &s,
+        "/console/clients",
+        &csrf,
+        &[
+            ("name", "Web"),
+            ("kind", "web"),
+            ("redirect_uris", "http://example.com/cb"),
+        ],
+    )
+    .await;
+    assert_eq!(bad.status, 400);
+    assert!(bad.body.contains("id=\"redirect-error\""), "{}", bad.body);
+
+    // Rotated without grace: asked first, the new secret shown once, the old one refused.
+    let path = format!("/console/clients/{id}");
+    let ask = post(&mut b, &s, &format!("{path}/rotate"), &csrf, &[("grace", "0")]).await;
+    assert!(
+        ask.body.contains("Rotate the secret") && ask.body.contains("name=\"confirm\""),
+        "{}",
+        ask.body
+    );
+    let rotated = post(
+        &mut b,
+        &s,
+        &format!("{path}/rotate"),
+        &csrf,
+        &[("grace", "0"), ("confirm", "yes")],
+    )
+    .await;
+    let new_secret = shown_secret(&rotated);
+    assert_ne!(new_secret, secret);
+    let old = s
+        .token_basic(&id, &secret, &[("grant_type", "client_credentials")])
+        .await;
+    assert_eq!(old.status(), 401);
+    let fresh = s.token(&id, &new_secret).await;
+
+    // Disabled: asked first; then its tokens are refused at introspection.
+    let ask = post(&mut b, &s, &format!("{path}/disable"), &csrf, &[]).await;
+    assert!(ask.body.contains("Disable the client"), "{}", ask.body);
+    let off = post(
+        &mut b,
+        &s,
+        &format!("{path}/disable"),
+        &csrf,
+        &[("confirm", "yes")],
+    )
+    .await;
+    assert!(off.body.contains("Disabled"), "{}", off.body);
+    assert_eq!(
+        s.introspect(&introspector, &introspector_secret, &fresh).await["active"],
+        false
+    );
+
+    // A user, made with a password.
+    let user = post(
+        &mut b,
+        &s,
+        "/console/users",
+        &csrf,
+        &[
+            ("email", "ada@example.com"),
+            ("name", "Ada"),
+            ("password", "a long enough password"),
+        ],
+    )
+    .await;
+    assert_eq!(user.status, 303, "{}", user.body);
+    let shown = b.get(&user.location()).await;
+    assert!(shown.body.contains("ada@example.com"));
+    let users = b.get(&s.url("/console/users?q=ADA")).await;
+    assert!(users.body.contains("ada@example.com"), "{}", users.body);
+
+    // The audit trail names the person, not a shared client; filters and export agree.
+    let trail = b.get(&s.url(&format!("/console/audit?actor=user:{admin}"))).await;
+    for event in [
+        "client.create",
+        "client.rotate_secret",
+        "user.create",
+        "console.sign_in",
+    ] {
+        assert!(trail.body.contains(event), "{event}: {}", trail.body);
+    }
+    let on_client = b.get(&s.url(&format!("/console/audit?target={id}"))).await;
+    assert!(!on_client.body.contains("user.create"), "{}", on_client.body);
+    let export = b
+        .get(&s.url(&format!(
+            "/console/audit.jsonl?actor=user:{admin}&action=client.create"
+        )))
+        .await;
+    assert_eq!(export.status, 200);
+    let lines: Vec<Value> = export
+        .body
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert!(!lines.is_empty());
+    assert!(
+        lines
+            .iter()
+            .all(|l| l["action"] == "client.create" && l["actor"] == format!("user:{admin}"))
+    );
+    assert!(
+        !export.body.contains(&new_secret) && !trail.body.contains(&new_secret),
+        "no secret in the trail"
+    );
+
+    // Keys: asked, then rotated.
+    let ask = post(
+        &mut b,
+        &s,
+        "/console/keys/rotate",
+        &csrf,
+        &[("purpose", "access")],
+    )
+    .await;
+    assert!(ask.body.contains("Rotate a signing key"));
+    let rotated = post(
+        &mut b,
+        &s,
+        "/console/keys/rotate",
+        &csrf,
+        &[("purpose", "access"), ("confirm", "yes")],
+    )
+    .await;
+    assert!(rotated.body.contains("made; it signs from"), "{}", rotated.body);
+
+    // Signed out: the console asks to sign in again.
+    let out = post(&mut b, &s, "/console/signout", &csrf, &[]).await;
+    assert!(out.body.contains("Signed out"), "{}", out.body);
+    let again = b.get(&s.url("/console")).await;
+    assert_eq!(again.status, 303);
+    assert!(again.location().contains("/console/signin"));
+}
+
+#[tokio::test]
+async fn people_without_a_role_are_refused_and_auditors_only_read() {
+    let s = kit::start(Opts::default()).await;
+    person(&s, "nobody@example.com", &[]).await;
+    person(&s, "reader@example.com", &["auditor"]).await;
+    let (_, refused) = sign_in(&s, "nobody@example.com").await;
+    assert_eq!(refused.status, 403, "{}", refused.body);
+    assert!(refused.body.contains("no console role"));
+
+    let (mut b, overview) = sign_in(&s, "reader@example.com").await;
+    assert_eq!(overview.status, 200, "{}", overview.body);
+    assert!(overview.body.contains("(auditor)"));
+    let csrf = overview.hidden("csrf");
+    let list = b.get(&s.url("/console/clients")).await;
+    assert_eq!(list.status, 200);
+    assert!(!list.body.contains("New client"), "no forms that change things");
+    for page in ["/console/users", "/console/keys", "/console/audit"] {
+        assert_eq!(b.get(&s.url(page)).await.status, 200, "{page}");
+    }
+    let tried = post(
+        &mut b,
+        &s,
+        "/console/clients",
+        &csrf,
+        &[("name", "x"), ("kind", "service")],
+    )
+    .await;
+    assert_eq!(tried.status, 403);
+    assert!(tried.body.contains("Read only"));
+    assert!(
+        s.app()
+            .store
+            .clients_by_name("x", None, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // An auditor may still sign out.
+    let out = post(&mut b, &s, "/console/signout", &csrf, &[]).await;
+    assert_eq!(out.status, 200);
+}
+
+#[tokio::test]
+async fn console_forms_and_sessions_are_guarded() {
+    let s = kit::start(Opts::default()).await;
+    let admin = person(&s, "root@example.com", &["admin"]).await;
+    let (mut b, overview) = sign_in(&s, "root@example.com").await;
+    let csrf = overview.hidden("csrf");
+
+    // Without the CSRF token, with another session's, or from another site: refused, nothing made.
+    let (mut other, other_page) = sign_in(&s, "root@example.com").await;
+    let other_csrf = other_page.hidden("csrf");
+    assert_ne!(csrf, other_csrf);
+    let form = [("name", "Forged"), ("kind", "service")];
+    assert_eq!(b.post(&s.url("/console/clients"), &form).await.status, 403);
+    assert_eq!(
+        post(&mut b, &s, "/console/clients", &other_csrf, &form)
+            .await
+            .status,
+        403
+    );
+    let req = b
+        .http
+        .post(s.url("/console/clients"))
+        .header("origin", "https://evil.example")
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(kit::encode_form(&[
+            ("csrf", csrf.as_str()),
+            ("name", "Forged"),
+            ("kind", "service"),
+        ]));
+    assert_eq!(b.send(req).await.status, 403);
+    assert!(
+        s.app()
+            .store
+            .clients_by_name("forged", None, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let _ = other.get(&s.url("/console")).await;
+
+    // Script in every field is shown as text.
+    let evil = "<script>alert(1)</script>";
+    let made = post(
+        &mut b,
+        &s,
+        "/console/clients",
+        &csrf,
+        &[("name", evil), ("kind", "service"), ("scope", "a:b")],
+    )
+    .await;
+    let id = shown_client_id(&made);
+    let shown = b.get(&s.url(&format!("/console/clients/{id}"))).await;
+    let list = b.get(&s.url("/console/clients?q=%3Cscript")).await;
+    let bad_user = post(&mut b, &s, "/console/users", &csrf, &[("email", evil)]).await;
+    let audit = b.get(&s.url(&format!("/console/audit?action={evil}"))).await;
+    for p in [&shown, &list, &bad_user, &audit] {
+        assert!(!p.body.contains("<script>"), "{}", p.body);
+    }
+    assert!(
+        shown.body.contains("&#60;script&#62;") || shown.body.contains("&lt;script&gt;"),
+        "{}",
+        shown.body
+    );
+
+    // The console's cookie opens no admin API.
+    let cookies: Vec<String> = b.jar.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    let api = s
+        .http
+        .get(s.url("/admin/v1/clients"))
+        .header("cookie", cookies.join("; "))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(api.status(), 401);
+
+    // Taking the role away ends access at the next request.
+    tessera::users::update_user(
+        &s.app().store,
+        &s.actor(),
+        &admin,
+        tessera::users::UserUpdate {
+            roles: Some(Vec::new()),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(b.get(&s.url("/console")).await.status, 403);
+
+    // An idle session ends.
+    let reader = person(&s, "reader@example.com", &["auditor"]).await;
+    let (mut r, _) = sign_in(&s, "reader@example.com").await;
+    assert_eq!(r.get(&s.url("/console/users")).await.status, 200);
+    s.advance(Duration::from_secs(15 * 60 + 1));
+    let idle = r.get(&s.url("/console/users")).await;
+    assert_eq!(idle.status, 303, "{reader}: {}", idle.body);
+    assert!(idle.location().contains("/console/signin"));
+}
