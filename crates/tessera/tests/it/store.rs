@@ -155,7 +155,151 @@ conformance!(
     trust_policies_round_trip,
     registrations_are_capped_gated_and_pruned,
     device_requests_are_answered_once_and_paced,
+    console_lists_page_by_index_ranges,
 );
+
+/// What the console's lists read: clients by the start of their name (ASCII case aside) or id,
+/// users by the start of their email, the audit trail newest first with exact filters and a
+/// time range; each paged by a key, the same on both engines.
+async fn console_lists_page_by_index_ranges(store: &Store) {
+    use tessera::model::AuditFilter;
+    for (id, name) in [
+        ("c-a1", "Alpha"),
+        ("c-a2", "alpine"),
+        ("c-b", "Beta"),
+        ("d-1", "ALPS"),
+    ] {
+        let mut c = client(id);
+        c.name = name.into();
+        store
+            .insert_client(&c, None, &audit("client.create", id))
+            .await
+            .unwrap();
+    }
+    let names = |v: Vec<ClientRecord>| v.into_iter().map(|c| c.name).collect::<Vec<_>>();
+    assert_eq!(
+        names(store.clients_by_name("al", None, 10).await.unwrap()),
+        ["Alpha", "alpine", "ALPS"]
+    );
+    assert_eq!(
+        names(store.clients_by_name("ALP", None, 2).await.unwrap()),
+        ["Alpha", "alpine"]
+    );
+    assert_eq!(
+        names(
+            store
+                .clients_by_name("alp", Some(("alpine", "c-a2")), 10)
+                .await
+                .unwrap()
+        ),
+        ["ALPS"]
+    );
+    assert_eq!(
+        names(
+            store
+                .clients_by_name("", Some(("alps", "d-1")), 10)
+                .await
+                .unwrap()
+        ),
+        ["Beta"]
+    );
+    assert_eq!(
+        names(store.clients_by_name("gamma", None, 10).await.unwrap()),
+        Vec::<String>::new()
+    );
+    assert_eq!(
+        names(store.clients_by_id_prefix("c-a", 10).await.unwrap()),
+        ["Alpha", "alpine"]
+    );
+    // A renamed client is found by its new name.
+    store
+        .modify_client(
+            "c-b",
+            &audit("client.update", "c-b"),
+            |c| -> Result<(), StoreError> {
+                c.name = "Gamma".into();
+                Ok(())
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        names(store.clients_by_name("gam", None, 10).await.unwrap()),
+        ["Gamma"]
+    );
+
+    for (id, email) in [
+        ("u1", "Ann@Example.com"),
+        ("u2", "anna@example.com"),
+        ("u3", "bob@example.com"),
+    ] {
+        store
+            .insert_user(&user(id, email), &audit("user.create", id))
+            .await
+            .unwrap();
+    }
+    let emails = |v: Vec<UserRecord>| v.into_iter().map(|u| u.email).collect::<Vec<_>>();
+    assert_eq!(
+        emails(store.users_by_email("ANN", None, 10).await.unwrap()),
+        ["Ann@Example.com", "anna@example.com"]
+    );
+    assert_eq!(
+        emails(
+            store
+                .users_by_email("ann", Some("ann@example.com"), 10)
+                .await
+                .unwrap()
+        ),
+        ["anna@example.com"]
+    );
+    assert_eq!(store.users_by_email("", None, 10).await.unwrap().len(), 3);
+
+    // The trail: newest first, exact filters, paged below an id, a time range.
+    let mut entry = audit("console.test", "t-1");
+    entry.actor = "user:u1".into();
+    store.audit(&entry).await.unwrap();
+    entry.target = "t-2".into();
+    store.audit(&entry).await.unwrap();
+    let all = store
+        .audit_page(&AuditFilter::default(), None, 100)
+        .await
+        .unwrap();
+    assert!(all.windows(2).all(|w| w[0].id > w[1].id), "newest first");
+    let by_actor = AuditFilter {
+        actor: Some("user:u1".into()),
+        ..Default::default()
+    };
+    let mine = store.audit_page(&by_actor, None, 100).await.unwrap();
+    assert_eq!(
+        mine.iter().map(|e| e.entry.target.as_str()).collect::<Vec<_>>(),
+        ["t-2", "t-1"]
+    );
+    let older = store.audit_page(&by_actor, Some(mine[0].id), 100).await.unwrap();
+    assert_eq!(older.len(), 1);
+    let on_target = AuditFilter {
+        action: Some("console.test".into()),
+        target: Some("t-1".into()),
+        ..Default::default()
+    };
+    assert_eq!(store.audit_page(&on_target, None, 100).await.unwrap().len(), 1);
+    let t = now();
+    let future = AuditFilter {
+        since: Some(t + 3600),
+        ..Default::default()
+    };
+    assert!(store.audit_page(&future, None, 100).await.unwrap().is_empty());
+    let past = AuditFilter {
+        until: Some(t - 3600),
+        ..Default::default()
+    };
+    assert!(store.audit_page(&past, None, 100).await.unwrap().is_empty());
+    let now_range = AuditFilter {
+        since: Some(t - 3600),
+        until: Some(t + 3600),
+        ..by_actor
+    };
+    assert_eq!(store.audit_page(&now_range, None, 100).await.unwrap().len(), 2);
+}
 
 /// Device requests (RFC 8628): a user code is unique among live requests, found only while
 /// pending, answered once; polls are paced (slow_down grows the interval) and, of any number of
