@@ -424,3 +424,80 @@ async fn console_forms_and_sessions_are_guarded() {
     assert_eq!(idle.status, 303, "{reader}: {}", idle.body);
     assert!(idle.location().contains("/console/signin"));
 }
+
+/// The journey in a real browser, with axe-core on every page. Set
+/// `TESSERA_SCREENSHOTS=docs/screenshots` to refresh the console's pictures in the README.
+#[tokio::test]
+async fn the_console_in_a_real_browser_passes_its_journey_and_an_accessibility_check() {
+    use std::path::Path;
+    let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+    let ready = Path::new(&chromium).exists() && crate::oidc::node_ready("console journey");
+    if !crate::oidc::tool_ready(
+        "the_console_in_a_real_browser_passes_its_journey_and_an_accessibility_check",
+        ready,
+        "install Debian's chromium and run `npm ci --prefix crates/tessera/tests/rp`",
+    ) {
+        return;
+    }
+    let s = kit::start(Opts::default()).await;
+    person(&s, "root@example.com", &["admin"]).await;
+    person(&s, "reader@example.com", &["auditor"]).await;
+    person(&s, "nobody@example.com", &[]).await;
+    let (introspector, introspector_secret) = s
+        .client_with(NewClient {
+            name: "api".into(),
+            introspect: true,
+            ..Default::default()
+        })
+        .await;
+    let base = s.base.clone();
+    let shots = std::env::var("TESSERA_SCREENSHOTS").ok().map(|d| {
+        let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").join(d);
+        p.display().to_string()
+    });
+    let r = tokio::task::spawn_blocking(move || {
+        let mut env = vec![
+            ("BASE", base.as_str()),
+            ("ADMIN_EMAIL", "root@example.com"),
+            ("AUDITOR_EMAIL", "reader@example.com"),
+            ("NOBODY_EMAIL", "nobody@example.com"),
+            ("PASSWORD", PASSWORD),
+            ("INTROSPECT_ID", introspector.as_str()),
+            ("INTROSPECT_SECRET", introspector_secret.as_str()),
+            ("CHROMIUM", chromium.as_str()),
+        ];
+        if let Some(d) = &shots {
+            env.push(("SCREENSHOT_DIR", d));
+        }
+        crate::oidc::run_script("node", "console_journey.mjs", &env)
+    })
+    .await
+    .unwrap();
+    assert_eq!(r["violations"], serde_json::json!([]), "accessibility: {r}");
+    assert!(r["pages_checked"].as_array().unwrap().len() >= 10, "{r}");
+    assert_eq!(r["overview_heading"], "Overview");
+    assert_eq!(r["token_status"], 200, "{r}");
+    assert_eq!(r["rotated"], true);
+    assert_eq!(r["old_secret_status"], 401);
+    assert_eq!(r["new_secret_status"], 200);
+    assert_eq!(r["active_before_disable"], true);
+    assert_eq!(r["active_after_disable"], false, "{r}");
+    assert_eq!(r["user_heading"], "ada@example.com");
+    let id = r["client_id"].as_str().unwrap();
+    assert!(
+        r["audit_for_client"].as_str().unwrap().contains("client.create"),
+        "{r}"
+    );
+    assert!(r["audit_for_client"].as_str().unwrap().contains(id));
+    assert!(
+        r["audit_for_user"].as_str().unwrap().contains("user.create"),
+        "{r}"
+    );
+    assert_ne!(r["focus_outline"], "none", "visible focus: {r}");
+    assert_eq!(r["signed_out"], "Signed out");
+    assert!(r["nobody"].as_str().unwrap().contains("no console role"), "{r}");
+    assert_eq!(r["auditor_heading"], "Overview");
+    assert_eq!(r["auditor_new_client_links"], 0);
+    assert_eq!(r["auditor_forms"], 0, "{r}");
+    assert_eq!(r["auditor_new_form"], "Read only");
+}

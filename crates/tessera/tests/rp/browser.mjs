@@ -26,7 +26,7 @@ export async function closeBrowser() {
 
 // A page of a new headless Chromium; `allowPort`, when given, is a port Chromium would
 // otherwise refuse.
-async function newPage(allowPort) {
+export async function newPage(allowPort) {
   browser = await chromium.launch({
     executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
     headless: true,
@@ -52,7 +52,7 @@ async function newPage(allowPort) {
 }
 
 // Fills in and posts the login form the page shows.
-async function logIn(page, email, password) {
+export async function logIn(page, email, password) {
   await page.locator('input[name="email"]').waitFor();
   await page.locator('input[name="email"]').fill(email);
   await page.locator('input[name="password"]').fill(password);
