@@ -9,8 +9,7 @@ ALTER TABLE clients ADD COLUMN name_key TEXT COLLATE "C" NOT NULL DEFAULT '';
 UPDATE clients SET name_key = lower(name COLLATE "C");
 CREATE INDEX clients_by_name ON clients(name_key, id);
 
--- Users found by the start of their email: the same bytewise order for the unique key.
-ALTER TABLE users ALTER COLUMN email_key TYPE TEXT COLLATE "C";
+-- (Users are found by the start of their email on the unique key, collation "C" since 0005.)
 
 -- The audit trail by who acted, what they did and on what, newest first.
 CREATE INDEX audit_events_by_actor ON audit_events(actor, id);

@@ -390,6 +390,41 @@ async fn console_forms_and_sessions_are_guarded() {
         shown.body
     );
 
+    // A callback with another state, or with none of this browser's sign-in, is refused.
+    let forged = b.get(&s.url("/console/callback?code=x&state=not-it&iss=x")).await;
+    assert_eq!(forged.status, 400, "{}", forged.body);
+
+    // A place to come back to outside the console is ignored.
+    let mut c = Browser::new();
+    let away = c
+        .get(&s.url("/console/signin?next=/console/../oauth2/logout"))
+        .await;
+    let login = follow(&mut c, away).await;
+    let back = c
+        .post(
+            &s.url("/oauth2/login"),
+            &[
+                ("request", &login.hidden("request")),
+                ("csrf", &login.hidden("csrf")),
+                ("email", "root@example.com"),
+                ("password", PASSWORD),
+            ],
+        )
+        .await;
+    let callback = c.get(&back.location()).await;
+    assert_eq!(callback.location(), s.url("/console"), "{}", callback.body);
+
+    // Nobody takes the last admin role away.
+    let own = post(
+        &mut b,
+        &s,
+        &format!("/console/users/{admin}/roles"),
+        &csrf,
+        &[("role_auditor", "yes")],
+    )
+    .await;
+    assert!(own.body.contains("last enabled administrator"), "{}", own.body);
+
     // The console's cookie opens no admin API.
     let cookies: Vec<String> = b.jar.iter().map(|(k, v)| format!("{k}={v}")).collect();
     let api = s
@@ -400,6 +435,21 @@ async fn console_forms_and_sessions_are_guarded() {
         .await
         .unwrap();
     assert_eq!(api.status(), 401);
+
+    // Signing out ends the session for every copy of its cookie.
+    let copied = b.jar.clone();
+    let (mut d, page) = sign_in(&s, "root@example.com").await;
+    let d_csrf = page.hidden("csrf");
+    let kept = d.jar.clone();
+    post(&mut d, &s, "/console/signout", &d_csrf, &[]).await;
+    d.jar = kept;
+    let replayed = d.get(&s.url("/console")).await;
+    assert_eq!(
+        replayed.status, 303,
+        "a signed-out session is gone: {}",
+        replayed.body
+    );
+    b.jar = copied;
 
     // Taking the role away ends access at the next request.
     tessera::users::update_user(

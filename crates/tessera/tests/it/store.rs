@@ -168,6 +168,8 @@ async fn console_lists_page_by_index_ranges(store: &Store) {
         ("c-a2", "alpine"),
         ("c-b", "Beta"),
         ("d-1", "ALPS"),
+        ("s-1", "Same"),
+        ("s-2", "same"),
     ] {
         let mut c = client(id);
         c.name = name.into();
@@ -201,7 +203,21 @@ async fn console_lists_page_by_index_ranges(store: &Store) {
                 .await
                 .unwrap()
         ),
-        ["Beta"]
+        ["Beta", "Same", "same"]
+    );
+    // One name twice: the id breaks the tie, and a page boundary between them skips neither.
+    assert_eq!(
+        names(store.clients_by_name("sa", None, 1).await.unwrap()),
+        ["Same"]
+    );
+    assert_eq!(
+        names(
+            store
+                .clients_by_name("sa", Some(("same", "s-1")), 1)
+                .await
+                .unwrap()
+        ),
+        ["same"]
     );
     assert_eq!(
         names(store.clients_by_name("gamma", None, 10).await.unwrap()),

@@ -311,6 +311,7 @@ struct Secret<'a> {
     what: &'a str,
     secret: &'a str,
     client_id: &'a str,
+    client_path: String,
 }
 
 /// `POST /console/clients`: makes the client; a secret is shown in this answer, once.
@@ -341,6 +342,7 @@ pub(super) async fn create(State(app): State<Arc<App>>, axum::Extension(signed):
                     what: "The client is created.",
                     secret: &created.secret,
                     client_id: &created.client.id,
+                    client_path: path_segment(&created.client.id),
                 },
             )
         }
@@ -476,6 +478,17 @@ pub(super) async fn act(
         confirm(&app, &signed, title, question, button, &action_url, fields, &here)
     };
     let actor = &signed.actor;
+    // The console's own client is the way in: the console does not break it.
+    if id == super::CONSOLE_CLIENT_ID && action != "enable" {
+        return show_page(
+            &app,
+            &signed,
+            &id,
+            None,
+            Some("The console signs people in with this client; change it with the CLI if you must."),
+        )
+        .await;
+    }
     let done: Result<String, AdminError> = match action.as_str() {
         "update" => {
             let token_ttl = match ttl(form.get("token_ttl").unwrap_or_default()) {
@@ -522,6 +535,7 @@ pub(super) async fn act(
                             what: "The secret is rotated.",
                             secret: &created.secret,
                             client_id: &created.client.id,
+                            client_path: path_segment(&created.client.id),
                         },
                     );
                 }

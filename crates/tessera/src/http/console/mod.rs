@@ -152,6 +152,8 @@ pub struct Signed {
     pub actor: Actor,
     /// The posted form (a `POST`, its CSRF token checked).
     pub form: Option<Arc<Form>>,
+    /// The session's id (what its row in the store is the digest of).
+    sid: String,
 }
 
 /// Cookie attributes: `HttpOnly`, `SameSite=Strict`, path `/console` (under the issuer's
@@ -206,8 +208,11 @@ fn session_cookie(app: &App, state: &SessionState) -> Option<HeaderValue> {
 
 /// The CSRF token of session `sid`'s forms.
 fn csrf_of(app: &App, sid: &str) -> String {
-    crate::http::interaction::csrf_token(app, sid, "tessera console").unwrap_or_default()
+    crate::http::interaction::csrf_token(app, sid, CSRF_BINDING).unwrap_or_default()
 }
+
+/// What the console's CSRF tokens are bound to, beside the session.
+const CSRF_BINDING: &str = "tessera console";
 
 /// Every console page passes here first: the session (or a redirect to sign in), its idle and
 /// absolute limits, the person and role as the store holds them now; for a `POST`, the origin,
@@ -236,6 +241,13 @@ async fn gate(State(app): State<Arc<App>>, mut req: Request, next: Next) -> Resp
     let Some(mut state) = state else {
         return to_sign_in(&app, &req);
     };
+    // The session must still be in the store (signing out, a new password or disabling the
+    // account removes it) and be this person's.
+    match app.store.session(&crate::oauth::oidc::digest(&state.sid)).await {
+        Ok(Some(s)) if s.user_id == state.user => {}
+        Ok(_) => return to_sign_in(&app, &req),
+        Err(e) => return secured(store_error(&e)),
+    }
     let user = match app.store.user(&state.user).await {
         Ok(Some(u)) if u.enabled => u,
         Ok(_) => return to_sign_in(&app, &req),
@@ -249,6 +261,13 @@ async fn gate(State(app): State<Arc<App>>, mut req: Request, next: Next) -> Resp
         ));
     };
     let csrf = csrf_of(&app, &state.sid);
+    if csrf.is_empty() {
+        return secured(error_page(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "Error",
+            "Something went wrong.",
+        ));
+    }
     let mut form = None;
     if req.method() == Method::POST {
         if crate::http::interaction::cross_site(&app, req.headers()) {
@@ -262,13 +281,12 @@ async fn gate(State(app): State<Arc<App>>, mut req: Request, next: Next) -> Resp
                 "The form is malformed.",
             ));
         };
-        let ok = f
-            .get("csrf")
-            .is_some_and(|c| subtle::ConstantTimeEq::ct_eq(c.as_bytes(), csrf.as_bytes()).into());
+        // Any of the node's master keys (a form shown before a key rotation still posts).
+        let ok = crate::http::interaction::csrf_ok(&app, Some(&state.sid), CSRF_BINDING, f.get("csrf"));
         if !ok {
             return secured(forbidden());
         }
-        let signing_out = parts.uri.path().ends_with("/console/signout");
+        let signing_out = parts.uri.path() == "/console/signout";
         if role != Role::Admin && !signing_out {
             return secured(error_page(
                 StatusCode::FORBIDDEN,
@@ -290,6 +308,7 @@ async fn gate(State(app): State<Arc<App>>, mut req: Request, next: Next) -> Resp
         csrf,
         actor,
         form,
+        sid: state.sid.clone(),
     });
     let mut response = next.run(req).await;
     if !response.headers().contains_key(header::SET_COOKIE) {

@@ -26,6 +26,9 @@ const FLOW_LABEL: &[u8] = b"tessera console sign-in";
 /// How long a sign-in may take.
 const FLOW_TTL: i64 = 600;
 
+/// How recent the sign-in behind a console session must be, in seconds (`max_age`).
+const FRESH_SIGN_IN: &str = "300";
+
 #[derive(Serialize, Deserialize)]
 struct Flow {
     state: String,
@@ -129,6 +132,8 @@ pub(super) async fn start(State(app): State<Arc<App>>, request: Request) -> Resp
             ("nonce", &flow.nonce),
             ("code_challenge", &challenge),
             ("code_challenge_method", "S256"),
+            // A console session starts from a sign-in of the last few minutes, not an old one.
+            ("max_age", FRESH_SIGN_IN),
         ],
     );
     let Some(sealed) = serde_json::to_vec(&flow)
@@ -151,14 +156,29 @@ pub(super) async fn start(State(app): State<Arc<App>>, request: Request) -> Resp
     secured(r)
 }
 
-/// Whether `next` is a console page of this issuer (never another site).
+/// Whether `next` is a console page of this issuer: `{base}/console`, or a path under it
+/// (with a query), without anything a browser would resolve elsewhere (dot segments, in any
+/// encoding, backslashes, doubled slashes).
 fn safe_next(app: &App, next: &str) -> bool {
-    let base = app.settings.issuer_path().unwrap_or_default();
-    next.starts_with(&format!("{base}{CONSOLE_PATH}"))
-        && !next.contains("//")
-        && !next.contains('\\')
+    let home = format!("{}{CONSOLE_PATH}", app.settings.issuer_path().unwrap_or_default());
+    under_home(&home, next)
+}
+
+fn under_home(home: &str, next: &str) -> bool {
+    let under = next == home
+        || next
+            .strip_prefix(home)
+            .is_some_and(|rest| rest.starts_with('/') || rest.starts_with('?'));
+    let path = next.split('?').next().unwrap_or_default();
+    let lower = path.to_ascii_lowercase();
+    under
         && next.len() <= 1024
-        && !next.chars().any(char::is_control)
+        && !next.chars().any(|c| c.is_control() || c == '\\')
+        && !path.contains("//")
+        && !lower.contains("%2e")
+        && !lower.contains("%2f")
+        && !lower.contains("%5c")
+        && !path.split('/').any(|seg| seg == "." || seg == "..")
 }
 
 /// `GET /console/callback?code=…&state=…&iss=…`: redeems the code (in this process, through the
@@ -195,8 +215,8 @@ pub(super) async fn callback(State(app): State<Arc<App>>, request: Request) -> R
             "The sign-in was refused or cancelled.",
         ));
     };
-    let sub = match redeem(&app, &parts, code, &flow).await {
-        Some(sub) => sub,
+    let (sub, auth_time) = match redeem(&app, &parts, code, &flow).await {
+        Some(found) => found,
         None => {
             return secured(error_page(
                 StatusCode::BAD_REQUEST,
@@ -231,6 +251,18 @@ pub(super) async fn callback(State(app): State<Arc<App>>, request: Request) -> R
         created: t,
         seen: t,
     };
+    // Kept in the store beside the sign-in sessions, so signing out, a new password or a
+    // disabled account ends it wherever its cookie went.
+    let record = crate::model::SessionRecord {
+        id: crate::oauth::oidc::digest(&state.sid),
+        user_id: user.id.clone(),
+        auth_time,
+        created_at: t,
+        expires_at: t + app.settings.console.session_ttl as i64,
+    };
+    if let Err(e) = app.store.insert_session(&record).await {
+        return secured(store_error(&e));
+    }
     let address = super::address_of(&app, &parts.extensions, &parts.headers);
     let actor = crate::operation::Actor {
         id: format!("user:{}", user.id),
@@ -261,8 +293,13 @@ pub(super) async fn callback(State(app): State<Arc<App>>, request: Request) -> R
 }
 
 /// Redeems the code as the console's client would at the token endpoint; the ID token's
-/// subject, if the answer holds one with the flow's nonce.
-async fn redeem(app: &App, parts: &axum::http::request::Parts, code: &str, flow: &Flow) -> Option<String> {
+/// subject and `auth_time`, if the answer holds one with the flow's nonce and a recent sign-in.
+async fn redeem(
+    app: &App,
+    parts: &axum::http::request::Parts,
+    code: &str,
+    flow: &Flow,
+) -> Option<(String, i64)> {
     let callback = callback_uri(app);
     let query = crate::oauth::oidc::with_query(
         "",
@@ -280,7 +317,8 @@ async fn redeem(app: &App, parts: &axum::http::request::Parts, code: &str, flow:
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/x-www-form-urlencoded"),
     );
-    let connection = crate::http::connection(app, &parts.extensions, &parts.headers);
+    // The browser's address (for the token endpoint's limits), never its TLS certificate.
+    let connection = crate::oauth::admission::Connection::plain(crate::http::peer(&parts.extensions));
     let answer = crate::oauth::token::handle(
         app,
         &connection,
@@ -305,10 +343,12 @@ async fn redeem(app: &App, parts: &axum::http::request::Parts, code: &str, flow:
     let nonce_ok = claims["nonce"]
         .as_str()
         .is_some_and(|n| subtle::ConstantTimeEq::ct_eq(n.as_bytes(), flow.nonce.as_bytes()).into());
-    if !nonce_ok || claims["aud"] != CONSOLE_CLIENT_ID {
+    let auth_time = claims["auth_time"].as_i64()?;
+    let fresh = app.clock.now() - auth_time <= FRESH_SIGN_IN.parse::<i64>().unwrap_or(300) + 5;
+    if !nonce_ok || claims["aud"] != CONSOLE_CLIENT_ID || !fresh {
         return None;
     }
-    claims["sub"].as_str().map(str::to_string)
+    Some((claims["sub"].as_str()?.to_string(), auth_time))
 }
 
 /// `POST /console/signout`: ends the console session and the sign-in session of this browser.
@@ -317,6 +357,13 @@ pub(super) async fn signout(
     axum::Extension(signed): Session,
     headers: HeaderMap,
 ) -> Response {
+    if let Err(e) = app
+        .store
+        .delete_session(&crate::oauth::oidc::digest(&signed.sid))
+        .await
+    {
+        return store_error(&e);
+    }
     let interaction = crate::http::interaction::Cookies::for_issuer(&app.settings.issuer);
     if let Some(value) = interaction.get(&headers, crate::http::interaction::SESSION_COOKIE) {
         if let Err(e) = app.store.delete_session(&crate::oauth::oidc::digest(value)).await {
@@ -343,4 +390,37 @@ pub(super) async fn signout(
         r.headers_mut().append(header::SET_COOKIE, c);
     }
     r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::under_home;
+
+    #[test]
+    fn only_console_pages_are_places_to_come_back_to() {
+        for ok in [
+            "/console",
+            "/console/clients?q=a",
+            "/console/clients/abc",
+            "/console?x=1",
+        ] {
+            assert!(under_home("/console", ok), "{ok}");
+        }
+        assert!(under_home("/t/console", "/t/console/users"));
+        for bad in [
+            "/consoles",
+            "/console/../oauth2/logout",
+            "/console/%2e%2e/oauth2/authorize",
+            "/console/%2E%2E/x",
+            "/console/./x/../../y",
+            "//evil.example/console",
+            "/console//evil.example",
+            "/console/%2fevil",
+            "/console\\evil",
+            "https://evil.example/console",
+            "/t/console/x",
+        ] {
+            assert!(!under_home("/console", bad), "{bad}");
+        }
+    }
 }

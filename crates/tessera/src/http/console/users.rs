@@ -255,6 +255,28 @@ pub(super) async fn act(
         .endpoint(&format!("/console/users/{}", path_segment(&id)));
     let action_url = format!("{here}/{action}");
     let actor = &signed.actor;
+    // Whatever happens, someone can still sign in to change things.
+    let takes_admin_away = match action.as_str() {
+        "roles" => !roles(&form).iter().any(|r| r == crate::model::user::ROLE_ADMIN),
+        "disable" | "delete" => confirmed,
+        _ => false,
+    };
+    if takes_admin_away {
+        match last_admin(&app, &id).await {
+            Ok(true) => {
+                return show_page(
+                    &app,
+                    &signed,
+                    &id,
+                    None,
+                    Some("This is the last enabled administrator: make another one first."),
+                )
+                .await;
+            }
+            Ok(false) => {}
+            Err(e) => return store_error(&e),
+        }
+    }
     let done: Result<String, AdminError> = match action.as_str() {
         "roles" => {
             let roles = roles(&form);
@@ -340,4 +362,16 @@ pub(super) async fn act(
         Err(AdminError::Invalid(m)) => show_page(&app, &signed, &id, None, Some(&m)).await,
         Err(e) => admin_error(&e),
     }
+}
+
+/// Whether user `id` is the only enabled administrator.
+async fn last_admin(app: &App, id: &str) -> Result<bool, crate::store::StoreError> {
+    let Some(user) = app.store.user(id).await? else {
+        return Ok(false);
+    };
+    let admin = |u: &UserRecord| u.enabled && u.roles.iter().any(|r| r == crate::model::user::ROLE_ADMIN);
+    if !admin(&user) {
+        return Ok(false);
+    }
+    Ok(app.store.count_admins().await? <= 1)
 }

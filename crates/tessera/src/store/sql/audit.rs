@@ -25,20 +25,24 @@ operations! {
 
     /// Audit events newest first, below event id `before` (`None`: from the newest), at most
     /// `limit`, matching `filter`. The time range becomes a range of ids first (two reads of
-    /// the time index), so no page reads more of the trail than it shows, however long it is;
-    /// an exact filter on who, what or which uses its own index.
+    /// the time index, widened by five minutes for clocks that differ between nodes), so no
+    /// page reads more of the trail than it shows, however long it is; an exact filter on who,
+    /// what or which uses its own index.
     pub async fn audit_page(
         &self,
         filter: &AuditFilter,
         before: Option<i64>,
         limit: u32,
     ) -> Result<Vec<AuditEvent>, StoreError> {
-        let mut upper = before.map_or(i64::MAX, |b| b - 1);
+        // Ids follow commit order, times each node's clock: the id range is taken with
+        // `CLOCK_SLACK` to spare on each side, and the exact time filter applies within it.
+        const CLOCK_SLACK: i64 = 300;
+        let mut upper = before.map_or(i64::MAX, |b| b.saturating_sub(1));
         let mut lower = 0;
         if let Some(until) = filter.until {
             let last: Option<i64> =
                 sqlx::query_scalar("SELECT id FROM audit_events WHERE at <= $1 ORDER BY at DESC, id DESC LIMIT 1")
-                    .bind(until)
+                    .bind(until.saturating_add(CLOCK_SLACK))
                     .fetch_optional(&self.pool)
                     .await?;
             upper = upper.min(last.unwrap_or(0));
@@ -46,7 +50,7 @@ operations! {
         if let Some(since) = filter.since {
             let first: Option<i64> =
                 sqlx::query_scalar("SELECT id FROM audit_events WHERE at >= $1 ORDER BY at, id LIMIT 1")
-                    .bind(since)
+                    .bind(since.saturating_sub(CLOCK_SLACK))
                     .fetch_optional(&self.pool)
                     .await?;
             lower = first.unwrap_or(i64::MAX);

@@ -198,8 +198,8 @@ operations! {
         let key = crate::model::client::name_key(prefix);
         let (after_key, after_id) = after.unwrap_or(("", ""));
         let rows = sqlx::query(
-            "SELECT * FROM clients WHERE name_key >= $1 AND name_key < $2 \
-             AND (name_key > $3 OR (name_key = $3 AND id > $4)) ORDER BY name_key, id LIMIT $5",
+            "SELECT * FROM clients WHERE name_key >= $1 AND name_key < $2 AND name_key >= $3 \
+             AND (name_key > $3 OR id > $4) ORDER BY name_key, id LIMIT $5",
         )
         .bind(&key)
         .bind(format!("{key}\u{10FFFF}"))

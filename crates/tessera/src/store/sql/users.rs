@@ -73,6 +73,17 @@ operations! {
         rows.iter().map(user_from_row).collect()
     }
 
+    /// How many enabled users have the console's admin role (a scan of the users: asked only
+    /// before a role is taken away).
+    pub async fn count_admins(&self) -> Result<i64, StoreError> {
+        Ok(sqlx::query_scalar(
+            "SELECT COUNT(*) FROM users WHERE enabled = $1 AND (' ' || roles || ' ') LIKE '% admin %'",
+        )
+        .bind(true)
+        .fetch_one(&self.pool)
+        .await?)
+    }
+
     /// Deletes user `id`; `false` when there was none.
     pub async fn delete_user(&self, id: &str, audit: &AuditEntry) -> Result<bool, StoreError> {
         let (mut tx, _write) = self.begin_write().await?;
