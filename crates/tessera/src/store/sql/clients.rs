@@ -198,10 +198,12 @@ operations! {
         let key = crate::model::client::name_key(prefix);
         let (after_key, after_id) = after.unwrap_or(("", ""));
         let rows = sqlx::query(
-            "SELECT * FROM clients WHERE name_key >= $1 AND name_key < $2 AND name_key >= $3 \
+            "SELECT * FROM clients WHERE name_key >= $1 AND name_key < $2 \
              AND (name_key > $3 OR id > $4) ORDER BY name_key, id LIMIT $5",
         )
-        .bind(&key)
+        // One lower bound, the later of the prefix and the cursor: both engines then start the
+        // index range there.
+        .bind(std::cmp::max(key.as_str(), after_key))
         .bind(format!("{key}\u{10FFFF}"))
         .bind(after_key)
         .bind(after_id)
