@@ -551,3 +551,166 @@ async fn the_console_in_a_real_browser_passes_its_journey_and_an_accessibility_c
     assert_eq!(r["auditor_forms"], 0, "{r}");
     assert_eq!(r["auditor_new_form"], "Read only");
 }
+
+/// Trust policies disabled and deleted, initial access tokens issued (shown once) and
+/// withdrawn, a self-registered client approved, claims and attributes edited; each asked first
+/// where it takes something away.
+#[tokio::test]
+async fn trust_registration_claims_and_attributes_are_managed() {
+    use tessera::admin::trust::NewTrustPolicy;
+    use tessera::model::auth::TokenAuth;
+    use tessera::model::trust::TrustKeys;
+    let s = kit::start(Opts::default()).await;
+    let admin = person(&s, "root@example.com", &["admin"]).await;
+    let (workload, _) = s
+        .client_with(NewClient {
+            name: "deployer".into(),
+            scope: "deploy".into(),
+            auth: TokenAuth::PrivateKeyJwt,
+            ..Default::default()
+        })
+        .await;
+    let key = kit::keys::TestKey::new("ES256", "ci-1");
+    let policy = tessera::admin::trust::create(
+        &s.app().store,
+        &s.actor(),
+        NewTrustPolicy {
+            name: "ci <b>".into(),
+            issuer: "https://token.actions.githubusercontent.com".into(),
+            keys: TrustKeys::Jwks(key.jwks()),
+            audience: s.base.clone(),
+            subject: "repo:acme/app:ref:refs/heads/main".into(),
+            claims: Default::default(),
+            client_id: workload.clone(),
+        },
+    )
+    .await
+    .unwrap();
+    let (mut b, overview) = sign_in(&s, "root@example.com").await;
+    let csrf = overview.hidden("csrf");
+
+    let list = b.get(&s.url("/console/trust")).await;
+    assert_eq!(list.status, 200);
+    assert!(
+        list.body.contains("token.actions.githubusercontent.com") && list.body.contains("ci &#60;b&#62;"),
+        "{}",
+        list.body
+    );
+    let path = format!("/console/trust/{}", policy.id);
+    let ask = post(&mut b, &s, &format!("{path}/disable"), &csrf, &[]).await;
+    assert!(ask.body.contains("Disable the trust policy"));
+    let off = post(
+        &mut b,
+        &s,
+        &format!("{path}/disable"),
+        &csrf,
+        &[("confirm", "yes")],
+    )
+    .await;
+    assert!(off.body.contains("Disabled."), "{}", off.body);
+    assert!(!s.app().store.trust_policies().await.unwrap()[0].enabled);
+    let gone = post(
+        &mut b,
+        &s,
+        &format!("{path}/delete"),
+        &csrf,
+        &[("confirm", "yes")],
+    )
+    .await;
+    assert!(
+        gone.body.contains("Deleted.") && gone.body.contains("No trust policy"),
+        "{}",
+        gone.body
+    );
+
+    // An initial access token, shown once.
+    let issued = post(
+        &mut b,
+        &s,
+        "/console/registration",
+        &csrf,
+        &[("note", "partner"), ("uses", "3"), ("days", "2")],
+    )
+    .await;
+    assert_eq!(issued.status, 200, "{}", issued.body);
+    let value = {
+        let start = issued.body.find("id=\"secret\">").unwrap() + "id=\"secret\">".len();
+        issued.body[start..start + issued.body[start..].find('<').unwrap()].to_string()
+    };
+    assert!(value.len() >= 32);
+    let again = b.get(&s.url("/console/registration")).await;
+    assert!(
+        again.body.contains("partner") && !again.body.contains(&value),
+        "shown once"
+    );
+    let tokens = tessera::admin::registration::initial_tokens(&s.app().store)
+        .await
+        .unwrap();
+    assert_eq!(tokens[0].uses_left, 3);
+    let withdraw = format!("/console/registration/{}/revoke", tokens[0].id);
+    assert!(
+        post(&mut b, &s, &withdraw, &csrf, &[])
+            .await
+            .body
+            .contains("Withdraw the initial access token")
+    );
+    let done = post(&mut b, &s, &withdraw, &csrf, &[("confirm", "yes")]).await;
+    assert!(done.body.contains("Withdrawn."), "{}", done.body);
+    assert!(
+        tessera::admin::registration::initial_tokens(&s.app().store)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let bad = post(
+        &mut b,
+        &s,
+        "/console/registration",
+        &csrf,
+        &[("uses", "x"), ("days", "1")],
+    )
+    .await;
+    assert_eq!(bad.status, 400);
+
+    // Claims on a client, attributes on a user.
+    let (id, _) = s.client("orders:read", &[]).await;
+    let saved = post(
+        &mut b,
+        &s,
+        &format!("/console/clients/{id}/update"),
+        &csrf,
+        &[
+            ("name", "orders"),
+            ("scope", "orders:read"),
+            ("claims", r#"{"tenant": "acme"}"#),
+        ],
+    )
+    .await;
+    assert!(saved.body.contains("Saved."), "{}", saved.body);
+    assert_eq!(
+        s.app().store.client(&id).await.unwrap().unwrap().claims["tenant"],
+        "acme"
+    );
+    let refused = post(
+        &mut b,
+        &s,
+        &format!("/console/clients/{id}/update"),
+        &csrf,
+        &[("name", "orders"), ("claims", "[1]")],
+    )
+    .await;
+    assert_eq!(refused.status, 400);
+    let attrs = post(
+        &mut b,
+        &s,
+        &format!("/console/users/{admin}/attributes"),
+        &csrf,
+        &[("attributes", r#"{"department": "ops"}"#)],
+    )
+    .await;
+    assert!(attrs.body.contains("Attributes saved."), "{}", attrs.body);
+    assert_eq!(
+        s.app().store.user(&admin).await.unwrap().unwrap().attributes["department"],
+        "ops"
+    );
+}

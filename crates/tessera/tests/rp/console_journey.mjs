@@ -153,6 +153,10 @@ async function main() {
   await look(page, 'audit');
   await page.getByRole('link', { name: 'Keys' }).click();
   await look(page, 'keys');
+  await page.getByRole('link', { name: 'Trust' }).click();
+  await look(page, 'trust');
+  await page.getByRole('link', { name: 'Registration' }).click();
+  await look(page, 'registration');
 
   // Keyboard: the first Tab reaches a link of the navigation, and it shows where focus is.
   await page.keyboard.press('Tab');

@@ -387,6 +387,8 @@ struct Show<'a> {
     has_secret: bool,
     created: String,
     origin: &'static str,
+    claims: String,
+    approved: Option<bool>,
     notice: Option<&'a str>,
     error: Option<&'a str>,
 }
@@ -446,6 +448,12 @@ async fn show_page(
                 }
                 Some(_) => "registered itself (RFC 7591)",
             },
+            claims: if c.claims.is_empty() {
+                String::new()
+            } else {
+                serde_json::Value::Object(c.claims.clone()).to_string()
+            },
+            approved: c.registration.as_ref().map(|r| r.approved),
             c: &c,
             notice,
             error,
@@ -495,7 +503,21 @@ pub(super) async fn act(
                 Ok(t) => t,
                 Err(m) => return show_page(&app, &signed, &id, None, Some(&m)).await,
             };
+            let claims_text = form.get("claims").unwrap_or_default().trim();
+            let claims = if claims_text.is_empty() {
+                None
+            } else {
+                match serde_json::from_str::<serde_json::Value>(claims_text) {
+                    Ok(serde_json::Value::Object(m)) => Some(m),
+                    _ => {
+                        return show_page(&app, &signed, &id, None, Some("Claims must be a JSON object."))
+                            .await;
+                    }
+                }
+            };
             let update = ClientUpdate {
+                clear_claims: claims.is_none(),
+                claims,
                 name: form.get("name").map(str::to_string),
                 scope: Some(form.get("scope").unwrap_or_default().to_string()),
                 audiences: Some(words(form.get("audiences").unwrap_or_default())),
@@ -565,6 +587,17 @@ pub(super) async fn act(
                         "Disabled; its tokens no longer work."
                     }
                     .to_string()
+                })
+        }
+        "approve" | "unapprove" => {
+            crate::admin::registration::approve(&app.store, actor, &id, action == "approve")
+                .await
+                .map(|_| {
+                    if action == "approve" {
+                        "Approved: people no longer see a warning about it.".to_string()
+                    } else {
+                        "No longer approved.".to_string()
+                    }
                 })
         }
         "revoke" => {

@@ -18,6 +18,7 @@
 
 mod audit;
 mod clients;
+mod federation;
 mod overview;
 mod signin;
 mod users;
@@ -68,6 +69,16 @@ pub fn routes(app: &Arc<App>) -> Router<Arc<App>> {
         .route("/console/users/{id}/{action}", post(users::act))
         .route("/console/keys", get(overview::keys))
         .route("/console/keys/rotate", post(overview::rotate_key))
+        .route("/console/trust", get(federation::trust))
+        .route("/console/trust/{id}/{action}", post(federation::trust_act))
+        .route(
+            "/console/registration",
+            get(federation::registration).post(federation::issue_token),
+        )
+        .route(
+            "/console/registration/{id}/revoke",
+            post(federation::revoke_token),
+        )
         .route("/console/audit", get(audit::list))
         .route("/console/audit.jsonl", get(audit::export))
         .route_layer(axum::middleware::from_fn_with_state(app.clone(), gate));
@@ -513,13 +524,10 @@ fn confirm(
     fields: &[(&str, &str)],
     back: &str,
 ) -> Response {
-    let section = if action.contains("/console/users") {
-        "users"
-    } else if action.contains("/console/keys") {
-        "keys"
-    } else {
-        "clients"
-    };
+    let section = ["users", "keys", "trust", "registration"]
+        .into_iter()
+        .find(|s| action.contains(&format!("/console/{s}")))
+        .unwrap_or("clients");
     render(
         StatusCode::OK,
         &Confirm {

@@ -298,6 +298,43 @@ pub(super) async fn act(
                 .await
                 .map(|_| "Roles saved.".to_string())
         }
+        "attributes" => {
+            let text = form.get("attributes").unwrap_or_default().trim();
+            let wanted = if text.is_empty() {
+                crate::claims::Claims::new()
+            } else {
+                match serde_json::from_str::<serde_json::Value>(text) {
+                    Ok(serde_json::Value::Object(m)) => m,
+                    _ => {
+                        return show_page(
+                            &app,
+                            &signed,
+                            &id,
+                            None,
+                            Some("Attributes must be a JSON object."),
+                        )
+                        .await;
+                    }
+                }
+            };
+            let current = match app.store.user(&id).await {
+                Ok(Some(u)) => u.attributes,
+                Ok(None) => return admin_error(&AdminError::NoUser(id.clone())),
+                Err(e) => return store_error(&e),
+            };
+            let update = UserUpdate {
+                remove_attributes: current
+                    .keys()
+                    .filter(|k| !wanted.contains_key(*k))
+                    .cloned()
+                    .collect(),
+                attributes: Some(wanted),
+                ..Default::default()
+            };
+            crate::users::update_user(&app.store, actor, &id, update)
+                .await
+                .map(|_| "Attributes saved.".to_string())
+        }
         "password" => {
             // No confirmation page: a password is never carried through one (the form that
             // holds it is the confirmation).
