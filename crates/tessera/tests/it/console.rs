@@ -560,7 +560,11 @@ async fn trust_registration_claims_and_attributes_are_managed() {
     use tessera::admin::trust::NewTrustPolicy;
     use tessera::model::auth::TokenAuth;
     use tessera::model::trust::TrustKeys;
-    let s = kit::start(Opts::default()).await;
+    let s = kit::start(Opts {
+        registration: Some(crate::registration::open()),
+        ..Default::default()
+    })
+    .await;
     let admin = person(&s, "root@example.com", &["admin"]).await;
     let (workload, _) = s
         .client_with(NewClient {
@@ -671,6 +675,40 @@ async fn trust_registration_claims_and_attributes_are_managed() {
     )
     .await;
     assert_eq!(bad.status, 400);
+
+    // A client that registered itself, approved.
+    let registered: Value = s
+        .http
+        .post(s.url("/oauth2/register"))
+        .json(&serde_json::json!({
+            "client_name": "Agent",
+            "redirect_uris": ["http://127.0.0.1:9/cb"],
+            "token_endpoint_auth_method": "none",
+        }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let agent = registered["client_id"].as_str().unwrap();
+    let page = b.get(&s.url(&format!("/console/clients/{agent}"))).await;
+    assert!(
+        page.body.contains("registered itself") && page.body.contains("Approve (vouch for it)"),
+        "{}",
+        page.body
+    );
+    let approved = post(
+        &mut b,
+        &s,
+        &format!("/console/clients/{agent}/approve"),
+        &csrf,
+        &[],
+    )
+    .await;
+    assert!(approved.body.contains("Approved"), "{}", approved.body);
+    let stored = s.app().store.client(agent).await.unwrap().unwrap();
+    assert!(stored.registration.unwrap().approved);
 
     // Claims on a client, attributes on a user.
     let (id, _) = s.client("orders:read", &[]).await;

@@ -17,7 +17,7 @@ use crate::kit::https::{DocumentServer, Reply};
 use crate::kit::{self, Opts, Server};
 use crate::oidc::{Browser, REDIRECT, authorize_url, pkce, query, redeem, user};
 
-fn open() -> RegistrationSettings {
+pub(crate) fn open() -> RegistrationSettings {
     RegistrationSettings {
         mode: RegistrationMode::Open,
         policy: Policy {

@@ -17,6 +17,7 @@
 //!   refused; secrets are shown once, in the answer to the form that made them, never in a URL.
 
 mod audit;
+mod client_new;
 mod clients;
 mod federation;
 mod overview;
@@ -59,8 +60,8 @@ pub fn routes(app: &Arc<App>) -> Router<Arc<App>> {
     let signed_in = Router::new()
         .route(CONSOLE_PATH, get(overview::overview))
         .route("/console/signout", post(signin::signout))
-        .route("/console/clients", get(clients::list).post(clients::create))
-        .route("/console/clients/new", get(clients::new_form))
+        .route("/console/clients", get(clients::list).post(client_new::create))
+        .route("/console/clients/new", get(client_new::new_form))
         .route("/console/clients/{id}", get(clients::show))
         .route("/console/clients/{id}/{action}", post(clients::act))
         .route("/console/users", get(users::list).post(users::create))
