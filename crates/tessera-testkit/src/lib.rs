@@ -84,6 +84,8 @@ pub struct Opts {
     pub dpop: Option<tessera::config::DpopSettings>,
     /// Self-registration (`[registration]`), when not the defaults (off).
     pub registration: Option<tessera::config::RegistrationSettings>,
+    /// The console (`[console]`), when not the defaults.
+    pub console: Option<tessera::config::ConsoleSettings>,
     /// Sign-in lifetimes (`[sign_in]`), when not the defaults.
     pub sign_in: Option<tessera::config::SignInSettings>,
     /// A CA (PEM) trusted for what the node fetches (`[outbound] ca_file`).
@@ -476,6 +478,9 @@ pub async fn start_in(dir: TempDir, opts: Opts) -> Server {
     settings.mtls = opts.mtls.clone();
     if let Some(d) = opts.dpop {
         settings.dpop = d;
+    }
+    if let Some(c) = opts.console.clone() {
+        settings.console = c;
     }
     if let Some(si) = opts.sign_in {
         settings.sign_in = si;

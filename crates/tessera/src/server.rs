@@ -245,6 +245,24 @@ pub async fn start_with_clock(
         acceptor,
         rx.clone(),
     )));
+    if let (true, Some(console)) = (app.settings.console.enabled, app.settings.console.listen) {
+        let listener = crate::http::bind(console).await?;
+        let at = listener.local_addr()?;
+        if !at.ip().is_loopback() {
+            tracing::warn!(%at, "the console listens on a non-loopback address over plain HTTP: terminate TLS in front of it");
+        }
+        tracing::info!(%at, "console listening");
+        tasks.push(tokio::spawn(crate::http::serve(
+            listener,
+            crate::http::console_router(app.clone()),
+            crate::http::Timeouts {
+                header: app.settings.request_timeout,
+                idle: app.settings.idle_timeout,
+            },
+            None,
+            rx.clone(),
+        )));
+    }
     tasks.push(tokio::spawn(refresh_loop(app.clone(), seq, rx.clone())));
     tasks.push(tokio::spawn(schedule_loop(app.clone(), rx)));
     tracing::info!(%addr, issuer = %app.settings.issuer, clients = app.registry.len(), "tessera listening");

@@ -482,7 +482,8 @@ impl Settings {
             .registration
             .unwrap_or_default()
             .settings(&file_src("[registration]"))?;
-        let console = file.console.unwrap_or_default();
+        let mut console = file.console.unwrap_or_default();
+        console.validate().map_err(ConfigError)?;
         within("console.idle_timeout", console.idle_timeout, 60, 86_400)?;
         within("console.session_ttl", console.session_ttl, 300, 7 * 86_400)?;
         Ok(Settings {

@@ -124,7 +124,7 @@ pub fn router(app: Arc<App>) -> Router {
     let mut routes = routes
         .merge(register::routes(&app, cors))
         .merge(admin::router(app.clone()));
-    if app.settings.console.enabled {
+    if app.settings.console.enabled && app.settings.console.listen.is_none() {
         routes = routes.merge(console::routes(&app));
     }
     let mut router = routes.clone();
@@ -140,6 +140,14 @@ pub fn router(app: Arc<App>) -> Router {
     // reads; the token endpoint does no other waiting (Argon2id runs under a bounded pool). The
     // admin API, which waits on the store, carries its own timeout layer.
     router
+        .fallback(not_found)
+        .layer(axum::middleware::from_fn_with_state(app.clone(), front_door))
+        .with_state(app)
+}
+
+/// The console alone, for its own listener (`[console] listen`), behind the same front door.
+pub fn console_router(app: Arc<App>) -> Router {
+    console::routes(&app)
         .fallback(not_found)
         .layer(axum::middleware::from_fn_with_state(app.clone(), front_door))
         .with_state(app)

@@ -752,3 +752,87 @@ async fn trust_registration_claims_and_attributes_are_managed() {
         "ops"
     );
 }
+
+/// `[console] listen`: the console on an address of its own (an admin network, a tunnel), not on
+/// the main listener; its sign-in goes through the issuer's pages and comes back to it.
+#[tokio::test]
+async fn the_console_can_have_a_listener_of_its_own() {
+    let addr = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let console = format!("http://{addr}");
+    let s = kit::start(Opts {
+        console: Some(tessera::config::ConsoleSettings {
+            listen: Some(addr),
+            url: Some(console.clone()),
+            ..Default::default()
+        }),
+        ..Default::default()
+    })
+    .await;
+    person(&s, "root@example.com", &["admin"]).await;
+    let mut b = Browser::new();
+    assert_eq!(
+        b.get(&s.url("/console")).await.status,
+        404,
+        "not on the main listener"
+    );
+    let start = b.get(&format!("{console}/console")).await;
+    assert_eq!(start.status, 303);
+    assert!(
+        start.location().starts_with(&format!("{console}/console/signin")),
+        "{}",
+        start.location()
+    );
+    let login = follow(&mut b, start).await;
+    assert!(
+        login.body.contains("<h1>Sign in</h1>"),
+        "the issuer's page: {}",
+        login.body
+    );
+    let posted = b
+        .post(
+            &s.url("/oauth2/login"),
+            &[
+                ("request", &login.hidden("request")),
+                ("csrf", &login.hidden("csrf")),
+                ("email", "root@example.com"),
+                ("password", PASSWORD),
+            ],
+        )
+        .await;
+    assert!(
+        posted
+            .location()
+            .starts_with(&format!("{console}/console/callback")),
+        "{}",
+        posted.location()
+    );
+    let overview = follow(&mut b, posted).await;
+    assert_eq!(overview.status, 200, "{}", overview.body);
+    assert!(overview.body.contains("<h1>Overview</h1>"));
+    let csrf = overview.hidden("csrf");
+    let made = b
+        .post(
+            &format!("{console}/console/users"),
+            &[("csrf", csrf.as_str()), ("email", "ada@example.com")],
+        )
+        .await;
+    assert_eq!(made.status, 303, "{}", made.body);
+    // The issuer's origin is another site for the console.
+    let req = b
+        .http
+        .post(format!("{console}/console/users"))
+        .header("origin", kit_origin(&s.base))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(kit::encode_form(&[
+            ("csrf", csrf.as_str()),
+            ("email", "bob@example.com"),
+        ]));
+    assert_eq!(b.send(req).await.status, 403);
+}
+
+fn kit_origin(base: &str) -> String {
+    base.trim_end_matches('/').to_string()
+}

@@ -123,7 +123,7 @@ pub(super) async fn list(
     };
     let link = |path: &str, p: Vec<(&'static str, String)>| {
         let pairs: Vec<(&str, &str)> = p.iter().map(|(k, v)| (*k, v.as_str())).collect();
-        crate::oauth::oidc::with_query(&app.settings.endpoint(path), &pairs)
+        crate::oauth::oidc::with_query(&super::url(&app, path), &pairs)
     };
     let next = (events.len() == PAGE as usize)
         .then(|| events.last())

@@ -212,10 +212,10 @@ pub(super) async fn create(State(app): State<Arc<App>>, axum::Extension(signed):
         Ok(created) => {
             app.apply_client(&created.client.id).await;
             if created.secret.is_empty() {
-                return super::redirect(
-                    &app.settings
-                        .endpoint(&format!("/console/clients/{}", path_segment(&created.client.id))),
-                );
+                return super::redirect(&super::url(
+                    &app,
+                    &format!("/console/clients/{}", path_segment(&created.client.id)),
+                ));
             }
             render(
                 StatusCode::CREATED,

@@ -108,7 +108,7 @@ pub(super) async fn list(
         .flatten()
         .map(|last| {
             crate::oauth::oidc::with_query(
-                &app.settings.endpoint("/console/clients"),
+                &super::url(&app, "/console/clients"),
                 &[
                     ("q", &text),
                     ("after_name", &crate::model::client::name_key(&last.name)),
@@ -235,9 +235,7 @@ pub(super) async fn act(
 ) -> Response {
     let form = signed.form.clone().unwrap_or_default();
     let confirmed = form.get("confirm") == Some("yes");
-    let here = app
-        .settings
-        .endpoint(&format!("/console/clients/{}", path_segment(&id)));
+    let here = super::url(&app, &format!("/console/clients/{}", path_segment(&id)));
     let action_url = format!("{here}/{action}");
     let ask = |title: &str, question: &str, button: &str, fields: &[(&str, &str)]| {
         confirm(&app, &signed, title, question, button, &action_url, fields, &here)
@@ -382,7 +380,7 @@ pub(super) async fn act(
             return match crate::admin::delete_client(&app.store, actor, &id).await {
                 Ok(()) => {
                     app.apply_client(&id).await;
-                    super::redirect(&app.settings.endpoint("/console/clients"))
+                    super::redirect(&super::url(&app, "/console/clients"))
                 }
                 Err(e) => admin_error(&e),
             };

@@ -72,10 +72,8 @@ pub(super) async fn trust_act(
     Path((id, action)): Path<(String, String)>,
 ) -> Response {
     let confirmed = signed.form.as_ref().and_then(|f| f.get("confirm")) == Some("yes");
-    let action_url = app
-        .settings
-        .endpoint(&format!("/console/trust/{}/{action}", path_segment(&id)));
-    let back = app.settings.endpoint("/console/trust");
+    let action_url = super::url(&app, &format!("/console/trust/{}/{action}", path_segment(&id)));
+    let back = super::url(&app, "/console/trust");
     let ask = |title: &str, question: &str, button: &str| {
         confirm(&app, &signed, title, question, button, &action_url, &[], &back)
     };
@@ -238,9 +236,10 @@ pub(super) async fn revoke_token(
 ) -> Response {
     let confirmed = signed.form.as_ref().and_then(|f| f.get("confirm")) == Some("yes");
     if !confirmed {
-        let action = app
-            .settings
-            .endpoint(&format!("/console/registration/{}/revoke", path_segment(&id)));
+        let action = super::url(
+            &app,
+            &format!("/console/registration/{}/revoke", path_segment(&id)),
+        );
         return confirm(
             &app,
             &signed,
@@ -249,7 +248,7 @@ pub(super) async fn revoke_token(
             "Withdraw",
             &action,
             &[],
-            &app.settings.endpoint("/console/registration"),
+            &super::url(&app, "/console/registration"),
         );
     }
     match crate::admin::registration::revoke_initial_token(&app.store, &signed.actor, &id).await {

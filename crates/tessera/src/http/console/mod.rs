@@ -5,7 +5,7 @@
 //! - **Signing in** ([`signin`]): Tessera's own authorization code flow with PKCE, as the
 //!   first-party public client `tessera-console` (made when first needed); no second password
 //!   store. A person needs the `admin` or `auditor` role (`tessera user update … --role admin`).
-//! - **The session**: a cookie of its own (`tessera_console`, `SameSite=Strict`, path
+//! - **The session**: a cookie of its own (`tessera_console`, `SameSite=Lax`, path
 //!   `/console`), sealed under the master key, ending after `[console] idle_timeout` without a
 //!   request and `session_ttl` after signing in; the person's roles are read from the store at
 //!   every request, so taking a role away takes effect at once. Changes are audited as
@@ -168,14 +168,16 @@ pub struct Signed {
     sid: String,
 }
 
-/// Cookie attributes: `HttpOnly`, `SameSite=Strict`, path `/console` (under the issuer's
+/// Cookie attributes: `HttpOnly`, `SameSite=Lax` (a console on its own origin is reached back
+/// from the sign-in page by a cross-site redirect, and a link to a console page from elsewhere
+/// should open it; every change is a form with a CSRF token), path `/console` (under the issuer's
 /// path), `Secure` unless on loopback HTTP.
 fn cookie(app: &App, name: &str, value: &str, max_age: i64) -> Option<HeaderValue> {
-    let rules = crate::http::interaction::Cookies::for_issuer(&app.settings.issuer);
-    let path = format!("{}{CONSOLE_PATH}", app.settings.issuer_path().unwrap_or_default());
+    let rules = crate::http::interaction::Cookies::for_issuer(base_url(app));
+    let path = format!("{}{CONSOLE_PATH}", base_path(app));
     let secure = rules.is_secure();
     let prefix = if secure { "__Secure-" } else { "" };
-    let mut c = format!("{prefix}{name}={value}; Path={path}; HttpOnly; SameSite=Strict; Max-Age={max_age}");
+    let mut c = format!("{prefix}{name}={value}; Path={path}; HttpOnly; SameSite=Lax; Max-Age={max_age}");
     if secure {
         c.push_str("; Secure");
     }
@@ -184,7 +186,7 @@ fn cookie(app: &App, name: &str, value: &str, max_age: i64) -> Option<HeaderValu
 
 /// The value of the console cookie `name` in the request (exactly one).
 fn cookie_value<'h>(app: &App, headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
-    let rules = crate::http::interaction::Cookies::for_issuer(&app.settings.issuer);
+    let rules = crate::http::interaction::Cookies::for_issuer(base_url(app));
     let full = if rules.is_secure() {
         format!("__Secure-{name}")
     } else {
@@ -243,7 +245,7 @@ async fn gate(State(app): State<Arc<App>>, mut req: Request, next: Next) -> Resp
         }
     };
     let t = app.clock.now();
-    let settings = app.settings.console;
+    let settings = &app.settings.console;
     let state: Option<SessionState> = cookie_value(&app, req.headers(), SESSION_COOKIE)
         .and_then(|c| crate::http::interaction::open(&app, SESSION_LABEL, c))
         .and_then(|json| serde_json::from_slice(&json).ok())
@@ -282,7 +284,7 @@ async fn gate(State(app): State<Arc<App>>, mut req: Request, next: Next) -> Resp
     }
     let mut form = None;
     if req.method() == Method::POST {
-        if crate::http::interaction::cross_site(&app, req.headers()) {
+        if cross_site(&app, req.headers()) {
             return secured(forbidden());
         }
         let (parts, body) = req.into_parts();
@@ -346,7 +348,7 @@ fn to_sign_in(app: &App, req: &Request) -> Response {
     } else {
         String::new()
     };
-    let mut location = app.settings.endpoint("/console/signin");
+    let mut location = url(app, "/console/signin");
     if !back.is_empty() {
         location = crate::oauth::oidc::with_query(&location, &[("next", &back)]);
     }
@@ -408,7 +410,7 @@ impl<'a> Frame<'a> {
             role: signed.role.name(),
             admin: signed.role == Role::Admin,
             csrf: &signed.csrf,
-            base: app.settings.issuer_path().unwrap_or_default(),
+            base: base_path(app),
         }
     }
 }
@@ -554,4 +556,43 @@ pub fn path_segment(id: &str) -> String {
         }
     }
     out
+}
+
+/// The console's base URL: its own listener's (`[console] url`), or the issuer.
+pub fn base_url(app: &App) -> &str {
+    app.settings
+        .console
+        .url
+        .as_deref()
+        .unwrap_or(&app.settings.issuer)
+}
+
+/// The path every console URL starts with before `/console`: the issuer's path, or none on
+/// the console's own listener.
+fn base_path(app: &App) -> &str {
+    if app.settings.console.url.is_some() {
+        ""
+    } else {
+        app.settings.issuer_path().unwrap_or_default()
+    }
+}
+
+/// The console's absolute URL for `path` (`/console/…`).
+fn url(app: &App, path: &str) -> String {
+    format!("{}{path}", base_url(app))
+}
+
+/// Whether a form post comes from another site than the console's: `Sec-Fetch-Site:
+/// cross-site`, or an `Origin` other than the console's.
+fn cross_site(app: &App, headers: &HeaderMap) -> bool {
+    if headers
+        .get("sec-fetch-site")
+        .is_some_and(|v| v.as_bytes() == b"cross-site")
+    {
+        return true;
+    }
+    let own = crate::http::interaction::origin_of(base_url(app));
+    headers
+        .get(header::ORIGIN)
+        .is_some_and(|o| o.as_bytes() != b"null" && o.as_bytes() != own.as_bytes())
 }

@@ -164,9 +164,9 @@ pub(super) async fn rotate_key(State(app): State<Arc<App>>, axum::Extension(sign
                 }
             ),
             "Rotate",
-            &app.settings.endpoint("/console/keys/rotate"),
+            &super::url(&app, "/console/keys/rotate"),
             &[("purpose", purpose.as_str())],
-            &app.settings.endpoint("/console/keys"),
+            &super::url(&app, "/console/keys"),
         );
     }
     let alg = match purpose {

@@ -40,7 +40,7 @@ struct Flow {
 
 /// Where the console's authorization responses come back.
 fn callback_uri(app: &App) -> String {
-    app.settings.endpoint("/console/callback")
+    super::url(app, "/console/callback")
 }
 
 /// Makes sure the console's client exists, enabled or not as an operator left it, with this
@@ -110,7 +110,7 @@ pub(super) async fn start(State(app): State<Arc<App>>, request: Request) -> Resp
         .get("next")
         .filter(|n| safe_next(&app, n))
         .map(str::to_string)
-        .unwrap_or_else(|| format!("{}{CONSOLE_PATH}", app.settings.issuer_path().unwrap_or_default()));
+        .unwrap_or_else(|| format!("{}{CONSOLE_PATH}", super::base_path(&app)));
     let flow = Flow {
         state: random_token(),
         verifier: random_token(),
@@ -147,10 +147,7 @@ pub(super) async fn start(State(app): State<Arc<App>>, request: Request) -> Resp
         ));
     };
     let mut r = redirect(&location);
-    // Lax, not Strict: the browser comes back from the authorization endpoint by a redirect.
-    if let Some(c) = cookie(&app, FLOW_COOKIE, &sealed, FLOW_TTL).and_then(|c| {
-        HeaderValue::from_str(&c.to_str().ok()?.replace("SameSite=Strict", "SameSite=Lax")).ok()
-    }) {
+    if let Some(c) = cookie(&app, FLOW_COOKIE, &sealed, FLOW_TTL) {
         r.headers_mut().append(header::SET_COOKIE, c);
     }
     secured(r)
@@ -160,7 +157,7 @@ pub(super) async fn start(State(app): State<Arc<App>>, request: Request) -> Resp
 /// (with a query), without anything a browser would resolve elsewhere (dot segments, in any
 /// encoding, backslashes, doubled slashes).
 fn safe_next(app: &App, next: &str) -> bool {
-    let home = format!("{}{CONSOLE_PATH}", app.settings.issuer_path().unwrap_or_default());
+    let home = format!("{}{CONSOLE_PATH}", super::base_path(app));
     under_home(&home, next)
 }
 
@@ -281,7 +278,7 @@ pub(super) async fn callback(State(app): State<Arc<App>>, request: Request) -> R
         return secured(store_error(&e));
     }
     tracing::info!(sub = %user.id, "signed in to the console");
-    let origin = crate::http::interaction::origin_of(&app.settings.issuer);
+    let origin = crate::http::interaction::origin_of(super::base_url(&app));
     let mut r = redirect(&format!("{origin}{}", flow.next));
     if let Some(c) = session_cookie(&app, &state) {
         r.headers_mut().append(header::SET_COOKIE, c);

@@ -56,7 +56,7 @@ pub(super) async fn list(
         .flatten()
         .map(|last| {
             crate::oauth::oidc::with_query(
-                &app.settings.endpoint("/console/users"),
+                &super::url(&app, "/console/users"),
                 &[("q", &text), ("after", &crate::model::email_key(&last.email))],
             )
         });
@@ -137,10 +137,10 @@ pub(super) async fn create(State(app): State<Arc<App>>, axum::Extension(signed):
         ..Default::default()
     };
     match crate::users::create_user(&app.store, &signed.actor, new).await {
-        Ok(u) => super::redirect(
-            &app.settings
-                .endpoint(&format!("/console/users/{}", path_segment(&u.id))),
-        ),
+        Ok(u) => super::redirect(&super::url(
+            &app,
+            &format!("/console/users/{}", path_segment(&u.id)),
+        )),
         Err(e @ (AdminError::Invalid(_) | AdminError::Store(crate::store::StoreError::Conflict(_)))) => {
             let message = match &e {
                 AdminError::Invalid(m) => m.clone(),
@@ -250,9 +250,7 @@ pub(super) async fn act(
 ) -> Response {
     let form = signed.form.clone().unwrap_or_default();
     let confirmed = form.get("confirm") == Some("yes");
-    let here = app
-        .settings
-        .endpoint(&format!("/console/users/{}", path_segment(&id)));
+    let here = super::url(&app, &format!("/console/users/{}", path_segment(&id)));
     let action_url = format!("{here}/{action}");
     let actor = &signed.actor;
     // Whatever happens, someone can still sign in to change things.
@@ -388,7 +386,7 @@ pub(super) async fn act(
                 return show_page(&app, &signed, &id, None, Some("You cannot delete yourself.")).await;
             }
             return match crate::users::delete_user(&app.store, actor, &id).await {
-                Ok(()) => super::redirect(&app.settings.endpoint("/console/users")),
+                Ok(()) => super::redirect(&super::url(&app, "/console/users")),
                 Err(e) => admin_error(&e),
             };
         }
