@@ -39,12 +39,19 @@ impl ConsoleSettings {
                     _ => false,
                 };
                 let ok = parsed.scheme() == "https" || (parsed.scheme() == "http" && loopback);
-                if !ok || parsed.query().is_some() || parsed.fragment().is_some() || parsed.path() != "/" {
+                let plain = parsed.username().is_empty() && parsed.password().is_none();
+                if !ok
+                    || !plain
+                    || parsed.query().is_some()
+                    || parsed.fragment().is_some()
+                    || parsed.path() != "/"
+                {
                     return Err(
                         "console.url must be https://HOST[:PORT] (or http on a loopback address), without a path".into(),
                     );
                 }
-                self.url = Some(url);
+                // As browsers send it in `Origin`: lower-case host, no default port.
+                self.url = Some(parsed.origin().ascii_serialization());
                 Ok(())
             }
         }
@@ -87,12 +94,18 @@ mod tests {
             with(Some("10.0.0.5:9444"), Some("https://admin.example.com/")),
             Ok(Some("https://admin.example.com".into()))
         );
+        assert_eq!(
+            with(Some("10.0.0.5:9444"), Some("https://Admin.Example.com:443")),
+            Ok(Some("https://admin.example.com".into())),
+            "as browsers send it in Origin"
+        );
         for (listen, url) in [
             (None, Some("https://admin.example.com")),
             (Some("10.0.0.5:9444"), None),
             (Some("10.0.0.5:9444"), Some("http://admin.example.com")),
             (Some("127.0.0.1:9444"), Some("https://admin.example.com/console")),
             (Some("127.0.0.1:9444"), Some("not a url")),
+            (Some("127.0.0.1:9444"), Some("https://user@admin.example.com")),
         ] {
             assert!(with(listen, url).is_err(), "{listen:?} {url:?}");
         }

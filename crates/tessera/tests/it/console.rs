@@ -390,9 +390,16 @@ async fn console_forms_and_sessions_are_guarded() {
         shown.body
     );
 
-    // A callback with another state, or with none of this browser's sign-in, is refused.
-    let forged = b.get(&s.url("/console/callback?code=x&state=not-it&iss=x")).await;
+    // A callback with another state than this browser's sign-in started is refused.
+    let mut f = Browser::new();
+    let started = f.get(&s.url("/console/signin")).await;
+    assert!(started.location().contains("/oauth2/authorize"));
+    let iss = kit::encode_form(&[("iss", s.base.as_str())]);
+    let forged = f
+        .get(&s.url(&format!("/console/callback?code=x&state=not-it&{iss}")))
+        .await;
     assert_eq!(forged.status, 400, "{}", forged.body);
+    assert!(forged.body.contains("not started here"), "{}", forged.body);
 
     // A place to come back to outside the console is ignored.
     let mut c = Browser::new();
@@ -436,9 +443,11 @@ async fn console_forms_and_sessions_are_guarded() {
         .unwrap();
     assert_eq!(api.status(), 401);
 
-    // Signing out ends the session for every copy of its cookie.
+    // Signing out ends the session for every copy of its cookie (another person's browser:
+    // signing out also ends the sign-in it began with, and that is the person's).
+    person(&s, "other@example.com", &["auditor"]).await;
     let copied = b.jar.clone();
-    let (mut d, page) = sign_in(&s, "root@example.com").await;
+    let (mut d, page) = sign_in(&s, "other@example.com").await;
     let d_csrf = page.hidden("csrf");
     let kept = d.jar.clone();
     post(&mut d, &s, "/console/signout", &d_csrf, &[]).await;
@@ -738,6 +747,26 @@ async fn trust_registration_claims_and_attributes_are_managed() {
     )
     .await;
     assert_eq!(refused.status, 400);
+    // The textarea is the whole set: a claim taken out of it goes.
+    let emptied = post(
+        &mut b,
+        &s,
+        &format!("/console/clients/{id}/update"),
+        &csrf,
+        &[("name", "orders"), ("scope", "orders:read"), ("claims", "")],
+    )
+    .await;
+    assert!(emptied.body.contains("Saved."), "{}", emptied.body);
+    assert!(
+        s.app()
+            .store
+            .client(&id)
+            .await
+            .unwrap()
+            .unwrap()
+            .claims
+            .is_empty()
+    );
     let attrs = post(
         &mut b,
         &s,
@@ -751,6 +780,18 @@ async fn trust_registration_claims_and_attributes_are_managed() {
         s.app().store.user(&admin).await.unwrap().unwrap().attributes["department"],
         "ops"
     );
+    let replaced = post(
+        &mut b,
+        &s,
+        &format!("/console/users/{admin}/attributes"),
+        &csrf,
+        &[("attributes", r#"{"team": "red"}"#)],
+    )
+    .await;
+    assert!(replaced.body.contains("Attributes saved."));
+    let attributes = s.app().store.user(&admin).await.unwrap().unwrap().attributes;
+    assert_eq!(attributes.len(), 1, "replaced, not merged: {attributes:?}");
+    assert_eq!(attributes["team"], "red");
 }
 
 /// `[console] listen`: the console on an address of its own (an admin network, a tunnel), not on
@@ -831,6 +872,15 @@ async fn the_console_can_have_a_listener_of_its_own() {
             ("email", "bob@example.com"),
         ]));
     assert_eq!(b.send(req).await.status, 403);
+    // Signing out of the console ends the issuer's sign-in too, though its cookie never comes
+    // to the console's origin: signing in again asks for the password.
+    let out = b
+        .post(&format!("{console}/console/signout"), &[("csrf", csrf.as_str())])
+        .await;
+    assert!(out.body.contains("Signed out"), "{}", out.body);
+    let again = b.get(&format!("{console}/console")).await;
+    let page = follow(&mut b, again).await;
+    assert!(page.body.contains("<h1>Sign in</h1>"), "{}", page.body);
 }
 
 fn kit_origin(base: &str) -> String {

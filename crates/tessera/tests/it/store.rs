@@ -270,6 +270,21 @@ async fn console_lists_page_by_index_ranges(store: &Store) {
     );
     assert_eq!(store.users_by_email("", None, 10).await.unwrap().len(), 3);
 
+    // Admins counted: enabled ones with the admin role, whatever else they hold.
+    assert_eq!(store.count_admins().await.unwrap(), 0);
+    for (id, email, roles, enabled) in [
+        ("a1", "a1@example.com", vec!["admin"], true),
+        ("a2", "a2@example.com", vec!["auditor", "admin"], true),
+        ("a3", "a3@example.com", vec!["admin"], false),
+        ("a4", "a4@example.com", vec!["auditor"], true),
+    ] {
+        let mut u = user(id, email);
+        u.roles = roles.into_iter().map(str::to_string).collect();
+        u.enabled = enabled;
+        store.insert_user(&u, &audit("user.create", id)).await.unwrap();
+    }
+    assert_eq!(store.count_admins().await.unwrap(), 2);
+
     // The trail: newest first, exact filters, paged below an id, a time range.
     let mut entry = audit("console.test", "t-1");
     entry.actor = "user:u1".into();

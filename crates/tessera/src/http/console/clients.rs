@@ -271,7 +271,8 @@ pub(super) async fn act(
                 }
             };
             let update = ClientUpdate {
-                clear_claims: claims.is_none(),
+                // The textarea is the whole set: what was taken out of it goes.
+                clear_claims: true,
                 claims,
                 name: form.get("name").map(str::to_string),
                 scope: Some(form.get("scope").unwrap_or_default().to_string()),

@@ -49,10 +49,16 @@ async fn ensure_client(app: &App) -> Result<(), crate::operation::AdminError> {
     let callback = callback_uri(app);
     let actor = crate::operation::Actor::server();
     match app.store.client(CONSOLE_CLIENT_ID).await? {
-        Some(c) if c.flows.redirect_uris == [callback.clone()] => {}
-        Some(_) => {
+        Some(c) if c.flows.redirect_uris.contains(&callback) => {}
+        Some(c) => {
+            // This node's callback beside the others' (nodes may reach the console at
+            // different addresses), never in their place.
+            let mut uris = c.flows.redirect_uris.clone();
+            uris.push(callback);
+            let keep = uris.len().saturating_sub(crate::model::flows::MAX_REDIRECT_URIS);
+            uris.drain(..keep);
             let update = crate::admin::ClientUpdate {
-                redirect_uris: Some(vec![callback]),
+                redirect_uris: Some(uris),
                 ..Default::default()
             };
             crate::admin::update_client(&app.store, &actor, CONSOLE_CLIENT_ID, update).await?;
@@ -354,12 +360,27 @@ pub(super) async fn signout(
     axum::Extension(signed): Session,
     headers: HeaderMap,
 ) -> Response {
+    // The console's session and the sign-in it began with, wherever that sign-in's cookie is
+    // (on a console of its own origin, the browser never sends it here).
+    let console = match app.store.session(&crate::oauth::oidc::digest(&signed.sid)).await {
+        Ok(s) => s,
+        Err(e) => return store_error(&e),
+    };
     if let Err(e) = app
         .store
         .delete_session(&crate::oauth::oidc::digest(&signed.sid))
         .await
     {
         return store_error(&e);
+    }
+    if let Some(c) = console {
+        if let Err(e) = app
+            .store
+            .delete_sessions_of_sign_in(&c.user_id, c.auth_time)
+            .await
+        {
+            return store_error(&e);
+        }
     }
     let interaction = crate::http::interaction::Cookies::for_issuer(&app.settings.issuer);
     if let Some(value) = interaction.get(&headers, crate::http::interaction::SESSION_COOKIE) {

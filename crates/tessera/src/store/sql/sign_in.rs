@@ -33,6 +33,17 @@ operations! {
         .transpose()
     }
 
+    /// Ends every session of `user_id` that began with the sign-in at `auth_time` (a console
+    /// session and the sign-in session it came from); how many.
+    pub async fn delete_sessions_of_sign_in(&self, user_id: &str, auth_time: i64) -> Result<u64, StoreError> {
+        Ok(sqlx::query("DELETE FROM sessions WHERE user_id = $1 AND auth_time = $2")
+            .bind(user_id)
+            .bind(auth_time)
+            .execute(&self.pool)
+            .await?
+            .rows_affected())
+    }
+
     /// Ends session `id`; `false` when there was none.
     pub async fn delete_session(&self, id: &str) -> Result<bool, StoreError> {
         let done = sqlx::query("DELETE FROM sessions WHERE id = $1")
