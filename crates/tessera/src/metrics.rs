@@ -90,6 +90,7 @@ pub struct Metrics {
     dropped_logs: Counter,
     answered: std::sync::atomic::AtomicU64,
     refused: std::sync::atomic::AtomicU64,
+    started: std::time::Instant,
 }
 
 impl Default for Metrics {
@@ -182,13 +183,19 @@ impl Metrics {
             dropped_logs,
             answered: std::sync::atomic::AtomicU64::new(0),
             refused: std::sync::atomic::AtomicU64::new(0),
+            started: std::time::Instant::now(),
         }
     }
 
-    /// Requests answered since the node started, and how many of them were not `ok`.
-    pub fn totals(&self) -> (u64, u64) {
+    /// Requests answered since the node started, how many of them were not `ok`, and for how
+    /// long it has run.
+    pub fn totals(&self) -> (u64, u64, Duration) {
         use std::sync::atomic::Ordering::Relaxed;
-        (self.answered.load(Relaxed), self.refused.load(Relaxed))
+        (
+            self.answered.load(Relaxed),
+            self.refused.load(Relaxed),
+            self.started.elapsed(),
+        )
     }
 
     /// Counts one answered request.

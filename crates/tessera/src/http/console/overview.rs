@@ -83,6 +83,9 @@ struct Overview<'a> {
     problem: Option<String>,
     requests: u64,
     errors: u64,
+    per_minute: String,
+    errors_per_minute: String,
+    uptime: String,
     keys: Vec<KeyRow>,
     next_rotation: String,
 }
@@ -94,7 +97,9 @@ pub(super) async fn overview(State(app): State<Arc<App>>, axum::Extension(signed
         Ok(k) => k,
         Err(e) => return store_error(&e),
     };
-    let (requests, errors) = app.metrics.totals();
+    let (requests, errors, up) = app.metrics.totals();
+    let minutes = (up.as_secs_f64() / 60.0).max(1.0 / 60.0);
+    let rate = |n: u64| format!("{:.1}", n as f64 / minutes);
     render(
         StatusCode::OK,
         &Overview {
@@ -104,6 +109,9 @@ pub(super) async fn overview(State(app): State<Arc<App>>, axum::Extension(signed
             store_ok: app.store.ping().await,
             synced_ago: (t - app.synced.at()).max(0),
             problem: app.readiness.problem(),
+            per_minute: rate(requests),
+            errors_per_minute: rate(errors),
+            uptime: age(up.as_secs() as i64),
             requests,
             errors,
             next_rotation: schedule(&app, &keys, t),
