@@ -88,8 +88,6 @@ pub struct Metrics {
     in_flight: Gauge,
     backoff_tracked: Gauge,
     dropped_logs: Counter,
-    answered: std::sync::atomic::AtomicU64,
-    refused: std::sync::atomic::AtomicU64,
     started: std::time::Instant,
 }
 
@@ -181,30 +179,36 @@ impl Metrics {
             in_flight,
             backoff_tracked,
             dropped_logs,
-            answered: std::sync::atomic::AtomicU64::new(0),
-            refused: std::sync::atomic::AtomicU64::new(0),
             started: std::time::Instant::now(),
         }
     }
 
     /// Requests answered since the node started, how many of them were not `ok`, and for how
-    /// long it has run.
+    /// long it has run: summed from the request counters when asked (the console's overview),
+    /// so that answering a request counts it once.
     pub fn totals(&self) -> (u64, u64, Duration) {
-        use std::sync::atomic::Ordering::Relaxed;
-        (
-            self.answered.load(Relaxed),
-            self.refused.load(Relaxed),
-            self.started.elapsed(),
-        )
+        let mut text = String::new();
+        let _ = prometheus_client::encoding::text::encode(&mut text, &self.registry);
+        let (mut answered, mut refused) = (0, 0);
+        for line in text
+            .lines()
+            .filter(|l| l.starts_with("tessera_http_requests_total{"))
+        {
+            let n = line
+                .rsplit(' ')
+                .next()
+                .and_then(|v| v.parse::<f64>().ok())
+                .unwrap_or(0.0) as u64;
+            answered += n;
+            if !line.contains("outcome=\"ok\"") {
+                refused += n;
+            }
+        }
+        (answered, refused, self.started.elapsed())
     }
 
     /// Counts one answered request.
     pub fn request(&self, endpoint: &'static str, outcome: &'static str, took: Duration) {
-        use std::sync::atomic::Ordering::Relaxed;
-        self.answered.fetch_add(1, Relaxed);
-        if outcome != "ok" {
-            self.refused.fetch_add(1, Relaxed);
-        }
         self.requests
             .get_or_create(&RequestLabels { endpoint, outcome })
             .inc();
@@ -254,5 +258,21 @@ impl Metrics {
         let mut out = String::with_capacity(8 * 1024);
         prometheus_client::encoding::text::encode(&mut out, &self.registry)?;
         Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn totals_are_summed_from_the_request_counters() {
+        let m = Metrics::new();
+        assert_eq!((m.totals().0, m.totals().1), (0, 0));
+        m.request("token", "ok", Duration::from_millis(1));
+        m.request("token", "ok", Duration::from_millis(1));
+        m.request("introspect", "invalid_client", Duration::from_millis(1));
+        let (answered, refused, _) = m.totals();
+        assert_eq!((answered, refused), (3, 1));
     }
 }
