@@ -4,10 +4,9 @@
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
-use super::sign_in::{end_family, granted_audience, kept_scope, person_audience, signed_in_user};
+use super::sign_in::{FirstTokens, person_audience};
 use super::{Grant, Issuing, TokenRequest};
-use crate::model::{Grant as SignIn, Issued, Redemption, RefreshRecord};
-use crate::oauth::mint::{UserTokens, issue_for_user, new_jti};
+use crate::model::{Issued, Redemption};
 use crate::oauth::{Answer, OAuthError};
 
 /// `grant_type=authorization_code`.
@@ -63,29 +62,16 @@ async fn exchange_code(r: &TokenRequest<'_>) -> Result<Answer, OAuthError> {
         return Err(OAuthError::InvalidGrant("the code is not valid".into()));
     }
     person_audience(&crate::oauth::resource::grant_audience(app, client, form)?)?;
-    let cnf = r.confirmation()?;
     // Everything that can fail is done before the code is spent: a spent code the client never
     // got tokens for would make its retry look like a replay.
-    crate::signing::ensure_id_key(&app.store, &app.master, &app.keys, app.clock.now())
-        .await
-        .map_err(|e| OAuthError::internal(&e))?;
+    let first = FirstTokens::settle(r).await?;
     // What this redemption will issue, recorded with the code, so that a second redemption
     // racing this one revokes it; the refresh token is stored in the same transaction.
-    let t = app.clock.now();
     let issued = Issued {
-        access_jti: new_jti(),
-        access_expires_at: t + i64::from(client.token_ttl) + 1,
-        family_id: Some(crate::oauth::oidc::random_token()),
+        access_jti: first.jti.clone(),
+        access_expires_at: first.access_expires_at,
+        family_id: Some(first.family_id.clone()),
     };
-    let refresh_value = crate::oauth::oidc::random_token();
-    // OpenID Connect asks for refresh tokens with `offline_access` (Core §11); a plain OAuth
-    // request (no `openid`, as MCP clients send) gets one when the client may refresh (RFC 6749
-    // §4.1.4).
-    let wants_refresh = |g: &SignIn| {
-        client.may_use(crate::model::flows::REFRESH_TOKEN)
-            && (g.scope.iter().any(|s| s == "offline_access") || !g.scope.iter().any(|s| s == "openid"))
-    };
-    let sign_in = &app.settings.sign_in;
     // Why a code that is the client's was not redeemed (the client changed since it was issued).
     let mut refused: Option<OAuthError> = None;
     let outcome = app
@@ -99,47 +85,26 @@ async fn exchange_code(r: &TokenRequest<'_>) -> Result<Answer, OAuthError> {
                 if !its_own {
                     return false;
                 }
-                if g.dpop_jkt.is_some() && g.dpop_jkt != cnf.jkt {
+                refused = if g.dpop_jkt.is_some() && g.dpop_jkt != first.cnf.jkt {
                     // RFC 9449 §10: the token request's proof uses the key the authorization
                     // request named.
-                    refused = Some(OAuthError::InvalidGrant(
+                    Some(OAuthError::InvalidGrant(
                         "the code is bound to a DPoP key (dpop_jkt): send a proof made with it".into(),
-                    ));
-                } else if kept_scope(client, &g.scope).is_empty() {
-                    refused = Some(OAuthError::InvalidGrant(
-                        "none of the scopes the code grants is still allowed for this client".into(),
-                    ));
-                } else if let Err(e) = granted_audience(app, client, form, &g.resources) {
-                    refused = Some(e);
-                }
+                    ))
+                } else {
+                    first.refusal(
+                        g,
+                        "none of the scopes the code grants is still allowed for this client",
+                    )
+                };
                 refused.is_none()
             },
             &issued,
-            |g| {
-                let family_expires_at = t + sign_in.refresh_token_ttl as i64;
-                wants_refresh(g).then(|| RefreshRecord {
-                    id: crate::oauth::oidc::digest(&refresh_value),
-                    family_id: issued.family_id.clone().unwrap_or_default(),
-                    grant: SignIn {
-                        redirect_uri: None,
-                        code_challenge: None,
-                        scope: kept_scope(client, &g.scope),
-                        // RFC 9449 §5: a public client's refresh token is bound to its DPoP
-                        // key; a confidential client's is bound by its authentication already.
-                        dpop_jkt: if client.public { cnf.jkt.clone() } else { None },
-                        ..g.clone()
-                    },
-                    created_at: t,
-                    expires_at: (t + sign_in.refresh_token_idle_ttl as i64).min(family_expires_at),
-                    family_expires_at,
-                    access_jti: Some(issued.access_jti.clone()),
-                    access_expires_at: Some(issued.access_expires_at),
-                })
-            },
+            |g| first.first_refresh(g),
         )
         .await
         .map_err(|e| OAuthError::store(&e))?;
-    let mut grant = match outcome {
+    let grant = match outcome {
         Redemption::Redeemed(g) => g,
         Redemption::Reused(revoked) => {
             // This node stops accepting them at once; the others within a poll.
@@ -163,33 +128,7 @@ async fn exchange_code(r: &TokenRequest<'_>) -> Result<Answer, OAuthError> {
             ));
         }
     };
-    let user = match signed_in_user(app, &grant).await {
-        Ok(u) => u,
-        Err(e) => {
-            end_family(app, &refresh_value, client).await;
-            return Err(e);
-        }
-    };
-    grant.scope = kept_scope(client, &grant.scope);
-    let audience = match granted_audience(app, client, form, &grant.resources) {
-        Ok(a) => a,
-        Err(e) => {
-            end_family(app, &refresh_value, client).await;
-            return Err(e);
-        }
-    };
-    let refresh = wants_refresh(&grant).then_some(refresh_value);
-    tracing::info!(client_id = %client.id, sub = %user.id, "authorization code redeemed");
-    let minted = UserTokens {
-        grant: &grant,
-        user: &user,
-        audience: &audience,
-        jti: &issued.access_jti,
-        at: t,
-        with_nonce: true,
-        cnf: &cnf,
-    };
-    issue_for_user(app, client, &minted, refresh)
+    first.issue(grant, true, "authorization code").await
 }
 
 #[cfg(test)]
