@@ -187,26 +187,8 @@ fn cookie(app: &App, name: &str, value: &str, max_age: i64) -> Option<HeaderValu
 /// The value of the console cookie `name` in the request (exactly one).
 fn cookie_value<'h>(app: &App, headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
     let rules = crate::http::interaction::Cookies::for_issuer(base_url(app));
-    let full = if rules.is_secure() {
-        format!("__Secure-{name}")
-    } else {
-        name.to_string()
-    };
-    let mut found = None;
-    for value in headers.get_all(header::COOKIE) {
-        let Ok(value) = value.to_str() else { continue };
-        for pair in value.split(';') {
-            if let Some((n, v)) = pair.trim().split_once('=') {
-                if n == full {
-                    if found.is_some() {
-                        return None;
-                    }
-                    found = Some(v);
-                }
-            }
-        }
-    }
-    found.filter(|v| v.len() <= 4096)
+    let prefix = if rules.is_secure() { "__Secure-" } else { "" };
+    crate::http::interaction::cookie_named(headers, &format!("{prefix}{name}")).filter(|v| v.len() <= 4096)
 }
 
 /// A session cookie for `state`.
@@ -582,17 +564,7 @@ fn url(app: &App, path: &str) -> String {
     format!("{}{path}", base_url(app))
 }
 
-/// Whether a form post comes from another site than the console's: `Sec-Fetch-Site:
-/// cross-site`, or an `Origin` other than the console's.
+/// Whether a form post comes from another site than the console's.
 fn cross_site(app: &App, headers: &HeaderMap) -> bool {
-    if headers
-        .get("sec-fetch-site")
-        .is_some_and(|v| v.as_bytes() == b"cross-site")
-    {
-        return true;
-    }
-    let own = crate::http::interaction::origin_of(base_url(app));
-    headers
-        .get(header::ORIGIN)
-        .is_some_and(|o| o.as_bytes() != b"null" && o.as_bytes() != own.as_bytes())
+    crate::http::interaction::cross_site_of(&crate::http::interaction::origin_of(base_url(app)), headers)
 }

@@ -422,16 +422,21 @@ pub(super) fn forbidden_form() -> Response {
     )
 }
 
-/// Whether a form post comes from another site: `Sec-Fetch-Site: cross-site`, or an `Origin`
-/// other than the issuer's (browsers send one or both; `null` says nothing).
+/// Whether a form post comes from another site than the issuer's pages (see
+/// [`cross_site_of`]).
 pub fn cross_site(app: &App, headers: &HeaderMap) -> bool {
+    cross_site_of(&origin_of(&app.settings.issuer), headers)
+}
+
+/// Whether a form post comes from another site than `own` (an origin): `Sec-Fetch-Site:
+/// cross-site`, or an `Origin` other than it (browsers send one or both; `null` says nothing).
+pub fn cross_site_of(own: &str, headers: &HeaderMap) -> bool {
     if headers
         .get("sec-fetch-site")
         .is_some_and(|v| v.as_bytes() == b"cross-site")
     {
         return true;
     }
-    let own = origin_of(&app.settings.issuer);
     headers
         .get(header::ORIGIN)
         .is_some_and(|o| o.as_bytes() != b"null" && o.as_bytes() != own.as_bytes())

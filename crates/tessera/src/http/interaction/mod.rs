@@ -20,7 +20,7 @@ mod login;
 mod logout;
 pub mod pages;
 
-pub use authorize::{authorize, cross_site, origin_of};
+pub use authorize::{authorize, cross_site, cross_site_of, origin_of};
 pub use consent::consent;
 pub use device::device;
 pub use login::login;
@@ -178,23 +178,27 @@ impl Cookies {
 
     /// The value of cookie `base` in the request, if exactly one is present.
     pub fn get<'h>(&self, headers: &'h HeaderMap, base: &str) -> Option<&'h str> {
-        let name = self.name(base);
-        let mut found = None;
-        for value in headers.get_all(header::COOKIE) {
-            let Ok(value) = value.to_str() else { continue };
-            for pair in value.split(';') {
-                let Some((n, v)) = pair.trim().split_once('=') else {
-                    continue;
-                };
-                if n == name {
-                    if found.is_some() {
-                        // Two cookies of one name (one planted by a sibling domain): use neither.
-                        return None;
-                    }
-                    found = Some(v);
+        cookie_named(headers, &self.name(base)).filter(|v| v.len() <= 128)
+    }
+}
+
+/// The value of the cookie called `name` (its full name) in the request, if exactly one is
+/// present: two of one name (one planted by a sibling domain) give neither.
+pub fn cookie_named<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
+    let mut found = None;
+    for value in headers.get_all(header::COOKIE) {
+        let Ok(value) = value.to_str() else { continue };
+        for pair in value.split(';') {
+            let Some((n, v)) = pair.trim().split_once('=') else {
+                continue;
+            };
+            if n == name {
+                if found.is_some() {
+                    return None;
                 }
+                found = Some(v);
             }
         }
-        found.filter(|v| v.len() <= 128)
     }
+    found
 }
