@@ -13,6 +13,7 @@ mod transfer;
 mod trust;
 mod users;
 
+use crate::model::clock::rfc3339 as fmt_time;
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -150,11 +151,6 @@ pub fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
-}
-
-fn fmt_time(t: i64) -> String {
-    humantime::format_rfc3339_seconds(std::time::UNIX_EPOCH + std::time::Duration::from_secs(t.max(0) as u64))
-        .to_string()
 }
 
 fn run_admin(settings: Settings, cmd: Command) -> anyhow::Result<ExitCode> {

@@ -36,6 +36,12 @@ pub fn unix_now() -> i64 {
         .unwrap_or_default()
 }
 
+/// A Unix time as people read it: RFC 3339 in UTC, to the second (the CLI's tables, the
+/// console's pages).
+pub fn rfc3339(at: i64) -> String {
+    humantime::format_rfc3339_seconds(UNIX_EPOCH + Duration::from_secs(at.max(0) as u64)).to_string()
+}
+
 /// A clock that runs with the system's and can be moved forward at will: tests advance it
 /// instead of sleeping (a token "expires" when the clock is moved past its `exp`).
 #[derive(Debug, Default)]

@@ -472,13 +472,7 @@ fn query(uri: &axum::http::Uri) -> Form {
         .unwrap_or_default()
 }
 
-/// A timestamp as people read it (UTC, RFC 3339).
-pub fn when(at: i64) -> String {
-    humantime::format_rfc3339_seconds(
-        std::time::UNIX_EPOCH + std::time::Duration::from_secs(at.max(0) as u64),
-    )
-    .to_string()
-}
+pub use crate::model::clock::rfc3339 as when;
 
 /// The address a console request came from.
 fn address_of(app: &App, req_ext: &axum::http::Extensions, headers: &HeaderMap) -> IpAddr {
