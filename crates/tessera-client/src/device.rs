@@ -190,9 +190,5 @@ impl DeviceFlow {
 async fn refused(r: reqwest::Response) -> ClientError {
     let status = r.status().as_u16();
     let body: serde_json::Value = r.json().await.unwrap_or_default();
-    ClientError::Refused {
-        status,
-        error: body["error"].as_str().unwrap_or("unknown_error").to_string(),
-        description: body["error_description"].as_str().unwrap_or_default().to_string(),
-    }
+    ClientError::refused(status, &body)
 }

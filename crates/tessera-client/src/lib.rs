@@ -155,6 +155,17 @@ pub enum ClientError {
     Config(String),
 }
 
+impl ClientError {
+    /// The refusal an OAuth error body (RFC 6749 §5.2) with `status` says.
+    fn refused(status: u16, body: &serde_json::Value) -> Self {
+        ClientError::Refused {
+            status,
+            error: body["error"].as_str().unwrap_or("unknown_error").to_string(),
+            description: body["error_description"].as_str().unwrap_or_default().to_string(),
+        }
+    }
+}
+
 /// An access token and when it expires. Its `Debug` does not show the token.
 ///
 /// ```
@@ -1093,11 +1104,7 @@ impl TokenClient {
                         nonce_retried = true;
                         continue;
                     }
-                    return Err(ClientError::Refused {
-                        status,
-                        error: body["error"].as_str().unwrap_or("unknown_error").to_string(),
-                        description: body["error_description"].as_str().unwrap_or_default().to_string(),
-                    });
+                    return Err(ClientError::refused(status, &body));
                 }
                 Err(e) => (None, chain(&e)),
             };
