@@ -56,6 +56,25 @@ async fn exchange(s: &Server, id: &str, secret: &str, form: &[(&str, &str)]) -> 
     (r.status().as_u16(), r.json().await.unwrap())
 }
 
+/// Exchanges `subject` with the client's own `actor` token (delegation), `extra` added.
+async fn delegate(
+    s: &Server,
+    id: &str,
+    secret: &str,
+    subject: &str,
+    actor: &str,
+    extra: &[(&str, &str)],
+) -> (u16, Value) {
+    let mut form = vec![
+        ("subject_token", subject),
+        ("subject_token_type", ACCESS),
+        ("actor_token", actor),
+        ("actor_token_type", ACCESS),
+    ];
+    form.extend_from_slice(extra);
+    exchange(s, id, secret, &form).await
+}
+
 fn claims(token: &str) -> Value {
     kit::decode_unverified(token).1
 }
@@ -90,18 +109,13 @@ async fn delegation_two_hops_deep_keeps_the_whole_chain() {
     .await;
     let a_token = s.token(&a, &a_secret).await;
     let b_self = s.token(&b, &b_secret).await;
-    let (status, t1) = exchange(
+    let (status, t1) = delegate(
         &s,
         &b,
         &b_secret,
-        &[
-            ("subject_token", &a_token),
-            ("subject_token_type", ACCESS),
-            ("actor_token", &b_self),
-            ("actor_token_type", ACCESS),
-            ("audience", "https://c.example"),
-            ("scope", "orders:read"),
-        ],
+        &a_token,
+        &b_self,
+        &[("audience", "https://c.example"), ("scope", "orders:read")],
     )
     .await;
     assert_eq!(status, 200, "{t1}");
@@ -189,17 +203,13 @@ async fn delegation_two_hops_deep_keeps_the_whole_chain() {
 
     // Only B's own token for itself names B as the actor: not a token B holds for A (t1 was
     // issued to B about A), so B cannot claim A acted.
-    let (status, body) = exchange(
+    let (status, body) = delegate(
         &s,
         &b,
         &b_secret,
-        &[
-            ("subject_token", &a_token),
-            ("subject_token_type", ACCESS),
-            ("actor_token", &t1),
-            ("actor_token_type", ACCESS),
-            ("audience", "https://c.example"),
-        ],
+        &a_token,
+        &t1,
+        &[("audience", "https://c.example")],
     )
     .await;
     assert_eq!(
@@ -246,35 +256,13 @@ async fn delegation_two_hops_deep_keeps_the_whole_chain() {
     }
     // A subject token not meant for B (for C's API), an actor token that is not B's own, an
     // ID token asked for, a type B does not take.
-    let (status, body) = exchange(
-        &s,
-        &b,
-        &b_secret,
-        &[
-            ("subject_token", &t1),
-            ("subject_token_type", ACCESS),
-            ("actor_token", &b_self),
-            ("actor_token_type", ACCESS),
-        ],
-    )
-    .await;
+    let (status, body) = delegate(&s, &b, &b_secret, &t1, &b_self, &[]).await;
     assert_eq!(
         (status, body["error"].as_str()),
         (400, Some("invalid_request")),
         "{body}"
     );
-    let (status, body) = exchange(
-        &s,
-        &b,
-        &b_secret,
-        &[
-            ("subject_token", &a_token),
-            ("subject_token_type", ACCESS),
-            ("actor_token", &c_self),
-            ("actor_token_type", ACCESS),
-        ],
-    )
-    .await;
+    let (status, body) = delegate(&s, &b, &b_secret, &a_token, &c_self, &[]).await;
     assert_eq!(
         (status, body["error"].as_str()),
         (400, Some("invalid_request")),
@@ -319,18 +307,7 @@ async fn delegation_two_hops_deep_keeps_the_whole_chain() {
     let fresh = s.token(&a, &a_secret).await;
     s.advance(Duration::from_secs(3601));
     let b_self = s.token(&b, &b_secret).await;
-    let (status, body) = exchange(
-        &s,
-        &b,
-        &b_secret,
-        &[
-            ("subject_token", &fresh),
-            ("subject_token_type", ACCESS),
-            ("actor_token", &b_self),
-            ("actor_token_type", ACCESS),
-        ],
-    )
-    .await;
+    let (status, body) = delegate(&s, &b, &b_secret, &fresh, &b_self, &[]).await;
     assert_eq!(
         (status, body["error"].as_str()),
         (400, Some("invalid_request")),
@@ -375,18 +352,7 @@ async fn impersonation_where_allowed_never_outlives_the_subject() {
     );
     // Delegation is not the gateway's to do.
     let own = s.token(&g, &g_secret).await;
-    let (status, body) = exchange(
-        &s,
-        &g,
-        &g_secret,
-        &[
-            ("subject_token", &subject),
-            ("subject_token_type", ACCESS),
-            ("actor_token", &own),
-            ("actor_token_type", ACCESS),
-        ],
-    )
-    .await;
+    let (status, body) = delegate(&s, &g, &g_secret, &subject, &own, &[]).await;
     assert_eq!(
         (status, body["error"].as_str()),
         (400, Some("invalid_request")),
