@@ -53,17 +53,7 @@ async fn sign_in(s: &Server, email: &str) -> (Browser, Page) {
     );
     let login = follow(&mut b, start).await;
     assert!(login.body.contains("<h1>Sign in</h1>"), "{}", login.body);
-    let posted = b
-        .post(
-            &s.url("/oauth2/login"),
-            &[
-                ("request", &login.hidden("request")),
-                ("csrf", &login.hidden("csrf")),
-                ("email", email),
-                ("password", PASSWORD),
-            ],
-        )
-        .await;
+    let posted = b.log_in(&s.url("/oauth2/login"), &login, email, PASSWORD).await;
     let end = follow(&mut b, posted).await;
     (b, end)
 }
@@ -408,15 +398,7 @@ async fn console_forms_and_sessions_are_guarded() {
         .await;
     let login = follow(&mut c, away).await;
     let back = c
-        .post(
-            &s.url("/oauth2/login"),
-            &[
-                ("request", &login.hidden("request")),
-                ("csrf", &login.hidden("csrf")),
-                ("email", "root@example.com"),
-                ("password", PASSWORD),
-            ],
-        )
+        .log_in(&s.url("/oauth2/login"), &login, "root@example.com", PASSWORD)
         .await;
     let callback = c.get(&back.location()).await;
     assert_eq!(callback.location(), s.url("/console"), "{}", callback.body);
@@ -833,15 +815,7 @@ async fn the_console_can_have_a_listener_of_its_own() {
         login.body
     );
     let posted = b
-        .post(
-            &s.url("/oauth2/login"),
-            &[
-                ("request", &login.hidden("request")),
-                ("csrf", &login.hidden("csrf")),
-                ("email", "root@example.com"),
-                ("password", PASSWORD),
-            ],
-        )
+        .log_in(&s.url("/oauth2/login"), &login, "root@example.com", PASSWORD)
         .await;
     assert!(
         posted

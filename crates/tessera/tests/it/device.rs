@@ -108,16 +108,8 @@ pub(crate) async fn answer(
         )
         .await;
     let consent = if login.body.contains("<h1>Sign in</h1>") {
-        b.post(
-            &format!("{base}/oauth2/login"),
-            &[
-                ("request", &login.hidden("request")),
-                ("csrf", &login.hidden("csrf")),
-                ("email", email),
-                ("password", PASSWORD),
-            ],
-        )
-        .await
+        b.log_in(&format!("{base}/oauth2/login"), &login, email, PASSWORD)
+            .await
     } else {
         login
     };

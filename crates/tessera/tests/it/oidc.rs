@@ -104,6 +104,20 @@ impl Browser {
         self.send(req).await
     }
 
+    /// Posts the login form `login` shows, at `url`, with `email` and `password`.
+    pub(crate) async fn log_in(&mut self, url: &str, login: &Page, email: &str, password: &str) -> Page {
+        self.post(
+            url,
+            &[
+                ("request", &login.hidden("request")),
+                ("csrf", &login.hidden("csrf")),
+                ("email", email),
+                ("password", password),
+            ],
+        )
+        .await
+    }
+
     pub(crate) async fn post(&mut self, url: &str, form: &[(&str, &str)]) -> Page {
         let req = self
             .http
@@ -213,17 +227,7 @@ pub(crate) async fn sign_in_with(
 ) -> String {
     let mut page = b.get(url).await;
     if page.status == 200 && page.body.contains("<h1>Sign in</h1>") {
-        page = b
-            .post(
-                &s.url("/oauth2/login"),
-                &[
-                    ("request", &page.hidden("request")),
-                    ("csrf", &page.hidden("csrf")),
-                    ("email", email),
-                    ("password", password),
-                ],
-            )
-            .await;
+        page = b.log_in(&s.url("/oauth2/login"), &page, email, password).await;
     }
     if page.status == 200 && page.body.contains("Allow access?") {
         page = b
@@ -337,15 +341,7 @@ async fn a_web_app_signs_a_person_in_and_keeps_them_signed_in() {
 
     // Password, then consent (a third-party app).
     let consent = b
-        .post(
-            &s.url("/oauth2/login"),
-            &[
-                ("request", &login.hidden("request")),
-                ("csrf", &login.hidden("csrf")),
-                ("email", "ADA@example.com"),
-                ("password", PASSWORD),
-            ],
-        )
+        .log_in(&s.url("/oauth2/login"), &login, "ADA@example.com", PASSWORD)
         .await;
     assert_eq!(consent.status, 200, "{}", consent.body);
     assert!(consent.body.contains("Allow access?") && consent.body.contains("orders:read"));
@@ -988,15 +984,7 @@ async fn bad_authorization_requests_are_refused_precisely() {
     .await
     .unwrap();
     let p = b
-        .post(
-            &s.url("/oauth2/login"),
-            &[
-                ("request", &login.hidden("request")),
-                ("csrf", &login.hidden("csrf")),
-                ("email", "ada@example.com"),
-                ("password", PASSWORD),
-            ],
-        )
+        .log_in(&s.url("/oauth2/login"), &login, "ada@example.com", PASSWORD)
         .await;
     assert_eq!(p.status, 400, "{}", p.body);
     assert!(p.headers.get("location").is_none());
@@ -1112,16 +1100,7 @@ pub(crate) async fn try_login(
 ) -> Page {
     let (_, challenge) = pkce();
     let login = b.get(&authorize_url(s, client_id, &challenge, &[])).await;
-    b.post(
-        &s.url("/oauth2/login"),
-        &[
-            ("request", &login.hidden("request")),
-            ("csrf", &login.hidden("csrf")),
-            ("email", email),
-            ("password", password),
-        ],
-    )
-    .await
+    b.log_in(&s.url("/oauth2/login"), &login, email, password).await
 }
 
 pub(crate) fn no_session(p: &Page) -> bool {

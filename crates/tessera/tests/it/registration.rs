@@ -540,15 +540,7 @@ async fn consent_page(s: &Server, b: &mut Browser, id: &str, email: &str, prompt
     let mut page = b.get(&url).await;
     if page.body.contains("<h1>Sign in</h1>") {
         page = b
-            .post(
-                &s.url("/oauth2/login"),
-                &[
-                    ("request", &page.hidden("request")),
-                    ("csrf", &page.hidden("csrf")),
-                    ("email", email),
-                    ("password", crate::oidc::PASSWORD),
-                ],
-            )
+            .log_in(&s.url("/oauth2/login"), &page, email, crate::oidc::PASSWORD)
             .await;
     }
     page
@@ -781,14 +773,11 @@ async fn consent_page_for(
         ))
         .await;
     assert!(page.body.contains("<h1>Sign in</h1>"), "{}", page.body);
-    b.post(
+    b.log_in(
         &s.url("/oauth2/login"),
-        &[
-            ("request", &page.hidden("request")),
-            ("csrf", &page.hidden("csrf")),
-            ("email", "ada@example.com"),
-            ("password", crate::oidc::PASSWORD),
-        ],
+        &page,
+        "ada@example.com",
+        crate::oidc::PASSWORD,
     )
     .await
 }
