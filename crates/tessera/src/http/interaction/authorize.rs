@@ -209,25 +209,20 @@ pub(super) fn login_page(
             "Something went wrong.",
         );
     };
-    let cookies = Cookies::for_issuer(&app.settings.issuer);
-    let (csrf_cookie, set) = cookies.csrf(headers);
-    let csrf = super::csrf_token(app, &csrf_cookie, &sealed).unwrap_or_default();
     let action = app.settings.endpoint(crate::oauth::oidc::LOGIN_PATH);
-    let mut r = pages::login(
-        status,
-        &Login {
-            action: &action,
-            request: &sealed,
-            csrf: &csrf,
-            client_name: &client.name,
-            email: email.or(req.login_hint.as_deref()).unwrap_or_default(),
-            error,
-        },
-    );
-    if let Some(set) = set {
-        r.headers_mut().append(header::SET_COOKIE, set);
-    }
-    r
+    super::with_csrf(app, headers, &sealed, |csrf| {
+        pages::login(
+            status,
+            &Login {
+                action: &action,
+                request: &sealed,
+                csrf,
+                client_name: &client.name,
+                email: email.or(req.login_hint.as_deref()).unwrap_or_default(),
+                error,
+            },
+        )
+    })
 }
 
 /// Signed in: ask for consent where needed, then send the code.
@@ -288,7 +283,6 @@ pub(super) fn consent_page(
     user: &UserRecord,
     session_id: &str,
 ) -> Response {
-    let cookies = Cookies::for_issuer(&app.settings.issuer);
     let Some(sealed) = seal_request(app, CONSENT_LABEL, req) else {
         return pages::error(
             StatusCode::INTERNAL_SERVER_ERROR,
@@ -296,37 +290,32 @@ pub(super) fn consent_page(
             "Something went wrong.",
         );
     };
-    // The CSRF cookie was checked on the login form; a browser with a session but no cookie
-    // (it was cleared) gets a new one.
-    let (csrf_cookie, set) = cookies.csrf(headers);
-    // Bound to the session too: a consent form works only for the session it was shown to.
-    let binding = consent_binding(&sealed, session_id);
-    let csrf = super::csrf_token(app, &csrf_cookie, &binding).unwrap_or_default();
     let action = app.settings.endpoint(crate::oauth::oidc::CONSENT_PATH);
     let origin = origin_of(&req.redirect_uri);
-    let mut r = pages::consent(&Consent {
-        action: &action,
-        request: &sealed,
-        csrf: &csrf,
-        client_name: &client.name,
-        client_origin: &origin,
-        unvetted: client.unvetted(),
-        // A plain OAuth request gets a refresh token without asking for `offline_access`.
-        stays: client.flows.allows(crate::model::flows::REFRESH_TOKEN)
-            && !req.scope.iter().any(|s| s == "openid" || s == "offline_access"),
-        client_id_host: client
-            .registration
-            .as_ref()
-            .filter(|r| r.origin == crate::model::registration::Origin::MetadataDocument)
-            .map(|_| origin_of(&client.id)),
-        email: &user.email,
-        scopes: &req.scope,
-        device_code: req.device.as_ref().map(|d| d.user_code.as_str()),
-    });
-    if let Some(set) = set {
-        r.headers_mut().append(header::SET_COOKIE, set);
-    }
-    r
+    // The CSRF cookie was checked on the login form; a browser with a session but no cookie
+    // (it was cleared) gets a new one. The token is bound to the session too: a consent form
+    // works only for the session it was shown to.
+    super::with_csrf(app, headers, &consent_binding(&sealed, session_id), |csrf| {
+        pages::consent(&Consent {
+            action: &action,
+            request: &sealed,
+            csrf,
+            client_name: &client.name,
+            client_origin: &origin,
+            unvetted: client.unvetted(),
+            // A plain OAuth request gets a refresh token without asking for `offline_access`.
+            stays: client.flows.allows(crate::model::flows::REFRESH_TOKEN)
+                && !req.scope.iter().any(|s| s == "openid" || s == "offline_access"),
+            client_id_host: client
+                .registration
+                .as_ref()
+                .filter(|r| r.origin == crate::model::registration::Origin::MetadataDocument)
+                .map(|_| origin_of(&client.id)),
+            email: &user.email,
+            scopes: &req.scope,
+            device_code: req.device.as_ref().map(|d| d.user_code.as_str()),
+        })
+    })
 }
 
 /// The scheme and authority of a URI (what the consent page shows beside the client's name).

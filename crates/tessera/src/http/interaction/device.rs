@@ -148,23 +148,18 @@ fn entry_page(
     user_code: &str,
     error: Option<&str>,
 ) -> Response {
-    let cookies = Cookies::for_issuer(&app.settings.issuer);
-    let (csrf_cookie, set) = cookies.csrf(headers);
-    let csrf = super::csrf_token(app, &csrf_cookie, ENTRY_BINDING).unwrap_or_default();
     let action = app.settings.endpoint(crate::oauth::device::VERIFICATION_PATH);
-    let mut r = pages::device_entry(
-        status,
-        &DeviceEntry {
-            action: &action,
-            csrf: &csrf,
-            user_code,
-            error,
-        },
-    );
-    if let Some(set) = set {
-        r.headers_mut().append(header::SET_COOKIE, set);
-    }
-    r
+    super::with_csrf(app, headers, ENTRY_BINDING, |csrf| {
+        pages::device_entry(
+            status,
+            &DeviceEntry {
+                action: &action,
+                csrf,
+                user_code,
+                error,
+            },
+        )
+    })
 }
 
 /// Records the person's answer to a device's request (`allowed`: who, when they signed in, the

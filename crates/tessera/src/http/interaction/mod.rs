@@ -86,6 +86,22 @@ fn csrf_with(secret: &[u8; 32], cookie: &str, request: &str) -> String {
     URL_SAFE_NO_PAD.encode(ctx.sign().as_ref())
 }
 
+/// A page with a form: `render` gets the form's CSRF token for `binding` (with the browser's
+/// CSRF cookie, reused or set now, and the `Set-Cookie` that sets it added to the answer).
+pub(super) fn with_csrf(
+    app: &App,
+    headers: &HeaderMap,
+    binding: &str,
+    render: impl FnOnce(&str) -> axum::response::Response,
+) -> axum::response::Response {
+    let (cookie, set) = Cookies::for_issuer(&app.settings.issuer).csrf(headers);
+    let mut r = render(&csrf_token(app, &cookie, binding).unwrap_or_default());
+    if let Some(set) = set {
+        r.headers_mut().append(header::SET_COOKIE, set);
+    }
+    r
+}
+
 /// Whether `presented` is the CSRF token for this cookie and request (constant time).
 pub fn csrf_ok(app: &App, cookie: Option<&str>, request: &str, presented: Option<&str>) -> bool {
     let (Some(cookie), Some(presented)) = (cookie, presented) else {
