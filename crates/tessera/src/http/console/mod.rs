@@ -164,8 +164,9 @@ pub struct Signed {
     pub actor: Actor,
     /// The posted form (a `POST`, its CSRF token checked).
     pub form: Option<Arc<Form>>,
-    /// The session's id (what its row in the store is the digest of).
-    sid: String,
+    /// When the person signed in for this session (what signing out ends, with the sign-in
+    /// session it came from).
+    auth_time: i64,
 }
 
 /// Cookie attributes: `HttpOnly`, `SameSite=Lax` (a console on its own origin is reached back
@@ -239,11 +240,11 @@ async fn gate(State(app): State<Arc<App>>, mut req: Request, next: Next) -> Resp
     };
     // The session must still be in the store (signing out, a new password or disabling the
     // account removes it) and be this person's.
-    match app.store.session(&crate::oauth::oidc::digest(&state.sid)).await {
-        Ok(Some(s)) if s.user_id == state.user => {}
+    let auth_time = match app.store.session(&crate::oauth::oidc::digest(&state.sid)).await {
+        Ok(Some(s)) if s.user_id == state.user => s.auth_time,
         Ok(_) => return to_sign_in(&app, &req),
         Err(e) => return secured(store_error(&e)),
-    }
+    };
     let user = match app.store.user(&state.user).await {
         Ok(Some(u)) if u.enabled => u,
         Ok(_) => return to_sign_in(&app, &req),
@@ -304,7 +305,7 @@ async fn gate(State(app): State<Arc<App>>, mut req: Request, next: Next) -> Resp
         csrf,
         actor,
         form,
-        sid: state.sid.clone(),
+        auth_time,
     });
     let mut response = next.run(req).await;
     if !response.headers().contains_key(header::SET_COOKIE) {

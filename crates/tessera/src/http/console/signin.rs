@@ -361,26 +361,14 @@ pub(super) async fn signout(
     headers: HeaderMap,
 ) -> Response {
     // The console's session and the sign-in it began with, wherever that sign-in's cookie is
-    // (on a console of its own origin, the browser never sends it here).
-    let console = match app.store.session(&crate::oauth::oidc::digest(&signed.sid)).await {
-        Ok(s) => s,
-        Err(e) => return store_error(&e),
-    };
+    // (on a console of its own origin, the browser never sends it here): one write ends both,
+    // as they share the person and the sign-in's time.
     if let Err(e) = app
         .store
-        .delete_session(&crate::oauth::oidc::digest(&signed.sid))
+        .delete_sessions_of_sign_in(&signed.user.id, signed.auth_time)
         .await
     {
         return store_error(&e);
-    }
-    if let Some(c) = console {
-        if let Err(e) = app
-            .store
-            .delete_sessions_of_sign_in(&c.user_id, c.auth_time)
-            .await
-        {
-            return store_error(&e);
-        }
     }
     let interaction = crate::http::interaction::Cookies::for_issuer(&app.settings.issuer);
     if let Some(value) = interaction.get(&headers, crate::http::interaction::SESSION_COOKIE) {
