@@ -47,14 +47,7 @@ pub async fn authorize(State(app): State<Arc<App>>, request: Request) -> Respons
             .await
             .map_err(|_| ())
     } else {
-        let mut r = pages::error(
-            StatusCode::METHOD_NOT_ALLOWED,
-            "Method not allowed",
-            "Use GET or POST.",
-        );
-        r.headers_mut()
-            .insert(header::ALLOW, HeaderValue::from_static("GET, POST"));
-        return r;
+        return pages::get_or_post_only();
     };
     let Ok(form) = form else {
         return bad_request("The request is malformed: a parameter is repeated or badly encoded.");

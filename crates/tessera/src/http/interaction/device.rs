@@ -46,14 +46,7 @@ pub async fn device(State(app): State<Arc<App>>, request: Request) -> Response {
         return entry_page(&app, headers, StatusCode::OK, &shown, None);
     }
     if parts.method != Method::POST {
-        let mut r = pages::error(
-            StatusCode::METHOD_NOT_ALLOWED,
-            "Method not allowed",
-            "Use GET or POST.",
-        );
-        r.headers_mut()
-            .insert(header::ALLOW, HeaderValue::from_static("GET, POST"));
-        return r;
+        return pages::get_or_post_only();
     }
     if cross_site(&app, headers) {
         return forbidden_form();

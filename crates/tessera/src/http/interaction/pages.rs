@@ -140,6 +140,18 @@ pub fn error(status: StatusCode, title: &str, message: &str) -> Response {
     page(status, &Message { title, message })
 }
 
+/// The answer to a method other than `GET` and `POST` at a page's address (405, `Allow`).
+pub fn get_or_post_only() -> Response {
+    let mut r = error(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "Method not allowed",
+        "Use GET or POST.",
+    );
+    r.headers_mut()
+        .insert(header::ALLOW, HeaderValue::from_static("GET, POST"));
+    r
+}
+
 /// Asks before signing out (a sign-out request the RP did not prove it made).
 pub fn confirm_logout(action: &str, fields: &[(&str, &str)]) -> Response {
     page(StatusCode::OK, &ConfirmLogout { action, fields })
